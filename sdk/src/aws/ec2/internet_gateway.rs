@@ -1,0 +1,225 @@
+//! `aws:ec2:InternetGateway`: created and attached to its VPC in one step.
+
+use super::vpc::VpcRef;
+use super::{Tags, check_tags, is_not_found, sync_tags, tag_specification, urn_filters, user_tags, with_name};
+use crate::aws::create::{create_or_find, no_retry, retry_dependency_violation};
+use crate::aws::{call_failed, classify, error_code};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::model::{Checker, Output, Stack, Urn};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::ResourceType;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use typed_builder::TypedBuilder;
+
+pub const TYPE: &str = "aws:ec2:InternetGateway";
+
+/// An internet gateway attached to a VPC.
+///
+/// ```
+/// use fabric::prelude::*;
+/// let mut s = Stack::new("demo");
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let igw = InternetGateway::builder().name("main").vpc(&vpc).build().add(&mut s).unwrap();
+/// assert_eq!(igw.urn().name(), "main");
+/// ```
+#[derive(TypedBuilder, Clone, Debug)]
+pub struct InternetGateway<'a> {
+    #[builder(setter(into))]
+    name: String,
+    vpc: &'a VpcRef,
+    #[builder(default, setter(into))]
+    tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InternetGatewayInputs<R = String> {
+    pub vpc_id: R,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InternetGatewayOutputs {
+    pub id: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct InternetGatewayRef {
+    urn: Urn,
+}
+
+impl InternetGatewayRef {
+    pub fn urn(&self) -> &Urn {
+        &self.urn
+    }
+
+    pub fn id(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "id")
+    }
+}
+
+impl InternetGateway<'_> {
+    pub fn add(self, s: &mut Stack) -> crate::Result<InternetGatewayRef> {
+        let mut c = Checker::new(s.urn(TYPE, &self.name));
+        check_tags(&mut c, &self.tags);
+        s.report(c.into_errors());
+        let inputs = InternetGatewayInputs { vpc_id: self.vpc.id(), tags: with_name(&self.tags, &self.name) };
+        Ok(InternetGatewayRef { urn: s.declare(provider(), &self.name, inputs, vec![]) })
+    }
+}
+
+pub fn provider() -> Arc<dyn Provider> {
+    typed(InternetGatewayProvider)
+}
+
+pub struct InternetGatewayProvider;
+
+impl InternetGatewayProvider {
+    async fn describe(
+        &self,
+        ctx: &Ctx,
+        filters: Vec<aws_sdk_ec2::types::Filter>,
+    ) -> ProviderResult<Vec<aws_sdk_ec2::types::InternetGateway>> {
+        let mut out = Vec::new();
+        let mut pages = ctx.aws()?.ec2.describe_internet_gateways().set_filters(Some(filters)).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            out.extend(
+                page.map_err(|e| call_failed("DescribeInternetGateways", e))?.internet_gateways().iter().cloned(),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn attach(&self, ctx: &Ctx, id: &str, vpc_id: &str) -> ProviderResult<()> {
+        match ctx.aws()?.ec2.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc_id).send().await {
+            Ok(_) => Ok(()),
+            // Attaching is keyed by the pair: already attached to this VPC means done.
+            Err(e) if error_code(&e) == Some("Resource.AlreadyAssociated") => Ok(()),
+            Err(e) => Err(call_failed("AttachInternetGateway", e)),
+        }
+    }
+
+    async fn detach(&self, ctx: &Ctx, id: &str, vpc_id: &str) -> ProviderResult<()> {
+        let ec2 = &ctx.aws()?.ec2;
+        retry_dependency_violation("DetachInternetGateway", Duration::from_secs(300), || async {
+            match ec2.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc_id).send().await {
+                Ok(_) => Ok(()),
+                Err(e) if is_not_found(error_code(&e)) || error_code(&e) == Some("Gateway.NotAttached") => Ok(()),
+                Err(e) => Err(classify(&e)),
+            }
+        })
+        .await
+    }
+}
+
+fn attached_vpc(igw: &aws_sdk_ec2::types::InternetGateway) -> String {
+    igw.attachments().first().and_then(|a| a.vpc_id()).unwrap_or_default().to_string()
+}
+
+#[async_trait]
+impl TypedProvider for InternetGatewayProvider {
+    type Inputs = InternetGatewayInputs;
+    type Outputs = InternetGatewayOutputs;
+    const TYPE: &'static str = TYPE;
+    const REPLACE_ON: &'static [&'static str] = &[];
+
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        inputs: &InternetGatewayInputs,
+    ) -> ProviderResult<InternetGatewayOutputs> {
+        let ec2 = &ctx.aws()?.ec2;
+        let out = create_or_find(
+            "CreateInternetGateway",
+            Duration::from_millis(500),
+            || async {
+                let r = ec2
+                    .create_internet_gateway()
+                    .tag_specifications(tag_specification(ResourceType::InternetGateway, ctx, urn, &inputs.tags))
+                    .customize()
+                    .config_override(no_retry())
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                let id = r.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default();
+                Ok(InternetGatewayOutputs { id: id.to_string() })
+            },
+            || self.find(ctx, urn, inputs),
+        )
+        .await?;
+        self.attach(ctx, &out.id, &inputs.vpc_id).await?;
+        Ok(out)
+    }
+
+    /// Moving to another VPC detaches and attaches the same gateway.
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &InternetGatewayInputs,
+        out: &InternetGatewayOutputs,
+        new: &InternetGatewayInputs,
+    ) -> ProviderResult<InternetGatewayOutputs> {
+        if old.vpc_id != new.vpc_id {
+            if !old.vpc_id.is_empty() {
+                self.detach(ctx, &out.id, &old.vpc_id).await?;
+            }
+            self.attach(ctx, &out.id, &new.vpc_id).await?;
+        }
+        sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
+        Ok(out.clone())
+    }
+
+    async fn delete(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        inputs: &InternetGatewayInputs,
+        out: &InternetGatewayOutputs,
+    ) -> ProviderResult<()> {
+        let current = self.describe(ctx, vec![super::filter("internet-gateway-id", [out.id.as_str()])]).await?;
+        let Some(igw) = current.first() else { return Ok(()) };
+        let vpc = attached_vpc(igw);
+        if !vpc.is_empty() {
+            self.detach(ctx, &out.id, &vpc).await?;
+        } else if !inputs.vpc_id.is_empty() {
+            self.detach(ctx, &out.id, &inputs.vpc_id).await?;
+        }
+        let ec2 = &ctx.aws()?.ec2;
+        retry_dependency_violation("DeleteInternetGateway", Duration::from_secs(300), || async {
+            match ec2.delete_internet_gateway().internet_gateway_id(&out.id).send().await {
+                Ok(_) => Ok(()),
+                Err(e) if is_not_found(error_code(&e)) => Ok(()),
+                Err(e) => Err(classify(&e)),
+            }
+        })
+        .await
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, InternetGatewayOutputs)],
+    ) -> ProviderResult<Vec<Option<(InternetGatewayInputs, InternetGatewayOutputs)>>> {
+        let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
+        Ok(items
+            .iter()
+            .map(|(_, out)| {
+                let g = found.iter().find(|g| g.internet_gateway_id() == Some(out.id.as_str()))?;
+                Some((InternetGatewayInputs { vpc_id: attached_vpc(g), tags: user_tags(g.tags()) }, out.clone()))
+            })
+            .collect())
+    }
+
+    async fn find(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        _: &InternetGatewayInputs,
+    ) -> ProviderResult<Option<InternetGatewayOutputs>> {
+        let found = self.describe(ctx, urn_filters(ctx, urn)).await?;
+        Ok(found.first().and_then(|g| g.internet_gateway_id()).map(|id| InternetGatewayOutputs { id: id.to_string() }))
+    }
+}

@@ -1,0 +1,188 @@
+//! Amazon EC2 networking: VPC, subnets, internet gateway, route tables, routes and their
+//! associations, security groups and their rules.
+//!
+//! Each resource is a builder (what the program declares), a typed handle (what other resources
+//! refer to) and a provider (how it is created, read, updated and deleted).
+
+pub mod internet_gateway;
+pub mod route;
+pub mod route_table;
+pub mod security_group;
+pub mod subnet;
+pub mod vpc;
+
+pub use internet_gateway::{InternetGateway, InternetGatewayRef};
+pub use route::{Route, RouteRef};
+pub use route_table::{RouteTable, RouteTableAssociation, RouteTableAssociationRef, RouteTableRef};
+pub use security_group::{IngressRule, IngressRuleRef, Protocol, SecurityGroup, SecurityGroupRef};
+pub use subnet::{Subnet, SubnetRef};
+pub use vpc::{Vpc, VpcRef};
+
+use super::{TAG_STACK, TAG_URN};
+use crate::engine::provider::{Ctx, Provider, ProviderResult};
+use crate::model::{Checker, Urn};
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Every EC2 provider.
+pub fn providers() -> Vec<Arc<dyn Provider>> {
+    vec![
+        vpc::provider(),
+        subnet::provider(),
+        internet_gateway::provider(),
+        route_table::provider(),
+        route_table::association_provider(),
+        route::provider(),
+        security_group::provider(),
+        security_group::rule_provider(),
+    ]
+}
+
+/// Resource tags (the user's, plus `Name`); fabric adds `fabric:stack` and `fabric:urn`.
+pub type Tags = BTreeMap<String, String>;
+
+/// Tags from pairs: `tags([("team", "web")])`.
+pub fn tags<const N: usize>(pairs: [(&str, &str); N]) -> Tags {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// The tags a resource is created with: the user's, `Name` (the resource name unless given), and
+/// fabric's own.
+pub(crate) fn with_name(tags: &Tags, name: &str) -> Tags {
+    let mut t = tags.clone();
+    t.entry("Name".into()).or_insert_with(|| name.to_string());
+    t
+}
+
+pub(crate) fn tag_specification(rt: ResourceType, ctx: &Ctx, urn: &Urn, tags: &Tags) -> TagSpecification {
+    let mut spec = TagSpecification::builder().resource_type(rt);
+    for (k, v) in tags {
+        spec = spec.tags(Tag::builder().key(k).value(v).build());
+    }
+    spec.tags(Tag::builder().key(TAG_STACK).value(&ctx.stack).build())
+        .tags(Tag::builder().key(TAG_URN).value(urn.as_str()).build())
+        .build()
+}
+
+/// The user's tags of a resource as read back (fabric's own removed).
+pub(crate) fn user_tags(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .filter(|(k, _)| k != TAG_STACK && k != TAG_URN)
+        .collect()
+}
+
+pub(crate) fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+}
+
+pub(crate) fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    let mut f = Filter::builder().name(name);
+    for v in values {
+        f = f.values(v);
+    }
+    f.build()
+}
+
+/// Filters that find what this stack created for `urn`.
+pub(crate) fn urn_filters(ctx: &Ctx, urn: &Urn) -> Vec<Filter> {
+    vec![filter(&format!("tag:{TAG_STACK}"), [ctx.stack.as_str()]), filter(&format!("tag:{TAG_URN}"), [urn.as_str()])]
+}
+
+/// The filter that finds everything this stack created.
+pub(crate) fn stack_filter(ctx: &Ctx) -> Filter {
+    filter(&format!("tag:{TAG_STACK}"), [ctx.stack.as_str()])
+}
+
+/// Makes the user tags of `id` go from `old` to `new`.
+pub(crate) async fn sync_tags(ctx: &Ctx, id: &str, old: &Tags, new: &Tags) -> ProviderResult<()> {
+    let ec2 = &ctx.aws()?.ec2;
+    let removed: Vec<&String> = old.keys().filter(|k| !new.contains_key(*k)).collect();
+    if !removed.is_empty() {
+        let mut req = ec2.delete_tags().resources(id);
+        for k in removed {
+            req = req.tags(Tag::builder().key(k).build());
+        }
+        req.send().await.map_err(|e| super::call_failed("DeleteTags", e))?;
+    }
+    let changed: Vec<(&String, &String)> = new.iter().filter(|(k, v)| old.get(*k) != Some(v)).collect();
+    if !changed.is_empty() {
+        let mut req = ec2.create_tags().resources(id);
+        for (k, v) in changed {
+            req = req.tags(Tag::builder().key(k).value(v).build());
+        }
+        req.send().await.map_err(|e| super::call_failed("CreateTags", e))?;
+    }
+    Ok(())
+}
+
+/// Whether an EC2 error code says the resource does not exist.
+pub(crate) fn is_not_found(code: Option<&str>) -> bool {
+    code.is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound") || c == "InvalidGroup.NotFound")
+}
+
+/// Checks user tags against EC2's rules.
+pub(crate) fn check_tags(c: &mut Checker, tags: &Tags) {
+    for (k, v) in tags {
+        c.require(
+            !k.is_empty() && k.len() <= 128,
+            "tags",
+            format!("tag key `{k}` must have 1 to 128 characters"),
+            "shorten the key",
+        );
+        c.require(
+            v.len() <= 256,
+            "tags",
+            format!("the value of tag `{k}` is longer than 256 characters"),
+            "shorten the value",
+        );
+        let reserved = k.to_ascii_lowercase().starts_with("aws:") || k.starts_with("fabric:");
+        c.require(
+            !reserved,
+            "tags",
+            format!("tag key `{k}` uses a reserved prefix (`aws:` or `fabric:`)"),
+            "choose another key",
+        );
+    }
+    c.require(
+        tags.len() <= 45,
+        "tags",
+        format!("{} tags given; EC2 allows 50 and fabric uses up to 5", tags.len()),
+        "use at most 45 tags",
+    );
+}
+
+/// Parses an IPv4 CIDR block and checks its prefix length, recording precise errors.
+pub(crate) fn check_cidr(
+    c: &mut Checker,
+    field: &str,
+    cidr: &str,
+    min_prefix: u8,
+    max_prefix: u8,
+) -> Option<ipnet::Ipv4Net> {
+    let net: ipnet::Ipv4Net = match cidr.parse() {
+        Ok(n) => n,
+        Err(_) => {
+            c.error(
+                field,
+                format!("`{cidr}` is not an IPv4 CIDR block"),
+                "write it as address/prefix, for example `10.0.0.0/16`",
+            );
+            return None;
+        }
+    };
+    if net.network() != net.addr() {
+        c.error(field, format!("`{cidr}` has host bits set"), format!("use the network address: `{}`", net.trunc()));
+        return None;
+    }
+    if net.prefix_len() < min_prefix || net.prefix_len() > max_prefix {
+        c.error(
+            field,
+            format!("`{cidr}` has prefix length /{}; AWS allows /{min_prefix} to /{max_prefix} here", net.prefix_len()),
+            format!("choose a prefix length between /{min_prefix} and /{max_prefix}"),
+        );
+        return None;
+    }
+    Some(net)
+}

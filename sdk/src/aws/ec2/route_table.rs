@@ -1,0 +1,361 @@
+//! `aws:ec2:RouteTable` and `aws:ec2:RouteTableAssociation`.
+
+use super::subnet::SubnetRef;
+use super::vpc::VpcRef;
+use super::{Tags, check_tags, filter, is_not_found, sync_tags, tag_specification, urn_filters, user_tags, with_name};
+use crate::aws::create::{create_or_find, no_retry, retry_dependency_violation};
+use crate::aws::{call_failed, classify, error_code};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::model::{Checker, Output, Stack, Urn};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::ResourceType;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use typed_builder::TypedBuilder;
+
+pub const TYPE: &str = "aws:ec2:RouteTable";
+pub const ASSOCIATION_TYPE: &str = "aws:ec2:RouteTableAssociation";
+
+/// A route table of a VPC.
+///
+/// ```
+/// use fabric::prelude::*;
+/// let mut s = Stack::new("demo");
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let subnet = Subnet::builder().name("a").vpc(&vpc).cidr("10.0.0.0/24").zone("us-east-2a").build().add(&mut s).unwrap();
+/// let rt = RouteTable::builder().name("public").vpc(&vpc).build().add(&mut s).unwrap();
+/// RouteTableAssociation::builder().name("public-a").route_table(&rt).subnet(&subnet).build().add(&mut s).unwrap();
+/// assert_eq!(s.finish().unwrap().nodes().len(), 4);
+/// ```
+#[derive(TypedBuilder, Clone, Debug)]
+pub struct RouteTable<'a> {
+    #[builder(setter(into))]
+    name: String,
+    vpc: &'a VpcRef,
+    #[builder(default, setter(into))]
+    tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteTableInputs<R = String> {
+    pub vpc_id: R,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteTableOutputs {
+    pub id: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteTableRef {
+    urn: Urn,
+    vpc: Urn,
+}
+
+impl RouteTableRef {
+    pub fn urn(&self) -> &Urn {
+        &self.urn
+    }
+
+    pub fn id(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "id")
+    }
+}
+
+impl RouteTable<'_> {
+    pub fn add(self, s: &mut Stack) -> crate::Result<RouteTableRef> {
+        let mut c = Checker::new(s.urn(TYPE, &self.name));
+        check_tags(&mut c, &self.tags);
+        s.report(c.into_errors());
+        let inputs = RouteTableInputs { vpc_id: self.vpc.id(), tags: with_name(&self.tags, &self.name) };
+        Ok(RouteTableRef { urn: s.declare(provider(), &self.name, inputs, vec![]), vpc: self.vpc.urn().clone() })
+    }
+}
+
+pub fn provider() -> Arc<dyn Provider> {
+    typed(RouteTableProvider)
+}
+
+pub struct RouteTableProvider;
+
+pub(crate) async fn describe_route_tables(
+    ctx: &Ctx,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> ProviderResult<Vec<aws_sdk_ec2::types::RouteTable>> {
+    let mut out = Vec::new();
+    let mut pages = ctx.aws()?.ec2.describe_route_tables().set_filters(Some(filters)).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        out.extend(page.map_err(|e| call_failed("DescribeRouteTables", e))?.route_tables().iter().cloned());
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl TypedProvider for RouteTableProvider {
+    type Inputs = RouteTableInputs;
+    type Outputs = RouteTableOutputs;
+    const TYPE: &'static str = TYPE;
+    const REPLACE_ON: &'static [&'static str] = &["vpc_id"];
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &RouteTableInputs) -> ProviderResult<RouteTableOutputs> {
+        let ec2 = &ctx.aws()?.ec2;
+        create_or_find(
+            "CreateRouteTable",
+            Duration::from_millis(500),
+            || async {
+                let r = ec2
+                    .create_route_table()
+                    .vpc_id(&inputs.vpc_id)
+                    .tag_specifications(tag_specification(ResourceType::RouteTable, ctx, urn, &inputs.tags))
+                    .customize()
+                    .config_override(no_retry())
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                let id = r.route_table().and_then(|t| t.route_table_id()).unwrap_or_default();
+                Ok(RouteTableOutputs { id: id.to_string() })
+            },
+            || self.find(ctx, urn, inputs),
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &RouteTableInputs,
+        out: &RouteTableOutputs,
+        new: &RouteTableInputs,
+    ) -> ProviderResult<RouteTableOutputs> {
+        sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
+        Ok(out.clone())
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &RouteTableInputs, out: &RouteTableOutputs) -> ProviderResult<()> {
+        let ec2 = &ctx.aws()?.ec2;
+        retry_dependency_violation("DeleteRouteTable", Duration::from_secs(300), || async {
+            match ec2.delete_route_table().route_table_id(&out.id).send().await {
+                Ok(_) => Ok(()),
+                Err(e) if is_not_found(error_code(&e)) => Ok(()),
+                Err(e) => Err(classify(&e)),
+            }
+        })
+        .await
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, RouteTableOutputs)],
+    ) -> ProviderResult<Vec<Option<(RouteTableInputs, RouteTableOutputs)>>> {
+        let found = describe_route_tables(ctx, vec![super::stack_filter(ctx)]).await?;
+        Ok(items
+            .iter()
+            .map(|(_, out)| {
+                let t = found.iter().find(|t| t.route_table_id() == Some(out.id.as_str()))?;
+                Some((
+                    RouteTableInputs { vpc_id: t.vpc_id().unwrap_or_default().to_string(), tags: user_tags(t.tags()) },
+                    out.clone(),
+                ))
+            })
+            .collect())
+    }
+
+    async fn find(&self, ctx: &Ctx, urn: &Urn, _: &RouteTableInputs) -> ProviderResult<Option<RouteTableOutputs>> {
+        let found = describe_route_tables(ctx, urn_filters(ctx, urn)).await?;
+        Ok(found.first().and_then(|t| t.route_table_id()).map(|id| RouteTableOutputs { id: id.to_string() }))
+    }
+}
+
+/// Makes a subnet use a route table. Untaggable: found by its natural key, the subnet (a subnet has
+/// at most one explicit association).
+#[derive(TypedBuilder, Clone, Debug)]
+pub struct RouteTableAssociation<'a> {
+    #[builder(setter(into))]
+    name: String,
+    route_table: &'a RouteTableRef,
+    subnet: &'a SubnetRef,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssociationInputs<R = String> {
+    pub route_table_id: R,
+    pub subnet_id: R,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssociationOutputs {
+    pub id: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteTableAssociationRef {
+    urn: Urn,
+}
+
+impl RouteTableAssociationRef {
+    pub fn urn(&self) -> &Urn {
+        &self.urn
+    }
+}
+
+/// Which subnets have an association declared, to report a second one.
+#[derive(Default)]
+struct AssociatedSubnets(std::collections::HashMap<Urn, Urn>);
+
+impl RouteTableAssociation<'_> {
+    pub fn add(self, s: &mut Stack) -> crate::Result<RouteTableAssociationRef> {
+        let urn = s.urn(ASSOCIATION_TYPE, &self.name);
+        let mut c = Checker::new(urn.clone());
+        {
+            let vpc = self.subnet.vpc_urn();
+            c.require(
+                vpc == &self.route_table.vpc,
+                "subnet",
+                format!(
+                    "subnet \"{}\" is in VPC \"{}\" but route table \"{}\" is in VPC \"{}\"",
+                    self.subnet.urn().name(),
+                    vpc.name(),
+                    self.route_table.urn.name(),
+                    self.route_table.vpc.name()
+                ),
+                "associate the subnet with a route table of its own VPC",
+            );
+        }
+        let seen = s.extension::<AssociatedSubnets>();
+        if let Some(other) = seen.0.get(self.subnet.urn()) {
+            c.error(
+                "subnet",
+                format!("subnet \"{}\" is already associated by \"{}\"", self.subnet.urn().name(), other.name()),
+                "a subnet has one route table: remove one of the associations",
+            );
+        } else {
+            seen.0.insert(self.subnet.urn().clone(), urn.clone());
+        }
+        s.report(c.into_errors());
+        let inputs = AssociationInputs { route_table_id: self.route_table.id(), subnet_id: self.subnet.id() };
+        Ok(RouteTableAssociationRef { urn: s.declare(association_provider(), &self.name, inputs, vec![]) })
+    }
+}
+
+pub fn association_provider() -> Arc<dyn Provider> {
+    typed(AssociationProvider)
+}
+
+pub struct AssociationProvider;
+
+/// The explicit association of `subnet_id`, if any: (association id, route table id).
+async fn association_of_subnet(ctx: &Ctx, subnet_id: &str) -> ProviderResult<Option<(String, String)>> {
+    let tables = describe_route_tables(ctx, vec![filter("association.subnet-id", [subnet_id])]).await?;
+    for t in &tables {
+        for a in t.associations() {
+            if a.subnet_id() == Some(subnet_id) {
+                return Ok(Some((
+                    a.route_table_association_id().unwrap_or_default().to_string(),
+                    t.route_table_id().unwrap_or_default().to_string(),
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[async_trait]
+impl TypedProvider for AssociationProvider {
+    type Inputs = AssociationInputs;
+    type Outputs = AssociationOutputs;
+    const TYPE: &'static str = ASSOCIATION_TYPE;
+    const REPLACE_ON: &'static [&'static str] = &["subnet_id"];
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &AssociationInputs) -> ProviderResult<AssociationOutputs> {
+        // Idempotent by natural key: an existing association of this subnet with this table is ours.
+        if let Some(found) = self.find(ctx, urn, inputs).await? {
+            return Ok(found);
+        }
+        let ec2 = &ctx.aws()?.ec2;
+        create_or_find(
+            "AssociateRouteTable",
+            Duration::from_millis(500),
+            || async {
+                let r = ec2
+                    .associate_route_table()
+                    .route_table_id(&inputs.route_table_id)
+                    .subnet_id(&inputs.subnet_id)
+                    .customize()
+                    .config_override(no_retry())
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                Ok(AssociationOutputs { id: r.association_id().unwrap_or_default().to_string() })
+            },
+            || self.find(ctx, urn, inputs),
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        _: &AssociationInputs,
+        out: &AssociationOutputs,
+        new: &AssociationInputs,
+    ) -> ProviderResult<AssociationOutputs> {
+        let r = ctx
+            .aws()?
+            .ec2
+            .replace_route_table_association()
+            .association_id(&out.id)
+            .route_table_id(&new.route_table_id)
+            .send()
+            .await
+            .map_err(|e| call_failed("ReplaceRouteTableAssociation", e))?;
+        Ok(AssociationOutputs { id: r.new_association_id().unwrap_or(&out.id).to_string() })
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &AssociationInputs, out: &AssociationOutputs) -> ProviderResult<()> {
+        match ctx.aws()?.ec2.disassociate_route_table().association_id(&out.id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(error_code(&e)) => Ok(()),
+            Err(e) => Err(call_failed("DisassociateRouteTable", e)),
+        }
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, AssociationOutputs)],
+    ) -> ProviderResult<Vec<Option<(AssociationInputs, AssociationOutputs)>>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = items.iter().map(|(_, o)| o.id.as_str()).collect();
+        let tables = describe_route_tables(ctx, vec![filter("association.route-table-association-id", ids)]).await?;
+        Ok(items
+            .iter()
+            .map(|(_, out)| {
+                tables.iter().find_map(|t| {
+                    let a =
+                        t.associations().iter().find(|a| a.route_table_association_id() == Some(out.id.as_str()))?;
+                    Some((
+                        AssociationInputs {
+                            route_table_id: t.route_table_id().unwrap_or_default().to_string(),
+                            subnet_id: a.subnet_id().unwrap_or_default().to_string(),
+                        },
+                        out.clone(),
+                    ))
+                })
+            })
+            .collect())
+    }
+
+    async fn find(&self, ctx: &Ctx, _: &Urn, inputs: &AssociationInputs) -> ProviderResult<Option<AssociationOutputs>> {
+        Ok(association_of_subnet(ctx, &inputs.subnet_id)
+            .await?
+            .filter(|(_, table)| table == &inputs.route_table_id)
+            .map(|(id, _)| AssociationOutputs { id }))
+    }
+}

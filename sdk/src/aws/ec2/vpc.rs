@@ -1,0 +1,251 @@
+//! `aws:ec2:Vpc`.
+
+use super::{Tags, check_cidr, check_tags, sync_tags, tag_specification, urn_filters, user_tags, with_name};
+use crate::aws::create::{create_or_find, no_retry, retry_dependency_violation};
+use crate::aws::{call_failed, classify, error_code};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::model::{Checker, Output, Stack, Urn};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use typed_builder::TypedBuilder;
+
+pub const TYPE: &str = "aws:ec2:Vpc";
+
+/// A VPC.
+///
+/// ```
+/// use fabric::prelude::*;
+/// let mut s = Stack::new("demo");
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// assert_eq!(vpc.cidr().unwrap().to_string(), "10.0.0.0/16");
+/// ```
+#[derive(TypedBuilder, Clone, Debug)]
+pub struct Vpc {
+    #[builder(setter(into))]
+    name: String,
+    /// IPv4 block, /16 to /28.
+    #[builder(setter(into))]
+    cidr: String,
+    /// DNS hostnames for instances (on by default: EKS and RDS need them).
+    #[builder(default = true)]
+    dns_hostnames: bool,
+    #[builder(default = true)]
+    dns_support: bool,
+    #[builder(default, setter(into))]
+    tags: Tags,
+}
+
+/// What the provider receives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VpcInputs {
+    pub cidr_block: String,
+    pub enable_dns_hostnames: bool,
+    pub enable_dns_support: bool,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VpcOutputs {
+    pub id: String,
+    pub owner_id: String,
+}
+
+/// A declared VPC.
+#[derive(Clone, Debug)]
+pub struct VpcRef {
+    urn: Urn,
+    cidr: Option<ipnet::Ipv4Net>,
+}
+
+impl VpcRef {
+    pub fn urn(&self) -> &Urn {
+        &self.urn
+    }
+
+    /// `vpc-…`, known after apply.
+    pub fn id(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "id")
+    }
+
+    /// The CIDR block, when it was valid.
+    pub fn cidr(&self) -> Option<ipnet::Ipv4Net> {
+        self.cidr
+    }
+}
+
+impl Vpc {
+    /// Validates and declares the VPC.
+    pub fn add(self, s: &mut Stack) -> crate::Result<VpcRef> {
+        let urn = s.urn(TYPE, &self.name);
+        let mut c = Checker::new(urn.clone());
+        let cidr = check_cidr(&mut c, "cidr", &self.cidr, 16, 28);
+        check_tags(&mut c, &self.tags);
+        s.report(c.into_errors());
+        let inputs = VpcInputs {
+            cidr_block: self.cidr.clone(),
+            enable_dns_hostnames: self.dns_hostnames,
+            enable_dns_support: self.dns_support,
+            tags: with_name(&self.tags, &self.name),
+        };
+        let urn = s.declare(provider(), &self.name, inputs, vec![]);
+        Ok(VpcRef { urn, cidr })
+    }
+}
+
+pub fn provider() -> Arc<dyn Provider> {
+    typed(VpcProvider)
+}
+
+pub struct VpcProvider;
+
+async fn set_attribute(ctx: &Ctx, id: &str, attr: VpcAttributeName, on: bool) -> ProviderResult<()> {
+    let ec2 = &ctx.aws()?.ec2;
+    let value = AttributeBooleanValue::builder().value(on).build();
+    let req = ec2.modify_vpc_attribute().vpc_id(id);
+    let req = match attr {
+        VpcAttributeName::EnableDnsHostnames => req.enable_dns_hostnames(value),
+        _ => req.enable_dns_support(value),
+    };
+    req.send().await.map_err(|e| call_failed("ModifyVpcAttribute", e))?;
+    Ok(())
+}
+
+async fn get_attribute(ctx: &Ctx, id: &str, attr: VpcAttributeName) -> ProviderResult<bool> {
+    let out = ctx
+        .aws()?
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(id)
+        .attribute(attr.clone())
+        .send()
+        .await
+        .map_err(|e| call_failed("DescribeVpcAttribute", e))?;
+    let v = match attr {
+        VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames(),
+        _ => out.enable_dns_support(),
+    };
+    Ok(v.and_then(|v| v.value()).unwrap_or(false))
+}
+
+impl VpcProvider {
+    async fn describe(
+        &self,
+        ctx: &Ctx,
+        filters: Vec<aws_sdk_ec2::types::Filter>,
+    ) -> ProviderResult<Vec<aws_sdk_ec2::types::Vpc>> {
+        let mut out = Vec::new();
+        let mut pages = ctx.aws()?.ec2.describe_vpcs().set_filters(Some(filters)).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            out.extend(page.map_err(|e| call_failed("DescribeVpcs", e))?.vpcs().iter().cloned());
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl TypedProvider for VpcProvider {
+    type Inputs = VpcInputs;
+    type Outputs = VpcOutputs;
+    const TYPE: &'static str = TYPE;
+    const REPLACE_ON: &'static [&'static str] = &["cidr_block"];
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &VpcInputs) -> ProviderResult<VpcOutputs> {
+        let ec2 = &ctx.aws()?.ec2;
+        let out = create_or_find(
+            "CreateVpc",
+            Duration::from_millis(500),
+            || async {
+                let r = ec2
+                    .create_vpc()
+                    .cidr_block(&inputs.cidr_block)
+                    .tag_specifications(tag_specification(ResourceType::Vpc, ctx, urn, &inputs.tags))
+                    .customize()
+                    .config_override(no_retry())
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                let vpc = r.vpc().cloned().unwrap_or_else(|| aws_sdk_ec2::types::Vpc::builder().build());
+                Ok(VpcOutputs {
+                    id: vpc.vpc_id().unwrap_or_default().to_string(),
+                    owner_id: vpc.owner_id().unwrap_or_default().to_string(),
+                })
+            },
+            || self.find(ctx, urn, inputs),
+        )
+        .await?;
+        if inputs.enable_dns_hostnames {
+            set_attribute(ctx, &out.id, VpcAttributeName::EnableDnsHostnames, true).await?;
+        }
+        if !inputs.enable_dns_support {
+            set_attribute(ctx, &out.id, VpcAttributeName::EnableDnsSupport, false).await?;
+        }
+        Ok(out)
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &VpcInputs,
+        out: &VpcOutputs,
+        new: &VpcInputs,
+    ) -> ProviderResult<VpcOutputs> {
+        if old.enable_dns_support != new.enable_dns_support {
+            set_attribute(ctx, &out.id, VpcAttributeName::EnableDnsSupport, new.enable_dns_support).await?;
+        }
+        if old.enable_dns_hostnames != new.enable_dns_hostnames {
+            set_attribute(ctx, &out.id, VpcAttributeName::EnableDnsHostnames, new.enable_dns_hostnames).await?;
+        }
+        sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
+        Ok(out.clone())
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &VpcInputs, out: &VpcOutputs) -> ProviderResult<()> {
+        let ec2 = &ctx.aws()?.ec2;
+        retry_dependency_violation("DeleteVpc", Duration::from_secs(300), || async {
+            match ec2.delete_vpc().vpc_id(&out.id).send().await {
+                Ok(_) => Ok(()),
+                Err(e) if super::is_not_found(error_code(&e)) => Ok(()),
+                Err(e) => Err(classify(&e)),
+            }
+        })
+        .await
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, VpcOutputs)],
+    ) -> ProviderResult<Vec<Option<(VpcInputs, VpcOutputs)>>> {
+        let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
+        let mut result = Vec::with_capacity(items.len());
+        for (_, out) in items {
+            let Some(vpc) = found.iter().find(|v| v.vpc_id() == Some(out.id.as_str())) else {
+                result.push(None);
+                continue;
+            };
+            let inputs = VpcInputs {
+                cidr_block: vpc.cidr_block().unwrap_or_default().to_string(),
+                enable_dns_hostnames: get_attribute(ctx, &out.id, VpcAttributeName::EnableDnsHostnames).await?,
+                enable_dns_support: get_attribute(ctx, &out.id, VpcAttributeName::EnableDnsSupport).await?,
+                tags: user_tags(vpc.tags()),
+            };
+            result.push(Some((
+                inputs,
+                VpcOutputs { id: out.id.clone(), owner_id: vpc.owner_id().unwrap_or_default().to_string() },
+            )));
+        }
+        Ok(result)
+    }
+
+    async fn find(&self, ctx: &Ctx, urn: &Urn, _: &VpcInputs) -> ProviderResult<Option<VpcOutputs>> {
+        let found = self.describe(ctx, urn_filters(ctx, urn)).await?;
+        Ok(found.first().map(|v| VpcOutputs {
+            id: v.vpc_id().unwrap_or_default().to_string(),
+            owner_id: v.owner_id().unwrap_or_default().to_string(),
+        }))
+    }
+}

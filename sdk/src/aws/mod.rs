@@ -1,0 +1,220 @@
+//! AWS: client configuration (the standard `aws-config` chain, or one local endpoint), error
+//! handling shared by providers, and one module per service.
+
+pub mod create;
+pub mod ec2;
+
+use crate::engine::provider::{Provider, ProviderError};
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::sync::{Arc, Mutex};
+
+/// Every provider of this module, for the registry.
+pub fn providers() -> Vec<Arc<dyn Provider>> {
+    ec2::providers()
+}
+
+/// The tag keys fabric puts on every resource it creates.
+pub const TAG_STACK: &str = "fabric:stack";
+pub const TAG_URN: &str = "fabric:urn";
+
+/// How to reach AWS.
+#[derive(Clone, Debug, Default)]
+pub struct AwsSettings {
+    /// One endpoint for every service (`FABRIC_AWS_ENDPOINT`, or the local emulator).
+    pub endpoint: Option<String>,
+    /// Overrides the region of the standard chain.
+    pub region: Option<String>,
+    /// Dummy static credentials (for the local emulator).
+    pub dummy_credentials: bool,
+    /// Attempts per call, including the first (the SDK's standard retry with backoff). Creates that
+    /// are not idempotent are never retried blindly: see [`create`].
+    pub max_attempts: Option<u32>,
+}
+
+impl AwsSettings {
+    /// Settings for the local emulator at `endpoint`.
+    pub fn local(endpoint: &str) -> Self {
+        AwsSettings {
+            endpoint: Some(endpoint.to_string()),
+            region: Some("us-east-2".into()),
+            dummy_credentials: true,
+            // The emulator answers unimplemented actions with HTTP 500; do not retry those.
+            max_attempts: Some(1),
+        }
+    }
+}
+
+/// A record of every AWS operation called, as `Service.Operation` (for tests and `--api-log`).
+#[derive(Clone, Debug, Default)]
+pub struct CallLog(Arc<Mutex<Vec<String>>>);
+
+impl CallLog {
+    pub fn calls(&self) -> Vec<String> {
+        self.0.lock().expect("call log poisoned").clone()
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().expect("call log poisoned").clear();
+    }
+
+    /// Calls that change something (everything but Describe/Get/List/Head).
+    pub fn writes(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| {
+                let op = c.rsplit('.').next().unwrap_or("");
+                !["Describe", "Get", "List", "Head"].iter().any(|p| op.starts_with(p))
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+struct Recorder(CallLog);
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "fabric-call-log"
+    }
+
+    fn read_before_execution(
+        &self,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.0.0.lock().expect("call log poisoned").push(format!("{}.{}", m.service(), m.name()));
+        }
+        Ok(())
+    }
+}
+
+/// The AWS clients of one run.
+pub struct Aws {
+    pub config: aws_types::SdkConfig,
+    pub ec2: aws_sdk_ec2::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub calls: CallLog,
+}
+
+impl Aws {
+    /// Loads configuration from the standard chain (environment, profiles, SSO, IMDS), with the
+    /// overrides of `settings`.
+    pub async fn connect(settings: &AwsSettings) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(endpoint) = &settings.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(region) = &settings.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if settings.dummy_credentials {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::from_keys("test", "test", None));
+        }
+        if let Some(n) = settings.max_attempts {
+            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(n.max(1)));
+        }
+        let config = loader.load().await;
+        Aws::from_config(config, settings.endpoint.is_some())
+    }
+
+    pub fn from_config(config: aws_types::SdkConfig, custom_endpoint: bool) -> Self {
+        let calls = CallLog::default();
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+        );
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .force_path_style(custom_endpoint)
+                .build(),
+        );
+        Aws { config, ec2, s3, calls }
+    }
+
+    pub fn region(&self) -> String {
+        self.config.region().map(|r| r.to_string()).unwrap_or_default()
+    }
+}
+
+/// How an AWS call failed, for deciding what to do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The request was refused; nothing happened.
+    Refused { code: String, message: String },
+    /// Throttled: nothing happened; try again later.
+    Throttled(String),
+    /// The answer was lost (timeout, connection, 5xx): it may or may not have happened.
+    Ambiguous(String),
+}
+
+impl Failure {
+    pub fn code(&self) -> &str {
+        match self {
+            Failure::Refused { code, .. } => code,
+            _ => "",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Refused { code, message } => format!("{code}: {message}"),
+            Failure::Throttled(m) | Failure::Ambiguous(m) => m.clone(),
+        }
+    }
+}
+
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "SlowDown",
+];
+
+/// Classifies an SDK error.
+pub fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    e: &SdkError<E, HttpResponse>,
+) -> Failure {
+    let text = aws_sdk_ec2::error::DisplayErrorContext(e).to_string();
+    match e {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let code = se.err().code().unwrap_or("").to_string();
+            if THROTTLING.contains(&code.as_str()) || status == 429 {
+                Failure::Throttled(text)
+            } else if status >= 500 {
+                Failure::Ambiguous(text)
+            } else {
+                Failure::Refused { message: se.err().message().unwrap_or(&text).to_string(), code }
+            }
+        }
+        SdkError::ConstructionFailure(_) => Failure::Refused { code: "ConstructionFailure".into(), message: text },
+        _ => Failure::Ambiguous(text),
+    }
+}
+
+/// The error code of an SDK error (`InvalidVpcID.NotFound` …), if the service answered one.
+pub fn error_code<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Option<&str> {
+    match e {
+        SdkError::ServiceError(se) => se.err().code(),
+        _ => None,
+    }
+}
+
+/// A provider error naming the call and the full error chain.
+pub fn call_failed<E: std::error::Error + Send + Sync + 'static>(
+    call: &str,
+    e: SdkError<E, HttpResponse>,
+) -> ProviderError {
+    ProviderError(format!("{call} failed: {}", aws_sdk_ec2::error::DisplayErrorContext(e)))
+}

@@ -1,0 +1,355 @@
+//! The stack program's own command line: `fabric::run` parses it and drives the engine.
+//!
+//! ```text
+//! <stack> deploy|preview|destroy|refresh|outputs [NAME]|render|graph [--mermaid]|unlock
+//!         [--local] [--json] [--yes] [--parallel N] [--backend s3://bucket/prefix] [--refresh]
+//! ```
+
+use crate::aws::{Aws, AwsSettings};
+use crate::engine::render::{render_plan, render_report};
+use crate::engine::{Engine, Registry, plan, plan_destroy, plan_json};
+use crate::model::{Graph, Stack};
+use crate::progress::Progress;
+use crate::state::backend::Backend;
+use crate::state::s3::{S3Backend, parse_s3_url};
+use crate::state::store::KeySource;
+use crate::state::{LocalBackend, StateStore};
+use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(about = "A fabric stack: plan, deploy and destroy its infrastructure.", version)]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+    /// Run against the local AWS emulator (installed and started on first use).
+    #[arg(long, global = true)]
+    local: bool,
+    /// Machine-readable output (plans, outputs) on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long, short = 'y', global = true)]
+    yes: bool,
+    /// At most this many provider calls at once.
+    #[arg(long, global = true, default_value_t = 32)]
+    parallel: usize,
+    /// State backend: `s3://bucket/prefix` (default: local files under .fabric/).
+    #[arg(long, global = true, env = "FABRIC_BACKEND")]
+    backend: Option<String>,
+    /// Read every resource before planning, and plan against what is really there.
+    #[arg(long, global = true)]
+    refresh: bool,
+    /// One endpoint for every AWS service (`FABRIC_AWS_ENDPOINT`).
+    #[arg(long, global = true, env = "FABRIC_AWS_ENDPOINT")]
+    endpoint: Option<String>,
+    /// The directory of this stack's local state (default `.fabric/<stack>`).
+    #[arg(long, global = true, env = "FABRIC_STATE_DIR", hide = true)]
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Verb {
+    /// Plan, show, apply, record state, print outputs.
+    Deploy,
+    /// Plan and show; change nothing.
+    Preview,
+    /// Delete everything in state, in reverse dependency order.
+    Destroy,
+    /// Read every resource and report drift; record what is there.
+    Refresh,
+    /// Print the stack outputs (one by name: its plain value).
+    Outputs {
+        name: Option<String>,
+        /// Print secret outputs in plain text.
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Print the resource graph as DOT (or Mermaid).
+    Graph {
+        #[arg(long)]
+        mermaid: bool,
+    },
+    /// Print the desired inputs of every resource (what deploy would send), as JSON.
+    Render,
+    /// Break the stack's lock (after a run was killed on another machine).
+    Unlock,
+}
+
+/// Exit codes: 0 success, 1 failure, 2 invalid stack or usage.
+fn fail(code: i32, message: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {message}");
+    code
+}
+
+/// The name of the running executable, as the stack name.
+fn exe_stack_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "stack".into())
+}
+
+/// Runs the stack program named after the executable with the process's arguments, and exits.
+pub fn run(program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> crate::Result<()> {
+    run_as(&exe_stack_name(), program)
+}
+
+/// Like [`run`], with an explicit stack name.
+pub fn run_as(stack: &str, program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> crate::Result<()> {
+    let code = run_with_args(stack, std::env::args_os(), program);
+    std::process::exit(code);
+}
+
+/// Runs the stack program with `args` (the first is the program name); returns the exit code.
+pub fn run_with_args<I, T>(stack: &str, args: I, program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("FABRIC_LOG"))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let mut s = Stack::new(stack);
+    if let Err(e) = program(&mut s) {
+        return fail(2, e);
+    }
+    let graph = match s.finish() {
+        Ok(g) => Arc::new(g),
+        Err(errors) => return fail(2, errors),
+    };
+    match &cli.verb {
+        Verb::Graph { mermaid } => {
+            print!("{}", if *mermaid { graph.to_mermaid() } else { graph.to_dot() });
+            return 0;
+        }
+        Verb::Render => {
+            let nothing = crate::model::NothingKnown;
+            let mut out = serde_json::Map::new();
+            for n in graph.nodes() {
+                let inputs = n.inputs(&nothing).unwrap_or_default();
+                out.insert(n.urn.to_string(), serde_json::json!({"type": n.type_name(), "inputs": crate::model::secret::redact(&inputs), "deps": n.deps}));
+            }
+            println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+            return 0;
+        }
+        _ => {}
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    runtime.block_on(async move {
+        match drive(&cli, graph).await {
+            Ok(code) => code,
+            Err(e) => fail(1, e),
+        }
+    })
+}
+
+struct Setup {
+    engine: Engine,
+    aws: Arc<Aws>,
+}
+
+async fn setup(cli: &Cli, stack: &str) -> crate::Result<Setup> {
+    let home = crate::local::fabric_home();
+    let (settings, local_dir) = if cli.local {
+        let h = home.clone();
+        let (emulator, _) = tokio::task::spawn_blocking(move || crate::local::ensure_running(&h))
+            .await
+            .map_err(|e| crate::Error::Other(e.to_string()))?
+            .map_err(crate::Error::Other)?;
+        (AwsSettings::local(&emulator.endpoint()), crate::local::local_state_dir(&home, stack))
+    } else {
+        let mut settings = AwsSettings::default();
+        if let Some(ep) = &cli.endpoint {
+            settings = AwsSettings { endpoint: Some(ep.clone()), ..AwsSettings::local(ep) };
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+                settings.dummy_credentials = false;
+            }
+        }
+        (settings, home.join(stack))
+    };
+    let aws = Arc::new(Aws::connect(&settings).await);
+    let (backend, local_backend): (Arc<dyn Backend>, bool) = match &cli.backend {
+        Some(url) if url.starts_with("s3://") => {
+            let (bucket, prefix) = parse_s3_url(url)
+                .ok_or_else(|| crate::Error::Other(format!("`{url}` is not an S3 URL: write s3://bucket/prefix")))?;
+            (Arc::new(S3Backend::new(aws.s3.clone(), &bucket, &prefix, stack)), false)
+        }
+        Some(other) => {
+            return Err(crate::Error::Other(format!(
+                "unknown state backend `{other}`: use s3://bucket/prefix, or leave it unset for local files"
+            )));
+        }
+        None => (Arc::new(LocalBackend::new(cli.state_dir.clone().unwrap_or(local_dir))), true),
+    };
+    let store = Arc::new(StateStore::open(backend, stack, KeySource::from_env(local_backend)).await?);
+    let ctx = crate::engine::Ctx::new(stack, Some(aws.clone()));
+    let mut engine = Engine::new(ctx, store, Registry::standard());
+    engine.parallel = cli.parallel.max(1);
+    engine.observer = Arc::new(Progress::new());
+    Ok(Setup { engine, aws })
+}
+
+fn confirm(cli: &Cli, question: &str) -> Result<bool, String> {
+    if cli.yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err("not running on a terminal, so nothing was changed: pass --yes to confirm".into());
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| e.to_string())?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
+}
+
+async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
+    let stack = graph.stack().to_string();
+    let Setup { engine, aws } = setup(cli, &stack).await?;
+    if let Verb::Unlock = cli.verb {
+        match engine.store.break_lock().await? {
+            Some(holder) => eprintln!("broke the lock of stack `{stack}` held by {holder}"),
+            None => eprintln!("stack `{stack}` was not locked"),
+        }
+        return Ok(0);
+    }
+    if let Verb::Outputs { name, show_secrets } = &cli.verb {
+        let state = engine.store.load().await?;
+        let shown = |v: &serde_json::Value| if *show_secrets { v.clone() } else { crate::model::secret::redact(v) };
+        match name {
+            Some(n) => match state.outputs.get(n) {
+                Some(serde_json::Value::String(s)) => println!("{s}"),
+                Some(v) => println!("{}", shown(v)),
+                None => return Ok(fail(1, format!("stack `{stack}` has no output `{n}`"))),
+            },
+            None if cli.json => {
+                let all: serde_json::Map<_, _> = state.outputs.iter().map(|(k, v)| (k.clone(), shown(v))).collect();
+                println!("{}", serde_json::to_string_pretty(&all).expect("JSON"));
+            }
+            None => state.outputs.iter().for_each(|(k, v)| println!("{k} = {}", shown(v))),
+        }
+        return Ok(0);
+    }
+    let mutating = !matches!(cli.verb, Verb::Preview);
+    if mutating {
+        lock_or_take_stale(&engine, &stack, &cli.verb).await?;
+    }
+    let result = run_verb(cli, &engine, &graph).await;
+    if mutating {
+        engine.store.unlock().await?;
+    }
+    if let Ok(path) = std::env::var("FABRIC_API_LOG") {
+        let _ = std::fs::write(path, aws.calls.calls().join("\n"));
+    }
+    result
+}
+
+/// Takes the lock. A lock left by a process of this host that no longer runs (killed) is taken
+/// over with a warning; any other holder is reported.
+async fn lock_or_take_stale(engine: &Engine, stack: &str, verb: &Verb) -> crate::Result<()> {
+    let op = format!("{verb:?}").to_lowercase();
+    match engine.store.lock(&op).await {
+        Ok(()) => Ok(()),
+        Err(crate::state::store::StateError::Locked { holder, .. })
+            if holder.host == crate::state::store::hostname() && !crate::local::process_alive(holder.pid) =>
+        {
+            eprintln!("warning: taking over the lock of stack `{stack}` left by {holder}");
+            engine.store.break_lock().await?;
+            engine.store.lock(&op).await?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Result<i32> {
+    let persist = !matches!(cli.verb, Verb::Preview);
+    let (mut state, recovered) = engine.load_and_recover(Some(graph), persist).await?;
+    for r in &recovered {
+        eprintln!("recovered an interrupted {:?} of {}: {}", r.op, r.urn.display_short(), r.finding);
+    }
+    let registry = {
+        let mut r = Registry::standard();
+        graph.nodes().iter().for_each(|n| r.register(n.provider.clone()));
+        r
+    };
+    match cli.verb {
+        Verb::Refresh => {
+            let report = engine.refresh(&mut state, Some(graph), true).await?;
+            eprint!("{}", report.render());
+            Ok(0)
+        }
+        Verb::Preview | Verb::Deploy => {
+            if cli.refresh {
+                let report = engine.refresh(&mut state, Some(graph), persist).await?;
+                eprint!("{}", report.render());
+            }
+            let plan = plan(graph, &state, &registry).map_err(crate::engine::EngineError::from)?;
+            if cli.json && matches!(cli.verb, Verb::Preview) {
+                println!("{}", serde_json::to_string_pretty(&plan_json(&plan)).expect("JSON"));
+            } else {
+                eprint!("{}", render_plan(&plan));
+            }
+            if matches!(cli.verb, Verb::Preview) {
+                return Ok(0);
+            }
+            if plan.has_changes() && !confirm(cli, "Apply these changes?").map_err(crate::Error::Other)? {
+                eprintln!("Nothing was changed.");
+                return Ok(1);
+            }
+            let t0 = Instant::now();
+            let report = engine.apply(graph.clone(), &mut state, &plan).await?;
+            if plan.has_changes() {
+                eprint!("{}", render_report(&report, t0.elapsed()));
+            }
+            print_outputs(cli, &state.outputs);
+            Ok(if report.ok() { 0 } else { 1 })
+        }
+        Verb::Destroy => {
+            let plan = plan_destroy(&state, &engine.registry).map_err(crate::engine::EngineError::from)?;
+            eprint!("{}", render_plan(&plan));
+            if !plan.has_changes() {
+                return Ok(0);
+            }
+            if !confirm(cli, &format!("Destroy every resource of stack `{}`?", graph.stack()))
+                .map_err(crate::Error::Other)?
+            {
+                eprintln!("Nothing was changed.");
+                return Ok(1);
+            }
+            let t0 = Instant::now();
+            let report = engine.destroy(&mut state, &plan).await?;
+            eprint!("{}", render_report(&report, t0.elapsed()));
+            Ok(if report.ok() { 0 } else { 1 })
+        }
+        _ => unreachable!("handled before"),
+    }
+}
+
+fn print_outputs(cli: &Cli, outputs: &std::collections::BTreeMap<String, serde_json::Value>) {
+    if outputs.is_empty() {
+        return;
+    }
+    let redacted: serde_json::Map<_, _> =
+        outputs.iter().map(|(k, v)| (k.clone(), crate::model::secret::redact(v))).collect();
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&redacted).expect("JSON"));
+    } else {
+        println!("\nOutputs:");
+        for (k, v) in &redacted {
+            println!("  {k} = {v}");
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Apply: turns a plan into a DAG of provider calls, journals each one, and runs them.
+
+use super::executor::{Outcome, TaskFuture, run_dag};
+use super::plan::{Plan, StepOp};
+use super::provider::{Ctx, Registry};
+use super::{EngineError, Observer};
+use crate::model::{Graph, Urn, contains_unknown};
+use crate::state::{JournalEntry, Op, Record, State, StateStore};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One provider call of an apply.
+#[derive(Clone, Debug)]
+struct Task {
+    urn: Urn,
+    op: Op,
+    /// For deletes of retired instances: which one.
+    retired: Option<Record>,
+}
+
+/// How each step of an apply ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepResult {
+    pub urn: Urn,
+    pub op: Op,
+    pub outcome: Outcome,
+    /// For skipped steps: the step whose failure stopped this one.
+    pub blocked_by: Option<Urn>,
+}
+
+/// What an apply did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ApplyReport {
+    pub results: Vec<StepResult>,
+}
+
+impl ApplyReport {
+    pub fn failed(&self) -> impl Iterator<Item = &StepResult> {
+        self.results.iter().filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+    }
+
+    pub fn skipped(&self) -> impl Iterator<Item = &StepResult> {
+        self.results.iter().filter(|r| matches!(r.outcome, Outcome::Skipped(_)))
+    }
+
+    pub fn ok(&self) -> bool {
+        self.results.iter().all(|r| r.outcome == Outcome::Done)
+    }
+
+    pub fn done(&self) -> usize {
+        self.results.iter().filter(|r| r.outcome == Outcome::Done).count()
+    }
+}
+
+/// Shared by the tasks of one apply: the state (journalled on every change) and what they need.
+struct Shared {
+    state: tokio::sync::Mutex<State>,
+    store: Arc<StateStore>,
+    ctx: Ctx,
+    registry: Registry,
+    observer: Arc<dyn Observer>,
+}
+
+impl Shared {
+    async fn commit(&self, entry: JournalEntry) -> Result<(), String> {
+        let mut state = self.state.lock().await;
+        self.store.record(&entry).await.map_err(|e| format!("cannot write the journal: {e}"))?;
+        state.apply(&entry);
+        Ok(())
+    }
+}
+
+/// Builds the task DAG of `plan`: creates, updates and the create half of replacements after the
+/// steps of what they depend on; deletes (and the delete half of replacements) after everything
+/// that referred to the old instance has let go of it.
+fn build_tasks(plan: &Plan, graph: Option<&Graph>, state: &State) -> (Vec<Task>, Vec<Vec<usize>>) {
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut main: HashMap<Urn, usize> = HashMap::new(); // create / update / replace-create
+    let mut removal: HashMap<Urn, usize> = HashMap::new(); // delete / delete-retired (of the current old instance)
+    let mut retired_tasks: Vec<(usize, Record)> = Vec::new();
+    for step in &plan.steps {
+        match (step.op, step.retired) {
+            (StepOp::Same, _) => {}
+            (StepOp::Create, _) => {
+                main.insert(step.urn.clone(), tasks.len());
+                tasks.push(Task { urn: step.urn.clone(), op: Op::Create, retired: None });
+            }
+            (StepOp::Update, _) => {
+                main.insert(step.urn.clone(), tasks.len());
+                tasks.push(Task { urn: step.urn.clone(), op: Op::Update, retired: None });
+            }
+            (StepOp::Replace, _) => {
+                main.insert(step.urn.clone(), tasks.len());
+                tasks.push(Task { urn: step.urn.clone(), op: Op::Replace, retired: None });
+                removal.insert(step.urn.clone(), tasks.len());
+                let old = state.resources.get(&step.urn).cloned();
+                tasks.push(Task { urn: step.urn.clone(), op: Op::DeleteRetired, retired: old });
+            }
+            (StepOp::Delete, false) => {
+                removal.insert(step.urn.clone(), tasks.len());
+                tasks.push(Task { urn: step.urn.clone(), op: Op::Delete, retired: None });
+            }
+            (StepOp::Delete, true) => {}
+        }
+    }
+    for r in &state.retired {
+        retired_tasks.push((tasks.len(), r.record.clone()));
+        tasks.push(Task { urn: r.urn.clone(), op: Op::DeleteRetired, retired: Some(r.record.clone()) });
+    }
+
+    // Who referred to each resource when it was recorded (old instances).
+    let mut old_dependents: HashMap<&Urn, Vec<usize>> = HashMap::new();
+    for (urn, rec) in &state.resources {
+        // The task that makes `urn` stop referring to its old dependencies.
+        let letting_go = removal.get(urn).copied().or_else(|| main.get(urn).copied());
+        if let Some(t) = letting_go {
+            for d in &rec.deps {
+                old_dependents.entry(d).or_default().push(t);
+            }
+        }
+    }
+    for (t, rec) in &retired_tasks {
+        for d in &rec.deps {
+            old_dependents.entry(d).or_default().push(*t);
+        }
+    }
+
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
+    for (i, task) in tasks.iter().enumerate() {
+        match task.op {
+            Op::Create | Op::Update | Op::Replace => {
+                if let Some(node) = graph.and_then(|g| g.get(&task.urn)) {
+                    deps[i].extend(node.deps.iter().filter_map(|d| main.get(d).copied()));
+                }
+            }
+            Op::Delete | Op::DeleteRetired => {
+                if task.op == Op::DeleteRetired
+                    && let Some(&m) = main.get(&task.urn)
+                    && tasks[m].op == Op::Replace
+                {
+                    deps[i].push(m);
+                }
+                if let Some(ts) = old_dependents.get(&task.urn) {
+                    deps[i].extend(ts.iter().copied().filter(|&t| t != i));
+                }
+            }
+        }
+        deps[i].sort_unstable();
+        deps[i].dedup();
+    }
+    (tasks, deps)
+}
+
+async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) -> Result<(), String> {
+    let urn = &task.urn;
+    match task.op {
+        Op::Create | Op::Update | Op::Replace => {
+            let graph = graph.expect("creates and updates come from a graph");
+            let node = graph.get(urn).expect("planned from this graph");
+            let (inputs, old) = {
+                let state = shared.state.lock().await;
+                let outputs = state.outputs_by_urn();
+                (node.inputs(&outputs)?, state.resources.get(urn).cloned())
+            };
+            if contains_unknown(&inputs) {
+                return Err(format!("internal error: inputs of {urn} still refer to unknown outputs: {inputs}"));
+            }
+            shared
+                .commit(JournalEntry::Intent {
+                    urn: urn.clone(),
+                    op: task.op,
+                    type_name: node.type_name().to_string(),
+                    inputs: inputs.clone(),
+                    deps: node.deps.clone(),
+                })
+                .await?;
+            let p = &node.provider;
+            let result = match (task.op, &old) {
+                (Op::Update, Some(old)) => p.update(&shared.ctx, urn, &old.inputs, &old.outputs, &inputs).await,
+                _ => p.create(&shared.ctx, urn, &inputs).await,
+            };
+            match result {
+                Ok(outputs) => {
+                    let record =
+                        Record { type_name: node.type_name().to_string(), inputs, outputs, deps: node.deps.clone() };
+                    shared.commit(JournalEntry::Done { urn: urn.clone(), op: task.op, record: Some(record) }).await
+                }
+                Err(e) => {
+                    shared.commit(JournalEntry::Failed { urn: urn.clone(), op: task.op, error: e.0.clone() }).await?;
+                    Err(e.0)
+                }
+            }
+        }
+        Op::Delete | Op::DeleteRetired => {
+            let record = match &task.retired {
+                Some(r) => Some(r.clone()),
+                None => shared.state.lock().await.resources.get(urn).cloned(),
+            };
+            let Some(record) = record else { return Ok(()) };
+            let provider = shared
+                .registry
+                .get(&record.type_name)
+                .ok_or_else(|| format!("no provider for type `{}`", record.type_name))?;
+            shared
+                .commit(JournalEntry::Intent {
+                    urn: urn.clone(),
+                    op: task.op,
+                    type_name: record.type_name.clone(),
+                    inputs: record.inputs.clone(),
+                    deps: record.deps.clone(),
+                })
+                .await?;
+            match provider.delete(&shared.ctx, urn, &record.inputs, &record.outputs).await {
+                Ok(()) => {
+                    shared.commit(JournalEntry::Done { urn: urn.clone(), op: task.op, record: Some(record) }).await
+                }
+                Err(e) => {
+                    shared.commit(JournalEntry::Failed { urn: urn.clone(), op: task.op, error: e.0.clone() }).await?;
+                    Err(e.0)
+                }
+            }
+        }
+    }
+}
+
+/// Applies `plan`, journalling every step into `store` and updating `state`.
+pub(super) async fn apply(
+    engine: &super::Engine,
+    graph: Option<Arc<Graph>>,
+    state: &mut State,
+    plan: &Plan,
+) -> Result<ApplyReport, EngineError> {
+    let (ctx, registry, store, observer, parallel) =
+        (&engine.ctx, &engine.registry, engine.store.clone(), engine.observer.clone(), engine.parallel);
+    let (tasks, deps) = build_tasks(plan, graph.as_deref(), state);
+    let mut registry = registry.clone();
+    if let Some(g) = &graph {
+        for n in g.nodes() {
+            if registry.get(n.type_name()).is_none() {
+                registry.register(n.provider.clone());
+            }
+        }
+    }
+    let shared = Arc::new(Shared {
+        state: tokio::sync::Mutex::new(std::mem::take(state)),
+        store,
+        ctx: ctx.clone(),
+        registry,
+        observer,
+    });
+    let tasks = Arc::new(tasks);
+    let outcomes = {
+        let shared = shared.clone();
+        let tasks = tasks.clone();
+        run_dag(&deps, parallel, move |i| {
+            let shared = shared.clone();
+            let graph = graph.clone();
+            let task = tasks[i].clone();
+            let fut: TaskFuture = Box::pin(async move {
+                shared.observer.started(&task.urn, task.op);
+                let t0 = Instant::now();
+                let result = run_task(shared.clone(), graph, task.clone()).await;
+                shared.observer.finished(&task.urn, task.op, result.as_ref().err().map(String::as_str), t0.elapsed());
+                result
+            });
+            fut
+        })
+        .await
+    };
+    let results: Vec<StepResult> = tasks
+        .iter()
+        .zip(outcomes)
+        .map(|(t, outcome)| {
+            let blocked_by = match outcome {
+                Outcome::Skipped(j) => tasks.get(j).map(|b| b.urn.clone()),
+                _ => None,
+            };
+            if let Some(b) = &blocked_by {
+                shared.observer.skipped(&t.urn, t.op, b);
+            }
+            StepResult { urn: t.urn.clone(), op: t.op, outcome, blocked_by }
+        })
+        .collect();
+    *state = std::mem::take(&mut *shared.state.lock().await);
+    Ok(ApplyReport { results })
+}
+
+/// Inputs of the program's resources resolved against state (for exports after apply).
+pub fn resolved_exports(graph: &Graph, state: &State) -> std::collections::BTreeMap<String, Value> {
+    graph.exports(&state.outputs_by_urn())
+}

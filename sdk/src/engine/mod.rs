@@ -1,0 +1,217 @@
+//! The engine: plan, apply, refresh, destroy, recovery of interrupted runs.
+
+pub mod apply;
+pub mod executor;
+pub mod plan;
+pub mod provider;
+pub mod refresh;
+pub mod render;
+
+use crate::model::{Graph, Urn};
+use crate::state::store::StateError;
+use crate::state::{JournalEntry, Op, Record, State, StateStore};
+pub use apply::{ApplyReport, StepResult};
+pub use executor::Outcome;
+pub use plan::{FieldChange, Plan, PlanError, Step, StepOp, Summary, plan, plan_destroy, plan_json};
+pub use provider::{Ctx, Provider, ProviderError, Registry, TypedProvider};
+pub use refresh::{Drift, RefreshReport};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors that stop a run before or around apply (step failures are in the [`ApplyReport`]).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("{0}")]
+    Provider(String),
+}
+
+/// Live progress of an apply.
+pub trait Observer: Send + Sync {
+    fn started(&self, urn: &Urn, op: Op);
+    /// `error` is `None` on success.
+    fn finished(&self, urn: &Urn, op: Op, error: Option<&str>, elapsed: Duration);
+    fn skipped(&self, urn: &Urn, op: Op, blocked_by: &Urn);
+}
+
+/// An observer that shows nothing.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn started(&self, _: &Urn, _: Op) {}
+    fn finished(&self, _: &Urn, _: Op, _: Option<&str>, _: Duration) {}
+    fn skipped(&self, _: &Urn, _: Op, _: &Urn) {}
+}
+
+/// What recovery found for an operation an earlier run left unfinished.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recovered {
+    pub urn: Urn,
+    pub op: Op,
+    /// `adopted` (found in the cloud by tag or natural key), `absent` (never happened),
+    /// `deleted` (the delete had happened), `present` (still there), `refreshed`.
+    pub finding: &'static str,
+}
+
+/// Drives providers against one stack's state.
+pub struct Engine {
+    pub ctx: Ctx,
+    pub store: Arc<StateStore>,
+    pub registry: Registry,
+    pub observer: Arc<dyn Observer>,
+    pub parallel: usize,
+}
+
+impl Engine {
+    pub fn new(ctx: Ctx, store: Arc<StateStore>, registry: Registry) -> Self {
+        Engine { ctx, store, registry, observer: Arc::new(Silent), parallel: 32 }
+    }
+
+    fn provider(&self, type_name: &str, graph: Option<&Graph>) -> Option<Arc<dyn Provider>> {
+        self.registry
+            .get(type_name)
+            .or_else(|| graph?.nodes().iter().find(|n| n.type_name() == type_name).map(|n| n.provider.clone()))
+    }
+
+    /// Loads state and settles what an interrupted run left pending: a create whose answer was
+    /// lost is looked up (by tag or natural key) and adopted; an update is re-read; a delete is
+    /// checked. With `persist`, the findings are journalled and a fresh snapshot is written.
+    pub async fn load_and_recover(
+        &self,
+        graph: Option<&Graph>,
+        persist: bool,
+    ) -> Result<(State, Vec<Recovered>), EngineError> {
+        let mut state = self.store.load().await?;
+        let pending: Vec<(Urn, crate::state::Pending)> =
+            state.pending.iter().map(|(u, p)| (u.clone(), p.clone())).collect();
+        let mut found = Vec::new();
+        for (urn, p) in pending {
+            let provider = self
+                .provider(&p.type_name, graph)
+                .ok_or_else(|| EngineError::Provider(format!("{urn}: no provider for type `{}`", p.type_name)))?;
+            let fail = |e: ProviderError| EngineError::Provider(format!("recovering {urn} ({:?}): {e}", p.op));
+            let read_one = |outputs: serde_json::Value| {
+                let provider = provider.clone();
+                let urn = urn.clone();
+                async move { provider.read_many(&self.ctx, &[(urn, outputs)]).await.map(|mut v| v.pop().flatten()) }
+            };
+            let resolved = JournalEntry::Resolved { urn: urn.clone() };
+            let (entry, finding) = match p.op {
+                Op::Create | Op::Replace => match provider.find(&self.ctx, &urn, &p.inputs).await.map_err(fail)? {
+                    Some(outputs) => {
+                        // Record what is really there, so the plan fixes whatever the create did not finish.
+                        let observed = read_one(outputs.clone()).await.map_err(fail)?;
+                        let inputs = observed.map(|o| o.inputs).unwrap_or(p.inputs.clone());
+                        let record = Record { type_name: p.type_name.clone(), inputs, outputs, deps: p.deps.clone() };
+                        (JournalEntry::Done { urn: urn.clone(), op: p.op, record: Some(record) }, "adopted")
+                    }
+                    None => (resolved, "absent"),
+                },
+                Op::Update => match state.resources.get(&urn).cloned() {
+                    Some(rec) => match read_one(rec.outputs.clone()).await.map_err(fail)? {
+                        Some(o) => {
+                            let record = Record { inputs: o.inputs, outputs: o.outputs, ..rec };
+                            (JournalEntry::Done { urn: urn.clone(), op: Op::Update, record: Some(record) }, "refreshed")
+                        }
+                        None => (JournalEntry::Done { urn: urn.clone(), op: Op::Delete, record: None }, "deleted"),
+                    },
+                    None => (resolved, "absent"),
+                },
+                Op::Delete => match state.resources.get(&urn).cloned() {
+                    Some(rec) => match read_one(rec.outputs.clone()).await.map_err(fail)? {
+                        Some(_) => (resolved, "present"),
+                        None => (JournalEntry::Done { urn: urn.clone(), op: Op::Delete, record: None }, "deleted"),
+                    },
+                    None => (resolved, "absent"),
+                },
+                Op::DeleteRetired => {
+                    let mut finding = (resolved, "absent");
+                    for r in state.retired.iter().filter(|r| r.urn == urn) {
+                        if read_one(r.record.outputs.clone()).await.map_err(fail)?.is_none() {
+                            let done = JournalEntry::Done {
+                                urn: urn.clone(),
+                                op: Op::DeleteRetired,
+                                record: Some(r.record.clone()),
+                            };
+                            finding = (done, "deleted");
+                            break;
+                        }
+                        finding.1 = "present";
+                    }
+                    finding
+                }
+            };
+            if persist {
+                self.store.record(&entry).await?;
+            }
+            state.apply(&entry);
+            state.pending.remove(&urn);
+            found.push(Recovered { urn, op: p.op, finding });
+        }
+        if persist {
+            // Loading replayed the journal; compacting it now means every later append goes to a
+            // fresh journal (never after a line torn by a crash).
+            self.store.save(&mut state).await?;
+        }
+        Ok((state, found))
+    }
+
+    /// Applies a plan made from `graph` against `state`, then records the stack outputs and saves
+    /// a snapshot.
+    pub async fn apply(&self, graph: Arc<Graph>, state: &mut State, plan: &Plan) -> Result<ApplyReport, EngineError> {
+        let report = apply::apply(self, Some(graph.clone()), state, plan).await?;
+        let outputs = apply::resolved_exports(&graph, state);
+        let entry = JournalEntry::Outputs { outputs };
+        self.store.record(&entry).await?;
+        state.apply(&entry);
+        self.store.save(state).await?;
+        Ok(report)
+    }
+
+    /// Deletes everything in state, in reverse dependency order.
+    pub async fn destroy(&self, state: &mut State, plan: &Plan) -> Result<ApplyReport, EngineError> {
+        let report = apply::apply(self, None, state, plan).await?;
+        if state.resources.is_empty() && state.retired.is_empty() {
+            state.outputs.clear();
+        }
+        self.store.save(state).await?;
+        Ok(report)
+    }
+
+    /// Reads every resource in state (batched per type) and reports drift. With `persist`, the
+    /// state is updated to what was read: resources deleted outside fabric leave it, changed
+    /// fields take their observed values (so the next deploy puts them back).
+    pub async fn refresh(
+        &self,
+        state: &mut State,
+        graph: Option<&Graph>,
+        persist: bool,
+    ) -> Result<RefreshReport, EngineError> {
+        let report = refresh::refresh(&self.ctx, |t| self.provider(t, graph), state).await?;
+        if persist && !report.drift.is_empty() {
+            for d in &report.drift {
+                let record = match &d.observed {
+                    Some(observed) => state.resources.get(&d.urn).map(|r| Record {
+                        inputs: observed.inputs.clone(),
+                        outputs: observed.outputs.clone(),
+                        ..r.clone()
+                    }),
+                    None => None,
+                };
+                let entry = match record {
+                    Some(r) => JournalEntry::Done { urn: d.urn.clone(), op: Op::Update, record: Some(r) },
+                    None => JournalEntry::Done { urn: d.urn.clone(), op: Op::Delete, record: None },
+                };
+                self.store.record(&entry).await?;
+                state.apply(&entry);
+            }
+            self.store.save(state).await?;
+        } else if !persist {
+            refresh::apply_in_memory(state, &report);
+        }
+        Ok(report)
+    }
+}

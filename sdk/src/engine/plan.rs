@@ -1,0 +1,294 @@
+//! The plan: a pure function of the graph and the state → the steps that make the cloud match the
+//! program.
+
+use super::provider::Registry;
+use crate::model::{Graph, Urn, contains_unknown};
+use crate::state::State;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// What a step does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOp {
+    Create,
+    Update,
+    /// Create the new instance, repoint dependents, then delete the old one.
+    Replace,
+    Delete,
+    Same,
+}
+
+impl StepOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOp::Create => "create",
+            StepOp::Update => "update",
+            StepOp::Replace => "replace",
+            StepOp::Delete => "delete",
+            StepOp::Same => "same",
+        }
+    }
+}
+
+/// One changed input field; `None` for a side that has no value. Unknown values are markers
+/// (`{"$unknown": …}`), shown as `(known after apply)`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+    pub forces_replace: bool,
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Step {
+    pub urn: Urn,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub op: StepOp,
+    /// The input fields that change (every field for a create).
+    pub changes: Vec<FieldChange>,
+    /// A delete of the old instance of a resource replaced earlier, whose delete did not finish.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
+}
+
+/// Steps in the order they are shown: the program's resources in dependency order, then deletes in
+/// reverse dependency order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub steps: Vec<Step>,
+}
+
+/// How many steps of each kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub same: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for step in &self.steps {
+            match step.op {
+                StepOp::Create => s.create += 1,
+                StepOp::Update => s.update += 1,
+                StepOp::Replace => s.replace += 1,
+                StepOp::Delete => s.delete += 1,
+                StepOp::Same => s.same += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether applying would change anything.
+    pub fn has_changes(&self) -> bool {
+        self.steps.iter().any(|s| s.op != StepOp::Same)
+    }
+}
+
+/// A problem that stops planning (never a cloud call: planning makes none).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{urn}: cannot compute inputs: {message}")]
+    Inputs { urn: Urn, message: String },
+    #[error(
+        "{urn} is in state as type `{type_name}`, which this program does not know how to delete\n    fix: use a fabric version that has this resource type, or remove it from state by hand"
+    )]
+    UnknownType { urn: Urn, type_name: String },
+}
+
+/// The changed top-level fields between recorded and desired inputs.
+pub fn diff(old: &Value, new: &Value, replace_on: &[&str]) -> Vec<FieldChange> {
+    let empty = serde_json::Map::new();
+    let old_map = old.as_object().unwrap_or(&empty);
+    let new_map = new.as_object().unwrap_or(&empty);
+    let mut fields: Vec<&String> = new_map.keys().collect();
+    fields.extend(old_map.keys().filter(|k| !new_map.contains_key(*k)));
+    let mut out = Vec::new();
+    for field in fields {
+        let (o, n) = (old_map.get(field), new_map.get(field));
+        let changed = match (o, n) {
+            (_, Some(n)) if contains_unknown(n) => true,
+            (o, n) => o != n,
+        };
+        if changed {
+            out.push(FieldChange {
+                field: field.clone(),
+                old: o.cloned(),
+                new: n.cloned(),
+                forces_replace: replace_on.contains(&field.as_str()),
+            });
+        }
+    }
+    out
+}
+
+/// Plans `graph` against `state`.
+///
+/// Outputs of resources that stay the same or are updated in place are taken from state, so that
+/// references to them resolve and unchanged dependents plan as `same`; outputs of created and
+/// replaced resources are unknown until apply. (A provider whose in-place update changes an output
+/// must list the field that causes it in its `replace_on`.)
+pub fn plan(graph: &Graph, state: &State, registry: &Registry) -> Result<Plan, PlanError> {
+    let mut known: HashMap<Urn, Value> = HashMap::with_capacity(graph.nodes().len());
+    let mut steps = Vec::with_capacity(graph.nodes().len() + state.retired.len());
+    for node in graph.nodes() {
+        let inputs = node.inputs(&known).map_err(|message| PlanError::Inputs { urn: node.urn.clone(), message })?;
+        let (op, changes) = match state.resources.get(&node.urn) {
+            None => (StepOp::Create, diff(&Value::Null, &inputs, &[])),
+            Some(rec) if rec.type_name != node.type_name() => {
+                let mut changes = diff(&Value::Null, &inputs, &[]);
+                changes.iter_mut().for_each(|c| c.forces_replace = true);
+                (StepOp::Replace, changes)
+            }
+            Some(rec) => {
+                let changes = diff(&rec.inputs, &inputs, node.provider.replace_on());
+                let op = if changes.is_empty() {
+                    StepOp::Same
+                } else if changes.iter().any(|c| c.forces_replace) {
+                    StepOp::Replace
+                } else {
+                    StepOp::Update
+                };
+                if op != StepOp::Replace {
+                    known.insert(node.urn.clone(), rec.outputs.clone());
+                }
+                (op, changes)
+            }
+        };
+        steps.push(Step {
+            urn: node.urn.clone(),
+            type_name: node.type_name().to_string(),
+            op,
+            changes,
+            retired: false,
+        });
+    }
+
+    let desired: HashSet<&Urn> = graph.nodes().iter().map(|n| &n.urn).collect();
+    let removed: Vec<&Urn> = state.resources.keys().filter(|u| !desired.contains(u)).collect();
+    for urn in reverse_dependency_order(state, &removed) {
+        let rec = &state.resources[urn];
+        if registry.get(&rec.type_name).is_none() {
+            return Err(PlanError::UnknownType { urn: urn.clone(), type_name: rec.type_name.clone() });
+        }
+        steps.push(Step {
+            urn: urn.clone(),
+            type_name: rec.type_name.clone(),
+            op: StepOp::Delete,
+            changes: diff(&rec.inputs, &Value::Null, &[]),
+            retired: false,
+        });
+    }
+    for retired in &state.retired {
+        steps.push(Step {
+            urn: retired.urn.clone(),
+            type_name: retired.record.type_name.clone(),
+            op: StepOp::Delete,
+            changes: Vec::new(),
+            retired: true,
+        });
+    }
+    Ok(Plan { stack: graph.stack().to_string(), steps })
+}
+
+/// A plan that deletes everything in state.
+pub fn plan_destroy(state: &State, registry: &Registry) -> Result<Plan, PlanError> {
+    let all: Vec<&Urn> = state.resources.keys().collect();
+    let mut steps = Vec::new();
+    for urn in reverse_dependency_order(state, &all) {
+        let rec = &state.resources[urn];
+        if registry.get(&rec.type_name).is_none() {
+            return Err(PlanError::UnknownType { urn: urn.clone(), type_name: rec.type_name.clone() });
+        }
+        steps.push(Step {
+            urn: urn.clone(),
+            type_name: rec.type_name.clone(),
+            op: StepOp::Delete,
+            changes: diff(&rec.inputs, &Value::Null, &[]),
+            retired: false,
+        });
+    }
+    for retired in &state.retired {
+        steps.push(Step {
+            urn: retired.urn.clone(),
+            type_name: retired.record.type_name.clone(),
+            op: StepOp::Delete,
+            changes: Vec::new(),
+            retired: true,
+        });
+    }
+    Ok(Plan { stack: state.stack.clone(), steps })
+}
+
+/// `urns` ordered so that every resource comes before the resources it depends on (as recorded).
+fn reverse_dependency_order<'a>(state: &'a State, urns: &[&'a Urn]) -> Vec<&'a Urn> {
+    let set: HashSet<&Urn> = urns.iter().copied().collect();
+    // Dependents first: a depth-first post-order over "depends on", reversed.
+    let mut order = Vec::with_capacity(urns.len());
+    let mut seen = HashSet::new();
+    fn visit<'a>(
+        u: &'a Urn,
+        state: &'a State,
+        set: &HashSet<&Urn>,
+        seen: &mut HashSet<&'a Urn>,
+        order: &mut Vec<&'a Urn>,
+    ) {
+        if !seen.insert(u) {
+            return;
+        }
+        if let Some(rec) = state.resources.get(u) {
+            for d in &rec.deps {
+                if let Some((k, _)) = state.resources.get_key_value(d)
+                    && set.contains(k)
+                {
+                    visit(k, state, set, seen, order);
+                }
+            }
+        }
+        order.push(u);
+    }
+    let mut sorted: Vec<&Urn> = urns.to_vec();
+    sorted.sort();
+    for u in sorted {
+        visit(u, state, &set, &mut seen, &mut order);
+    }
+    order.reverse();
+    order
+}
+
+/// The plan as the JSON document `preview --json` prints.
+pub fn plan_json(plan: &Plan) -> Value {
+    let steps: Vec<Value> = plan
+        .steps
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "urn": s.urn,
+                "type": s.type_name,
+                "op": s.op.as_str(),
+                "changed": s.changes.iter().map(|c| c.field.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let summary = plan.summary();
+    serde_json::json!({"stack": plan.stack, "steps": steps, "summary": summary})
+}
+
+/// Counts of steps by op, for tests and messages.
+pub fn op_counts(plan: &Plan) -> BTreeMap<StepOp, usize> {
+    let mut m = BTreeMap::new();
+    for s in &plan.steps {
+        *m.entry(s.op).or_insert(0) += 1;
+    }
+    m
+}

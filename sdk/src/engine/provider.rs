@@ -1,0 +1,215 @@
+//! The provider trait: how one resource type is created, read, updated and deleted.
+//!
+//! Adding a resource type is one module: a [`TypedProvider`] implementation with typed inputs and
+//! outputs, wrapped by [`typed`] into the JSON-level [`Provider`] the engine drives.
+
+use crate::aws::Aws;
+use crate::model::Urn;
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// What a provider call failed with. The message names the API call and the cloud's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderError(pub String);
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+impl From<String> for ProviderError {
+    fn from(s: String) -> Self {
+        ProviderError(s)
+    }
+}
+
+impl From<&str> for ProviderError {
+    fn from(s: &str) -> Self {
+        ProviderError(s.to_string())
+    }
+}
+
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// What a provider sees of the run: the stack name (for tags) and the cloud clients.
+#[derive(Clone)]
+pub struct Ctx {
+    pub stack: String,
+    aws: Option<Arc<Aws>>,
+}
+
+impl Ctx {
+    pub fn new(stack: impl Into<String>, aws: Option<Arc<Aws>>) -> Self {
+        Ctx { stack: stack.into(), aws }
+    }
+
+    /// The AWS clients; an error when this run was started without AWS (tests with in-memory
+    /// providers).
+    pub fn aws(&self) -> ProviderResult<&Aws> {
+        self.aws.as_deref().ok_or_else(|| ProviderError("no AWS configuration in this run".into()))
+    }
+}
+
+/// A resource as it is in the cloud, read back: the inputs it shows (for drift) and its outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observed {
+    pub inputs: Value,
+    pub outputs: Value,
+}
+
+/// The engine's view of a provider: JSON in, JSON out.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// `aws:ec2:Vpc`, …
+    fn type_name(&self) -> &'static str;
+    /// Top-level input fields whose change forces a replacement (create new, then delete old).
+    fn replace_on(&self) -> &'static [&'static str];
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Value>;
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        old_inputs: &Value,
+        outputs: &Value,
+        inputs: &Value,
+    ) -> ProviderResult<Value>;
+    /// Deletes; a resource that is already gone is not an error.
+    async fn delete(&self, ctx: &Ctx, urn: &Urn, inputs: &Value, outputs: &Value) -> ProviderResult<()>;
+    /// Reads many resources of this type at once (one batched call where the API allows);
+    /// `None` for those that no longer exist. The answer has one entry per item, in order.
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Vec<Option<Observed>>>;
+    /// Finds a resource this stack created for `urn` whose create answer was lost (by its
+    /// `fabric:urn` tag, or by its natural key for untaggable resources).
+    async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Option<Value>>;
+}
+
+/// A provider with typed inputs and outputs. Implement this; [`typed`] makes it a [`Provider`].
+#[async_trait]
+pub trait TypedProvider: Send + Sync + 'static {
+    type Inputs: Serialize + DeserializeOwned + Send + Sync;
+    type Outputs: Serialize + DeserializeOwned + Send + Sync;
+    const TYPE: &'static str;
+    const REPLACE_ON: &'static [&'static str];
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Self::Inputs) -> ProviderResult<Self::Outputs>;
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        old: &Self::Inputs,
+        outputs: &Self::Outputs,
+        new: &Self::Inputs,
+    ) -> ProviderResult<Self::Outputs>;
+    async fn delete(&self, ctx: &Ctx, urn: &Urn, inputs: &Self::Inputs, outputs: &Self::Outputs) -> ProviderResult<()>;
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, Self::Outputs)],
+    ) -> ProviderResult<Vec<Option<(Self::Inputs, Self::Outputs)>>>;
+    async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &Self::Inputs) -> ProviderResult<Option<Self::Outputs>>;
+}
+
+struct Typed<P>(P);
+
+/// Wraps a typed provider for the engine.
+pub fn typed<P: TypedProvider>(provider: P) -> Arc<dyn Provider> {
+    Arc::new(Typed(provider))
+}
+
+fn decode<T: DeserializeOwned>(what: &str, v: &Value) -> ProviderResult<T> {
+    serde_json::from_value(v.clone()).map_err(|e| ProviderError(format!("cannot read {what}: {e}")))
+}
+
+fn encode<T: Serialize>(v: &T) -> ProviderResult<Value> {
+    serde_json::to_value(v).map_err(|e| ProviderError(format!("cannot write outputs: {e}")))
+}
+
+#[async_trait]
+impl<P: TypedProvider> Provider for Typed<P> {
+    fn type_name(&self) -> &'static str {
+        P::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        P::REPLACE_ON
+    }
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Value> {
+        let inputs: P::Inputs = decode("inputs", inputs)?;
+        encode(&self.0.create(ctx, urn, &inputs).await?)
+    }
+
+    async fn update(&self, ctx: &Ctx, urn: &Urn, old: &Value, outputs: &Value, new: &Value) -> ProviderResult<Value> {
+        let old: P::Inputs = decode("recorded inputs", old)?;
+        let outputs: P::Outputs = decode("recorded outputs", outputs)?;
+        let new: P::Inputs = decode("inputs", new)?;
+        encode(&self.0.update(ctx, urn, &old, &outputs, &new).await?)
+    }
+
+    async fn delete(&self, ctx: &Ctx, urn: &Urn, inputs: &Value, outputs: &Value) -> ProviderResult<()> {
+        let inputs: P::Inputs = decode("recorded inputs", inputs)?;
+        let outputs: P::Outputs = decode("recorded outputs", outputs)?;
+        self.0.delete(ctx, urn, &inputs, &outputs).await
+    }
+
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Vec<Option<Observed>>> {
+        let mut typed_items = Vec::with_capacity(items.len());
+        for (urn, outputs) in items {
+            typed_items.push((urn.clone(), decode::<P::Outputs>("recorded outputs", outputs)?));
+        }
+        let found = self.0.read_many(ctx, &typed_items).await?;
+        found
+            .into_iter()
+            .map(|o| match o {
+                None => Ok(None),
+                Some((i, out)) => Ok(Some(Observed { inputs: encode(&i)?, outputs: encode(&out)? })),
+            })
+            .collect()
+    }
+
+    async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Option<Value>> {
+        let inputs: P::Inputs = decode("inputs", inputs)?;
+        match self.0.find(ctx, urn, &inputs).await? {
+            Some(out) => Ok(Some(encode(&out)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Providers by type name: what the engine uses for resources that are in state but no longer in
+/// the program (to delete them).
+#[derive(Clone, Default)]
+pub struct Registry {
+    providers: HashMap<&'static str, Arc<dyn Provider>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// Every provider fabric ships.
+    pub fn standard() -> Self {
+        let mut r = Registry::new();
+        for p in crate::aws::providers() {
+            r.register(p);
+        }
+        r
+    }
+
+    pub fn register(&mut self, provider: Arc<dyn Provider>) {
+        self.providers.insert(provider.type_name(), provider);
+    }
+
+    pub fn get(&self, type_name: &str) -> Option<Arc<dyn Provider>> {
+        self.providers.get(type_name).cloned()
+    }
+}

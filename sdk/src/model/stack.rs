@@ -1,0 +1,295 @@
+//! The stack: what the program declares, validated into a [`Graph`] before anything runs.
+
+use super::output::{Lookup, NothingKnown, with_resolver};
+use super::urn::Urn;
+use super::validation::{ValidationError, ValidationErrors};
+use crate::engine::provider::Provider;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::Serialize;
+use serde_json::Value;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+type InputsFn = Arc<dyn Fn() -> Result<Value, serde_json::Error> + Send + Sync>;
+
+struct Decl {
+    urn: Urn,
+    provider: Arc<dyn Provider>,
+    inputs: InputsFn,
+    depends_on: Vec<Urn>,
+}
+
+/// What a stack program builds: resources by URN, exports, and the problems found so far.
+///
+/// Builders add themselves with `.add(&mut stack)`; every problem is recorded, and
+/// [`Stack::finish`] reports them all together.
+///
+/// ```
+/// use fabric::prelude::*;
+/// let mut s = Stack::new("demo");
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// s.export("vpc_id", vpc.id());
+/// let graph = s.finish().unwrap();
+/// assert_eq!(graph.nodes().len(), 1);
+/// ```
+pub struct Stack {
+    name: String,
+    decls: Vec<Decl>,
+    index: HashMap<Urn, usize>,
+    errors: Vec<ValidationError>,
+    exports: BTreeMap<String, InputsFn>,
+    extensions: HashMap<TypeId, Box<dyn Any + Send>>,
+}
+
+/// Whether `name` may name a resource: 1–128 of `A-Z a-z 0-9 - _ . /`, not starting with `/`.
+pub fn valid_resource_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('/')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+}
+
+impl Stack {
+    pub fn new(name: impl Into<String>) -> Self {
+        Stack {
+            name: name.into(),
+            decls: Vec::new(),
+            index: HashMap::new(),
+            errors: Vec::new(),
+            exports: BTreeMap::new(),
+            extensions: HashMap::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The URN a resource of `type_name` called `name` gets in this stack.
+    pub fn urn(&self, type_name: &str, name: &str) -> Urn {
+        Urn::new(&self.name, type_name, name)
+    }
+
+    /// Declares a resource. Builders call this; it records naming problems instead of failing, so
+    /// that all problems are reported together.
+    pub fn declare<I>(&mut self, provider: Arc<dyn Provider>, name: &str, inputs: I, depends_on: Vec<Urn>) -> Urn
+    where
+        I: Serialize + Send + Sync + 'static,
+    {
+        let urn = self.urn(provider.type_name(), name);
+        if !valid_resource_name(name) {
+            self.errors.push(ValidationError {
+                urn: urn.clone(),
+                field: "name".into(),
+                problem: format!("`{name}` is not a valid resource name"),
+                fix: "use 1 to 128 characters of letters, digits, `-`, `_`, `.` and `/`".into(),
+            });
+        }
+        if self.index.contains_key(&urn) {
+            self.errors.push(ValidationError {
+                urn: urn.clone(),
+                field: "name".into(),
+                problem: format!("another {} is already called `{name}`", provider.type_name()),
+                fix: "give every resource of a type its own name".into(),
+            });
+            return urn;
+        }
+        let inputs = Arc::new(inputs);
+        self.index.insert(urn.clone(), self.decls.len());
+        self.decls.push(Decl {
+            urn: urn.clone(),
+            provider,
+            inputs: Arc::new(move || serde_json::to_value(&*inputs)),
+            depends_on,
+        });
+        urn
+    }
+
+    /// Records problems found by a builder.
+    pub fn report(&mut self, errors: impl IntoIterator<Item = ValidationError>) {
+        self.errors.extend(errors);
+    }
+
+    /// Whether a resource with this URN has been declared.
+    pub fn contains(&self, urn: &Urn) -> bool {
+        self.index.contains_key(urn)
+    }
+
+    /// A stack output, printed after deploy and kept in state (`outputs` verb).
+    pub fn export<T: 'static>(&mut self, name: &str, value: impl Into<super::Output<T>>) {
+        let value = value.into();
+        self.exports.insert(name.to_string(), Arc::new(move || serde_json::to_value(&value)));
+    }
+
+    /// Per-stack data that builders share (for example, the subnets declared per VPC, to check
+    /// overlaps as they are added).
+    pub fn extension<T: Default + Send + 'static>(&mut self) -> &mut T {
+        self.extensions
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()))
+            .downcast_mut::<T>()
+            .expect("extension map is keyed by TypeId")
+    }
+
+    /// Validates the whole graph (references, cycles) and returns it, or every problem found.
+    pub fn finish(mut self) -> Result<Graph, ValidationErrors> {
+        let mut deps_of: Vec<Vec<Urn>> = Vec::with_capacity(self.decls.len());
+        for decl in &self.decls {
+            let (value, refs) = with_resolver(&NothingKnown, || (decl.inputs)());
+            if let Err(e) = value {
+                self.errors.push(ValidationError {
+                    urn: decl.urn.clone(),
+                    field: "inputs".into(),
+                    problem: format!("the inputs cannot be serialized: {e}"),
+                    fix: "check the values passed to the builder".into(),
+                });
+            }
+            let mut deps: Vec<Urn> = refs.into_iter().chain(decl.depends_on.iter().cloned()).collect();
+            deps.sort();
+            deps.dedup();
+            for dep in &deps {
+                if dep == &decl.urn {
+                    continue;
+                }
+                if !self.index.contains_key(dep) {
+                    self.errors.push(ValidationError {
+                        urn: decl.urn.clone(),
+                        field: "depends_on".into(),
+                        problem: format!("refers to `{dep}`, which is not declared in stack `{}`", self.name),
+                        fix: "add that resource to the stack (`.add(&mut s)`) before referring to it, or remove the reference".into(),
+                    });
+                }
+            }
+            deps_of.push(deps);
+        }
+
+        let mut graph = DiGraph::<usize, ()>::with_capacity(self.decls.len(), self.decls.len() * 2);
+        let nodes: Vec<NodeIndex> = (0..self.decls.len()).map(|i| graph.add_node(i)).collect();
+        for (i, deps) in deps_of.iter().enumerate() {
+            for dep in deps {
+                if let Some(&j) = self.index.get(dep) {
+                    graph.add_edge(nodes[j], nodes[i], ());
+                }
+            }
+        }
+        for scc in petgraph::algo::tarjan_scc(&graph) {
+            let is_cycle = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);
+            if is_cycle {
+                let mut members: Vec<String> = scc.iter().map(|n| self.decls[graph[*n]].urn.display_short()).collect();
+                members.sort();
+                let first = scc.iter().map(|n| &self.decls[graph[*n]].urn).min().expect("non-empty").clone();
+                self.errors.push(ValidationError {
+                    urn: first,
+                    field: "depends_on".into(),
+                    problem: format!("dependency cycle: {}", members.join(" -> ")),
+                    fix: "break the cycle, for example by moving a rule into its own resource".into(),
+                });
+            }
+        }
+        if !self.errors.is_empty() {
+            return Err(ValidationErrors(self.errors));
+        }
+        let order = petgraph::algo::toposort(&graph, None).expect("cycles were reported above");
+        let mut decls: Vec<Option<Decl>> = self.decls.into_iter().map(Some).collect();
+        let mut out = Vec::with_capacity(decls.len());
+        for n in order {
+            let i = graph[n];
+            let decl = decls[i].take().expect("each node once");
+            let mut deps = std::mem::take(&mut deps_of[i]);
+            deps.retain(|d| d != &decl.urn);
+            out.push(Node { urn: decl.urn, provider: decl.provider, inputs: decl.inputs, deps });
+        }
+        Ok(Graph::new(self.name, out, self.exports))
+    }
+}
+
+/// A validated stack: resources in dependency order.
+pub struct Graph {
+    stack: String,
+    nodes: Vec<Node>,
+    index: HashMap<Urn, usize>,
+    exports: BTreeMap<String, InputsFn>,
+}
+
+/// One declared resource.
+pub struct Node {
+    pub urn: Urn,
+    pub provider: Arc<dyn Provider>,
+    inputs: InputsFn,
+    /// The resources this one refers to (through outputs) or was told to depend on.
+    pub deps: Vec<Urn>,
+}
+
+impl Node {
+    pub fn type_name(&self) -> &'static str {
+        self.provider.type_name()
+    }
+
+    /// The inputs, with outputs of other resources resolved through `lookup` (unknown ones as
+    /// markers).
+    pub fn inputs(&self, lookup: &dyn Lookup) -> Result<Value, String> {
+        with_resolver(lookup, || (self.inputs)()).0.map_err(|e| e.to_string())
+    }
+}
+
+impl Graph {
+    fn new(stack: String, nodes: Vec<Node>, exports: BTreeMap<String, InputsFn>) -> Self {
+        let index = nodes.iter().enumerate().map(|(i, n)| (n.urn.clone(), i)).collect();
+        Graph { stack, nodes, index, exports }
+    }
+
+    pub fn stack(&self) -> &str {
+        &self.stack
+    }
+
+    /// The resources, each after everything it depends on.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn get(&self, urn: &Urn) -> Option<&Node> {
+        self.index.get(urn).map(|&i| &self.nodes[i])
+    }
+
+    /// The stack outputs resolved through `lookup` (unknown ones as markers).
+    pub fn exports(&self, lookup: &dyn Lookup) -> BTreeMap<String, Value> {
+        self.exports
+            .iter()
+            .map(|(k, f)| {
+                let v = with_resolver(lookup, || f()).0.unwrap_or(Value::Null);
+                (k.clone(), v)
+            })
+            .collect()
+    }
+
+    /// DOT source of the dependency graph.
+    pub fn to_dot(&self) -> String {
+        let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n", self.stack);
+        for n in &self.nodes {
+            out.push_str(&format!("  \"{}\" [label=\"{}\\n{}\"];\n", n.urn, n.type_name(), n.urn.name()));
+        }
+        for n in &self.nodes {
+            for d in &n.deps {
+                out.push_str(&format!("  \"{}\" -> \"{}\";\n", d, n.urn));
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Mermaid source of the dependency graph.
+    pub fn to_mermaid(&self) -> String {
+        let id: HashMap<&Urn, usize> = self.nodes.iter().enumerate().map(|(i, n)| (&n.urn, i)).collect();
+        let mut out = String::from("flowchart LR\n");
+        for (i, n) in self.nodes.iter().enumerate() {
+            out.push_str(&format!("  n{i}[\"{}<br/>{}\"]\n", n.type_name(), n.urn.name()));
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            for d in &n.deps {
+                out.push_str(&format!("  n{} --> n{i}\n", id[d]));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,212 @@
+//! State: what fabric has created, as a snapshot plus a journal of operations since.
+//!
+//! Before a step starts its intent is appended to the journal (and made durable); after it, its
+//! result. Loading replays the journal over the snapshot, so a run killed at any moment leaves a
+//! state that says exactly which operations may have happened without being recorded
+//! ([`State::pending`]); the next run resolves those against the cloud before it plans.
+
+pub mod backend;
+pub mod crypto;
+pub mod s3;
+pub mod store;
+
+use crate::model::Urn;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub use backend::{Backend, LocalBackend};
+pub use store::{LockInfo, StateStore};
+
+/// One resource as fabric created it: its inputs at the time, the outputs the cloud returned, and
+/// what it depended on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub inputs: Value,
+    pub outputs: Value,
+    #[serde(default)]
+    pub deps: Vec<Urn>,
+}
+
+/// The kind of a step, as journalled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Create,
+    Update,
+    /// The create half of a replacement: the new instance; the old one is retired.
+    Replace,
+    Delete,
+    /// The delete half of a replacement: the retired instance goes.
+    DeleteRetired,
+}
+
+/// An operation whose intent was journalled but whose success was not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub op: Op,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The inputs the operation was started with (creates and updates).
+    pub inputs: Value,
+    #[serde(default)]
+    pub deps: Vec<Urn>,
+    /// The operation ended with an error (it may still have changed the cloud).
+    #[serde(default)]
+    pub failed: bool,
+}
+
+/// An old instance of a replaced resource, still to be deleted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Retired {
+    pub urn: Urn,
+    pub record: Record,
+}
+
+/// The state of one stack.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub stack: String,
+    /// Bumped on every saved snapshot.
+    pub serial: u64,
+    pub resources: BTreeMap<Urn, Record>,
+    #[serde(default)]
+    pub retired: Vec<Retired>,
+    #[serde(default)]
+    pub pending: BTreeMap<Urn, Pending>,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Value>,
+}
+
+/// One journal line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum JournalEntry {
+    Intent {
+        urn: Urn,
+        op: Op,
+        #[serde(rename = "type")]
+        type_name: String,
+        inputs: Value,
+        #[serde(default)]
+        deps: Vec<Urn>,
+    },
+    Done {
+        urn: Urn,
+        op: Op,
+        /// The new record (create, update, replace), or the deleted one (delete, delete_retired).
+        record: Option<Record>,
+    },
+    Failed {
+        urn: Urn,
+        op: Op,
+        error: String,
+    },
+    /// A pending operation was found, against the cloud, not to have happened.
+    Resolved {
+        urn: Urn,
+    },
+    Outputs {
+        outputs: BTreeMap<String, Value>,
+    },
+}
+
+pub const STATE_VERSION: u32 = 1;
+
+impl State {
+    pub fn new(stack: &str) -> Self {
+        State { version: STATE_VERSION, stack: stack.to_string(), ..State::default() }
+    }
+
+    /// Applies one journal entry.
+    pub fn apply(&mut self, entry: &JournalEntry) {
+        match entry {
+            JournalEntry::Intent { urn, op, type_name, inputs, deps } => {
+                self.pending.insert(
+                    urn.clone(),
+                    Pending {
+                        op: *op,
+                        type_name: type_name.clone(),
+                        inputs: inputs.clone(),
+                        deps: deps.clone(),
+                        failed: false,
+                    },
+                );
+            }
+            JournalEntry::Done { urn, op, record } => {
+                self.pending.remove(urn);
+                match (op, record) {
+                    (Op::Create | Op::Update, Some(r)) => {
+                        self.resources.insert(urn.clone(), r.clone());
+                    }
+                    (Op::Replace, Some(r)) => {
+                        if let Some(old) = self.resources.insert(urn.clone(), r.clone()) {
+                            self.retired.push(Retired { urn: urn.clone(), record: old });
+                        }
+                    }
+                    (Op::Delete, _) => {
+                        self.resources.remove(urn);
+                    }
+                    (Op::DeleteRetired, Some(r)) => {
+                        if let Some(i) = self.retired.iter().position(|x| &x.urn == urn && &x.record == r) {
+                            self.retired.remove(i);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            JournalEntry::Failed { urn, .. } => {
+                if let Some(p) = self.pending.get_mut(urn) {
+                    p.failed = true;
+                }
+            }
+            JournalEntry::Resolved { urn } => {
+                self.pending.remove(urn);
+            }
+            JournalEntry::Outputs { outputs } => self.outputs = outputs.clone(),
+        }
+    }
+
+    /// The recorded outputs of every resource, for resolving references.
+    pub fn outputs_by_urn(&self) -> std::collections::HashMap<Urn, Value> {
+        self.resources.iter().map(|(u, r)| (u.clone(), r.outputs.clone())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(id: &str) -> Record {
+        Record { type_name: "t".into(), inputs: json!({}), outputs: json!({"id": id}), deps: vec![] }
+    }
+
+    #[test]
+    fn replay_tracks_pending_and_results() {
+        let u = Urn::new("s", "t", "a");
+        let mut s = State::new("s");
+        s.apply(&JournalEntry::Intent {
+            urn: u.clone(),
+            op: Op::Create,
+            type_name: "t".into(),
+            inputs: json!({}),
+            deps: vec![],
+        });
+        assert!(s.pending.contains_key(&u));
+        s.apply(&JournalEntry::Failed { urn: u.clone(), op: Op::Create, error: "boom".into() });
+        assert!(s.pending[&u].failed, "a failed create stays pending: it may have created something");
+        s.apply(&JournalEntry::Done { urn: u.clone(), op: Op::Create, record: Some(rec("1")) });
+        assert!(s.pending.is_empty());
+        s.apply(&JournalEntry::Done { urn: u.clone(), op: Op::Replace, record: Some(rec("2")) });
+        assert_eq!(s.resources[&u].outputs["id"], "2");
+        assert_eq!(s.retired.len(), 1);
+        s.apply(&JournalEntry::Done { urn: u.clone(), op: Op::DeleteRetired, record: Some(rec("1")) });
+        assert!(s.retired.is_empty());
+        s.apply(&JournalEntry::Done { urn: u.clone(), op: Op::Delete, record: None });
+        assert!(s.resources.is_empty());
+    }
+}

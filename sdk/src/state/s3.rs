@@ -1,0 +1,199 @@
+//! State in S3, for teams and CI: `s3://bucket/prefix/<stack>/…`.
+//!
+//! The lock is created with a conditional `PutObject` (`If-None-Match: *`), which S3 (and the
+//! emulator) refuse with 412 when the object exists. The journal is one object per entry, named by
+//! a zero-padded sequence number, so that appending never rewrites earlier entries.
+
+use super::backend::{Backend, BackendError, BackendResult};
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_runtime_api::client::result::SdkError;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub struct S3Backend {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+    next_seq: AtomicU64,
+    seq_loaded: tokio::sync::OnceCell<()>,
+}
+
+/// Splits `s3://bucket/some/prefix` into bucket and prefix.
+pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    (!bucket.is_empty()).then(|| (bucket.to_string(), prefix.trim_matches('/').to_string()))
+}
+
+fn status_of<E, R: HttpStatus>(e: &SdkError<E, R>) -> Option<u16> {
+    e.raw_response().map(|r| r.status())
+}
+
+trait HttpStatus {
+    fn status(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+impl S3Backend {
+    /// State of `stack` under `s3://bucket/prefix/stack/`.
+    pub fn new(client: aws_sdk_s3::Client, bucket: &str, prefix: &str, stack: &str) -> Self {
+        let prefix = if prefix.is_empty() { stack.to_string() } else { format!("{prefix}/{stack}") };
+        S3Backend {
+            client,
+            bucket: bucket.to_string(),
+            prefix,
+            next_seq: AtomicU64::new(0),
+            seq_loaded: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}/{name}", self.prefix)
+    }
+
+    fn err(&self, name: &str, e: impl std::fmt::Display) -> BackendError {
+        BackendError { place: format!("s3://{}/{}", self.bucket, self.key(name)), message: e.to_string() }
+    }
+
+    async fn journal_keys(&self) -> BackendResult<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(self.key("journal/"))
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| self.err("journal/", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            keys.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            match out.next_continuation_token() {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+#[async_trait]
+impl Backend for S3Backend {
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    async fn read(&self, name: &str) -> BackendResult<Option<Vec<u8>>> {
+        match self.client.get_object().bucket(&self.bucket).key(self.key(name)).send().await {
+            Ok(out) => {
+                let body = out.body.collect().await.map_err(|e| self.err(name, e))?;
+                Ok(Some(body.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) || status_of(&e) == Some(404) => {
+                Ok(None)
+            }
+            Err(e) => Err(self.err(name, aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
+    }
+
+    async fn write(&self, name: &str, data: &[u8]) -> BackendResult<()> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(name))
+            .body(ByteStream::from(data.to_vec()))
+            .send()
+            .await
+            .map_err(|e| self.err(name, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn create_new(&self, name: &str, data: &[u8]) -> BackendResult<bool> {
+        let res = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(name))
+            .if_none_match("*")
+            .body(ByteStream::from(data.to_vec()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            // The SDK has no typed variant for 412 PreconditionFailed: match the status.
+            Err(e) if status_of(&e) == Some(412) => Ok(false),
+            Err(e) => Err(self.err(name, aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
+    }
+
+    async fn remove(&self, name: &str) -> BackendResult<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.key(name))
+            .send()
+            .await
+            .map_err(|e| self.err(name, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn append_journal(&self, entry: &[u8]) -> BackendResult<()> {
+        self.seq_loaded
+            .get_or_try_init(|| async {
+                let last = self
+                    .journal_keys()
+                    .await?
+                    .last()
+                    .and_then(|k| k.rsplit('/').next()?.strip_suffix(".json")?.parse::<u64>().ok());
+                self.next_seq.store(last.map_or(0, |n| n + 1), Ordering::SeqCst);
+                Ok::<(), BackendError>(())
+            })
+            .await?;
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        let name = format!("journal/{seq:012}.json");
+        if !self.create_new(&name, entry).await? {
+            return Err(self.err(&name, "journal entry already exists: another process is writing this state"));
+        }
+        Ok(())
+    }
+
+    async fn read_journal(&self) -> BackendResult<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for key in self.journal_keys().await? {
+            let name = key.strip_prefix(&format!("{}/", self.prefix)).unwrap_or(&key).to_string();
+            if let Some(data) = self.read(&name).await? {
+                out.push(data);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn clear_journal(&self) -> BackendResult<()> {
+        for key in self.journal_keys().await? {
+            let name = key.strip_prefix(&format!("{}/", self.prefix)).unwrap_or(&key).to_string();
+            self.remove(&name).await?;
+        }
+        self.next_seq.store(0, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bucket_and_prefix() {
+        assert_eq!(parse_s3_url("s3://b/p/q/"), Some(("b".into(), "p/q".into())));
+        assert_eq!(parse_s3_url("s3://b"), Some(("b".into(), "".into())));
+        assert_eq!(parse_s3_url("s3:///x"), None);
+        assert_eq!(parse_s3_url("file:///x"), None);
+    }
+}

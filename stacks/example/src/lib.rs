@@ -1,0 +1,111 @@
+//! The example network fabric: a VPC with DNS hostnames, one public subnet in each of three zones,
+//! an internet gateway, a public route table (0.0.0.0/0 → gateway) with its associations, and two
+//! security groups: `lb` admits HTTPS from the internet, `app` admits 8080 from `lb` only.
+
+use fabric::prelude::*;
+
+/// What varies between deployments of the example (tests vary it; the binary uses the default).
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub vpc_cidr: String,
+    /// One public subnet per zone: (zone, CIDR).
+    pub public_subnets: Vec<(String, String)>,
+    /// Extra tags on every resource.
+    pub tags: Vec<(String, String)>,
+    /// The port the application listens on (admitted from the load balancer only).
+    pub app_port: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            vpc_cidr: "10.0.0.0/16".into(),
+            public_subnets: vec![
+                ("us-east-2a".into(), "10.0.0.0/24".into()),
+                ("us-east-2b".into(), "10.0.1.0/24".into()),
+                ("us-east-2c".into(), "10.0.2.0/24".into()),
+            ],
+            tags: vec![("team".into(), "platform".into())],
+            app_port: 8080,
+        }
+    }
+}
+
+/// The stack program with the default configuration.
+pub fn program(s: &mut Stack) -> fabric::Result<()> {
+    program_with(&Config::default())(s)
+}
+
+/// The stack program for `cfg`.
+pub fn program_with(cfg: &Config) -> impl FnOnce(&mut Stack) -> fabric::Result<()> + '_ {
+    move |s| {
+        let tags: fabric::aws::ec2::Tags = cfg.tags.iter().cloned().collect();
+        let vpc = Vpc::builder().name("main").cidr(cfg.vpc_cidr.as_str()).tags(tags.clone()).build().add(s)?;
+        let igw = InternetGateway::builder().name("main").vpc(&vpc).tags(tags.clone()).build().add(s)?;
+        let public = RouteTable::builder().name("public").vpc(&vpc).tags(tags.clone()).build().add(s)?;
+        Route::builder()
+            .name("public-internet")
+            .route_table(&public)
+            .destination("0.0.0.0/0")
+            .gateway(&igw)
+            .build()
+            .add(s)?;
+        let mut subnet_ids = Vec::new();
+        for (zone, cidr) in &cfg.public_subnets {
+            let suffix = zone.chars().last().unwrap_or('x');
+            let subnet = Subnet::builder()
+                .name(format!("public-{suffix}"))
+                .vpc(&vpc)
+                .cidr(cidr.as_str())
+                .zone(zone.as_str())
+                .public(true)
+                .tags(tags.clone())
+                .build()
+                .add(s)?;
+            RouteTableAssociation::builder()
+                .name(format!("public-{suffix}"))
+                .route_table(&public)
+                .subnet(&subnet)
+                .build()
+                .add(s)?;
+            subnet_ids.push(subnet.id());
+        }
+        let lb = SecurityGroup::builder()
+            .name("lb")
+            .vpc(&vpc)
+            .description("Load balancer: HTTPS from the internet")
+            .tags(tags.clone())
+            .build()
+            .add(s)?;
+        IngressRule::builder()
+            .name("lb-https-from-internet")
+            .group(&lb)
+            .protocol(Protocol::Tcp)
+            .ports(443..=443)
+            .from_cidr("0.0.0.0/0")
+            .description("HTTPS from anywhere")
+            .build()
+            .add(s)?;
+        let app = SecurityGroup::builder()
+            .name("app")
+            .vpc(&vpc)
+            .description("Application: traffic from the load balancer only")
+            .tags(tags)
+            .build()
+            .add(s)?;
+        IngressRule::builder()
+            .name("app-from-lb")
+            .group(&app)
+            .protocol(Protocol::Tcp)
+            .ports(cfg.app_port..=cfg.app_port)
+            .from_group(&lb)
+            .description("From the load balancer")
+            .build()
+            .add(s)?;
+        s.export("vpc_id", vpc.id());
+        s.export("public_subnet_ids", Output::all(subnet_ids));
+        s.export("lb_security_group_id", lb.id());
+        s.export("app_security_group_id", app.id());
+        Ok(())
+    }
+}

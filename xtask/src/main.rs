@@ -1,0 +1,131 @@
+//! `cargo xtask <verb> <stack> [flags]`: builds a stack binary and runs it with the verb; manages
+//! the local AWS emulator; runs the tests and benchmarks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const STACK_VERBS: &[&str] = &["deploy", "preview", "destroy", "refresh", "outputs", "render", "graph", "unlock"];
+
+const USAGE: &str = "usage:
+  cargo xtask <deploy|preview|destroy|refresh|outputs|render|graph|unlock> <stack> [--local] [--json] [--yes] [--parallel N] [--refresh] [--backend s3://bucket/prefix] [...]
+  cargo xtask local <up|down|status>     the local AWS emulator (moto) used by --local
+  cargo xtask test [cargo test args]     install the emulator if needed, run every test
+  cargo xtask bench                      run the benchmarks (plan, apply, edit→preview loop)";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(workspace_root());
+    c
+}
+
+fn status_code(s: std::process::ExitStatus) -> ExitCode {
+    ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8)
+}
+
+fn run_stack(verb: &str, stack: &str, rest: &[String]) -> ExitCode {
+    let root = workspace_root();
+    if !root.join("stacks").join(stack).join("Cargo.toml").exists() {
+        eprintln!("error: no stack `{stack}` (looked for stacks/{stack}/Cargo.toml)");
+        return ExitCode::from(2);
+    }
+    let build = cargo().args(["build", "--quiet", "-p", stack]).status();
+    match build {
+        Ok(s) if s.success() => {}
+        Ok(s) => return status_code(s),
+        Err(e) => {
+            eprintln!("error: running cargo: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target = if target.is_absolute() { target } else { root.join(target) };
+    let binary = target.join("debug").join(stack);
+    match Command::new(&binary).arg(verb).args(rest).current_dir(&root).status() {
+        Ok(s) => status_code(s),
+        Err(e) => {
+            eprintln!("error: running {}: {e}", binary.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn local(action: Option<&str>) -> ExitCode {
+    let home = workspace_root().join(".fabric");
+    let result = match action {
+        Some("up") => fabric_local::ensure_running(&home).map(|(e, fresh)| {
+            println!("{} ({})", e.endpoint(), if fresh { "started" } else { "already running" });
+        }),
+        Some("down") => fabric_local::stop(&home).map(|e| match e {
+            Some(e) => println!("stopped the local AWS emulator (pid {}); local state was discarded with it", e.pid),
+            None => println!("the local AWS emulator was not running"),
+        }),
+        Some("status") => {
+            match fabric_local::running(&home) {
+                Some(e) => println!("running at {} (pid {})", e.endpoint(), e.pid),
+                None => println!("not running"),
+            }
+            Ok(())
+        }
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn test(rest: &[String]) -> ExitCode {
+    let home = workspace_root().join(".fabric");
+    if let Err(e) = fabric_local::ensure_installed(&home) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    match cargo().args(["test", "--workspace"]).args(rest).status() {
+        Ok(s) => status_code(s),
+        Err(e) => {
+            eprintln!("error: running cargo test: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn bench(rest: &[String]) -> ExitCode {
+    match cargo().args(["run", "--release", "-q", "-p", "fabric-bench", "--"]).args(rest).status() {
+        Ok(s) => status_code(s),
+        Err(e) => {
+            eprintln!("error: running the benchmarks: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some(verb) if STACK_VERBS.contains(&verb) => match args.get(1) {
+            Some(stack) if !stack.starts_with('-') => run_stack(verb, stack, &args[2..]),
+            _ => {
+                eprintln!("error: `cargo xtask {verb}` needs a stack name\n{USAGE}");
+                ExitCode::from(2)
+            }
+        },
+        Some("local") => local(args.get(1).map(String::as_str)),
+        Some("test") => test(&args[1..]),
+        Some("bench") => bench(&args[1..]),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
