@@ -154,6 +154,7 @@ impl Provider for MemoryProvider {
 /// A test resource: a value, a zone (replace-forcing), optional references to other things.
 pub struct Thing {
     name: String,
+    secret: Option<crate::model::Secret<String>>,
     value: String,
     zone: String,
     parents: Vec<ThingRef>,
@@ -163,6 +164,8 @@ pub struct Thing {
 #[derive(Serialize)]
 struct ThingInputs {
     value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<crate::model::Secret<String>>,
     zone: String,
     parents: Vec<Output<String>>,
 }
@@ -181,11 +184,24 @@ impl ThingRef {
 
 impl Thing {
     pub fn new(name: &str) -> Self {
-        Thing { name: name.into(), value: String::new(), zone: "a".into(), parents: Vec::new(), depends_on: Vec::new() }
+        Thing {
+            name: name.into(),
+            secret: None,
+            value: String::new(),
+            zone: "a".into(),
+            parents: Vec::new(),
+            depends_on: Vec::new(),
+        }
     }
 
     pub fn value(mut self, v: &str) -> Self {
         self.value = v.into();
+        self
+    }
+
+    /// A secret input (redacted in plans, encrypted in state).
+    pub fn secret(mut self, v: &str) -> Self {
+        self.secret = Some(crate::model::Secret::new(v.to_string()));
         self
     }
 
@@ -209,6 +225,7 @@ impl Thing {
     pub fn add(self, s: &mut Stack, provider: &Arc<MemoryProvider>) -> ThingRef {
         let inputs = ThingInputs {
             value: self.value,
+            secret: self.secret,
             zone: self.zone,
             parents: self.parents.iter().map(ThingRef::id).collect(),
         };

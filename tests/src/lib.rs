@@ -1,1 +1,119 @@
+//! Fixtures for the integration tests: a private emulator per test, engines over temporary state,
+//! and queries of what is tagged in the emulated account.
 
+use fabric::aws::{Aws, AwsSettings};
+use fabric::engine::{ApplyReport, Ctx, Engine, Plan, Registry, plan};
+use fabric::model::{Graph, Stack};
+use fabric::state::store::KeySource;
+use fabric::state::{LocalBackend, StateStore};
+use fabric_local::TestEmulator;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The workspace's `.fabric` (where `cargo xtask test` installed the emulator).
+pub fn fabric_home() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join(".fabric")
+}
+
+/// A private emulator on a free loopback port, stopped when dropped, and state in a temp dir.
+pub struct Fixture {
+    pub emulator: TestEmulator,
+    pub aws: Arc<Aws>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub async fn start() -> Fixture {
+        let home = fabric_home();
+        let emulator =
+            tokio::task::spawn_blocking(move || TestEmulator::start(&home)).await.unwrap().expect("emulator");
+        let aws = Arc::new(Aws::connect(&AwsSettings::local(&emulator.endpoint())).await);
+        Fixture { emulator, aws, dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn state_dir(&self, stack: &str) -> PathBuf {
+        self.dir.path().join(stack)
+    }
+
+    pub async fn engine(&self, stack: &str) -> Engine {
+        let store =
+            StateStore::open(Arc::new(LocalBackend::new(self.state_dir(stack))), stack, KeySource::LocalKeyFile)
+                .await
+                .unwrap();
+        Engine::new(Ctx::new(stack, Some(self.aws.clone())), Arc::new(store), Registry::standard())
+    }
+
+    /// Plans and applies `graph`, as `deploy --yes` does.
+    pub async fn deploy(&self, engine: &Engine, graph: Arc<Graph>) -> (Plan, ApplyReport) {
+        let (mut state, _) = engine.load_and_recover(Some(&graph), true).await.unwrap();
+        let p = plan(&graph, &state, &engine.registry).unwrap();
+        let report = engine.apply(graph, &mut state, &p).await.unwrap();
+        (p, report)
+    }
+
+    pub async fn preview(&self, engine: &Engine, graph: &Graph) -> Plan {
+        let (state, _) = engine.load_and_recover(Some(graph), false).await.unwrap();
+        plan(graph, &state, &engine.registry).unwrap()
+    }
+
+    /// Wipes the emulated account.
+    pub async fn reset(&self) {
+        let _ = tokio::task::spawn_blocking({
+            let port = self.emulator.port;
+            move || http_post(port, "/moto-api/reset")
+        })
+        .await;
+    }
+
+    /// Every resource tagged `fabric:stack=<stack>` that exists, as (type, id). (The emulator's
+    /// DescribeTags keeps the tags of deleted resources, so each type is described instead.)
+    pub async fn tagged(&self, stack: &str) -> Vec<(String, String)> {
+        let ec2 = &self.aws.ec2;
+        let f = || aws_sdk_ec2::types::Filter::builder().name("tag:fabric:stack").values(stack).build();
+        let mut v: Vec<(String, String)> = Vec::new();
+        let vpcs = ec2.describe_vpcs().filters(f()).send().await.unwrap();
+        v.extend(vpcs.vpcs().iter().map(|x| ("vpc".into(), x.vpc_id().unwrap_or_default().into())));
+        let subnets = ec2.describe_subnets().filters(f()).send().await.unwrap();
+        v.extend(subnets.subnets().iter().map(|x| ("subnet".into(), x.subnet_id().unwrap_or_default().into())));
+        let igws = ec2.describe_internet_gateways().filters(f()).send().await.unwrap();
+        v.extend(
+            igws.internet_gateways()
+                .iter()
+                .map(|x| ("internet-gateway".into(), x.internet_gateway_id().unwrap_or_default().into())),
+        );
+        let rts = ec2.describe_route_tables().filters(f()).send().await.unwrap();
+        v.extend(
+            rts.route_tables().iter().map(|x| ("route-table".into(), x.route_table_id().unwrap_or_default().into())),
+        );
+        let sgs = ec2.describe_security_groups().filters(f()).send().await.unwrap();
+        v.extend(
+            sgs.security_groups().iter().map(|x| ("security-group".into(), x.group_id().unwrap_or_default().into())),
+        );
+        let rules = ec2.describe_security_group_rules().send().await.unwrap();
+        v.extend(
+            rules
+                .security_group_rules()
+                .iter()
+                .filter(|r| r.tags().iter().any(|t| t.key() == Some("fabric:stack") && t.value() == Some(stack)))
+                .map(|x| ("security-group-rule".into(), x.security_group_rule_id().unwrap_or_default().into())),
+        );
+        v.sort();
+        v
+    }
+}
+
+fn http_post(port: u16, path: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    write!(s, "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    Ok(())
+}
+
+/// The example stack for `cfg`, validated.
+pub fn example_graph(cfg: &example::Config) -> Arc<Graph> {
+    let mut s = Stack::new("example");
+    example::program_with(cfg)(&mut s).unwrap();
+    Arc::new(s.finish().unwrap())
+}

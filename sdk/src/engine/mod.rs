@@ -6,6 +6,8 @@ pub mod plan;
 pub mod provider;
 pub mod refresh;
 pub mod render;
+#[cfg(test)]
+mod tests;
 
 use crate::model::{Graph, Urn};
 use crate::state::store::StateError;
