@@ -233,3 +233,44 @@ impl Thing {
         ThingRef { urn: s.declare(p, &self.name, inputs, self.depends_on) }
     }
 }
+
+/// Runs a stack program into a validated graph (for snapshot tests).
+///
+/// ```
+/// let graph = fabric::testing::synthesize("demo", |s| {
+///     fabric::prelude::Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)?;
+///     Ok(())
+/// }).unwrap();
+/// assert_eq!(graph.nodes().len(), 1);
+/// ```
+pub fn synthesize(
+    stack: &str,
+    program: impl FnOnce(&mut Stack) -> crate::Result<()>,
+) -> Result<crate::model::Graph, crate::Error> {
+    let mut s = Stack::new(stack);
+    program(&mut s)?;
+    Ok(s.finish()?)
+}
+
+/// Every resource's inputs as the first deploy would plan them (secrets redacted, values known
+/// only after apply as `{"$unknown": …}`), with its type and dependencies: what a snapshot of the
+/// generated specs holds.
+pub fn rendered_inputs(graph: &crate::model::Graph) -> Value {
+    let mut out = serde_json::Map::new();
+    for n in graph.nodes() {
+        let inputs = n.inputs(&crate::model::NothingKnown).unwrap_or(Value::Null);
+        out.insert(
+            n.urn.to_string(),
+            json!({"type": n.type_name(), "deps": n.deps, "inputs": crate::model::secret::redact(&inputs)}),
+        );
+    }
+    Value::Object(out)
+}
+
+/// The plan of `graph` against `state` (an empty one: the first deploy), with the standard
+/// providers.
+pub fn plan_against(graph: &crate::model::Graph, state: &crate::state::State) -> crate::engine::Plan {
+    let mut registry = crate::engine::Registry::standard();
+    graph.nodes().iter().for_each(|n| registry.register(n.provider.clone()));
+    crate::engine::plan(graph, state, &registry).expect("the plan of a validated graph")
+}

@@ -190,7 +190,23 @@ impl Stack {
         if !self.errors.is_empty() {
             return Err(ValidationErrors(self.errors));
         }
-        let order = petgraph::algo::toposort(&graph, None).expect("cycles were reported above");
+        // Dependency order that keeps the program's declaration order wherever it is free to
+        // (Kahn's algorithm, lowest declaration index first), so plans read like the program.
+        let mut waiting: Vec<usize> =
+            nodes.iter().map(|n| graph.neighbors_directed(*n, petgraph::Direction::Incoming).count()).collect();
+        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> =
+            (0..nodes.len()).filter(|&i| waiting[i] == 0).map(std::cmp::Reverse).collect();
+        let mut order = Vec::with_capacity(nodes.len());
+        while let Some(std::cmp::Reverse(i)) = ready.pop() {
+            order.push(nodes[i]);
+            for next in graph.neighbors_directed(nodes[i], petgraph::Direction::Outgoing) {
+                let j = graph[next];
+                waiting[j] -= 1;
+                if waiting[j] == 0 {
+                    ready.push(std::cmp::Reverse(j));
+                }
+            }
+        }
         let mut decls: Vec<Option<Decl>> = self.decls.into_iter().map(Some).collect();
         let mut out = Vec::with_capacity(decls.len());
         for n in order {

@@ -1,0 +1,205 @@
+//! Invalid variants of the example: each is rejected with a message naming the resource, the field
+//! and a fix, all problems at once, and before any API call (a listener standing in for AWS sees no
+//! connection).
+
+use fabric::model::Stack;
+use fabric::prelude::*;
+use std::net::TcpListener;
+
+type Program = Box<dyn FnOnce(&mut Stack) -> fabric::Result<()>>;
+
+fn with_config(change: impl FnOnce(&mut example::Config)) -> Program {
+    let mut cfg = example::Config::default();
+    change(&mut cfg);
+    Box::new(move |s| example::program_with(&cfg)(s))
+}
+
+/// The example plus `extra`, declared after it.
+fn with_extra(extra: impl FnOnce(&mut Stack) -> fabric::Result<()> + 'static) -> Program {
+    Box::new(move |s| {
+        example::program(s)?;
+        extra(s)
+    })
+}
+
+/// (what, program, expected fragments of the message)
+fn variants() -> Vec<(&'static str, Program, Vec<&'static str>)> {
+    vec![
+        (
+            "CIDR syntax",
+            with_config(|c| c.vpc_cidr = "10.0.0.0/33".into()),
+            vec!["aws:ec2:Vpc \"main\" field `cidr`", "`10.0.0.0/33` is not an IPv4 CIDR block", "fix: write it as"],
+        ),
+        (
+            "host bits",
+            with_config(|c| c.vpc_cidr = "10.0.0.1/16".into()),
+            vec!["aws:ec2:Vpc \"main\" field `cidr`", "has host bits set", "use the network address: `10.0.0.0/16`"],
+        ),
+        (
+            "VPC too large",
+            with_config(|c| c.vpc_cidr = "10.0.0.0/8".into()),
+            vec!["aws:ec2:Vpc \"main\" field `cidr`", "/8; AWS allows /16 to /28"],
+        ),
+        (
+            "subnet outside its VPC",
+            with_config(|c| c.public_subnets[2].1 = "10.1.2.0/24".into()),
+            vec![
+                "aws:ec2:Subnet \"public-c\" field `cidr`",
+                "`10.1.2.0/24` is outside VPC \"main\" (10.0.0.0/16)",
+                "fix: choose a block inside 10.0.0.0/16",
+            ],
+        ),
+        (
+            "overlapping subnets",
+            with_config(|c| c.public_subnets[1].1 = "10.0.0.128/25".into()),
+            vec!["aws:ec2:Subnet \"public-b\" field `cidr`", "overlaps subnet \"public-a\" (10.0.0.0/24)"],
+        ),
+        (
+            "zone name",
+            with_config(|c| c.public_subnets[0].0 = "us-east-2".into()),
+            vec!["field `zone`", "`us-east-2` is not an availability zone name"],
+        ),
+        (
+            "duplicate names",
+            with_config(|c| c.public_subnets[1].0 = "us-east-2a".into()),
+            vec!["aws:ec2:Subnet \"public-a\" field `name`", "another aws:ec2:Subnet is already called `public-a`"],
+        ),
+        (
+            "reserved tag",
+            with_config(|c| c.tags.push(("aws:owner".into(), "me".into()))),
+            vec!["aws:ec2:Vpc \"main\" field `tags`", "`aws:owner` uses a reserved prefix"],
+        ),
+        (
+            "port out of range",
+            with_config(|c| c.app_port = 70000),
+            vec!["aws:ec2:SecurityGroupIngressRule \"app-from-lb\" field `ports`", "outside 0..=65535"],
+        ),
+        (
+            "reference to a resource of another stack",
+            with_extra(|s| {
+                let mut elsewhere = Stack::new("other");
+                let vpc = Vpc::builder().name("elsewhere").cidr("10.9.0.0/16").build().add(&mut elsewhere)?;
+                Subnet::builder().name("stray").vpc(&vpc).cidr("10.9.0.0/24").zone("us-east-2a").build().add(s)?;
+                Ok(())
+            }),
+            vec![
+                "aws:ec2:Subnet \"stray\" field `depends_on`",
+                "refers to `other::aws:ec2:Vpc::elsewhere`, which is not declared in stack `example`",
+            ],
+        ),
+        (
+            "a rule with two sources",
+            with_extra(|s| {
+                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add(s)?;
+                let g = SecurityGroup::builder().name("g").vpc(&vpc).build().add(s)?;
+                IngressRule::builder()
+                    .name("both")
+                    .group(&g)
+                    .ports(22..=22)
+                    .from_cidr("10.0.0.0/8")
+                    .from_group(&g)
+                    .build()
+                    .add(s)?;
+                Ok(())
+            }),
+            vec!["aws:ec2:SecurityGroupIngressRule \"both\" field `source`", "exactly one source"],
+        ),
+        (
+            "all protocols with ports",
+            with_extra(|s| {
+                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add(s)?;
+                let g = SecurityGroup::builder().name("g").vpc(&vpc).build().add(s)?;
+                IngressRule::builder()
+                    .name("all")
+                    .group(&g)
+                    .protocol(Protocol::All)
+                    .ports(0..=10)
+                    .from_cidr("10.1.0.0/16")
+                    .build()
+                    .add(s)?;
+                Ok(())
+            }),
+            vec!["field `ports`", "`Protocol::All` admits every port"],
+        ),
+        (
+            "security group description",
+            with_extra(|s| {
+                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add(s)?;
+                SecurityGroup::builder().name("g").vpc(&vpc).description("café").build().add(s)?;
+                Ok(())
+            }),
+            vec!["aws:ec2:SecurityGroup \"g\" field `description`"],
+        ),
+        (
+            "route table of another VPC",
+            with_extra(|s| {
+                let a = Vpc::builder().name("a").cidr("10.1.0.0/16").build().add(s)?;
+                let b = Vpc::builder().name("b").cidr("10.2.0.0/16").build().add(s)?;
+                let subnet =
+                    Subnet::builder().name("in-a").vpc(&a).cidr("10.1.0.0/24").zone("us-east-2a").build().add(s)?;
+                let rt = RouteTable::builder().name("of-b").vpc(&b).build().add(s)?;
+                RouteTableAssociation::builder().name("crossed").route_table(&rt).subnet(&subnet).build().add(s)?;
+                Ok(())
+            }),
+            vec![
+                "aws:ec2:RouteTableAssociation \"crossed\" field `subnet`",
+                "is in VPC \"a\" but route table \"of-b\" is in VPC \"b\"",
+            ],
+        ),
+        (
+            "route destination",
+            with_extra(|s| {
+                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add(s)?;
+                let igw = InternetGateway::builder().name("second").vpc(&vpc).build().add(s)?;
+                let rt = RouteTable::builder().name("second").vpc(&vpc).build().add(s)?;
+                Route::builder().name("bad").route_table(&rt).destination("everywhere").gateway(&igw).build().add(s)?;
+                Ok(())
+            }),
+            vec!["aws:ec2:Route \"bad\" field `destination`", "`everywhere` is not an IPv4 CIDR block"],
+        ),
+    ]
+}
+
+#[test]
+fn each_invalid_variant_names_resource_field_and_fix_and_calls_nothing() {
+    let all = variants();
+    assert!(all.len() >= 10);
+    for (what, program, fragments) in all {
+        // What the stack reports.
+        let mut s = Stack::new("example");
+        program(&mut s).unwrap();
+        let errors = s.finish().err().unwrap_or_else(|| panic!("{what}: accepted"));
+        let text = errors.to_string();
+        for f in &fragments {
+            assert!(text.contains(f), "{what}: expected `{f}` in\n{text}");
+        }
+        assert!(text.contains("nothing was changed"), "{text}");
+    }
+    // And through the command line: exit code 2, and not one connection to the AWS endpoint.
+    let aws = TcpListener::bind("127.0.0.1:0").unwrap();
+    aws.set_nonblocking(true).unwrap();
+    let endpoint = format!("http://{}", aws.local_addr().unwrap());
+    let state = tempfile::tempdir().unwrap();
+    for (what, program, _) in variants() {
+        let args =
+            ["example", "deploy", "--yes", "--endpoint", &endpoint, "--state-dir", state.path().to_str().unwrap()];
+        let code = fabric::cli::run_with_args("example", args, program);
+        assert_eq!(code, 2, "{what}");
+        assert!(aws.accept().is_err(), "{what}: something connected to the AWS endpoint");
+    }
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0, "no state was written");
+}
+
+#[test]
+fn all_problems_are_reported_together() {
+    let mut s = Stack::new("example");
+    with_config(|c| {
+        c.vpc_cidr = "10.0.0.1/16".into();
+        c.public_subnets[0].0 = "nowhere".into();
+        c.app_port = -5;
+    })(&mut s)
+    .unwrap();
+    let errors = s.finish().err().unwrap();
+    assert_eq!(errors.0.len(), 3, "{errors}");
+    assert!(errors.to_string().starts_with("the stack is invalid (3 problems); nothing was changed:"));
+}

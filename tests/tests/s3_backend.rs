@@ -1,0 +1,105 @@
+//! State in S3 (against the emulator): conditional-put lock, journal, snapshot, encrypted secrets,
+//! and a whole deploy with its state there.
+
+use fabric::state::backend::Backend;
+use fabric::state::s3::S3Backend;
+use fabric::state::store::{KeySource, StateError};
+use fabric::state::{JournalEntry, Op, StateStore};
+use fabric_tests::{Fixture, example_graph};
+use std::sync::Arc;
+
+async fn bucket(fx: &Fixture, name: &str) {
+    fx.aws
+        .s3
+        .create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsEast2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_state_locks_journals_and_encrypts() {
+    let fx = Fixture::start().await;
+    bucket(&fx, "team-state").await;
+    let backend = || Arc::new(S3Backend::new(fx.aws.s3.clone(), "team-state", "fabric", "example")) as Arc<dyn Backend>;
+
+    // Remote state never keeps its key beside it.
+    let err = StateStore::open(backend(), "example", KeySource::None).await.err().unwrap();
+    assert!(err.to_string().contains("set FABRIC_PASSPHRASE"), "{err}");
+
+    let pass = || KeySource::Passphrase("correct horse battery staple".into());
+    let a = StateStore::open(backend(), "example", pass()).await.unwrap();
+    let b = StateStore::open(backend(), "example", pass()).await.unwrap();
+    a.lock("deploy").await.unwrap();
+    match b.lock("deploy").await {
+        Err(StateError::Locked { holder, .. }) => assert_eq!(holder.pid, std::process::id()),
+        other => panic!("second lock: {other:?}"),
+    }
+    a.unlock().await.unwrap();
+    b.lock("deploy").await.unwrap();
+    b.unlock().await.unwrap();
+
+    // Journal entries are separate objects, replayed in order, secrets encrypted.
+    let urn = fabric::model::Urn::new("example", "test:Thing", "db");
+    let secret = serde_json::json!({"password": {"$secret": "hunter2"}});
+    a.record(&JournalEntry::Intent {
+        urn: urn.clone(),
+        op: Op::Create,
+        type_name: "test:Thing".into(),
+        inputs: secret.clone(),
+        deps: vec![],
+    })
+    .await
+    .unwrap();
+    let listed =
+        fx.aws.s3.list_objects_v2().bucket("team-state").prefix("fabric/example/journal/").send().await.unwrap();
+    assert_eq!(listed.contents().len(), 1);
+    let key = listed.contents()[0].key().unwrap().to_string();
+    let body =
+        fx.aws.s3.get_object().bucket("team-state").key(&key).send().await.unwrap().body.collect().await.unwrap();
+    assert!(!String::from_utf8_lossy(&body.into_bytes()).contains("hunter2"));
+    let mut state = b.load().await.unwrap();
+    assert_eq!(state.pending[&urn].inputs, secret);
+    b.save(&mut state).await.unwrap();
+    let listed =
+        fx.aws.s3.list_objects_v2().bucket("team-state").prefix("fabric/example/journal/").send().await.unwrap();
+    assert!(listed.contents().is_empty(), "the snapshot absorbed the journal");
+    assert_eq!(a.load().await.unwrap().pending[&urn].inputs, secret);
+
+    // A wrong passphrase is refused.
+    let wrong = StateStore::open(backend(), "example", KeySource::Passphrase("nope".into())).await.err().unwrap();
+    assert!(wrong.to_string().contains("does not match"), "{wrong}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_with_state_in_s3() {
+    let fx = Fixture::start().await;
+    bucket(&fx, "ci-state").await;
+    let store = StateStore::open(
+        Arc::new(S3Backend::new(fx.aws.s3.clone(), "ci-state", "", "example")),
+        "example",
+        KeySource::Passphrase("pw".into()),
+    )
+    .await
+    .unwrap();
+    let engine = fabric::engine::Engine::new(
+        fabric::engine::Ctx::new("example", Some(fx.aws.clone())),
+        Arc::new(store),
+        fabric::engine::Registry::standard(),
+    );
+    let cfg = example::Config::default();
+    let (plan, report) = fx.deploy(&engine, example_graph(&cfg)).await;
+    assert!(report.ok());
+    assert_eq!(plan.summary().create, 14);
+    let plan = fx.preview(&engine, &example_graph(&cfg)).await;
+    assert!(!plan.has_changes());
+    let state = fx.aws.s3.get_object().bucket("ci-state").key("example/state.json").send().await.unwrap();
+    let text = String::from_utf8(state.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert!(text.contains("aws:ec2:Vpc"));
+}
