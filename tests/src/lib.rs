@@ -56,6 +56,22 @@ impl Fixture {
         plan(graph, &state, &engine.registry).unwrap()
     }
 
+    /// Makes an S3 bucket in the emulator's region.
+    pub async fn bucket(&self, name: &str) {
+        self.aws
+            .s3
+            .create_bucket()
+            .bucket(name)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsEast2)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Wipes the emulated account.
     pub async fn reset(&self) {
         let _ = tokio::task::spawn_blocking({

@@ -8,25 +8,10 @@ use fabric::state::{JournalEntry, Op, StateStore};
 use fabric_tests::{Fixture, example_graph};
 use std::sync::Arc;
 
-async fn bucket(fx: &Fixture, name: &str) {
-    fx.aws
-        .s3
-        .create_bucket()
-        .bucket(name)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsEast2)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_state_locks_journals_and_encrypts() {
     let fx = Fixture::start().await;
-    bucket(&fx, "team-state").await;
+    fx.bucket("team-state").await;
     let backend = || Arc::new(S3Backend::new(fx.aws.s3.clone(), "team-state", "fabric", "example")) as Arc<dyn Backend>;
 
     // Remote state never keeps its key beside it.
@@ -80,7 +65,7 @@ async fn s3_state_locks_journals_and_encrypts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_with_state_in_s3() {
     let fx = Fixture::start().await;
-    bucket(&fx, "ci-state").await;
+    fx.bucket("ci-state").await;
     let store = StateStore::open(
         Arc::new(S3Backend::new(fx.aws.s3.clone(), "ci-state", "", "example")),
         "example",

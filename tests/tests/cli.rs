@@ -1,0 +1,137 @@
+//! The stack binary's command line, as a user and CI run it: preview --json, the confirmation
+//! rule, deploy, outputs, graph, refresh, destroy, and S3 state with --backend.
+
+use fabric_tests::Fixture;
+use std::process::{Command, Output, Stdio};
+
+fn stack(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_example-stack"))
+        .args(args)
+        .env("FABRIC_AWS_ENDPOINT", fx.emulator.endpoint())
+        .env("FABRIC_STATE_DIR", state)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-2")
+        .env_remove("FABRIC_BACKEND")
+        .env_remove("FABRIC_PASSPHRASE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn summary(out: &Output) -> serde_json::Value {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    doc["summary"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_deploy_outputs_refresh_destroy() {
+    let fx = Fixture::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+
+    let out = stack(&fx, state, &["preview", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["stack"], "example");
+    assert_eq!(doc["summary"], serde_json::json!({"create": 14, "update": 0, "replace": 0, "delete": 0, "same": 0}));
+    let first = &doc["steps"][0];
+    assert_eq!((first["type"].as_str(), first["op"].as_str()), (Some("aws:ec2:Vpc"), Some("create")));
+    assert!(first["changed"].as_array().unwrap().iter().any(|f| f == "cidr_block"));
+    assert!(!state.join("state.json").exists(), "preview writes no state");
+
+    // Without a terminal, deploy needs --yes and changes nothing without it.
+    let out = stack(&fx, state, &["deploy"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("pass --yes"), "{}", text(&out.stderr));
+    assert_eq!(fx.tagged("example").await.len(), 0);
+
+    let out = stack(&fx, state, &["deploy", "--yes"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("Plan: 14 to create") && err.contains("Apply complete"), "{err}");
+    assert!(text(&out.stdout).contains("vpc_id = \"vpc-"), "{}", text(&out.stdout));
+
+    let out = stack(&fx, state, &["preview", "--json"]);
+    assert_eq!(summary(&out), serde_json::json!({"create": 0, "update": 0, "replace": 0, "delete": 0, "same": 14}));
+
+    let out = stack(&fx, state, &["outputs", "vpc_id"]);
+    assert!(text(&out.stdout).trim().starts_with("vpc-"), "{}", text(&out.stdout));
+    let out = stack(&fx, state, &["outputs", "--json"]);
+    let outputs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outputs["public_subnet_ids"].as_array().unwrap().len(), 3);
+
+    let out = stack(&fx, state, &["graph", "--mermaid"]);
+    assert!(text(&out.stdout).starts_with("flowchart LR"));
+    let out = stack(&fx, state, &["graph"]);
+    assert!(text(&out.stdout).starts_with("digraph \"example\""));
+
+    // Drift out of band, seen by refresh, repaired by deploy --refresh.
+    let outputs: serde_json::Value = serde_json::from_slice(&stack(&fx, state, &["outputs", "--json"]).stdout).unwrap();
+    let lb = outputs["lb_security_group_id"].as_str().unwrap();
+    fx.aws
+        .ec2
+        .create_tags()
+        .resources(lb)
+        .tags(aws_sdk_ec2::types::Tag::builder().key("team").value("intruder").build())
+        .send()
+        .await
+        .unwrap();
+    let out = stack(&fx, state, &["preview", "--refresh", "--json"]);
+    assert!(text(&out.stderr).contains("aws:ec2:SecurityGroup \"lb\" changed outside fabric"), "{}", text(&out.stderr));
+    assert_eq!(summary(&out)["update"], 1);
+    let out = stack(&fx, state, &["deploy", "--refresh", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = stack(&fx, state, &["refresh"]);
+    assert!(text(&out.stderr).contains("no drift"), "{}", text(&out.stderr));
+
+    let out = stack(&fx, state, &["destroy"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("pass --yes"));
+    let out = stack(&fx, state, &["destroy", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fx.tagged("example").await, Vec::<(String, String)>::new());
+    let out = stack(&fx, state, &["preview", "--json"]);
+    assert_eq!(summary(&out)["create"], 14);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_in_s3_with_backend_flag() {
+    let fx = Fixture::start().await;
+    fx.bucket("state").await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], pass: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_example-stack"));
+        c.args(args)
+            .args(["--backend", "s3://state/teams/web"])
+            .env("FABRIC_AWS_ENDPOINT", fx.emulator.endpoint())
+            .env("FABRIC_STATE_DIR", dir.path())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-2")
+            .env_remove("FABRIC_PASSPHRASE")
+            .stdin(Stdio::null());
+        if let Some(p) = pass {
+            c.env("FABRIC_PASSPHRASE", p);
+        }
+        c.output().unwrap()
+    };
+    let out = run(&["deploy", "--yes"], None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("set FABRIC_PASSPHRASE"), "{}", text(&out.stderr));
+    let out = run(&["deploy", "--yes"], Some("s3cret"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["preview", "--json"], Some("s3cret"));
+    assert_eq!(summary(&out)["same"], 14);
+    let listed = fx.aws.s3.list_objects_v2().bucket("state").prefix("teams/web/example/").send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(keys.contains(&"teams/web/example/state.json"), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.ends_with("lock.json")), "the lock is released: {keys:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0, "nothing local");
+    let out = run(&["destroy", "--yes"], Some("s3cret"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
