@@ -97,7 +97,7 @@ fn test(rest: &[String]) -> ExitCode {
 }
 
 fn bench(rest: &[String]) -> ExitCode {
-    match cargo().args(["run", "--release", "-q", "-p", "fabric-bench", "--"]).args(rest).status() {
+    match cargo().args(["run", "--profile", "perf", "-q", "-p", "fabric-bench", "--"]).args(rest).status() {
         Ok(s) => status_code(s),
         Err(e) => {
             eprintln!("error: running the benchmarks: {e}");

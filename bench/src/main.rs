@@ -1,0 +1,209 @@
+//! `cargo xtask bench`: measures plan time and peak memory for synthetic stacks of 1,000 to 20,000
+//! resources (no-op and all-create), apply wall time against the critical path for a wide graph
+//! with simulated latency, and the wall time of the edit → preview loop of the example stack.
+//!
+//! Each plan scenario runs in its own child process so that its peak RSS is its own.
+
+use fabric::engine::{Ctx, Engine, Registry, plan};
+use fabric::model::{Graph, Stack};
+use fabric::state::store::KeySource;
+use fabric::state::{LocalBackend, Record, State, StateStore};
+use fabric::testing::{MemoryCloud, MemoryProvider, Thing, ThingRef};
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn peak_rss_mib() -> f64 {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    u.ru_maxrss as f64 / 1024.0
+}
+
+/// `n` things; each refers to an earlier one (a tree ten wide), like a real fabric's references.
+fn synthetic(n: usize, provider: &Arc<MemoryProvider>) -> Graph {
+    let mut s = Stack::new("bench");
+    let mut refs: Vec<ThingRef> = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut t = Thing::new(&format!("thing-{i}")).value(&format!("value-{i}"));
+        if i > 0 {
+            t = t.parent(&refs[(i - 1) / 10]);
+        }
+        refs.push(t.add(&mut s, provider));
+    }
+    s.finish().expect("valid")
+}
+
+/// The state a full deploy of `graph` would leave.
+fn deployed_state(graph: &Graph) -> State {
+    let mut state = State::new("bench");
+    let mut outputs: HashMap<fabric::model::Urn, serde_json::Value> = HashMap::new();
+    for (i, node) in graph.nodes().iter().enumerate() {
+        let inputs = node.inputs(&outputs).expect("inputs");
+        let out = serde_json::json!({"id": format!("thing-{i}")});
+        outputs.insert(node.urn.clone(), out.clone());
+        state.resources.insert(
+            node.urn.clone(),
+            Record { type_name: node.type_name().into(), inputs, outputs: out, deps: node.deps.clone() },
+        );
+    }
+    state
+}
+
+/// Child process: one plan scenario; prints `build_ms plan_ms peak_mib steps`.
+fn plan_scenario(kind: &str, n: usize) {
+    let provider = Arc::new(MemoryProvider { cloud: MemoryCloud::new() });
+    let mut registry = Registry::new();
+    registry.register(provider.clone());
+    let t0 = Instant::now();
+    let graph = synthetic(n, &provider);
+    let build = t0.elapsed();
+    let state = if kind == "noop" { deployed_state(&graph) } else { State::new("bench") };
+    let t1 = Instant::now();
+    let p = plan(&graph, &state, &registry).expect("plan");
+    let planned = t1.elapsed();
+    let expected = if kind == "noop" { p.summary().same } else { p.summary().create };
+    assert_eq!(expected, n);
+    println!("{} {} {:.1} {}", build.as_secs_f64() * 1e3, planned.as_secs_f64() * 1e3, peak_rss_mib(), p.steps.len());
+}
+
+fn run_plan_benchmarks() {
+    println!("## Plan (in-memory provider; one process per row, so peak RSS is the row's own)\n");
+    println!("| resources | plan | build graph | plan time | peak RSS | plan time per resource |");
+    println!("|---:|---|---:|---:|---:|---:|");
+    let me = std::env::current_exe().expect("exe");
+    for kind in ["noop", "create"] {
+        for n in [1_000usize, 10_000, 20_000] {
+            let out = Command::new(&me).args(["plan-scenario", kind, &n.to_string()]).output().expect("child");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let f: Vec<f64> = text.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            if f.len() < 3 {
+                println!("| {n} | {kind} | failed: {} |", String::from_utf8_lossy(&out.stderr));
+                continue;
+            }
+            println!(
+                "| {n} | {} | {:.0} ms | {:.0} ms | {:.0} MiB | {:.1} µs |",
+                if kind == "noop" { "no-op" } else { "all create" },
+                f[0],
+                f[1],
+                f[2],
+                f[1] * 1e3 / n as f64
+            );
+        }
+    }
+}
+
+async fn apply_wide(width: usize, latency: Duration, parallel: usize) -> (Duration, Duration) {
+    let cloud = MemoryCloud::new();
+    cloud.set_latency(latency);
+    let provider = Arc::new(MemoryProvider { cloud: cloud.clone() });
+    let mut s = Stack::new("bench");
+    let root = Thing::new("root").add(&mut s, &provider);
+    let mut leaves = Vec::new();
+    for i in 0..width {
+        leaves.push(Thing::new(&format!("leaf-{i}")).parent(&root).add(&mut s, &provider));
+    }
+    let mut sink = Thing::new("sink");
+    for l in leaves.iter().take(10) {
+        sink = sink.parent(l);
+    }
+    sink.add(&mut s, &provider);
+    let graph = Arc::new(s.finish().expect("valid"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = StateStore::open(Arc::new(LocalBackend::new(dir.path())), "bench", KeySource::LocalKeyFile)
+        .await
+        .expect("store");
+    let mut registry = Registry::new();
+    registry.register(provider.clone());
+    let mut engine = Engine::new(Ctx::new("bench", None), Arc::new(store), registry);
+    engine.parallel = parallel;
+    let (mut state, _) = engine.load_and_recover(Some(&graph), true).await.expect("load");
+    let p = plan(&graph, &state, &engine.registry).expect("plan");
+    let t0 = Instant::now();
+    let report = engine.apply(graph, &mut state, &p).await.expect("apply");
+    let wall = t0.elapsed();
+    assert!(report.ok());
+    // root → leaves → sink: three steps deep; with a bound below the width, the leaves take
+    // ceil(width / parallel) rounds.
+    let rounds = 2 + width.div_ceil(parallel.min(width)) as u32;
+    (wall, latency * rounds)
+}
+
+async fn run_apply_benchmarks() {
+    println!(
+        "\n## Apply of a wide graph (root → 1,000 leaves → sink), simulated latency per step, journal on local disk\n"
+    );
+    println!("| latency | --parallel | wall | critical path (with the bound) | wall ÷ critical path |");
+    println!("|---:|---:|---:|---:|---:|");
+    for (latency, parallel) in [(200u64, 1000usize), (200, 32), (50, 1000)] {
+        let (wall, critical) = apply_wide(1000, Duration::from_millis(latency), parallel).await;
+        println!(
+            "| {latency} ms | {parallel} | {:.2} s | {:.2} s | {:.3} |",
+            wall.as_secs_f64(),
+            critical.as_secs_f64(),
+            wall.as_secs_f64() / critical.as_secs_f64()
+        );
+    }
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
+}
+
+fn run_edit_loop() {
+    println!("\n## Edit → preview loop of the example stack (`cargo xtask preview example --local`)\n");
+    let root = workspace_root();
+    let file = root.join("stacks/example/src/lib.rs");
+    let original = std::fs::read_to_string(&file).expect("example source");
+    let preview = || {
+        let t0 = Instant::now();
+        let out = Command::new("cargo")
+            .args(["xtask", "preview", "example", "--local"])
+            .current_dir(&root)
+            .output()
+            .expect("cargo xtask preview");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        t0.elapsed()
+    };
+    preview(); // build and start the emulator once
+    let mut times = Vec::new();
+    for i in 0..3 {
+        // A one-line edit: a tag value of every resource.
+        let edited = original.replacen(
+            "(\"team\".into(), \"platform\".into())",
+            &format!("(\"team\".into(), \"platform-{i}\".into())"),
+            1,
+        );
+        assert_ne!(edited, original, "the edit point moved");
+        std::fs::write(&file, edited).expect("edit");
+        times.push(preview());
+    }
+    std::fs::write(&file, &original).expect("restore");
+    times.sort();
+    println!("| runs | fastest | median | slowest |");
+    println!("|---:|---:|---:|---:|");
+    println!(
+        "| {} | {:.1} s | {:.1} s | {:.1} s |",
+        times.len(),
+        times[0].as_secs_f64(),
+        times[times.len() / 2].as_secs_f64(),
+        times[times.len() - 1].as_secs_f64()
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("plan-scenario") => plan_scenario(&args[1], args[2].parse().expect("n")),
+        Some("plan") => run_plan_benchmarks(),
+        Some("apply") => tokio::runtime::Runtime::new().expect("rt").block_on(run_apply_benchmarks()),
+        Some("edit-loop") => run_edit_loop(),
+        None => {
+            run_plan_benchmarks();
+            tokio::runtime::Runtime::new().expect("rt").block_on(run_apply_benchmarks());
+            run_edit_loop();
+        }
+        Some(other) => eprintln!("unknown benchmark `{other}`: plan, apply, edit-loop, or nothing for all"),
+    }
+}
