@@ -64,11 +64,15 @@ struct Shared {
 }
 
 impl Shared {
+    /// Records `entry` in the journal and in memory, in the same order for both, and returns
+    /// once it is durable. Concurrent steps share one flush (group commit).
     async fn commit(&self, entry: JournalEntry) -> Result<(), String> {
-        let mut state = self.state.lock().await;
-        self.store.record(&entry).await.map_err(|e| format!("cannot write the journal: {e}"))?;
-        state.apply(&entry);
-        Ok(())
+        let ticket = {
+            let mut state = self.state.lock().await;
+            state.apply(&entry);
+            self.store.enqueue(&entry)
+        };
+        self.store.durable(ticket).await.map_err(|e| format!("cannot write the journal: {e}"))
     }
 }
 

@@ -26,8 +26,9 @@ pub trait Backend: Send + Sync {
     /// Creates `name` only if it does not exist; `false` if it does.
     async fn create_new(&self, name: &str, data: &[u8]) -> BackendResult<bool>;
     async fn remove(&self, name: &str) -> BackendResult<()>;
-    /// Appends one journal entry durably (it is on disk, or acknowledged by S3, on return).
-    async fn append_journal(&self, entry: &[u8]) -> BackendResult<()>;
+    /// Appends journal entries, in order, durably (on disk, or acknowledged by S3, on return).
+    /// Many entries at once cost one flush: concurrent steps share it (group commit).
+    async fn append_journal(&self, entries: &[Vec<u8>]) -> BackendResult<()>;
     /// Every journal entry, in order.
     async fn read_journal(&self) -> BackendResult<Vec<Vec<u8>>>;
     async fn clear_journal(&self) -> BackendResult<()>;
@@ -110,7 +111,7 @@ impl Backend for LocalBackend {
         }
     }
 
-    async fn append_journal(&self, entry: &[u8]) -> BackendResult<()> {
+    async fn append_journal(&self, entries: &[Vec<u8>]) -> BackendResult<()> {
         let mut guard = self.journal.lock().expect("journal lock poisoned");
         if guard.is_none() {
             self.ensure_dir()?;
@@ -123,10 +124,12 @@ impl Backend for LocalBackend {
             self.sync_dir();
         }
         let f = guard.as_mut().expect("opened above");
-        let mut line = Vec::with_capacity(entry.len() + 1);
-        line.extend_from_slice(entry);
-        line.push(b'\n');
-        f.write_all(&line).and_then(|_| f.sync_data()).map_err(|e| self.err(JOURNAL, e))
+        let mut lines = Vec::with_capacity(entries.iter().map(|e| e.len() + 1).sum());
+        for entry in entries {
+            lines.extend_from_slice(entry);
+            lines.push(b'\n');
+        }
+        f.write_all(&lines).and_then(|_| f.sync_data()).map_err(|e| self.err(JOURNAL, e))
     }
 
     async fn read_journal(&self) -> BackendResult<Vec<Vec<u8>>> {
@@ -161,8 +164,8 @@ mod tests {
     async fn journal_ignores_a_torn_last_line() {
         let dir = tempfile::tempdir().unwrap();
         let b = LocalBackend::new(dir.path());
-        b.append_journal(b"{\"a\":1}").await.unwrap();
-        b.append_journal(b"{\"b\":2}").await.unwrap();
+        b.append_journal(&[b"{\"a\":1}".to_vec()]).await.unwrap();
+        b.append_journal(&[b"{\"b\":2}".to_vec()]).await.unwrap();
         std::fs::OpenOptions::new().append(true).open(dir.path().join(JOURNAL)).unwrap().write_all(b"{\"c\":").unwrap();
         assert_eq!(b.read_journal().await.unwrap(), vec![b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec()]);
         b.clear_journal().await.unwrap();

@@ -144,7 +144,7 @@ impl Backend for S3Backend {
         Ok(())
     }
 
-    async fn append_journal(&self, entry: &[u8]) -> BackendResult<()> {
+    async fn append_journal(&self, entries: &[Vec<u8>]) -> BackendResult<()> {
         self.seq_loaded
             .get_or_try_init(|| async {
                 let last = self
@@ -156,10 +156,12 @@ impl Backend for S3Backend {
                 Ok::<(), BackendError>(())
             })
             .await?;
-        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
-        let name = format!("journal/{seq:012}.json");
-        if !self.create_new(&name, entry).await? {
-            return Err(self.err(&name, "journal entry already exists: another process is writing this state"));
+        for entry in entries {
+            let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+            let name = format!("journal/{seq:012}.json");
+            if !self.create_new(&name, entry).await? {
+                return Err(self.err(&name, "journal entry already exists: another process is writing this state"));
+            }
         }
         Ok(())
     }

@@ -103,6 +103,26 @@ pub struct StateStore {
     stack: String,
     cipher: Cipher,
     held_lock: std::sync::Mutex<Option<LockInfo>>,
+    journal: GroupCommit,
+}
+
+/// A place in the journal: [`StateStore::durable`] waits until it is on disk.
+#[must_use = "an entry is durable only once `durable` returns"]
+pub struct Ticket(u64);
+
+/// Group commit: entries queue in order; whoever finds no flush under way flushes everything
+/// queued with one write and one sync, and every waiter whose entry was in it is released.
+#[derive(Default)]
+struct GroupCommit {
+    queue: std::sync::Mutex<Queue>,
+    flushed: tokio::sync::watch::Sender<(u64, Option<String>)>,
+}
+
+#[derive(Default)]
+struct Queue {
+    next: u64,
+    pending: Vec<Vec<u8>>,
+    flushing: bool,
 }
 
 impl StateStore {
@@ -169,7 +189,13 @@ impl StateStore {
                 )));
             }
         };
-        Ok(StateStore { backend, stack: stack.to_string(), cipher, held_lock: std::sync::Mutex::new(None) })
+        Ok(StateStore {
+            backend,
+            stack: stack.to_string(),
+            cipher,
+            held_lock: std::sync::Mutex::new(None),
+            journal: GroupCommit::default(),
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -216,10 +242,66 @@ impl StateStore {
 
     /// Appends an entry to the journal durably, secrets encrypted.
     pub async fn record(&self, entry: &JournalEntry) -> Result<(), StateError> {
+        let ticket = self.enqueue(entry);
+        self.durable(ticket).await
+    }
+
+    /// Queues an entry (secrets encrypted) behind every entry queued before it; it is durable once
+    /// [`StateStore::durable`] returns. Callers that must keep the journal in the order of their
+    /// own state changes enqueue under their own lock and wait outside it.
+    pub fn enqueue(&self, entry: &JournalEntry) -> Ticket {
         let value = serde_json::to_value(entry).expect("journal entries serialize");
-        let sealed = self.cipher.seal(&value);
-        self.backend.append_journal(&serde_json::to_vec(&sealed).expect("JSON serializes")).await?;
-        Ok(())
+        let bytes = serde_json::to_vec(&self.cipher.seal(&value)).expect("JSON serializes");
+        let mut q = self.journal.queue.lock().expect("journal queue poisoned");
+        q.next += 1;
+        q.pending.push(bytes);
+        Ticket(q.next)
+    }
+
+    /// Waits until the entry of `ticket` (and everything before it) is durable.
+    pub async fn durable(&self, ticket: Ticket) -> Result<(), StateError> {
+        let mut flushed = self.journal.flushed.subscribe();
+        loop {
+            {
+                let (done, failed) = &*flushed.borrow_and_update();
+                if let Some(e) = failed {
+                    return Err(StateError::Backend(BackendError {
+                        place: self.backend.describe(),
+                        message: e.clone(),
+                    }));
+                }
+                if *done >= ticket.0 {
+                    return Ok(());
+                }
+            }
+            let batch = {
+                let mut q = self.journal.queue.lock().expect("journal queue poisoned");
+                if q.flushing || q.pending.is_empty() {
+                    None
+                } else {
+                    q.flushing = true;
+                    Some((std::mem::take(&mut q.pending), q.next))
+                }
+            };
+            match batch {
+                Some((entries, last)) => {
+                    let result = self.backend.append_journal(&entries).await;
+                    self.journal.queue.lock().expect("journal queue poisoned").flushing = false;
+                    match result {
+                        Ok(()) => self.journal.flushed.send_modify(|v| v.0 = last),
+                        Err(e) => {
+                            self.journal.flushed.send_modify(|v| v.1 = Some(e.message.clone()));
+                            return Err(e.into());
+                        }
+                    }
+                }
+                None => {
+                    if flushed.changed().await.is_err() {
+                        return Err(StateError::Key("journal closed".into()));
+                    }
+                }
+            }
+        }
     }
 
     /// Writes `state` as the new snapshot (secrets encrypted) and clears the journal it absorbed.
@@ -351,5 +433,73 @@ mod tests {
         b.lock("deploy").await.unwrap();
         b.unlock().await.unwrap();
         assert!(a.read_lock().await.unwrap().is_none());
+    }
+
+    /// Counts journal flushes of a local backend.
+    struct Counting(LocalBackend, std::sync::atomic::AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl Backend for Counting {
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+        async fn read(&self, name: &str) -> Result<Option<Vec<u8>>, BackendError> {
+            self.0.read(name).await
+        }
+        async fn write(&self, name: &str, data: &[u8]) -> Result<(), BackendError> {
+            self.0.write(name, data).await
+        }
+        async fn create_new(&self, name: &str, data: &[u8]) -> Result<bool, BackendError> {
+            self.0.create_new(name, data).await
+        }
+        async fn remove(&self, name: &str) -> Result<(), BackendError> {
+            self.0.remove(name).await
+        }
+        async fn append_journal(&self, entries: &[Vec<u8>]) -> Result<(), BackendError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            self.0.append_journal(entries).await
+        }
+        async fn read_journal(&self) -> Result<Vec<Vec<u8>>, BackendError> {
+            self.0.read_journal().await
+        }
+        async fn clear_journal(&self) -> Result<(), BackendError> {
+            self.0.clear_journal().await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_entries_share_flushes_and_keep_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(Counting(LocalBackend::new(dir.path()), Default::default()));
+        let store = Arc::new(StateStore::open(backend.clone(), "s", KeySource::LocalKeyFile).await.unwrap());
+        let order = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let (store, order) = (store.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let urn = Urn::new("s", "t", &format!("r{i}"));
+                let entry = JournalEntry::Resolved { urn: urn.clone() };
+                let ticket = {
+                    let mut o = order.lock().await;
+                    o.push(urn);
+                    store.enqueue(&entry)
+                };
+                store.durable(ticket).await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let flushes = backend.1.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(flushes < 100, "200 entries took {flushes} flushes");
+        let journal = backend.0.read_journal().await.unwrap();
+        assert_eq!(journal.len(), 200);
+        let in_journal: Vec<String> = journal
+            .iter()
+            .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap()["urn"].as_str().unwrap().to_string())
+            .collect();
+        let queued: Vec<String> = order.lock().await.iter().map(|u| u.to_string()).collect();
+        assert_eq!(in_journal, queued, "the journal keeps the order entries were queued in");
     }
 }
