@@ -246,9 +246,27 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
     if mutating {
         lock_or_take_stale(&engine, &stack, &cli.verb).await?;
     }
+    // Ctrl-C: start nothing new, let the steps in flight finish and be recorded, release the lock.
+    // A second Ctrl-C exits at once (the journal still knows what was in flight).
+    let stop = engine.stop.clone();
+    let interrupts = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            eprintln!(
+                "\ninterrupted: finishing the steps in flight (Ctrl-C again to quit now; the next deploy resumes)"
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
     let result = run_verb(cli, &engine, &graph).await;
+    interrupts.abort();
     if mutating {
         engine.store.unlock().await?;
+    }
+    if engine.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(130);
     }
     if let Ok(path) = std::env::var("FABRIC_API_LOG") {
         let _ = std::fs::write(path, aws.calls.calls().join("\n"));

@@ -89,6 +89,10 @@ impl Observer for Progress {
         }
     }
 
+    fn interrupted(&self, urn: &Urn, op: Op) {
+        self.line(format!("  - not {} {}: interrupted", doing(op), urn.display_short()));
+    }
+
     fn skipped(&self, urn: &Urn, op: Op, blocked_by: &Urn) {
         self.line(format!("  - not {} {}: {} failed", doing(op), urn.display_short(), blocked_by.display_short()));
     }

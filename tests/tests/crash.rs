@@ -154,3 +154,27 @@ async fn a_lock_left_by_a_killed_deploy_is_taken_over_on_this_host() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("taking over the lock") && stderr.contains("no longer running"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_finishes_the_steps_in_flight_records_them_and_releases_the_lock() {
+    let fx = Fixture::start().await;
+    let state_dir = fx.dir.path().join("interrupted");
+    let mut child = deploy_command(&fx, &state_dir).spawn().unwrap();
+    read_until(&mut child, |l| l.trim_start().starts_with("+ created"));
+    // SAFETY: our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("interrupted: finishing the steps in flight"), "{rest}");
+    assert!(rest.contains("not started: interrupted"), "{rest}");
+    assert!(!state_dir.join("lock.json").exists(), "the lock is released");
+    let engine = fx_engine_at(&fx, &state_dir).await;
+    let state = engine.store.load().await.unwrap();
+    assert!(state.pending.is_empty(), "every started step was recorded: {:?}", state.pending);
+    assert!(!state.resources.is_empty() && state.resources.len() < 14);
+    let out = deploy_command(&fx, &state_dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fx.tagged("example").await.len(), 10, "one of each (routes and associations carry no tags)");
+}

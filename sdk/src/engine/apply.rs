@@ -258,7 +258,7 @@ pub(super) async fn apply(
     let outcomes = {
         let shared = shared.clone();
         let tasks = tasks.clone();
-        run_dag(&deps, parallel, move |i| {
+        run_dag(&deps, parallel, &engine.stop, move |i| {
             let shared = shared.clone();
             let graph = graph.clone();
             let task = tasks[i].clone();
@@ -281,8 +281,10 @@ pub(super) async fn apply(
                 Outcome::Skipped(j) => tasks.get(j).map(|b| b.urn.clone()),
                 _ => None,
             };
-            if let Some(b) = &blocked_by {
-                shared.observer.skipped(&t.urn, t.op, b);
+            match (&outcome, &blocked_by) {
+                (_, Some(b)) => shared.observer.skipped(&t.urn, t.op, b),
+                (Outcome::Skipped(_), None) => shared.observer.interrupted(&t.urn, t.op),
+                _ => {}
             }
             StepResult { urn: t.urn.clone(), op: t.op, outcome, blocked_by }
         })

@@ -17,9 +17,18 @@ pub enum Outcome {
 
 pub type TaskFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
+/// Index used in [`Outcome::Skipped`] for tasks not started because the run was interrupted.
+pub const INTERRUPTED: usize = usize::MAX;
+
 /// Runs tasks `0..deps.len()`; `deps[i]` are the indices task `i` waits for. `start(i)` makes the
-/// future of task `i`. Returns each task's outcome.
-pub async fn run_dag(deps: &[Vec<usize>], parallel: usize, mut start: impl FnMut(usize) -> TaskFuture) -> Vec<Outcome> {
+/// future of task `i`. Once `stop` is set, no further task starts; those in flight finish.
+/// Returns each task's outcome.
+pub async fn run_dag(
+    deps: &[Vec<usize>],
+    parallel: usize,
+    stop: &std::sync::atomic::AtomicBool,
+    mut start: impl FnMut(usize) -> TaskFuture,
+) -> Vec<Outcome> {
     let n = deps.len();
     let parallel = parallel.max(1);
     let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
@@ -33,7 +42,7 @@ pub async fn run_dag(deps: &[Vec<usize>], parallel: usize, mut start: impl FnMut
     let mut ready: std::collections::VecDeque<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
     let mut running: JoinSet<(usize, Result<(), String>)> = JoinSet::new();
     loop {
-        while running.len() < parallel {
+        while running.len() < parallel && !stop.load(std::sync::atomic::Ordering::SeqCst) {
             let Some(i) = ready.pop_front() else { break };
             let fut = start(i);
             running.spawn(async move { (i, fut.await) });
@@ -67,7 +76,7 @@ pub async fn run_dag(deps: &[Vec<usize>], parallel: usize, mut start: impl FnMut
             }
         }
     }
-    outcome.into_iter().map(|o| o.unwrap_or(Outcome::Skipped(usize::MAX))).collect()
+    outcome.into_iter().map(|o| o.unwrap_or(Outcome::Skipped(INTERRUPTED))).collect()
 }
 
 #[cfg(test)]
@@ -84,7 +93,7 @@ mod tests {
         let started = Arc::new(std::sync::Mutex::new(vec![Duration::ZERO; 3]));
         let t0 = tokio::time::Instant::now();
         let s = started.clone();
-        let out = run_dag(&deps, 8, move |i| {
+        let out = run_dag(&deps, 8, &Default::default(), move |i| {
             let s = s.clone();
             Box::pin(async move {
                 s.lock().unwrap()[i] = t0.elapsed();
@@ -101,8 +110,10 @@ mod tests {
     async fn failure_skips_only_dependents() {
         // 0 fails; 1 depends on 0; 2 depends on 1; 3 is independent.
         let deps = vec![vec![], vec![0], vec![1], vec![]];
-        let out =
-            run_dag(&deps, 4, |i| Box::pin(async move { if i == 0 { Err("boom".into()) } else { Ok(()) } })).await;
+        let out = run_dag(&deps, 4, &Default::default(), |i| {
+            Box::pin(async move { if i == 0 { Err("boom".into()) } else { Ok(()) } })
+        })
+        .await;
         assert_eq!(out, vec![Outcome::Failed("boom".into()), Outcome::Skipped(0), Outcome::Skipped(1), Outcome::Done]);
     }
 
@@ -112,7 +123,7 @@ mod tests {
         let now = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         let (n, p) = (now.clone(), peak.clone());
-        let out = run_dag(&deps, 3, move |_| {
+        let out = run_dag(&deps, 3, &Default::default(), move |_| {
             let (n, p) = (n.clone(), p.clone());
             Box::pin(async move {
                 let c = n.fetch_add(1, Ordering::SeqCst) + 1;
@@ -125,5 +136,24 @@ mod tests {
         .await;
         assert_eq!(out.len(), 50);
         assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_stop_lets_running_tasks_finish_and_starts_no_more() {
+        let deps = vec![vec![], vec![0], vec![1]];
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let out = run_dag(&deps, 4, &stop, move |i| {
+            let s = s.clone();
+            Box::pin(async move {
+                if i == 0 {
+                    s.store(true, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Ok(())
+            })
+        })
+        .await;
+        assert_eq!(out, vec![Outcome::Done, Outcome::Skipped(INTERRUPTED), Outcome::Skipped(INTERRUPTED)]);
     }
 }

@@ -37,6 +37,8 @@ pub trait Observer: Send + Sync {
     /// `error` is `None` on success.
     fn finished(&self, urn: &Urn, op: Op, error: Option<&str>, elapsed: Duration);
     fn skipped(&self, urn: &Urn, op: Op, blocked_by: &Urn);
+    /// Not started because the run was interrupted.
+    fn interrupted(&self, _urn: &Urn, _op: Op) {}
 }
 
 /// An observer that shows nothing.
@@ -65,11 +67,13 @@ pub struct Engine {
     pub registry: Registry,
     pub observer: Arc<dyn Observer>,
     pub parallel: usize,
+    /// Set to stop starting steps (Ctrl-C): those in flight finish and are recorded.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Engine {
     pub fn new(ctx: Ctx, store: Arc<StateStore>, registry: Registry) -> Self {
-        Engine { ctx, store, registry, observer: Arc::new(Silent), parallel: 32 }
+        Engine { ctx, store, registry, observer: Arc::new(Silent), parallel: 32, stop: Default::default() }
     }
 
     fn provider(&self, type_name: &str, graph: Option<&Graph>) -> Option<Arc<dyn Provider>> {

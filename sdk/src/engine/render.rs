@@ -94,8 +94,14 @@ pub fn render_report(report: &ApplyReport, elapsed: std::time::Duration) -> Stri
         }
     }
     for r in skipped {
-        let by = r.blocked_by.as_ref().map(|u| u.display_short()).unwrap_or_default();
-        out.push_str(&format!("  - {} not started: it depends on {by}, which failed\n", r.urn.display_short()));
+        match &r.blocked_by {
+            Some(by) => out.push_str(&format!(
+                "  - {} not started: it depends on {}, which failed\n",
+                r.urn.display_short(),
+                by.display_short()
+            )),
+            None => out.push_str(&format!("  - {} not started: interrupted\n", r.urn.display_short())),
+        }
     }
     out
 }
