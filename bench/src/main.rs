@@ -124,9 +124,9 @@ async fn apply_wide(width: usize, latency: Duration, parallel: usize) -> (Durati
     let report = engine.apply(graph, &mut state, &p).await.expect("apply");
     let wall = t0.elapsed();
     assert!(report.ok());
-    // root → leaves → sink: three steps deep; with a bound below the width, the leaves take
-    // ceil(width / parallel) rounds.
-    let rounds = 2 + width.div_ceil(parallel.min(width)) as u32;
+    // root → leaves → sink: three steps deep. With a bound, the root runs alone, then the leaves
+    // and the sink need at least ceil((width + 1) / parallel) rounds, and at least two.
+    let rounds = 1 + (width + 1).div_ceil(parallel).max(2) as u32;
     (wall, latency * rounds)
 }
 
@@ -136,7 +136,7 @@ async fn run_apply_benchmarks() {
     );
     println!("| latency | --parallel | wall | critical path (with the bound) | wall ÷ critical path |");
     println!("|---:|---:|---:|---:|---:|");
-    for (latency, parallel) in [(200u64, 1000usize), (200, 32), (50, 1000)] {
+    for (latency, parallel) in [(200u64, 1000usize), (200, 32), (50, 1000), (0, 1000)] {
         let (wall, critical) = apply_wide(1000, Duration::from_millis(latency), parallel).await;
         println!(
             "| {latency} ms | {parallel} | {:.2} s | {:.2} s | {:.3} |",

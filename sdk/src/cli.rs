@@ -135,13 +135,8 @@ where
             return 0;
         }
         Verb::Render => {
-            let nothing = crate::model::NothingKnown;
-            let mut out = serde_json::Map::new();
-            for n in graph.nodes() {
-                let inputs = n.inputs(&nothing).unwrap_or_default();
-                out.insert(n.urn.to_string(), serde_json::json!({"type": n.type_name(), "inputs": crate::model::secret::redact(&inputs), "deps": n.deps}));
-            }
-            println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+            let rendered = crate::engine::render::render_inputs(&graph);
+            println!("{}", serde_json::to_string_pretty(&rendered).expect("JSON"));
             return 0;
         }
         _ => {}

@@ -252,19 +252,10 @@ pub fn synthesize(
     Ok(s.finish()?)
 }
 
-/// Every resource's inputs as the first deploy would plan them (secrets redacted, values known
-/// only after apply as `{"$unknown": …}`), with its type and dependencies: what a snapshot of the
-/// generated specs holds.
+/// Every resource's inputs as the first deploy would plan them: what a snapshot of the generated
+/// specs holds (see [`crate::engine::render::render_inputs`]).
 pub fn rendered_inputs(graph: &crate::model::Graph) -> Value {
-    let mut out = serde_json::Map::new();
-    for n in graph.nodes() {
-        let inputs = n.inputs(&crate::model::NothingKnown).unwrap_or(Value::Null);
-        out.insert(
-            n.urn.to_string(),
-            json!({"type": n.type_name(), "deps": n.deps, "inputs": crate::model::secret::redact(&inputs)}),
-        );
-    }
-    Value::Object(out)
+    crate::engine::render::render_inputs(graph)
 }
 
 /// The plan of `graph` against `state` (an empty one: the first deploy), with the standard

@@ -165,8 +165,7 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
             let node = graph.get(urn).expect("planned from this graph");
             let (inputs, old) = {
                 let state = shared.state.lock().await;
-                let outputs = state.outputs_by_urn();
-                (node.inputs(&outputs)?, state.resources.get(urn).cloned())
+                (node.inputs(&*state)?, state.resources.get(urn).cloned())
             };
             if contains_unknown(&inputs) {
                 return Err(format!("internal error: inputs of {urn} still refer to unknown outputs: {inputs}"));
@@ -295,5 +294,5 @@ pub(super) async fn apply(
 
 /// Inputs of the program's resources resolved against state (for exports after apply).
 pub fn resolved_exports(graph: &Graph, state: &State) -> std::collections::BTreeMap<String, Value> {
-    graph.exports(&state.outputs_by_urn())
+    graph.exports(state)
 }

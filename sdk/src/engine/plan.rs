@@ -6,7 +6,7 @@ use crate::model::{Graph, Urn, contains_unknown};
 use crate::state::State;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// What a step does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -282,13 +282,4 @@ pub fn plan_json(plan: &Plan) -> Value {
         .collect();
     let summary = plan.summary();
     serde_json::json!({"stack": plan.stack, "steps": steps, "summary": summary})
-}
-
-/// Counts of steps by op, for tests and messages.
-pub fn op_counts(plan: &Plan) -> BTreeMap<StepOp, usize> {
-    let mut m = BTreeMap::new();
-    for s in &plan.steps {
-        *m.entry(s.op).or_insert(0) += 1;
-    }
-    m
 }

@@ -105,3 +105,18 @@ pub fn render_report(report: &ApplyReport, elapsed: std::time::Duration) -> Stri
     }
     out
 }
+
+/// Every resource's inputs as the first deploy would plan them (secrets redacted, values known
+/// only after apply as `{"$unknown": …}`), with its type and dependencies, keyed by URN. This is
+/// what `render` prints and what snapshot tests hold.
+pub fn render_inputs(graph: &crate::model::Graph) -> Value {
+    let mut out = serde_json::Map::new();
+    for n in graph.nodes() {
+        let inputs = n.inputs(&crate::model::NothingKnown).unwrap_or(Value::Null);
+        out.insert(
+            n.urn.to_string(),
+            serde_json::json!({"type": n.type_name(), "deps": n.deps, "inputs": redact(&inputs)}),
+        );
+    }
+    Value::Object(out)
+}

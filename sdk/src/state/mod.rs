@@ -169,10 +169,11 @@ impl State {
             JournalEntry::Outputs { outputs } => self.outputs = outputs.clone(),
         }
     }
+}
 
-    /// The recorded outputs of every resource, for resolving references.
-    pub fn outputs_by_urn(&self) -> std::collections::HashMap<Urn, Value> {
-        self.resources.iter().map(|(u, r)| (u.clone(), r.outputs.clone())).collect()
+impl crate::model::Lookup for State {
+    fn output(&self, urn: &Urn, field: &str) -> Option<Value> {
+        self.resources.get(urn)?.outputs.get(field).cloned()
     }
 }
 
