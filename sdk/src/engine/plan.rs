@@ -176,36 +176,20 @@ pub fn plan(graph: &Graph, state: &State, registry: &Registry) -> Result<Plan, P
 
     let desired: HashSet<&Urn> = graph.nodes().iter().map(|n| &n.urn).collect();
     let removed: Vec<&Urn> = state.resources.keys().filter(|u| !desired.contains(u)).collect();
-    for urn in reverse_dependency_order(state, &removed) {
-        let rec = &state.resources[urn];
-        if registry.get(&rec.type_name).is_none() {
-            return Err(PlanError::UnknownType { urn: urn.clone(), type_name: rec.type_name.clone() });
-        }
-        steps.push(Step {
-            urn: urn.clone(),
-            type_name: rec.type_name.clone(),
-            op: StepOp::Delete,
-            changes: diff(&rec.inputs, &Value::Null, &[]),
-            retired: false,
-        });
-    }
-    for retired in &state.retired {
-        steps.push(Step {
-            urn: retired.urn.clone(),
-            type_name: retired.record.type_name.clone(),
-            op: StepOp::Delete,
-            changes: Vec::new(),
-            retired: true,
-        });
-    }
+    steps.extend(delete_steps(state, &removed, registry)?);
     Ok(Plan { stack: graph.stack().to_string(), steps })
 }
 
 /// A plan that deletes everything in state.
 pub fn plan_destroy(state: &State, registry: &Registry) -> Result<Plan, PlanError> {
     let all: Vec<&Urn> = state.resources.keys().collect();
-    let mut steps = Vec::new();
-    for urn in reverse_dependency_order(state, &all) {
+    Ok(Plan { stack: state.stack.clone(), steps: delete_steps(state, &all, registry)? })
+}
+
+/// Deletes of `urns` (dependents first), then of every retired instance.
+fn delete_steps(state: &State, urns: &[&Urn], registry: &Registry) -> Result<Vec<Step>, PlanError> {
+    let mut steps = Vec::with_capacity(urns.len() + state.retired.len());
+    for urn in reverse_dependency_order(state, urns) {
         let rec = &state.resources[urn];
         if registry.get(&rec.type_name).is_none() {
             return Err(PlanError::UnknownType { urn: urn.clone(), type_name: rec.type_name.clone() });
@@ -218,16 +202,14 @@ pub fn plan_destroy(state: &State, registry: &Registry) -> Result<Plan, PlanErro
             retired: false,
         });
     }
-    for retired in &state.retired {
-        steps.push(Step {
-            urn: retired.urn.clone(),
-            type_name: retired.record.type_name.clone(),
-            op: StepOp::Delete,
-            changes: Vec::new(),
-            retired: true,
-        });
-    }
-    Ok(Plan { stack: state.stack.clone(), steps })
+    steps.extend(state.retired.iter().map(|r| Step {
+        urn: r.urn.clone(),
+        type_name: r.record.type_name.clone(),
+        op: StepOp::Delete,
+        changes: Vec::new(),
+        retired: true,
+    }));
+    Ok(steps)
 }
 
 /// `urns` ordered so that every resource comes before the resources it depends on (as recorded).

@@ -1,5 +1,6 @@
 //! `aws:ec2:InternetGateway`: created and attached to its VPC in one step.
 
+use super::delete_idempotent;
 use super::vpc::VpcRef;
 use super::{Tags, check_tags, is_not_found, sync_tags, tag_specification, urn_filters, user_tags, with_name};
 use crate::aws::create::{create_or_find, no_retry, retry_dependency_violation};
@@ -188,14 +189,8 @@ impl TypedProvider for InternetGatewayProvider {
             self.detach(ctx, &out.id, &inputs.vpc_id).await?;
         }
         let ec2 = &ctx.aws()?.ec2;
-        retry_dependency_violation("DeleteInternetGateway", Duration::from_secs(300), || async {
-            match ec2.delete_internet_gateway().internet_gateway_id(&out.id).send().await {
-                Ok(_) => Ok(()),
-                Err(e) if is_not_found(error_code(&e)) => Ok(()),
-                Err(e) => Err(classify(&e)),
-            }
-        })
-        .await
+        delete_idempotent("DeleteInternetGateway", || ec2.delete_internet_gateway().internet_gateway_id(&out.id).send())
+            .await
     }
 
     async fn read_many(

@@ -18,7 +18,8 @@ pub use security_group::{IngressRule, IngressRuleRef, Protocol, SecurityGroup, S
 pub use subnet::{Subnet, SubnetRef};
 pub use vpc::{Vpc, VpcRef};
 
-use super::{TAG_STACK, TAG_URN};
+use super::create::retry_dependency_violation;
+use super::{TAG_STACK, TAG_URN, classify, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderResult};
 use crate::model::{Checker, Urn};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
@@ -116,6 +117,48 @@ pub(crate) async fn sync_tags(ctx: &Ctx, id: &str, old: &Tags, new: &Tags) -> Pr
     }
     Ok(())
 }
+
+/// How long a delete waits out `DependencyViolation` (network interfaces being released, …).
+pub(crate) const DELETE_BUDGET: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Runs the delete call `op`: a resource that is already gone counts as deleted, and
+/// `DependencyViolation` is retried with backoff for [`DELETE_BUDGET`].
+pub(crate) async fn delete_idempotent<F, Fut, T, E>(what: &str, mut op: F) -> ProviderResult<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<
+            Output = Result<
+                T,
+                aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+            >,
+        >,
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    retry_dependency_violation(what, DELETE_BUDGET, || {
+        let call = op();
+        async move {
+            match call.await {
+                Ok(_) => Ok(()),
+                Err(e) if is_not_found(error_code(&e)) => Ok(()),
+                Err(e) => Err(classify(&e)),
+            }
+        }
+    })
+    .await
+}
+
+/// Every item of every page of a Describe call: `describe_all!(request, "DescribeVpcs", vpcs)`.
+macro_rules! describe_all {
+    ($request:expr, $call:literal, $items:ident) => {{
+        let mut out = Vec::new();
+        let mut pages = $request.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            out.extend(page.map_err(|e| $crate::aws::call_failed($call, e))?.$items().iter().cloned());
+        }
+        out
+    }};
+}
+pub(crate) use describe_all;
 
 /// Whether an EC2 error code says the resource does not exist.
 pub(crate) fn is_not_found(code: Option<&str>) -> bool {

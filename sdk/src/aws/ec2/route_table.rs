@@ -1,9 +1,10 @@
 //! `aws:ec2:RouteTable` and `aws:ec2:RouteTableAssociation`.
 
+use super::delete_idempotent;
 use super::subnet::SubnetRef;
 use super::vpc::VpcRef;
 use super::{Tags, check_tags, filter, is_not_found, sync_tags, tag_specification, urn_filters, user_tags, with_name};
-use crate::aws::create::{create_or_find, no_retry, retry_dependency_violation};
+use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::{call_failed, classify, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -84,12 +85,11 @@ pub(crate) async fn describe_route_tables(
     ctx: &Ctx,
     filters: Vec<aws_sdk_ec2::types::Filter>,
 ) -> ProviderResult<Vec<aws_sdk_ec2::types::RouteTable>> {
-    let mut out = Vec::new();
-    let mut pages = ctx.aws()?.ec2.describe_route_tables().set_filters(Some(filters)).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        out.extend(page.map_err(|e| call_failed("DescribeRouteTables", e))?.route_tables().iter().cloned());
-    }
-    Ok(out)
+    Ok(super::describe_all!(
+        ctx.aws()?.ec2.describe_route_tables().set_filters(Some(filters)),
+        "DescribeRouteTables",
+        route_tables
+    ))
 }
 
 #[async_trait]
@@ -136,14 +136,7 @@ impl TypedProvider for RouteTableProvider {
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &RouteTableInputs, out: &RouteTableOutputs) -> ProviderResult<()> {
         let ec2 = &ctx.aws()?.ec2;
-        retry_dependency_violation("DeleteRouteTable", Duration::from_secs(300), || async {
-            match ec2.delete_route_table().route_table_id(&out.id).send().await {
-                Ok(_) => Ok(()),
-                Err(e) if is_not_found(error_code(&e)) => Ok(()),
-                Err(e) => Err(classify(&e)),
-            }
-        })
-        .await
+        delete_idempotent("DeleteRouteTable", || ec2.delete_route_table().route_table_id(&out.id).send()).await
     }
 
     async fn read_many(

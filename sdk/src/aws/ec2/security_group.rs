@@ -3,12 +3,13 @@
 //! Rules are resources of their own, so that two groups can admit each other without a cycle, and
 //! a rule change never rewrites the group.
 
+use super::delete_idempotent;
 use super::vpc::VpcRef;
 use super::{
     Tags, check_cidr, check_tags, filter, is_not_found, sync_tags, tag_specification, tag_value, urn_filters,
     user_tags, with_name,
 };
-use crate::aws::create::{create_or_find, no_retry, retry_dependency_violation};
+use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::{TAG_URN, call_failed, classify, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -129,12 +130,11 @@ impl SecurityGroupProvider {
         ctx: &Ctx,
         filters: Vec<aws_sdk_ec2::types::Filter>,
     ) -> ProviderResult<Vec<aws_sdk_ec2::types::SecurityGroup>> {
-        let mut out = Vec::new();
-        let mut pages = ctx.aws()?.ec2.describe_security_groups().set_filters(Some(filters)).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            out.extend(page.map_err(|e| call_failed("DescribeSecurityGroups", e))?.security_groups().iter().cloned());
-        }
-        Ok(out)
+        Ok(super::describe_all!(
+            ctx.aws()?.ec2.describe_security_groups().set_filters(Some(filters)),
+            "DescribeSecurityGroups",
+            security_groups
+        ))
     }
 }
 
@@ -189,14 +189,7 @@ impl TypedProvider for SecurityGroupProvider {
         out: &SecurityGroupOutputs,
     ) -> ProviderResult<()> {
         let ec2 = &ctx.aws()?.ec2;
-        retry_dependency_violation("DeleteSecurityGroup", Duration::from_secs(600), || async {
-            match ec2.delete_security_group().group_id(&out.id).send().await {
-                Ok(_) => Ok(()),
-                Err(e) if is_not_found(error_code(&e)) => Ok(()),
-                Err(e) => Err(classify(&e)),
-            }
-        })
-        .await
+        delete_idempotent("DeleteSecurityGroup", || ec2.delete_security_group().group_id(&out.id).send()).await
     }
 
     async fn read_many(

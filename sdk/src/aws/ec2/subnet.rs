@@ -1,11 +1,10 @@
 //! `aws:ec2:Subnet`.
 
+use super::delete_idempotent;
 use super::vpc::VpcRef;
-use super::{
-    Tags, check_cidr, check_tags, is_not_found, sync_tags, tag_specification, urn_filters, user_tags, with_name,
-};
-use crate::aws::create::{create_or_find, no_retry, retry_dependency_violation};
-use crate::aws::{call_failed, classify, error_code};
+use super::{Tags, check_cidr, check_tags, sync_tags, tag_specification, urn_filters, user_tags, with_name};
+use crate::aws::create::{create_or_find, no_retry};
+use crate::aws::{call_failed, classify};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -163,12 +162,11 @@ impl SubnetProvider {
         ctx: &Ctx,
         filters: Vec<aws_sdk_ec2::types::Filter>,
     ) -> ProviderResult<Vec<aws_sdk_ec2::types::Subnet>> {
-        let mut out = Vec::new();
-        let mut pages = ctx.aws()?.ec2.describe_subnets().set_filters(Some(filters)).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            out.extend(page.map_err(|e| call_failed("DescribeSubnets", e))?.subnets().iter().cloned());
-        }
-        Ok(out)
+        Ok(super::describe_all!(
+            ctx.aws()?.ec2.describe_subnets().set_filters(Some(filters)),
+            "DescribeSubnets",
+            subnets
+        ))
     }
 
     async fn set_public(&self, ctx: &Ctx, id: &str, on: bool) -> ProviderResult<()> {
@@ -243,14 +241,7 @@ impl TypedProvider for SubnetProvider {
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &SubnetInputs, out: &SubnetOutputs) -> ProviderResult<()> {
         let ec2 = &ctx.aws()?.ec2;
-        retry_dependency_violation("DeleteSubnet", Duration::from_secs(300), || async {
-            match ec2.delete_subnet().subnet_id(&out.id).send().await {
-                Ok(_) => Ok(()),
-                Err(e) if is_not_found(error_code(&e)) => Ok(()),
-                Err(e) => Err(classify(&e)),
-            }
-        })
-        .await
+        delete_idempotent("DeleteSubnet", || ec2.delete_subnet().subnet_id(&out.id).send()).await
     }
 
     async fn read_many(

@@ -1,8 +1,9 @@
 //! `aws:ec2:Vpc`.
 
+use super::delete_idempotent;
 use super::{Tags, check_cidr, check_tags, sync_tags, tag_specification, urn_filters, user_tags, with_name};
-use crate::aws::create::{create_or_find, no_retry, retry_dependency_violation};
-use crate::aws::{call_failed, classify, error_code};
+use crate::aws::create::{create_or_find, no_retry};
+use crate::aws::{call_failed, classify};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -136,12 +137,7 @@ impl VpcProvider {
         ctx: &Ctx,
         filters: Vec<aws_sdk_ec2::types::Filter>,
     ) -> ProviderResult<Vec<aws_sdk_ec2::types::Vpc>> {
-        let mut out = Vec::new();
-        let mut pages = ctx.aws()?.ec2.describe_vpcs().set_filters(Some(filters)).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            out.extend(page.map_err(|e| call_failed("DescribeVpcs", e))?.vpcs().iter().cloned());
-        }
-        Ok(out)
+        Ok(super::describe_all!(ctx.aws()?.ec2.describe_vpcs().set_filters(Some(filters)), "DescribeVpcs", vpcs))
     }
 }
 
@@ -205,14 +201,7 @@ impl TypedProvider for VpcProvider {
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &VpcInputs, out: &VpcOutputs) -> ProviderResult<()> {
         let ec2 = &ctx.aws()?.ec2;
-        retry_dependency_violation("DeleteVpc", Duration::from_secs(300), || async {
-            match ec2.delete_vpc().vpc_id(&out.id).send().await {
-                Ok(_) => Ok(()),
-                Err(e) if super::is_not_found(error_code(&e)) => Ok(()),
-                Err(e) => Err(classify(&e)),
-            }
-        })
-        .await
+        delete_idempotent("DeleteVpc", || ec2.delete_vpc().vpc_id(&out.id).send()).await
     }
 
     async fn read_many(
