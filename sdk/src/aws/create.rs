@@ -19,6 +19,11 @@ pub fn no_retry() -> aws_sdk_ec2::config::Builder {
     aws_sdk_ec2::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
 }
 
+/// [`no_retry`] for IAM calls.
+pub fn no_retry_iam() -> aws_sdk_iam::config::Builder {
+    aws_sdk_iam::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+}
+
 /// Runs `create` at most [`CREATE_ATTEMPTS`] times; after an ambiguous failure, `find` decides
 /// whether the create in fact happened.
 pub async fn create_or_find<T, C, CF, L, LF>(

@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod ec2;
+pub mod iam;
 
 use crate::engine::provider::{Provider, ProviderError};
 use aws_config::BehaviorVersion;
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 /// Every provider of this module, for the registry.
 pub fn providers() -> Vec<Arc<dyn Provider>> {
-    ec2::providers()
+    ec2::providers().into_iter().chain(iam::providers()).collect()
 }
 
 /// The tag keys fabric puts on every resource it creates.
@@ -102,6 +103,7 @@ pub struct Aws {
     pub config: aws_types::SdkConfig,
     pub ec2: aws_sdk_ec2::Client,
     pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
     pub calls: CallLog,
 }
 
@@ -137,7 +139,10 @@ impl Aws {
                 .force_path_style(custom_endpoint)
                 .build(),
         );
-        Aws { config, ec2, s3, calls }
+        let iam = aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+        );
+        Aws { config, ec2, s3, iam, calls }
     }
 
     pub fn region(&self) -> String {
