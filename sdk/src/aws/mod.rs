@@ -4,6 +4,7 @@
 pub mod create;
 pub mod ec2;
 pub mod iam;
+pub mod route53;
 
 use crate::engine::provider::{Provider, ProviderError};
 use aws_config::BehaviorVersion;
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 /// Every provider of this module, for the registry.
 pub fn providers() -> Vec<Arc<dyn Provider>> {
-    ec2::providers().into_iter().chain(iam::providers()).collect()
+    ec2::providers().into_iter().chain(iam::providers()).chain(route53::providers()).collect()
 }
 
 /// The tag keys fabric puts on every resource it creates.
@@ -104,6 +105,7 @@ pub struct Aws {
     pub ec2: aws_sdk_ec2::Client,
     pub s3: aws_sdk_s3::Client,
     pub iam: aws_sdk_iam::Client,
+    pub route53: aws_sdk_route53::Client,
     pub calls: CallLog,
 }
 
@@ -142,7 +144,10 @@ impl Aws {
         let iam = aws_sdk_iam::Client::from_conf(
             aws_sdk_iam::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
         );
-        Aws { config, ec2, s3, iam, calls }
+        let route53 = aws_sdk_route53::Client::from_conf(
+            aws_sdk_route53::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+        );
+        Aws { config, ec2, s3, iam, route53, calls }
     }
 
     pub fn region(&self) -> String {

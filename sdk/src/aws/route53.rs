@@ -1,0 +1,820 @@
+//! Amazon Route 53: hosted zones (created, or an existing one looked up by domain) and records
+//! (alias A/AAAA, CNAME, TXT, A, AAAA) written with UPSERT.
+//!
+//! Zones are found by their caller reference, which carries a hash of the URN and is set in the
+//! create call itself; records are found by their natural key (zone, name, type).
+
+use super::{TAG_STACK, TAG_URN, call_failed, error_code};
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::model::{Checker, Output, Stack, Urn};
+use async_trait::async_trait;
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, HostedZoneConfig, ResourceRecord, ResourceRecordSet,
+    RrType, Tag, TagResourceType,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use typed_builder::TypedBuilder;
+
+pub const ZONE: &str = "aws:route53:HostedZone";
+pub const ZONE_LOOKUP: &str = "aws:route53:ZoneLookup";
+pub const RECORD: &str = "aws:route53:Record";
+
+pub use crate::aws::ec2::Tags;
+
+/// `example.com.`: lowercase, with the trailing dot Route 53 uses.
+pub fn fqdn(name: &str) -> String {
+    let n = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    format!("{n}.")
+}
+
+/// Whether `name` is a DNS name (labels of letters, digits and hyphens; `_` and a leading `*`
+/// allowed for records), at most 253 characters.
+fn valid_dns_name(name: &str, record: bool) -> bool {
+    let n = name.trim_end_matches('.');
+    !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').enumerate().all(|(i, label)| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && (label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || (record && c == '_'))
+                    || (record && i == 0 && label == "*"))
+        })
+}
+
+fn zone_id_plain(id: &str) -> String {
+    id.trim_start_matches("/hostedzone/").to_string()
+}
+
+fn short_hash(s: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The caller-reference prefix of the zone fabric creates for `urn`.
+fn caller_prefix(urn: &Urn) -> String {
+    format!("fabric-{}-", short_hash(urn.as_str()))
+}
+
+/// A public hosted zone fabric creates and owns.
+///
+/// ```
+/// use fabric::prelude::*;
+/// use fabric::aws::route53::{HostedZone, Record, RecordValue};
+/// let mut s = Stack::new("demo");
+/// let zone = HostedZone::builder().name("main").domain("acme.example").build().add(&mut s).unwrap();
+/// Record::builder().name("www").zone(&zone).record_name("www").value(RecordValue::Cname("acme.example".into()))
+///     .build().add(&mut s).unwrap();
+/// assert_eq!(s.finish().unwrap().nodes().len(), 2);
+/// ```
+#[derive(TypedBuilder, Clone, Debug)]
+pub struct HostedZone {
+    #[builder(setter(into))]
+    name: String,
+    /// The domain, such as `acme.com`.
+    #[builder(setter(into))]
+    domain: String,
+    #[builder(default = "Managed by fabric".to_string(), setter(into))]
+    comment: String,
+    #[builder(default, setter(into))]
+    tags: Tags,
+}
+
+/// A zone: created by this stack, or an existing one looked up by domain.
+#[derive(Clone, Debug)]
+pub struct ZoneRef {
+    urn: Urn,
+    domain: String,
+}
+
+impl ZoneRef {
+    pub fn urn(&self) -> &Urn {
+        &self.urn
+    }
+
+    /// The zone id (without `/hostedzone/`).
+    pub fn id(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "id")
+    }
+
+    pub fn name_servers(&self) -> Output<Vec<String>> {
+        Output::reference(self.urn.clone(), "name_servers")
+    }
+
+    /// `acme.com.`
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZoneInputs {
+    pub domain: String,
+    pub comment: String,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZoneOutputs {
+    pub id: String,
+    pub name_servers: Vec<String>,
+}
+
+fn check_domain(c: &mut Checker, domain: &str) {
+    c.require(
+        valid_dns_name(domain, false) && domain.trim_end_matches('.').contains('.'),
+        "domain",
+        format!("`{domain}` is not a domain name"),
+        "give a name such as `acme.com` (letters, digits and hyphens, at least two labels)",
+    );
+}
+
+impl HostedZone {
+    /// An existing zone of the account, found by its domain when the stack is deployed. Destroy
+    /// leaves it alone.
+    pub fn existing(domain: &str) -> ExistingZone {
+        ExistingZone { domain: domain.to_string() }
+    }
+
+    pub fn add(self, s: &mut Stack) -> crate::Result<ZoneRef> {
+        let mut c = Checker::new(s.urn(ZONE, &self.name));
+        check_domain(&mut c, &self.domain);
+        c.require(self.comment.len() <= 256, "comment", "the comment is longer than 256 characters", "shorten it");
+        crate::aws::ec2::check_tags(&mut c, &self.tags);
+        s.report(c.into_errors());
+        let domain = fqdn(&self.domain);
+        let inputs = ZoneInputs { domain: domain.clone(), comment: self.comment.clone(), tags: self.tags.clone() };
+        Ok(ZoneRef { urn: s.declare(zone_provider(), &self.name, inputs, vec![]), domain })
+    }
+}
+
+/// A hosted zone that exists already (see [`HostedZone::existing`]).
+#[derive(Clone, Debug)]
+pub struct ExistingZone {
+    domain: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LookupInputs {
+    pub domain: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LookupOutputs {
+    pub id: String,
+    pub name_servers: Vec<String>,
+    pub domain: String,
+}
+
+impl LookupOutputs {
+    fn new(z: ZoneOutputs, domain: &str) -> Self {
+        LookupOutputs { id: z.id, name_servers: z.name_servers, domain: domain.to_string() }
+    }
+}
+
+impl ExistingZone {
+    pub fn add(self, s: &mut Stack) -> crate::Result<ZoneRef> {
+        let name = self.domain.trim_end_matches('.').to_ascii_lowercase();
+        let mut c = Checker::new(s.urn(ZONE_LOOKUP, &name));
+        check_domain(&mut c, &self.domain);
+        s.report(c.into_errors());
+        let domain = fqdn(&self.domain);
+        let inputs = LookupInputs { domain: domain.clone() };
+        Ok(ZoneRef { urn: s.declare(lookup_provider(), &name, inputs, vec![]), domain })
+    }
+}
+
+async fn zones_named(ctx: &Ctx, domain: &str) -> ProviderResult<Vec<aws_sdk_route53::types::HostedZone>> {
+    let out = ctx
+        .aws()?
+        .route53
+        .list_hosted_zones_by_name()
+        .dns_name(domain)
+        .max_items(100)
+        .send()
+        .await
+        .map_err(|e| call_failed("ListHostedZonesByName", e))?;
+    Ok(out.hosted_zones().iter().filter(|z| fqdn(z.name()) == fqdn(domain)).cloned().collect())
+}
+
+async fn zone_outputs(ctx: &Ctx, id: &str) -> ProviderResult<Option<ZoneOutputs>> {
+    match ctx.aws()?.route53.get_hosted_zone().id(id).send().await {
+        Ok(out) => Ok(Some(ZoneOutputs {
+            id: zone_id_plain(out.hosted_zone().map(|z| z.id()).unwrap_or(id)),
+            name_servers: out.delegation_set().map(|d| d.name_servers().to_vec()).unwrap_or_default(),
+        })),
+        Err(e) if error_code(&e) == Some("NoSuchHostedZone") => Ok(None),
+        Err(e) => Err(call_failed("GetHostedZone", e)),
+    }
+}
+
+async fn zone_tags(ctx: &Ctx, id: &str) -> ProviderResult<Tags> {
+    let out = ctx
+        .aws()?
+        .route53
+        .list_tags_for_resource()
+        .resource_type(TagResourceType::Hostedzone)
+        .resource_id(id)
+        .send()
+        .await
+        .map_err(|e| call_failed("ListTagsForResource", e))?;
+    Ok(out
+        .resource_tag_set()
+        .map(|s| s.tags())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .filter(|(k, _)| k != TAG_STACK && k != TAG_URN)
+        .collect())
+}
+
+async fn change_tags(ctx: &Ctx, id: &str, old: &Tags, new: &Tags) -> ProviderResult<()> {
+    let add: Vec<Tag> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(v))
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    let remove: Vec<String> = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+    if add.is_empty() && remove.is_empty() {
+        return Ok(());
+    }
+    ctx.aws()?
+        .route53
+        .change_tags_for_resource()
+        .resource_type(TagResourceType::Hostedzone)
+        .resource_id(id)
+        .set_add_tags((!add.is_empty()).then_some(add))
+        .set_remove_tag_keys((!remove.is_empty()).then_some(remove))
+        .send()
+        .await
+        .map_err(|e| call_failed("ChangeTagsForResource", e))?;
+    Ok(())
+}
+
+pub fn zone_provider() -> Arc<dyn Provider> {
+    typed(ZoneProvider)
+}
+
+pub struct ZoneProvider;
+
+#[async_trait]
+impl TypedProvider for ZoneProvider {
+    type Inputs = ZoneInputs;
+    type Outputs = ZoneOutputs;
+    const TYPE: &'static str = ZONE;
+    const REPLACE_ON: &'static [&'static str] = &["domain"];
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &ZoneInputs) -> ProviderResult<ZoneOutputs> {
+        let r53 = &ctx.aws()?.route53;
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        // The caller reference makes a retried request idempotent and names the URN.
+        let reference = format!("{}{nanos}", caller_prefix(urn));
+        let out = crate::aws::create::create_or_find(
+            "CreateHostedZone",
+            Duration::from_millis(500),
+            || async {
+                let r = r53
+                    .create_hosted_zone()
+                    .name(&inputs.domain)
+                    .caller_reference(&reference)
+                    .hosted_zone_config(
+                        HostedZoneConfig::builder().comment(&inputs.comment).private_zone(false).build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| crate::aws::classify(&e))?;
+                Ok(ZoneOutputs {
+                    id: zone_id_plain(r.hosted_zone().map(|z| z.id()).unwrap_or_default()),
+                    name_servers: r.delegation_set().map(|d| d.name_servers().to_vec()).unwrap_or_default(),
+                })
+            },
+            || self.find(ctx, urn, inputs),
+        )
+        .await?;
+        let mut tags = inputs.tags.clone();
+        tags.insert(TAG_STACK.into(), ctx.stack.clone());
+        tags.insert(TAG_URN.into(), urn.to_string());
+        change_tags(ctx, &out.id, &Tags::new(), &tags).await?;
+        Ok(out)
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &ZoneInputs,
+        out: &ZoneOutputs,
+        new: &ZoneInputs,
+    ) -> ProviderResult<ZoneOutputs> {
+        if old.comment != new.comment {
+            ctx.aws()?
+                .route53
+                .update_hosted_zone_comment()
+                .id(&out.id)
+                .comment(&new.comment)
+                .send()
+                .await
+                .map_err(|e| call_failed("UpdateHostedZoneComment", e))?;
+        }
+        change_tags(ctx, &out.id, &old.tags, &new.tags).await?;
+        Ok(out.clone())
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, inputs: &ZoneInputs, out: &ZoneOutputs) -> ProviderResult<()> {
+        match ctx.aws()?.route53.delete_hosted_zone().id(&out.id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some("NoSuchHostedZone") => Ok(()),
+            Err(e) if error_code(&e) == Some("HostedZoneNotEmpty") => Err(ProviderError(format!(
+                "DeleteHostedZone {}: the zone still holds records this stack does not manage; delete them, then destroy again",
+                inputs.domain
+            ))),
+            Err(e) => Err(call_failed("DeleteHostedZone", e)),
+        }
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, ZoneOutputs)],
+    ) -> ProviderResult<Vec<Option<(ZoneInputs, ZoneOutputs)>>> {
+        let mut zones = Vec::new();
+        let mut pages = ctx.aws()?.route53.list_hosted_zones().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            zones.extend(page.map_err(|e| call_failed("ListHostedZones", e))?.hosted_zones().iter().cloned());
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (_, o) in items {
+            match zones.iter().find(|z| zone_id_plain(z.id()) == o.id) {
+                None => out.push(None),
+                Some(z) => out.push(Some((
+                    ZoneInputs {
+                        domain: fqdn(z.name()),
+                        comment: z.config().and_then(|c| c.comment()).unwrap_or_default().to_string(),
+                        tags: zone_tags(ctx, &o.id).await?,
+                    },
+                    o.clone(),
+                ))),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &ZoneInputs) -> ProviderResult<Option<ZoneOutputs>> {
+        let prefix = caller_prefix(urn);
+        for z in zones_named(ctx, &inputs.domain).await? {
+            if z.caller_reference().starts_with(&prefix) {
+                return zone_outputs(ctx, &zone_id_plain(z.id())).await;
+            }
+        }
+        Ok(None)
+    }
+}
+
+pub fn lookup_provider() -> Arc<dyn Provider> {
+    typed(LookupProvider)
+}
+
+/// Looks an existing public zone up by domain; owns nothing (delete forgets it).
+pub struct LookupProvider;
+
+impl LookupProvider {
+    async fn lookup(&self, ctx: &Ctx, domain: &str) -> ProviderResult<Option<LookupOutputs>> {
+        let zones = zones_named(ctx, domain).await?;
+        let public: Vec<_> = zones.iter().filter(|z| !z.config().is_some_and(|c| c.private_zone())).collect();
+        match public.as_slice() {
+            [] => Ok(None),
+            [z] => Ok(zone_outputs(ctx, &zone_id_plain(z.id())).await?.map(|o| LookupOutputs::new(o, domain))),
+            _ => Err(ProviderError(format!(
+                "{} public hosted zones are named {domain}; keep one, or create the zone with HostedZone::builder()",
+                public.len()
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl TypedProvider for LookupProvider {
+    type Inputs = LookupInputs;
+    type Outputs = LookupOutputs;
+    const TYPE: &'static str = ZONE_LOOKUP;
+    const REPLACE_ON: &'static [&'static str] = &["domain"];
+
+    async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &LookupInputs) -> ProviderResult<LookupOutputs> {
+        self.lookup(ctx, &inputs.domain).await?.ok_or_else(|| {
+            ProviderError(format!(
+                "no public hosted zone named {} in this account; create it with HostedZone::builder(), or check the domain",
+                inputs.domain
+            ))
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        _: &LookupInputs,
+        _: &LookupOutputs,
+        new: &LookupInputs,
+    ) -> ProviderResult<LookupOutputs> {
+        self.create(ctx, urn, new).await
+    }
+
+    async fn delete(&self, _: &Ctx, _: &Urn, _: &LookupInputs, _: &LookupOutputs) -> ProviderResult<()> {
+        Ok(())
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, LookupOutputs)],
+    ) -> ProviderResult<Vec<Option<(LookupInputs, LookupOutputs)>>> {
+        let mut out = Vec::with_capacity(items.len());
+        for (_, o) in items {
+            let present = zone_outputs(ctx, &o.id).await?;
+            out.push(present.map(|z| (LookupInputs { domain: o.domain.clone() }, LookupOutputs::new(z, &o.domain))));
+        }
+        Ok(out)
+    }
+
+    async fn find(&self, ctx: &Ctx, _: &Urn, inputs: &LookupInputs) -> ProviderResult<Option<LookupOutputs>> {
+        self.lookup(ctx, &inputs.domain).await
+    }
+}
+
+/// What a record holds.
+#[derive(Clone, Debug)]
+pub enum RecordValue {
+    A(Vec<String>),
+    Aaaa(Vec<String>),
+    Cname(String),
+    Txt(Vec<String>),
+    /// An alias A record to an AWS endpoint (a load balancer …): its DNS name and hosted zone id.
+    AliasA {
+        dns_name: Output<String>,
+        zone_id: Output<String>,
+    },
+    AliasAaaa {
+        dns_name: Output<String>,
+        zone_id: Output<String>,
+    },
+}
+
+/// A DNS record in a zone, written with UPSERT.
+#[derive(TypedBuilder, Clone, Debug)]
+pub struct Record<'a> {
+    #[builder(setter(into))]
+    name: String,
+    zone: &'a ZoneRef,
+    /// Relative to the zone (`www`, `""` for the apex) or fully qualified (`www.acme.com.`).
+    #[builder(setter(into))]
+    record_name: String,
+    value: RecordValue,
+    #[builder(default = 300)]
+    ttl: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alias<R = String> {
+    pub dns_name: R,
+    pub zone_id: R,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordInputs<R = String> {
+    pub zone_id: R,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    pub ttl: Option<i64>,
+    pub values: Vec<String>,
+    pub alias: Option<Alias<R>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordOutputs {
+    pub zone_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+}
+
+/// The fully qualified name of `record_name` in `zone` (`zone` ends with a dot).
+fn record_fqdn(record_name: &str, zone: &str) -> String {
+    let n = record_name.trim().to_ascii_lowercase();
+    if n.is_empty() || n == "@" {
+        zone.to_string()
+    } else if n.ends_with('.') {
+        n
+    } else {
+        format!("{n}.{zone}")
+    }
+}
+
+impl Record<'_> {
+    pub fn add(self, s: &mut Stack) -> crate::Result<Urn> {
+        let mut c = Checker::new(s.urn(RECORD, &self.name));
+        let name = record_fqdn(&self.record_name, self.zone.domain());
+        c.require(
+            valid_dns_name(&name, true),
+            "record_name",
+            format!("`{}` is not a DNS name", self.record_name),
+            "use labels of letters, digits, hyphens and underscores (a leading `*` for a wildcard)",
+        );
+        c.require(
+            name == self.zone.domain() || name.ends_with(&format!(".{}", self.zone.domain())),
+            "record_name",
+            format!("`{name}` is not inside zone {}", self.zone.domain()),
+            format!("give a name relative to the zone (`www`), or one ending in `{}`", self.zone.domain()),
+        );
+        c.require(
+            (0..=2_147_483_647).contains(&self.ttl),
+            "ttl",
+            format!("TTL {} is out of range", self.ttl),
+            "use 0 to 2147483647 seconds",
+        );
+        let (record_type, values, alias) = match &self.value {
+            RecordValue::A(v) => {
+                for ip in v {
+                    c.require(
+                        ip.parse::<std::net::Ipv4Addr>().is_ok(),
+                        "value",
+                        format!("`{ip}` is not an IPv4 address"),
+                        "give addresses such as `192.0.2.10`",
+                    );
+                }
+                ("A", v.clone(), None)
+            }
+            RecordValue::Aaaa(v) => {
+                for ip in v {
+                    c.require(
+                        ip.parse::<std::net::Ipv6Addr>().is_ok(),
+                        "value",
+                        format!("`{ip}` is not an IPv6 address"),
+                        "give addresses such as `2001:db8::1`",
+                    );
+                }
+                ("AAAA", v.clone(), None)
+            }
+            RecordValue::Cname(target) => {
+                c.require(
+                    name != self.zone.domain(),
+                    "record_name",
+                    "a CNAME cannot be at the zone apex",
+                    "use an alias A record at the apex (`RecordValue::AliasA`)",
+                );
+                c.require(
+                    valid_dns_name(target, true),
+                    "value",
+                    format!("`{target}` is not a DNS name"),
+                    "point the CNAME at a host name",
+                );
+                ("CNAME", vec![target.clone()], None)
+            }
+            RecordValue::Txt(v) => {
+                for t in v {
+                    c.require(
+                        t.len() <= 255,
+                        "value",
+                        "a TXT string is longer than 255 characters",
+                        "split it into several strings",
+                    );
+                }
+                ("TXT", v.iter().map(|t| format!("\"{}\"", t.replace('"', "\\\""))).collect(), None)
+            }
+            RecordValue::AliasA { dns_name, zone_id } => {
+                ("A", Vec::new(), Some(Alias { dns_name: dns_name.clone(), zone_id: zone_id.clone() }))
+            }
+            RecordValue::AliasAaaa { dns_name, zone_id } => {
+                ("AAAA", Vec::new(), Some(Alias { dns_name: dns_name.clone(), zone_id: zone_id.clone() }))
+            }
+        };
+        c.require(alias.is_some() || !values.is_empty(), "value", "the record has no value", "give at least one value");
+        s.report(c.into_errors());
+        let inputs = RecordInputs {
+            zone_id: self.zone.id(),
+            name,
+            record_type: record_type.to_string(),
+            ttl: alias.is_none().then_some(self.ttl),
+            values,
+            alias,
+        };
+        Ok(s.declare(record_provider(), &self.name, inputs, vec![]))
+    }
+}
+
+pub fn record_provider() -> Arc<dyn Provider> {
+    typed(RecordProvider)
+}
+
+pub struct RecordProvider;
+
+fn record_set(inputs: &RecordInputs) -> ProviderResult<ResourceRecordSet> {
+    let mut b = ResourceRecordSet::builder().name(&inputs.name).r#type(RrType::from(inputs.record_type.as_str()));
+    match &inputs.alias {
+        Some(a) => {
+            b = b.alias_target(
+                AliasTarget::builder()
+                    .dns_name(&a.dns_name)
+                    .hosted_zone_id(&a.zone_id)
+                    .evaluate_target_health(true)
+                    .build()
+                    .map_err(|e| ProviderError(e.to_string()))?,
+            );
+        }
+        None => {
+            b = b.set_ttl(inputs.ttl);
+            for v in &inputs.values {
+                b = b.resource_records(
+                    ResourceRecord::builder().value(v).build().map_err(|e| ProviderError(e.to_string()))?,
+                );
+            }
+        }
+    }
+    b.build().map_err(|e| ProviderError(e.to_string()))
+}
+
+/// Route 53 writes `*` as `\052` and ends names with a dot.
+fn normalize_name(n: &str) -> String {
+    fqdn(&n.replace("\\052", "*"))
+}
+
+impl RecordProvider {
+    async fn change(&self, ctx: &Ctx, action: ChangeAction, inputs: &RecordInputs) -> ProviderResult<()> {
+        let r53 = &ctx.aws()?.route53;
+        let change = Change::builder()
+            .action(action)
+            .resource_record_set(record_set(inputs)?)
+            .build()
+            .map_err(|e| ProviderError(e.to_string()))?;
+        let out = r53
+            .change_resource_record_sets()
+            .hosted_zone_id(&inputs.zone_id)
+            .change_batch(ChangeBatch::builder().changes(change).build().map_err(|e| ProviderError(e.to_string()))?)
+            .send()
+            .await
+            .map_err(|e| call_failed("ChangeResourceRecordSets", e))?;
+        // Wait until the change has reached every Route 53 server.
+        let Some(info) = out.change_info() else { return Ok(()) };
+        let (id, mut status) = (info.id().to_string(), info.status().clone());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        while status != ChangeStatus::Insync {
+            if tokio::time::Instant::now() > deadline {
+                return Err(ProviderError(format!("Route 53 change {id} was not INSYNC after 10 minutes")));
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let got = r53.get_change().id(&id).send().await.map_err(|e| call_failed("GetChange", e))?;
+            status = got.change_info().map(|c| c.status().clone()).unwrap_or(ChangeStatus::Insync);
+        }
+        Ok(())
+    }
+
+    async fn list(&self, ctx: &Ctx, zone_id: &str) -> ProviderResult<Option<Vec<ResourceRecordSet>>> {
+        let mut out = Vec::new();
+        let (mut start_name, mut start_type): (Option<String>, Option<RrType>) = (None, None);
+        loop {
+            let page = ctx
+                .aws()?
+                .route53
+                .list_resource_record_sets()
+                .hosted_zone_id(zone_id)
+                .set_start_record_name(start_name.take())
+                .set_start_record_type(start_type.take())
+                .send()
+                .await;
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if error_code(&e) == Some("NoSuchHostedZone") => return Ok(None),
+                Err(e) => return Err(call_failed("ListResourceRecordSets", e)),
+            };
+            out.extend(page.resource_record_sets().iter().cloned());
+            if !page.is_truncated() {
+                break;
+            }
+            start_name = page.next_record_name().map(str::to_string);
+            start_type = page.next_record_type().cloned();
+            if start_name.is_none() {
+                break;
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+fn observed(zone_id: &str, r: &ResourceRecordSet) -> RecordInputs {
+    RecordInputs {
+        zone_id: zone_id.to_string(),
+        name: normalize_name(r.name()),
+        record_type: r.r#type().as_str().to_string(),
+        ttl: r.ttl(),
+        values: r.resource_records().iter().map(|v| v.value().to_string()).collect(),
+        alias: r
+            .alias_target()
+            .map(|a| Alias { dns_name: a.dns_name().to_string(), zone_id: a.hosted_zone_id().to_string() }),
+    }
+}
+
+#[async_trait]
+impl TypedProvider for RecordProvider {
+    type Inputs = RecordInputs;
+    type Outputs = RecordOutputs;
+    const TYPE: &'static str = RECORD;
+    const REPLACE_ON: &'static [&'static str] = &["zone_id", "name", "type"];
+
+    /// UPSERT: idempotent by its natural key (zone, name, type).
+    async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &RecordInputs) -> ProviderResult<RecordOutputs> {
+        self.change(ctx, ChangeAction::Upsert, inputs).await?;
+        Ok(RecordOutputs {
+            zone_id: inputs.zone_id.clone(),
+            name: inputs.name.clone(),
+            record_type: inputs.record_type.clone(),
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        _: &RecordInputs,
+        _: &RecordOutputs,
+        new: &RecordInputs,
+    ) -> ProviderResult<RecordOutputs> {
+        self.create(ctx, urn, new).await
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, inputs: &RecordInputs, out: &RecordOutputs) -> ProviderResult<()> {
+        // A DELETE must name the record exactly as it is: use what is there now.
+        let Some(sets) = self.list(ctx, &out.zone_id).await? else { return Ok(()) };
+        let Some(current) =
+            sets.iter().find(|r| normalize_name(r.name()) == out.name && r.r#type().as_str() == out.record_type)
+        else {
+            return Ok(());
+        };
+        let mut now = observed(&out.zone_id, current);
+        now.zone_id = inputs.zone_id.clone();
+        self.change(ctx, ChangeAction::Delete, &now).await
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, RecordOutputs)],
+    ) -> ProviderResult<Vec<Option<(RecordInputs, RecordOutputs)>>> {
+        let mut by_zone: BTreeMap<&str, Option<Vec<ResourceRecordSet>>> = BTreeMap::new();
+        for (_, o) in items {
+            if !by_zone.contains_key(o.zone_id.as_str()) {
+                by_zone.insert(&o.zone_id, self.list(ctx, &o.zone_id).await?);
+            }
+        }
+        Ok(items
+            .iter()
+            .map(|(_, o)| {
+                let sets = by_zone[o.zone_id.as_str()].as_ref()?;
+                let r =
+                    sets.iter().find(|r| normalize_name(r.name()) == o.name && r.r#type().as_str() == o.record_type)?;
+                Some((observed(&o.zone_id, r), o.clone()))
+            })
+            .collect())
+    }
+
+    async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &RecordInputs) -> ProviderResult<Option<RecordOutputs>> {
+        let o = RecordOutputs {
+            zone_id: inputs.zone_id.clone(),
+            name: inputs.name.clone(),
+            record_type: inputs.record_type.clone(),
+        };
+        Ok(self.read_many(ctx, &[(urn.clone(), o.clone())]).await?.pop().flatten().map(|_| o))
+    }
+}
+
+/// Every Route 53 provider.
+pub fn providers() -> Vec<Arc<dyn Provider>> {
+    vec![zone_provider(), lookup_provider(), record_provider()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(fqdn("Acme.COM"), "acme.com.");
+        assert_eq!(record_fqdn("www", "acme.com."), "www.acme.com.");
+        assert_eq!(record_fqdn("", "acme.com."), "acme.com.");
+        assert_eq!(record_fqdn("api.acme.com.", "acme.com."), "api.acme.com.");
+        assert_eq!(normalize_name("\\052.acme.com."), "*.acme.com.");
+        assert!(valid_dns_name("*.acme.com", true));
+        assert!(valid_dns_name("_acme-challenge.acme.com", true));
+        assert!(!valid_dns_name("_acme.com", false));
+        assert!(!valid_dns_name("-bad.acme.com", true));
+        assert!(!valid_dns_name("a..b", true));
+    }
+}
