@@ -24,6 +24,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod components;
 pub mod engine;
 pub mod local;
 pub mod model;
@@ -57,8 +58,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What a stack program needs in scope.
 pub mod prelude {
     pub use crate::aws::ec2::{
-        IngressRule, InternetGateway, Protocol, Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet, Vpc,
-        tags,
+        IngressRule, InternetGateway, Protocol, Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet, tags,
     };
+    pub use crate::components::{Nat, Network, PrivateSubnet, PublicSubnet, Vpc, Zones};
     pub use crate::model::{Output, Secret, Stack};
 }

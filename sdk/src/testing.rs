@@ -238,7 +238,7 @@ impl Thing {
 ///
 /// ```
 /// let graph = fabric::testing::synthesize("demo", |s| {
-///     fabric::prelude::Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)?;
+///     fabric::aws::ec2::Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)?;
 ///     Ok(())
 /// }).unwrap();
 /// assert_eq!(graph.nodes().len(), 1);

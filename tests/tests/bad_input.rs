@@ -2,6 +2,7 @@
 //! and a fix, all problems at once, and before any API call (a listener standing in for AWS sees no
 //! connection).
 
+use fabric::aws::ec2::Vpc;
 use fabric::model::Stack;
 use fabric::prelude::*;
 use std::net::TcpListener;

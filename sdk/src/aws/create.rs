@@ -65,6 +65,10 @@ where
     Err(ProviderError(format!("{what} failed after {CREATE_ATTEMPTS} attempts: {last}")))
 }
 
+/// Error codes that mean "something still uses this; it will let go": an address still held by a
+/// NAT gateway being deleted answers `InvalidIPAddress.InUse`.
+const WAITING_ON_DEPENDENTS: &[&str] = &["DependencyViolation", "InvalidIPAddress.InUse"];
+
 /// Retries `op` while AWS answers `DependencyViolation` (for example a security group whose
 /// network interfaces are still being released), for up to `budget`.
 pub async fn retry_dependency_violation<F, Fut>(what: &str, budget: Duration, mut op: F) -> ProviderResult<()>
@@ -77,7 +81,9 @@ where
     loop {
         match op().await {
             Ok(()) => return Ok(()),
-            Err(f @ Failure::Refused { .. }) if f.code() == "DependencyViolation" && start.elapsed() < budget => {
+            Err(f @ Failure::Refused { .. })
+                if WAITING_ON_DEPENDENTS.contains(&f.code()) && start.elapsed() < budget =>
+            {
                 tracing::info!("{what}: {} — waiting for dependents to go", f.message());
             }
             Err(Failure::Throttled(_)) if start.elapsed() < budget => {}

@@ -27,6 +27,7 @@ struct Decl {
 ///
 /// ```
 /// use fabric::prelude::*;
+/// use fabric::aws::ec2::Vpc;
 /// let mut s = Stack::new("demo");
 /// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
 /// s.export("vpc_id", vpc.id());

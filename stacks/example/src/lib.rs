@@ -2,6 +2,7 @@
 //! an internet gateway, a public route table (0.0.0.0/0 → gateway) with its associations, and two
 //! security groups: `lb` admits HTTPS from the internet, `app` admits 8080 from `lb` only.
 
+use fabric::aws::ec2::Vpc;
 use fabric::prelude::*;
 
 /// What varies between deployments of the example (tests vary it; the binary uses the default).

@@ -5,18 +5,22 @@
 //! refer to) and a provider (how it is created, read, updated and deleted).
 
 pub mod internet_gateway;
+pub mod nat;
 pub mod route;
 pub mod route_table;
 pub mod security_group;
 pub mod subnet;
 pub mod vpc;
+pub mod zones;
 
 pub use internet_gateway::{InternetGateway, InternetGatewayRef};
+pub use nat::{ElasticIp, ElasticIpRef, NatGateway, NatGatewayRef};
 pub use route::{Route, RouteRef};
 pub use route_table::{RouteTable, RouteTableAssociation, RouteTableAssociationRef, RouteTableRef};
 pub use security_group::{IngressRule, IngressRuleRef, Protocol, SecurityGroup, SecurityGroupRef};
 pub use subnet::{Subnet, SubnetRef};
 pub use vpc::{Vpc, VpcRef};
+pub use zones::AvailabilityZones;
 
 use super::create::retry_dependency_violation;
 use super::{TAG_STACK, TAG_URN, classify, error_code};
@@ -30,8 +34,11 @@ use std::sync::Arc;
 pub fn providers() -> Vec<Arc<dyn Provider>> {
     vec![
         vpc::provider(),
+        zones::provider(),
         subnet::provider(),
         internet_gateway::provider(),
+        nat::eip_provider(),
+        nat::nat_provider(),
         route_table::provider(),
         route_table::association_provider(),
         route::provider(),

@@ -2,6 +2,7 @@
 //! destination).
 
 use super::internet_gateway::InternetGatewayRef;
+use super::nat::NatGatewayRef;
 use super::route_table::{RouteTableRef, describe_route_tables};
 use super::{check_cidr, filter, is_not_found};
 use crate::aws::create::{create_or_find, no_retry};
@@ -20,6 +21,7 @@ pub const TYPE: &str = "aws:ec2:Route";
 ///
 /// ```
 /// use fabric::prelude::*;
+/// use fabric::aws::ec2::Vpc;
 /// let mut s = Stack::new("demo");
 /// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
 /// let igw = InternetGateway::builder().name("main").vpc(&vpc).build().add(&mut s).unwrap();
@@ -36,14 +38,22 @@ pub struct Route<'a> {
     /// Destination IPv4 block (`0.0.0.0/0` for the default route).
     #[builder(setter(into))]
     destination: String,
-    gateway: &'a InternetGatewayRef,
+    /// Target: an internet gateway …
+    #[builder(default, setter(strip_option))]
+    gateway: Option<&'a InternetGatewayRef>,
+    /// … or a NAT gateway (give exactly one).
+    #[builder(default, setter(strip_option))]
+    nat_gateway: Option<&'a NatGatewayRef>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RouteInputs<R = String> {
     pub route_table_id: R,
     pub destination_cidr_block: String,
-    pub gateway_id: R,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_id: Option<R>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_gateway_id: Option<R>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,11 +79,18 @@ impl Route<'_> {
     pub fn add(self, s: &mut Stack) -> crate::Result<RouteRef> {
         let mut c = Checker::new(s.urn(TYPE, &self.name));
         check_cidr(&mut c, "destination", &self.destination, 0, 32);
+        c.require(
+            self.gateway.is_some() != self.nat_gateway.is_some(),
+            "target",
+            "a route needs exactly one target: `gateway` or `nat_gateway`",
+            "give one of them",
+        );
         s.report(c.into_errors());
         let inputs = RouteInputs {
             route_table_id: self.route_table.id(),
             destination_cidr_block: self.destination.clone(),
-            gateway_id: self.gateway.id(),
+            gateway_id: self.gateway.map(|g| g.id()),
+            nat_gateway_id: self.nat_gateway.map(|n| n.id()),
         };
         Ok(RouteRef { urn: s.declare(provider(), &self.name, inputs, vec![]) })
     }
@@ -93,11 +110,16 @@ fn outputs(inputs: &RouteInputs) -> RouteOutputs {
     }
 }
 
-/// The gateway of the route to `destination` in table `table_id`, if the route exists.
-fn route_gateway(tables: &[aws_sdk_ec2::types::RouteTable], table_id: &str, destination: &str) -> Option<String> {
+/// The targets (internet gateway, NAT gateway) of the route to `destination` in table
+/// `table_id`, if the route exists.
+fn route_targets(
+    tables: &[aws_sdk_ec2::types::RouteTable],
+    table_id: &str,
+    destination: &str,
+) -> Option<(Option<String>, Option<String>)> {
     let t = tables.iter().find(|t| t.route_table_id() == Some(table_id))?;
     let r = t.routes().iter().find(|r| r.destination_cidr_block() == Some(destination))?;
-    Some(r.gateway_id().unwrap_or_default().to_string())
+    Some((r.gateway_id().map(str::to_string), r.nat_gateway_id().map(str::to_string)))
 }
 
 #[async_trait]
@@ -117,7 +139,8 @@ impl TypedProvider for RouteProvider {
                     .create_route()
                     .route_table_id(&inputs.route_table_id)
                     .destination_cidr_block(&inputs.destination_cidr_block)
-                    .gateway_id(&inputs.gateway_id)
+                    .set_gateway_id(inputs.gateway_id.clone())
+                    .set_nat_gateway_id(inputs.nat_gateway_id.clone())
                     .customize()
                     .config_override(no_retry())
                     .send()
@@ -149,7 +172,8 @@ impl TypedProvider for RouteProvider {
             .replace_route()
             .route_table_id(&new.route_table_id)
             .destination_cidr_block(&new.destination_cidr_block)
-            .gateway_id(&new.gateway_id)
+            .set_gateway_id(new.gateway_id.clone())
+            .set_nat_gateway_id(new.nat_gateway_id.clone())
             .send()
             .await
             .map_err(|e| call_failed("ReplaceRoute", e))?;
@@ -187,12 +211,14 @@ impl TypedProvider for RouteProvider {
         Ok(items
             .iter()
             .map(|(_, out)| {
-                let gateway = route_gateway(&tables, &out.route_table_id, &out.destination_cidr_block)?;
+                let (gateway_id, nat_gateway_id) =
+                    route_targets(&tables, &out.route_table_id, &out.destination_cidr_block)?;
                 Some((
                     RouteInputs {
                         route_table_id: out.route_table_id.clone(),
                         destination_cidr_block: out.destination_cidr_block.clone(),
-                        gateway_id: gateway,
+                        gateway_id,
+                        nat_gateway_id,
                     },
                     out.clone(),
                 ))
@@ -203,6 +229,6 @@ impl TypedProvider for RouteProvider {
     async fn find(&self, ctx: &Ctx, _: &Urn, inputs: &RouteInputs) -> ProviderResult<Option<RouteOutputs>> {
         let tables =
             describe_route_tables(ctx, vec![filter("route-table-id", [inputs.route_table_id.as_str()])]).await?;
-        Ok(route_gateway(&tables, &inputs.route_table_id, &inputs.destination_cidr_block).map(|_| outputs(inputs)))
+        Ok(route_targets(&tables, &inputs.route_table_id, &inputs.destination_cidr_block).map(|_| outputs(inputs)))
     }
 }

@@ -22,6 +22,7 @@ pub const ASSOCIATION_TYPE: &str = "aws:ec2:RouteTableAssociation";
 ///
 /// ```
 /// use fabric::prelude::*;
+/// use fabric::aws::ec2::Vpc;
 /// let mut s = Stack::new("demo");
 /// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
 /// let subnet = Subnet::builder().name("a").vpc(&vpc).cidr("10.0.0.0/24").zone("us-east-2a").build().add(&mut s).unwrap();

@@ -29,6 +29,7 @@ pub const RULE_TYPE: &str = "aws:ec2:SecurityGroupIngressRule";
 ///
 /// ```
 /// use fabric::prelude::*;
+/// use fabric::aws::ec2::Vpc;
 /// let mut s = Stack::new("demo");
 /// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
 /// let lb = SecurityGroup::builder().name("lb").vpc(&vpc).description("load balancer").build().add(&mut s).unwrap();

@@ -21,6 +21,7 @@ pub const TYPE: &str = "aws:ec2:Subnet";
 ///
 /// ```
 /// use fabric::prelude::*;
+/// use fabric::aws::ec2::Vpc;
 /// let mut s = Stack::new("demo");
 /// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
 /// let a = Subnet::builder().name("public-a").vpc(&vpc).cidr("10.0.0.0/24").zone("us-east-2a")
@@ -39,9 +40,10 @@ pub struct Subnet<'a> {
     /// IPv4 block inside the VPC's, /16 to /28.
     #[builder(setter(into))]
     cidr: String,
-    /// Availability zone name, such as `us-east-2a`.
+    /// Availability zone name, such as `us-east-2a` (or one chosen at apply, see
+    /// [`super::AvailabilityZones`]).
     #[builder(setter(into))]
-    zone: String,
+    zone: Output<String>,
     /// Give instances launched here a public IPv4 address.
     #[builder(default = false)]
     public: bool,
@@ -53,7 +55,7 @@ pub struct Subnet<'a> {
 pub struct SubnetInputs<R = String> {
     pub vpc_id: R,
     pub cidr_block: String,
-    pub availability_zone: String,
+    pub availability_zone: R,
     pub map_public_ip_on_launch: bool,
     pub tags: Tags,
 }
@@ -69,7 +71,7 @@ pub struct SubnetOutputs {
 pub struct SubnetRef {
     urn: Urn,
     vpc: Urn,
-    zone: String,
+    zone: Output<String>,
 }
 
 impl SubnetRef {
@@ -81,8 +83,9 @@ impl SubnetRef {
         Output::reference(self.urn.clone(), "id")
     }
 
-    pub fn zone(&self) -> &str {
-        &self.zone
+    /// The availability zone.
+    pub fn zone(&self) -> Output<String> {
+        self.zone.clone()
     }
 
     /// The VPC this subnet is in.
@@ -109,12 +112,14 @@ impl Subnet<'_> {
         let urn = s.urn(TYPE, &self.name);
         let mut c = Checker::new(urn.clone());
         let net = check_cidr(&mut c, "cidr", &self.cidr, 16, 28);
-        c.require(
-            valid_zone(&self.zone),
-            "zone",
-            format!("`{}` is not an availability zone name", self.zone),
-            "use a zone name such as `us-east-2a` (`aws ec2 describe-availability-zones` lists them)",
-        );
+        if let Some(zone) = self.zone.known_value() {
+            c.require(
+                valid_zone(&zone),
+                "zone",
+                format!("`{zone}` is not an availability zone name"),
+                "use a zone name such as `us-east-2a` (`aws ec2 describe-availability-zones` lists them)",
+            );
+        }
         check_tags(&mut c, &self.tags);
         if let (Some(net), Some(vpc_net)) = (net, self.vpc.cidr()) {
             c.require(

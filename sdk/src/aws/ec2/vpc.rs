@@ -19,6 +19,7 @@ pub const TYPE: &str = "aws:ec2:Vpc";
 ///
 /// ```
 /// use fabric::prelude::*;
+/// use fabric::aws::ec2::Vpc;
 /// let mut s = Stack::new("demo");
 /// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
 /// assert_eq!(vpc.cidr().unwrap().to_string(), "10.0.0.0/16");

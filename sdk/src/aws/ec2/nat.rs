@@ -1,0 +1,363 @@
+//! `aws:ec2:ElasticIp` and `aws:ec2:NatGateway`: outbound internet access for private subnets.
+
+use super::subnet::SubnetRef;
+use super::{
+    Tags, check_tags, delete_idempotent, describe_all, is_not_found, sync_tags, tag_specification, urn_filters,
+    user_tags, with_name,
+};
+use crate::aws::create::{create_or_find, no_retry};
+use crate::aws::{call_failed, classify, error_code};
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::model::{Checker, Output, Stack, Urn};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{DomainType, NatGatewayState, ResourceType};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use typed_builder::TypedBuilder;
+
+pub const EIP: &str = "aws:ec2:ElasticIp";
+pub const NAT: &str = "aws:ec2:NatGateway";
+
+/// How long a NAT gateway may take to become available, or to be deleted.
+const NAT_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// A public IPv4 address for a NAT gateway.
+///
+/// ```
+/// use fabric::prelude::*;
+/// use fabric::aws::ec2::{ElasticIp, NatGateway, Vpc};
+/// let mut s = Stack::new("demo");
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let public = Subnet::builder().name("public-a").vpc(&vpc).cidr("10.0.0.0/24").zone("us-east-2a").public(true).build().add(&mut s).unwrap();
+/// let ip = ElasticIp::builder().name("nat-a").build().add(&mut s).unwrap();
+/// NatGateway::builder().name("a").subnet(&public).address(&ip).build().add(&mut s).unwrap();
+/// assert_eq!(s.finish().unwrap().nodes().len(), 4);
+/// ```
+#[derive(TypedBuilder, Clone, Debug)]
+pub struct ElasticIp {
+    #[builder(setter(into))]
+    name: String,
+    #[builder(default, setter(into))]
+    tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ElasticIpInputs {
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ElasticIpOutputs {
+    pub allocation_id: String,
+    pub public_ip: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ElasticIpRef {
+    urn: Urn,
+}
+
+impl ElasticIpRef {
+    pub fn urn(&self) -> &Urn {
+        &self.urn
+    }
+
+    pub fn allocation_id(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "allocation_id")
+    }
+
+    pub fn public_ip(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "public_ip")
+    }
+}
+
+impl ElasticIp {
+    pub fn add(self, s: &mut Stack) -> crate::Result<ElasticIpRef> {
+        let mut c = Checker::new(s.urn(EIP, &self.name));
+        check_tags(&mut c, &self.tags);
+        s.report(c.into_errors());
+        let inputs = ElasticIpInputs { tags: with_name(&self.tags, &self.name) };
+        Ok(ElasticIpRef { urn: s.declare(eip_provider(), &self.name, inputs, vec![]) })
+    }
+}
+
+pub fn eip_provider() -> Arc<dyn Provider> {
+    typed(ElasticIpProvider)
+}
+
+pub struct ElasticIpProvider;
+
+fn eip_outputs(a: &aws_sdk_ec2::types::Address) -> ElasticIpOutputs {
+    ElasticIpOutputs {
+        allocation_id: a.allocation_id().unwrap_or_default().to_string(),
+        public_ip: a.public_ip().unwrap_or_default().to_string(),
+    }
+}
+
+impl ElasticIpProvider {
+    async fn describe(
+        &self,
+        ctx: &Ctx,
+        filters: Vec<aws_sdk_ec2::types::Filter>,
+    ) -> ProviderResult<Vec<aws_sdk_ec2::types::Address>> {
+        let out = ctx.aws()?.ec2.describe_addresses().set_filters(Some(filters)).send().await;
+        Ok(out.map_err(|e| call_failed("DescribeAddresses", e))?.addresses().to_vec())
+    }
+}
+
+#[async_trait]
+impl TypedProvider for ElasticIpProvider {
+    type Inputs = ElasticIpInputs;
+    type Outputs = ElasticIpOutputs;
+    const TYPE: &'static str = EIP;
+    const REPLACE_ON: &'static [&'static str] = &[];
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &ElasticIpInputs) -> ProviderResult<ElasticIpOutputs> {
+        let ec2 = &ctx.aws()?.ec2;
+        create_or_find(
+            "AllocateAddress",
+            Duration::from_millis(500),
+            || async {
+                let r = ec2
+                    .allocate_address()
+                    .domain(DomainType::Vpc)
+                    .tag_specifications(tag_specification(ResourceType::ElasticIp, ctx, urn, &inputs.tags))
+                    .customize()
+                    .config_override(no_retry())
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                Ok(ElasticIpOutputs {
+                    allocation_id: r.allocation_id().unwrap_or_default().to_string(),
+                    public_ip: r.public_ip().unwrap_or_default().to_string(),
+                })
+            },
+            || self.find(ctx, urn, inputs),
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &ElasticIpInputs,
+        out: &ElasticIpOutputs,
+        new: &ElasticIpInputs,
+    ) -> ProviderResult<ElasticIpOutputs> {
+        sync_tags(ctx, &out.allocation_id, &old.tags, &new.tags).await?;
+        Ok(out.clone())
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &ElasticIpInputs, out: &ElasticIpOutputs) -> ProviderResult<()> {
+        let ec2 = &ctx.aws()?.ec2;
+        delete_idempotent("ReleaseAddress", || ec2.release_address().allocation_id(&out.allocation_id).send()).await
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, ElasticIpOutputs)],
+    ) -> ProviderResult<Vec<Option<(ElasticIpInputs, ElasticIpOutputs)>>> {
+        let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
+        Ok(items
+            .iter()
+            .map(|(_, o)| {
+                let a = found.iter().find(|a| a.allocation_id() == Some(o.allocation_id.as_str()))?;
+                Some((ElasticIpInputs { tags: user_tags(a.tags()) }, eip_outputs(a)))
+            })
+            .collect())
+    }
+
+    async fn find(&self, ctx: &Ctx, urn: &Urn, _: &ElasticIpInputs) -> ProviderResult<Option<ElasticIpOutputs>> {
+        Ok(self.describe(ctx, urn_filters(ctx, urn)).await?.first().map(eip_outputs))
+    }
+}
+
+/// A NAT gateway in a public subnet, with an Elastic IP.
+#[derive(TypedBuilder, Clone, Debug)]
+pub struct NatGateway<'a> {
+    #[builder(setter(into))]
+    name: String,
+    /// A public subnet (with a route to an internet gateway).
+    subnet: &'a SubnetRef,
+    address: &'a ElasticIpRef,
+    #[builder(default, setter(into))]
+    tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NatGatewayInputs<R = String> {
+    pub subnet_id: R,
+    pub allocation_id: R,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NatGatewayOutputs {
+    pub id: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NatGatewayRef {
+    urn: Urn,
+}
+
+impl NatGatewayRef {
+    pub fn urn(&self) -> &Urn {
+        &self.urn
+    }
+
+    pub fn id(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "id")
+    }
+}
+
+impl NatGateway<'_> {
+    pub fn add(self, s: &mut Stack) -> crate::Result<NatGatewayRef> {
+        let mut c = Checker::new(s.urn(NAT, &self.name));
+        check_tags(&mut c, &self.tags);
+        s.report(c.into_errors());
+        let inputs = NatGatewayInputs {
+            subnet_id: self.subnet.id(),
+            allocation_id: self.address.allocation_id(),
+            tags: with_name(&self.tags, &self.name),
+        };
+        Ok(NatGatewayRef { urn: s.declare(nat_provider(), &self.name, inputs, vec![]) })
+    }
+}
+
+pub fn nat_provider() -> Arc<dyn Provider> {
+    typed(NatGatewayProvider)
+}
+
+pub struct NatGatewayProvider;
+
+impl NatGatewayProvider {
+    async fn describe(
+        &self,
+        ctx: &Ctx,
+        filters: Vec<aws_sdk_ec2::types::Filter>,
+    ) -> ProviderResult<Vec<aws_sdk_ec2::types::NatGateway>> {
+        let all = describe_all!(
+            ctx.aws()?.ec2.describe_nat_gateways().set_filter(Some(filters)),
+            "DescribeNatGateways",
+            nat_gateways
+        );
+        // Deleted gateways stay visible for a while: they are gone.
+        Ok(all
+            .into_iter()
+            .filter(|n| !matches!(n.state(), Some(NatGatewayState::Deleted | NatGatewayState::Deleting)))
+            .collect())
+    }
+
+    /// Waits until the gateway is `want` (available), or gone when `want` is `None`.
+    async fn wait(&self, ctx: &Ctx, id: &str, want: Option<NatGatewayState>) -> ProviderResult<()> {
+        let deadline = tokio::time::Instant::now() + NAT_WAIT;
+        loop {
+            let out = ctx.aws()?.ec2.describe_nat_gateways().nat_gateway_ids(id).send().await;
+            let state = match out {
+                Ok(o) => o.nat_gateways().first().and_then(|n| n.state().cloned()),
+                Err(e) if is_not_found(error_code(&e)) => None,
+                Err(e) => return Err(call_failed("DescribeNatGateways", e)),
+            };
+            match (&want, &state) {
+                (Some(w), Some(s)) if w == s => return Ok(()),
+                (None, None | Some(NatGatewayState::Deleted)) => return Ok(()),
+                (Some(_), Some(NatGatewayState::Failed)) => {
+                    return Err(ProviderError(format!(
+                        "NAT gateway {id} failed to start (see DescribeNatGateways FailureMessage)"
+                    )));
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ProviderError(format!("NAT gateway {id} is still {state:?} after {NAT_WAIT:?}")));
+            }
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl TypedProvider for NatGatewayProvider {
+    type Inputs = NatGatewayInputs;
+    type Outputs = NatGatewayOutputs;
+    const TYPE: &'static str = NAT;
+    const REPLACE_ON: &'static [&'static str] = &["subnet_id", "allocation_id"];
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &NatGatewayInputs) -> ProviderResult<NatGatewayOutputs> {
+        let ec2 = &ctx.aws()?.ec2;
+        let out = create_or_find(
+            "CreateNatGateway",
+            Duration::from_millis(500),
+            || async {
+                let r = ec2
+                    .create_nat_gateway()
+                    .subnet_id(&inputs.subnet_id)
+                    .allocation_id(&inputs.allocation_id)
+                    .tag_specifications(tag_specification(ResourceType::Natgateway, ctx, urn, &inputs.tags))
+                    .customize()
+                    .config_override(no_retry())
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                Ok(NatGatewayOutputs {
+                    id: r.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap_or_default().to_string(),
+                })
+            },
+            || self.find(ctx, urn, inputs),
+        )
+        .await?;
+        self.wait(ctx, &out.id, Some(NatGatewayState::Available)).await?;
+        Ok(out)
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &NatGatewayInputs,
+        out: &NatGatewayOutputs,
+        new: &NatGatewayInputs,
+    ) -> ProviderResult<NatGatewayOutputs> {
+        sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
+        Ok(out.clone())
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &NatGatewayInputs, out: &NatGatewayOutputs) -> ProviderResult<()> {
+        let ec2 = &ctx.aws()?.ec2;
+        delete_idempotent("DeleteNatGateway", || ec2.delete_nat_gateway().nat_gateway_id(&out.id).send()).await?;
+        // Its address and subnet are free only once it is gone.
+        self.wait(ctx, &out.id, None).await
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, NatGatewayOutputs)],
+    ) -> ProviderResult<Vec<Option<(NatGatewayInputs, NatGatewayOutputs)>>> {
+        let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
+        Ok(items
+            .iter()
+            .map(|(_, o)| {
+                let n = found.iter().find(|n| n.nat_gateway_id() == Some(o.id.as_str()))?;
+                let allocation = n.nat_gateway_addresses().first().and_then(|a| a.allocation_id()).unwrap_or_default();
+                Some((
+                    NatGatewayInputs {
+                        subnet_id: n.subnet_id().unwrap_or_default().to_string(),
+                        allocation_id: allocation.to_string(),
+                        tags: user_tags(n.tags()),
+                    },
+                    o.clone(),
+                ))
+            })
+            .collect())
+    }
+
+    async fn find(&self, ctx: &Ctx, urn: &Urn, _: &NatGatewayInputs) -> ProviderResult<Option<NatGatewayOutputs>> {
+        let found = self.describe(ctx, urn_filters(ctx, urn)).await?;
+        Ok(found.first().and_then(|n| n.nat_gateway_id()).map(|id| NatGatewayOutputs { id: id.to_string() }))
+    }
+}
