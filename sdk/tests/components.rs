@@ -49,9 +49,11 @@ fn single_nat_serves_every_private_zone() {
     }
 }
 
+type Program = Box<dyn FnOnce(&mut Stack) -> fabric::Result<()>>;
+
 #[test]
 fn invalid_vpcs_are_rejected_with_field_and_fix() {
-    let cases: Vec<(Box<dyn FnOnce(&mut Stack) -> fabric::Result<()>>, &str)> = vec![
+    let cases: Vec<(Program, &str)> = vec![
         (
             Box::new(|s| Vpc::builder().name("one").cidr("10.0.0.0/16").zones(1).build().add(s).map(|_| ())),
             "fabric:Vpc \"one\" field `zones`: 1 zone(s) asked for; a production network spans 2 to 6",
