@@ -60,6 +60,6 @@ pub mod prelude {
     pub use crate::aws::ec2::{
         IngressRule, InternetGateway, Protocol, Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet, tags,
     };
-    pub use crate::components::{Nat, Network, PrivateSubnet, PublicSubnet, Vpc, Zones};
+    pub use crate::components::{Database, Nat, Network, PrivateSubnet, PublicSubnet, RdsPostgres, Vpc, Zones};
     pub use crate::model::{Output, Secret, Stack};
 }

@@ -4,6 +4,8 @@
 pub mod create;
 pub mod ec2;
 pub mod iam;
+pub mod random;
+pub mod rds;
 pub mod route53;
 
 use crate::engine::provider::{Provider, ProviderError};
@@ -20,7 +22,13 @@ use std::sync::{Arc, Mutex};
 
 /// Every provider of this module, for the registry.
 pub fn providers() -> Vec<Arc<dyn Provider>> {
-    ec2::providers().into_iter().chain(iam::providers()).chain(route53::providers()).collect()
+    ec2::providers()
+        .into_iter()
+        .chain(iam::providers())
+        .chain(route53::providers())
+        .chain(rds::providers())
+        .chain([random::provider()])
+        .collect()
 }
 
 /// The tag keys fabric puts on every resource it creates.
@@ -87,14 +95,15 @@ impl Intercept for Recorder {
         "fabric-call-log"
     }
 
-    fn read_before_execution(
+    fn read_before_serialization(
         &self,
         _: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(m) = cfg.load::<Metadata>() {
-            self.0.0.lock().expect("call log poisoned").push(format!("{}.{}", m.service(), m.name()));
-        }
+        let name =
+            cfg.load::<Metadata>().map(|m| format!("{}.{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
+        self.0.0.lock().expect("call log poisoned").push(name);
         Ok(())
     }
 }
@@ -106,6 +115,7 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub iam: aws_sdk_iam::Client,
     pub route53: aws_sdk_route53::Client,
+    pub rds: aws_sdk_rds::Client,
     pub calls: CallLog,
 }
 
@@ -147,7 +157,10 @@ impl Aws {
         let route53 = aws_sdk_route53::Client::from_conf(
             aws_sdk_route53::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
         );
-        Aws { config, ec2, s3, iam, route53, calls }
+        let rds = aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+        );
+        Aws { config, ec2, s3, iam, route53, rds, calls }
     }
 
     pub fn region(&self) -> String {

@@ -140,9 +140,10 @@ fn build_tasks(plan: &Plan, graph: Option<&Graph>, state: &State) -> (Vec<Task>,
                 }
             }
             Op::Delete | Op::DeleteRetired => {
+                // An old instance goes after the new one is made (or updated): never without a
+                // successor, and under the resource's latest settings.
                 if task.op == Op::DeleteRetired
                     && let Some(&m) = main.get(&task.urn)
-                    && tasks[m].op == Op::Replace
                 {
                     deps[i].push(m);
                 }
@@ -215,7 +216,14 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
                     deps: record.deps.clone(),
                 })
                 .await?;
-            match provider.delete(&shared.ctx, urn, &record.inputs, &record.outputs).await {
+            // An old instance is deleted under the resource's current settings (deletion
+            // protection, final snapshot): the program's latest word on how it may go.
+            let policy = match task.op {
+                Op::DeleteRetired => shared.state.lock().await.resources.get(urn).map(|r| r.inputs.clone()),
+                _ => None,
+            };
+            let inputs = policy.as_ref().unwrap_or(&record.inputs);
+            match provider.delete(&shared.ctx, urn, inputs, &record.outputs).await {
                 Ok(()) => {
                     shared.commit(JournalEntry::Done { urn: urn.clone(), op: task.op, record: Some(record) }).await
                 }

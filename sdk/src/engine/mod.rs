@@ -110,7 +110,7 @@ impl Engine {
                     Some(outputs) => {
                         // Record what is really there, so the plan fixes whatever the create did not finish.
                         let observed = read_one(outputs.clone()).await.map_err(fail)?;
-                        let inputs = observed.map(|o| o.inputs).unwrap_or(p.inputs.clone());
+                        let inputs = observed.map(|o| o.over(&p.inputs)).unwrap_or(p.inputs.clone());
                         let record = Record { type_name: p.type_name.clone(), inputs, outputs, deps: p.deps.clone() };
                         (JournalEntry::Done { urn: urn.clone(), op: p.op, record: Some(record) }, "adopted")
                     }
@@ -119,7 +119,7 @@ impl Engine {
                 Op::Update => match state.resources.get(&urn).cloned() {
                     Some(rec) => match read_one(rec.outputs.clone()).await.map_err(fail)? {
                         Some(o) => {
-                            let record = Record { inputs: o.inputs, outputs: o.outputs, ..rec };
+                            let record = Record { inputs: o.over(&rec.inputs), outputs: o.outputs, ..rec };
                             (JournalEntry::Done { urn: urn.clone(), op: Op::Update, record: Some(record) }, "refreshed")
                         }
                         None => (JournalEntry::Done { urn: urn.clone(), op: Op::Delete, record: None }, "deleted"),

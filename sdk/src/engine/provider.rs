@@ -59,10 +59,29 @@ impl Ctx {
 }
 
 /// A resource as it is in the cloud, read back: the inputs it shows (for drift) and its outputs.
+///
+/// A provider leaves out the input fields it cannot read back (a password): they keep their
+/// recorded values (see [`Observed::over`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observed {
     pub inputs: Value,
     pub outputs: Value,
+}
+
+impl Observed {
+    /// `recorded` inputs with every field this read observed replaced by what it observed.
+    pub fn over(&self, recorded: &Value) -> Value {
+        match (recorded, &self.inputs) {
+            (Value::Object(rec), Value::Object(obs)) => {
+                let mut merged = rec.clone();
+                for (k, v) in obs {
+                    merged.insert(k.clone(), v.clone());
+                }
+                Value::Object(merged)
+            }
+            _ => self.inputs.clone(),
+        }
+    }
 }
 
 /// The engine's view of a provider: JSON in, JSON out.
@@ -81,7 +100,9 @@ pub trait Provider: Send + Sync + 'static {
         outputs: &Value,
         inputs: &Value,
     ) -> ProviderResult<Value>;
-    /// Deletes; a resource that is already gone is not an error.
+    /// Deletes; a resource that is already gone is not an error. `outputs` identify what to
+    /// delete; `inputs` are the settings to delete it by (for the old instance of a replaced
+    /// resource, the resource's current ones).
     async fn delete(&self, ctx: &Ctx, urn: &Urn, inputs: &Value, outputs: &Value) -> ProviderResult<()>;
     /// Reads many resources of this type at once (one batched call where the API allows);
     /// `None` for those that no longer exist. The answer has one entry per item, in order.

@@ -81,6 +81,7 @@ pub(super) async fn refresh(
             match observed {
                 None => report.drift.push(Drift { urn: urn.clone(), observed: None, changes: Vec::new() }),
                 Some(o) => {
+                    let o = Observed { inputs: o.over(&rec.inputs), outputs: o.outputs };
                     let changes = diff(&rec.inputs, &o.inputs, &[]);
                     if !changes.is_empty() || o.outputs != rec.outputs {
                         report.drift.push(Drift { urn: urn.clone(), observed: Some(o), changes });

@@ -1,0 +1,535 @@
+//! Amazon RDS: DB subnet groups and DB instances.
+
+use super::{TAG_STACK, TAG_URN, call_failed, classify, error_code};
+use crate::aws::create::create_or_find;
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::model::{Secret, Urn};
+use async_trait::async_trait;
+use aws_sdk_rds::types::Tag;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::aws::ec2::Tags;
+
+pub const SUBNET_GROUP: &str = "aws:rds:DbSubnetGroup";
+pub const INSTANCE: &str = "aws:rds:DbInstance";
+
+/// How long an instance may take to become available (Multi-AZ creates take 20–40 minutes).
+const INSTANCE_WAIT: Duration = Duration::from_secs(90 * 60);
+
+fn rds_tags(ctx: &Ctx, urn: &Urn, tags: &Tags) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .chain([
+            Tag::builder().key(TAG_STACK).value(&ctx.stack).build(),
+            Tag::builder().key(TAG_URN).value(urn.as_str()).build(),
+        ])
+        .collect()
+}
+
+fn user_tags(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .filter(|(k, _)| k != TAG_STACK && k != TAG_URN)
+        .collect()
+}
+
+async fn sync_tags(ctx: &Ctx, arn: &str, old: &Tags, new: &Tags) -> ProviderResult<()> {
+    let rds = &ctx.aws()?.rds;
+    let removed: Vec<String> = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+    if !removed.is_empty() {
+        rds.remove_tags_from_resource()
+            .resource_name(arn)
+            .set_tag_keys(Some(removed))
+            .send()
+            .await
+            .map_err(|e| call_failed("RemoveTagsFromResource", e))?;
+    }
+    let changed: Vec<Tag> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(v))
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    if !changed.is_empty() {
+        rds.add_tags_to_resource()
+            .resource_name(arn)
+            .set_tags(Some(changed))
+            .send()
+            .await
+            .map_err(|e| call_failed("AddTagsToResource", e))?;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubnetGroupInputs<L = Vec<String>> {
+    pub name: String,
+    pub description: String,
+    /// Sorted, so that reads compare equal.
+    pub subnet_ids: L,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubnetGroupOutputs {
+    pub name: String,
+    pub arn: String,
+}
+
+pub fn subnet_group_provider() -> Arc<dyn Provider> {
+    typed(SubnetGroupProvider)
+}
+
+pub struct SubnetGroupProvider;
+
+fn group_outputs(g: &aws_sdk_rds::types::DbSubnetGroup) -> SubnetGroupOutputs {
+    SubnetGroupOutputs {
+        name: g.db_subnet_group_name().unwrap_or_default().to_string(),
+        arn: g.db_subnet_group_arn().unwrap_or_default().to_string(),
+    }
+}
+
+impl SubnetGroupProvider {
+    async fn get(&self, ctx: &Ctx, name: &str) -> ProviderResult<Option<aws_sdk_rds::types::DbSubnetGroup>> {
+        match ctx.aws()?.rds.describe_db_subnet_groups().db_subnet_group_name(name).send().await {
+            Ok(o) => Ok(o.db_subnet_groups().first().cloned()),
+            Err(e) if error_code(&e) == Some("DBSubnetGroupNotFoundFault") => Ok(None),
+            Err(e) => Err(call_failed("DescribeDBSubnetGroups", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl TypedProvider for SubnetGroupProvider {
+    type Inputs = SubnetGroupInputs;
+    type Outputs = SubnetGroupOutputs;
+    const TYPE: &'static str = SUBNET_GROUP;
+    const REPLACE_ON: &'static [&'static str] = &["name"];
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &SubnetGroupInputs) -> ProviderResult<SubnetGroupOutputs> {
+        let rds = &ctx.aws()?.rds;
+        create_or_find(
+            "CreateDBSubnetGroup",
+            Duration::from_millis(500),
+            || async {
+                let r = rds
+                    .create_db_subnet_group()
+                    .db_subnet_group_name(&inputs.name)
+                    .db_subnet_group_description(&inputs.description)
+                    .set_subnet_ids(Some(inputs.subnet_ids.clone()))
+                    .set_tags(Some(rds_tags(ctx, urn, &inputs.tags)))
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                Ok(r.db_subnet_group()
+                    .map(group_outputs)
+                    .unwrap_or(SubnetGroupOutputs { name: inputs.name.clone(), arn: String::new() }))
+            },
+            || self.find(ctx, urn, inputs),
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &SubnetGroupInputs,
+        out: &SubnetGroupOutputs,
+        new: &SubnetGroupInputs,
+    ) -> ProviderResult<SubnetGroupOutputs> {
+        if old.subnet_ids != new.subnet_ids || old.description != new.description {
+            ctx.aws()?
+                .rds
+                .modify_db_subnet_group()
+                .db_subnet_group_name(&out.name)
+                .db_subnet_group_description(&new.description)
+                .set_subnet_ids(Some(new.subnet_ids.clone()))
+                .send()
+                .await
+                .map_err(|e| call_failed("ModifyDBSubnetGroup", e))?;
+        }
+        sync_tags(ctx, &out.arn, &old.tags, &new.tags).await?;
+        Ok(out.clone())
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &SubnetGroupInputs, out: &SubnetGroupOutputs) -> ProviderResult<()> {
+        match ctx.aws()?.rds.delete_db_subnet_group().db_subnet_group_name(&out.name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some("DBSubnetGroupNotFoundFault") => Ok(()),
+            Err(e) => Err(call_failed("DeleteDBSubnetGroup", e)),
+        }
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, SubnetGroupOutputs)],
+    ) -> ProviderResult<Vec<Option<(SubnetGroupInputs, SubnetGroupOutputs)>>> {
+        let mut out = Vec::with_capacity(items.len());
+        for (_, o) in items {
+            let Some(g) = self.get(ctx, &o.name).await? else {
+                out.push(None);
+                continue;
+            };
+            let tags = ctx
+                .aws()?
+                .rds
+                .list_tags_for_resource()
+                .resource_name(&o.arn)
+                .send()
+                .await
+                .map_err(|e| call_failed("ListTagsForResource", e))?;
+            let mut subnet_ids: Vec<String> =
+                g.subnets().iter().filter_map(|s| s.subnet_identifier().map(str::to_string)).collect();
+            subnet_ids.sort();
+            out.push(Some((
+                SubnetGroupInputs {
+                    name: o.name.clone(),
+                    description: g.db_subnet_group_description().unwrap_or_default().to_string(),
+                    subnet_ids,
+                    tags: user_tags(tags.tag_list()),
+                },
+                group_outputs(&g),
+            )));
+        }
+        Ok(out)
+    }
+
+    async fn find(&self, ctx: &Ctx, _: &Urn, inputs: &SubnetGroupInputs) -> ProviderResult<Option<SubnetGroupOutputs>> {
+        Ok(self.get(ctx, &inputs.name).await?.as_ref().map(group_outputs))
+    }
+}
+
+/// What an RDS instance is created with. `engine_major` is derived from `engine_version`: a major
+/// upgrade replaces the instance; a minor one is modified in place.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceInputs<R = String, P = Secret<String>> {
+    pub identifier: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub engine_major: String,
+    pub instance_class: String,
+    pub allocated_storage: i32,
+    pub max_allocated_storage: i32,
+    pub storage_type: String,
+    pub storage_encrypted: bool,
+    pub multi_az: bool,
+    pub backup_retention_days: i32,
+    pub deletion_protection: bool,
+    pub publicly_accessible: bool,
+    pub db_subnet_group_name: R,
+    pub vpc_security_group_ids: Vec<R>,
+    pub db_name: String,
+    pub master_username: String,
+    /// Not readable back: omitted from reads, so it keeps its recorded value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_password: Option<P>,
+    /// fabric's own settings, not readable from the instance (omitted from reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_final_snapshot: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_immediately: Option<bool>,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceOutputs {
+    pub identifier: String,
+    pub arn: String,
+    pub address: String,
+    pub port: i32,
+    pub resource_id: String,
+}
+
+pub fn instance_provider() -> Arc<dyn Provider> {
+    typed(InstanceProvider)
+}
+
+pub struct InstanceProvider;
+
+fn instance_outputs(d: &aws_sdk_rds::types::DbInstance) -> InstanceOutputs {
+    InstanceOutputs {
+        identifier: d.db_instance_identifier().unwrap_or_default().to_string(),
+        arn: d.db_instance_arn().unwrap_or_default().to_string(),
+        address: d.endpoint().and_then(|e| e.address()).unwrap_or_default().to_string(),
+        port: d.endpoint().and_then(|e| e.port()).unwrap_or(5432),
+        resource_id: d.dbi_resource_id().unwrap_or_default().to_string(),
+    }
+}
+
+impl InstanceProvider {
+    async fn get(&self, ctx: &Ctx, id: &str) -> ProviderResult<Option<aws_sdk_rds::types::DbInstance>> {
+        match ctx.aws()?.rds.describe_db_instances().db_instance_identifier(id).send().await {
+            Ok(o) => Ok(o.db_instances().first().cloned()),
+            Err(e)
+                if error_code(&e) == Some("DBInstanceNotFound")
+                    || error_code(&e) == Some("DBInstanceNotFoundFault") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(call_failed("DescribeDBInstances", e)),
+        }
+    }
+
+    /// Waits until the instance is `available` (or gone, with `gone`).
+    async fn wait(&self, ctx: &Ctx, id: &str, gone: bool) -> ProviderResult<Option<aws_sdk_rds::types::DbInstance>> {
+        let deadline = tokio::time::Instant::now() + INSTANCE_WAIT;
+        loop {
+            let d = self.get(ctx, id).await?;
+            match (&d, gone) {
+                (None, true) => return Ok(None),
+                (Some(db), false) if db.db_instance_status() == Some("available") => return Ok(d),
+                (Some(db), false)
+                    if db
+                        .db_instance_status()
+                        .is_some_and(|s| s.starts_with("failed") || s == "incompatible-parameters") =>
+                {
+                    return Err(ProviderError(format!(
+                        "RDS instance {id} is {}",
+                        db.db_instance_status().unwrap_or_default()
+                    )));
+                }
+                (None, false) => {
+                    return Err(ProviderError(format!("RDS instance {id} disappeared while it was being created")));
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ProviderError(format!("RDS instance {id} did not settle within {INSTANCE_WAIT:?}")));
+            }
+            tokio::time::sleep(Duration::from_secs(15)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl TypedProvider for InstanceProvider {
+    type Inputs = InstanceInputs;
+    type Outputs = InstanceOutputs;
+    const TYPE: &'static str = INSTANCE;
+    const REPLACE_ON: &'static [&'static str] = &[
+        "identifier",
+        "engine",
+        "engine_major",
+        "storage_encrypted",
+        "db_subnet_group_name",
+        "db_name",
+        "master_username",
+    ];
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &InstanceInputs) -> ProviderResult<InstanceOutputs> {
+        let rds = &ctx.aws()?.rds;
+        let password = i.master_password.as_ref().ok_or_else(|| ProviderError("no master password".into()))?;
+        create_or_find(
+            "CreateDBInstance",
+            Duration::from_millis(500),
+            || async {
+                rds.create_db_instance()
+                    .db_instance_identifier(&i.identifier)
+                    .engine(&i.engine)
+                    .engine_version(&i.engine_version)
+                    .db_instance_class(&i.instance_class)
+                    .allocated_storage(i.allocated_storage)
+                    .max_allocated_storage(i.max_allocated_storage)
+                    .storage_type(&i.storage_type)
+                    .storage_encrypted(i.storage_encrypted)
+                    .multi_az(i.multi_az)
+                    .backup_retention_period(i.backup_retention_days)
+                    .deletion_protection(i.deletion_protection)
+                    .publicly_accessible(i.publicly_accessible)
+                    .db_subnet_group_name(&i.db_subnet_group_name)
+                    .set_vpc_security_group_ids(Some(i.vpc_security_group_ids.clone()))
+                    .db_name(&i.db_name)
+                    .master_username(&i.master_username)
+                    .master_user_password(password.expose())
+                    .copy_tags_to_snapshot(true)
+                    .set_tags(Some(rds_tags(ctx, urn, &i.tags)))
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                Ok(())
+            },
+            || async { Ok(self.find(ctx, urn, i).await?.map(|_| ())) },
+        )
+        .await?;
+        let db = self.wait(ctx, &i.identifier, false).await?.expect("available");
+        Ok(instance_outputs(&db))
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &InstanceInputs,
+        out: &InstanceOutputs,
+        new: &InstanceInputs,
+    ) -> ProviderResult<InstanceOutputs> {
+        let rds = &ctx.aws()?.rds;
+        let mut req = rds
+            .modify_db_instance()
+            .db_instance_identifier(&out.identifier)
+            .apply_immediately(new.apply_immediately.unwrap_or(false));
+        let mut any = false;
+        if old.instance_class != new.instance_class {
+            req = req.db_instance_class(&new.instance_class);
+            any = true;
+        }
+        if old.allocated_storage != new.allocated_storage {
+            req = req.allocated_storage(new.allocated_storage);
+            any = true;
+        }
+        if old.max_allocated_storage != new.max_allocated_storage {
+            req = req.max_allocated_storage(new.max_allocated_storage);
+            any = true;
+        }
+        if old.backup_retention_days != new.backup_retention_days {
+            req = req.backup_retention_period(new.backup_retention_days);
+            any = true;
+        }
+        if old.multi_az != new.multi_az {
+            req = req.multi_az(new.multi_az);
+            any = true;
+        }
+        if old.deletion_protection != new.deletion_protection {
+            req = req.deletion_protection(new.deletion_protection);
+            any = true;
+        }
+        if old.engine_version != new.engine_version {
+            req = req.engine_version(&new.engine_version);
+            any = true;
+        }
+        if old.vpc_security_group_ids != new.vpc_security_group_ids {
+            req = req.set_vpc_security_group_ids(Some(new.vpc_security_group_ids.clone()));
+            any = true;
+        }
+        if old.publicly_accessible != new.publicly_accessible {
+            req = req.publicly_accessible(new.publicly_accessible);
+            any = true;
+        }
+        if old.master_password != new.master_password
+            && let Some(p) = &new.master_password
+        {
+            req = req.master_user_password(p.expose());
+            any = true;
+        }
+        if any {
+            req.send().await.map_err(|e| call_failed("ModifyDBInstance", e))?;
+            self.wait(ctx, &out.identifier, false).await?;
+        }
+        sync_tags(ctx, &out.arn, &old.tags, &new.tags).await?;
+        Ok(out.clone())
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, i: &InstanceInputs, out: &InstanceOutputs) -> ProviderResult<()> {
+        let stamp =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let req = ctx.aws()?.rds.delete_db_instance().db_instance_identifier(&out.identifier);
+        let req = if i.skip_final_snapshot.unwrap_or(false) {
+            req.skip_final_snapshot(true)
+        } else {
+            req.skip_final_snapshot(false).final_db_snapshot_identifier(format!("{}-final-{stamp}", out.identifier))
+        };
+        let rds = &ctx.aws()?.rds;
+        let mut lifted = false;
+        loop {
+            match req.clone().send().await {
+                Ok(_) => break,
+                Err(e) if error_code(&e).is_some_and(|c| c.starts_with("DBInstanceNotFound")) => return Ok(()),
+                Err(e) if error_code(&e) == Some("InvalidParameterCombination") && i.deletion_protection => {
+                    return Err(ProviderError(format!(
+                        "RDS instance {} has deletion protection: set `.deletion_protection(false)`, deploy, then delete it",
+                        out.identifier
+                    )));
+                }
+                // Protection is on in AWS but off in the program (an old instance of a replaced
+                // database): the program's word lifts it.
+                Err(e) if error_code(&e) == Some("InvalidParameterCombination") && !lifted => {
+                    rds.modify_db_instance()
+                        .db_instance_identifier(&out.identifier)
+                        .deletion_protection(false)
+                        .apply_immediately(true)
+                        .send()
+                        .await
+                        .map_err(|e| call_failed("ModifyDBInstance", e))?;
+                    lifted = true;
+                }
+                Err(e) => return Err(call_failed("DeleteDBInstance", e)),
+            }
+        }
+        self.wait(ctx, &out.identifier, true).await.map(|_| ())
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, InstanceOutputs)],
+    ) -> ProviderResult<Vec<Option<(InstanceInputs, InstanceOutputs)>>> {
+        let mut all = Vec::new();
+        let mut pages = ctx.aws()?.rds.describe_db_instances().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            all.extend(page.map_err(|e| call_failed("DescribeDBInstances", e))?.db_instances().iter().cloned());
+        }
+        Ok(items
+            .iter()
+            .map(|(_, o)| {
+                let d = all.iter().find(|d| d.db_instance_identifier() == Some(o.identifier.as_str()))?;
+                let version = d.engine_version().unwrap_or_default().to_string();
+                let mut sgs: Vec<String> = d
+                    .vpc_security_groups()
+                    .iter()
+                    .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
+                    .collect();
+                sgs.sort();
+                Some((
+                    InstanceInputs {
+                        identifier: o.identifier.clone(),
+                        engine: d.engine().unwrap_or_default().to_string(),
+                        engine_major: version.split('.').next().unwrap_or_default().to_string(),
+                        engine_version: version,
+                        instance_class: d.db_instance_class().unwrap_or_default().to_string(),
+                        allocated_storage: d.allocated_storage().unwrap_or_default(),
+                        max_allocated_storage: d.max_allocated_storage().unwrap_or_default(),
+                        storage_type: d.storage_type().unwrap_or_default().to_string(),
+                        storage_encrypted: d.storage_encrypted().unwrap_or(false),
+                        multi_az: d.multi_az().unwrap_or(false),
+                        backup_retention_days: d.backup_retention_period().unwrap_or_default(),
+                        deletion_protection: d.deletion_protection().unwrap_or(false),
+                        publicly_accessible: d.publicly_accessible().unwrap_or(false),
+                        db_subnet_group_name: d
+                            .db_subnet_group()
+                            .and_then(|g| g.db_subnet_group_name())
+                            .unwrap_or_default()
+                            .to_string(),
+                        vpc_security_group_ids: sgs,
+                        db_name: d.db_name().unwrap_or_default().to_string(),
+                        master_username: d.master_username().unwrap_or_default().to_string(),
+                        master_password: None,
+                        skip_final_snapshot: None,
+                        apply_immediately: None,
+                        tags: user_tags(d.tag_list()),
+                    },
+                    instance_outputs(d),
+                ))
+            })
+            .collect())
+    }
+
+    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &InstanceInputs) -> ProviderResult<Option<InstanceOutputs>> {
+        let Some(d) = self.get(ctx, &i.identifier).await? else { return Ok(None) };
+        let ours = d.tag_list().iter().any(|t| t.key() == Some(TAG_URN) && t.value() == Some(urn.as_str()));
+        if !ours {
+            return Err(ProviderError(format!(
+                "an RDS instance named `{}` exists and was not created by {urn}; rename this database or delete that one",
+                i.identifier
+            )));
+        }
+        Ok(Some(instance_outputs(&d)))
+    }
+}
+
+/// Every RDS provider.
+pub fn providers() -> Vec<Arc<dyn Provider>> {
+    vec![subnet_group_provider(), instance_provider()]
+}

@@ -1,0 +1,263 @@
+//! `RdsPostgres`: a private, encrypted, Multi-AZ PostgreSQL with a generated master password.
+
+use crate::aws::ec2::{IngressRule, Protocol, SecurityGroup, SecurityGroupRef, Tags};
+use crate::aws::random::Password;
+use crate::aws::rds::{self, InstanceInputs, SubnetGroupInputs};
+use crate::components::network::Network;
+use crate::model::{Checker, Output, Secret, Stack, Urn};
+use typed_builder::TypedBuilder;
+
+/// PostgreSQL on Amazon RDS, in the private subnets of a network.
+///
+/// Defaults: Multi-AZ, gp3 storage encrypted at rest with autoscaling up to 100 GiB, 7 days of
+/// backups (point-in-time recovery), deletion protection on, a final snapshot on delete, never
+/// publicly accessible, changes applied in the maintenance window. The master password is
+/// generated once and kept encrypted in state; `url()` is a `Secret`.
+///
+/// ```
+/// use fabric::prelude::*;
+/// let mut s = Stack::new("demo");
+/// let net = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let db = RdsPostgres::builder().name("db").network(&net).build().add(&mut s).unwrap();
+/// s.export("db_url", db.url());
+/// assert!(s.finish().is_ok());
+/// ```
+#[derive(TypedBuilder, Clone, Debug)]
+pub struct RdsPostgres<'a> {
+    #[builder(setter(into))]
+    name: String,
+    network: &'a Network,
+    #[builder(default = "16.4".to_string(), setter(into))]
+    engine_version: String,
+    #[builder(default = "db.t4g.medium".to_string(), setter(into))]
+    instance_class: String,
+    /// GiB of gp3 storage to start with (20 to 65536).
+    #[builder(default = 20)]
+    storage_gb: i32,
+    /// Storage autoscaling ceiling, GiB.
+    #[builder(default = 100)]
+    max_storage_gb: i32,
+    #[builder(default = true)]
+    multi_az: bool,
+    /// Days of automated backups (1 to 35; point-in-time recovery within them).
+    #[builder(default = 7)]
+    backup_retention_days: i32,
+    #[builder(default = true)]
+    deletion_protection: bool,
+    #[builder(default = false)]
+    skip_final_snapshot: bool,
+    /// Apply modifications now instead of in the maintenance window.
+    #[builder(default = false)]
+    apply_immediately: bool,
+    /// Security groups admitted on 5432 (nothing else is).
+    #[builder(default)]
+    allow_from: Vec<&'a SecurityGroupRef>,
+    #[builder(default = "app".to_string(), setter(into))]
+    database: String,
+    #[builder(default = "fabric_admin".to_string(), setter(into))]
+    master_username: String,
+    /// Make the database reachable from the internet. Refused unless a named waiver is given.
+    #[builder(default, setter(strip_option, into))]
+    public_waiver: Option<String>,
+    #[builder(default = false)]
+    publicly_accessible: bool,
+    #[builder(default, setter(into))]
+    tags: Tags,
+}
+
+/// A declared database.
+#[derive(Clone, Debug)]
+pub struct Database {
+    instance: Urn,
+    password: Password,
+    security_group: SecurityGroupRef,
+    username: String,
+    database: String,
+}
+
+impl Database {
+    pub fn urn(&self) -> &Urn {
+        &self.instance
+    }
+
+    /// The endpoint's host name.
+    pub fn address(&self) -> Output<String> {
+        Output::reference(self.instance.clone(), "address")
+    }
+
+    pub fn arn(&self) -> Output<String> {
+        Output::reference(self.instance.clone(), "arn")
+    }
+
+    /// The database's own security group (to admit more clients with an `IngressRule`).
+    pub fn security_group(&self) -> &SecurityGroupRef {
+        &self.security_group
+    }
+
+    /// `postgres://user:password@host:5432/db?sslmode=require`, as a secret.
+    pub fn url(&self) -> Output<Secret<String>> {
+        let (user, db) = (self.username.clone(), self.database.clone());
+        self.password.value().zip(self.address()).map(move |(pw, host)| {
+            Secret::new(format!("postgres://{user}:{}@{host}:5432/{db}?sslmode=require", pw.expose()))
+        })
+    }
+}
+
+fn short_hash(s: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:06x}", h & 0xff_ffff)
+}
+
+fn valid_identifier(id: &str) -> bool {
+    id.len() <= 63
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+impl RdsPostgres<'_> {
+    pub fn add(self, s: &mut Stack) -> crate::Result<Database> {
+        let name = &self.name;
+        let major = self.engine_version.split('.').next().unwrap_or_default().to_string();
+        // A replacement (new major version, database or user name) gets a new identifier, so the
+        // new instance never collides with the one it replaces.
+        let generation = short_hash(&format!("{major}/{}/{}", self.database, self.master_username));
+        let identifier =
+            format!("{}-{}-{generation}", s.name(), name).to_ascii_lowercase().replace(['/', '_', '.'], "-");
+        let mut c = Checker::new(s.urn(rds::INSTANCE, name));
+        c.require(
+            valid_identifier(&identifier),
+            "name",
+            format!("`{identifier}` (stack-name) is not a valid RDS identifier"),
+            "use letters, digits and single hyphens, starting with a letter, at most 63 characters in all",
+        );
+        c.require(
+            major.parse::<u32>().is_ok_and(|m| m >= 13),
+            "engine_version",
+            format!("PostgreSQL `{}` is not a supported version", self.engine_version),
+            "use a supported major version, such as `16.4` or `17.2`",
+        );
+        c.require(
+            self.instance_class.starts_with("db.") && self.instance_class.split('.').count() == 3,
+            "instance_class",
+            format!("`{}` is not an RDS instance class", self.instance_class),
+            "use a class such as `db.t4g.medium` or `db.r7g.large`",
+        );
+        c.require(
+            (20..=65536).contains(&self.storage_gb),
+            "storage_gb",
+            format!("{} GiB is outside 20 to 65536", self.storage_gb),
+            "gp3 storage starts at 20 GiB",
+        );
+        c.require(
+            self.max_storage_gb >= self.storage_gb,
+            "max_storage_gb",
+            format!(
+                "the autoscaling ceiling ({} GiB) is below the storage ({} GiB)",
+                self.max_storage_gb, self.storage_gb
+            ),
+            "set `max_storage_gb` at least as large as `storage_gb`",
+        );
+        c.require(
+            (1..=35).contains(&self.backup_retention_days),
+            "backup_retention_days",
+            format!(
+                "{} days of backups; RDS keeps 1 to 35 (0 turns backups and point-in-time recovery off)",
+                self.backup_retention_days
+            ),
+            "keep at least 1 day (7 is the default)",
+        );
+        c.require(
+            !self.publicly_accessible || self.public_waiver.as_deref().is_some_and(|w| !w.trim().is_empty()),
+            "publicly_accessible",
+            "a database reachable from the internet is refused",
+            "keep it private and admit clients with `allow_from`, or give `.public_waiver(\"why\")` to accept the risk by name",
+        );
+        c.require(
+            self.network.private_subnets().len() >= 2,
+            "network",
+            format!(
+                "the network has {} private subnets; a database needs two zones",
+                self.network.private_subnets().len()
+            ),
+            "use a network with NAT (`Nat::Single` or `Nat::PerZone`), which has private subnets",
+        );
+        c.require(
+            self.database.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                && self.database.starts_with(|ch: char| ch.is_ascii_alphabetic()),
+            "database",
+            format!("`{}` is not a PostgreSQL database name", self.database),
+            "use letters, digits and underscores, starting with a letter",
+        );
+        c.require(
+            !["postgres", "admin", "rdsadmin"].contains(&self.master_username.as_str())
+                && self.master_username.len() <= 63,
+            "master_username",
+            format!("`{}` is reserved or too long", self.master_username),
+            "choose another name (the default is `fabric_admin`)",
+        );
+        s.report(c.into_errors());
+
+        let vpc = self.network.vpc();
+        let sg = SecurityGroup::builder()
+            .name(format!("{name}/db"))
+            .vpc(vpc)
+            .description(format!("PostgreSQL {name}: 5432 from named groups only"))
+            .tags(self.tags.clone())
+            .build()
+            .add(s)?;
+        for (i, from) in self.allow_from.iter().enumerate() {
+            IngressRule::builder()
+                .name(format!("{name}/db-from-{i}"))
+                .group(&sg)
+                .protocol(Protocol::Tcp)
+                .ports(5432..=5432)
+                .from_group(from)
+                .description(format!("PostgreSQL from {}", from.urn().name().replace('/', "-")))
+                .build()
+                .add(s)?;
+        }
+        let subnet_ids = Output::all(self.network.private_subnets().iter().map(|p| p.id())).map(|mut ids| {
+            ids.sort();
+            ids
+        });
+        let group_inputs = SubnetGroupInputs {
+            name: identifier.clone(),
+            description: format!("Private subnets of {name}"),
+            subnet_ids,
+            tags: self.tags.clone(),
+        };
+        let group = s.declare(rds::subnet_group_provider(), name, group_inputs, vec![]);
+        let password = Password::add(s, &format!("{name}/master-password"), 32);
+        let inputs: InstanceInputs<Output<String>, Output<Secret<String>>> = InstanceInputs {
+            identifier,
+            engine: "postgres".into(),
+            engine_version: self.engine_version.clone(),
+            engine_major: major,
+            instance_class: self.instance_class.clone(),
+            allocated_storage: self.storage_gb,
+            max_allocated_storage: self.max_storage_gb,
+            storage_type: "gp3".into(),
+            storage_encrypted: true,
+            multi_az: self.multi_az,
+            backup_retention_days: self.backup_retention_days,
+            deletion_protection: self.deletion_protection,
+            publicly_accessible: self.publicly_accessible,
+            db_subnet_group_name: Output::reference(group, "name"),
+            vpc_security_group_ids: vec![sg.id()],
+            db_name: self.database.clone(),
+            master_username: self.master_username.clone(),
+            master_password: Some(password.value()),
+            skip_final_snapshot: Some(self.skip_final_snapshot),
+            apply_immediately: Some(self.apply_immediately),
+            tags: self.tags.clone(),
+        };
+        let instance = s.declare(rds::instance_provider(), name, inputs, vec![]);
+        Ok(Database { instance, password, security_group: sg, username: self.master_username, database: self.database })
+    }
+}
