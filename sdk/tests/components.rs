@@ -100,3 +100,79 @@ fn invalid_vpcs_are_rejected_with_field_and_fix() {
         assert!(err.contains(expected), "expected `{expected}` in\n{err}");
     }
 }
+
+/// Generated inputs of the nodes whose type starts with one of `prefixes`.
+fn inputs_of(graph: &fabric::model::Graph, prefixes: &[&str]) -> serde_json::Value {
+    let all = rendered_inputs(graph);
+    let kept: serde_json::Map<String, serde_json::Value> = all
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| prefixes.iter().any(|p| v["type"].as_str().unwrap_or("").starts_with(p)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    serde_json::Value::Object(kept)
+}
+
+#[test]
+fn rds_postgres_generates_a_private_encrypted_multi_az_instance() {
+    let graph = synthesize("snap", |s| {
+        let net = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)?;
+        let app = SecurityGroup::builder().name("app").vpc(net.vpc()).build().add(s)?;
+        let db = RdsPostgres::builder().name("db").network(&net).allow_from(vec![&app]).build().add(s)?;
+        s.export("db_url", db.url());
+        Ok(())
+    })
+    .unwrap();
+    let generated = inputs_of(&graph, &["aws:rds:", "fabric:random:"]);
+    let db = &generated["snap::aws:rds:DbInstance::db"]["inputs"];
+    assert_eq!(
+        (db["multi_az"].as_bool(), db["storage_encrypted"].as_bool(), db["publicly_accessible"].as_bool()),
+        (Some(true), Some(true), Some(false))
+    );
+    insta::assert_json_snapshot!(generated);
+    insta::assert_json_snapshot!("rds_security", inputs_of(&graph, &["aws:ec2:SecurityGroup"]));
+}
+
+#[test]
+fn dns_and_iam_generate_what_they_say() {
+    use fabric::aws::iam::{PolicyDocument, Role, RolePolicy, RolePolicyAttachment, aws_managed_policy};
+    use fabric::aws::route53::{HostedZone, Record, RecordValue};
+    let graph = synthesize("snap", |s| {
+        let zone = HostedZone::builder().name("main").domain("acme.example").build().add(s)?;
+        Record::builder()
+            .name("www")
+            .zone(&zone)
+            .record_name("www")
+            .value(RecordValue::Cname("acme.example".into()))
+            .build()
+            .add(s)?;
+        Record::builder()
+            .name("spf")
+            .zone(&zone)
+            .record_name("")
+            .value(RecordValue::Txt(vec!["v=spf1 -all".into()]))
+            .build()
+            .add(s)?;
+        let role = Role::builder()
+            .name("backup")
+            .trust(PolicyDocument::trust_services(&["backup.amazonaws.com"]))
+            .build()
+            .add(s)?;
+        RolePolicyAttachment::builder()
+            .name("backup")
+            .role(&role)
+            .policy_arn(aws_managed_policy("service-role/AWSBackupServiceRolePolicyForBackup"))
+            .build()
+            .add(s)?;
+        RolePolicy::builder()
+            .name("read")
+            .role(&role)
+            .policy(PolicyDocument::new().allow(&["s3:GetObject"], &["arn:aws:s3:::b/*"]))
+            .build()
+            .add(s)?;
+        Ok(())
+    })
+    .unwrap();
+    insta::assert_json_snapshot!(rendered_inputs(&graph));
+}
