@@ -116,6 +116,9 @@ pub fn spawn(server: &Path, log: &Path, detach: bool) -> Result<(std::process::C
     let mut cmd = Command::new(server);
     cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        // The emulator issues every DNS-validated certificate after this many seconds, whether or
+        // not the validation records exist (real ACM checks them); the default is 60.
+        .env("MOTO_ACM_VALIDATION_WAIT", "3")
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().map_err(|e| err("emulator log", e))?)
         .stderr(log_file);

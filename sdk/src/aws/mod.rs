@@ -1,6 +1,7 @@
 //! AWS: client configuration (the standard `aws-config` chain, or one local endpoint), error
 //! handling shared by providers, and one module per service.
 
+pub mod acm;
 pub mod create;
 pub mod ec2;
 pub mod iam;
@@ -28,6 +29,7 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
         .chain(route53::providers())
         .chain(rds::providers())
         .chain([random::provider()])
+        .chain(acm::providers())
         .collect()
 }
 
@@ -116,6 +118,7 @@ pub struct Aws {
     pub iam: aws_sdk_iam::Client,
     pub route53: aws_sdk_route53::Client,
     pub rds: aws_sdk_rds::Client,
+    pub acm: aws_sdk_acm::Client,
     pub calls: CallLog,
 }
 
@@ -160,7 +163,10 @@ impl Aws {
         let rds = aws_sdk_rds::Client::from_conf(
             aws_sdk_rds::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
         );
-        Aws { config, ec2, s3, iam, route53, rds, calls }
+        let acm = aws_sdk_acm::Client::from_conf(
+            aws_sdk_acm::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+        );
+        Aws { config, ec2, s3, iam, route53, rds, acm, calls }
     }
 
     pub fn region(&self) -> String {

@@ -647,6 +647,12 @@ fn normalize_name(n: &str) -> String {
     fqdn(&n.replace("\\052", "*"))
 }
 
+/// UPSERTs or DELETEs one record and waits until Route 53 has it everywhere (for providers that
+/// write records of their own, such as certificate validation).
+pub(crate) async fn change_record(ctx: &Ctx, action: ChangeAction, inputs: &RecordInputs) -> ProviderResult<()> {
+    RecordProvider.change(ctx, action, inputs).await
+}
+
 impl RecordProvider {
     async fn change(&self, ctx: &Ctx, action: ChangeAction, inputs: &RecordInputs) -> ProviderResult<()> {
         let r53 = &ctx.aws()?.route53;

@@ -328,3 +328,35 @@ async fn preview_never_writes_state() {
         name == "crypto.json" || name == "secret.key"
     }));
 }
+
+#[test]
+fn the_standard_registry_knows_every_type_the_sdk_declares() {
+    // A type missing here could not be deleted once removed from a program.
+    let r = Registry::standard();
+    for t in [
+        "aws:ec2:Vpc",
+        "aws:ec2:AvailabilityZones",
+        "aws:ec2:Subnet",
+        "aws:ec2:InternetGateway",
+        "aws:ec2:ElasticIp",
+        "aws:ec2:NatGateway",
+        "aws:ec2:RouteTable",
+        "aws:ec2:RouteTableAssociation",
+        "aws:ec2:Route",
+        "aws:ec2:SecurityGroup",
+        "aws:ec2:SecurityGroupIngressRule",
+        "aws:iam:Role",
+        "aws:iam:RolePolicyAttachment",
+        "aws:iam:RolePolicy",
+        "aws:route53:HostedZone",
+        "aws:route53:ZoneLookup",
+        "aws:route53:Record",
+        "aws:rds:DbSubnetGroup",
+        "aws:rds:DbInstance",
+        "fabric:random:Password",
+        "aws:acm:Certificate",
+        "aws:acm:CertificateValidation",
+    ] {
+        assert!(r.get(t).is_some(), "{t} is not in Registry::standard()");
+    }
+}

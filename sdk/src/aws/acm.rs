@@ -1,0 +1,513 @@
+//! AWS Certificate Manager: a certificate validated through DNS records in a Route 53 zone.
+//!
+//! Two resources: `aws:acm:Certificate` requests it (with an idempotency token, so a retried
+//! request never makes a second one) and exposes the validation records ACM asks for;
+//! `aws:acm:CertificateValidation` writes those records into the zone (UPSERT) and waits for the
+//! certificate to be ISSUED, with a timeout. Dependents take the ARN from the validation, so
+//! nothing uses the certificate before it is issued.
+
+use super::route53::{RecordInputs, ZoneRef, change_record};
+use super::{TAG_STACK, TAG_URN, call_failed, error_code};
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::model::{Checker, Output, Stack, Urn};
+use async_trait::async_trait;
+use aws_sdk_acm::types::{CertificateStatus, Tag, ValidationMethod};
+use aws_sdk_route53::types::ChangeAction;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use typed_builder::TypedBuilder;
+
+pub use crate::aws::ec2::Tags;
+
+pub const CERTIFICATE: &str = "aws:acm:Certificate";
+pub const VALIDATION: &str = "aws:acm:CertificateValidation";
+
+/// A DNS-validated public certificate.
+///
+/// ```
+/// use fabric::prelude::*;
+/// use fabric::aws::acm::Certificate;
+/// use fabric::aws::route53::HostedZone;
+/// let mut s = Stack::new("demo");
+/// let zone = HostedZone::builder().name("main").domain("acme.example").build().add(&mut s).unwrap();
+/// let cert = Certificate::builder().name("edge").domain("acme.example").alt_names(vec!["*.acme.example".into()])
+///     .zone(&zone).build().add(&mut s).unwrap();
+/// s.export("certificate", cert.arn());
+/// assert_eq!(s.finish().unwrap().nodes().len(), 3);
+/// ```
+#[derive(TypedBuilder, Clone, Debug)]
+pub struct Certificate<'a> {
+    #[builder(setter(into))]
+    name: String,
+    /// The main domain (`acme.com`, `*.acme.com`).
+    #[builder(setter(into))]
+    domain: String,
+    #[builder(default)]
+    alt_names: Vec<String>,
+    /// The zone the validation records go into; every name must be inside it.
+    zone: &'a ZoneRef,
+    /// How long to wait for ACM to issue it.
+    #[builder(default = Duration::from_secs(45 * 60))]
+    validation_timeout: Duration,
+    #[builder(default, setter(into))]
+    tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CertificateInputs {
+    pub domain: String,
+    pub alt_names: Vec<String>,
+    pub tags: Tags,
+}
+
+/// One CNAME ACM asks for.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ValidationRecord {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CertificateOutputs {
+    pub arn: String,
+    pub validation_records: Vec<ValidationRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidationInputs<R = String, L = Vec<ValidationRecord>> {
+    pub certificate_arn: R,
+    pub zone_id: R,
+    pub records: L,
+    pub timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidationOutputs {
+    pub certificate_arn: String,
+    pub zone_id: String,
+    pub records: Vec<ValidationRecord>,
+    pub status: String,
+    pub timeout_secs: u64,
+}
+
+/// A declared certificate.
+#[derive(Clone, Debug)]
+pub struct CertificateRef {
+    validation: Urn,
+}
+
+impl CertificateRef {
+    /// The ARN, known once the certificate is issued.
+    pub fn arn(&self) -> Output<String> {
+        Output::reference(self.validation.clone(), "certificate_arn")
+    }
+}
+
+fn in_zone(name: &str, zone: &str) -> bool {
+    let n = crate::aws::route53::fqdn(name.trim_start_matches("*."));
+    n == zone || n.ends_with(&format!(".{zone}"))
+}
+
+impl Certificate<'_> {
+    pub fn add(self, s: &mut Stack) -> crate::Result<CertificateRef> {
+        let mut c = Checker::new(s.urn(CERTIFICATE, &self.name));
+        let mut names = vec![self.domain.clone()];
+        names.extend(self.alt_names.iter().cloned());
+        for n in &names {
+            let bare = n.trim_start_matches("*.");
+            let ok = !bare.is_empty()
+                && bare.len() <= 253
+                && bare.contains('.')
+                && bare.split('.').all(|l| {
+                    !l.is_empty() && l.len() <= 63 && l.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+                });
+            c.require(
+                ok,
+                "domain",
+                format!("`{n}` is not a domain name a certificate can name"),
+                "use names such as `acme.com` or `*.acme.com`",
+            );
+            c.require(
+                in_zone(n, self.zone.domain()),
+                "zone",
+                format!("`{n}` is not inside zone {}, so it cannot be validated there", self.zone.domain()),
+                "give the zone that holds every name, or certify only names in it",
+            );
+        }
+        c.require(
+            names.len() <= 10,
+            "alt_names",
+            format!("{} names; ACM allows 10 by default", names.len()),
+            "split them over several certificates",
+        );
+        c.require(
+            self.validation_timeout >= Duration::from_secs(60),
+            "validation_timeout",
+            "less than a minute to validate",
+            "give ACM at least a few minutes",
+        );
+        crate::aws::ec2::check_tags(&mut c, &self.tags);
+        s.report(c.into_errors());
+        let mut alt_names = self.alt_names.clone();
+        alt_names.sort();
+        alt_names.dedup();
+        let cert = s.declare(
+            certificate_provider(),
+            &self.name,
+            CertificateInputs { domain: self.domain.to_ascii_lowercase(), alt_names, tags: self.tags.clone() },
+            vec![],
+        );
+        let validation = ValidationInputs {
+            certificate_arn: Output::<String>::reference(cert.clone(), "arn"),
+            zone_id: self.zone.id(),
+            records: Output::<Vec<ValidationRecord>>::reference(cert, "validation_records"),
+            timeout_secs: self.validation_timeout.as_secs(),
+        };
+        Ok(CertificateRef { validation: s.declare(validation_provider(), &self.name, validation, vec![]) })
+    }
+}
+
+pub fn certificate_provider() -> Arc<dyn Provider> {
+    typed(CertificateProvider)
+}
+
+pub struct CertificateProvider;
+
+fn idempotency_token(urn: &Urn, inputs: &CertificateInputs) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in format!("{urn}/{}/{}", inputs.domain, inputs.alt_names.join(",")).bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("fabric{h:016x}")
+}
+
+impl CertificateProvider {
+    async fn describe(&self, ctx: &Ctx, arn: &str) -> ProviderResult<Option<aws_sdk_acm::types::CertificateDetail>> {
+        match ctx.aws()?.acm.describe_certificate().certificate_arn(arn).send().await {
+            Ok(o) => Ok(o.certificate().cloned()),
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(call_failed("DescribeCertificate", e)),
+        }
+    }
+
+    /// ACM fills in the validation records shortly after the request.
+    async fn records(&self, ctx: &Ctx, arn: &str) -> ProviderResult<Vec<ValidationRecord>> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            let detail =
+                self.describe(ctx, arn).await?.ok_or_else(|| ProviderError(format!("certificate {arn} vanished")))?;
+            let options = detail.domain_validation_options();
+            if !options.is_empty() && options.iter().all(|o| o.resource_record().is_some()) {
+                let mut records: Vec<ValidationRecord> = options
+                    .iter()
+                    .filter_map(|o| o.resource_record())
+                    .map(|r| ValidationRecord {
+                        name: crate::aws::route53::fqdn(r.name()),
+                        value: r.value().to_string(),
+                    })
+                    .collect();
+                // A name and its wildcard share one record.
+                records.sort();
+                records.dedup();
+                return Ok(records);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ProviderError(format!("ACM gave no DNS validation records for {arn} within 5 minutes")));
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl TypedProvider for CertificateProvider {
+    type Inputs = CertificateInputs;
+    type Outputs = CertificateOutputs;
+    const TYPE: &'static str = CERTIFICATE;
+    const REPLACE_ON: &'static [&'static str] = &["domain", "alt_names"];
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &CertificateInputs) -> ProviderResult<CertificateOutputs> {
+        let mut tags: Vec<Tag> = inputs
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(e.to_string())))
+            .collect::<ProviderResult<_>>()?;
+        tags.push(Tag::builder().key(TAG_STACK).value(&ctx.stack).build().map_err(|e| ProviderError(e.to_string()))?);
+        tags.push(Tag::builder().key(TAG_URN).value(urn.as_str()).build().map_err(|e| ProviderError(e.to_string()))?);
+        // The idempotency token makes the request safe to retry (the SDK's standard retry).
+        let out = ctx
+            .aws()?
+            .acm
+            .request_certificate()
+            .domain_name(&inputs.domain)
+            .set_subject_alternative_names((!inputs.alt_names.is_empty()).then(|| inputs.alt_names.clone()))
+            .validation_method(ValidationMethod::Dns)
+            .idempotency_token(idempotency_token(urn, inputs))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| call_failed("RequestCertificate", e))?;
+        let arn = out.certificate_arn().unwrap_or_default().to_string();
+        let validation_records = self.records(ctx, &arn).await?;
+        Ok(CertificateOutputs { arn, validation_records })
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &CertificateInputs,
+        out: &CertificateOutputs,
+        new: &CertificateInputs,
+    ) -> ProviderResult<CertificateOutputs> {
+        let acm = &ctx.aws()?.acm;
+        let removed: Vec<Tag> = old
+            .tags
+            .iter()
+            .filter(|(k, _)| !new.tags.contains_key(*k))
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(e.to_string())))
+            .collect::<ProviderResult<_>>()?;
+        if !removed.is_empty() {
+            acm.remove_tags_from_certificate()
+                .certificate_arn(&out.arn)
+                .set_tags(Some(removed))
+                .send()
+                .await
+                .map_err(|e| call_failed("RemoveTagsFromCertificate", e))?;
+        }
+        let added: Vec<Tag> = new
+            .tags
+            .iter()
+            .filter(|(k, v)| old.tags.get(*k) != Some(v))
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(e.to_string())))
+            .collect::<ProviderResult<_>>()?;
+        if !added.is_empty() {
+            acm.add_tags_to_certificate()
+                .certificate_arn(&out.arn)
+                .set_tags(Some(added))
+                .send()
+                .await
+                .map_err(|e| call_failed("AddTagsToCertificate", e))?;
+        }
+        Ok(out.clone())
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &CertificateInputs, out: &CertificateOutputs) -> ProviderResult<()> {
+        // A certificate still attached to a listener being replaced is released shortly.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            match ctx.aws()?.acm.delete_certificate().certificate_arn(&out.arn).send().await {
+                Ok(_) => return Ok(()),
+                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(()),
+                Err(e)
+                    if error_code(&e) == Some("ResourceInUseException") && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                }
+                Err(e) => return Err(call_failed("DeleteCertificate", e)),
+            }
+        }
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, CertificateOutputs)],
+    ) -> ProviderResult<Vec<Option<(CertificateInputs, CertificateOutputs)>>> {
+        let mut out = Vec::with_capacity(items.len());
+        for (_, o) in items {
+            let Some(d) = self.describe(ctx, &o.arn).await? else {
+                out.push(None);
+                continue;
+            };
+            let tags = ctx
+                .aws()?
+                .acm
+                .list_tags_for_certificate()
+                .certificate_arn(&o.arn)
+                .send()
+                .await
+                .map_err(|e| call_failed("ListTagsForCertificate", e))?;
+            let domain = d.domain_name().unwrap_or_default().to_string();
+            let mut alt_names: Vec<String> =
+                d.subject_alternative_names().iter().filter(|n| **n != domain).cloned().collect();
+            alt_names.sort();
+            out.push(Some((
+                CertificateInputs {
+                    domain,
+                    alt_names,
+                    tags: tags
+                        .tags()
+                        .iter()
+                        .filter(|t| t.key() != TAG_STACK && t.key() != TAG_URN)
+                        .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()))
+                        .collect(),
+                },
+                o.clone(),
+            )));
+        }
+        Ok(out)
+    }
+
+    async fn find(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        inputs: &CertificateInputs,
+    ) -> ProviderResult<Option<CertificateOutputs>> {
+        let acm = &ctx.aws()?.acm;
+        let mut pages = acm.list_certificates().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| call_failed("ListCertificates", e))?;
+            for summary in page.certificate_summary_list() {
+                if summary.domain_name() != Some(inputs.domain.as_str()) {
+                    continue;
+                }
+                let Some(arn) = summary.certificate_arn() else { continue };
+                let tags = acm
+                    .list_tags_for_certificate()
+                    .certificate_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| call_failed("ListTagsForCertificate", e))?;
+                if tags.tags().iter().any(|t| t.key() == TAG_URN && t.value() == Some(urn.as_str())) {
+                    let validation_records = self.records(ctx, arn).await?;
+                    return Ok(Some(CertificateOutputs { arn: arn.to_string(), validation_records }));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+pub fn validation_provider() -> Arc<dyn Provider> {
+    typed(ValidationProvider)
+}
+
+pub struct ValidationProvider;
+
+fn record_inputs(zone_id: &str, r: &ValidationRecord) -> RecordInputs {
+    RecordInputs {
+        zone_id: zone_id.to_string(),
+        name: r.name.clone(),
+        record_type: "CNAME".into(),
+        ttl: Some(300),
+        values: vec![r.value.clone()],
+        alias: None,
+    }
+}
+
+impl ValidationProvider {
+    async fn validate(&self, ctx: &Ctx, i: &ValidationInputs) -> ProviderResult<ValidationOutputs> {
+        for r in &i.records {
+            change_record(ctx, ChangeAction::Upsert, &record_inputs(&i.zone_id, r)).await?;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(i.timeout_secs);
+        loop {
+            let detail = CertificateProvider
+                .describe(ctx, &i.certificate_arn)
+                .await?
+                .ok_or_else(|| ProviderError(format!("certificate {} vanished", i.certificate_arn)))?;
+            match detail.status() {
+                Some(CertificateStatus::Issued) => {
+                    return Ok(ValidationOutputs {
+                        certificate_arn: i.certificate_arn.clone(),
+                        zone_id: i.zone_id.clone(),
+                        records: i.records.clone(),
+                        status: "ISSUED".into(),
+                        timeout_secs: i.timeout_secs,
+                    });
+                }
+                Some(
+                    s
+                    @ (CertificateStatus::Failed | CertificateStatus::ValidationTimedOut | CertificateStatus::Revoked),
+                ) => {
+                    return Err(ProviderError(format!(
+                        "certificate {} is {s:?}: {:?}",
+                        i.certificate_arn,
+                        detail.failure_reason()
+                    )));
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ProviderError(format!(
+                    "certificate {} was not ISSUED within {} s; its validation records are in the zone — check that the zone is the one the domain delegates to",
+                    i.certificate_arn, i.timeout_secs
+                )));
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl TypedProvider for ValidationProvider {
+    type Inputs = ValidationInputs;
+    type Outputs = ValidationOutputs;
+    const TYPE: &'static str = VALIDATION;
+    const REPLACE_ON: &'static [&'static str] = &["certificate_arn", "zone_id"];
+
+    async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &ValidationInputs) -> ProviderResult<ValidationOutputs> {
+        self.validate(ctx, inputs).await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        _: &ValidationInputs,
+        _: &ValidationOutputs,
+        new: &ValidationInputs,
+    ) -> ProviderResult<ValidationOutputs> {
+        self.validate(ctx, new).await
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &ValidationInputs, out: &ValidationOutputs) -> ProviderResult<()> {
+        for r in &out.records {
+            if let Err(e) = change_record(ctx, ChangeAction::Delete, &record_inputs(&out.zone_id, r)).await
+                && !(e.0.contains("InvalidChangeBatch")
+                    || e.0.contains("NoSuchHostedZone")
+                    || e.0.contains("not found"))
+            {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, ValidationOutputs)],
+    ) -> ProviderResult<Vec<Option<(ValidationInputs, ValidationOutputs)>>> {
+        let mut out = Vec::with_capacity(items.len());
+        for (_, o) in items {
+            let present = CertificateProvider.describe(ctx, &o.certificate_arn).await?.is_some();
+            out.push(present.then(|| {
+                (
+                    ValidationInputs {
+                        certificate_arn: o.certificate_arn.clone(),
+                        zone_id: o.zone_id.clone(),
+                        records: o.records.clone(),
+                        timeout_secs: o.timeout_secs,
+                    },
+                    o.clone(),
+                )
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn find(&self, _: &Ctx, _: &Urn, _: &ValidationInputs) -> ProviderResult<Option<ValidationOutputs>> {
+        // Validating again is harmless (UPSERT, then a status check): let the step run again.
+        Ok(None)
+    }
+}
+
+/// Every ACM provider.
+pub fn providers() -> Vec<Arc<dyn Provider>> {
+    vec![certificate_provider(), validation_provider()]
+}
