@@ -60,6 +60,8 @@ pub mod prelude {
     pub use crate::aws::ec2::{
         IngressRule, InternetGateway, Protocol, Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet, tags,
     };
-    pub use crate::components::{Database, Nat, Network, PrivateSubnet, PublicSubnet, RdsPostgres, Vpc, Zones};
+    pub use crate::components::{
+        BackupPlan, Database, Nat, Network, PrivateSubnet, Protectable, PublicSubnet, RdsPostgres, Vpc, Weekly, Zones,
+    };
     pub use crate::model::{Output, Secret, Stack};
 }

@@ -176,3 +176,51 @@ fn dns_and_iam_generate_what_they_say() {
     .unwrap();
     insta::assert_json_snapshot!(rendered_inputs(&graph));
 }
+
+#[test]
+fn backup_plan_generates_vault_role_plan_and_selection() {
+    let graph = synthesize("snap", |s| {
+        let net = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)?;
+        let db = RdsPostgres::builder().name("db").network(&net).build().add(s)?;
+        BackupPlan::builder()
+            .name("daily")
+            .daily_at("05:00")
+            .keep_days(120)
+            .cold_after_days(30)
+            .weekly(Weekly { day: "SUN", at: "06:00".into(), keep_days: 365 })
+            .protect(&db)
+            .build()
+            .add(s)?;
+        Ok(())
+    })
+    .unwrap();
+    insta::assert_json_snapshot!(inputs_of(&graph, &["aws:backup:", "aws:iam:"]));
+}
+
+#[test]
+fn invalid_backup_plans_are_rejected() {
+    let err = synthesize("bad", |s| {
+        BackupPlan::builder().name("a").daily_at("25:00").keep_days(0).build().add(s)?;
+        BackupPlan::builder()
+            .name("b")
+            .keep_days(60)
+            .cold_after_days(30)
+            .by_tag("backup", "yes")
+            .copy_to_vault_arn("vault")
+            .build()
+            .add(s)?;
+        Ok(())
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    for expected in [
+        "aws:backup:Plan \"a\" field `daily_at`: `25:00` is not a UTC time of day",
+        "aws:backup:Plan \"a\" field `keep_days`",
+        "aws:backup:Plan \"a\" field `protect`: the plan protects nothing",
+        "aws:backup:Plan \"b\" field `cold_after_days`: cold storage after 30 days needs at least 120 days",
+        "aws:backup:Plan \"b\" field `copy_to_vault_arn`: `vault` is not a backup vault ARN",
+    ] {
+        assert!(err.contains(expected), "expected `{expected}` in\n{err}");
+    }
+}

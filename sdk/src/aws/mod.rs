@@ -2,6 +2,7 @@
 //! handling shared by providers, and one module per service.
 
 pub mod acm;
+pub mod backup;
 pub mod create;
 pub mod ec2;
 pub mod iam;
@@ -30,6 +31,7 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
         .chain(rds::providers())
         .chain([random::provider()])
         .chain(acm::providers())
+        .chain(backup::providers())
         .collect()
 }
 
@@ -119,6 +121,7 @@ pub struct Aws {
     pub route53: aws_sdk_route53::Client,
     pub rds: aws_sdk_rds::Client,
     pub acm: aws_sdk_acm::Client,
+    pub backup: aws_sdk_backup::Client,
     pub calls: CallLog,
 }
 
@@ -166,7 +169,10 @@ impl Aws {
         let acm = aws_sdk_acm::Client::from_conf(
             aws_sdk_acm::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
         );
-        Aws { config, ec2, s3, iam, route53, rds, acm, calls }
+        let backup = aws_sdk_backup::Client::from_conf(
+            aws_sdk_backup::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+        );
+        Aws { config, ec2, s3, iam, route53, rds, acm, backup, calls }
     }
 
     pub fn region(&self) -> String {

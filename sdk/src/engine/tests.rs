@@ -356,6 +356,9 @@ fn the_standard_registry_knows_every_type_the_sdk_declares() {
         "fabric:random:Password",
         "aws:acm:Certificate",
         "aws:acm:CertificateValidation",
+        "aws:backup:Vault",
+        "aws:backup:Plan",
+        "aws:backup:Selection",
     ] {
         assert!(r.get(t).is_some(), "{t} is not in Registry::standard()");
     }

@@ -1,0 +1,92 @@
+//! BackupPlan against the emulator: vault, role and plan are created and re-deploy as `same`; the
+//! selection hits an emulator gap (CreateBackupSelection answers HTTP 500, "not implemented"),
+//! which this test detects and reports instead of pretending. The request the real API receives is
+//! unit-tested in `sdk/src/aws/backup.rs`.
+
+use fabric::engine::Outcome;
+use fabric::prelude::*;
+use fabric_tests::Fixture;
+use std::sync::Arc;
+
+fn graph(keep_days: i64) -> Arc<fabric::model::Graph> {
+    let mut s = Stack::new("bk");
+    let net = Vpc::builder().name("main").cidr("10.0.0.0/16").zones(2).nat(Nat::Single).build().add(&mut s).unwrap();
+    let db = RdsPostgres::builder()
+        .name("db")
+        .network(&net)
+        .deletion_protection(false)
+        .skip_final_snapshot(true)
+        .build()
+        .add(&mut s)
+        .unwrap();
+    BackupPlan::builder()
+        .name("daily")
+        .daily_at("05:00")
+        .keep_days(keep_days)
+        .protect(&db)
+        .build()
+        .add(&mut s)
+        .unwrap();
+    Arc::new(s.finish().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_plan_against_the_emulator() {
+    let fx = Fixture::start().await;
+    let engine = fx.engine("bk").await;
+    let (_, report) = fx.deploy(&engine, graph(35)).await;
+    let failed: Vec<_> = report.failed().collect();
+    match failed.as_slice() {
+        [] => eprintln!("the emulator now implements CreateBackupSelection: the gap is closed"),
+        [f] => {
+            assert_eq!(f.urn.type_name(), "aws:backup:Selection", "{report:?}");
+            let Outcome::Failed(message) = &f.outcome else { unreachable!() };
+            assert!(message.contains("CreateBackupSelection"), "{message}");
+            eprintln!("emulator gap (reported, not hidden): {message}");
+        }
+        more => panic!("unexpected failures: {more:?}"),
+    }
+    let vaults = fx.aws.backup.list_backup_vaults().send().await.unwrap();
+    assert!(vaults.backup_vault_list().iter().any(|v| v.backup_vault_name() == Some("bk-daily")));
+    let plans = fx.aws.backup.list_backup_plans().send().await.unwrap();
+    let plan = plans.backup_plans_list().iter().find(|p| p.backup_plan_name() == Some("bk-daily")).expect("plan");
+    let got = fx.aws.backup.get_backup_plan().backup_plan_id(plan.backup_plan_id().unwrap()).send().await.unwrap();
+    let rule = &got.backup_plan().unwrap().rules()[0];
+    assert_eq!(rule.schedule_expression(), Some("cron(0 5 * * ? *)"));
+    assert_eq!(rule.lifecycle().and_then(|l| l.delete_after_days()), Some(35));
+    fx.aws.iam.get_role().role_name("bk-backup-daily").send().await.unwrap();
+
+    // The retention changes in place (UpdateBackupPlan) — another call the emulator lacks.
+    let (plan, report) = fx.deploy(&engine, graph(60)).await;
+    let updated: Vec<_> =
+        plan.steps.iter().filter(|s| s.op == fabric::engine::StepOp::Update).map(|s| s.urn.type_name()).collect();
+    assert_eq!(updated, ["aws:backup:Plan"], "{}", fabric::engine::render::render_plan(&plan));
+    let update_failed =
+        report.failed().find(|f| f.urn.type_name() == "aws:backup:Plan").map(|f| format!("{:?}", f.outcome));
+    match update_failed {
+        Some(m) if m.contains("UpdateBackupPlan") && m.contains("500") => {
+            eprintln!("emulator gap (reported, not hidden): {m}")
+        }
+        Some(m) => panic!("UpdateBackupPlan failed for another reason: {m}"),
+        None => {
+            let got = fx.aws.backup.get_backup_plan().backup_plan_id(plan_id(&engine).await).send().await.unwrap();
+            assert_eq!(got.backup_plan().unwrap().rules()[0].lifecycle().and_then(|l| l.delete_after_days()), Some(60));
+        }
+    }
+
+    let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
+    let p = fabric::engine::plan_destroy(&st, &engine.registry).unwrap();
+    let report = engine.destroy(&mut st, &p).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert!(st.resources.is_empty() && st.pending.is_empty());
+    let plans = fx.aws.backup.list_backup_plans().send().await.unwrap();
+    assert!(plans.backup_plans_list().iter().all(|p| p.backup_plan_name() != Some("bk-daily")));
+}
+
+async fn plan_id(engine: &fabric::engine::Engine) -> String {
+    let state = engine.store.load().await.unwrap();
+    state.resources.iter().find(|(u, _)| u.type_name() == "aws:backup:Plan").unwrap().1.outputs["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
