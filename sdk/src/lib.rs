@@ -61,7 +61,8 @@ pub mod prelude {
         IngressRule, InternetGateway, Protocol, Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet, tags,
     };
     pub use crate::components::{
-        BackupPlan, Database, Nat, Network, PrivateSubnet, Protectable, PublicSubnet, RdsPostgres, Vpc, Weekly, Zones,
+        AlbIngress, BackupPlan, Database, Edge, Nat, Network, PrivateSubnet, Protectable, PublicSubnet, RdsPostgres,
+        Vpc, Weekly, Zones,
     };
     pub use crate::model::{Output, Secret, Stack};
 }

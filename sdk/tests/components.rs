@@ -224,3 +224,19 @@ fn invalid_backup_plans_are_rejected() {
         assert!(err.contains(expected), "expected `{expected}` in\n{err}");
     }
 }
+
+#[test]
+fn alb_ingress_generates_https_edge_and_routes() {
+    let graph = synthesize("snap", |s| {
+        let net = Vpc::builder().name("main").cidr("10.0.0.0/16").nat(Nat::None).build().add(s)?;
+        let zone = fabric::aws::route53::HostedZone::builder().name("main").domain("acme.example").build().add(s)?;
+        let edge = AlbIngress::builder().name("edge").network(&net).zone(&zone).build().add(s)?;
+        edge.route(s, "api", "api.acme.example", 30080, "/healthz")?;
+        Ok(())
+    })
+    .unwrap();
+    insta::assert_json_snapshot!(inputs_of(
+        &graph,
+        &["aws:elbv2:", "aws:acm:", "aws:route53:Record", "aws:ec2:SecurityGroup"]
+    ));
+}

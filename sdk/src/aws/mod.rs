@@ -5,6 +5,7 @@ pub mod acm;
 pub mod backup;
 pub mod create;
 pub mod ec2;
+pub mod elbv2;
 pub mod iam;
 pub mod random;
 pub mod rds;
@@ -32,6 +33,7 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
         .chain([random::provider()])
         .chain(acm::providers())
         .chain(backup::providers())
+        .chain(elbv2::providers())
         .collect()
 }
 
@@ -122,6 +124,7 @@ pub struct Aws {
     pub rds: aws_sdk_rds::Client,
     pub acm: aws_sdk_acm::Client,
     pub backup: aws_sdk_backup::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub calls: CallLog,
 }
 
@@ -172,7 +175,10 @@ impl Aws {
         let backup = aws_sdk_backup::Client::from_conf(
             aws_sdk_backup::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
         );
-        Aws { config, ec2, s3, iam, route53, rds, acm, backup, calls }
+        let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+        );
+        Aws { config, ec2, s3, iam, route53, rds, acm, backup, elbv2, calls }
     }
 
     pub fn region(&self) -> String {

@@ -3,8 +3,10 @@
 
 pub mod backup;
 pub mod database;
+pub mod ingress;
 pub mod network;
 
 pub use backup::{BackupPlan, BackupPlanRef, Protectable, Weekly};
 pub use database::{Database, RdsPostgres};
+pub use ingress::{AlbIngress, Edge};
 pub use network::{Nat, Network, PrivateSubnet, PublicSubnet, Vpc, Zones};

@@ -359,6 +359,10 @@ fn the_standard_registry_knows_every_type_the_sdk_declares() {
         "aws:backup:Vault",
         "aws:backup:Plan",
         "aws:backup:Selection",
+        "aws:elbv2:LoadBalancer",
+        "aws:elbv2:TargetGroup",
+        "aws:elbv2:Listener",
+        "aws:elbv2:ListenerRule",
     ] {
         assert!(r.get(t).is_some(), "{t} is not in Registry::standard()");
     }
