@@ -167,7 +167,7 @@ async fn setup(cli: &Cli, stack: &str) -> crate::Result<Setup> {
     } else {
         let mut settings = AwsSettings::default();
         if let Some(ep) = &cli.endpoint {
-            settings = AwsSettings { endpoint: Some(ep.clone()), ..AwsSettings::local(ep) };
+            settings = AwsSettings { endpoint: Some(ep.clone()), emulator: false, ..AwsSettings::local(ep) };
             if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
                 settings.dummy_credentials = false;
             }
@@ -327,6 +327,7 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
             if plan.has_changes() {
                 eprint!("{}", render_report(&report, t0.elapsed()));
             }
+            report_emulator_gaps(&state);
             print_outputs(cli, &state.outputs);
             Ok(if report.ok() { 0 } else { 1 })
         }
@@ -348,6 +349,18 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
             Ok(if report.ok() { 0 } else { 1 })
         }
         _ => unreachable!("handled before"),
+    }
+}
+
+/// Says plainly what the local emulator could not create.
+fn report_emulator_gaps(state: &crate::state::State) {
+    for (urn, rec) in &state.resources {
+        if let Some(gap) = rec.outputs.get(crate::aws::EMULATOR_GAP).and_then(|g| g.as_str()) {
+            eprintln!(
+                "warning: NOT CREATED in the local emulator: {}: {gap}; against AWS this step creates it",
+                urn.display_short()
+            );
+        }
     }
 }
 

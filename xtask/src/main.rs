@@ -12,7 +12,18 @@ const USAGE: &str = "usage:
   cargo xtask test [cargo test args]     install the emulator if needed, run every test
   cargo xtask bench                      run the benchmarks (plan, apply, edit→preview loop)";
 
+/// The workspace this command runs in: found from the current directory at run time (a build
+/// shared between checkouts must not point at another checkout), else where xtask was built.
 fn workspace_root() -> PathBuf {
+    let mut dir = std::env::current_dir().ok();
+    while let Some(d) = dir {
+        if std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
+            && d.join("xtask").is_dir()
+        {
+            return d;
+        }
+        dir = d.parent().map(Path::to_path_buf);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 

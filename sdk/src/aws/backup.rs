@@ -375,6 +375,12 @@ pub struct SelectionInputs<R = String> {
 pub struct SelectionOutputs {
     pub id: String,
     pub plan_id: String,
+    /// Set instead of `id` when the local emulator lacks CreateBackupSelection: what would have
+    /// been created (so plans stay `same`), and why it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulator_gap: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<SelectionInputs>,
 }
 
 /// The selection as the Backup API takes it.
@@ -411,17 +417,30 @@ impl TypedProvider for SelectionProvider {
     const REPLACE_ON: &'static [&'static str] = &["name", "plan_id", "role_arn", "resources", "tags"];
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &SelectionInputs) -> ProviderResult<SelectionOutputs> {
-        let out = ctx
-            .aws()?
+        let aws = ctx.aws()?;
+        let out = aws
             .backup
             .create_backup_selection()
             .backup_plan_id(&i.plan_id)
             .backup_selection(selection_input(i)?)
             .creator_request_id(request_id(urn, &format!("{}/{}", i.name, i.plan_id)))
             .send()
-            .await
-            .map_err(|e| call_failed("CreateBackupSelection", e))?;
-        Ok(SelectionOutputs { id: out.selection_id().unwrap_or_default().to_string(), plan_id: i.plan_id.clone() })
+            .await;
+        match out {
+            Ok(out) => Ok(SelectionOutputs {
+                id: out.selection_id().unwrap_or_default().to_string(),
+                plan_id: i.plan_id.clone(),
+                emulator_gap: None,
+                requested: None,
+            }),
+            Err(e) if crate::aws::is_emulator_gap(aws, &e) => Ok(SelectionOutputs {
+                id: String::new(),
+                plan_id: i.plan_id.clone(),
+                emulator_gap: Some("the emulator does not implement CreateBackupSelection (HTTP 500)".into()),
+                requested: Some(i.clone()),
+            }),
+            Err(e) => Err(call_failed("CreateBackupSelection", e)),
+        }
     }
 
     async fn update(
@@ -436,6 +455,9 @@ impl TypedProvider for SelectionProvider {
     }
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &SelectionInputs, out: &SelectionOutputs) -> ProviderResult<()> {
+        if out.emulator_gap.is_some() {
+            return Ok(());
+        }
         match ctx
             .aws()?
             .backup
@@ -458,6 +480,10 @@ impl TypedProvider for SelectionProvider {
     ) -> ProviderResult<Vec<Option<(SelectionInputs, SelectionOutputs)>>> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
+            if let Some(requested) = &o.requested {
+                out.push(Some((requested.clone(), o.clone())));
+                continue;
+            }
             match ctx.aws()?.backup.get_backup_selection().backup_plan_id(&o.plan_id).selection_id(&o.id).send().await {
                 Ok(s) => out.push(s.backup_selection().map(|sel| {
                     (
@@ -500,7 +526,12 @@ impl TypedProvider for SelectionProvider {
             .iter()
             .find(|s| s.selection_name() == Some(i.name.as_str()))
             .and_then(|s| s.selection_id())
-            .map(|id| SelectionOutputs { id: id.to_string(), plan_id: i.plan_id.clone() }))
+            .map(|id| SelectionOutputs {
+                id: id.to_string(),
+                plan_id: i.plan_id.clone(),
+                emulator_gap: None,
+                requested: None,
+            }))
     }
 }
 

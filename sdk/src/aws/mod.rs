@@ -53,6 +53,9 @@ pub struct AwsSettings {
     /// Attempts per call, including the first (the SDK's standard retry with backoff). Creates that
     /// are not idempotent are never retried blindly: see [`create`].
     pub max_attempts: Option<u32>,
+    /// The endpoint is the local emulator (some providers record its known gaps, see
+    /// [`Aws::emulator`]).
+    pub emulator: bool,
 }
 
 impl AwsSettings {
@@ -64,6 +67,7 @@ impl AwsSettings {
             dummy_credentials: true,
             // The emulator answers unimplemented actions with HTTP 500; do not retry those.
             max_attempts: Some(1),
+            emulator: true,
         }
     }
 }
@@ -126,6 +130,10 @@ pub struct Aws {
     pub backup: aws_sdk_backup::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub calls: CallLog,
+    /// Talking to the local emulator: an API it does not implement (HTTP 500) may be recorded as
+    /// an *emulator gap* by providers that know it, and is reported after the deploy — never on
+    /// real AWS.
+    pub emulator: bool,
 }
 
 impl Aws {
@@ -146,7 +154,9 @@ impl Aws {
             loader = loader.retry_config(RetryConfig::standard().with_max_attempts(n.max(1)));
         }
         let config = loader.load().await;
-        Aws::from_config(config, settings.endpoint.is_some())
+        let mut aws = Aws::from_config(config, settings.endpoint.is_some());
+        aws.emulator = settings.emulator;
+        aws
     }
 
     pub fn from_config(config: aws_types::SdkConfig, custom_endpoint: bool) -> Self {
@@ -178,7 +188,7 @@ impl Aws {
         let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
             aws_sdk_elasticloadbalancingv2::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
         );
-        Aws { config, ec2, s3, iam, route53, rds, acm, backup, elbv2, calls }
+        Aws { config, ec2, s3, iam, route53, rds, acm, backup, elbv2, calls, emulator: false }
     }
 
     pub fn region(&self) -> String {
@@ -252,10 +262,53 @@ pub fn error_code<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Opt
     }
 }
 
+/// The key of an output that records an emulator gap instead of a created resource.
+pub const EMULATOR_GAP: &str = "emulator_gap";
+
+/// Whether `e` is the emulator's answer to an action it does not implement (HTTP 500, HTML).
+pub fn is_emulator_gap<E>(aws: &Aws, e: &SdkError<E, HttpResponse>) -> bool {
+    aws.emulator && e.raw_response().is_some_and(|r| r.status().as_u16() == 500)
+}
+
 /// A provider error naming the call and the full error chain.
 pub fn call_failed<E: std::error::Error + Send + Sync + 'static>(
     call: &str,
     e: SdkError<E, HttpResponse>,
 ) -> ProviderError {
     ProviderError(format!("{call} failed: {}", aws_sdk_ec2::error::DisplayErrorContext(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    fn aws(emulator: bool) -> Aws {
+        let config = aws_types::SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+        let mut a = Aws::from_config(config, false);
+        a.emulator = emulator;
+        a
+    }
+
+    fn answer(
+        status: u16,
+    ) -> SdkError<aws_sdk_backup::operation::create_backup_selection::CreateBackupSelectionError, HttpResponse> {
+        let err = aws_sdk_backup::operation::create_backup_selection::CreateBackupSelectionError::unhandled("boom");
+        SdkError::service_error(err, HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()))
+    }
+
+    #[test]
+    fn only_the_emulator_has_gaps() {
+        assert!(is_emulator_gap(&aws(true), &answer(500)));
+        assert!(!is_emulator_gap(&aws(false), &answer(500)), "real AWS errors are errors");
+        assert!(!is_emulator_gap(&aws(true), &answer(400)));
+    }
+
+    #[test]
+    fn failures_are_classified_by_what_may_have_happened() {
+        assert!(matches!(classify(&answer(500)), Failure::Ambiguous(_)));
+        assert!(matches!(classify(&answer(400)), Failure::Refused { .. }));
+        assert!(matches!(classify(&answer(429)), Failure::Throttled(_)));
+    }
 }
