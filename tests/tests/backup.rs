@@ -3,7 +3,6 @@
 //! which is recorded as such — no selection id is invented — and reported by this test and by the
 //! CLI. The request the real API receives is unit-tested in `sdk/src/aws/backup.rs`.
 
-use fabric::engine::Outcome;
 use fabric::prelude::*;
 use fabric_tests::Fixture;
 use std::sync::Arc;
