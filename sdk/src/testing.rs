@@ -21,6 +21,7 @@ pub struct MemoryCloud {
     calls: Mutex<Vec<String>>,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
+    find_by_name: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryCloud {
@@ -68,6 +69,12 @@ impl MemoryCloud {
         }
     }
 
+    /// Creates return the object already there for the same URN, as providers that find by name
+    /// do (a load balancer, a target group).
+    pub fn create_finds_by_name(&self) {
+        self.find_by_name.store(true, Ordering::SeqCst);
+    }
+
     /// The most calls that were in flight at once.
     pub fn peak_concurrency(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
@@ -112,6 +119,12 @@ impl Provider for MemoryProvider {
 
     async fn create(&self, _: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Value> {
         self.cloud.call("create", urn).await?;
+        if self.cloud.find_by_name.load(Ordering::SeqCst) {
+            let objects = self.cloud.objects.lock().unwrap();
+            if let Some((id, _)) = objects.iter().find(|(_, (u, _))| u == urn) {
+                return Ok(json!({"id": id}));
+            }
+        }
         let id = format!("thing-{}", self.cloud.next_id.fetch_add(1, Ordering::SeqCst));
         self.cloud.objects.lock().unwrap().insert(id.clone(), (urn.clone(), inputs.clone()));
         Ok(json!({"id": id}))

@@ -9,12 +9,16 @@ use fabric_tests::Fixture;
 use std::sync::Arc;
 
 fn graph(routes: &[(&str, &str)]) -> Arc<fabric::model::Graph> {
+    graph_with(routes, 30080, "/healthz")
+}
+
+fn graph_with(routes: &[(&str, &str)], port: i32, health: &str) -> Arc<fabric::model::Graph> {
     let mut s = Stack::new("web");
     let net = Vpc::builder().name("main").cidr("10.0.0.0/16").zones(2).nat(Nat::None).build().add(&mut s).unwrap();
     let zone = HostedZone::builder().name("main").domain("acme.example").build().add(&mut s).unwrap();
     let edge = AlbIngress::builder().name("edge").network(&net).zone(&zone).build().add(&mut s).unwrap();
     for (service, host) in routes {
-        edge.route(&mut s, service, host, 30080, "/healthz").unwrap();
+        edge.route(&mut s, service, host, port, health).unwrap();
     }
     s.export("dns", edge.dns_name());
     Arc::new(s.finish().unwrap())
@@ -72,8 +76,23 @@ async fn https_edge_with_host_routes() {
     let drift = engine.refresh(&mut st, None, false).await.unwrap();
     assert!(drift.drift.is_empty(), "{}", drift.render());
 
+    // A new health-check path is modified in place; a new NodePort makes a new target group,
+    // repoints the rule, and removes the old group.
+    let routes = [("api", "api.acme.example"), ("ui", "www.acme.example")];
+    let (plan, report) = fx.deploy(&engine, graph_with(&routes, 30080, "/ready")).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(plan.summary().update, 2, "{}", fabric::engine::render::render_plan(&plan));
+    let tgs = elb.describe_target_groups().send().await.unwrap();
+    assert!(tgs.target_groups().iter().all(|t| t.health_check_path() == Some("/ready")));
+    let (plan, report) = fx.deploy(&engine, graph_with(&routes, 30090, "/ready")).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(plan.summary().replace, 2, "{}", fabric::engine::render::render_plan(&plan));
+    let tgs = elb.describe_target_groups().send().await.unwrap();
+    let ports: Vec<i32> = tgs.target_groups().iter().filter_map(|t| t.port()).collect();
+    assert_eq!(ports, [30090, 30090], "only the new groups remain");
+
     // A route removed: its rule, target group and record go; the rest stays.
-    let (plan, report) = fx.deploy(&engine, graph(&[("api", "api.acme.example")])).await;
+    let (plan, report) = fx.deploy(&engine, graph_with(&[("api", "api.acme.example")], 30090, "/ready")).await;
     assert!(report.ok(), "{report:?}");
     assert_eq!(plan.summary().delete, 3, "{}", fabric::engine::render::render_plan(&plan));
     assert_eq!(plan.summary().create + plan.summary().update + plan.summary().replace, 0);

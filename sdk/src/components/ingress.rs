@@ -224,7 +224,9 @@ impl Edge {
             elbv2::target_group_provider(),
             &route_name,
             TargetGroupInputs {
-                name: aws_name(&format!("{}-{}-{service}", s.name(), self.name), 32),
+                // The port is in the name: a new port is a new target group, which must not
+                // collide with the one it replaces.
+                name: aws_name(&format!("{}-{}-{service}-{port}", s.name(), self.name), 32),
                 vpc_id: self.vpc_id.clone(),
                 port,
                 health_check_path: health_check_path.to_string(),

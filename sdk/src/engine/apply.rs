@@ -199,7 +199,11 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
         }
         Op::Delete | Op::DeleteRetired => {
             let record = match &task.retired {
-                Some(r) => Some(r.clone()),
+                // Retired when the replacement was made — unless the replacement turned out to be
+                // the same instance, which stays.
+                Some(r) => {
+                    shared.state.lock().await.retired.iter().any(|x| &x.urn == urn && &x.record == r).then(|| r.clone())
+                }
                 None => shared.state.lock().await.resources.get(urn).cloned(),
             };
             let Some(record) = record else { return Ok(()) };

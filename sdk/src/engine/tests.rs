@@ -367,3 +367,23 @@ fn the_standard_registry_knows_every_type_the_sdk_declares() {
         assert!(r.get(t).is_some(), "{t} is not in Registry::standard()");
     }
 }
+
+#[tokio::test]
+async fn a_replacement_that_finds_the_old_instance_never_deletes_it() {
+    let h = harness().await;
+    h.deploy(h.graph(|s, p| {
+        Thing::new("a").add(s, p);
+    }))
+    .await;
+    h.cloud.create_finds_by_name();
+    let (p, report) = h
+        .deploy(h.graph(|s, pr| {
+            Thing::new("a").zone("b").add(s, pr);
+        }))
+        .await;
+    assert_eq!(p.summary().replace, 1);
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(h.cloud.objects().len(), 1, "the only instance survives");
+    assert!(!h.cloud.calls().iter().any(|c| c == "delete a"), "{:?}", h.cloud.calls());
+    assert!(h.engine.store.load().await.unwrap().retired.is_empty());
+}

@@ -143,7 +143,11 @@ impl State {
                         self.resources.insert(urn.clone(), r.clone());
                     }
                     (Op::Replace, Some(r)) => {
-                        if let Some(old) = self.resources.insert(urn.clone(), r.clone()) {
+                        // A "new" instance with the old one's outputs is the old one (a provider
+                        // found it by name): it is kept, never retired.
+                        if let Some(old) = self.resources.insert(urn.clone(), r.clone())
+                            && old.outputs != r.outputs
+                        {
                             self.retired.push(Retired { urn: urn.clone(), record: old });
                         }
                     }
