@@ -175,11 +175,7 @@ pub fn certificate_provider() -> Arc<dyn Provider> {
 pub struct CertificateProvider;
 
 fn idempotency_token(urn: &Urn, inputs: &CertificateInputs) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in format!("{urn}/{}/{}", inputs.domain, inputs.alt_names.join(",")).bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
+    let h = crate::model::stable_hash(&format!("{urn}/{}/{}", inputs.domain, inputs.alt_names.join(",")));
     format!("fabric{h:016x}")
 }
 

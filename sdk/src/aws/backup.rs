@@ -19,11 +19,7 @@ pub const PLAN: &str = "aws:backup:Plan";
 pub const SELECTION: &str = "aws:backup:Selection";
 
 fn request_id(urn: &Urn, salt: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in format!("{urn}/{salt}").bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
+    let h = crate::model::stable_hash(&format!("{urn}/{salt}"));
     format!("fabric-{h:016x}")
 }
 

@@ -50,18 +50,9 @@ fn zone_id_plain(id: &str) -> String {
     id.trim_start_matches("/hostedzone/").to_string()
 }
 
-fn short_hash(s: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
-}
-
 /// The caller-reference prefix of the zone fabric creates for `urn`.
 fn caller_prefix(urn: &Urn) -> String {
-    format!("fabric-{}-", short_hash(urn.as_str()))
+    format!("fabric-{:016x}-", crate::model::stable_hash(urn.as_str()))
 }
 
 /// A public hosted zone fabric creates and owns.

@@ -103,15 +103,6 @@ impl Database {
     }
 }
 
-fn short_hash(s: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{:06x}", h & 0xff_ffff)
-}
-
 fn valid_identifier(id: &str) -> bool {
     id.len() <= 63
         && id.starts_with(|c: char| c.is_ascii_lowercase())
@@ -126,7 +117,7 @@ impl RdsPostgres<'_> {
         let major = self.engine_version.split('.').next().unwrap_or_default().to_string();
         // A replacement (new major version, database or user name) gets a new identifier, so the
         // new instance never collides with the one it replaces.
-        let generation = short_hash(&format!("{major}/{}/{}", self.database, self.master_username));
+        let generation = crate::model::short_hash(&format!("{major}/{}/{}", self.database, self.master_username));
         let identifier =
             format!("{}-{}-{generation}", s.name(), name).to_ascii_lowercase().replace(['/', '_', '.'], "-");
         let mut c = Checker::new(s.urn(rds::INSTANCE, name));

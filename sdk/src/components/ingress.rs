@@ -50,19 +50,14 @@ pub struct Edge {
 #[derive(Default)]
 struct Priorities(std::collections::HashMap<Urn, Vec<(i32, String)>>);
 
-fn hash(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
 /// `base` if it fits in `max` characters, else a prefix and a hash of the whole.
 fn aws_name(base: &str, max: usize) -> String {
     let clean: String = base.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
-    if clean.len() <= max { clean } else { format!("{}-{:06x}", &clean[..max - 7], hash(&clean) & 0xff_ffff) }
+    if clean.len() <= max {
+        clean
+    } else {
+        format!("{}-{:06x}", &clean[..max - 7], crate::model::stable_hash(&clean) & 0xff_ffff)
+    }
 }
 
 impl AlbIngress<'_> {
@@ -209,7 +204,7 @@ impl Edge {
             "give a path such as `/healthz`",
         );
         // A stable priority per host, unique on this listener.
-        let mut priority = (hash(&host) % 49_000) as i32 + 1;
+        let mut priority = (crate::model::stable_hash(&host) % 49_000) as i32 + 1;
         let taken = s.extension::<Priorities>().0.entry(self.load_balancer.clone()).or_default();
         if let Some((_, other)) = taken.iter().find(|(_, h)| *h == host) {
             c.error("host", format!("`{host}` is already routed (to {other})"), "route each host once");

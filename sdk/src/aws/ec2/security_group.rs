@@ -80,16 +80,6 @@ impl SecurityGroupRef {
     }
 }
 
-/// A short, stable hash (FNV-1a) for names that must change when a replace-forcing field does.
-fn short_hash(s: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{:06x}", h & 0xff_ffff)
-}
-
 fn valid_description(d: &str) -> bool {
     d.len() <= 255 && d.chars().all(|c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c))
 }
@@ -107,7 +97,8 @@ impl SecurityGroup<'_> {
         s.report(c.into_errors());
         // The group name must be unique in its VPC and cannot change; the suffix changes with the
         // description, so that a replacement never collides with the group it replaces.
-        let group_name = format!("{}-{}-{}", s.name(), self.name.replace('/', "-"), short_hash(&self.description));
+        let group_name =
+            format!("{}-{}-{}", s.name(), self.name.replace('/', "-"), crate::model::short_hash(&self.description));
         let inputs = SecurityGroupInputs {
             group_name,
             description: self.description.clone(),
@@ -602,9 +593,9 @@ mod tests {
 
     #[test]
     fn group_names_follow_the_description() {
-        assert_eq!(short_hash("a"), short_hash("a"));
-        assert_ne!(short_hash("a"), short_hash("b"));
-        assert_eq!(short_hash("x").len(), 6);
+        assert_eq!(crate::model::short_hash("a"), crate::model::short_hash("a"));
+        assert_ne!(crate::model::short_hash("a"), crate::model::short_hash("b"));
+        assert_eq!(crate::model::short_hash("x").len(), 6);
     }
 
     #[test]
