@@ -10,13 +10,18 @@ use fabric_tests::Fixture;
 use std::sync::Arc;
 
 fn graph() -> Arc<fabric::model::Graph> {
+    graph_with(&["*.acme.example", "api.acme.example"], "platform")
+}
+
+fn graph_with(alt_names: &[&str], team: &str) -> Arc<fabric::model::Graph> {
     let mut s = Stack::new("tls");
     let zone = HostedZone::builder().name("main").domain("acme.example").build().add(&mut s).unwrap();
     let cert = Certificate::builder()
         .name("edge")
         .domain("acme.example")
-        .alt_names(vec!["*.acme.example".into(), "api.acme.example".into()])
+        .alt_names(alt_names.iter().map(|n| n.to_string()).collect())
         .zone(&zone)
+        .tags(fabric::prelude::tags([("team", team)]))
         .build()
         .add(&mut s)
         .unwrap();
@@ -63,6 +68,24 @@ async fn certificate_is_validated_through_the_zone() {
     let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
     let drift = engine.refresh(&mut st, None, false).await.unwrap();
     assert!(drift.drift.is_empty(), "{}", drift.render());
+
+    // A tag changes in place; a new name replaces the certificate (new one issued first).
+    let (plan, report) = fx.deploy(&engine, graph_with(&["*.acme.example", "api.acme.example"], "web")).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(plan.summary().update, 1, "{}", fabric::engine::render::render_plan(&plan));
+    let tags = fx.aws.acm.list_tags_for_certificate().certificate_arn(&arn).send().await.unwrap();
+    assert!(tags.tags().iter().any(|t| t.key() == "team" && t.value() == Some("web")));
+    let (plan, report) = fx.deploy(&engine, graph_with(&["*.acme.example"], "web")).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(plan.summary().replace, 2, "certificate and validation: {}", fabric::engine::render::render_plan(&plan));
+    let state = engine.store.load().await.unwrap();
+    let new_arn = state.outputs["certificate"].as_str().unwrap().to_string();
+    assert_ne!(new_arn, arn);
+    assert!(
+        fx.aws.acm.describe_certificate().certificate_arn(&arn).send().await.is_err(),
+        "the old certificate is gone"
+    );
+    let arn = new_arn;
 
     let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
     let p = fabric::engine::plan_destroy(&st, &engine.registry).unwrap();
