@@ -46,6 +46,10 @@ struct Cli {
     /// One endpoint for every AWS service (`FABRIC_AWS_ENDPOINT`).
     #[arg(long, global = true, env = "FABRIC_AWS_ENDPOINT")]
     endpoint: Option<String>,
+    /// The environment (`dev`, `prod`, …): its own state, tags and config file
+    /// (`stacks/<stack>/config/<env>.toml`, or `FABRIC_CONFIG_DIR/<env>.toml`).
+    #[arg(long, global = true, env = "FABRIC_ENV")]
+    env: Option<String>,
     /// The directory of this stack's local state (default `.fabric/<stack>`).
     #[arg(long, global = true, env = "FABRIC_STATE_DIR", hide = true)]
     state_dir: Option<PathBuf>,
@@ -121,7 +125,18 @@ where
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("FABRIC_LOG"))
         .with_writer(std::io::stderr)
         .try_init();
-    let mut s = Stack::new(stack);
+    let mut s = match &cli.env {
+        Some(env) => {
+            if env.is_empty() || !env.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+                return fail(2, format!("`--env {env}`: an environment name is lowercase letters, digits and `-`"));
+            }
+            let dir = std::env::var_os("FABRIC_CONFIG_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("stacks").join(stack).join("config"));
+            Stack::for_env(stack, env, dir.join(format!("{env}.toml")))
+        }
+        None => Stack::new(stack),
+    };
     if let Err(e) = program(&mut s) {
         return fail(2, e);
     }

@@ -135,3 +135,17 @@ async fn state_in_s3_with_backend_flag() {
     let out = run(&["destroy", "--yes"], Some("s3cret"));
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_environment_is_its_own_stack_with_its_own_state() {
+    let fx = Fixture::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = stack(&fx, dir.path(), &["preview", "--json", "--env", "staging"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["stack"], "example-staging");
+    assert!(doc["steps"][0]["urn"].as_str().unwrap().starts_with("example-staging::"));
+    let out = stack(&fx, dir.path(), &["preview", "--env", "Prod!"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("an environment name is lowercase letters"), "{}", text(&out.stderr));
+}

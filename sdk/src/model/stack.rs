@@ -13,6 +13,12 @@ use std::sync::Arc;
 
 type InputsFn = Arc<dyn Fn() -> Result<Value, serde_json::Error> + Send + Sync>;
 
+/// Where an environment's configuration comes from.
+struct EnvConfig {
+    env: String,
+    file: std::path::PathBuf,
+}
+
 struct Decl {
     urn: Urn,
     provider: Arc<dyn Provider>,
@@ -36,6 +42,7 @@ struct Decl {
 /// ```
 pub struct Stack {
     name: String,
+    config: Option<EnvConfig>,
     decls: Vec<Decl>,
     index: HashMap<Urn, usize>,
     errors: Vec<ValidationError>,
@@ -55,6 +62,7 @@ impl Stack {
     pub fn new(name: impl Into<String>) -> Self {
         Stack {
             name: name.into(),
+            config: None,
             decls: Vec::new(),
             index: HashMap::new(),
             errors: Vec::new(),
@@ -65,6 +73,63 @@ impl Stack {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// A stack for environment `env` (`dev`, `prod`, one per person …): named `<stack>-<env>`, so
+    /// that each environment has its own state and tags, with its config read from `file`.
+    pub fn for_env(stack: &str, env: &str, file: impl Into<std::path::PathBuf>) -> Self {
+        let mut s = Stack::new(format!("{stack}-{env}"));
+        s.config = Some(EnvConfig { env: env.to_string(), file: file.into() });
+        s
+    }
+
+    /// The environment, when the stack was started with `--env`.
+    pub fn env(&self) -> Option<&str> {
+        self.config.as_ref().map(|c| c.env.as_str())
+    }
+
+    /// The typed configuration of this environment (TOML).
+    ///
+    /// ```
+    /// #[derive(serde::Deserialize)]
+    /// struct Config { domain: String, replicas: u32 }
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let file = dir.path().join("dev.toml");
+    /// std::fs::write(&file, "domain = \"dev.acme.example\"\nreplicas = 2\n").unwrap();
+    /// let s = fabric::model::Stack::for_env("acme", "dev", &file);
+    /// let cfg: Config = s.config().unwrap();
+    /// assert_eq!((s.name(), cfg.domain.as_str(), cfg.replicas), ("acme-dev", "dev.acme.example", 2));
+    /// ```
+    pub fn config<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
+        let error = |field: &str, problem: String, fix: String| {
+            crate::Error::Invalid(ValidationErrors(vec![ValidationError {
+                urn: Urn::new(&self.name, "fabric:Config", self.env().unwrap_or("none")),
+                field: field.to_string(),
+                problem,
+                fix,
+            }]))
+        };
+        let Some(c) = &self.config else {
+            return Err(error(
+                "env",
+                "this stack reads per-environment configuration, and no environment was given".into(),
+                "pass `--env <name>` (or set FABRIC_ENV); each environment has a file `stacks/<stack>/config/<name>.toml`".into(),
+            ));
+        };
+        let text = std::fs::read_to_string(&c.file).map_err(|e| {
+            error(
+                "env",
+                format!("cannot read {}: {e}", c.file.display()),
+                format!("create {} for environment `{}`", c.file.display(), c.env),
+            )
+        })?;
+        toml::from_str(&text).map_err(|e| {
+            error(
+                "config",
+                format!("{}: {}", c.file.display(), e.message()),
+                "fix the file: every field of the stack's config type, with its type".into(),
+            )
+        })
     }
 
     /// The URN a resource of `type_name` called `name` gets in this stack.
@@ -308,5 +373,40 @@ impl Graph {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Config {
+        domain: String,
+        replicas: u32,
+    }
+
+    #[test]
+    fn config_errors_say_what_to_do() {
+        let no_env = Stack::new("acme").config::<Config>().unwrap_err().to_string();
+        assert!(no_env.contains("field `env`") && no_env.contains("pass `--env <name>`"), "{no_env}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing =
+            Stack::for_env("acme", "prod", dir.path().join("prod.toml")).config::<Config>().unwrap_err().to_string();
+        assert!(missing.contains("fabric:Config \"prod\"") && missing.contains("create "), "{missing}");
+
+        let file = dir.path().join("dev.toml");
+        std::fs::write(&file, "domain = \"dev.acme.example\"\nreplicas = \"two\"\n").unwrap();
+        let wrong = Stack::for_env("acme", "dev", &file).config::<Config>().unwrap_err().to_string();
+        assert!(wrong.contains("field `config`") && wrong.contains("dev.toml"), "{wrong}");
+    }
+
+    #[test]
+    fn each_environment_is_its_own_stack() {
+        let s = Stack::for_env("acme", "staging", "x.toml");
+        assert_eq!((s.name(), s.env()), ("acme-staging", Some("staging")));
+        assert_eq!(Stack::new("acme").env(), None);
     }
 }
