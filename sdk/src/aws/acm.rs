@@ -259,12 +259,9 @@ impl TypedProvider for CertificateProvider {
         new: &CertificateInputs,
     ) -> ProviderResult<CertificateOutputs> {
         let acm = &ctx.aws()?.acm;
-        let removed: Vec<Tag> = old
-            .tags
-            .iter()
-            .filter(|(k, _)| !new.tags.contains_key(*k))
-            .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(e.to_string())))
-            .collect::<ProviderResult<_>>()?;
+        let changes = crate::aws::TagChanges::between(&old.tags, &new.tags);
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(e.to_string()));
+        let removed: Vec<Tag> = changes.removed.iter().map(|k| tag(k, &old.tags[k])).collect::<ProviderResult<_>>()?;
         if !removed.is_empty() {
             acm.remove_tags_from_certificate()
                 .certificate_arn(&out.arn)
@@ -273,12 +270,7 @@ impl TypedProvider for CertificateProvider {
                 .await
                 .map_err(|e| call_failed("RemoveTagsFromCertificate", e))?;
         }
-        let added: Vec<Tag> = new
-            .tags
-            .iter()
-            .filter(|(k, v)| old.tags.get(*k) != Some(v))
-            .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(e.to_string())))
-            .collect::<ProviderResult<_>>()?;
+        let added: Vec<Tag> = changes.set.iter().map(|(k, v)| tag(k, v)).collect::<ProviderResult<_>>()?;
         if !added.is_empty() {
             acm.add_tags_to_certificate()
                 .certificate_arn(&out.arn)
@@ -334,12 +326,9 @@ impl TypedProvider for CertificateProvider {
                 CertificateInputs {
                     domain,
                     alt_names,
-                    tags: tags
-                        .tags()
-                        .iter()
-                        .filter(|t| t.key() != TAG_STACK && t.key() != TAG_URN)
-                        .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()))
-                        .collect(),
+                    tags: crate::aws::user_tags_of(
+                        tags.tags().iter().map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string())),
+                    ),
                 },
                 o.clone(),
             )));

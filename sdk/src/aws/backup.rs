@@ -106,18 +106,17 @@ impl TypedProvider for VaultProvider {
         new: &VaultInputs,
     ) -> ProviderResult<VaultOutputs> {
         let backup = &ctx.aws()?.backup;
-        let removed: Vec<String> = old.tags.keys().filter(|k| !new.tags.contains_key(*k)).cloned().collect();
-        if !removed.is_empty() {
+        let changes = super::TagChanges::between(&old.tags, &new.tags);
+        if !changes.removed.is_empty() {
             backup
                 .untag_resource()
                 .resource_arn(&out.arn)
-                .set_tag_key_list(Some(removed))
+                .set_tag_key_list(Some(changes.removed))
                 .send()
                 .await
                 .map_err(|e| call_failed("UntagResource", e))?;
         }
-        let changed: HashMap<String, String> =
-            new.tags.iter().filter(|(k, v)| old.tags.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let changed: HashMap<String, String> = changes.set.into_iter().collect();
         if !changed.is_empty() {
             backup
                 .tag_resource()

@@ -257,10 +257,7 @@ fn decode_policy(doc: &str) -> Value {
 }
 
 fn tags_of(tags: &[Tag]) -> Tags {
-    tags.iter()
-        .filter(|t| t.key() != TAG_STACK && t.key() != TAG_URN)
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
+    super::user_tags_of(tags.iter().map(|t| (t.key().to_string(), t.value().to_string())))
 }
 
 fn iam_tags(ctx: &Ctx, urn: &Urn, tags: &Tags) -> ProviderResult<Vec<Tag>> {
@@ -376,19 +373,18 @@ impl TypedProvider for RoleProvider {
                 .await
                 .map_err(|e| call_failed("UpdateRole", e))?;
         }
-        let removed: Vec<String> = old.tags.keys().filter(|k| !new.tags.contains_key(*k)).cloned().collect();
-        if !removed.is_empty() {
+        let changes = super::TagChanges::between(&old.tags, &new.tags);
+        if !changes.removed.is_empty() {
             iam.untag_role()
                 .role_name(&out.name)
-                .set_tag_keys(Some(removed))
+                .set_tag_keys(Some(changes.removed))
                 .send()
                 .await
                 .map_err(|e| call_failed("UntagRole", e))?;
         }
-        let changed: Tags =
-            new.tags.iter().filter(|(k, v)| old.tags.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-        if !changed.is_empty() {
-            let tags = changed
+        if !changes.set.is_empty() {
+            let tags = changes
+                .set
                 .iter()
                 .map(|(k, v)| {
                     Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(format!("IAM tag: {e}")))

@@ -41,6 +41,31 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
 pub const TAG_STACK: &str = "fabric:stack";
 pub const TAG_URN: &str = "fabric:urn";
 
+/// Resource tags (the user's, plus `Name` where a service shows it); fabric adds `fabric:stack`
+/// and `fabric:urn`.
+pub type Tags = std::collections::BTreeMap<String, String>;
+
+/// The user's tags among `pairs` read back from a service (fabric's own left out).
+pub fn user_tags_of(pairs: impl IntoIterator<Item = (String, String)>) -> Tags {
+    pairs.into_iter().filter(|(k, _)| k != TAG_STACK && k != TAG_URN).collect()
+}
+
+/// What it takes to go from tags `old` to `new`: keys to remove, pairs to add or overwrite.
+#[derive(Debug, Default, PartialEq)]
+pub struct TagChanges {
+    pub removed: Vec<String>,
+    pub set: Vec<(String, String)>,
+}
+
+impl TagChanges {
+    pub fn between(old: &Tags, new: &Tags) -> Self {
+        TagChanges {
+            removed: old.keys().filter(|k| !new.contains_key(*k)).cloned().collect(),
+            set: new.iter().filter(|(k, v)| old.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+}
+
 /// How to reach AWS.
 #[derive(Clone, Debug, Default)]
 pub struct AwsSettings {
@@ -296,6 +321,18 @@ mod tests {
     ) -> SdkError<aws_sdk_backup::operation::create_backup_selection::CreateBackupSelectionError, HttpResponse> {
         let err = aws_sdk_backup::operation::create_backup_selection::CreateBackupSelectionError::unhandled("boom");
         SdkError::service_error(err, HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()))
+    }
+
+    #[test]
+    fn tag_changes_remove_add_and_overwrite() {
+        let old: Tags = [("a", "1"), ("b", "2")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+        let new: Tags = [("b", "3"), ("c", "4")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+        let c = TagChanges::between(&old, &new);
+        assert_eq!(c.removed, ["a"]);
+        assert_eq!(c.set, [("b".to_string(), "3".to_string()), ("c".to_string(), "4".to_string())]);
+        assert_eq!(TagChanges::between(&new, &new), TagChanges::default());
+        let read = user_tags_of([(TAG_URN.to_string(), "x".to_string()), ("team".to_string(), "web".to_string())]);
+        assert_eq!(read.keys().collect::<Vec<_>>(), ["team"]);
     }
 
     #[test]

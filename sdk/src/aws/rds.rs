@@ -29,28 +29,21 @@ fn rds_tags(ctx: &Ctx, urn: &Urn, tags: &Tags) -> Vec<Tag> {
 }
 
 fn user_tags(tags: &[Tag]) -> Tags {
-    tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .filter(|(k, _)| k != TAG_STACK && k != TAG_URN)
-        .collect()
+    super::user_tags_of(tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()))))
 }
 
 async fn sync_tags(ctx: &Ctx, arn: &str, old: &Tags, new: &Tags) -> ProviderResult<()> {
     let rds = &ctx.aws()?.rds;
-    let removed: Vec<String> = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
-    if !removed.is_empty() {
+    let changes = super::TagChanges::between(old, new);
+    if !changes.removed.is_empty() {
         rds.remove_tags_from_resource()
             .resource_name(arn)
-            .set_tag_keys(Some(removed))
+            .set_tag_keys(Some(changes.removed))
             .send()
             .await
             .map_err(|e| call_failed("RemoveTagsFromResource", e))?;
     }
-    let changed: Vec<Tag> = new
-        .iter()
-        .filter(|(k, v)| old.get(*k) != Some(v))
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect();
+    let changed: Vec<Tag> = changes.set.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
     if !changed.is_empty() {
         rds.add_tags_to_resource()
             .resource_name(arn)

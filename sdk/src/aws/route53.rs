@@ -217,23 +217,16 @@ async fn zone_tags(ctx: &Ctx, id: &str) -> ProviderResult<Tags> {
         .send()
         .await
         .map_err(|e| call_failed("ListTagsForResource", e))?;
-    Ok(out
-        .resource_tag_set()
-        .map(|s| s.tags())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .filter(|(k, _)| k != TAG_STACK && k != TAG_URN)
-        .collect())
+    let tags = out.resource_tag_set().map(|s| s.tags()).unwrap_or_default();
+    Ok(super::user_tags_of(
+        tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()))),
+    ))
 }
 
 async fn change_tags(ctx: &Ctx, id: &str, old: &Tags, new: &Tags) -> ProviderResult<()> {
-    let add: Vec<Tag> = new
-        .iter()
-        .filter(|(k, v)| old.get(*k) != Some(v))
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect();
-    let remove: Vec<String> = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+    let changes = super::TagChanges::between(old, new);
+    let add: Vec<Tag> = changes.set.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    let remove = changes.removed;
     if add.is_empty() && remove.is_empty() {
         return Ok(());
     }

@@ -27,7 +27,6 @@ use super::{TAG_STACK, TAG_URN, classify, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderResult};
 use crate::model::{Checker, Urn};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Every EC2 provider.
@@ -47,8 +46,7 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
     ]
 }
 
-/// Resource tags (the user's, plus `Name`); fabric adds `fabric:stack` and `fabric:urn`.
-pub type Tags = BTreeMap<String, String>;
+pub use super::Tags;
 
 /// Tags from pairs: `tags([("team", "web")])`.
 pub fn tags<const N: usize>(pairs: [(&str, &str); N]) -> Tags {
@@ -75,10 +73,7 @@ pub(crate) fn tag_specification(rt: ResourceType, ctx: &Ctx, urn: &Urn, tags: &T
 
 /// The user's tags of a resource as read back (fabric's own removed).
 pub(crate) fn user_tags(tags: &[Tag]) -> Tags {
-    tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .filter(|(k, _)| k != TAG_STACK && k != TAG_URN)
-        .collect()
+    super::user_tags_of(tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()))))
 }
 
 pub(crate) fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
@@ -106,18 +101,17 @@ pub(crate) fn stack_filter(ctx: &Ctx) -> Filter {
 /// Makes the user tags of `id` go from `old` to `new`.
 pub(crate) async fn sync_tags(ctx: &Ctx, id: &str, old: &Tags, new: &Tags) -> ProviderResult<()> {
     let ec2 = &ctx.aws()?.ec2;
-    let removed: Vec<&String> = old.keys().filter(|k| !new.contains_key(*k)).collect();
-    if !removed.is_empty() {
+    let changes = super::TagChanges::between(old, new);
+    if !changes.removed.is_empty() {
         let mut req = ec2.delete_tags().resources(id);
-        for k in removed {
+        for k in changes.removed {
             req = req.tags(Tag::builder().key(k).build());
         }
         req.send().await.map_err(|e| super::call_failed("DeleteTags", e))?;
     }
-    let changed: Vec<(&String, &String)> = new.iter().filter(|(k, v)| old.get(*k) != Some(v)).collect();
-    if !changed.is_empty() {
+    if !changes.set.is_empty() {
         let mut req = ec2.create_tags().resources(id);
-        for (k, v) in changed {
+        for (k, v) in changes.set {
             req = req.tags(Tag::builder().key(k).value(v).build());
         }
         req.send().await.map_err(|e| super::call_failed("CreateTags", e))?;
