@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 
 /// The pinned emulator.
 pub const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
+/// The pinned offline validator of Kubernetes manifests (schemas of Kubernetes 1.25–1.37 inside).
+pub const KUBERNETES_VALIDATE_REQUIREMENT: &str = "kubernetes-validate==1.37.0";
+
+/// What `ensure_installed` puts into the venv.
+const REQUIREMENTS: [&str; 2] = [MOTO_REQUIREMENT, KUBERNETES_VALIDATE_REQUIREMENT];
 
 /// `FABRIC_HOME`, or `.fabric` in the current directory.
 pub fn fabric_home() -> PathBuf {
@@ -46,11 +51,18 @@ pub fn moto_server(home: &Path) -> PathBuf {
     home.join("venv").join("bin").join("moto_server")
 }
 
-/// Installs the pinned moto into `home/venv` unless it is there. Prints what it does to stderr.
+/// The `kubernetes-validate` executable of the venv under `home`.
+pub fn kubernetes_validate(home: &Path) -> PathBuf {
+    home.join("venv").join("bin").join("kubernetes-validate")
+}
+
+/// Installs the pinned moto and kubernetes-validate into `home/venv` unless they are there.
+/// Prints what it does to stderr.
 pub fn ensure_installed(home: &Path) -> Result<PathBuf, String> {
     let server = moto_server(home);
     let marker = home.join("venv").join(".fabric-moto");
-    if server.exists() && std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == MOTO_REQUIREMENT) {
+    let wanted = REQUIREMENTS.join(" ");
+    if server.exists() && std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == wanted) {
         return Ok(server);
     }
     std::fs::create_dir_all(home).map_err(|e| err("creating .fabric", e))?;
@@ -60,7 +72,7 @@ pub fn ensure_installed(home: &Path) -> Result<PathBuf, String> {
     let server = moto_server(&home);
     let marker = home.join("venv").join(".fabric-moto");
     let venv = home.join("venv");
-    eprintln!("fabric: installing the local AWS emulator ({MOTO_REQUIREMENT}) into {} …", venv.display());
+    eprintln!("fabric: installing the local AWS emulator and manifest validator ({wanted}) into {} …", venv.display());
     let python = std::env::var("FABRIC_PYTHON").unwrap_or_else(|_| "python3".into());
     let status = Command::new(&python)
         .args(["-m", "venv"])
@@ -71,13 +83,14 @@ pub fn ensure_installed(home: &Path) -> Result<PathBuf, String> {
         return Err(format!("`{python} -m venv {}` failed ({status}); on Debian install python3-venv", venv.display()));
     }
     let status = Command::new(venv.join("bin").join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", MOTO_REQUIREMENT])
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(REQUIREMENTS)
         .status()
         .map_err(|e| err("running pip", e))?;
     if !status.success() {
-        return Err(format!("`pip install {MOTO_REQUIREMENT}` failed ({status})"));
+        return Err(format!("`pip install {wanted}` failed ({status})"));
     }
-    std::fs::write(&marker, MOTO_REQUIREMENT).map_err(|e| err("writing the install marker", e))?;
+    std::fs::write(&marker, &wanted).map_err(|e| err("writing the install marker", e))?;
     Ok(server)
 }
 

@@ -26,6 +26,7 @@ pub mod aws;
 pub mod cli;
 pub mod components;
 pub mod engine;
+pub mod k8s;
 pub mod local;
 pub mod model;
 pub mod progress;

@@ -44,11 +44,19 @@ pub type ProviderResult<T> = Result<T, ProviderError>;
 pub struct Ctx {
     pub stack: String,
     aws: Option<Arc<Aws>>,
+    /// How Kubernetes clusters are reached.
+    pub kube: Arc<crate::k8s::KubeAccess>,
 }
 
 impl Ctx {
     pub fn new(stack: impl Into<String>, aws: Option<Arc<Aws>>) -> Self {
-        Ctx { stack: stack.into(), aws }
+        Ctx { stack: stack.into(), aws, kube: Default::default() }
+    }
+
+    /// With this access to Kubernetes.
+    pub fn with_kube(mut self, kube: crate::k8s::KubeAccess) -> Self {
+        self.kube = Arc::new(kube);
+        self
     }
 
     /// The AWS clients; an error when this run was started without AWS (tests with in-memory
@@ -231,6 +239,11 @@ impl Registry {
     }
 
     pub fn get(&self, type_name: &str) -> Option<Arc<dyn Provider>> {
-        self.providers.get(type_name).cloned()
+        match self.providers.get(type_name) {
+            Some(p) => Some(p.clone()),
+            // Kubernetes objects of any kind share one provider.
+            None if type_name.starts_with(crate::k8s::TYPE_PREFIX) => Some(crate::k8s::provider::provider_for(type_name)),
+            None => None,
+        }
     }
 }

@@ -8,7 +8,8 @@ use crate::model::secret::redact;
 use crate::state::Op;
 use serde_json::Value;
 
-fn humanize(value: &Value) -> Value {
+/// `value` with unknown markers shown as `(known after apply)`.
+pub(crate) fn humanize(value: &Value) -> Value {
     match value {
         Value::Object(m) if m.contains_key(UNKNOWN_KEY) => Value::String("(known after apply)".into()),
         Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), humanize(v))).collect()),

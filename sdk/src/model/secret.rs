@@ -81,6 +81,18 @@ pub fn redact(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// A copy of `value` with every secret replaced by its plain value: only for the request that
+/// delivers it (a Kubernetes Secret's data), never for logs, plans or state.
+pub fn reveal(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) if is_secret(value) => reveal(&map[SECRET_KEY]),
+        Value::Array(items) => Value::Array(items.iter().map(reveal).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), reveal(v))).collect()),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +111,6 @@ mod tests {
     fn redact_hides_nested_secrets() {
         let v = json!({"a": 1, "b": [{"$secret": "x"}], "c": {"$secret": {"deep": true}}});
         assert_eq!(redact(&v), json!({"a": 1, "b": ["[secret]"], "c": "[secret]"}));
+        assert_eq!(reveal(&v), json!({"a": 1, "b": ["x"], "c": {"deep": true}}));
     }
 }

@@ -172,6 +172,16 @@ impl Stack {
         urn
     }
 
+    /// Makes `urn` wait for `on` (both declared): for an order the inputs do not show, such as
+    /// Kubernetes namespaces before the objects in them.
+    pub fn depend(&mut self, urn: &Urn, on: &Urn) {
+        if let Some(&i) = self.index.get(urn)
+            && !self.decls[i].depends_on.contains(on)
+        {
+            self.decls[i].depends_on.push(on.clone());
+        }
+    }
+
     /// Records problems found by a builder.
     pub fn report(&mut self, errors: impl IntoIterator<Item = ValidationError>) {
         self.errors.extend(errors);
@@ -319,6 +329,23 @@ impl Graph {
     fn new(stack: String, nodes: Vec<Node>, exports: BTreeMap<String, InputsFn>) -> Self {
         let index = nodes.iter().enumerate().map(|(i, n)| (n.urn.clone(), i)).collect();
         Graph { stack, nodes, index, exports }
+    }
+
+    /// The graph without the nodes `drop` selects (and without dependencies on them): for runs
+    /// that leave part of the program aside, such as Kubernetes objects when no cluster is reachable.
+    pub fn without(self, drop: impl Fn(&Node) -> bool) -> Graph {
+        let dropped: std::collections::HashSet<Urn> =
+            self.nodes.iter().filter(|n| drop(n)).map(|n| n.urn.clone()).collect();
+        let nodes = self
+            .nodes
+            .into_iter()
+            .filter(|n| !dropped.contains(&n.urn))
+            .map(|mut n| {
+                n.deps.retain(|d| !dropped.contains(d));
+                n
+            })
+            .collect();
+        Graph::new(self.stack, nodes, self.exports)
     }
 
     pub fn stack(&self) -> &str {
