@@ -224,7 +224,10 @@ pub fn declare(
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod order_tests {
     use super::*;
 
     #[test]

@@ -1,0 +1,301 @@
+//! Apply, await, prune and read against kube's mock service: every request the provider makes is
+//! asserted (method, path, query, content type, body), and answered as an API server would.
+
+use super::*;
+use crate::engine::provider::Ctx;
+use crate::engine::{Engine, Registry, plan};
+use crate::state::{LocalBackend, StateStore};
+use http::{Request, Response};
+use kube::client::Body;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_test::mock::Handle;
+
+type Mock = Handle<Request<Body>, Response<Body>>;
+
+/// One request as the server saw it.
+struct Seen {
+    method: String,
+    path: String,
+    query: String,
+    content_type: String,
+    body: Value,
+}
+
+async fn next(handle: &mut Mock, status: u16, answer: Value) -> Seen {
+    let (req, send) = handle.next_request().await.expect("a request");
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let content_type =
+        req.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let bytes = req.into_body().collect_bytes().await.unwrap();
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+    let response = Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+        .unwrap();
+    send.send_response(response);
+    Seen { method, path, query, content_type, body }
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message})
+}
+
+fn ctx_with_mock(stack: &str) -> (Ctx, Mock) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let mut access = KubeAccess::with_client(client);
+    access.poll_interval = Duration::from_millis(5);
+    (Ctx::new(stack, None).with_kube(access), handle)
+}
+
+/// The inputs of the single object `manifest` declares in stack `stack`.
+fn inputs_of(stack: &str, manifest: Value) -> (crate::model::Urn, Value) {
+    let mut s = Stack::new(stack);
+    let r = Manifest::new(manifest).add(&mut s, &ClusterRef::kubeconfig("kind")).unwrap();
+    let graph = s.finish().unwrap();
+    let inputs = graph.get(r.urn()).unwrap().inputs(&crate::model::NothingKnown).unwrap();
+    (r.urn().clone(), inputs)
+}
+
+fn deployment() -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}})
+}
+
+fn live_deployment(generation: i64, observed: i64, ready: i32, done: bool) -> Value {
+    let mut d = deployment();
+    d["metadata"]["uid"] = json!("uid-1");
+    d["metadata"]["generation"] = json!(generation);
+    d["metadata"]["labels"] = json!({LABEL_MANAGED_BY: "fabric", LABEL_STACK: "demo"});
+    d["status"] = json!({"observedGeneration": observed, "replicas": 2, "updatedReplicas": ready,
+        "availableReplicas": ready, "conditions": [{"type": "Progressing", "status": "True",
+        "reason": if done { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" }}]});
+    d
+}
+
+#[tokio::test]
+async fn apply_is_a_server_side_apply_patch_then_polls_until_the_rollout_is_done() {
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let (urn, inputs) = inputs_of("demo", deployment());
+    let provider = provider::provider_for(urn.type_name());
+    let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
+
+    let patch = next(&mut server, 200, live_deployment(1, 0, 0, false)).await;
+    assert_eq!(patch.method, "PATCH");
+    assert_eq!(patch.path, "/apis/apps/v1/namespaces/apps/deployments/web");
+    assert!(patch.query.contains("fieldManager=fabric"), "{}", patch.query);
+    assert!(!patch.query.contains("force=true"), "no force unless asked: {}", patch.query);
+    assert_eq!(patch.content_type, "application/apply-patch+yaml");
+    assert_eq!(patch.body["metadata"]["labels"], json!({LABEL_MANAGED_BY: "fabric", LABEL_STACK: "demo"}));
+    assert_eq!(patch.body["spec"]["replicas"], 2);
+
+    // Not ready yet: the provider polls with GETs until the rollout completes.
+    let poll = next(&mut server, 200, live_deployment(1, 1, 1, false)).await;
+    assert_eq!((poll.method.as_str(), poll.path.as_str()), ("GET", "/apis/apps/v1/namespaces/apps/deployments/web"));
+    let poll = next(&mut server, 200, live_deployment(1, 1, 2, true)).await;
+    assert_eq!(poll.method, "GET");
+
+    let outputs = call.await.unwrap().unwrap();
+    assert_eq!(outputs["uid"], "uid-1");
+    assert_eq!(outputs["kind"], "Deployment");
+}
+
+#[tokio::test]
+async fn conflicts_are_explained_and_force_conflicts_takes_over() {
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let (urn, inputs) = inputs_of("demo", json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": "apps"}, "data": {"a": "1"}}));
+    let provider = provider::provider_for(urn.type_name());
+    let (u, i, p) = (urn.clone(), inputs.clone(), provider.clone());
+    let call = tokio::spawn(async move { p.create(&ctx, &u, &i).await });
+    next(&mut server, 409, status(409, "Conflict", "Apply failed with 1 conflict: conflict with \"kubectl-edit\": .data.a"))
+        .await;
+    let err = call.await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("ConfigMap apps/cfg: server-side apply conflict"), "{err}");
+    assert!(err.contains("kubectl-edit") && err.contains("--force-conflicts"), "{err}");
+
+    let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let mut access = KubeAccess::with_client(kube::Client::new(service, "default"));
+    access.force_conflicts = true;
+    let ctx = Ctx::new("demo", None).with_kube(access);
+    let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
+    let mut live = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "apps", "uid": "u2"}});
+    let patch = next(&mut server, 200, live.take()).await;
+    assert!(patch.query.contains("force=true") && patch.query.contains("fieldManager=fabric"), "{}", patch.query);
+    // A ConfigMap is ready once applied: no polling.
+    assert_eq!(call.await.unwrap().unwrap()["uid"], "u2");
+}
+
+#[tokio::test]
+async fn secrets_reach_the_cluster_only_in_the_apply_request() {
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let (urn, inputs) = inputs_of("demo", json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "apps"}, "stringData": {"POSTGRES_URL": "postgres://u:pw@db/app"}}));
+    assert_eq!(inputs["manifest"]["stringData"]["POSTGRES_URL"], json!({"$secret": "postgres://u:pw@db/app"}));
+    let provider = provider::provider_for(urn.type_name());
+    let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
+    let patch = next(&mut server, 200, json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "apps", "uid": "s1"}})).await;
+    assert_eq!(patch.body["stringData"]["POSTGRES_URL"], "postgres://u:pw@db/app");
+    let outputs = call.await.unwrap().unwrap();
+    assert!(!outputs.to_string().contains("pw@"), "outputs keep no secret: {outputs}");
+}
+
+#[tokio::test]
+async fn a_rollout_that_times_out_says_which_pods_are_stuck_and_why() {
+    let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let mut access = KubeAccess::with_client(kube::Client::new(service, "default"));
+    access.poll_interval = Duration::from_millis(5);
+    access.timeout_scale = 0.00005; // 600 s → 30 ms
+    let ctx = Ctx::new("demo", None).with_kube(access);
+    let (urn, inputs) = inputs_of("demo", deployment());
+    let provider = provider::provider_for(urn.type_name());
+    let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
+    let patch = next(&mut server, 200, live_deployment(1, 1, 0, false)).await;
+    assert_eq!(patch.method, "PATCH");
+    // Polls are answered "not ready" until the provider gives up and looks at the pods.
+    loop {
+        let (req, send) = server.next_request().await.unwrap();
+        let path = req.uri().path().to_string();
+        if path == "/api/v1/namespaces/apps/pods" {
+            assert_eq!(req.uri().query().unwrap_or_default(), "&labelSelector=app%3Dweb");
+            send.send_response(json_response(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                {"metadata": {"name": "web-7f9c-x2"}, "status": {"phase": "Pending",
+                    "conditions": [{"type": "Ready", "status": "False"}],
+                    "containerStatuses": [{"name": "web", "image": "nginx:1.27", "imageID": "", "ready": false,
+                        "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff",
+                        "message": "Back-off pulling image \"nginx:1.27\""}}}]}}]})));
+            break;
+        }
+        assert_eq!((req.method().as_str(), path.as_str()), ("GET", "/apis/apps/v1/namespaces/apps/deployments/web"));
+        send.send_response(json_response(live_deployment(1, 1, 0, false)));
+    }
+    let events = next(&mut server, 200, json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": [
+        {"metadata": {"name": "e1"}, "involvedObject": {"name": "web-7f9c-x2"}, "reason": "Failed", "type": "Warning",
+         "message": "Failed to pull image \"nginx:1.27\": not found"}]})).await;
+    assert_eq!(events.path, "/api/v1/namespaces/apps/events");
+    assert!(events.query.contains("fieldSelector=type%3DWarning"), "{}", events.query);
+    let err = call.await.unwrap().unwrap_err().to_string();
+    assert!(err.starts_with("Deployment apps/web: not ready after"), "{err}");
+    assert!(err.contains("0 of 2 replicas updated"), "{err}");
+    assert!(err.contains("pod web-7f9c-x2: phase Pending; container web: ImagePullBackOff"), "{err}");
+    assert!(err.contains("event web-7f9c-x2 Failed: Failed to pull image"), "{err}");
+}
+
+fn json_response(v: Value) -> Response<Body> {
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&v).unwrap()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn delete_checks_the_labels_then_deletes_that_very_object_and_waits() {
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let outputs = json!({"cluster": {"name": "kind", "via": "kubeconfig"}, "api_version": "apps/v1",
+        "kind": "Deployment", "namespace": "apps", "name": "web", "uid": "uid-1"});
+    let urn = crate::model::Urn::new("demo", "k8s:apps/v1:Deployment", "kind/apps/web");
+    let provider = provider::provider_for(urn.type_name());
+    let (p, u, o, c) = (provider.clone(), urn.clone(), outputs.clone(), ctx.clone());
+    let call = tokio::spawn(async move { p.delete(&c, &u, &json!({"ready_timeout_secs": 5}), &o).await });
+    let get = next(&mut server, 200, live_deployment(1, 1, 2, true)).await;
+    assert_eq!((get.method.as_str(), get.path.as_str()), ("GET", "/apis/apps/v1/namespaces/apps/deployments/web"));
+    let delete = next(&mut server, 200, live_deployment(1, 1, 2, true)).await;
+    assert_eq!(delete.method, "DELETE");
+    assert_eq!(delete.body["propagationPolicy"], "Background");
+    assert_eq!(delete.body["preconditions"]["uid"], "uid-1");
+    let still = next(&mut server, 200, live_deployment(1, 1, 2, true)).await;
+    assert_eq!(still.method, "GET");
+    next(&mut server, 404, status(404, "NotFound", "deployments.apps \"web\" not found")).await;
+    call.await.unwrap().unwrap();
+
+    // An object someone else relabelled is left alone: no DELETE.
+    let call = tokio::spawn(async move { provider.delete(&ctx, &urn, &json!({}), &outputs).await });
+    let mut theirs = live_deployment(1, 1, 2, true);
+    theirs["metadata"]["labels"] = json!({LABEL_MANAGED_BY: "helm"});
+    next(&mut server, 200, theirs).await;
+    call.await.unwrap().unwrap();
+    drop(server); // any further request would fail the call above
+}
+
+#[tokio::test]
+async fn refresh_lists_each_type_once_by_the_stack_label() {
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let outputs = |name: &str| {
+        json!({"cluster": {"name": "kind", "via": "kubeconfig"}, "api_version": "v1", "kind": "ConfigMap",
+            "namespace": "apps", "name": name, "uid": format!("u-{name}")})
+    };
+    let urn = |name: &str| crate::model::Urn::new("demo", "k8s:v1:ConfigMap", &format!("kind/apps/{name}"));
+    let items = vec![(urn("a"), outputs("a")), (urn("b"), outputs("b"))];
+    let provider = provider::provider_for("k8s:v1:ConfigMap");
+    let call = tokio::spawn(async move { provider.read_many(&ctx, &items).await });
+    let list = next(&mut server, 200, json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {}, "items": [
+        {"metadata": {"name": "a", "namespace": "apps", "uid": "u-a2"}}]}))
+    .await;
+    assert_eq!((list.method.as_str(), list.path.as_str()), ("GET", "/api/v1/configmaps"));
+    assert_eq!(list.query, "&labelSelector=fabric.dev%2Fstack%3Ddemo");
+    let read = call.await.unwrap().unwrap();
+    assert_eq!(read[0].as_ref().unwrap().outputs["uid"], "u-a2");
+    assert!(read[1].is_none(), "b was deleted outside fabric");
+}
+
+/// Like a Helm release: an object removed from the program is deleted by the next deploy.
+#[tokio::test]
+async fn objects_removed_from_the_program_are_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        StateStore::open(Arc::new(LocalBackend::new(dir.path().to_path_buf())), "demo", crate::state::store::KeySource::LocalKeyFile)
+            .await
+            .unwrap(),
+    );
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let engine = Engine::new(ctx, store, Registry::standard());
+    let cm = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "apps"}});
+    let program = |names: &[&str]| {
+        let mut s = Stack::new("demo");
+        for n in names {
+            Manifest::new(cm(n)).add(&mut s, &ClusterRef::kubeconfig("kind")).unwrap();
+        }
+        Arc::new(s.finish().unwrap())
+    };
+
+    let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
+    let graph = program(&["keep", "old"]);
+    let p = plan(&graph, &state, &Registry::standard()).unwrap();
+    let server_task = tokio::spawn(async move {
+        for _ in 0..2 {
+            let seen = next(&mut server, 200, json!({})).await;
+            assert_eq!(seen.method, "PATCH");
+        }
+        server
+    });
+    let report = engine.apply(graph, &mut state, &p).await.unwrap();
+    assert!(report.ok());
+    let mut server = server_task.await.unwrap();
+
+    let graph = program(&["keep"]);
+    let p = plan(&graph, &state, &Registry::standard()).unwrap();
+    let ops: Vec<(String, &str)> = p.steps.iter().map(|s| (s.urn.name().to_string(), s.op.as_str())).collect();
+    assert_eq!(ops, [("kind/apps/keep".to_string(), "same"), ("kind/apps/old".to_string(), "delete")]);
+    let server_task = tokio::spawn(async move {
+        let mut live = cm("old");
+        live["metadata"]["uid"] = json!("u-old");
+        live["metadata"]["labels"] = json!({LABEL_MANAGED_BY: "fabric", LABEL_STACK: "demo"});
+        let get = next(&mut server, 200, live.clone()).await;
+        assert_eq!((get.method.as_str(), get.path.as_str()), ("GET", "/api/v1/namespaces/apps/configmaps/old"));
+        let delete = next(&mut server, 200, live).await;
+        assert_eq!((delete.method.as_str(), delete.path.as_str()), ("DELETE", "/api/v1/namespaces/apps/configmaps/old"));
+        next(&mut server, 404, status(404, "NotFound", "gone")).await;
+    });
+    let report = engine.apply(graph, &mut state, &p).await.unwrap();
+    assert!(report.ok());
+    server_task.await.unwrap();
+    assert_eq!(state.resources.len(), 1);
+}
