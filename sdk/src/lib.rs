@@ -62,8 +62,9 @@ pub mod prelude {
         IngressRule, InternetGateway, Protocol, Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet, tags,
     };
     pub use crate::components::{
-        AlbIngress, BackupPlan, Database, Edge, Nat, Network, PrivateSubnet, Protectable, PublicSubnet, RdsPostgres,
-        Vpc, Weekly, Zones,
+        AlbIngress, BackupPlan, Capacity, Cluster, Database, Edge, EksCluster, Health, Nat, Network, NodePool,
+        PrivateSubnet, Prometheus, Protectable, PublicSubnet, RdsPostgres, Vpc, WebService, Weekly, Zones,
     };
+    pub use crate::k8s::{ClusterRef, ConfigMap, KubeSecret, Manifest, Namespace};
     pub use crate::model::{Output, Secret, Stack};
 }

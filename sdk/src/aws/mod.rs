@@ -2,9 +2,11 @@
 //! handling shared by providers, and one module per service.
 
 pub mod acm;
+pub mod autoscaling;
 pub mod backup;
 pub mod create;
 pub mod ec2;
+pub mod eks;
 pub mod elbv2;
 pub mod iam;
 pub mod random;
@@ -34,6 +36,8 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
         .chain(acm::providers())
         .chain(backup::providers())
         .chain(elbv2::providers())
+        .chain(eks::providers())
+        .chain([autoscaling::attachment_provider()])
         .collect()
 }
 
@@ -154,6 +158,8 @@ pub struct Aws {
     pub acm: aws_sdk_acm::Client,
     pub backup: aws_sdk_backup::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
     pub calls: CallLog,
     /// Talking to the local emulator: an API it does not implement (HTTP 500) may be recorded as
     /// an *emulator gap* by providers that know it, and is reported after the deploy — never on
@@ -213,7 +219,13 @@ impl Aws {
         let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
             aws_sdk_elasticloadbalancingv2::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
         );
-        Aws { config, ec2, s3, iam, route53, rds, acm, backup, elbv2, calls, emulator: false }
+        let eks = aws_sdk_eks::Client::from_conf(
+            aws_sdk_eks::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+        );
+        let autoscaling = aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+        );
+        Aws { config, ec2, s3, iam, route53, rds, acm, backup, elbv2, eks, autoscaling, calls, emulator: false }
     }
 
     pub fn region(&self) -> String {

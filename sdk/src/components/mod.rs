@@ -3,10 +3,16 @@
 
 pub mod backup;
 pub mod database;
+pub mod eks;
 pub mod ingress;
 pub mod network;
+pub mod prometheus;
+pub mod web_service;
 
 pub use backup::{BackupPlan, BackupPlanRef, Protectable, Weekly};
 pub use database::{Database, RdsPostgres};
 pub use ingress::{AlbIngress, Edge};
 pub use network::{Nat, Network, PrivateSubnet, PublicSubnet, Vpc, Zones};
+pub use eks::{Capacity, Cluster, EksCluster, NodePool};
+pub use prometheus::{Prometheus, PrometheusRef};
+pub use web_service::{EnvValue, Health, WebService, WebServiceRef};

@@ -41,6 +41,19 @@ pub struct ClusterRef {
     name: String,
     #[serde(flatten)]
     connection: Connection,
+    /// The worker nodes, for load balancers that target them (EKS).
+    #[serde(skip)]
+    nodes: Option<ClusterNodes>,
+}
+
+/// The worker nodes of a cluster fabric manages: what an [`crate::components::AlbIngress`] route
+/// attaches to and admits traffic into.
+#[derive(Clone, Debug)]
+pub struct ClusterNodes {
+    /// `(pool name, autoscaling group name)` per node pool.
+    pub autoscaling_groups: Vec<(String, Output<String>)>,
+    /// The security group of the nodes.
+    pub security_group_id: Output<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -75,12 +88,22 @@ impl ClusterRef {
     /// assert_eq!(s.finish().unwrap().nodes()[0].urn.to_string(), "demo::k8s:v1:Namespace::kind/apps");
     /// ```
     pub fn kubeconfig(name: &str) -> Self {
-        ClusterRef { name: name.to_string(), connection: Connection::Kubeconfig }
+        ClusterRef { name: name.to_string(), connection: Connection::Kubeconfig, nodes: None }
     }
 
     /// A cluster reached through its API endpoint with a token from STS (EKS).
     pub fn eks(name: &str, cluster_name: Output<String>, endpoint: Output<String>, ca_data: Output<String>) -> Self {
-        ClusterRef { name: name.to_string(), connection: Connection::Eks { cluster_name, endpoint, ca_data } }
+        ClusterRef { name: name.to_string(), connection: Connection::Eks { cluster_name, endpoint, ca_data }, nodes: None }
+    }
+
+    /// With the worker nodes that load balancers target.
+    pub fn with_nodes(mut self, nodes: ClusterNodes) -> Self {
+        self.nodes = Some(nodes);
+        self
+    }
+
+    pub fn nodes(&self) -> Option<&ClusterNodes> {
+        self.nodes.as_ref()
     }
 
     pub fn name(&self) -> &str {

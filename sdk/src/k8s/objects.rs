@@ -78,7 +78,7 @@ impl ConfigMap<'_> {
 ///     .values(vec![("TOKEN".into(), token)]).build().add(&mut s).unwrap();
 /// let graph = s.finish().unwrap();
 /// let rendered = fabric::k8s::render::render_objects(&graph);
-/// assert!(rendered[0].yaml.contains("TOKEN: '[secret]'"), "{}", rendered[0].yaml);
+/// assert!(rendered[0].yaml.contains("TOKEN: \"[secret]\""), "{}", rendered[0].yaml);
 /// ```
 #[derive(TypedBuilder)]
 pub struct KubeSecret<'a> {

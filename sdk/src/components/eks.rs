@@ -1,0 +1,444 @@
+//! `EksCluster`: a Kubernetes control plane in the network's private subnets (public and private
+//! endpoint, control-plane logging, version pinned), managed node pools of any shape, the add-ons
+//! a production cluster needs, access for the team, and a kubeconfig.
+
+use crate::aws::ec2::{SecurityGroup, Tags};
+use crate::aws::eks::{self, AccessEntryInputs, AddonInputs, ClusterInputs, NodeGroupInputs, NodeTaint};
+use crate::aws::iam::{PolicyDocument, Role, RolePolicyAttachment, aws_managed_policy};
+use crate::components::network::Network;
+use crate::k8s::access::{UserAuth, kubeconfig_yaml};
+use crate::k8s::{ClusterNodes, ClusterRef};
+use crate::model::{Checker, Output, Stack, Urn};
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use typed_builder::TypedBuilder;
+
+/// The Kubernetes version clusters get unless told otherwise.
+pub const DEFAULT_VERSION: &str = "1.33";
+
+/// The add-ons every cluster gets: networking, DNS, service proxy, EBS volumes (Prometheus keeps
+/// its data on one) and metrics-server (autoscalers read CPU use from it).
+pub const DEFAULT_ADDONS: [&str; 5] = ["vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver", "metrics-server"];
+
+/// On-demand or spot capacity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capacity {
+    OnDemand,
+    Spot,
+}
+
+/// A pool of worker nodes of one shape (an EKS managed node group across the cluster's subnets).
+///
+/// ```
+/// use fabric::components::eks::{Capacity, NodePool};
+/// let gpu = NodePool::builder().name("gpu").instance_types(vec!["g5.xlarge".into()]).size(0..=4)
+///     .ami_type("AL2023_x86_64_NVIDIA").label("accelerator", "nvidia")
+///     .taint("nvidia.com/gpu", "true", "NO_SCHEDULE").capacity(Capacity::OnDemand).build();
+/// assert_eq!(gpu.name(), "gpu");
+/// ```
+#[derive(TypedBuilder, Clone, Debug)]
+#[builder(mutators(
+    /// A label every node of the pool carries.
+    pub fn label(&mut self, key: &str, value: &str) {
+        self.labels.insert(key.to_string(), value.to_string());
+    }
+    /// A taint every node of the pool carries (`NO_SCHEDULE`, `NO_EXECUTE`, `PREFER_NO_SCHEDULE`).
+    pub fn taint(&mut self, key: &str, value: &str, effect: &str) {
+        self.taints.push(NodeTaint { key: key.into(), value: value.into(), effect: effect.into() });
+    }
+))]
+pub struct NodePool {
+    #[builder(setter(into))]
+    name: String,
+    /// Instance types, first preferred (several spread spot capacity).
+    instance_types: Vec<String>,
+    /// Nodes: the autoscaler moves between the bounds.
+    size: RangeInclusive<i32>,
+    /// Nodes at first (default: the lower bound).
+    #[builder(default, setter(strip_option))]
+    desired: Option<i32>,
+    #[builder(default = Capacity::OnDemand)]
+    capacity: Capacity,
+    #[builder(default = "AL2023_x86_64_STANDARD".into(), setter(into))]
+    ami_type: String,
+    #[builder(default = 50)]
+    disk_gib: i32,
+    #[builder(via_mutators)]
+    labels: BTreeMap<String, String>,
+    #[builder(via_mutators)]
+    taints: Vec<NodeTaint>,
+}
+
+impl NodePool {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// An EKS cluster.
+///
+/// ```
+/// use fabric::prelude::*;
+/// let mut s = Stack::new("demo");
+/// let net = Vpc::builder().name("main").cidr("10.0.0.0/16").zones(3).nat(Nat::Single).build().add(&mut s).unwrap();
+/// let eks = EksCluster::builder().name("main").network(&net)
+///     .pool(NodePool::builder().name("general").instance_types(vec!["t3.large".into()]).size(3..=9).build())
+///     .pool(NodePool::builder().name("memory").instance_types(vec!["r6i.xlarge".into()]).size(0..=3)
+///         .label("workload", "memory").taint("workload", "memory", "NO_SCHEDULE").build())
+///     .admin("arn:aws:iam::123456789012:role/platform-team")
+///     .build().add(&mut s).unwrap();
+/// s.export("kubeconfig", eks.kubeconfig());
+/// assert!(s.finish().is_ok());
+/// ```
+#[derive(TypedBuilder)]
+#[builder(mutators(
+    /// Adds a node pool.
+    pub fn pool(&mut self, pool: NodePool) {
+        self.pools.push(pool);
+    }
+    /// Lets an IAM user or role administer the cluster (an EKS access entry). The identity that
+    /// creates the cluster is an administrator from the start.
+    pub fn admin(&mut self, principal_arn: &str) {
+        self.admins.push(principal_arn.to_string());
+    }
+))]
+pub struct EksCluster<'a> {
+    #[builder(setter(into))]
+    name: String,
+    network: &'a Network,
+    #[builder(default = DEFAULT_VERSION.into(), setter(into))]
+    version: String,
+    /// Who may reach the public API endpoint (`[]`: private endpoint only).
+    #[builder(default = vec!["0.0.0.0/0".into()])]
+    public_access_cidrs: Vec<String>,
+    #[builder(default = vec!["api".into(), "audit".into(), "authenticator".into()])]
+    logging: Vec<String>,
+    /// Add-ons by name, with a pinned version or `None` for the cluster version's default.
+    #[builder(default = DEFAULT_ADDONS.iter().map(|a| (a.to_string(), None)).collect())]
+    addons: Vec<(String, Option<String>)>,
+    #[builder(via_mutators)]
+    pools: Vec<NodePool>,
+    #[builder(via_mutators)]
+    admins: Vec<String>,
+    #[builder(default, setter(into))]
+    tags: Tags,
+}
+
+/// A declared cluster: where Kubernetes objects go (`.cluster(&eks)` derefs to a [`ClusterRef`]).
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    urn: Urn,
+    kube: ClusterRef,
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = ClusterRef;
+    fn deref(&self) -> &ClusterRef {
+        &self.kube
+    }
+}
+
+impl Cluster {
+    pub fn urn(&self) -> &Urn {
+        &self.urn
+    }
+    pub fn endpoint(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "endpoint")
+    }
+    pub fn ca_data(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "ca_data")
+    }
+    pub fn oidc_issuer(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "oidc_issuer")
+    }
+    pub fn cluster_name(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "name")
+    }
+
+    /// A kubeconfig for people and tools: it runs `aws eks get-token` for each use (no token is
+    /// written down). `cargo xtask outputs <stack> kubeconfig` prints it; deploy writes it to
+    /// `.fabric/<stack>/kubeconfig`.
+    pub fn kubeconfig(&self) -> Output<String> {
+        let name = self.kube.name().to_string();
+        Output::all([self.cluster_name(), self.endpoint(), self.ca_data(), Output::reference(self.urn.clone(), "arn")])
+            .map(move |v: Vec<String>| {
+                // arn:aws:eks:<region>:<account>:cluster/<name>
+                let region = v[3].split(':').nth(3).unwrap_or("us-east-2").to_string();
+                kubeconfig_yaml(&name, &v[1], &v[2], &UserAuth::AwsCli { cluster_name: v[0].clone(), region })
+            })
+    }
+}
+
+/// `<stack>-<name>`, within EKS's 100 characters of letters, digits, `-` and `_`.
+fn cluster_name(stack: &str, name: &str) -> String {
+    let base: String =
+        format!("{stack}-{name}").chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    base.chars().take(100).collect()
+}
+
+impl EksCluster<'_> {
+    pub fn add(self, s: &mut Stack) -> crate::Result<Cluster> {
+        let name = self.name.clone();
+        let mut c = Checker::new(s.urn(eks::CLUSTER, &name));
+        let private = !self.network.private_subnets().is_empty();
+        let subnets: Vec<Output<String>> = if private {
+            self.network.private_subnets().iter().map(|p| p.id()).collect()
+        } else {
+            self.network.public_subnets().iter().map(|p| p.id()).collect()
+        };
+        c.require(
+            subnets.len() >= 2,
+            "network",
+            "EKS needs subnets in at least two zones",
+            "use a network of two or more zones",
+        );
+        let version_ok = self.version.split_once('.').is_some_and(|(a, b)| {
+            a == "1" && b.parse::<u32>().is_ok_and(|m| (28..=40).contains(&m))
+        });
+        c.require(
+            version_ok,
+            "version",
+            format!("`{}` is not a Kubernetes version EKS offers", self.version),
+            format!("pin a minor version such as `{DEFAULT_VERSION}`"),
+        );
+        for cidr in &self.public_access_cidrs {
+            c.require(
+                cidr.parse::<ipnet::Ipv4Net>().is_ok(),
+                "public_access_cidrs",
+                format!("`{cidr}` is not an IPv4 CIDR block"),
+                "write blocks such as `203.0.113.0/24`",
+            );
+        }
+        let mut seen = Vec::new();
+        for p in &self.pools {
+            let (min, max) = (*p.size.start(), *p.size.end());
+            let pool_field = format!("pool {}", p.name);
+            c.require(
+                crate::k8s::manifest::dns_label(&p.name),
+                &pool_field,
+                format!("`{}` is not a valid pool name", p.name),
+                "use lowercase letters, digits and `-`",
+            );
+            c.require(!seen.contains(&p.name), &pool_field, "two pools have this name", "name each pool once");
+            seen.push(p.name.clone());
+            c.require(
+                0 <= min && min <= max && max >= 1,
+                &pool_field,
+                format!("size {min}..={max} is not a node count range"),
+                "give `min..=max` with 0 ≤ min ≤ max and max ≥ 1",
+            );
+            if let Some(d) = p.desired {
+                c.require(
+                    p.size.contains(&d),
+                    &pool_field,
+                    format!("desired {d} is outside {min}..={max}"),
+                    "start within the bounds",
+                );
+            }
+            c.require(
+                !p.instance_types.is_empty(),
+                &pool_field,
+                "no instance types",
+                "give at least one, such as `t3.large`",
+            );
+            for t in &p.taints {
+                c.require(
+                    ["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"].contains(&t.effect.as_str()),
+                    &pool_field,
+                    format!("taint effect `{}` is not one EKS knows", t.effect),
+                    "use NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE",
+                );
+            }
+        }
+        c.require(
+            self.pools.iter().any(|p| !p.taints.iter().any(|t| t.effect != "PREFER_NO_SCHEDULE") && *p.size.end() >= 2),
+            "pools",
+            "no untainted pool of at least two nodes runs the cluster's own services (DNS, metrics)",
+            "add a general pool, such as `NodePool::builder().name(\"general\").instance_types(vec![\"t3.large\".into()]).size(2..=6)`",
+        );
+        s.report(c.into_errors());
+
+        let stack = s.name().to_string();
+        let eks_name = cluster_name(&stack, &name);
+        let cluster_role = Role::builder()
+            .name(format!("eks-{name}-cluster"))
+            .trust(PolicyDocument::trust_services(&["eks.amazonaws.com"]))
+            .description(format!("EKS control plane of cluster {name}"))
+            .tags(self.tags.clone())
+            .build()
+            .add(s)?;
+        let mut cluster_deps = Vec::new();
+        for policy in ["AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController"] {
+            cluster_deps.push(
+                RolePolicyAttachment::builder()
+                    .name(format!("eks-{name}-cluster/{policy}"))
+                    .role(&cluster_role)
+                    .policy_arn(aws_managed_policy(policy))
+                    .build()
+                    .add(s)?,
+            );
+        }
+        let node_role = Role::builder()
+            .name(format!("eks-{name}-nodes"))
+            .trust(PolicyDocument::trust_services(&["ec2.amazonaws.com"]))
+            .description(format!("Worker nodes of cluster {name}"))
+            .tags(self.tags.clone())
+            .build()
+            .add(s)?;
+        let mut node_deps = Vec::new();
+        for policy in [
+            "AmazonEKSWorkerNodePolicy",
+            "AmazonEKS_CNI_Policy",
+            "AmazonEC2ContainerRegistryReadOnly",
+            // The EBS CSI driver runs on the nodes and creates the volumes of PersistentVolumeClaims.
+            "service-role/AmazonEBSCSIDriverPolicy",
+        ] {
+            let short = policy.rsplit('/').next().unwrap_or(policy);
+            node_deps.push(
+                RolePolicyAttachment::builder()
+                    .name(format!("eks-{name}-nodes/{short}"))
+                    .role(&node_role)
+                    .policy_arn(aws_managed_policy(policy))
+                    .build()
+                    .add(s)?,
+            );
+        }
+        let control_plane_sg = SecurityGroup::builder()
+            .name(format!("{name}/control-plane"))
+            .vpc(self.network.vpc())
+            .description(format!("EKS cluster {name}: extra group of the control plane"))
+            .tags(self.tags.clone())
+            .build()
+            .add(s)?;
+        let subnet_ids = Output::all(subnets).map(|mut v| {
+            v.sort();
+            v
+        });
+        let cluster = s.declare(
+            eks::cluster_provider(),
+            &name,
+            ClusterInputs {
+                name: eks_name,
+                version: self.version.clone(),
+                role_arn: cluster_role.arn(),
+                subnet_ids: subnet_ids.clone(),
+                security_group_ids: Output::all([control_plane_sg.id()]),
+                endpoint_public: !self.public_access_cidrs.is_empty(),
+                endpoint_private: true,
+                public_access_cidrs: self.public_access_cidrs.clone(),
+                logging: {
+                    let mut l = self.logging.clone();
+                    l.sort();
+                    l
+                },
+                tags: self.tags.clone(),
+            },
+            cluster_deps,
+        );
+        let cluster_name_out: Output<String> = Output::reference(cluster.clone(), "name");
+        let mut groups = Vec::new();
+        let mut asgs = Vec::new();
+        for p in &self.pools {
+            let group = s.declare(
+                eks::node_group_provider(),
+                &format!("{name}/{}", p.name),
+                NodeGroupInputs {
+                    cluster_name: cluster_name_out.clone(),
+                    name: p.name.clone(),
+                    node_role_arn: node_role.arn(),
+                    subnet_ids: subnet_ids.clone(),
+                    instance_types: p.instance_types.clone(),
+                    capacity_type: match p.capacity {
+                        Capacity::OnDemand => "ON_DEMAND".into(),
+                        Capacity::Spot => "SPOT".into(),
+                    },
+                    ami_type: p.ami_type.clone(),
+                    disk_size_gib: p.disk_gib,
+                    min_size: *p.size.start(),
+                    desired_size: p.desired.unwrap_or(*p.size.start()),
+                    max_size: *p.size.end(),
+                    labels: p.labels.clone(),
+                    taints: {
+                        let mut t = p.taints.clone();
+                        t.sort();
+                        t
+                    },
+                    tags: self.tags.clone(),
+                },
+                node_deps.clone(),
+            );
+            asgs.push((p.name.clone(), Output::<String>::reference(group.clone(), "autoscaling_group")));
+            groups.push(group);
+        }
+        for (addon, version) in &self.addons {
+            // Add-ons run on nodes (coredns, metrics-server); the rest is harmless to order too.
+            s.declare(
+                eks::addon_provider(),
+                &format!("{name}/{addon}"),
+                AddonInputs {
+                    cluster_name: cluster_name_out.clone(),
+                    name: addon.clone(),
+                    version: version.clone(),
+                    tags: self.tags.clone(),
+                },
+                groups.clone(),
+            );
+        }
+        for principal in &self.admins {
+            let short = principal.rsplit(['/', ':']).next().unwrap_or(principal);
+            s.declare(
+                eks::access_entry_provider(),
+                &format!("{name}/{short}"),
+                AccessEntryInputs {
+                    cluster_name: cluster_name_out.clone(),
+                    principal_arn: principal.clone(),
+                    policy_arn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy".into(),
+                },
+                vec![],
+            );
+        }
+        let kube = ClusterRef::eks(
+            &name,
+            cluster_name_out,
+            Output::reference(cluster.clone(), "endpoint"),
+            Output::reference(cluster.clone(), "ca_data"),
+        )
+        .with_nodes(ClusterNodes {
+            autoscaling_groups: asgs,
+            security_group_id: Output::reference(cluster.clone(), "node_security_group_id"),
+        });
+        Ok(Cluster { urn: cluster, kube })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::components::{Nat, Vpc};
+
+    #[test]
+    fn bad_pools_and_versions_are_reported_together() {
+        let mut s = Stack::new("demo");
+        let net = Vpc::builder().name("main").cidr("10.0.0.0/16").zones(2).nat(Nat::Single).build().add(&mut s).unwrap();
+        EksCluster::builder()
+            .name("main")
+            .network(&net)
+            .version("1.3")
+            .public_access_cidrs(vec!["everyone".into()])
+            .pool(NodePool::builder().name("gpu").instance_types(vec![]).size(3..=1).taint("gpu", "x", "NEVER").build())
+            .build()
+            .add(&mut s)
+            .unwrap();
+        let errors = s.finish().err().unwrap().to_string();
+        for needle in [
+            "`1.3` is not a Kubernetes version",
+            "`everyone` is not an IPv4 CIDR block",
+            "size 3..=1 is not a node count range",
+            "no instance types",
+            "taint effect `NEVER`",
+            "no untainted pool of at least two nodes",
+        ] {
+            assert!(errors.contains(needle), "missing {needle:?} in\n{errors}");
+        }
+    }
+}

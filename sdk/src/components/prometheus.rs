@@ -1,0 +1,336 @@
+//! `Prometheus`: in-cluster metrics on port 80, not exposed — a StatefulSet with a persistent
+//! (gp3, encrypted) volume, a service account allowed to discover pods and nodes, a scrape
+//! configuration for annotated pods, the kubelets and cAdvisor, and a ClusterIP service.
+
+use super::web_service::{check_image, meta, quantities, restricted_container, restricted_pod};
+use crate::k8s::{ClusterRef, Manifest, ObjectRef, manifest::dns_label};
+use crate::model::{Checker, Stack};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServiceAccount,
+    ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::{BTreeMap, BTreeSet};
+use typed_builder::TypedBuilder;
+
+/// The storage class fabric declares once per cluster for volumes: gp3, encrypted, bound where
+/// the pod lands, expandable, kept when the claim goes (a deleted claim loses no data).
+pub const STORAGE_CLASS: &str = "fabric-gp3";
+
+/// The tag the volumes of that class carry, for backup selections by tag.
+pub const VOLUME_BACKUP_TAG: (&str, &str) = ("fabric-backup", "true");
+
+/// The pinned Prometheus image.
+pub const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v3.5.0";
+
+/// Prometheus, scraping the cluster.
+///
+/// ```
+/// use fabric::prelude::*;
+/// use fabric::k8s::ClusterRef;
+/// let mut s = Stack::new("demo");
+/// let cluster = ClusterRef::kubeconfig("kind");
+/// let metrics = Prometheus::builder().name("metrics").cluster(&cluster).namespace("monitoring").build().add(&mut s).unwrap();
+/// assert_eq!(metrics.url(), "http://metrics.monitoring.svc.cluster.local");
+/// assert!(s.finish().is_ok());
+/// ```
+#[derive(TypedBuilder)]
+pub struct Prometheus<'a> {
+    #[builder(setter(into))]
+    name: String,
+    cluster: &'a ClusterRef,
+    #[builder(default = "default".into(), setter(into))]
+    namespace: String,
+    #[builder(default = PROMETHEUS_IMAGE.into(), setter(into))]
+    image: String,
+    /// How long samples are kept.
+    #[builder(default = "15d".into(), setter(into))]
+    retention: String,
+    /// Size of the data volume.
+    #[builder(default = "50Gi".into(), setter(into))]
+    storage: String,
+    #[builder(default = "30s".into(), setter(into))]
+    scrape_interval: String,
+}
+
+/// A declared Prometheus.
+#[derive(Clone, Debug)]
+pub struct PrometheusRef {
+    name: String,
+    namespace: String,
+    pub stateful_set: ObjectRef,
+}
+
+impl PrometheusRef {
+    /// The in-cluster URL (port 80).
+    pub fn url(&self) -> String {
+        format!("http://{}.{}.svc.cluster.local", self.name, self.namespace)
+    }
+}
+
+/// Clusters that already have the storage class.
+#[derive(Default)]
+struct StorageClasses(BTreeSet<String>);
+
+/// The scrape configuration: annotated pods (`prometheus.io/scrape: "true"`, with optional
+/// `prometheus.io/port` and `prometheus.io/path`), kubelets, cAdvisor (container CPU, memory,
+/// network), and Prometheus itself.
+pub fn scrape_config(interval: &str) -> String {
+    format!(
+        r#"global:
+  scrape_interval: {interval}
+  evaluation_interval: {interval}
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ["localhost:9090"]
+  - job_name: kubernetes-pods
+    kubernetes_sd_configs:
+      - role: pod
+    relabel_configs:
+      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
+        action: keep
+        regex: "true"
+      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path]
+        action: replace
+        target_label: __metrics_path__
+        regex: (.+)
+      - source_labels: [__address__, __meta_kubernetes_pod_annotation_prometheus_io_port]
+        action: replace
+        regex: ([^:]+)(?::\d+)?;(\d+)
+        replacement: $1:$2
+        target_label: __address__
+      - source_labels: [__meta_kubernetes_namespace]
+        target_label: namespace
+      - source_labels: [__meta_kubernetes_pod_name]
+        target_label: pod
+      - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_name]
+        target_label: app
+  - job_name: kubernetes-nodes
+    scheme: https
+    tls_config:
+      ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
+    bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
+    kubernetes_sd_configs:
+      - role: node
+    relabel_configs:
+      - target_label: __address__
+        replacement: kubernetes.default.svc:443
+      - source_labels: [__meta_kubernetes_node_name]
+        regex: (.+)
+        target_label: __metrics_path__
+        replacement: /api/v1/nodes/$1/proxy/metrics
+  - job_name: kubernetes-cadvisor
+    scheme: https
+    tls_config:
+      ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
+    bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
+    kubernetes_sd_configs:
+      - role: node
+    relabel_configs:
+      - target_label: __address__
+        replacement: kubernetes.default.svc:443
+      - source_labels: [__meta_kubernetes_node_name]
+        regex: (.+)
+        target_label: __metrics_path__
+        replacement: /api/v1/nodes/$1/proxy/metrics/cadvisor
+"#
+    )
+}
+
+impl Prometheus<'_> {
+    pub fn add(self, s: &mut Stack) -> crate::Result<PrometheusRef> {
+        let (name, ns) = (self.name.clone(), self.namespace.clone());
+        let mut c = Checker::new(s.urn("k8s:apps/v1:StatefulSet", &format!("{}/{ns}/{name}", self.cluster.name())));
+        c.require(dns_label(&name), "name", format!("`{name}` is not a valid name"), "use lowercase letters, digits and `-`");
+        check_image(&mut c, &self.image);
+        c.require(
+            humantime::parse_duration(&self.scrape_interval).is_ok(),
+            "scrape_interval",
+            format!("`{}` is not a duration", self.scrape_interval),
+            "write a duration such as `30s`",
+        );
+        let storage_ok = self.storage.trim_end_matches(char::is_alphabetic).parse::<u64>().is_ok_and(|n| n > 0)
+            && ["Gi", "Ti"].iter().any(|u| self.storage.ends_with(u));
+        c.require(
+            storage_ok,
+            "storage",
+            format!("`{}` is not a volume size", self.storage),
+            "write a size such as `50Gi`",
+        );
+        s.report(c.into_errors());
+
+        let labels: BTreeMap<String, String> = [
+            ("app.kubernetes.io/name".to_string(), name.clone()),
+            ("app.kubernetes.io/component".to_string(), "metrics".to_string()),
+        ]
+        .into();
+        let selector: BTreeMap<String, String> = [("app.kubernetes.io/name".to_string(), name.clone())].into();
+        let cluster_wide = format!("{ns}-{name}");
+
+        if s.extension::<StorageClasses>().0.insert(self.cluster.name().to_string()) {
+            let class = StorageClass {
+                metadata: ObjectMeta { name: Some(STORAGE_CLASS.into()), ..Default::default() },
+                provisioner: "ebs.csi.aws.com".into(),
+                parameters: Some(
+                    [
+                        ("type".to_string(), "gp3".to_string()),
+                        ("encrypted".to_string(), "true".to_string()),
+                        ("tagSpecification_1".to_string(), format!("{}={}", VOLUME_BACKUP_TAG.0, VOLUME_BACKUP_TAG.1)),
+                    ]
+                    .into(),
+                ),
+                reclaim_policy: Some("Retain".into()),
+                volume_binding_mode: Some("WaitForFirstConsumer".into()),
+                allow_volume_expansion: Some(true),
+                ..Default::default()
+            };
+            Manifest::of(&class).add(s, self.cluster)?;
+        }
+        let account = ServiceAccount { metadata: meta(&name, &ns, &labels), ..Default::default() };
+        Manifest::of(&account).add(s, self.cluster)?;
+        let rule = |groups: &[&str], resources: &[&str]| PolicyRule {
+            api_groups: Some(groups.iter().map(|g| g.to_string()).collect()),
+            resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+            verbs: vec!["get".into(), "list".into(), "watch".into()],
+            ..Default::default()
+        };
+        let role = ClusterRole {
+            metadata: ObjectMeta { name: Some(cluster_wide.clone()), labels: Some(labels.clone()), ..Default::default() },
+            rules: Some(vec![
+                rule(&[""], &["nodes", "nodes/metrics", "nodes/proxy", "services", "endpoints", "pods"]),
+                rule(&["discovery.k8s.io"], &["endpointslices"]),
+                PolicyRule {
+                    non_resource_urls: Some(vec!["/metrics".into()]),
+                    verbs: vec!["get".into()],
+                    ..Default::default()
+                },
+            ]),
+            ..Default::default()
+        };
+        Manifest::of(&role).add(s, self.cluster)?;
+        let binding = ClusterRoleBinding {
+            metadata: ObjectMeta { name: Some(cluster_wide.clone()), labels: Some(labels.clone()), ..Default::default() },
+            role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "ClusterRole".into(), name: cluster_wide },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: name.clone(),
+                namespace: Some(ns.clone()),
+                ..Default::default()
+            }]),
+        };
+        Manifest::of(&binding).add(s, self.cluster)?;
+        let config_name = format!("{name}-config");
+        let config = ConfigMap {
+            metadata: meta(&config_name, &ns, &labels),
+            data: Some([("prometheus.yml".to_string(), scrape_config(&self.scrape_interval))].into()),
+            ..Default::default()
+        };
+        Manifest::of(&config).add(s, self.cluster)?;
+        let service = Service {
+            metadata: meta(&name, &ns, &labels),
+            spec: Some(ServiceSpec {
+                type_: Some("ClusterIP".into()),
+                selector: Some(selector.clone()),
+                ports: Some(vec![ServicePort {
+                    name: Some("http".into()),
+                    port: 80,
+                    target_port: Some(IntOrString::String("http".into())),
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Manifest::of(&service).add(s, self.cluster)?;
+        let probe = |path: &str, delay: i32| Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some(path.into()),
+                port: IntOrString::String("http".into()),
+                ..Default::default()
+            }),
+            initial_delay_seconds: Some(delay),
+            period_seconds: Some(10),
+            timeout_seconds: Some(3),
+            failure_threshold: Some(3),
+            ..Default::default()
+        };
+        let container = Container {
+            name: "prometheus".into(),
+            image: Some(self.image.clone()),
+            args: Some(vec![
+                "--config.file=/etc/prometheus/prometheus.yml".into(),
+                "--storage.tsdb.path=/prometheus".into(),
+                format!("--storage.tsdb.retention.time={}", self.retention),
+                "--web.enable-lifecycle".into(),
+            ]),
+            ports: Some(vec![ContainerPort {
+                name: Some("http".into()),
+                container_port: 9090,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            readiness_probe: Some(probe("/-/ready", 5)),
+            liveness_probe: Some(probe("/-/healthy", 30)),
+            resources: Some(ResourceRequirements {
+                requests: Some(quantities("500m", "1Gi")),
+                limits: Some(quantities("2", "4Gi")),
+                ..Default::default()
+            }),
+            volume_mounts: Some(vec![
+                VolumeMount { name: "config".into(), mount_path: "/etc/prometheus".into(), ..Default::default() },
+                VolumeMount { name: "data".into(), mount_path: "/prometheus".into(), ..Default::default() },
+            ]),
+            security_context: Some(restricted_container()),
+            ..Default::default()
+        };
+        let stateful_set = StatefulSet {
+            metadata: meta(&name, &ns, &labels),
+            spec: Some(StatefulSetSpec {
+                replicas: Some(1),
+                service_name: Some(name.clone()),
+                selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta { labels: Some(labels.clone()), ..Default::default() }),
+                    spec: Some(PodSpec {
+                        service_account_name: Some(name.clone()),
+                        containers: vec![container],
+                        // nobody: the user the Prometheus image runs as.
+                        security_context: Some(restricted_pod(65534)),
+                        termination_grace_period_seconds: Some(60),
+                        volumes: Some(vec![Volume {
+                            name: "config".into(),
+                            config_map: Some(ConfigMapVolumeSource { name: config_name, ..Default::default() }),
+                            ..Default::default()
+                        }]),
+                        ..Default::default()
+                    }),
+                },
+                volume_claim_templates: Some(vec![PersistentVolumeClaim {
+                    metadata: ObjectMeta { name: Some("data".into()), ..Default::default() },
+                    spec: Some(PersistentVolumeClaimSpec {
+                        access_modes: Some(vec!["ReadWriteOnce".into()]),
+                        storage_class_name: Some(STORAGE_CLASS.into()),
+                        resources: Some(VolumeResourceRequirements {
+                            requests: Some([("storage".to_string(), Quantity(self.storage.clone()))].into()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let stateful_set = Manifest::of(&stateful_set).add(s, self.cluster)?;
+        Ok(PrometheusRef { name, namespace: ns, stateful_set })
+    }
+}
