@@ -50,6 +50,13 @@ struct Cli {
     /// (`stacks/<stack>/config/<env>.toml`, or `FABRIC_CONFIG_DIR/<env>.toml`).
     #[arg(long, global = true, env = "FABRIC_ENV")]
     env: Option<String>,
+    /// A kubeconfig that reaches the program's clusters (kind, minikube, an existing EKS); without
+    /// it, EKS clusters are reached with a token from STS.
+    #[arg(long, global = true, env = "FABRIC_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Take over Kubernetes fields another field manager owns (server-side apply `force`).
+    #[arg(long, global = true)]
+    force_conflicts: bool,
     /// The directory of this stack's local state (default `.fabric/<stack>`).
     #[arg(long, global = true, env = "FABRIC_STATE_DIR", hide = true)]
     state_dir: Option<PathBuf>,
@@ -77,8 +84,15 @@ enum Verb {
         #[arg(long)]
         mermaid: bool,
     },
-    /// Print the desired inputs of every resource (what deploy would send), as JSON.
-    Render,
+    /// Print the Kubernetes YAML deploy would apply (with --out DIR: one file per object).
+    Render {
+        /// Write one file per object into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the desired inputs of every resource (what deploy would send), as JSON.
+        #[arg(long)]
+        inputs: bool,
+    },
     /// Break the stack's lock (after a run was killed on another machine).
     Unlock,
 }
@@ -108,8 +122,29 @@ pub fn run_as(stack: &str, program: impl FnOnce(&mut Stack) -> crate::Result<()>
     std::process::exit(code);
 }
 
+/// Runs a stack program that reads per-environment config: `default_env` unless `--env` (or
+/// `FABRIC_ENV`) names another.
+pub fn run_env(default_env: &str, program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> crate::Result<()> {
+    let code = run_with_args_env(&exe_stack_name(), std::env::args_os(), Some(default_env), program);
+    std::process::exit(code);
+}
+
 /// Runs the stack program with `args` (the first is the program name); returns the exit code.
 pub fn run_with_args<I, T>(stack: &str, args: I, program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    run_with_args_env(stack, args, None, program)
+}
+
+/// [`run_with_args`] with a default environment.
+pub fn run_with_args_env<I, T>(
+    stack: &str,
+    args: I,
+    default_env: Option<&str>,
+    program: impl FnOnce(&mut Stack) -> crate::Result<()>,
+) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -125,7 +160,8 @@ where
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("FABRIC_LOG"))
         .with_writer(std::io::stderr)
         .try_init();
-    let mut s = match &cli.env {
+    let env = cli.env.clone().or(default_env.map(String::from));
+    let mut s = match &env {
         Some(env) => {
             if env.is_empty() || !env.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
                 return fail(2, format!("`--env {env}`: an environment name is lowercase letters, digits and `-`"));
@@ -149,13 +185,33 @@ where
             print!("{}", if *mermaid { graph.to_mermaid() } else { graph.to_dot() });
             return 0;
         }
-        Verb::Render => {
+        Verb::Render { inputs: true, .. } => {
             let rendered = crate::engine::render::render_inputs(&graph);
             println!("{}", serde_json::to_string_pretty(&rendered).expect("JSON"));
             return 0;
         }
+        Verb::Render { out, .. } => {
+            let objects = crate::k8s::render::render_objects(&graph);
+            return match out {
+                Some(dir) => match crate::k8s::render::write_dir(&objects, dir) {
+                    Ok(files) => {
+                        eprintln!("wrote {} Kubernetes objects to {}", files.len(), dir.display());
+                        0
+                    }
+                    Err(e) => fail(1, format!("writing {}: {e}", dir.display())),
+                },
+                None => {
+                    print!("{}", crate::k8s::render::to_yaml_stream(&objects));
+                    0
+                }
+            };
+        }
         _ => {}
     }
+    let graph = match kubernetes_reach(&cli, graph) {
+        Ok(g) => g,
+        Err((code, message)) => return fail(code, message),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     runtime.block_on(async move {
         match drive(&cli, graph).await {
@@ -163,6 +219,61 @@ where
             Err(e) => fail(1, e),
         }
     })
+}
+
+/// Decides, before any call, what happens to the program's Kubernetes objects: applied (EKS
+/// reachable, or `--kubeconfig`), or — with `--local` and no kubeconfig, where the emulator's
+/// EKS has no API server — rendered, validated offline and left out of the run, said plainly.
+fn kubernetes_reach(cli: &Cli, graph: Arc<Graph>) -> Result<Arc<Graph>, (i32, String)> {
+    if !matches!(cli.verb, Verb::Deploy | Verb::Preview | Verb::Refresh) || cli.kubeconfig.is_some() {
+        return Ok(graph);
+    }
+    let via = |n: &crate::model::Node| {
+        n.inputs(&crate::model::NothingKnown).ok().and_then(|i| {
+            Some((i.pointer("/cluster/via")?.as_str()?.to_string(), i.pointer("/cluster/name")?.as_str()?.to_string()))
+        })
+    };
+    let mut kubeconfig_only: Vec<String> = Vec::new();
+    let mut any = false;
+    for n in graph.nodes().iter().filter(|n| n.type_name().starts_with(crate::k8s::TYPE_PREFIX)) {
+        any = true;
+        if let Some((v, name)) = via(n)
+            && v == "kubeconfig"
+            && !kubeconfig_only.contains(&name)
+        {
+            kubeconfig_only.push(name);
+        }
+    }
+    if !kubeconfig_only.is_empty() {
+        return Err((
+            2,
+            format!(
+                "cluster `{}` is reached only through a kubeconfig, and none was given\n    fix: pass --kubeconfig PATH (or set FABRIC_KUBECONFIG)",
+                kubeconfig_only.join("`, `")
+            ),
+        ));
+    }
+    if !any || !cli.local {
+        return Ok(graph);
+    }
+    let home = crate::local::fabric_home();
+    let dir = crate::local::local_state_dir(&home, graph.stack()).join("manifests");
+    let objects = crate::k8s::render::render_objects(&graph);
+    let files =
+        crate::k8s::render::write_dir(&objects, &dir).map_err(|e| (1, format!("writing {}: {e}", dir.display())))?;
+    crate::local::ensure_installed(&home).map_err(|e| (1, e))?;
+    let validated = match crate::k8s::render::validate_files(&home, &files) {
+        Ok(Some(())) => format!("validated against the Kubernetes {} schemas", crate::k8s::render::KUBERNETES_VERSION),
+        Ok(None) => "NOT validated (kubernetes-validate is not installed)".to_string(),
+        Err(e) => return Err((2, e)),
+    };
+    eprintln!(
+        "Kubernetes: {} objects rendered to {} and {validated}.\n  No cluster was reached: the local emulator's EKS has no API server, so nothing is applied to Kubernetes.\n  Pass --kubeconfig PATH to apply them to a real cluster (kind, minikube, EKS).\n",
+        objects.len(),
+        dir.display()
+    );
+    let graph = Arc::try_unwrap(graph).unwrap_or_else(|_| unreachable!("the graph has one owner here"));
+    Ok(Arc::new(graph.without(|n| n.type_name().starts_with(crate::k8s::TYPE_PREFIX))))
 }
 
 struct Setup {
@@ -204,7 +315,9 @@ async fn setup(cli: &Cli, stack: &str) -> crate::Result<Setup> {
         None => (Arc::new(LocalBackend::new(cli.state_dir.clone().unwrap_or(local_dir))), true),
     };
     let store = Arc::new(StateStore::open(backend, stack, KeySource::from_env(local_backend)).await?);
-    let ctx = crate::engine::Ctx::new(stack, Some(aws.clone()));
+    let mut kube = crate::k8s::KubeAccess::new(cli.kubeconfig.clone());
+    kube.force_conflicts = cli.force_conflicts;
+    let ctx = crate::engine::Ctx::new(stack, Some(aws.clone())).with_kube(kube);
     let mut engine = Engine::new(ctx, store, Registry::standard());
     engine.parallel = cli.parallel.max(1);
     engine.observer = Arc::new(Progress::new());
@@ -343,6 +456,7 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
                 eprint!("{}", render_report(&report, t0.elapsed()));
             }
             report_emulator_gaps(&state);
+            write_kubeconfigs(cli, graph.stack(), &state.outputs);
             print_outputs(cli, &state.outputs);
             Ok(if report.ok() { 0 } else { 1 })
         }
@@ -367,12 +481,41 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
     }
 }
 
+/// Writes each exported kubeconfig (`kubeconfig`, `kubeconfig-<cluster>`) beside the stack's
+/// local state, readable by its owner only.
+fn write_kubeconfigs(cli: &Cli, stack: &str, outputs: &std::collections::BTreeMap<String, serde_json::Value>) {
+    let home = crate::local::fabric_home();
+    let dir = match &cli.state_dir {
+        Some(d) => d.clone(),
+        None if cli.local => crate::local::local_state_dir(&home, stack),
+        None => home.join(stack),
+    };
+    for (name, value) in outputs.iter().filter(|(k, _)| k.as_str() == "kubeconfig" || k.starts_with("kubeconfig-")) {
+        let Some(text) = value.as_str() else { continue };
+        let path = dir.join(name);
+        let written = std::fs::create_dir_all(&dir).and_then(|_| {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+            f.write_all(text.as_bytes())
+        });
+        match written {
+            Ok(()) => eprintln!("kubeconfig written to {}", path.display()),
+            Err(e) => eprintln!("warning: could not write {}: {e}", path.display()),
+        }
+    }
+}
+
 /// Says plainly what the local emulator could not create.
 fn report_emulator_gaps(state: &crate::state::State) {
     for (urn, rec) in &state.resources {
         if let Some(gap) = rec.outputs.get(crate::aws::EMULATOR_GAP).and_then(|g| g.as_str()) {
+            let what = if gap.contains("does not implement") || gap.contains("have no") {
+                "NOT CREATED"
+            } else {
+                "emulated in part"
+            };
             eprintln!(
-                "warning: NOT CREATED in the local emulator: {}: {gap}; against AWS this step creates it",
+                "warning: {what} in the local emulator: {}: {gap}; against AWS this step does all of it",
                 urn.display_short()
             );
         }
@@ -390,7 +533,13 @@ fn print_outputs(cli: &Cli, outputs: &std::collections::BTreeMap<String, serde_j
     } else {
         println!("\nOutputs:");
         for (k, v) in &redacted {
-            println!("  {k} = {v}");
+            match v.as_str() {
+                // Documents (kubeconfigs) are shown by `outputs NAME`, not inline.
+                Some(text) if text.contains('\n') => {
+                    println!("  {k} = ({} lines: print it with `outputs {k}`)", text.lines().count())
+                }
+                _ => println!("  {k} = {v}"),
+            }
         }
     }
 }

@@ -33,7 +33,7 @@ pub mod progress;
 pub mod state;
 pub mod testing;
 
-pub use cli::run;
+pub use cli::{run, run_env};
 
 /// What the program and the engine fail with.
 #[derive(Debug, thiserror::Error)]

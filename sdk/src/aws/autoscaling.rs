@@ -33,7 +33,12 @@ pub struct TargetGroupAttachment;
 
 impl TargetGroupAttachment {
     /// Declares the attachment of `target_group_arn` to `autoscaling_group`.
-    pub fn declare(s: &mut Stack, name: &str, autoscaling_group: Output<String>, target_group_arn: Output<String>) -> Urn {
+    pub fn declare(
+        s: &mut Stack,
+        name: &str,
+        autoscaling_group: Output<String>,
+        target_group_arn: Output<String>,
+    ) -> Urn {
         s.declare(attachment_provider(), name, AttachmentInputs { autoscaling_group, target_group_arn }, vec![])
     }
 }

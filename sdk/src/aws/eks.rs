@@ -464,8 +464,16 @@ impl TypedProvider for NodeGroupProvider {
     type Inputs = NodeGroupInputs;
     type Outputs = NodeGroupOutputs;
     const TYPE: &'static str = NODE_GROUP;
-    const REPLACE_ON: &'static [&'static str] =
-        &["cluster_name", "name", "node_role_arn", "subnet_ids", "instance_types", "capacity_type", "ami_type", "disk_size_gib"];
+    const REPLACE_ON: &'static [&'static str] = &[
+        "cluster_name",
+        "name",
+        "node_role_arn",
+        "subnet_ids",
+        "instance_types",
+        "capacity_type",
+        "ami_type",
+        "disk_size_gib",
+    ];
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &NodeGroupInputs) -> ProviderResult<NodeGroupOutputs> {
         let sent = ctx
@@ -520,7 +528,8 @@ impl TypedProvider for NodeGroupProvider {
         new: &NodeGroupInputs,
     ) -> ProviderResult<NodeGroupOutputs> {
         let eks = &ctx.aws()?.eks;
-        let scaling_changed = (old.min_size, old.desired_size, old.max_size) != (new.min_size, new.desired_size, new.max_size);
+        let scaling_changed =
+            (old.min_size, old.desired_size, old.max_size) != (new.min_size, new.desired_size, new.max_size);
         let labels_changed = old.labels != new.labels;
         let taints_changed = old.taints != new.taints;
         if scaling_changed || labels_changed || taints_changed {
@@ -532,8 +541,8 @@ impl TypedProvider for NodeGroupProvider {
                     .await?
                     .and_then(|g| g.scaling_config().and_then(|s| s.desired_size()))
                     .unwrap_or(new.desired_size);
-                let desired =
-                    if old.desired_size != new.desired_size { new.desired_size } else { current }.clamp(new.min_size, new.max_size);
+                let desired = if old.desired_size != new.desired_size { new.desired_size } else { current }
+                    .clamp(new.min_size, new.max_size);
                 req = req.scaling_config(
                     NodegroupScalingConfig::builder()
                         .min_size(new.min_size)
@@ -543,7 +552,8 @@ impl TypedProvider for NodeGroupProvider {
                 );
             }
             if labels_changed {
-                let removed: Vec<String> = old.labels.keys().filter(|k| !new.labels.contains_key(*k)).cloned().collect();
+                let removed: Vec<String> =
+                    old.labels.keys().filter(|k| !new.labels.contains_key(*k)).cloned().collect();
                 req = req.labels(
                     UpdateLabelsPayload::builder()
                         .set_add_or_update_labels(Some(new.labels.clone().into_iter().collect()))
@@ -661,7 +671,12 @@ pub struct AddonOutputs {
 pub struct AddonProvider;
 
 impl AddonProvider {
-    async fn describe(&self, ctx: &Ctx, cluster: &str, name: &str) -> ProviderResult<Option<aws_sdk_eks::types::Addon>> {
+    async fn describe(
+        &self,
+        ctx: &Ctx,
+        cluster: &str,
+        name: &str,
+    ) -> ProviderResult<Option<aws_sdk_eks::types::Addon>> {
         match ctx.aws()?.eks.describe_addon().cluster_name(cluster).addon_name(name).send().await {
             Ok(o) => Ok(o.addon),
             Err(e) if not_found(&e) => Ok(None),
@@ -669,7 +684,13 @@ impl AddonProvider {
         }
     }
 
-    async fn wait(&self, ctx: &Ctx, cluster: &str, name: &str, gone: bool) -> ProviderResult<Option<aws_sdk_eks::types::Addon>> {
+    async fn wait(
+        &self,
+        ctx: &Ctx,
+        cluster: &str,
+        name: &str,
+        gone: bool,
+    ) -> ProviderResult<Option<aws_sdk_eks::types::Addon>> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let a = self.describe(ctx, cluster, name).await?;
@@ -735,7 +756,14 @@ impl TypedProvider for AddonProvider {
         })
     }
 
-    async fn update(&self, ctx: &Ctx, _: &Urn, old: &AddonInputs, out: &AddonOutputs, new: &AddonInputs) -> ProviderResult<AddonOutputs> {
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &AddonInputs,
+        out: &AddonOutputs,
+        new: &AddonInputs,
+    ) -> ProviderResult<AddonOutputs> {
         if out.emulator_gap.is_some() {
             return Ok(out.clone());
         }
@@ -768,7 +796,11 @@ impl TypedProvider for AddonProvider {
         self.wait(ctx, &out.cluster_name, &out.name, true).await.map(|_| ())
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, AddonOutputs)]) -> ProviderResult<Vec<Option<(AddonInputs, AddonOutputs)>>> {
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, AddonOutputs)],
+    ) -> ProviderResult<Vec<Option<(AddonInputs, AddonOutputs)>>> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             // What the emulator could not create cannot be read back: its record stands.
@@ -879,7 +911,14 @@ impl TypedProvider for AccessEntryProvider {
         })
     }
 
-    async fn update(&self, _: &Ctx, _: &Urn, _: &AccessEntryInputs, out: &AccessEntryOutputs, _: &AccessEntryInputs) -> ProviderResult<AccessEntryOutputs> {
+    async fn update(
+        &self,
+        _: &Ctx,
+        _: &Urn,
+        _: &AccessEntryInputs,
+        out: &AccessEntryOutputs,
+        _: &AccessEntryInputs,
+    ) -> ProviderResult<AccessEntryOutputs> {
         Ok(out.clone())
     }
 
@@ -887,14 +926,26 @@ impl TypedProvider for AccessEntryProvider {
         if out.emulator_gap.is_some() {
             return Ok(());
         }
-        match ctx.aws()?.eks.delete_access_entry().cluster_name(&out.cluster_name).principal_arn(&out.principal_arn).send().await {
+        match ctx
+            .aws()?
+            .eks
+            .delete_access_entry()
+            .cluster_name(&out.cluster_name)
+            .principal_arn(&out.principal_arn)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if not_found(&e) => Ok(()),
             Err(e) => Err(call_failed("DeleteAccessEntry", e)),
         }
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, AccessEntryOutputs)]) -> ProviderResult<Vec<Option<(AccessEntryInputs, AccessEntryOutputs)>>> {
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, AccessEntryOutputs)],
+    ) -> ProviderResult<Vec<Option<(AccessEntryInputs, AccessEntryOutputs)>>> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             if let Some(requested) = &o.requested {
@@ -902,7 +953,8 @@ impl TypedProvider for AccessEntryProvider {
                 continue;
             }
             let eks = &ctx.aws()?.eks;
-            match eks.describe_access_entry().cluster_name(&o.cluster_name).principal_arn(&o.principal_arn).send().await {
+            match eks.describe_access_entry().cluster_name(&o.cluster_name).principal_arn(&o.principal_arn).send().await
+            {
                 Ok(_) => {}
                 Err(e) if not_found(&e) => {
                     out.push(None);
@@ -923,8 +975,11 @@ impl TypedProvider for AccessEntryProvider {
                 .and_then(|p| p.policy_arn())
                 .unwrap_or_default()
                 .to_string();
-            let inputs =
-                AccessEntryInputs { cluster_name: o.cluster_name.clone(), principal_arn: o.principal_arn.clone(), policy_arn };
+            let inputs = AccessEntryInputs {
+                cluster_name: o.cluster_name.clone(),
+                principal_arn: o.principal_arn.clone(),
+                policy_arn,
+            };
             out.push(Some((inputs, o.clone())));
         }
         Ok(out)

@@ -80,6 +80,35 @@ impl Database {
         &self.instance
     }
 
+    /// Admits the worker nodes of `cluster` (its pods) on 5432 — and nothing more.
+    pub fn allow_cluster(&self, s: &mut Stack, cluster: &crate::k8s::ClusterRef) -> crate::Result<()> {
+        let Some(nodes) = cluster.nodes() else {
+            let mut c = Checker::new(self.instance.clone());
+            c.error(
+                "allow_cluster",
+                format!("cluster `{}` has no nodes fabric knows", cluster.name()),
+                "admit an `EksCluster`, or its nodes' security group with `allow_from`",
+            );
+            s.report(c.into_errors());
+            return Ok(());
+        };
+        s.declare(
+            crate::aws::ec2::security_group::rule_provider(),
+            &format!("{}/db-from-cluster-{}", self.instance.name(), cluster.name()),
+            crate::aws::ec2::security_group::IngressRuleInputs {
+                security_group_id: self.security_group.id(),
+                ip_protocol: "tcp".into(),
+                from_port: 5432,
+                to_port: 5432,
+                cidr_ipv4: None,
+                source_security_group_id: Some(nodes.security_group_id.clone()),
+                description: format!("PostgreSQL from the nodes of cluster {}", cluster.name()),
+            },
+            vec![],
+        );
+        Ok(())
+    }
+
     /// The endpoint's host name.
     pub fn address(&self) -> Output<String> {
         Output::reference(self.instance.clone(), "address")

@@ -87,7 +87,7 @@ impl NodePool {
 ///         .label("workload", "memory").taint("workload", "memory", "NO_SCHEDULE").build())
 ///     .admin("arn:aws:iam::123456789012:role/platform-team")
 ///     .build().add(&mut s).unwrap();
-/// s.export("kubeconfig", eks.kubeconfig());
+/// assert!(s.has_export("kubeconfig"));
 /// assert!(s.finish().is_ok());
 /// ```
 #[derive(TypedBuilder)]
@@ -171,8 +171,10 @@ impl Cluster {
 
 /// `<stack>-<name>`, within EKS's 100 characters of letters, digits, `-` and `_`.
 fn cluster_name(stack: &str, name: &str) -> String {
-    let base: String =
-        format!("{stack}-{name}").chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    let base: String = format!("{stack}-{name}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .collect();
     base.chars().take(100).collect()
 }
 
@@ -192,9 +194,10 @@ impl EksCluster<'_> {
             "EKS needs subnets in at least two zones",
             "use a network of two or more zones",
         );
-        let version_ok = self.version.split_once('.').is_some_and(|(a, b)| {
-            a == "1" && b.parse::<u32>().is_ok_and(|m| (28..=40).contains(&m))
-        });
+        let version_ok = self
+            .version
+            .split_once('.')
+            .is_some_and(|(a, b)| a == "1" && b.parse::<u32>().is_ok_and(|m| (28..=40).contains(&m)));
         c.require(
             version_ok,
             "version",
@@ -407,7 +410,11 @@ impl EksCluster<'_> {
             autoscaling_groups: asgs,
             security_group_id: Output::reference(cluster.clone(), "node_security_group_id"),
         });
-        Ok(Cluster { urn: cluster, kube })
+        let cluster = Cluster { urn: cluster, kube };
+        // `cargo xtask outputs <stack> kubeconfig` prints it; deploy writes it beside the state.
+        let export = if s.has_export("kubeconfig") { format!("kubeconfig-{name}") } else { "kubeconfig".into() };
+        s.export(&export, cluster.kubeconfig());
+        Ok(cluster)
     }
 }
 
@@ -419,7 +426,9 @@ mod tests {
     #[test]
     fn bad_pools_and_versions_are_reported_together() {
         let mut s = Stack::new("demo");
-        let net = Vpc::builder().name("main").cidr("10.0.0.0/16").zones(2).nat(Nat::Single).build().add(&mut s).unwrap();
+        let net =
+            Vpc::builder().name("main").cidr("10.0.0.0/16").zones(2).nat(Nat::Single).build().add(&mut s).unwrap();
+        #[allow(clippy::reversed_empty_ranges)]
         EksCluster::builder()
             .name("main")
             .network(&net)

@@ -11,8 +11,8 @@ pub mod web_service;
 
 pub use backup::{BackupPlan, BackupPlanRef, Protectable, Weekly};
 pub use database::{Database, RdsPostgres};
+pub use eks::{Capacity, Cluster, EksCluster, NodePool};
 pub use ingress::{AlbIngress, Edge};
 pub use network::{Nat, Network, PrivateSubnet, PublicSubnet, Vpc, Zones};
-pub use eks::{Capacity, Cluster, EksCluster, NodePool};
 pub use prometheus::{Prometheus, PrometheusRef};
 pub use web_service::{EnvValue, Health, WebService, WebServiceRef};

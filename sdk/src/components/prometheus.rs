@@ -148,7 +148,12 @@ impl Prometheus<'_> {
     pub fn add(self, s: &mut Stack) -> crate::Result<PrometheusRef> {
         let (name, ns) = (self.name.clone(), self.namespace.clone());
         let mut c = Checker::new(s.urn("k8s:apps/v1:StatefulSet", &format!("{}/{ns}/{name}", self.cluster.name())));
-        c.require(dns_label(&name), "name", format!("`{name}` is not a valid name"), "use lowercase letters, digits and `-`");
+        c.require(
+            dns_label(&name),
+            "name",
+            format!("`{name}` is not a valid name"),
+            "use lowercase letters, digits and `-`",
+        );
         check_image(&mut c, &self.image);
         c.require(
             humantime::parse_duration(&self.scrape_interval).is_ok(),
@@ -202,7 +207,11 @@ impl Prometheus<'_> {
             ..Default::default()
         };
         let role = ClusterRole {
-            metadata: ObjectMeta { name: Some(cluster_wide.clone()), labels: Some(labels.clone()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(cluster_wide.clone()),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            },
             rules: Some(vec![
                 rule(&[""], &["nodes", "nodes/metrics", "nodes/proxy", "services", "endpoints", "pods"]),
                 rule(&["discovery.k8s.io"], &["endpointslices"]),
@@ -216,8 +225,16 @@ impl Prometheus<'_> {
         };
         Manifest::of(&role).add(s, self.cluster)?;
         let binding = ClusterRoleBinding {
-            metadata: ObjectMeta { name: Some(cluster_wide.clone()), labels: Some(labels.clone()), ..Default::default() },
-            role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "ClusterRole".into(), name: cluster_wide },
+            metadata: ObjectMeta {
+                name: Some(cluster_wide.clone()),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            },
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "ClusterRole".into(),
+                name: cluster_wide,
+            },
             subjects: Some(vec![Subject {
                 kind: "ServiceAccount".into(),
                 name: name.clone(),

@@ -267,7 +267,12 @@ impl WebService<'_> {
             "give a percentage of the CPU request, such as 70",
         );
         if let Health::Http(path) = &self.health {
-            c.require(path.starts_with('/'), "health", format!("`{path}` is not a path"), "give a path such as `/healthz`");
+            c.require(
+                path.starts_with('/'),
+                "health",
+                format!("`{path}` is not a path"),
+                "give a path such as `/healthz`",
+            );
         }
         for (i, (var, _)) in self.env.iter().enumerate() {
             let ok = !var.is_empty()
@@ -281,7 +286,10 @@ impl WebService<'_> {
         if !self.routes.is_empty() && self.cluster.nodes().is_none() {
             c.error(
                 "route",
-                format!("cluster `{}` has no node pools fabric knows, so a load balancer cannot reach it", self.cluster.name()),
+                format!(
+                    "cluster `{}` has no node pools fabric knows, so a load balancer cannot reach it",
+                    self.cluster.name()
+                ),
                 "route services of an `EksCluster` (its node pools are the load balancer's targets)",
             );
         }
@@ -344,8 +352,12 @@ impl WebService<'_> {
                 p.tcp_socket = Some(TCPSocketAction { port: IntOrString::String("http".into()), ..Default::default() })
             }
         };
-        let mut readiness =
-            Probe { period_seconds: Some(5), failure_threshold: Some(2), timeout_seconds: Some(2), ..Default::default() };
+        let mut readiness = Probe {
+            period_seconds: Some(5),
+            failure_threshold: Some(2),
+            timeout_seconds: Some(2),
+            ..Default::default()
+        };
         probe_handler(&mut readiness);
         let mut liveness = Probe {
             initial_delay_seconds: Some(10),
@@ -431,11 +443,10 @@ impl WebService<'_> {
         let mut deployment = Manifest::of(&deployment);
         if !secrets.is_empty() {
             // A new secret value rolls the pods (the annotation holds a hash, never the value).
-            let version = Output::all(secrets.iter().map(|(_, o)| o.clone()))
-                .map(|values: Vec<Secret<String>>| {
-                    let joined: Vec<&str> = values.iter().map(|v| v.expose().as_str()).collect();
-                    Value::String(format!("{:016x}", stable_hash(&joined.join("\u{0}"))))
-                });
+            let version = Output::all(secrets.iter().map(|(_, o)| o.clone())).map(|values: Vec<Secret<String>>| {
+                let joined: Vec<&str> = values.iter().map(|v| v.expose().as_str()).collect();
+                Value::String(format!("{:016x}", stable_hash(&joined.join("\u{0}"))))
+            });
             deployment.inject(
                 &format!("/spec/template/metadata/annotations/{}", pointer_key("fabric.dev/secret-version")),
                 version,

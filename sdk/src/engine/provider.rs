@@ -242,7 +242,9 @@ impl Registry {
         match self.providers.get(type_name) {
             Some(p) => Some(p.clone()),
             // Kubernetes objects of any kind share one provider.
-            None if type_name.starts_with(crate::k8s::TYPE_PREFIX) => Some(crate::k8s::provider::provider_for(type_name)),
+            None if type_name.starts_with(crate::k8s::TYPE_PREFIX) => {
+                Some(crate::k8s::provider::provider_for(type_name))
+            }
             None => None,
         }
     }

@@ -125,7 +125,12 @@ impl Manifest {
     /// `(apiVersion, kind, namespace, name)`.
     pub fn identity(&self) -> (String, String, Option<String>, String) {
         let s = |p| str_at(&self.value, p).unwrap_or_default().to_string();
-        (s("/apiVersion"), s("/kind"), str_at(&self.value, "/metadata/namespace").map(String::from), s("/metadata/name"))
+        (
+            s("/apiVersion"),
+            s("/kind"),
+            str_at(&self.value, "/metadata/namespace").map(String::from),
+            s("/metadata/name"),
+        )
     }
 
     /// The object as known now (values known only at apply time as unknown markers).
@@ -281,9 +286,8 @@ mod tests {
             "metadata": {"name": "c"}, "data": {"url": ""}}));
         let db = Urn::new("demo", "aws:rds:Instance", "db");
         m.inject("/data/url", Output::<String>::reference(db.clone(), "endpoint").map(Value::String));
-        let (v, deps) = crate::model::output::with_resolver(&crate::model::output::NothingKnown, || {
-            serde_json::to_value(&m)
-        });
+        let (v, deps) =
+            crate::model::output::with_resolver(&crate::model::output::NothingKnown, || serde_json::to_value(&m));
         assert_eq!(v.unwrap()["data"]["url"], json!({"$unknown": "demo::aws:rds:Instance::db.endpoint"}));
         assert!(deps.contains(&db));
     }

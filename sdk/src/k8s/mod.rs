@@ -59,8 +59,15 @@ pub struct ClusterNodes {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "via", rename_all = "snake_case")]
 enum Connection {
-    Eks { cluster_name: Output<String>, endpoint: Output<String>, ca_data: Output<String> },
+    Eks(Box<EksConnection>),
     Kubeconfig,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct EksConnection {
+    cluster_name: Output<String>,
+    endpoint: Output<String>,
+    ca_data: Output<String>,
 }
 
 /// A cluster connection as resolved at apply time (what providers read).
@@ -93,7 +100,11 @@ impl ClusterRef {
 
     /// A cluster reached through its API endpoint with a token from STS (EKS).
     pub fn eks(name: &str, cluster_name: Output<String>, endpoint: Output<String>, ca_data: Output<String>) -> Self {
-        ClusterRef { name: name.to_string(), connection: Connection::Eks { cluster_name, endpoint, ca_data }, nodes: None }
+        ClusterRef {
+            name: name.to_string(),
+            connection: Connection::Eks(Box::new(EksConnection { cluster_name, endpoint, ca_data })),
+            nodes: None,
+        }
     }
 
     /// With the worker nodes that load balancers target.
@@ -116,9 +127,20 @@ impl ClusterRef {
 pub fn tier(kind: &str) -> u8 {
     match kind {
         "Namespace" | "CustomResourceDefinition" => 0,
-        "NetworkPolicy" | "ResourceQuota" | "LimitRange" | "PodDisruptionBudget" | "ServiceAccount"
-        | "StorageClass" | "PersistentVolume" | "PriorityClass" => 1,
-        "ClusterRole" | "Role" | "ClusterRoleBinding" | "RoleBinding" | "Secret" | "ConfigMap"
+        "NetworkPolicy"
+        | "ResourceQuota"
+        | "LimitRange"
+        | "PodDisruptionBudget"
+        | "ServiceAccount"
+        | "StorageClass"
+        | "PersistentVolume"
+        | "PriorityClass" => 1,
+        "ClusterRole"
+        | "Role"
+        | "ClusterRoleBinding"
+        | "RoleBinding"
+        | "Secret"
+        | "ConfigMap"
         | "PersistentVolumeClaim" => 2,
         "Service" => 3,
         "DaemonSet" | "Pod" | "ReplicaSet" | "Deployment" | "StatefulSet" | "Job" | "CronJob" => 4,

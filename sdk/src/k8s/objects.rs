@@ -31,7 +31,8 @@ pub struct Namespace<'a> {
 
 impl Namespace<'_> {
     pub fn add(self, s: &mut Stack) -> crate::Result<ObjectRef> {
-        let m = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.name, "labels": self.labels}});
+        let m =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.name, "labels": self.labels}});
         Manifest::new(m).add(s, self.cluster)
     }
 }

@@ -221,7 +221,14 @@ impl Provider for ObjectProvider {
         self.apply(ctx, inputs).await
     }
 
-    async fn update(&self, ctx: &Ctx, _urn: &Urn, _old: &Value, _outputs: &Value, inputs: &Value) -> ProviderResult<Value> {
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _urn: &Urn,
+        _old: &Value,
+        _outputs: &Value,
+        inputs: &Value,
+    ) -> ProviderResult<Value> {
         self.apply(ctx, inputs).await
     }
 
@@ -229,7 +236,8 @@ impl Provider for ObjectProvider {
     /// took over is left in place, with a warning), then waits until it is gone.
     async fn delete(&self, ctx: &Ctx, urn: &Urn, inputs: &Value, outputs: &Value) -> ProviderResult<()> {
         let outputs: Outputs = decode("recorded outputs", outputs)?;
-        let timeout = inputs.get("ready_timeout_secs").and_then(Value::as_u64).unwrap_or(super::DEFAULT_READY_TIMEOUT_SECS);
+        let timeout =
+            inputs.get("ready_timeout_secs").and_then(Value::as_u64).unwrap_or(super::DEFAULT_READY_TIMEOUT_SECS);
         let target = Target::of_outputs(&outputs);
         let client = self.client(ctx, &outputs.cluster).await?;
         let api = target.api(client);
@@ -293,7 +301,8 @@ impl Provider for ObjectProvider {
             let params = ListParams::default().labels(&format!("{LABEL_STACK}={}", ctx.stack));
             let list = all.list(&params).await.map_err(|e| explain(&target, "list", e))?;
             for obj in list.items {
-                let key = (o.cluster.clone(), obj.metadata.namespace.clone(), obj.metadata.name.clone().unwrap_or_default());
+                let key =
+                    (o.cluster.clone(), obj.metadata.namespace.clone(), obj.metadata.name.clone().unwrap_or_default());
                 found.insert(key, obj);
             }
         }
@@ -302,7 +311,10 @@ impl Provider for ObjectProvider {
             .map(|o| {
                 let live = found.get(&(o.cluster.clone(), o.namespace.clone(), o.name.clone()))?;
                 let outputs = Outputs { uid: live.metadata.uid.clone().unwrap_or_default(), ..o };
-                Some(Observed { inputs: Value::Object(Default::default()), outputs: serde_json::to_value(outputs).ok()? })
+                Some(Observed {
+                    inputs: Value::Object(Default::default()),
+                    outputs: serde_json::to_value(outputs).ok()?,
+                })
             })
             .collect())
     }

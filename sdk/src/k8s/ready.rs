@@ -122,11 +122,7 @@ pub async fn diagnose(client: &kube::Client, object: &Value) -> String {
             for pod in list.items {
                 let pod_name = pod.metadata.name.clone().unwrap_or_default();
                 let status = pod.status.unwrap_or_default();
-                let ready = status
-                    .conditions
-                    .iter()
-                    .flatten()
-                    .any(|c| c.type_ == "Ready" && c.status == "True");
+                let ready = status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
                 if ready {
                     continue;
                 }
@@ -172,11 +168,7 @@ pub async fn diagnose(client: &kube::Client, object: &Value) -> String {
             ));
         }
     }
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!("\n      {}", lines.join("\n      "))
-    }
+    if lines.is_empty() { String::new() } else { format!("\n      {}", lines.join("\n      ")) }
 }
 
 #[cfg(test)]
@@ -221,7 +213,8 @@ mod tests {
     #[test]
     fn kinds_without_readiness_are_ready_at_once() {
         assert_eq!(readiness("ConfigMap", &json!({"metadata": {"name": "c"}})), Readiness::Ready);
-        let cluster_ip = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"type": "ClusterIP"}});
+        let cluster_ip =
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"type": "ClusterIP"}});
         assert_eq!(readiness("Service", &cluster_ip), Readiness::Ready);
     }
 }

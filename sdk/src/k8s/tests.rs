@@ -28,8 +28,7 @@ async fn next(handle: &mut Mock, status: u16, answer: Value) -> Seen {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
-    let content_type =
-        req.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let content_type = req.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let bytes = req.into_body().collect_bytes().await.unwrap();
     let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
     let response = Response::builder()
@@ -109,13 +108,20 @@ async fn apply_is_a_server_side_apply_patch_then_polls_until_the_rollout_is_done
 #[tokio::test]
 async fn conflicts_are_explained_and_force_conflicts_takes_over() {
     let (ctx, mut server) = ctx_with_mock("demo");
-    let (urn, inputs) = inputs_of("demo", json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "cfg", "namespace": "apps"}, "data": {"a": "1"}}));
+    let (urn, inputs) = inputs_of(
+        "demo",
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": "apps"}, "data": {"a": "1"}}),
+    );
     let provider = provider::provider_for(urn.type_name());
     let (u, i, p) = (urn.clone(), inputs.clone(), provider.clone());
     let call = tokio::spawn(async move { p.create(&ctx, &u, &i).await });
-    next(&mut server, 409, status(409, "Conflict", "Apply failed with 1 conflict: conflict with \"kubectl-edit\": .data.a"))
-        .await;
+    next(
+        &mut server,
+        409,
+        status(409, "Conflict", "Apply failed with 1 conflict: conflict with \"kubectl-edit\": .data.a"),
+    )
+    .await;
     let err = call.await.unwrap().unwrap_err().to_string();
     assert!(err.contains("ConfigMap apps/cfg: server-side apply conflict"), "{err}");
     assert!(err.contains("kubectl-edit") && err.contains("--force-conflicts"), "{err}");
@@ -125,7 +131,8 @@ async fn conflicts_are_explained_and_force_conflicts_takes_over() {
     access.force_conflicts = true;
     let ctx = Ctx::new("demo", None).with_kube(access);
     let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
-    let mut live = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "apps", "uid": "u2"}});
+    let mut live =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "apps", "uid": "u2"}});
     let patch = next(&mut server, 200, live.take()).await;
     assert!(patch.query.contains("force=true") && patch.query.contains("fieldManager=fabric"), "{}", patch.query);
     // A ConfigMap is ready once applied: no polling.
@@ -135,13 +142,21 @@ async fn conflicts_are_explained_and_force_conflicts_takes_over() {
 #[tokio::test]
 async fn secrets_reach_the_cluster_only_in_the_apply_request() {
     let (ctx, mut server) = ctx_with_mock("demo");
-    let (urn, inputs) = inputs_of("demo", json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "db", "namespace": "apps"}, "stringData": {"POSTGRES_URL": "postgres://u:pw@db/app"}}));
+    let (urn, inputs) = inputs_of(
+        "demo",
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "apps"}, "stringData": {"POSTGRES_URL": "postgres://u:pw@db/app"}}),
+    );
     assert_eq!(inputs["manifest"]["stringData"]["POSTGRES_URL"], json!({"$secret": "postgres://u:pw@db/app"}));
     let provider = provider::provider_for(urn.type_name());
     let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
-    let patch = next(&mut server, 200, json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "db", "namespace": "apps", "uid": "s1"}})).await;
+    let patch = next(
+        &mut server,
+        200,
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "apps", "uid": "s1"}}),
+    )
+    .await;
     assert_eq!(patch.body["stringData"]["POSTGRES_URL"], "postgres://u:pw@db/app");
     let outputs = call.await.unwrap().unwrap();
     assert!(!outputs.to_string().contains("pw@"), "outputs keep no secret: {outputs}");
@@ -176,9 +191,14 @@ async fn a_rollout_that_times_out_says_which_pods_are_stuck_and_why() {
         assert_eq!((req.method().as_str(), path.as_str()), ("GET", "/apis/apps/v1/namespaces/apps/deployments/web"));
         send.send_response(json_response(live_deployment(1, 1, 0, false)));
     }
-    let events = next(&mut server, 200, json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": [
+    let events = next(
+        &mut server,
+        200,
+        json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": [
         {"metadata": {"name": "e1"}, "involvedObject": {"name": "web-7f9c-x2"}, "reason": "Failed", "type": "Warning",
-         "message": "Failed to pull image \"nginx:1.27\": not found"}]})).await;
+         "message": "Failed to pull image \"nginx:1.27\": not found"}]}),
+    )
+    .await;
     assert_eq!(events.path, "/api/v1/namespaces/apps/events");
     assert!(events.query.contains("fieldSelector=type%3DWarning"), "{}", events.query);
     let err = call.await.unwrap().unwrap_err().to_string();
@@ -236,8 +256,12 @@ async fn refresh_lists_each_type_once_by_the_stack_label() {
     let items = vec![(urn("a"), outputs("a")), (urn("b"), outputs("b"))];
     let provider = provider::provider_for("k8s:v1:ConfigMap");
     let call = tokio::spawn(async move { provider.read_many(&ctx, &items).await });
-    let list = next(&mut server, 200, json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {}, "items": [
-        {"metadata": {"name": "a", "namespace": "apps", "uid": "u-a2"}}]}))
+    let list = next(
+        &mut server,
+        200,
+        json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {}, "items": [
+        {"metadata": {"name": "a", "namespace": "apps", "uid": "u-a2"}}]}),
+    )
     .await;
     assert_eq!((list.method.as_str(), list.path.as_str()), ("GET", "/api/v1/configmaps"));
     assert_eq!(list.query, "&labelSelector=fabric.dev%2Fstack%3Ddemo");
@@ -251,13 +275,18 @@ async fn refresh_lists_each_type_once_by_the_stack_label() {
 async fn objects_removed_from_the_program_are_pruned() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
-        StateStore::open(Arc::new(LocalBackend::new(dir.path().to_path_buf())), "demo", crate::state::store::KeySource::LocalKeyFile)
-            .await
-            .unwrap(),
+        StateStore::open(
+            Arc::new(LocalBackend::new(dir.path().to_path_buf())),
+            "demo",
+            crate::state::store::KeySource::LocalKeyFile,
+        )
+        .await
+        .unwrap(),
     );
     let (ctx, mut server) = ctx_with_mock("demo");
     let engine = Engine::new(ctx, store, Registry::standard());
-    let cm = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "apps"}});
+    let cm =
+        |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "apps"}});
     let program = |names: &[&str]| {
         let mut s = Stack::new("demo");
         for n in names {
@@ -291,7 +320,10 @@ async fn objects_removed_from_the_program_are_pruned() {
         let get = next(&mut server, 200, live.clone()).await;
         assert_eq!((get.method.as_str(), get.path.as_str()), ("GET", "/api/v1/namespaces/apps/configmaps/old"));
         let delete = next(&mut server, 200, live).await;
-        assert_eq!((delete.method.as_str(), delete.path.as_str()), ("DELETE", "/api/v1/namespaces/apps/configmaps/old"));
+        assert_eq!(
+            (delete.method.as_str(), delete.path.as_str()),
+            ("DELETE", "/api/v1/namespaces/apps/configmaps/old")
+        );
         next(&mut server, 404, status(404, "NotFound", "gone")).await;
     });
     let report = engine.apply(graph, &mut state, &p).await.unwrap();

@@ -198,6 +198,11 @@ impl Stack {
         self.exports.insert(name.to_string(), Arc::new(move || serde_json::to_value(&value)));
     }
 
+    /// Whether an output of this name is exported.
+    pub fn has_export(&self, name: &str) -> bool {
+        self.exports.contains_key(name)
+    }
+
     /// Per-stack data that builders share (for example, the subnets declared per VPC, to check
     /// overlaps as they are added).
     pub fn extension<T: Default + Send + 'static>(&mut self) -> &mut T {

@@ -1,0 +1,173 @@
+//! The acme fabric: a web service of four containers on AWS, from one typed config per
+//! environment (`config/dev.toml`, `config/prod.toml`).
+//!
+//! | component | where it runs | reachable from |
+//! |---|---|---|
+//! | ui (`acme/ui`, static files) | `WebService` on EKS, `www.<domain>` | the internet, HTTPS at the ALB (HTTP redirected) |
+//! | api (`acme/api`, REST) | `WebService` on EKS, `api.<domain>` | the internet, HTTPS at the ALB |
+//! | db (PostgreSQL 5432) | `RdsPostgres`, Multi-AZ, encrypted, PITR | the cluster's nodes only |
+//! | metrics (Prometheus, port 80) | `Prometheus` on EKS, ClusterIP | inside the cluster only |
+
+use fabric::aws::route53::HostedZone;
+use fabric::components::prometheus::VOLUME_BACKUP_TAG;
+use fabric::prelude::*;
+use serde::Deserialize;
+
+/// One environment's settings: everything that differs between dev and prod.
+#[derive(Debug, Deserialize)]
+pub struct AcmeConfig {
+    pub domain: String,
+    pub zones: usize,
+    /// `single` or `per-zone`.
+    pub nat: String,
+    pub kubernetes_version: String,
+    pub nodes: Nodes,
+    pub api: Service,
+    pub ui: Service,
+    pub db: Db,
+    pub metrics: Metrics,
+    pub backup: Backup,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Nodes {
+    pub instance_types: Vec<String>,
+    pub min: i32,
+    pub max: i32,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Service {
+    pub image: String,
+    /// `[min, max]` pods; the autoscaler moves between them.
+    pub replicas: [i32; 2],
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Db {
+    pub instance_class: String,
+    pub storage_gb: i32,
+    pub multi_az: bool,
+    pub deletion_protection: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Metrics {
+    pub storage: String,
+    pub retention: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Backup {
+    pub daily_at: String,
+    pub keep_days: i64,
+    pub weekly_keep_days: i64,
+}
+
+/// The Kubernetes namespace of the acme services.
+pub const NAMESPACE: &str = "acme";
+
+pub fn program(s: &mut Stack) -> fabric::Result<()> {
+    let cfg: AcmeConfig = s.config()?;
+    let nat = if cfg.nat == "per-zone" { Nat::PerZone } else { Nat::Single };
+
+    // Network: public subnets for the load balancer, private ones for nodes and the database.
+    let net = Vpc::builder().name("main").cidr("10.0.0.0/16").zones(cfg.zones).nat(nat).build().add(s)?;
+    let zone = HostedZone::builder().name("main").domain(cfg.domain.as_str()).build().add(s)?;
+
+    // HTTPS at the edge: ACM certificate, TLS 1.3, HTTP → HTTPS.
+    let edge = AlbIngress::builder().name("edge").network(&net).zone(&zone).build().add(s)?;
+
+    // Kubernetes: nodes in the private subnets of every zone, autoscaled between the bounds.
+    let eks = EksCluster::builder()
+        .name("main")
+        .network(&net)
+        .version(cfg.kubernetes_version.as_str())
+        .pool(
+            NodePool::builder()
+                .name("general")
+                .instance_types(cfg.nodes.instance_types.clone())
+                .size(cfg.nodes.min..=cfg.nodes.max)
+                .build(),
+        )
+        .build()
+        .add(s)?;
+    Namespace::builder().name(NAMESPACE).cluster(&eks).build().add(s)?;
+
+    // db: PostgreSQL, Multi-AZ, encrypted, 7 days of point-in-time recovery; only the nodes may connect.
+    let db = RdsPostgres::builder()
+        .name("db")
+        .network(&net)
+        .instance_class(cfg.db.instance_class.as_str())
+        .storage_gb(cfg.db.storage_gb)
+        .multi_az(cfg.db.multi_az)
+        .deletion_protection(cfg.db.deletion_protection)
+        .build()
+        .add(s)?;
+    db.allow_cluster(s, &eks)?;
+
+    // metrics: Prometheus on port 80 inside the cluster.
+    let metrics = Prometheus::builder()
+        .name("metrics")
+        .cluster(&eks)
+        .namespace(NAMESPACE)
+        .storage(cfg.metrics.storage.as_str())
+        .retention(cfg.metrics.retention.as_str())
+        .build()
+        .add(s)?;
+
+    // api: REST API behind api.<domain>; the database URL only through a Kubernetes Secret.
+    let [api_min, api_max] = cfg.api.replicas;
+    WebService::builder()
+        .name("api")
+        .cluster(&eks)
+        .namespace(NAMESPACE)
+        .image(cfg.api.image.as_str())
+        .port(8443)
+        .health(Health::http("/healthz"))
+        .replicas(api_min..=api_max)
+        .env("POSTGRES_URL", db.url())
+        .env("METRICS_URL", metrics.url())
+        .route(&edge, &format!("api.{}", cfg.domain))
+        .build()
+        .add(s)?;
+
+    // ui: static files behind www.<domain>.
+    let [ui_min, ui_max] = cfg.ui.replicas;
+    WebService::builder()
+        .name("ui")
+        .cluster(&eks)
+        .namespace(NAMESPACE)
+        .image(cfg.ui.image.as_str())
+        .port(8080)
+        .health(Health::http("/"))
+        .replicas(ui_min..=ui_max)
+        .env("API_URL", format!("https://api.{}", cfg.domain))
+        .route(&edge, &format!("www.{}", cfg.domain))
+        .build()
+        .add(s)?;
+
+    // Backups: the database daily and weekly (plus its own PITR), and the Prometheus volume
+    // (EBS volumes of the fabric storage class carry the backup tag).
+    BackupPlan::builder()
+        .name("daily")
+        .daily_at(cfg.backup.daily_at.as_str())
+        .keep_days(cfg.backup.keep_days)
+        .weekly(Weekly { day: "SUN", at: "06:00".into(), keep_days: cfg.backup.weekly_keep_days })
+        .protect(&db)
+        .build()
+        .add(s)?;
+    BackupPlan::builder()
+        .name("volumes")
+        .daily_at(cfg.backup.daily_at.as_str())
+        .keep_days(cfg.backup.keep_days)
+        .by_tag(VOLUME_BACKUP_TAG.0, VOLUME_BACKUP_TAG.1)
+        .build()
+        .add(s)?;
+
+    s.export("api", edge.url(&format!("api.{}", cfg.domain)));
+    s.export("www", edge.url(&format!("www.{}", cfg.domain)));
+    s.export("name_servers", zone.name_servers());
+    s.export("db_url", db.url());
+    Ok(())
+}
