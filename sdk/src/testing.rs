@@ -265,6 +265,19 @@ pub fn synthesize(
     Ok(s.finish()?)
 }
 
+/// Like [`synthesize`], for environment `env` of a stack whose config lives in `config_dir`
+/// (`<config_dir>/<env>.toml`), as `--env` does.
+pub fn synthesize_env(
+    stack: &str,
+    env: &str,
+    config_dir: impl AsRef<std::path::Path>,
+    program: impl FnOnce(&mut Stack) -> crate::Result<()>,
+) -> Result<crate::model::Graph, crate::Error> {
+    let mut s = Stack::for_env(stack, env, config_dir.as_ref().join(format!("{env}.toml")));
+    program(&mut s)?;
+    Ok(s.finish()?)
+}
+
 /// Every resource's inputs as the first deploy would plan them: what a snapshot of the generated
 /// specs holds (see [`crate::engine::render::render_inputs`]).
 pub fn rendered_inputs(graph: &crate::model::Graph) -> Value {

@@ -244,9 +244,11 @@ impl Prometheus<'_> {
         };
         Manifest::of(&binding).add(s, self.cluster)?;
         let config_name = format!("{name}-config");
+        let scrape = scrape_config(&self.scrape_interval);
+        let config_hash = format!("{:016x}", crate::model::stable_hash(&scrape));
         let config = ConfigMap {
             metadata: meta(&config_name, &ns, &labels),
-            data: Some([("prometheus.yml".to_string(), scrape_config(&self.scrape_interval))].into()),
+            data: Some([("prometheus.yml".to_string(), scrape)].into()),
             ..Default::default()
         };
         Manifest::of(&config).add(s, self.cluster)?;
@@ -315,7 +317,12 @@ impl Prometheus<'_> {
                 service_name: Some(name.clone()),
                 selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
                 template: PodTemplateSpec {
-                    metadata: Some(ObjectMeta { labels: Some(labels.clone()), ..Default::default() }),
+                    metadata: Some(ObjectMeta {
+                        labels: Some(labels.clone()),
+                        // A new scrape configuration restarts Prometheus with it.
+                        annotations: Some([("fabric.dev/config-hash".to_string(), config_hash)].into()),
+                        ..Default::default()
+                    }),
                     spec: Some(PodSpec {
                         service_account_name: Some(name.clone()),
                         containers: vec![container],

@@ -46,13 +46,25 @@ pub fn render_plan(plan: &Plan) -> String {
         let what = if step.retired { "delete (old instance of a replaced resource)" } else { step.op.as_str() };
         out.push_str(&format!("\n  {:<3} {} \"{}\"  {what}\n", symbol(step.op), step.type_name, step.urn.name()));
         for c in &step.changes {
-            let line = match step.op {
-                StepOp::Create => format!("{} = {}", c.field, show_value(c.new.as_ref())),
-                StepOp::Delete => format!("{} = {}", c.field, show_value(c.old.as_ref())),
-                _ => format!("{}: {} => {}", c.field, show_value(c.old.as_ref()), show_value(c.new.as_ref())),
-            };
             let note = if c.forces_replace && step.op == StepOp::Replace { "  (forces replacement)" } else { "" };
-            out.push_str(&format!("        {line}{note}\n"));
+            let lines = match step.op {
+                StepOp::Create if step.type_name.starts_with(crate::k8s::TYPE_PREFIX) && c.field == "manifest" => {
+                    vec![format!("manifest = {} (`render` shows the YAML)", object_summary(c.new.as_ref()))]
+                }
+                StepOp::Create => vec![format!("{} = {}", c.field, show_value(c.new.as_ref()))],
+                StepOp::Delete if step.type_name.starts_with(crate::k8s::TYPE_PREFIX) && c.field == "manifest" => {
+                    vec![format!("manifest = {}", object_summary(c.old.as_ref()))]
+                }
+                StepOp::Delete => vec![format!("{} = {}", c.field, show_value(c.old.as_ref()))],
+                _ => {
+                    let mut changed = Vec::new();
+                    leaf_changes(&c.field, c.old.as_ref(), c.new.as_ref(), &mut changed);
+                    changed
+                }
+            };
+            for line in lines {
+                out.push_str(&format!("        {line}{note}\n"));
+            }
         }
     }
     let s = plan.summary();
@@ -65,6 +77,42 @@ pub fn render_plan(plan: &Plan) -> String {
         out.push_str(&format!("\nNo changes: {} resources are up to date.\n", s.same));
     }
     out
+}
+
+/// `Deployment acme/api`: what a Kubernetes manifest is.
+fn object_summary(manifest: Option<&Value>) -> String {
+    let m = manifest.cloned().unwrap_or(Value::Null);
+    let s = |p: &str| m.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    match s("/metadata/namespace") {
+        ns if ns.is_empty() => format!("{} {}", s("/kind"), s("/metadata/name")),
+        ns => format!("{} {ns}/{}", s("/kind"), s("/metadata/name")),
+    }
+}
+
+/// The changed leaves between two values, as `path: old => new` (objects are walked into, as
+/// are lists of equal length; secrets and unknown values are leaves).
+fn leaf_changes(path: &str, old: Option<&Value>, new: Option<&Value>, out: &mut Vec<String>) {
+    let opaque = |v: &Value| crate::model::secret::is_secret(v) || v.get(UNKNOWN_KEY).is_some();
+    match (old, new) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) if !opaque(old.unwrap()) && !opaque(new.unwrap()) => {
+            let mut keys: Vec<&String> = b.keys().collect();
+            keys.extend(a.keys().filter(|k| !b.contains_key(*k)));
+            for k in keys {
+                let (o, n) = (a.get(k), b.get(k));
+                if o != n || n.is_some_and(|n| crate::model::contains_unknown(n)) {
+                    leaf_changes(&format!("{path}.{k}"), o, n, out);
+                }
+            }
+        }
+        (Some(Value::Array(a)), Some(Value::Array(b))) if a.len() == b.len() => {
+            for (i, (o, n)) in a.iter().zip(b).enumerate() {
+                if o != n || crate::model::contains_unknown(n) {
+                    leaf_changes(&format!("{path}[{i}]"), Some(o), Some(n), out);
+                }
+            }
+        }
+        _ => out.push(format!("{path}: {} => {}", show_value(old), show_value(new))),
+    }
 }
 
 pub fn op_verb(op: Op) -> &'static str {
@@ -120,4 +168,28 @@ pub fn render_inputs(graph: &crate::model::Graph) -> Value {
         );
     }
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn updates_show_the_changed_leaves_with_their_paths() {
+        let old = json!({"spec": {"replicas": 2, "template": {"containers": [{"image": "acme/api:1.4.2", "name": "api"}]}},
+            "data": {"$secret": "a"}});
+        let new = json!({"spec": {"replicas": 2, "template": {"containers": [{"image": "acme/api:1.5.0", "name": "api"}]}},
+            "data": {"$secret": "b"}, "extra": {"$unknown": "x"}});
+        let mut lines = Vec::new();
+        leaf_changes("manifest", Some(&old), Some(&new), &mut lines);
+        assert_eq!(
+            lines,
+            [
+                "manifest.spec.template.containers[0].image: \"acme/api:1.4.2\" => \"acme/api:1.5.0\"",
+                "manifest.data: [secret] => [secret]",
+                "manifest.extra: (none) => (known after apply)",
+            ]
+        );
+    }
 }

@@ -116,7 +116,7 @@ fn explain(target: &Target, action: &str, e: kube::Error) -> ProviderError {
         kube::Error::Api(status) if status.is_invalid() => ProviderError(format!(
             "{what}: the cluster rejected the object: {}\n    fix: correct the field named above{}",
             status.message,
-            if status.message.contains("immutable") {
+            if status.message.contains("immutable") || status.message.contains("are forbidden") {
                 " (an immutable field changes only by deleting the object: rename it, or remove it, deploy, and add it back)"
             } else {
                 ""

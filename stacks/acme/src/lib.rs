@@ -47,6 +47,8 @@ pub struct Service {
 pub struct Db {
     pub instance_class: String,
     pub storage_gb: i32,
+    /// Storage autoscaling ceiling.
+    pub max_storage_gb: i32,
     pub multi_az: bool,
     pub deletion_protection: bool,
 }
@@ -100,6 +102,7 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .network(&net)
         .instance_class(cfg.db.instance_class.as_str())
         .storage_gb(cfg.db.storage_gb)
+        .max_storage_gb(cfg.db.max_storage_gb)
         .multi_az(cfg.db.multi_az)
         .deletion_protection(cfg.db.deletion_protection)
         .build()
