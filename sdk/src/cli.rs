@@ -43,7 +43,8 @@ struct Cli {
     /// Read every resource before planning, and plan against what is really there.
     #[arg(long, global = true)]
     refresh: bool,
-    /// One endpoint for every AWS service (`FABRIC_AWS_ENDPOINT`).
+    /// One endpoint for every AWS service (`FABRIC_AWS_ENDPOINT`); with --local, the emulator to use
+    /// instead of starting one.
     #[arg(long, global = true, env = "FABRIC_AWS_ENDPOINT")]
     endpoint: Option<String>,
     /// The environment (`dev`, `prod`, …): its own state, tags and config file
@@ -126,6 +127,16 @@ pub fn run_as(stack: &str, program: impl FnOnce(&mut Stack) -> crate::Result<()>
 /// `FABRIC_ENV`) names another.
 pub fn run_env(default_env: &str, program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> crate::Result<()> {
     let code = run_with_args_env(&exe_stack_name(), std::env::args_os(), Some(default_env), program);
+    std::process::exit(code);
+}
+
+/// Like [`run_env`], with an explicit stack name.
+pub fn run_as_env(
+    stack: &str,
+    default_env: &str,
+    program: impl FnOnce(&mut Stack) -> crate::Result<()>,
+) -> crate::Result<()> {
+    let code = run_with_args_env(stack, std::env::args_os(), Some(default_env), program);
     std::process::exit(code);
 }
 
@@ -257,7 +268,8 @@ fn kubernetes_reach(cli: &Cli, graph: Arc<Graph>) -> Result<Arc<Graph>, (i32, St
         return Ok(graph);
     }
     let home = crate::local::fabric_home();
-    let dir = crate::local::local_state_dir(&home, graph.stack()).join("manifests");
+    let dir =
+        cli.state_dir.clone().unwrap_or_else(|| crate::local::local_state_dir(&home, graph.stack())).join("manifests");
     let objects = crate::k8s::render::render_objects(&graph);
     let files =
         crate::k8s::render::write_dir(&objects, &dir).map_err(|e| (1, format!("writing {}: {e}", dir.display())))?;
@@ -283,7 +295,11 @@ struct Setup {
 
 async fn setup(cli: &Cli, stack: &str) -> crate::Result<Setup> {
     let home = crate::local::fabric_home();
-    let (settings, local_dir) = if cli.local {
+    let (settings, local_dir) = if cli.local && cli.endpoint.is_some() {
+        // An emulator the user (or a test) runs: local semantics, that endpoint.
+        let endpoint = cli.endpoint.clone().unwrap_or_default();
+        (AwsSettings::local(&endpoint), crate::local::local_state_dir(&home, stack))
+    } else if cli.local {
         let h = home.clone();
         let (emulator, _) = tokio::task::spawn_blocking(move || crate::local::ensure_running(&h))
             .await

@@ -46,7 +46,10 @@ fn objects(env: &str) -> Vec<Value> {
 }
 
 fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    objects.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name).unwrap_or_else(|| panic!("{kind} {name}"))
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind} {name}"))
 }
 
 /// db and metrics have no public path: the database is private and admits only the cluster's
@@ -99,12 +102,8 @@ fn internal_components_are_isolated() {
         // Nodes run in private subnets only.
         let cluster = &inputs[format!("{stack}::aws:eks:Cluster::main")]["inputs"];
         assert_eq!(cluster["endpoint_private"], true);
-        let private = inputs
-            .as_object()
-            .unwrap()
-            .iter()
-            .filter(|(k, _)| k.contains("aws:ec2:Subnet::main/private"))
-            .count();
+        let private =
+            inputs.as_object().unwrap().iter().filter(|(k, _)| k.contains("aws:ec2:Subnet::main/private")).count();
         assert_eq!(private, 3);
     }
 }

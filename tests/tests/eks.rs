@@ -1,0 +1,105 @@
+//! EKS against the emulator: a cluster with pools of different shapes (general, memory-heavy
+//! with a taint, GPU scaled from zero), add-ons and an admin; no-op with no API call; a pool
+//! resized and relabelled in place; destroy leaves no cluster.
+//!
+//! The emulator implements clusters and node groups but not add-ons or access entries (recorded
+//! as emulator gaps, reported after the deploy), nor cluster security groups.
+
+use fabric::prelude::*;
+use fabric_tests::Fixture;
+use std::sync::Arc;
+
+fn program(general_max: i32, memory_label: &'static str) -> impl Fn(&mut Stack) -> fabric::Result<()> {
+    move |s| {
+        let net = Vpc::builder().name("main").cidr("10.20.0.0/16").zones(3).nat(Nat::Single).build().add(s)?;
+        EksCluster::builder()
+            .name("main")
+            .network(&net)
+            .pool(
+                NodePool::builder()
+                    .name("general")
+                    .instance_types(vec!["t3.large".into()])
+                    .size(2..=general_max)
+                    .build(),
+            )
+            .pool(
+                NodePool::builder()
+                    .name("memory")
+                    .instance_types(vec!["r6i.xlarge".into()])
+                    .size(1..=3)
+                    .label("workload", memory_label)
+                    .taint("workload", "memory", "NO_SCHEDULE")
+                    .build(),
+            )
+            .pool(
+                NodePool::builder()
+                    .name("gpu")
+                    .instance_types(vec!["g5.xlarge".into()])
+                    .size(0..=2)
+                    .ami_type("AL2023_x86_64_NVIDIA")
+                    .capacity(Capacity::Spot)
+                    .build(),
+            )
+            .admin("arn:aws:iam::123456789012:role/platform")
+            .build()
+            .add(s)?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_three_pools_lives_and_dies() {
+    let fx = Fixture::start().await;
+    let engine = fx.engine("eks").await;
+    let graph = Arc::new(fabric::testing::synthesize("eks", program(6, "memory")).unwrap());
+    let (plan, report) = fx.deploy(&engine, graph.clone()).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(plan.summary().create, graph.nodes().len());
+
+    let cluster = fx.aws.eks.describe_cluster().name("eks-main").send().await.unwrap().cluster.unwrap();
+    let vpc = cluster.resources_vpc_config().unwrap();
+    assert!(vpc.endpoint_private_access() && vpc.endpoint_public_access());
+    assert_eq!(vpc.subnet_ids().len(), 3, "the private subnets of three zones");
+    let groups = fx.aws.eks.list_nodegroups().cluster_name("eks-main").send().await.unwrap();
+    let mut names = groups.nodegroups().to_vec();
+    names.sort();
+    assert_eq!(names, ["general", "gpu", "memory"]);
+    let memory =
+        fx.aws.eks.describe_nodegroup().cluster_name("eks-main").nodegroup_name("memory").send().await.unwrap();
+    let memory = memory.nodegroup.unwrap();
+    assert_eq!(memory.taints().len(), 1);
+    assert_eq!(memory.labels().unwrap()["workload"], "memory");
+    let (state, _) = engine.load_and_recover(None, false).await.unwrap();
+    let outputs = &state.outputs;
+    assert!(outputs["kubeconfig"].as_str().unwrap().contains("--cluster-name"), "{outputs:?}");
+    let gaps: Vec<_> = state.resources.values().filter(|r| r.outputs.get("emulator_gap").is_some()).collect();
+    assert_eq!(gaps.len(), 5 + 1 + 1, "five add-ons, the access entry, the cluster security group");
+
+    fx.aws.calls.clear();
+    let (plan, _) = fx.deploy(&engine, graph).await;
+    assert!(!plan.has_changes(), "{}", fabric::engine::render::render_plan(&plan));
+    assert!(fx.aws.calls.calls().is_empty(), "{:?}", fx.aws.calls.calls());
+
+    // Bigger general pool, relabelled memory pool: updated in place.
+    let graph = Arc::new(fabric::testing::synthesize("eks", program(9, "memory-heavy")).unwrap());
+    let (plan, report) = fx.deploy(&engine, graph).await;
+    assert!(report.ok(), "{report:?}");
+    let s = plan.summary();
+    assert_eq!(
+        (s.update, s.replace, s.create, s.delete),
+        (2, 0, 0, 0),
+        "{}",
+        fabric::engine::render::render_plan(&plan)
+    );
+    assert!(fx.aws.calls.writes().iter().all(|c| c == "EKS.UpdateNodegroupConfig"), "{:?}", fx.aws.calls.writes());
+    let general =
+        fx.aws.eks.describe_nodegroup().cluster_name("eks-main").nodegroup_name("general").send().await.unwrap();
+    assert_eq!(general.nodegroup.unwrap().scaling_config().unwrap().max_size(), Some(9));
+
+    let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
+    let p = fabric::engine::plan_destroy(&st, &engine.registry).unwrap();
+    let report = engine.destroy(&mut st, &p).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert!(fx.aws.eks.list_clusters().send().await.unwrap().clusters().is_empty());
+    assert_eq!(fx.tagged("eks").await, vec![]);
+}
