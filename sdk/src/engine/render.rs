@@ -99,7 +99,7 @@ fn leaf_changes(path: &str, old: Option<&Value>, new: Option<&Value>, out: &mut 
             keys.extend(a.keys().filter(|k| !b.contains_key(*k)));
             for k in keys {
                 let (o, n) = (a.get(k), b.get(k));
-                if o != n || n.is_some_and(|n| crate::model::contains_unknown(n)) {
+                if o != n || n.is_some_and(crate::model::contains_unknown) {
                     leaf_changes(&format!("{path}.{k}"), o, n, out);
                 }
             }
