@@ -373,9 +373,10 @@ impl EksCluster<'_> {
             asgs.push((p.name.clone(), Output::<String>::reference(group.clone(), "autoscaling_group")));
             groups.push(group);
         }
+        let mut ready_after = groups.clone();
         for (addon, version) in &self.addons {
             // Add-ons run on nodes (coredns, metrics-server); the rest is harmless to order too.
-            s.declare(
+            let addon_urn = s.declare(
                 eks::addon_provider(),
                 &format!("{name}/{addon}"),
                 AddonInputs {
@@ -386,6 +387,7 @@ impl EksCluster<'_> {
                 },
                 groups.clone(),
             );
+            ready_after.push(addon_urn);
         }
         for principal in &self.admins {
             let short = principal.rsplit(['/', ':']).next().unwrap_or(principal);
@@ -409,7 +411,8 @@ impl EksCluster<'_> {
         .with_nodes(ClusterNodes {
             autoscaling_groups: asgs,
             security_group_id: Output::reference(cluster.clone(), "node_security_group_id"),
-        });
+        })
+        .ready_after(ready_after);
         let cluster = Cluster { urn: cluster, kube };
         // `cargo xtask outputs <stack> kubeconfig` prints it; deploy writes it beside the state.
         let export = if s.has_export("kubeconfig") { format!("kubeconfig-{name}") } else { "kubeconfig".into() };

@@ -44,6 +44,9 @@ pub struct ClusterRef {
     /// The worker nodes, for load balancers that target them (EKS).
     #[serde(skip)]
     nodes: Option<ClusterNodes>,
+    /// What must exist before objects are applied (node groups, add-ons).
+    #[serde(skip)]
+    ready_after: Vec<Urn>,
 }
 
 /// The worker nodes of a cluster fabric manages: what an [`crate::components::AlbIngress`] route
@@ -95,7 +98,7 @@ impl ClusterRef {
     /// assert_eq!(s.finish().unwrap().nodes()[0].urn.to_string(), "demo::k8s:v1:Namespace::kind/apps");
     /// ```
     pub fn kubeconfig(name: &str) -> Self {
-        ClusterRef { name: name.to_string(), connection: Connection::Kubeconfig, nodes: None }
+        ClusterRef { name: name.to_string(), connection: Connection::Kubeconfig, nodes: None, ready_after: vec![] }
     }
 
     /// A cluster reached through its API endpoint with a token from STS (EKS).
@@ -104,12 +107,20 @@ impl ClusterRef {
             name: name.to_string(),
             connection: Connection::Eks(Box::new(EksConnection { cluster_name, endpoint, ca_data })),
             nodes: None,
+            ready_after: vec![],
         }
     }
 
     /// With the worker nodes that load balancers target.
     pub fn with_nodes(mut self, nodes: ClusterNodes) -> Self {
         self.nodes = Some(nodes);
+        self
+    }
+
+    /// Objects are applied only once these exist (the node groups and add-ons of a new cluster:
+    /// a rollout cannot finish without nodes).
+    pub fn ready_after(mut self, urns: Vec<Urn>) -> Self {
+        self.ready_after = urns;
         self
     }
 
@@ -244,7 +255,7 @@ pub fn declare(
     let errors = manifest.check(&urn);
     s.report(errors);
     let inputs = ObjectInputs { cluster: cluster.clone(), manifest, ready_timeout_secs };
-    let urn = s.declare(provider, &urn_name, inputs, vec![]);
+    let urn = s.declare(provider, &urn_name, inputs, cluster.ready_after.clone());
     let this_tier = tier(&kind);
     let earlier: Vec<(Urn, u8, Option<String>)> = s
         .extension::<Declared>()
