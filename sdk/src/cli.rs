@@ -550,9 +550,12 @@ fn print_outputs(cli: &Cli, outputs: &std::collections::BTreeMap<String, serde_j
         println!("\nOutputs:");
         for (k, v) in &redacted {
             match v.as_str() {
-                // Documents (kubeconfigs) are shown by `outputs NAME`, not inline.
+                // Documents (kubeconfigs) and blobs (CA data) are shown by `outputs NAME`, not inline.
                 Some(text) if text.contains('\n') => {
                     println!("  {k} = ({} lines: print it with `outputs {k}`)", text.lines().count())
+                }
+                Some(text) if text.len() > 200 => {
+                    println!("  {k} = ({} characters: print it with `outputs {k}`)", text.len())
                 }
                 _ => println!("  {k} = {v}"),
             }

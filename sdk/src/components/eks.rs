@@ -4,7 +4,7 @@
 
 use crate::aws::ec2::{SecurityGroup, Tags};
 use crate::aws::eks::{self, AccessEntryInputs, AddonInputs, ClusterInputs, NodeGroupInputs, NodeTaint};
-use crate::aws::iam::{PolicyDocument, Role, RolePolicyAttachment, aws_managed_policy};
+use crate::aws::iam::{PolicyDocument, Role, RolePolicy, RolePolicyAttachment, aws_managed_policy};
 use crate::components::network::Network;
 use crate::k8s::access::{UserAuth, kubeconfig_yaml};
 use crate::k8s::{ClusterNodes, ClusterRef};
@@ -116,6 +116,10 @@ pub struct EksCluster<'a> {
     /// Add-ons by name, with a pinned version or `None` for the cluster version's default.
     #[builder(default = DEFAULT_ADDONS.iter().map(|a| (a.to_string(), None)).collect())]
     addons: Vec<(String, Option<String>)>,
+    /// Run the Cluster Autoscaler, which sizes every pool within its bounds to the pods waiting
+    /// for room (`false`: pools stay at their desired size).
+    #[builder(default = true)]
+    cluster_autoscaler: bool,
     #[builder(via_mutators)]
     pools: Vec<NodePool>,
     #[builder(via_mutators)]
@@ -306,6 +310,16 @@ impl EksCluster<'_> {
                     .add(s)?,
             );
         }
+        if self.cluster_autoscaler {
+            node_deps.push(
+                RolePolicy::builder()
+                    .name(format!("eks-{name}-cluster-autoscaler"))
+                    .role(&node_role)
+                    .policy(PolicyDocument::new().allow(&crate::components::cluster_autoscaler::ACTIONS, &["*"]))
+                    .build()
+                    .add(s)?,
+            );
+        }
         let control_plane_sg = SecurityGroup::builder()
             .name(format!("{name}/control-plane"))
             .vpc(self.network.vpc())
@@ -338,6 +352,7 @@ impl EksCluster<'_> {
             },
             cluster_deps,
         );
+        let eks_name = cluster_name(&stack, &name);
         let cluster_name_out: Output<String> = Output::reference(cluster.clone(), "name");
         let mut groups = Vec::new();
         let mut asgs = Vec::new();
@@ -413,10 +428,23 @@ impl EksCluster<'_> {
             security_group_id: Output::reference(cluster.clone(), "node_security_group_id"),
         })
         .ready_after(ready_after);
+        if self.cluster_autoscaler {
+            crate::components::cluster_autoscaler::declare(
+                s,
+                &kube,
+                &eks_name,
+                Output::reference(cluster.clone(), "arn"),
+                &self.version,
+            )?;
+        }
         let cluster = Cluster { urn: cluster, kube };
         // `cargo xtask outputs <stack> kubeconfig` prints it; deploy writes it beside the state.
-        let export = if s.has_export("kubeconfig") { format!("kubeconfig-{name}") } else { "kubeconfig".into() };
-        s.export(&export, cluster.kubeconfig());
+        // A second cluster's outputs carry its name.
+        let suffix = if s.has_export("kubeconfig") { format!("-{name}") } else { String::new() };
+        s.export(&format!("kubeconfig{suffix}"), cluster.kubeconfig());
+        s.export(&format!("cluster_endpoint{suffix}"), cluster.endpoint());
+        s.export(&format!("cluster_ca_data{suffix}"), cluster.ca_data());
+        s.export(&format!("cluster_oidc_issuer{suffix}"), cluster.oidc_issuer());
         Ok(cluster)
     }
 }

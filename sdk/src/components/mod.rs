@@ -2,6 +2,7 @@
 //! [`crate::aws`].
 
 pub mod backup;
+pub mod cluster_autoscaler;
 pub mod database;
 pub mod eks;
 pub mod ingress;
