@@ -293,7 +293,7 @@ struct Setup {
     aws: Arc<Aws>,
 }
 
-async fn setup(cli: &Cli, stack: &str) -> crate::Result<Setup> {
+async fn setup(cli: &Cli, stack: &str, region: Option<&str>) -> crate::Result<Setup> {
     let home = crate::local::fabric_home();
     let (settings, local_dir) = if cli.local && cli.endpoint.is_some() {
         // An emulator the user (or a test) runs: local semantics, that endpoint.
@@ -316,6 +316,10 @@ async fn setup(cli: &Cli, stack: &str) -> crate::Result<Setup> {
         }
         (settings, home.join(stack))
     };
+    let mut settings = settings;
+    if let Some(r) = region {
+        settings.region = Some(r.to_string());
+    }
     let aws = Arc::new(Aws::connect(&settings).await);
     let (backend, local_backend): (Arc<dyn Backend>, bool) = match &cli.backend {
         Some(url) if url.starts_with("s3://") => {
@@ -356,7 +360,7 @@ fn confirm(cli: &Cli, question: &str) -> Result<bool, String> {
 
 async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
     let stack = graph.stack().to_string();
-    let Setup { engine, aws } = setup(cli, &stack).await?;
+    let Setup { engine, aws } = setup(cli, &stack, graph.region()).await?;
     if let Verb::Unlock = cli.verb {
         match engine.store.break_lock().await? {
             Some(holder) => eprintln!("broke the lock of stack `{stack}` held by {holder}"),

@@ -53,6 +53,9 @@ async fn acme_deploys_locally_previews_same_and_destroys_clean() {
     let out = acme(&fx, state, &["outputs", "kubeconfig", "--local"]);
     assert_eq!(text(&out.stdout).trim(), kubeconfig.trim());
 
+    let out = acme(&fx, state, &["refresh", "--local"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success() && err.contains("no drift"), "{err}");
     let out = acme(&fx, state, &["preview", "--local", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -12,6 +12,7 @@ pub mod iam;
 pub mod random;
 pub mod rds;
 pub mod route53;
+pub mod s3;
 
 use crate::engine::provider::{Provider, ProviderError};
 use aws_config::BehaviorVersion;
@@ -37,7 +38,7 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
         .chain(backup::providers())
         .chain(elbv2::providers())
         .chain(eks::providers())
-        .chain([autoscaling::attachment_provider()])
+        .chain([autoscaling::attachment_provider(), s3::bucket_provider()])
         .collect()
 }
 

@@ -48,6 +48,7 @@ pub struct Stack {
     errors: Vec<ValidationError>,
     exports: BTreeMap<String, InputsFn>,
     extensions: HashMap<TypeId, Box<dyn Any + Send>>,
+    region: Option<String>,
 }
 
 /// Whether `name` may name a resource: 1–128 of `A-Z a-z 0-9 - _ . /`, not starting with `/`.
@@ -68,6 +69,7 @@ impl Stack {
             errors: Vec::new(),
             exports: BTreeMap::new(),
             extensions: HashMap::new(),
+            region: None,
         }
     }
 
@@ -198,6 +200,16 @@ impl Stack {
         self.exports.insert(name.to_string(), Arc::new(move || serde_json::to_value(&value)));
     }
 
+    /// The AWS region this stack lives in (from its config): deploys use it whatever the
+    /// environment's default region is.
+    pub fn set_region(&mut self, region: &str) {
+        self.region = Some(region.to_string());
+    }
+
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
     /// Whether an output of this name is exported.
     pub fn has_export(&self, name: &str) -> bool {
         self.exports.contains_key(name)
@@ -297,13 +309,16 @@ impl Stack {
             deps.retain(|d| d != &decl.urn);
             out.push(Node { urn: decl.urn, provider: decl.provider, inputs: decl.inputs, deps });
         }
-        Ok(Graph::new(self.name, out, self.exports))
+        let mut graph = Graph::new(self.name, out, self.exports);
+        graph.region = self.region;
+        Ok(graph)
     }
 }
 
 /// A validated stack: resources in dependency order.
 pub struct Graph {
     stack: String,
+    region: Option<String>,
     nodes: Vec<Node>,
     index: HashMap<Urn, usize>,
     exports: BTreeMap<String, InputsFn>,
@@ -333,7 +348,7 @@ impl Node {
 impl Graph {
     fn new(stack: String, nodes: Vec<Node>, exports: BTreeMap<String, InputsFn>) -> Self {
         let index = nodes.iter().enumerate().map(|(i, n)| (n.urn.clone(), i)).collect();
-        Graph { stack, nodes, index, exports }
+        Graph { stack, nodes, index, exports, region: None }
     }
 
     /// The graph without the nodes `drop` selects (and without dependencies on them): for runs
@@ -350,7 +365,14 @@ impl Graph {
                 n
             })
             .collect();
-        Graph::new(self.stack, nodes, self.exports)
+        let mut graph = Graph::new(self.stack, nodes, self.exports);
+        graph.region = self.region;
+        graph
+    }
+
+    /// The region the program set ([`Stack::set_region`]).
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
     }
 
     pub fn stack(&self) -> &str {

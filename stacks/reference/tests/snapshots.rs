@@ -1,0 +1,86 @@
+//! Snapshots of what the reference fabric generates (every spec, the first plan, the graph), and
+//! its promises asserted: public subnets only, no NAT, the zone and bucket names, nodes across
+//! every zone; bad config reported before anything runs.
+
+use fabric::engine::render::render_plan;
+use fabric::k8s::render::render_objects;
+use fabric::state::State;
+use fabric::testing::{plan_against, rendered_inputs, synthesize_env};
+use serde_json::Value;
+
+const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+
+fn graph(env: &str) -> fabric::model::Graph {
+    synthesize_env("reference", env, CONFIG, reference::program).unwrap()
+}
+
+#[test]
+fn graph_as_mermaid() {
+    insta::assert_snapshot!(graph("develop").to_mermaid());
+}
+
+#[test]
+fn generated_inputs() {
+    insta::assert_json_snapshot!(rendered_inputs(&graph("develop")));
+}
+
+#[test]
+fn every_kubernetes_object() {
+    for object in render_objects(&graph("develop")) {
+        let file = object.file_name.trim_end_matches(".yaml");
+        insta::assert_snapshot!(format!("k8s_{}", file.split_once('-').map_or(file, |(_, r)| r)), object.yaml);
+    }
+}
+
+#[test]
+fn first_plan() {
+    let g = graph("develop");
+    insta::assert_snapshot!(render_plan(&plan_against(&g, &State::new("reference-develop"))));
+}
+
+#[test]
+fn public_subnets_only_and_names_from_the_config() {
+    for env in ["develop", "staging", "prod", "alice"] {
+        let g = graph(env);
+        assert_eq!(g.region(), Some("us-east-2"));
+        let inputs = rendered_inputs(&g);
+        let of_type =
+            |t: &str| -> Vec<&Value> { inputs.as_object().unwrap().values().filter(|v| v["type"] == t).collect() };
+        let subnets = of_type("aws:ec2:Subnet");
+        assert_eq!(subnets.len(), 3, "{env}");
+        assert!(subnets.iter().all(|s| s["inputs"]["map_public_ip_on_launch"] == true), "{env}");
+        assert!(of_type("aws:ec2:NatGateway").is_empty() && of_type("aws:ec2:ElasticIp").is_empty(), "{env}");
+        let zone = of_type("aws:route53:HostedZone");
+        let fabric = if env == "develop" { "develop" } else { env };
+        assert_eq!(zone[0]["inputs"]["domain"], format!("{fabric}.example.com."), "{env}");
+        let buckets = of_type("aws:s3:Bucket");
+        assert_eq!(buckets.len(), usize::from(env == "develop"), "{env}: one fabric owns the team bucket");
+        if env == "develop" {
+            assert_eq!(buckets[0]["inputs"]["bucket"], "example-com-state");
+        }
+        let groups = of_type("aws:eks:NodeGroup");
+        assert_eq!(groups.len(), 1);
+        let zones: Vec<&str> = subnets.iter().map(|s| s["inputs"]["availability_zone"].as_str().unwrap()).collect();
+        assert_eq!(zones, ["us-east-2a", "us-east-2b", "us-east-2c"], "{env}: the nodes' subnets span every zone");
+    }
+}
+
+#[test]
+fn bad_config_is_reported_before_anything_runs() {
+    let dir = tempfile_dir();
+    std::fs::write(
+        dir.join("bad.toml"),
+        "fabric = \"_\"\ndomain = \"example.com\"\nzones = [\"us-east-2a\", \"eu-west-1b\"]\n",
+    )
+    .unwrap();
+    let err = synthesize_env("reference", "bad", &dir, reference::program).err().unwrap().to_string();
+    assert!(err.contains("does not make a name"), "{err}");
+    assert!(err.contains("2 zones; the reference fabric spans at least three"), "{err}");
+    assert!(err.contains("`eu-west-1b` is not a zone of region us-east-2"), "{err}");
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("reference-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
