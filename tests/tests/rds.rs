@@ -161,3 +161,70 @@ fn unsafe_databases_are_refused_before_any_call() {
         .unwrap();
     assert!(s.finish().is_ok());
 }
+
+fn restored(restore: Option<fabric::aws::rds::Restore>) -> Arc<fabric::model::Graph> {
+    let mut s = Stack::new("dr");
+    let net = Vpc::builder().name("main").cidr("10.0.0.0/16").zones(2).nat(Nat::Single).build().add(&mut s).unwrap();
+    let b = RdsPostgres::builder().name("db").network(&net).deletion_protection(false).skip_final_snapshot(true);
+    let db = match restore {
+        Some(r) => b.restore(r).build().add(&mut s).unwrap(),
+        None => b.build().add(&mut s).unwrap(),
+    };
+    s.export("db_url", db.url());
+    Arc::new(s.finish().unwrap())
+}
+
+/// Disaster recovery as a config change: restoring to a point in time, then from a snapshot,
+/// each replaces the instance with a restored one (new identifier and URL), which gets this
+/// stack's password; the old instance goes after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_to_a_point_in_time_and_from_a_snapshot() {
+    use fabric::aws::rds::Restore;
+    let fx = Fixture::start().await;
+    let engine = fx.engine("dr").await;
+    let (_, report) = fx.deploy(&engine, restored(None)).await;
+    assert!(report.ok(), "{report:?}");
+    let first = fx.aws.rds.describe_db_instances().send().await.unwrap().db_instances()[0]
+        .db_instance_identifier()
+        .unwrap()
+        .to_string();
+
+    let pitr = Restore::PointInTime { source: first.clone(), time: None };
+    let (plan, report) = fx.deploy(&engine, restored(Some(pitr.clone()))).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(instance_step(&plan), StepOp::Replace);
+    assert!(fabric::engine::render::render_plan(&plan).contains("restore"), "the plan names the restore");
+    let dbs = fx.aws.rds.describe_db_instances().send().await.unwrap();
+    let now: Vec<&str> = dbs.db_instances().iter().filter_map(|d| d.db_instance_identifier()).collect();
+    assert_eq!(now.len(), 1, "the old instance went after the restored one: {now:?}");
+    assert_ne!(now[0], first);
+    assert!(
+        fx.aws.calls.calls().iter().any(|c| c == "RDS.RestoreDBInstanceToPointInTime"),
+        "{:?}",
+        fx.aws.calls.calls()
+    );
+    let second = now[0].to_string();
+
+    fx.aws
+        .rds
+        .create_db_snapshot()
+        .db_instance_identifier(&second)
+        .db_snapshot_identifier("before-upgrade")
+        .send()
+        .await
+        .unwrap();
+    let (plan, report) =
+        fx.deploy(&engine, restored(Some(Restore::Snapshot { snapshot: "before-upgrade".into() }))).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(instance_step(&plan), StepOp::Replace);
+    assert!(fx.aws.calls.calls().iter().any(|c| c == "RDS.RestoreDBInstanceFromDBSnapshot"));
+    let dbs = fx.aws.rds.describe_db_instances().send().await.unwrap();
+    let now: Vec<&str> = dbs.db_instances().iter().filter_map(|d| d.db_instance_identifier()).collect();
+    assert_eq!(now.len(), 1);
+    assert!(now[0] != first && now[0] != second);
+
+    // The same restore again changes nothing.
+    fx.aws.calls.clear();
+    let (plan, _) = fx.deploy(&engine, restored(Some(Restore::Snapshot { snapshot: "before-upgrade".into() }))).await;
+    assert!(!plan.has_changes(), "{}", fabric::engine::render::render_plan(&plan));
+}

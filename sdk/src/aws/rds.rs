@@ -195,6 +195,19 @@ impl TypedProvider for SubnetGroupProvider {
     }
 }
 
+/// Where a new instance's data comes from, instead of an empty database: a snapshot (daily and
+/// weekly AWS Backup recovery points, or a final snapshot), or a point in time of another
+/// instance's continuous backups.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum Restore {
+    /// A DB snapshot identifier or ARN.
+    Snapshot { snapshot: String },
+    /// `source` (an instance identifier) as it was at `time` (RFC 3339, UTC), or at the latest
+    /// restorable time (about five minutes ago) when `time` is `None`.
+    PointInTime { source: String, time: Option<String> },
+}
+
 /// What an RDS instance is created with. `engine_major` is derived from `engine_version`: a major
 /// upgrade replaces the instance; a minor one is modified in place.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -224,6 +237,9 @@ pub struct InstanceInputs<R = String, P = Secret<String>> {
     pub skip_final_snapshot: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply_immediately: Option<bool>,
+    /// Create from a snapshot or a point in time (not readable back: omitted from reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Restore>,
     pub tags: Tags,
 }
 
@@ -264,6 +280,86 @@ impl InstanceProvider {
             }
             Err(e) => Err(call_failed("DescribeDBInstances", e)),
         }
+    }
+
+    /// Restores `i` from `restore`, then sets what a restore cannot: this stack's master password,
+    /// backup retention and storage ceiling (applied at once: the instance is new).
+    async fn restore(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        i: &InstanceInputs,
+        restore: &Restore,
+        password: &Secret<String>,
+    ) -> ProviderResult<InstanceOutputs> {
+        let rds = &ctx.aws()?.rds;
+        let tags = Some(rds_tags(ctx, urn, &i.tags));
+        let sgs = Some(i.vpc_security_group_ids.clone());
+        create_or_find(
+            "RestoreDBInstance",
+            Duration::from_millis(500),
+            || async {
+                match restore {
+                    Restore::Snapshot { snapshot } => rds
+                        .restore_db_instance_from_db_snapshot()
+                        .db_instance_identifier(&i.identifier)
+                        .db_snapshot_identifier(snapshot)
+                        .db_instance_class(&i.instance_class)
+                        .storage_type(&i.storage_type)
+                        .multi_az(i.multi_az)
+                        .deletion_protection(i.deletion_protection)
+                        .publicly_accessible(i.publicly_accessible)
+                        .db_subnet_group_name(&i.db_subnet_group_name)
+                        .set_vpc_security_group_ids(sgs.clone())
+                        .copy_tags_to_snapshot(true)
+                        .set_tags(tags.clone())
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| classify(&e)),
+                    Restore::PointInTime { source, time } => {
+                        let mut req = rds
+                            .restore_db_instance_to_point_in_time()
+                            .source_db_instance_identifier(source)
+                            .target_db_instance_identifier(&i.identifier)
+                            .db_instance_class(&i.instance_class)
+                            .storage_type(&i.storage_type)
+                            .multi_az(i.multi_az)
+                            .deletion_protection(i.deletion_protection)
+                            .publicly_accessible(i.publicly_accessible)
+                            .db_subnet_group_name(&i.db_subnet_group_name)
+                            .set_vpc_security_group_ids(sgs.clone())
+                            .copy_tags_to_snapshot(true)
+                            .set_tags(tags.clone());
+                        req = match time {
+                            Some(t) => {
+                                let at = humantime::parse_rfc3339(t).map_err(|e| crate::aws::Failure::Refused {
+                                    code: "InvalidRestoreTime".into(),
+                                    message: format!("`{t}`: {e}"),
+                                })?;
+                                req.restore_time(aws_smithy_types::DateTime::from(at))
+                            }
+                            None => req.use_latest_restorable_time(true),
+                        };
+                        req.send().await.map(|_| ()).map_err(|e| classify(&e))
+                    }
+                }
+            },
+            || async { Ok(self.find(ctx, urn, i).await?.map(|_| ())) },
+        )
+        .await?;
+        self.wait(ctx, &i.identifier, false).await?;
+        rds.modify_db_instance()
+            .db_instance_identifier(&i.identifier)
+            .master_user_password(password.expose())
+            .backup_retention_period(i.backup_retention_days)
+            .max_allocated_storage(i.max_allocated_storage)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| call_failed("ModifyDBInstance", e))?;
+        let db = self.wait(ctx, &i.identifier, false).await?.expect("available");
+        Ok(instance_outputs(&db))
     }
 
     /// Waits until the instance is `available` (or gone, with `gone`).
@@ -310,11 +406,15 @@ impl TypedProvider for InstanceProvider {
         "db_subnet_group_name",
         "db_name",
         "master_username",
+        "restore",
     ];
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &InstanceInputs) -> ProviderResult<InstanceOutputs> {
         let rds = &ctx.aws()?.rds;
         let password = i.master_password.as_ref().ok_or_else(|| ProviderError("no master password".into()))?;
+        if let Some(restore) = &i.restore {
+            return self.restore(ctx, urn, i, restore, password).await;
+        }
         create_or_find(
             "CreateDBInstance",
             Duration::from_millis(500),
@@ -501,6 +601,7 @@ impl TypedProvider for InstanceProvider {
                         master_password: None,
                         skip_final_snapshot: None,
                         apply_immediately: None,
+                        restore: None,
                         tags: user_tags(d.tag_list()),
                     },
                     instance_outputs(d),

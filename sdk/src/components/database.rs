@@ -56,6 +56,12 @@ pub struct RdsPostgres<'a> {
     database: String,
     #[builder(default = "fabric_admin".to_string(), setter(into))]
     master_username: String,
+    /// Create the instance from a snapshot or a point in time instead of empty (disaster recovery:
+    /// `docs/disaster-recovery.md`). Setting or changing it replaces the instance: the restored
+    /// one gets a new identifier and endpoint, `url()` follows, and the old instance is deleted
+    /// after it (with deletion protection on, only once `deletion_protection(false)` is deployed).
+    #[builder(default, setter(strip_option))]
+    restore: Option<crate::aws::rds::Restore>,
     /// Make the database reachable from the internet. Refused unless a named waiver is given.
     #[builder(default, setter(strip_option, into))]
     public_waiver: Option<String>,
@@ -146,7 +152,12 @@ impl RdsPostgres<'_> {
         let major = self.engine_version.split('.').next().unwrap_or_default().to_string();
         // A replacement (new major version, database or user name) gets a new identifier, so the
         // new instance never collides with the one it replaces.
-        let generation = crate::model::short_hash(&format!("{major}/{}/{}", self.database, self.master_username));
+        let restore_key = match &self.restore {
+            None => String::new(),
+            Some(r) => format!("/{}", serde_json::to_string(r).unwrap_or_default()),
+        };
+        let generation =
+            crate::model::short_hash(&format!("{major}/{}/{}{restore_key}", self.database, self.master_username));
         let identifier =
             format!("{}-{}-{generation}", s.name(), name).to_ascii_lowercase().replace(['/', '_', '.'], "-");
         let mut c = Checker::new(s.urn(rds::INSTANCE, name));
@@ -183,6 +194,31 @@ impl RdsPostgres<'_> {
             ),
             "set `max_storage_gb` at least as large as `storage_gb`",
         );
+        match &self.restore {
+            Some(crate::aws::rds::Restore::PointInTime { source, time }) => {
+                c.require(
+                    valid_identifier(source),
+                    "restore",
+                    format!("`{source}` is not an RDS instance identifier"),
+                    "name the instance to restore from, as `outputs` or the RDS console shows it",
+                );
+                if let Some(t) = time {
+                    c.require(
+                        humantime::parse_rfc3339(t).is_ok(),
+                        "restore",
+                        format!("`{t}` is not an RFC 3339 UTC time"),
+                        "write a time such as `2026-11-22T04:55:00Z` (or none for the latest restorable time)",
+                    );
+                }
+            }
+            Some(crate::aws::rds::Restore::Snapshot { snapshot }) => c.require(
+                !snapshot.trim().is_empty(),
+                "restore",
+                "no snapshot named",
+                "give a DB snapshot identifier or ARN (`aws rds describe-db-snapshots`, or AWS Backup's recovery points)",
+            ),
+            None => {}
+        }
         c.require(
             (1..=35).contains(&self.backup_retention_days),
             "backup_retention_days",
@@ -275,6 +311,7 @@ impl RdsPostgres<'_> {
             master_password: Some(password.value()),
             skip_final_snapshot: Some(self.skip_final_snapshot),
             apply_immediately: Some(self.apply_immediately),
+            restore: self.restore.clone(),
             tags: self.tags.clone(),
         };
         let instance = s.declare(rds::instance_provider(), name, inputs, vec![]);

@@ -51,6 +51,10 @@ pub struct Db {
     pub max_storage_gb: i32,
     pub multi_az: bool,
     pub deletion_protection: bool,
+    /// Disaster recovery: create the database from a snapshot or a point in time
+    /// (`docs/disaster-recovery.md`).
+    #[serde(default)]
+    pub restore: Option<fabric::aws::rds::Restore>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,9 +108,11 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .storage_gb(cfg.db.storage_gb)
         .max_storage_gb(cfg.db.max_storage_gb)
         .multi_az(cfg.db.multi_az)
-        .deletion_protection(cfg.db.deletion_protection)
-        .build()
-        .add(s)?;
+        .deletion_protection(cfg.db.deletion_protection);
+    let db = match cfg.db.restore.clone() {
+        Some(restore) => db.restore(restore).build().add(s)?,
+        None => db.build().add(s)?,
+    };
     db.allow_cluster(s, &eks)?;
 
     // metrics: Prometheus on port 80 inside the cluster.
