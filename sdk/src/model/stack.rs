@@ -405,25 +405,51 @@ impl Graph {
         for n in &self.nodes {
             out.push_str(&format!("  \"{}\" [label=\"{}\\n{}\"];\n", n.urn, n.type_name(), n.urn.name()));
         }
-        for n in &self.nodes {
-            for d in &n.deps {
-                out.push_str(&format!("  \"{}\" -> \"{}\";\n", d, n.urn));
+        let drawn = self.drawn_deps();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &d in &drawn[i] {
+                out.push_str(&format!("  \"{}\" -> \"{}\";\n", self.nodes[d].urn, n.urn));
             }
         }
         out.push_str("}\n");
         out
     }
 
+    /// Each node's dependencies to draw: its direct ones, less those another direct dependency
+    /// already leads to (a transitive reduction: the picture shows the order, not every edge).
+    fn drawn_deps(&self) -> Vec<Vec<usize>> {
+        let direct: Vec<Vec<usize>> =
+            self.nodes.iter().map(|n| n.deps.iter().filter_map(|d| self.index.get(d).copied()).collect()).collect();
+        // Nodes are in dependency order, so every node's ancestors are known before it.
+        let mut ancestors: Vec<std::collections::BTreeSet<usize>> = Vec::with_capacity(self.nodes.len());
+        for deps in &direct {
+            let mut all = std::collections::BTreeSet::new();
+            for &d in deps {
+                all.insert(d);
+                all.extend(ancestors[d].iter().copied());
+            }
+            ancestors.push(all);
+        }
+        direct
+            .iter()
+            .map(|deps| {
+                deps.iter()
+                    .copied()
+                    .filter(|&d| !deps.iter().any(|&other| other != d && ancestors[other].contains(&d)))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Mermaid source of the dependency graph.
     pub fn to_mermaid(&self) -> String {
-        let id: HashMap<&Urn, usize> = self.nodes.iter().enumerate().map(|(i, n)| (&n.urn, i)).collect();
         let mut out = String::from("flowchart LR\n");
         for (i, n) in self.nodes.iter().enumerate() {
             out.push_str(&format!("  n{i}[\"{}<br/>{}\"]\n", n.type_name(), n.urn.name()));
         }
-        for (i, n) in self.nodes.iter().enumerate() {
-            for d in &n.deps {
-                out.push_str(&format!("  n{} --> n{i}\n", id[d]));
+        for (i, deps) in self.drawn_deps().iter().enumerate() {
+            for d in deps {
+                out.push_str(&format!("  n{d} --> n{i}\n"));
             }
         }
         out
@@ -455,6 +481,20 @@ mod tests {
         std::fs::write(&file, "domain = \"dev.acme.example\"\nreplicas = \"two\"\n").unwrap();
         let wrong = Stack::for_env("acme", "dev", &file).config::<Config>().unwrap_err().to_string();
         assert!(wrong.contains("field `config`") && wrong.contains("dev.toml"), "{wrong}");
+    }
+
+    #[test]
+    fn pictures_leave_out_edges_implied_by_others() {
+        use crate::testing::{MemoryCloud, MemoryProvider};
+        let p: Arc<dyn Provider> = Arc::new(MemoryProvider { cloud: MemoryCloud::new() });
+        let mut s = Stack::new("g");
+        let a = s.declare(p.clone(), "a", 1, vec![]);
+        let b = s.declare(p.clone(), "b", 2, vec![a.clone()]);
+        s.declare(p, "c", 3, vec![a, b]);
+        let g = s.finish().unwrap();
+        assert_eq!(g.drawn_deps(), vec![vec![], vec![0], vec![1]]);
+        assert_eq!(g.nodes()[2].deps.len(), 2, "the graph itself keeps every dependency");
+        assert_eq!(g.to_mermaid().matches("-->").count(), 2);
     }
 
     #[test]
