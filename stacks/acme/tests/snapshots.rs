@@ -149,3 +149,28 @@ fn web_services_roll_without_downtime() {
         assert_eq!(find(&objects, "PodDisruptionBudget", name)["spec"]["maxUnavailable"], 1);
     }
 }
+
+/// docs/metrics.md lists exactly the scrape jobs the stack deploys.
+#[test]
+fn the_metrics_overview_matches_the_scrape_config() {
+    let objects = objects("prod");
+    let config = find(&objects, "ConfigMap", "metrics-config")["data"]["prometheus.yml"].as_str().unwrap().to_string();
+    let jobs: Vec<&str> = config.lines().filter_map(|l| l.trim().strip_prefix("- job_name: ")).collect();
+    assert_eq!(jobs.len(), 4, "{config}");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/metrics.md")).unwrap();
+    let listed: Vec<&str> = doc
+        .lines()
+        .skip_while(|l| !l.starts_with("## What Prometheus scrapes"))
+        .take_while(|l| !l.starts_with("## Golden"))
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    assert_eq!(listed, jobs, "docs/metrics.md and the deployed scrape config differ");
+}
+
+/// The graph in docs/acme.md is the one `cargo xtask graph acme --mermaid` prints.
+#[test]
+fn the_documented_graph_is_current() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/acme.md")).unwrap();
+    let block = doc.split("```mermaid\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
+    assert_eq!(block.trim(), graph("dev").to_mermaid().trim(), "regenerate it: cargo xtask graph acme --mermaid");
+}
