@@ -22,7 +22,7 @@ fn every_rendered_object_of_the_acme_stack_is_valid() {
         )
         .unwrap();
         let objects = render_objects(&graph);
-        assert_eq!(objects.len(), 23);
+        assert_eq!(objects.len(), 24);
         let dir = tempfile::tempdir().unwrap();
         let files = write_dir(&objects, dir.path()).unwrap();
         assert_eq!(validate_files(&home, &files), Ok(Some(())), "{env}");

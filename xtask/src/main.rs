@@ -10,7 +10,8 @@ const USAGE: &str = "usage:
   cargo xtask <deploy|preview|destroy|refresh|outputs|render|graph|unlock> <stack> [--local] [--json] [--yes] [--parallel N] [--refresh] [--backend s3://bucket/prefix] [...]
   cargo xtask local <up|down|status>     the local AWS emulator (moto) used by --local
   cargo xtask test [cargo test args]     install the emulator if needed, run every test
-  cargo xtask bench                      run the benchmarks (plan, apply, edit→preview loop)";
+  cargo xtask bench                      run the benchmarks (plan, apply, edit→preview loop)
+  cargo xtask docs                       regenerate the stack graphs embedded in docs/";
 
 /// The workspace this command runs in: found from the current directory at run time (a build
 /// shared between checkouts must not point at another checkout), else where xtask was built.
@@ -117,6 +118,48 @@ fn bench(rest: &[String]) -> ExitCode {
     }
 }
 
+/// The docs that embed a stack's `graph --mermaid` picture (checked by each stack's tests).
+const DOCUMENTED_GRAPHS: &[(&str, &str)] = &[("acme", "docs/acme.md"), ("reference", "docs/reference.md")];
+
+/// Replaces the ```mermaid block of each documented graph with the stack's current picture.
+fn docs() -> ExitCode {
+    let root = workspace_root();
+    for (stack, doc) in DOCUMENTED_GRAPHS {
+        let out = match cargo().args(["run", "--quiet", "-p", stack, "--", "graph", "--mermaid"]).output() {
+            Ok(o) if o.status.success() => o,
+            Ok(o) => {
+                eprintln!("error: graph of {stack}: {}", String::from_utf8_lossy(&o.stderr));
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!("error: running cargo: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let path = root.join(doc);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: reading {doc}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let Some((before, rest)) = text.split_once("```mermaid\n") else {
+            eprintln!("error: {doc} has no ```mermaid block");
+            return ExitCode::from(1);
+        };
+        let after = rest.split_once("```").map(|(_, a)| a).unwrap_or("");
+        let graph = String::from_utf8_lossy(&out.stdout);
+        let updated = format!("{before}```mermaid\n{}\n```{after}", graph.trim_end());
+        if let Err(e) = std::fs::write(&path, updated) {
+            eprintln!("error: writing {doc}: {e}");
+            return ExitCode::from(1);
+        }
+        eprintln!("{doc}: graph of {stack} regenerated");
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -130,6 +173,7 @@ fn main() -> ExitCode {
         Some("local") => local(args.get(1).map(String::as_str)),
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("docs") => docs(),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -2,7 +2,7 @@
 //! (gp3, encrypted) volume, a service account allowed to discover pods and nodes, a scrape
 //! configuration for annotated pods, the kubelets and cAdvisor, and a ClusterIP service.
 
-use super::web_service::{check_image, meta, quantities, restricted_container, restricted_pod};
+use super::web_service::{check_image, meta, quantities, restricted_container, restricted_pod, spread};
 use crate::k8s::{ClusterRef, Manifest, ObjectRef, manifest::dns_label};
 use crate::model::{Checker, Stack};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServiceAccount,
     ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -57,6 +58,11 @@ pub struct Prometheus<'a> {
     storage: String,
     #[builder(default = "30s".into(), setter(into))]
     scrape_interval: String,
+    /// Identical servers, each scraping everything onto its own volume, in different zones: one
+    /// keeps serving while the other restarts (updates, node replacement). 1 saves the second
+    /// volume where a gap in metrics is acceptable.
+    #[builder(default = 2)]
+    replicas: i32,
 }
 
 /// A declared Prometheus.
@@ -160,6 +166,12 @@ impl Prometheus<'_> {
             "scrape_interval",
             format!("`{}` is not a duration", self.scrape_interval),
             "write a duration such as `30s`",
+        );
+        c.require(
+            (1..=3).contains(&self.replicas),
+            "replicas",
+            format!("{} replicas", self.replicas),
+            "run 1 (a gap while it restarts) to 3 servers; 2 keeps metrics up through updates",
         );
         let storage_ok = self.storage.trim_end_matches(char::is_alphabetic).parse::<u64>().is_ok_and(|n| n > 0)
             && ["Gi", "Ti"].iter().any(|u| self.storage.ends_with(u));
@@ -313,7 +325,7 @@ impl Prometheus<'_> {
         let stateful_set = StatefulSet {
             metadata: meta(&name, &ns, &labels),
             spec: Some(StatefulSetSpec {
-                replicas: Some(1),
+                replicas: Some(self.replicas),
                 service_name: Some(name.clone()),
                 selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
                 template: PodTemplateSpec {
@@ -328,6 +340,7 @@ impl Prometheus<'_> {
                         containers: vec![container],
                         // nobody: the user the Prometheus image runs as.
                         security_context: Some(restricted_pod(65534)),
+                        topology_spread_constraints: Some(spread(&selector)),
                         termination_grace_period_seconds: Some(60),
                         volumes: Some(vec![Volume {
                             name: "config".into(),
@@ -354,6 +367,18 @@ impl Prometheus<'_> {
             }),
             ..Default::default()
         };
+        if self.replicas > 1 {
+            let pdb = PodDisruptionBudget {
+                metadata: meta(&name, &ns, &labels),
+                spec: Some(PodDisruptionBudgetSpec {
+                    max_unavailable: Some(IntOrString::Int(1)),
+                    selector: Some(LabelSelector { match_labels: Some(selector.clone()), ..Default::default() }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            Manifest::of(&pdb).add(s, self.cluster)?;
+        }
         let stateful_set = Manifest::of(&stateful_set).add(s, self.cluster)?;
         Ok(PrometheusRef { name, namespace: ns, stateful_set })
     }

@@ -172,5 +172,5 @@ fn the_metrics_overview_matches_the_scrape_config() {
 fn the_documented_graph_is_current() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/acme.md")).unwrap();
     let block = doc.split("```mermaid\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
-    assert_eq!(block.trim(), graph("dev").to_mermaid().trim(), "regenerate it: cargo xtask graph acme --mermaid");
+    assert_eq!(block.trim(), graph("dev").to_mermaid().trim(), "regenerate it: cargo xtask docs");
 }
