@@ -17,6 +17,10 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 pub struct AcmeConfig {
     pub domain: String,
+    /// The domain's Route 53 zone exists already (a registered domain): look it up instead of
+    /// creating one.
+    #[serde(default)]
+    pub existing_zone: bool,
     pub zones: usize,
     /// `single` or `per-zone`.
     pub nat: String,
@@ -79,7 +83,11 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
 
     // Network: public subnets for the load balancer, private ones for nodes and the database.
     let net = Vpc::builder().name("main").cidr("10.0.0.0/16").zones(cfg.zones).nat(nat).build().add(s)?;
-    let zone = HostedZone::builder().name("main").domain(cfg.domain.as_str()).build().add(s)?;
+    let zone = if cfg.existing_zone {
+        HostedZone::existing(&cfg.domain).add(s)?
+    } else {
+        HostedZone::builder().name("main").domain(cfg.domain.as_str()).build().add(s)?
+    };
 
     // HTTPS at the edge: ACM certificate, TLS 1.3, HTTP → HTTPS.
     let edge = AlbIngress::builder().name("edge").network(&net).zone(&zone).build().add(s)?;
