@@ -127,6 +127,25 @@ fn http_post(port: u16, path: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A stack binary of this crate (`acme-stack`, …) run as `cargo xtask <verb> <stack> --local`
+/// runs it: against this fixture's emulator, with state in `state` and config from
+/// `stacks/<config>/config`, no ambient FABRIC_* settings, no terminal.
+pub fn stack_cli(binary: &str, fx: &Fixture, state: &Path, config: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary)
+        .args(args)
+        .env("FABRIC_AWS_ENDPOINT", fx.emulator.endpoint())
+        .env("FABRIC_STATE_DIR", state)
+        .env("FABRIC_HOME", fabric_home())
+        .env("FABRIC_CONFIG_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks").join(config).join("config"))
+        .env_remove("FABRIC_BACKEND")
+        .env_remove("FABRIC_PASSPHRASE")
+        .env_remove("FABRIC_KUBECONFIG")
+        .env_remove("FABRIC_ENV")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// The example stack for `cfg`, validated.
 pub fn example_graph(cfg: &example::Config) -> Arc<Graph> {
     let mut s = Stack::new("example");

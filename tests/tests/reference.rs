@@ -3,22 +3,10 @@
 //! all `same`; destroying one leaves the other untouched; destroying both leaves nothing.
 
 use fabric_tests::Fixture;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 fn reference(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reference-stack"))
-        .args(args)
-        .env("FABRIC_AWS_ENDPOINT", fx.emulator.endpoint())
-        .env("FABRIC_STATE_DIR", state)
-        .env("FABRIC_HOME", fabric_tests::fabric_home())
-        .env("FABRIC_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks/reference/config"))
-        .env_remove("FABRIC_BACKEND")
-        .env_remove("FABRIC_PASSPHRASE")
-        .env_remove("FABRIC_KUBECONFIG")
-        .env_remove("FABRIC_ENV")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    fabric_tests::stack_cli(env!("CARGO_BIN_EXE_reference-stack"), fx, state, "reference", args)
 }
 
 fn ok(out: Output) -> Output {

@@ -91,6 +91,40 @@ fn token(urn: &Urn) -> String {
     format!("fabric-{:016x}", crate::model::stable_hash(urn.as_str()))
 }
 
+/// Polls `describe` until the thing is `ACTIVE` (or gone, with `gone`). A status in `failed`
+/// stops the wait with `why` of what was read.
+async fn wait_active<T, F, Fut>(
+    what: &str,
+    gone: bool,
+    failed: &[&str],
+    mut describe: F,
+    status: impl Fn(&T) -> Option<String>,
+    why: impl Fn(&T) -> String,
+) -> ProviderResult<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ProviderResult<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let found = describe().await?;
+        match (found.as_ref().and_then(&status).as_deref(), gone) {
+            (None, true) => return Ok(None),
+            (Some("ACTIVE"), false) => return Ok(found),
+            (Some(s), _) if failed.contains(&s) => {
+                let detail = found.as_ref().map(&why).unwrap_or_default();
+                return Err(ProviderError(format!("{what} is {s}{detail}")));
+            }
+            (None, false) => return Err(ProviderError(format!("{what} disappeared"))),
+            _ => {}
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(ProviderError(format!("{what} did not settle within {WAIT:?}")));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cluster
 
@@ -159,22 +193,15 @@ impl ClusterProvider {
 
     /// Waits until the cluster is ACTIVE (or gone, with `gone`).
     async fn wait(&self, ctx: &Ctx, name: &str, gone: bool) -> ProviderResult<Option<aws_sdk_eks::types::Cluster>> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let c = self.describe(ctx, name).await?;
-            let status = c.as_ref().and_then(|c| c.status()).map(|s| s.as_str().to_string());
-            match (status.as_deref(), gone) {
-                (None, true) => return Ok(None),
-                (Some("ACTIVE"), false) => return Ok(c),
-                (Some("FAILED"), _) => return Err(ProviderError(format!("EKS cluster {name} FAILED"))),
-                (None, false) => return Err(ProviderError(format!("EKS cluster {name} disappeared"))),
-                _ => {}
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(ProviderError(format!("EKS cluster {name} did not settle within {WAIT:?}")));
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        wait_active(
+            &format!("EKS cluster {name}"),
+            gone,
+            &["FAILED"],
+            || self.describe(ctx, name),
+            |c: &aws_sdk_eks::types::Cluster| c.status().map(|s| s.as_str().to_string()),
+            |_| String::new(),
+        )
+        .await
     }
 
     fn outputs(&self, ctx: &Ctx, c: &aws_sdk_eks::types::Cluster, i_sgs: &[String]) -> ClusterOutputs {
@@ -415,29 +442,19 @@ impl NodeGroupProvider {
         name: &str,
         gone: bool,
     ) -> ProviderResult<Option<aws_sdk_eks::types::Nodegroup>> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let g = self.describe(ctx, cluster, name).await?;
-            let status = g.as_ref().and_then(|g| g.status()).map(|s| s.as_str().to_string());
-            match (status.as_deref(), gone) {
-                (None, true) => return Ok(None),
-                (Some("ACTIVE"), false) => return Ok(g),
-                (Some(s @ ("CREATE_FAILED" | "DEGRADED" | "DELETE_FAILED")), _) => {
-                    let issues: Vec<String> = g
-                        .as_ref()
-                        .and_then(|g| g.health())
-                        .map(|h| h.issues().iter().map(|i| i.message().unwrap_or_default().to_string()).collect())
-                        .unwrap_or_default();
-                    return Err(ProviderError(format!("EKS node group {name} is {s}: {}", issues.join("; "))));
-                }
-                (None, false) => return Err(ProviderError(format!("EKS node group {name} disappeared"))),
-                _ => {}
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(ProviderError(format!("EKS node group {name} did not settle within {WAIT:?}")));
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        wait_active(
+            &format!("EKS node group {name}"),
+            gone,
+            &["CREATE_FAILED", "DEGRADED", "DELETE_FAILED"],
+            || self.describe(ctx, cluster, name),
+            |g: &aws_sdk_eks::types::Nodegroup| g.status().map(|s| s.as_str().to_string()),
+            |g| {
+                let issues: Vec<&str> =
+                    g.health().map(|h| h.issues().iter().filter_map(|i| i.message()).collect()).unwrap_or_default();
+                format!(": {}", issues.join("; "))
+            },
+        )
+        .await
     }
 
     fn outputs(g: &aws_sdk_eks::types::Nodegroup) -> NodeGroupOutputs {
@@ -691,24 +708,15 @@ impl AddonProvider {
         name: &str,
         gone: bool,
     ) -> ProviderResult<Option<aws_sdk_eks::types::Addon>> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let a = self.describe(ctx, cluster, name).await?;
-            let status = a.as_ref().and_then(|a| a.status()).map(|s| s.as_str().to_string());
-            match (status.as_deref(), gone) {
-                (None, true) => return Ok(None),
-                (Some("ACTIVE"), false) => return Ok(a),
-                (Some(s @ ("CREATE_FAILED" | "DEGRADED" | "UPDATE_FAILED")), _) => {
-                    return Err(ProviderError(format!("EKS add-on {name} is {s}")));
-                }
-                (None, false) => return Err(ProviderError(format!("EKS add-on {name} disappeared"))),
-                _ => {}
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(ProviderError(format!("EKS add-on {name} did not settle within {WAIT:?}")));
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        wait_active(
+            &format!("EKS add-on {name}"),
+            gone,
+            &["CREATE_FAILED", "DEGRADED", "UPDATE_FAILED"],
+            || self.describe(ctx, cluster, name),
+            |a: &aws_sdk_eks::types::Addon| a.status().map(|s| s.as_str().to_string()),
+            |_| String::new(),
+        )
+        .await
     }
 }
 
@@ -987,5 +995,59 @@ impl TypedProvider for AccessEntryProvider {
 
     async fn find(&self, _: &Ctx, _: &Urn, _: &AccessEntryInputs) -> ProviderResult<Option<AccessEntryOutputs>> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A thing whose status goes through `statuses`, one per describe.
+    fn scripted(statuses: &[&'static str]) -> Mutex<Vec<Option<&'static str>>> {
+        let mut v: Vec<Option<&'static str>> =
+            statuses.iter().map(|s| if s.is_empty() { None } else { Some(*s) }).collect();
+        v.reverse();
+        Mutex::new(v)
+    }
+
+    async fn run(statuses: &[&'static str], gone: bool) -> (ProviderResult<Option<&'static str>>, usize) {
+        let script = scripted(statuses);
+        let calls = Mutex::new(0);
+        let result = wait_active(
+            "EKS thing t",
+            gone,
+            &["CREATE_FAILED"],
+            || {
+                *calls.lock().unwrap() += 1;
+                let next = script.lock().unwrap().pop().flatten();
+                async move { Ok(next) }
+            },
+            |s: &&str| Some(s.to_string()),
+            |s| format!(" ({s})"),
+        )
+        .await;
+        let n = *calls.lock().unwrap();
+        (result, n)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_poll_until_active_gone_or_failed() {
+        assert_eq!(run(&["CREATING", "CREATING", "ACTIVE"], false).await, (Ok(Some("ACTIVE")), 3));
+        assert_eq!(run(&["DELETING", ""], true).await, (Ok(None), 2));
+        let (failed, calls) = run(&["CREATING", "CREATE_FAILED"], false).await;
+        assert_eq!((failed.unwrap_err().0, calls), ("EKS thing t is CREATE_FAILED (CREATE_FAILED)".to_string(), 2));
+        let (gone, _) = run(&["CREATING", ""], false).await;
+        assert_eq!(gone.unwrap_err().0, "EKS thing t disappeared");
+    }
+
+    #[test]
+    fn logging_turns_off_what_is_not_asked_for() {
+        let l = logging(&["api".into(), "audit".into()]);
+        let setups = l.cluster_logging();
+        assert_eq!(setups[0].enabled(), Some(true));
+        assert_eq!(setups[0].types().len(), 2);
+        assert_eq!(setups[1].enabled(), Some(false));
+        assert_eq!(setups[1].types().len(), 3);
     }
 }

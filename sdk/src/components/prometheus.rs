@@ -2,7 +2,9 @@
 //! (gp3, encrypted) volume, a service account allowed to discover pods and nodes, a scrape
 //! configuration for annotated pods, the kubelets and cAdvisor, and a ClusterIP service.
 
-use super::web_service::{check_image, meta, quantities, restricted_container, restricted_pod, spread};
+use super::web_service::{
+    check_image, disruption_budget, meta, quantities, restricted_container, restricted_pod, spread,
+};
 use crate::k8s::{ClusterRef, Manifest, ObjectRef, manifest::dns_label};
 use crate::model::{Checker, Stack};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
@@ -11,7 +13,6 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServiceAccount,
     ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
-use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -88,6 +89,28 @@ struct StorageClasses(BTreeSet<String>);
 /// `prometheus.io/port` and `prometheus.io/path`), kubelets, cAdvisor (container CPU, memory,
 /// network), and Prometheus itself.
 pub fn scrape_config(interval: &str) -> String {
+    // Kubelet endpoints, reached through the API server's node proxy.
+    let node_job = |job: &str, path: &str| {
+        format!(
+            r#"  - job_name: {job}
+    scheme: https
+    tls_config:
+      ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
+    bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
+    kubernetes_sd_configs:
+      - role: node
+    relabel_configs:
+      - target_label: __address__
+        replacement: kubernetes.default.svc:443
+      - source_labels: [__meta_kubernetes_node_name]
+        regex: (.+)
+        target_label: __metrics_path__
+        replacement: /api/v1/nodes/$1/proxy/{path}
+"#
+        )
+    };
+    let nodes = node_job("kubernetes-nodes", "metrics");
+    let cadvisor = node_job("kubernetes-cadvisor", "metrics/cadvisor");
     format!(
         r#"global:
   scrape_interval: {interval}
@@ -118,35 +141,7 @@ scrape_configs:
         target_label: pod
       - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_name]
         target_label: app
-  - job_name: kubernetes-nodes
-    scheme: https
-    tls_config:
-      ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
-    bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
-    kubernetes_sd_configs:
-      - role: node
-    relabel_configs:
-      - target_label: __address__
-        replacement: kubernetes.default.svc:443
-      - source_labels: [__meta_kubernetes_node_name]
-        regex: (.+)
-        target_label: __metrics_path__
-        replacement: /api/v1/nodes/$1/proxy/metrics
-  - job_name: kubernetes-cadvisor
-    scheme: https
-    tls_config:
-      ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
-    bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
-    kubernetes_sd_configs:
-      - role: node
-    relabel_configs:
-      - target_label: __address__
-        replacement: kubernetes.default.svc:443
-      - source_labels: [__meta_kubernetes_node_name]
-        regex: (.+)
-        target_label: __metrics_path__
-        replacement: /api/v1/nodes/$1/proxy/metrics/cadvisor
-"#
+{nodes}{cadvisor}"#
     )
 }
 
@@ -368,15 +363,7 @@ impl Prometheus<'_> {
             ..Default::default()
         };
         if self.replicas > 1 {
-            let pdb = PodDisruptionBudget {
-                metadata: meta(&name, &ns, &labels),
-                spec: Some(PodDisruptionBudgetSpec {
-                    max_unavailable: Some(IntOrString::Int(1)),
-                    selector: Some(LabelSelector { match_labels: Some(selector.clone()), ..Default::default() }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
+            let pdb = disruption_budget(&name, &ns, &labels, &selector);
             Manifest::of(&pdb).add(s, self.cluster)?;
         }
         let stateful_set = Manifest::of(&stateful_set).add(s, self.cluster)?;

@@ -209,6 +209,25 @@ pub(crate) fn restricted_pod(user: i64) -> PodSecurityContext {
     }
 }
 
+/// At most one pod of `selector` down at a time for voluntary disruptions (node drains,
+/// replacements).
+pub(crate) fn disruption_budget(
+    name: &str,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+    selector: &BTreeMap<String, String>,
+) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: meta(name, namespace, labels),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector { match_labels: Some(selector.clone()), ..Default::default() }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// Spread over zones first, then over nodes, without blocking scheduling.
 pub(crate) fn spread(selector: &BTreeMap<String, String>) -> Vec<TopologySpreadConstraint> {
     ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
@@ -508,15 +527,7 @@ impl WebService<'_> {
             }),
             ..Default::default()
         };
-        let pdb = PodDisruptionBudget {
-            metadata: meta(&name, &ns, &labels),
-            spec: Some(PodDisruptionBudgetSpec {
-                max_unavailable: Some(IntOrString::Int(1)),
-                selector: Some(LabelSelector { match_labels: Some(selector.clone()), ..Default::default() }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let pdb = disruption_budget(&name, &ns, &labels, &selector);
         Manifest::of(&pdb).add(s, self.cluster)?;
         let service = Manifest::of(&service).add(s, self.cluster)?;
         let deployment = deployment.add(s, self.cluster)?;
