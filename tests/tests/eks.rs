@@ -81,7 +81,11 @@ async fn a_cluster_with_three_pools_lives_and_dies() {
     let outputs = &state.outputs;
     assert!(outputs["kubeconfig"].as_str().unwrap().contains("--cluster-name"), "{outputs:?}");
     let gaps: Vec<_> = state.resources.values().filter(|r| r.outputs.get("emulator_gap").is_some()).collect();
-    assert_eq!(gaps.len(), 5 + 1 + 1, "five add-ons, the access entry, the cluster security group");
+    assert_eq!(
+        gaps.len(),
+        6 + 1 + 1 + 1,
+        "six add-ons, the access entry, the cluster security group, the autoscaler's pod identity"
+    );
 
     fx.aws.calls.clear();
     let (plan, _) = fx.deploy(&engine, graph).await;

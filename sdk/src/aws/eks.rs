@@ -20,13 +20,18 @@ pub const CLUSTER: &str = "aws:eks:Cluster";
 pub const NODE_GROUP: &str = "aws:eks:NodeGroup";
 pub const ADDON: &str = "aws:eks:Addon";
 pub const ACCESS_ENTRY: &str = "aws:eks:AccessEntry";
+pub const POD_IDENTITY: &str = "aws:eks:PodIdentityAssociation";
 
 /// Cluster creates take 10–15 minutes, node groups 3–5; deletes about as long.
 const WAIT: Duration = Duration::from_secs(40 * 60);
 const POLL: Duration = Duration::from_secs(15);
 
 pub fn providers() -> Vec<Arc<dyn Provider>> {
-    vec![cluster_provider(), node_group_provider(), addon_provider(), access_entry_provider()]
+    vec![cluster_provider(), node_group_provider(), addon_provider(), access_entry_provider(), pod_identity_provider()]
+}
+
+pub fn pod_identity_provider() -> Arc<dyn Provider> {
+    typed(PodIdentityProvider)
 }
 
 pub fn cluster_provider() -> Arc<dyn Provider> {
@@ -669,7 +674,27 @@ pub struct AddonInputs<R = String> {
     pub name: String,
     /// Pinned version (`None`: the default for the cluster's Kubernetes version).
     pub version: Option<String>,
+    /// The add-on's service account takes this role through EKS Pod Identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_identity: Option<AddonIdentity<R>>,
     pub tags: Tags,
+}
+
+/// A service account of an add-on and the IAM role it takes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddonIdentity<R = String> {
+    pub service_account: String,
+    pub role_arn: R,
+}
+
+fn addon_identities(i: &AddonInputs) -> Option<Vec<aws_sdk_eks::types::AddonPodIdentityAssociations>> {
+    let id = i.pod_identity.as_ref()?;
+    aws_sdk_eks::types::AddonPodIdentityAssociations::builder()
+        .service_account(&id.service_account)
+        .role_arn(&id.role_arn)
+        .build()
+        .ok()
+        .map(|a| vec![a])
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -736,6 +761,7 @@ impl TypedProvider for AddonProvider {
             .addon_name(&i.name)
             .set_addon_version(i.version.clone())
             .resolve_conflicts(ResolveConflicts::Overwrite)
+            .set_pod_identity_associations(addon_identities(i))
             .set_tags(Some(eks_tags(ctx, urn, &i.tags)))
             .client_request_token(token(urn))
             .send()
@@ -775,13 +801,14 @@ impl TypedProvider for AddonProvider {
         if out.emulator_gap.is_some() {
             return Ok(out.clone());
         }
-        if old.version != new.version {
+        if old.version != new.version || old.pod_identity != new.pod_identity {
             ctx.aws()?
                 .eks
                 .update_addon()
                 .cluster_name(&new.cluster_name)
                 .addon_name(&new.name)
                 .set_addon_version(new.version.clone())
+                .set_pod_identity_associations(Some(addon_identities(new).unwrap_or_default()))
                 .resolve_conflicts(ResolveConflicts::Overwrite)
                 .send()
                 .await
@@ -823,6 +850,8 @@ impl TypedProvider for AddonProvider {
                         cluster_name: o.cluster_name.clone(),
                         name: o.name.clone(),
                         version: a.addon_version().map(String::from),
+                        // Associations are read as ARNs, not as what was asked: the recorded value stands.
+                        pod_identity: None,
                         tags: super::user_tags_of(a.tags().cloned().unwrap_or_default()),
                     },
                     o.clone(),
@@ -843,6 +872,188 @@ impl TypedProvider for AddonProvider {
                     requested: None,
                 }))
             }
+            _ => Ok(None),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pod identity association
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PodIdentityInputs<R = String> {
+    pub cluster_name: R,
+    pub namespace: String,
+    pub service_account: String,
+    pub role_arn: R,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PodIdentityOutputs {
+    pub cluster_name: String,
+    pub association_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulator_gap: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<PodIdentityInputs>,
+}
+
+pub struct PodIdentityProvider;
+
+impl PodIdentityProvider {
+    /// The association of `namespace/service_account` in `cluster`, if any.
+    async fn lookup(&self, ctx: &Ctx, i: &PodIdentityInputs) -> ProviderResult<Option<String>> {
+        let out = ctx
+            .aws()?
+            .eks
+            .list_pod_identity_associations()
+            .cluster_name(&i.cluster_name)
+            .namespace(&i.namespace)
+            .service_account(&i.service_account)
+            .send()
+            .await
+            .map_err(|e| call_failed("ListPodIdentityAssociations", e))?;
+        Ok(out.associations().first().and_then(|a| a.association_id()).map(String::from))
+    }
+}
+
+#[async_trait]
+impl TypedProvider for PodIdentityProvider {
+    type Inputs = PodIdentityInputs;
+    type Outputs = PodIdentityOutputs;
+    const TYPE: &'static str = POD_IDENTITY;
+    const REPLACE_ON: &'static [&'static str] = &["cluster_name", "namespace", "service_account"];
+
+    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &PodIdentityInputs) -> ProviderResult<PodIdentityOutputs> {
+        let made = ctx
+            .aws()?
+            .eks
+            .create_pod_identity_association()
+            .cluster_name(&i.cluster_name)
+            .namespace(&i.namespace)
+            .service_account(&i.service_account)
+            .role_arn(&i.role_arn)
+            .set_tags(Some(eks_tags(ctx, urn, &i.tags)))
+            .client_request_token(token(urn))
+            .send()
+            .await;
+        let id = match made {
+            Ok(o) => o.association().and_then(|a| a.association_id()).unwrap_or_default().to_string(),
+            Err(e) if error_code(&e) == Some("ResourceInUseException") => {
+                self.lookup(ctx, i).await?.unwrap_or_default()
+            }
+            Err(e) if emulator_lacks(ctx, &e) => {
+                return Ok(PodIdentityOutputs {
+                    cluster_name: i.cluster_name.clone(),
+                    association_id: String::new(),
+                    emulator_gap: Some(
+                        "the emulator does not implement EKS Pod Identity (CreatePodIdentityAssociation)".into(),
+                    ),
+                    requested: Some(i.clone()),
+                });
+            }
+            Err(e) => return Err(call_failed("CreatePodIdentityAssociation", e)),
+        };
+        Ok(PodIdentityOutputs {
+            cluster_name: i.cluster_name.clone(),
+            association_id: id,
+            emulator_gap: None,
+            requested: None,
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &PodIdentityInputs,
+        out: &PodIdentityOutputs,
+        new: &PodIdentityInputs,
+    ) -> ProviderResult<PodIdentityOutputs> {
+        if out.emulator_gap.is_some() {
+            return Ok(PodIdentityOutputs { requested: Some(new.clone()), ..out.clone() });
+        }
+        if old.role_arn != new.role_arn {
+            ctx.aws()?
+                .eks
+                .update_pod_identity_association()
+                .cluster_name(&out.cluster_name)
+                .association_id(&out.association_id)
+                .role_arn(&new.role_arn)
+                .send()
+                .await
+                .map_err(|e| call_failed("UpdatePodIdentityAssociation", e))?;
+        }
+        Ok(out.clone())
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &PodIdentityInputs, out: &PodIdentityOutputs) -> ProviderResult<()> {
+        if out.emulator_gap.is_some() {
+            return Ok(());
+        }
+        match ctx
+            .aws()?
+            .eks
+            .delete_pod_identity_association()
+            .cluster_name(&out.cluster_name)
+            .association_id(&out.association_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(call_failed("DeletePodIdentityAssociation", e)),
+        }
+    }
+
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, PodIdentityOutputs)],
+    ) -> ProviderResult<Vec<Option<(PodIdentityInputs, PodIdentityOutputs)>>> {
+        let mut out = Vec::with_capacity(items.len());
+        for (_, o) in items {
+            if let Some(requested) = &o.requested {
+                out.push(Some((requested.clone(), o.clone())));
+                continue;
+            }
+            let found = ctx
+                .aws()?
+                .eks
+                .describe_pod_identity_association()
+                .cluster_name(&o.cluster_name)
+                .association_id(&o.association_id)
+                .send()
+                .await;
+            match found {
+                Ok(d) => out.push(d.association().map(|a| {
+                    (
+                        PodIdentityInputs {
+                            cluster_name: o.cluster_name.clone(),
+                            namespace: a.namespace().unwrap_or_default().to_string(),
+                            service_account: a.service_account().unwrap_or_default().to_string(),
+                            role_arn: a.role_arn().unwrap_or_default().to_string(),
+                            tags: super::user_tags_of(a.tags().cloned().unwrap_or_default()),
+                        },
+                        o.clone(),
+                    )
+                })),
+                Err(e) if not_found(&e) => out.push(None),
+                Err(e) => return Err(call_failed("DescribePodIdentityAssociation", e)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn find(&self, ctx: &Ctx, _: &Urn, i: &PodIdentityInputs) -> ProviderResult<Option<PodIdentityOutputs>> {
+        match self.lookup(ctx, i).await {
+            Ok(Some(id)) => Ok(Some(PodIdentityOutputs {
+                cluster_name: i.cluster_name.clone(),
+                association_id: id,
+                emulator_gap: None,
+                requested: None,
+            })),
             _ => Ok(None),
         }
     }

@@ -52,6 +52,16 @@ impl PolicyDocument {
         }))
     }
 
+    /// Lets pods of an EKS cluster take the role through EKS Pod Identity (the
+    /// `eks-pod-identity-agent` add-on and a pod identity association name which service account).
+    pub fn trust_eks_pods() -> Self {
+        PolicyDocument(json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": ["pods.eks.amazonaws.com"]},
+                "Action": ["sts:AssumeRole", "sts:TagSession"]}],
+        }))
+    }
+
     fn statement(mut self, effect: &str, actions: &[&str], resources: &[&str]) -> Self {
         if let Some(list) = self.0["Statement"].as_array_mut() {
             list.push(json!({"Effect": effect, "Action": actions, "Resource": resources}));

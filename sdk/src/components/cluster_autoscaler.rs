@@ -3,8 +3,8 @@
 //! node half of horizontal scaling (autoscalers move pods, this moves nodes).
 //!
 //! It discovers the pools by the tags EKS puts on their autoscaling groups
-//! (`k8s.io/cluster-autoscaler/enabled`, `k8s.io/cluster-autoscaler/<cluster>`), and acts with the
-//! node role's permissions (an inline policy fabric adds).
+//! (`k8s.io/cluster-autoscaler/enabled`, `k8s.io/cluster-autoscaler/<cluster>`), and acts with a
+//! role of its own (EKS Pod Identity for its service account; [`ACTIONS`] allowed).
 
 use super::web_service::{quantities, restricted_container, restricted_pod};
 use crate::k8s::{ClusterRef, Manifest};
@@ -16,7 +16,7 @@ pub fn image(kubernetes_version: &str) -> String {
     format!("registry.k8s.io/autoscaling/cluster-autoscaler:v{kubernetes_version}.0")
 }
 
-/// What the autoscaler may do through the node role.
+/// What the autoscaler's role may do.
 pub const ACTIONS: [&str; 11] = [
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeAutoScalingInstances",

@@ -16,9 +16,11 @@ use typed_builder::TypedBuilder;
 /// The Kubernetes version clusters get unless told otherwise.
 pub const DEFAULT_VERSION: &str = "1.33";
 
-/// The add-ons every cluster gets: networking, DNS, service proxy, EBS volumes (Prometheus keeps
-/// its data on one) and metrics-server (autoscalers read CPU use from it).
-pub const DEFAULT_ADDONS: [&str; 5] = ["vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver", "metrics-server"];
+/// The add-ons every cluster gets: networking, DNS, service proxy, the Pod Identity agent (pods
+/// that call AWS take their own roles), EBS volumes (Prometheus keeps its data on one) and
+/// metrics-server (autoscalers read CPU use from it).
+pub const DEFAULT_ADDONS: [&str; 6] =
+    ["vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws-ebs-csi-driver", "metrics-server"];
 
 /// On-demand or spot capacity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -293,13 +295,7 @@ impl EksCluster<'_> {
             .build()
             .add(s)?;
         let mut node_deps = Vec::new();
-        for policy in [
-            "AmazonEKSWorkerNodePolicy",
-            "AmazonEKS_CNI_Policy",
-            "AmazonEC2ContainerRegistryReadOnly",
-            // The EBS CSI driver runs on the nodes and creates the volumes of PersistentVolumeClaims.
-            "service-role/AmazonEBSCSIDriverPolicy",
-        ] {
+        for policy in ["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"] {
             let short = policy.rsplit('/').next().unwrap_or(policy);
             node_deps.push(
                 RolePolicyAttachment::builder()
@@ -310,16 +306,41 @@ impl EksCluster<'_> {
                     .add(s)?,
             );
         }
-        if self.cluster_autoscaler {
-            node_deps.push(
-                RolePolicy::builder()
-                    .name(format!("eks-{name}-cluster-autoscaler"))
-                    .role(&node_role)
-                    .policy(PolicyDocument::new().allow(&crate::components::cluster_autoscaler::ACTIONS, &["*"]))
-                    .build()
-                    .add(s)?,
-            );
-        }
+        // What runs in the cluster and calls AWS gets its own role through EKS Pod Identity, not
+        // the nodes' role (which every pod could reach through the instance metadata).
+        let pod_role = |s: &mut Stack, role: &str, what: &str| {
+            Role::builder()
+                .name(format!("eks-{name}-{role}"))
+                .trust(PolicyDocument::trust_eks_pods())
+                .description(format!("{what} of cluster {name}, through EKS Pod Identity"))
+                .tags(self.tags.clone())
+                .build()
+                .add(s)
+        };
+        let ebs_csi = if self.addons.iter().any(|(a, _)| a == "aws-ebs-csi-driver") {
+            let role = pod_role(s, "ebs-csi", "The EBS CSI driver (volumes of PersistentVolumeClaims)")?;
+            let attached = RolePolicyAttachment::builder()
+                .name(format!("eks-{name}-ebs-csi/AmazonEBSCSIDriverPolicy"))
+                .role(&role)
+                .policy_arn(aws_managed_policy("service-role/AmazonEBSCSIDriverPolicy"))
+                .build()
+                .add(s)?;
+            Some((role, attached))
+        } else {
+            None
+        };
+        let autoscaler_role = if self.cluster_autoscaler {
+            let role = pod_role(s, "cluster-autoscaler", "The Cluster Autoscaler")?;
+            RolePolicy::builder()
+                .name(format!("eks-{name}-cluster-autoscaler"))
+                .role(&role)
+                .policy(PolicyDocument::new().allow(&crate::components::cluster_autoscaler::ACTIONS, &["*"]))
+                .build()
+                .add(s)?;
+            Some(role)
+        } else {
+            None
+        };
         let control_plane_sg = SecurityGroup::builder()
             .name(format!("{name}/control-plane"))
             .vpc(self.network.vpc())
@@ -398,9 +419,21 @@ impl EksCluster<'_> {
                     cluster_name: cluster_name_out.clone(),
                     name: addon.clone(),
                     version: version.clone(),
+                    pod_identity: match (&ebs_csi, addon.as_str()) {
+                        (Some((role, _)), "aws-ebs-csi-driver") => Some(eks::AddonIdentity {
+                            service_account: "ebs-csi-controller-sa".into(),
+                            role_arn: role.arn(),
+                        }),
+                        _ => None,
+                    },
                     tags: self.tags.clone(),
                 },
-                groups.clone(),
+                match (&ebs_csi, addon.as_str()) {
+                    (Some((_, attached)), "aws-ebs-csi-driver") => {
+                        groups.iter().cloned().chain([attached.clone()]).collect()
+                    }
+                    _ => groups.clone(),
+                },
             );
             ready_after.push(addon_urn);
         }
@@ -428,7 +461,19 @@ impl EksCluster<'_> {
             security_group_id: Output::reference(cluster.clone(), "node_security_group_id"),
         })
         .ready_after(ready_after);
-        if self.cluster_autoscaler {
+        if let Some(role) = &autoscaler_role {
+            s.declare(
+                eks::pod_identity_provider(),
+                &format!("{name}/cluster-autoscaler"),
+                eks::PodIdentityInputs {
+                    cluster_name: Output::<String>::reference(cluster.clone(), "name"),
+                    namespace: "kube-system".into(),
+                    service_account: "cluster-autoscaler".into(),
+                    role_arn: role.arn(),
+                    tags: self.tags.clone(),
+                },
+                vec![],
+            );
             crate::components::cluster_autoscaler::declare(
                 s,
                 &kube,
