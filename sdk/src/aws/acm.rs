@@ -7,6 +7,7 @@
 //! nothing uses the certificate before it is issued.
 
 use super::route53::{RecordInputs, ZoneRef, change_record};
+use super::wait::{Poll, poll_until};
 use super::{TAG_STACK, TAG_URN, call_failed, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -190,30 +191,27 @@ impl CertificateProvider {
 
     /// ACM fills in the validation records shortly after the request.
     async fn records(&self, ctx: &Ctx, arn: &str) -> ProviderResult<Vec<ValidationRecord>> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        loop {
+        let check = || async move {
             let detail =
                 self.describe(ctx, arn).await?.ok_or_else(|| ProviderError(format!("certificate {arn} vanished")))?;
             let options = detail.domain_validation_options();
-            if !options.is_empty() && options.iter().all(|o| o.resource_record().is_some()) {
-                let mut records: Vec<ValidationRecord> = options
-                    .iter()
-                    .filter_map(|o| o.resource_record())
-                    .map(|r| ValidationRecord {
-                        name: crate::aws::route53::fqdn(r.name()),
-                        value: r.value().to_string(),
-                    })
-                    .collect();
-                // A name and its wildcard share one record.
-                records.sort();
-                records.dedup();
-                return Ok(records);
+            if options.is_empty() || !options.iter().all(|o| o.resource_record().is_some()) {
+                return Ok(Poll::Waiting("without records".into()));
             }
-            if tokio::time::Instant::now() > deadline {
-                return Err(ProviderError(format!("ACM gave no DNS validation records for {arn} within 5 minutes")));
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
+            let mut records: Vec<ValidationRecord> = options
+                .iter()
+                .filter_map(|o| o.resource_record())
+                .map(|r| ValidationRecord { name: crate::aws::route53::fqdn(r.name()), value: r.value().to_string() })
+                .collect();
+            // A name and its wildcard share one record.
+            records.sort();
+            records.dedup();
+            Ok(Poll::Ready(records))
+        };
+        poll_until(Duration::from_secs(300), Duration::from_secs(5), check, |_| {
+            format!("ACM gave no DNS validation records for {arn} within 5 minutes")
+        })
+        .await
     }
 }
 
@@ -389,42 +387,35 @@ impl ValidationProvider {
         for r in &i.records {
             change_record(ctx, ChangeAction::Upsert, &record_inputs(&i.zone_id, r)).await?;
         }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(i.timeout_secs);
-        loop {
+        let arn = &i.certificate_arn;
+        let check = || async move {
             let detail = CertificateProvider
-                .describe(ctx, &i.certificate_arn)
+                .describe(ctx, arn)
                 .await?
-                .ok_or_else(|| ProviderError(format!("certificate {} vanished", i.certificate_arn)))?;
+                .ok_or_else(|| ProviderError(format!("certificate {arn} vanished")))?;
             match detail.status() {
-                Some(CertificateStatus::Issued) => {
-                    return Ok(ValidationOutputs {
-                        certificate_arn: i.certificate_arn.clone(),
-                        zone_id: i.zone_id.clone(),
-                        records: i.records.clone(),
-                        status: "ISSUED".into(),
-                        timeout_secs: i.timeout_secs,
-                    });
-                }
+                Some(CertificateStatus::Issued) => Ok(Poll::Ready(())),
                 Some(
                     s
                     @ (CertificateStatus::Failed | CertificateStatus::ValidationTimedOut | CertificateStatus::Revoked),
-                ) => {
-                    return Err(ProviderError(format!(
-                        "certificate {} is {s:?}: {:?}",
-                        i.certificate_arn,
-                        detail.failure_reason()
-                    )));
-                }
-                _ => {}
+                ) => Err(ProviderError(format!("certificate {arn} is {s:?}: {:?}", detail.failure_reason()))),
+                other => Ok(Poll::Waiting(format!("{other:?}"))),
             }
-            if tokio::time::Instant::now() > deadline {
-                return Err(ProviderError(format!(
-                    "certificate {} was not ISSUED within {} s; its validation records are in the zone — check that the zone is the one the domain delegates to",
-                    i.certificate_arn, i.timeout_secs
-                )));
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
+        };
+        poll_until(Duration::from_secs(i.timeout_secs), Duration::from_secs(5), check, |_| {
+            format!(
+                "certificate {arn} was not ISSUED within {} s; its validation records are in the zone — check that the zone is the one the domain delegates to",
+                i.timeout_secs
+            )
+        })
+        .await?;
+        Ok(ValidationOutputs {
+            certificate_arn: i.certificate_arn.clone(),
+            zone_id: i.zone_id.clone(),
+            records: i.records.clone(),
+            status: "ISSUED".into(),
+            timeout_secs: i.timeout_secs,
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! Amazon EKS: clusters, managed node groups, add-ons and access entries.
 
+use super::wait::{Poll, poll_until};
 use super::{TAG_STACK, TAG_URN, Tags, call_failed, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::Urn;
@@ -110,24 +111,24 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ProviderResult<Option<T>>>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let found = describe().await?;
-        match (found.as_ref().and_then(&status).as_deref(), gone) {
-            (None, true) => return Ok(None),
-            (Some("ACTIVE"), false) => return Ok(found),
-            (Some(s), _) if failed.contains(&s) => {
-                let detail = found.as_ref().map(&why).unwrap_or_default();
-                return Err(ProviderError(format!("{what} is {s}{detail}")));
+    let check = || {
+        let look = describe();
+        let (status, why) = (&status, &why);
+        async move {
+            let found = look.await?;
+            match (found.as_ref().and_then(status).as_deref(), gone) {
+                (None, true) => Ok(Poll::Ready(None)),
+                (Some("ACTIVE"), false) => Ok(Poll::Ready(found)),
+                (Some(s), _) if failed.contains(&s) => {
+                    let detail = found.as_ref().map(why).unwrap_or_default();
+                    Err(ProviderError(format!("{what} is {s}{detail}")))
+                }
+                (None, false) => Err(ProviderError(format!("{what} disappeared"))),
+                (Some(s), _) => Ok(Poll::Waiting(s.to_string())),
             }
-            (None, false) => return Err(ProviderError(format!("{what} disappeared"))),
-            _ => {}
         }
-        if tokio::time::Instant::now() > deadline {
-            return Err(ProviderError(format!("{what} did not settle within {WAIT:?}")));
-        }
-        tokio::time::sleep(POLL).await;
-    }
+    };
+    poll_until(WAIT, POLL, check, |last| format!("{what} did not settle within {WAIT:?} (still {last})")).await
 }
 
 // ---------------------------------------------------------------------------------------------

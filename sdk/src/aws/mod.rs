@@ -13,6 +13,7 @@ pub mod random;
 pub mod rds;
 pub mod route53;
 pub mod s3;
+pub mod wait;
 
 use crate::engine::provider::{Provider, ProviderError};
 use aws_config::BehaviorVersion;

@@ -1,5 +1,6 @@
 //! Amazon RDS: DB subnet groups and DB instances.
 
+use super::wait::{Poll, poll_until};
 use super::{TAG_STACK, TAG_URN, call_failed, classify, error_code};
 use crate::aws::create::create_or_find;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
@@ -364,32 +365,25 @@ impl InstanceProvider {
 
     /// Waits until the instance is `available` (or gone, with `gone`).
     async fn wait(&self, ctx: &Ctx, id: &str, gone: bool) -> ProviderResult<Option<aws_sdk_rds::types::DbInstance>> {
-        let deadline = tokio::time::Instant::now() + INSTANCE_WAIT;
-        loop {
+        let check = || async move {
             let d = self.get(ctx, id).await?;
+            let status = d.as_ref().and_then(|db| db.db_instance_status()).unwrap_or_default().to_string();
             match (&d, gone) {
-                (None, true) => return Ok(None),
-                (Some(db), false) if db.db_instance_status() == Some("available") => return Ok(d),
-                (Some(db), false)
-                    if db
-                        .db_instance_status()
-                        .is_some_and(|s| s.starts_with("failed") || s == "incompatible-parameters") =>
-                {
-                    return Err(ProviderError(format!(
-                        "RDS instance {id} is {}",
-                        db.db_instance_status().unwrap_or_default()
-                    )));
+                (None, true) => Ok(Poll::Ready(None)),
+                (Some(_), false) if status == "available" => Ok(Poll::Ready(d)),
+                (Some(_), false) if status.starts_with("failed") || status == "incompatible-parameters" => {
+                    Err(ProviderError(format!("RDS instance {id} is {status}")))
                 }
                 (None, false) => {
-                    return Err(ProviderError(format!("RDS instance {id} disappeared while it was being created")));
+                    Err(ProviderError(format!("RDS instance {id} disappeared while it was being created")))
                 }
-                _ => {}
+                _ => Ok(Poll::Waiting(status)),
             }
-            if tokio::time::Instant::now() > deadline {
-                return Err(ProviderError(format!("RDS instance {id} did not settle within {INSTANCE_WAIT:?}")));
-            }
-            tokio::time::sleep(Duration::from_secs(15)).await;
-        }
+        };
+        poll_until(INSTANCE_WAIT, Duration::from_secs(15), check, |last| {
+            format!("RDS instance {id} did not settle within {INSTANCE_WAIT:?} (still {last})")
+        })
+        .await
     }
 }
 

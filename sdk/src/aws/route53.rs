@@ -4,6 +4,7 @@
 //! Zones are found by their caller reference, which carries a hash of the URN and is set in the
 //! create call itself; records are found by their natural key (zone, name, type).
 
+use super::wait::{Poll, poll_until};
 use super::{TAG_STACK, TAG_URN, call_failed, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -654,17 +655,24 @@ impl RecordProvider {
             .map_err(|e| call_failed("ChangeResourceRecordSets", e))?;
         // Wait until the change has reached every Route 53 server.
         let Some(info) = out.change_info() else { return Ok(()) };
-        let (id, mut status) = (info.id().to_string(), info.status().clone());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-        while status != ChangeStatus::Insync {
-            if tokio::time::Instant::now() > deadline {
-                return Err(ProviderError(format!("Route 53 change {id} was not INSYNC after 10 minutes")));
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            let got = r53.get_change().id(&id).send().await.map_err(|e| call_failed("GetChange", e))?;
-            status = got.change_info().map(|c| c.status().clone()).unwrap_or(ChangeStatus::Insync);
-        }
-        Ok(())
+        let id = info.id().to_string();
+        // The first look is the change's own answer; later ones ask GetChange.
+        let first = std::sync::Mutex::new(Some(info.status().clone()));
+        let check = || async {
+            let known = first.lock().expect("not poisoned").take();
+            let status = match known {
+                Some(s) => s,
+                None => {
+                    let got = r53.get_change().id(&id).send().await.map_err(|e| call_failed("GetChange", e))?;
+                    got.change_info().map(|c| c.status().clone()).unwrap_or(ChangeStatus::Insync)
+                }
+            };
+            Ok(if status == ChangeStatus::Insync { Poll::Ready(()) } else { Poll::Waiting(status.as_str().into()) })
+        };
+        poll_until(Duration::from_secs(600), Duration::from_secs(5), check, |_| {
+            format!("Route 53 change {id} was not INSYNC after 10 minutes")
+        })
+        .await
     }
 
     async fn list(&self, ctx: &Ctx, zone_id: &str) -> ProviderResult<Option<Vec<ResourceRecordSet>>> {

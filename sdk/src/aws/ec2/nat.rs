@@ -6,6 +6,7 @@ use super::{
     user_tags, with_name,
 };
 use crate::aws::create::{create_or_find, no_retry};
+use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{call_failed, classify, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -254,29 +255,27 @@ impl NatGatewayProvider {
 
     /// Waits until the gateway is `want` (available), or gone when `want` is `None`.
     async fn wait(&self, ctx: &Ctx, id: &str, want: Option<NatGatewayState>) -> ProviderResult<()> {
-        let deadline = tokio::time::Instant::now() + NAT_WAIT;
-        loop {
+        let want = &want;
+        let check = || async move {
             let out = ctx.aws()?.ec2.describe_nat_gateways().nat_gateway_ids(id).send().await;
             let state = match out {
                 Ok(o) => o.nat_gateways().first().and_then(|n| n.state().cloned()),
                 Err(e) if is_not_found(error_code(&e)) => None,
                 Err(e) => return Err(call_failed("DescribeNatGateways", e)),
             };
-            match (&want, &state) {
-                (Some(w), Some(s)) if w == s => return Ok(()),
-                (None, None | Some(NatGatewayState::Deleted)) => return Ok(()),
-                (Some(_), Some(NatGatewayState::Failed)) => {
-                    return Err(ProviderError(format!(
-                        "NAT gateway {id} failed to start (see DescribeNatGateways FailureMessage)"
-                    )));
-                }
-                _ => {}
+            match (want, &state) {
+                (Some(w), Some(s)) if w == s => Ok(Poll::Ready(())),
+                (None, None | Some(NatGatewayState::Deleted)) => Ok(Poll::Ready(())),
+                (Some(_), Some(NatGatewayState::Failed)) => Err(ProviderError(format!(
+                    "NAT gateway {id} failed to start (see DescribeNatGateways FailureMessage)"
+                ))),
+                _ => Ok(Poll::Waiting(format!("{state:?}"))),
             }
-            if tokio::time::Instant::now() > deadline {
-                return Err(ProviderError(format!("NAT gateway {id} is still {state:?} after {NAT_WAIT:?}")));
-            }
-            tokio::time::sleep(Duration::from_secs(10)).await;
-        }
+        };
+        poll_until(NAT_WAIT, Duration::from_secs(10), check, |last| {
+            format!("NAT gateway {id} is still {last} after {NAT_WAIT:?}")
+        })
+        .await
     }
 }
 
