@@ -296,43 +296,41 @@ impl InstanceProvider {
         let rds = &ctx.aws()?.rds;
         let tags = Some(rds_tags(ctx, urn, &i.tags));
         let sgs = Some(i.vpc_security_group_ids.clone());
+        // Both restore requests take the new instance's placement the same way.
+        macro_rules! placed {
+            ($req:expr) => {
+                $req.db_instance_class(&i.instance_class)
+                    .storage_type(&i.storage_type)
+                    .multi_az(i.multi_az)
+                    .deletion_protection(i.deletion_protection)
+                    .publicly_accessible(i.publicly_accessible)
+                    .db_subnet_group_name(&i.db_subnet_group_name)
+                    .set_vpc_security_group_ids(sgs.clone())
+                    .copy_tags_to_snapshot(true)
+                    .set_tags(tags.clone())
+            };
+        }
         create_or_find(
             "RestoreDBInstance",
             Duration::from_millis(500),
             || async {
                 match restore {
-                    Restore::Snapshot { snapshot } => rds
-                        .restore_db_instance_from_db_snapshot()
-                        .db_instance_identifier(&i.identifier)
-                        .db_snapshot_identifier(snapshot)
-                        .db_instance_class(&i.instance_class)
-                        .storage_type(&i.storage_type)
-                        .multi_az(i.multi_az)
-                        .deletion_protection(i.deletion_protection)
-                        .publicly_accessible(i.publicly_accessible)
-                        .db_subnet_group_name(&i.db_subnet_group_name)
-                        .set_vpc_security_group_ids(sgs.clone())
-                        .copy_tags_to_snapshot(true)
-                        .set_tags(tags.clone())
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| classify(&e)),
+                    Restore::Snapshot { snapshot } => placed!(
+                        rds.restore_db_instance_from_db_snapshot()
+                            .db_instance_identifier(&i.identifier)
+                            .db_snapshot_identifier(snapshot)
+                    )
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify(&e)),
                     Restore::PointInTime { source, time } => {
-                        let mut req = rds
-                            .restore_db_instance_to_point_in_time()
-                            .source_db_instance_identifier(source)
-                            .target_db_instance_identifier(&i.identifier)
-                            .db_instance_class(&i.instance_class)
-                            .storage_type(&i.storage_type)
-                            .multi_az(i.multi_az)
-                            .deletion_protection(i.deletion_protection)
-                            .publicly_accessible(i.publicly_accessible)
-                            .db_subnet_group_name(&i.db_subnet_group_name)
-                            .set_vpc_security_group_ids(sgs.clone())
-                            .copy_tags_to_snapshot(true)
-                            .set_tags(tags.clone());
-                        req = match time {
+                        let req = placed!(
+                            rds.restore_db_instance_to_point_in_time()
+                                .source_db_instance_identifier(source)
+                                .target_db_instance_identifier(&i.identifier)
+                        );
+                        let req = match time {
                             Some(t) => {
                                 let at = humantime::parse_rfc3339(t).map_err(|e| crate::aws::Failure::Refused {
                                     code: "InvalidRestoreTime".into(),
