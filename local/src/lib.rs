@@ -113,9 +113,11 @@ pub fn answers(port: u16) -> bool {
     matches!(s.read(&mut buf), Ok(n) if n >= 12 && buf.starts_with(b"HTTP/1."))
 }
 
+/// Whether process `pid` exists. `EPERM` (it exists, but belongs to another user) means alive.
 pub fn process_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Starts `moto_server` on a free loopback port; `detach` puts it in its own process group so
@@ -278,6 +280,41 @@ impl Drop for TestEmulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_of_another_user_is_alive() {
+        // pid 1 belongs to root: to anyone else, kill(1, 0) answers EPERM, which means "it exists".
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(process_alive(1));
+        } else {
+            // As root, ask from a child that has given up root.
+            as_nobody_pid_1_is_alive();
+        }
+        assert!(!process_alive(u32::MAX >> 2), "no such process");
+    }
+
+    fn as_nobody_pid_1_is_alive() {
+        // SAFETY: the child calls only async-signal-safe functions (setuid, kill, _exit).
+        unsafe {
+            let child = libc::fork();
+            assert!(child >= 0, "fork failed");
+            if child == 0 {
+                let code = if libc::setuid(65534) != 0 {
+                    2
+                } else if process_alive(1) {
+                    0
+                } else {
+                    1
+                };
+                libc::_exit(code);
+            }
+            let mut status = 0;
+            libc::waitpid(child, &mut status, 0);
+            assert!(libc::WIFEXITED(status));
+            assert_eq!(libc::WEXITSTATUS(status), 0, "EPERM was taken for a dead process");
+        }
+    }
 
     #[test]
     fn nothing_answers_on_a_fresh_free_port() {

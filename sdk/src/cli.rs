@@ -309,7 +309,13 @@ async fn setup(cli: &Cli, stack: &str, region: Option<&str>) -> crate::Result<Se
     } else {
         let mut settings = AwsSettings::default();
         if let Some(ep) = &cli.endpoint {
-            settings = AwsSettings { endpoint: Some(ep.clone()), emulator: false, ..AwsSettings::local(ep) };
+            // Any endpoint but the local emulator is treated as a real account (retries included).
+            settings = AwsSettings {
+                endpoint: Some(ep.clone()),
+                emulator: false,
+                retry: crate::aws::RetryPolicy::RealAccount,
+                ..AwsSettings::local(ep)
+            };
             if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
                 settings.dummy_credentials = false;
             }
@@ -418,21 +424,15 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
 }
 
 /// Takes the lock. A lock left by a process of this host that no longer runs (killed) is taken
-/// over with a warning; any other holder is reported.
+/// over, by compare-and-swap on that very lock, with a warning; any other holder is reported.
 async fn lock_or_take_stale(engine: &Engine, stack: &str, verb: &Verb) -> crate::Result<()> {
     let op = format!("{verb:?}").to_lowercase();
-    match engine.store.lock(&op).await {
-        Ok(()) => Ok(()),
-        Err(crate::state::store::StateError::Locked { holder, .. })
-            if holder.host == crate::state::store::hostname() && !crate::local::process_alive(holder.pid) =>
-        {
-            eprintln!("warning: taking over the lock of stack `{stack}` left by {holder}");
-            engine.store.break_lock().await?;
-            engine.store.lock(&op).await?;
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
+    let this_host = crate::state::store::hostname();
+    let stale = |h: &crate::state::LockInfo| h.host == this_host && !crate::local::process_alive(h.pid);
+    if let Some(holder) = engine.store.lock_or_take_over(&op, stale).await? {
+        eprintln!("warning: took over the lock of stack `{stack}` left by {holder}");
     }
+    Ok(())
 }
 
 async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Result<i32> {

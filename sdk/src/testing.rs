@@ -22,6 +22,8 @@ pub struct MemoryCloud {
     in_flight: AtomicUsize,
     peak: AtomicUsize,
     find_by_name: std::sync::atomic::AtomicBool,
+    stale_replacements: std::sync::atomic::AtomicBool,
+    delete_before_replace: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryCloud {
@@ -75,6 +77,17 @@ impl MemoryCloud {
         self.find_by_name.store(true, Ordering::SeqCst);
     }
 
+    /// Creates for a URN that already has an object make a new object with the old one's
+    /// settings (a cloud that ignored what the replacement asked for).
+    pub fn replacements_keep_old_settings(&self) {
+        self.stale_replacements.store(true, Ordering::SeqCst);
+    }
+
+    /// The provider declares that replacements delete the old instance first.
+    pub fn replace_deletes_first(&self) {
+        self.delete_before_replace.store(true, Ordering::SeqCst);
+    }
+
     /// The most calls that were in flight at once.
     pub fn peak_concurrency(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
@@ -117,16 +130,26 @@ impl Provider for MemoryProvider {
         &["zone"]
     }
 
+    fn delete_before_replace(&self) -> bool {
+        self.cloud.delete_before_replace.load(Ordering::SeqCst)
+    }
+
     async fn create(&self, _: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Value> {
         self.cloud.call("create", urn).await?;
-        if self.cloud.find_by_name.load(Ordering::SeqCst) {
+        let mut inputs = inputs.clone();
+        {
             let objects = self.cloud.objects.lock().unwrap();
-            if let Some((id, _)) = objects.iter().find(|(_, (u, _))| u == urn) {
-                return Ok(json!({"id": id}));
+            if let Some((id, (_, old))) = objects.iter().find(|(_, (u, _))| u == urn) {
+                if self.cloud.find_by_name.load(Ordering::SeqCst) {
+                    return Ok(json!({"id": id}));
+                }
+                if self.cloud.stale_replacements.load(Ordering::SeqCst) {
+                    inputs = old.clone();
+                }
             }
         }
         let id = format!("thing-{}", self.cloud.next_id.fetch_add(1, Ordering::SeqCst));
-        self.cloud.objects.lock().unwrap().insert(id.clone(), (urn.clone(), inputs.clone()));
+        self.cloud.objects.lock().unwrap().insert(id.clone(), (urn.clone(), inputs));
         Ok(json!({"id": id}))
     }
 

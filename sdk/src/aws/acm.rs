@@ -6,14 +6,13 @@
 //! certificate to be ISSUED, with a timeout. Dependents take the ARN from the validation, so
 //! nothing uses the certificate before it is issued.
 
-use super::route53::{RecordInputs, ZoneRef, change_record};
+use super::route53::{Created, RecordInputs, ZoneRef, create_owned, delete_owned};
 use super::wait::{Poll, poll_until};
 use super::{TAG_STACK, TAG_URN, call_failed, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_acm::types::{CertificateStatus, Tag, ValidationMethod};
-use aws_sdk_route53::types::ChangeAction;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +89,12 @@ pub struct ValidationOutputs {
     pub records: Vec<ValidationRecord>,
     pub status: String,
     pub timeout_secs: u64,
+    /// The names of the validation records this stack created (and so deletes). A record that was
+    /// already in the zone with the same value (ACM gives every certificate of a domain in an
+    /// account the same one) is shared: used, never deleted. `None` in state written before
+    /// ownership was recorded: every record is taken as this stack's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned_records: Option<Vec<String>>,
 }
 
 /// A declared certificate.
@@ -383,9 +388,12 @@ fn record_inputs(zone_id: &str, r: &ValidationRecord) -> RecordInputs {
 }
 
 impl ValidationProvider {
-    async fn validate(&self, ctx: &Ctx, i: &ValidationInputs) -> ProviderResult<ValidationOutputs> {
+    async fn validate(&self, ctx: &Ctx, urn: &Urn, i: &ValidationInputs) -> ProviderResult<ValidationOutputs> {
+        let mut owned = Vec::new();
         for r in &i.records {
-            change_record(ctx, ChangeAction::Upsert, &record_inputs(&i.zone_id, r)).await?;
+            if create_owned(ctx, urn, &record_inputs(&i.zone_id, r), true).await? == Created::Owned {
+                owned.push(r.name.clone());
+            }
         }
         let arn = &i.certificate_arn;
         let check = || async move {
@@ -415,6 +423,7 @@ impl ValidationProvider {
             records: i.records.clone(),
             status: "ISSUED".into(),
             timeout_secs: i.timeout_secs,
+            owned_records: Some(owned),
         })
     }
 }
@@ -426,30 +435,28 @@ impl TypedProvider for ValidationProvider {
     const TYPE: &'static str = VALIDATION;
     const REPLACE_ON: &'static [&'static str] = &["certificate_arn", "zone_id"];
 
-    async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &ValidationInputs) -> ProviderResult<ValidationOutputs> {
-        self.validate(ctx, inputs).await
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &ValidationInputs) -> ProviderResult<ValidationOutputs> {
+        self.validate(ctx, urn, inputs).await
     }
 
     async fn update(
         &self,
         ctx: &Ctx,
-        _: &Urn,
+        urn: &Urn,
         _: &ValidationInputs,
         _: &ValidationOutputs,
         new: &ValidationInputs,
     ) -> ProviderResult<ValidationOutputs> {
-        self.validate(ctx, new).await
+        self.validate(ctx, urn, new).await
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &ValidationInputs, out: &ValidationOutputs) -> ProviderResult<()> {
+    /// Deletes the validation records this stack created; shared ones stay.
+    async fn delete(&self, ctx: &Ctx, urn: &Urn, _: &ValidationInputs, out: &ValidationOutputs) -> ProviderResult<()> {
         for r in &out.records {
-            if let Err(e) = change_record(ctx, ChangeAction::Delete, &record_inputs(&out.zone_id, r)).await
-                && !(e.0.contains("InvalidChangeBatch")
-                    || e.0.contains("NoSuchHostedZone")
-                    || e.0.contains("not found"))
-            {
-                return Err(e);
+            if out.owned_records.as_ref().is_some_and(|owned| !owned.contains(&r.name)) {
+                continue;
             }
+            delete_owned(ctx, urn, &out.zone_id, &r.name, "CNAME").await?;
         }
         Ok(())
     }

@@ -54,6 +54,23 @@ pub fn vault_provider() -> Arc<dyn Provider> {
 pub struct VaultProvider;
 
 impl VaultProvider {
+    /// The vault's tags.
+    async fn tags(&self, ctx: &Ctx, arn: &str) -> ProviderResult<Tags> {
+        let out =
+            ctx.aws()?.backup.list_tags().resource_arn(arn).send().await.map_err(|e| call_failed("ListTags", e))?;
+        Ok(out.tags().cloned().unwrap_or_default().into_iter().collect())
+    }
+
+    /// The vault named `name`, if it is `urn`'s; an error if it exists and is not.
+    async fn get_owned(&self, ctx: &Ctx, urn: &Urn, name: &str) -> ProviderResult<Option<VaultOutputs>> {
+        let Some(v) = self.get(ctx, name).await? else { return Ok(None) };
+        let tags = self.tags(ctx, &v.arn).await?;
+        if !super::tagged_for(&tags, urn) {
+            return Err(super::not_ours(ctx, urn, &format!("backup vault {name}"), &tags));
+        }
+        Ok(Some(v))
+    }
+
     async fn get(&self, ctx: &Ctx, name: &str) -> ProviderResult<Option<VaultOutputs>> {
         match ctx.aws()?.backup.describe_backup_vault().backup_vault_name(name).send().await {
             Ok(v) => Ok(Some(VaultOutputs {
@@ -72,6 +89,9 @@ impl TypedProvider for VaultProvider {
     type Outputs = VaultOutputs;
     const TYPE: &'static str = VAULT;
     const REPLACE_ON: &'static [&'static str] = &["name", "kms_key_arn"];
+    /// Plans and restores refer to a vault by its name: a new key means the old vault goes first
+    /// (AWS refuses while it holds recovery points, so no backup is lost by surprise).
+    const DELETE_BEFORE_REPLACE: bool = true;
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &VaultInputs) -> ProviderResult<VaultOutputs> {
         // The creator request id makes a retried create idempotent.
@@ -89,8 +109,9 @@ impl TypedProvider for VaultProvider {
             Ok(o) => {
                 Ok(VaultOutputs { name: i.name.clone(), arn: o.backup_vault_arn().unwrap_or_default().to_string() })
             }
+            // Ours only if tagged for this resource (an earlier attempt whose answer was lost).
             Err(e) if error_code(&e) == Some("AlreadyExistsException") => self
-                .get(ctx, &i.name)
+                .get_owned(ctx, urn, &i.name)
                 .await?
                 .ok_or_else(|| ProviderError(format!("backup vault {} exists but cannot be read", i.name))),
             Err(e) => Err(call_failed("CreateBackupVault", e)),
@@ -154,8 +175,9 @@ impl TypedProvider for VaultProvider {
         Ok(out)
     }
 
-    async fn find(&self, ctx: &Ctx, _: &Urn, i: &VaultInputs) -> ProviderResult<Option<VaultOutputs>> {
-        self.get(ctx, &i.name).await
+    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &VaultInputs) -> ProviderResult<Option<VaultOutputs>> {
+        let Some(v) = self.get(ctx, &i.name).await? else { return Ok(None) };
+        Ok(super::tagged_for(&self.tags(ctx, &v.arn).await?, urn).then_some(v))
     }
 }
 
@@ -340,15 +362,17 @@ impl TypedProvider for PlanProvider {
         Ok(out)
     }
 
-    async fn find(&self, ctx: &Ctx, _: &Urn, i: &PlanInputs) -> ProviderResult<Option<PlanOutputs>> {
+    /// A plan of that name that is tagged for `urn` (a plan of that name that is not ours is left
+    /// alone).
+    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &PlanInputs) -> ProviderResult<Option<PlanOutputs>> {
         let mut pages = ctx.aws()?.backup.list_backup_plans().into_paginator().send();
         while let Some(page) = pages.next().await {
             for p in page.map_err(|e| call_failed("ListBackupPlans", e))?.backup_plans_list() {
                 if p.backup_plan_name() == Some(i.name.as_str()) {
-                    return Ok(Some(PlanOutputs {
-                        id: p.backup_plan_id().unwrap_or_default().to_string(),
-                        arn: p.backup_plan_arn().unwrap_or_default().to_string(),
-                    }));
+                    let arn = p.backup_plan_arn().unwrap_or_default().to_string();
+                    if super::tagged_for(&VaultProvider.tags(ctx, &arn).await?, urn) {
+                        return Ok(Some(PlanOutputs { id: p.backup_plan_id().unwrap_or_default().to_string(), arn }));
+                    }
                 }
             }
         }

@@ -11,8 +11,8 @@ use crate::engine::provider::{ProviderError, ProviderResult};
 use std::future::Future;
 use std::time::Duration;
 
-/// Attempts at a create before giving up.
-pub const CREATE_ATTEMPTS: u32 = 4;
+/// Attempts at a create before giving up (throttling included: it never creates anything).
+pub const CREATE_ATTEMPTS: u32 = 10;
 
 /// SDK config that turns retries off for one call (`.customize().config_override(no_retry())`).
 pub fn no_retry() -> aws_sdk_ec2::config::Builder {
@@ -59,10 +59,17 @@ where
                 last = m;
             }
         }
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(jittered(delay)).await;
         delay = (delay * 2).min(Duration::from_secs(20));
     }
     Err(ProviderError(format!("{what} failed after {CREATE_ATTEMPTS} attempts: {last}")))
+}
+
+/// Half of `delay` plus a random share of the other half, so that calls throttled together do not
+/// come back together.
+fn jittered(delay: Duration) -> Duration {
+    use rand::Rng;
+    delay / 2 + delay.mul_f64(rand::rng().random::<f64>() / 2.0)
 }
 
 /// Error codes that mean "something still uses this; it will let go": an address still held by a

@@ -93,16 +93,42 @@ fn emulator_lacks<E: aws_sdk_eks::error::ProvideErrorMetadata>(ctx: &Ctx, e: &Sd
 }
 
 /// A request token that is the same for retries of one create (EKS de-duplicates on it).
-fn token(urn: &Urn) -> String {
-    format!("fabric-{:016x}", crate::model::stable_hash(urn.as_str()))
+/// The idempotency token of a create: the same for a retry of the same create, another one for
+/// the create of a replacement (`what` is the new instance's settings).
+fn token(urn: &Urn, what: &impl Serialize) -> String {
+    let settings = serde_json::to_string(what).unwrap_or_default();
+    format!("fabric-{:016x}", crate::model::stable_hash(&format!("{urn}\u{0}{settings}")))
 }
 
-/// Polls `describe` until the thing is `ACTIVE` (or gone, with `gone`). A status in `failed`
-/// stops the wait with `why` of what was read.
+/// The statuses that end a wait at once, as failures: taken from the SDK's own waiters
+/// (`ClusterActive`/`ClusterDeleted`, `NodegroupActive`/`NodegroupDeleted`,
+/// `AddonActive`/`AddonDeleted`), plus the few that fabric's waits also meet (an update that
+/// failed, a thing deleted by someone else while it was awaited).
+#[derive(Clone, Copy, Debug)]
+pub struct Acceptors {
+    /// Waiting for `ACTIVE`.
+    pub active_fails: &'static [&'static str],
+    /// Waiting for it to be gone.
+    pub gone_fails: &'static [&'static str],
+}
+
+pub const CLUSTER_ACCEPTORS: Acceptors =
+    Acceptors { active_fails: &["DELETING", "FAILED"], gone_fails: &["ACTIVE", "CREATING", "PENDING"] };
+pub const NODE_GROUP_ACCEPTORS: Acceptors = Acceptors {
+    active_fails: &["CREATE_FAILED", "DEGRADED", "DELETING", "DELETE_FAILED"],
+    gone_fails: &["DELETE_FAILED"],
+};
+pub const ADDON_ACCEPTORS: Acceptors = Acceptors {
+    active_fails: &["CREATE_FAILED", "DEGRADED", "UPDATE_FAILED", "DELETING", "DELETE_FAILED"],
+    gone_fails: &["DELETE_FAILED"],
+};
+
+/// Polls `describe` until the thing is `ACTIVE` (or gone, with `gone`). A status that
+/// `acceptors` name for that wait stops it at once, naming the status and `why` of what was read.
 async fn wait_active<T, F, Fut>(
     what: &str,
     gone: bool,
-    failed: &[&str],
+    acceptors: Acceptors,
     mut describe: F,
     status: impl Fn(&T) -> Option<String>,
     why: impl Fn(&T) -> String,
@@ -111,6 +137,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ProviderResult<Option<T>>>,
 {
+    let failed = if gone { acceptors.gone_fails } else { acceptors.active_fails };
     let check = || {
         let look = describe();
         let (status, why) = (&status, &why);
@@ -121,7 +148,8 @@ where
                 (Some("ACTIVE"), false) => Ok(Poll::Ready(found)),
                 (Some(s), _) if failed.contains(&s) => {
                     let detail = found.as_ref().map(why).unwrap_or_default();
-                    Err(ProviderError(format!("{what} is {s}{detail}")))
+                    let waiting_for = if gone { "to be deleted" } else { "to be ACTIVE" };
+                    Err(ProviderError(format!("{what} is {s}{detail} (while waiting for it {waiting_for})")))
                 }
                 (None, false) => Err(ProviderError(format!("{what} disappeared"))),
                 (Some(s), _) => Ok(Poll::Waiting(s.to_string())),
@@ -202,7 +230,7 @@ impl ClusterProvider {
         wait_active(
             &format!("EKS cluster {name}"),
             gone,
-            &["FAILED"],
+            CLUSTER_ACCEPTORS,
             || self.describe(ctx, name),
             |c: &aws_sdk_eks::types::Cluster| c.status().map(|s| s.as_str().to_string()),
             |_| String::new(),
@@ -238,6 +266,10 @@ impl TypedProvider for ClusterProvider {
     type Outputs = ClusterOutputs;
     const TYPE: &'static str = CLUSTER;
     const REPLACE_ON: &'static [&'static str] = &["name", "role_arn"];
+    /// The cluster's name is what everything on it refers to (node groups, add-ons, kubeconfig,
+    /// subnet tags): a replacement deletes the old cluster first — which EKS refuses while node
+    /// groups remain, so nothing is lost by surprise.
+    const DELETE_BEFORE_REPLACE: bool = true;
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &ClusterInputs) -> ProviderResult<ClusterOutputs> {
         let eks = &ctx.aws()?.eks;
@@ -255,7 +287,7 @@ impl TypedProvider for ClusterProvider {
                     .build(),
             )
             .set_tags(Some(eks_tags(ctx, urn, &i.tags)))
-            .client_request_token(token(urn))
+            .client_request_token(token(urn, i))
             .send()
             .await;
         match sent {
@@ -264,10 +296,8 @@ impl TypedProvider for ClusterProvider {
             Err(e) if error_code(&e) == Some("ResourceInUseException") => {
                 let theirs = self.find(ctx, urn, i).await?;
                 if theirs.is_none() {
-                    return Err(ProviderError(format!(
-                        "an EKS cluster named {} exists and is not this stack's: choose another name",
-                        i.name
-                    )));
+                    let tags = self.describe(ctx, &i.name).await?.and_then(|c| c.tags).unwrap_or_default();
+                    return Err(super::not_ours(ctx, urn, &format!("EKS cluster {}", i.name), &tags));
                 }
             }
             Err(e) => return Err(call_failed("CreateCluster", e)),
@@ -451,7 +481,7 @@ impl NodeGroupProvider {
         wait_active(
             &format!("EKS node group {name}"),
             gone,
-            &["CREATE_FAILED", "DEGRADED", "DELETE_FAILED"],
+            NODE_GROUP_ACCEPTORS,
             || self.describe(ctx, cluster, name),
             |g: &aws_sdk_eks::types::Nodegroup| g.status().map(|s| s.as_str().to_string()),
             |g| {
@@ -478,6 +508,27 @@ impl NodeGroupProvider {
     }
 }
 
+/// What a node group's cloud name is derived from: every field that forces its replacement (so a
+/// replacement is a new node group, created before the old one is drained and deleted).
+fn node_group_forcing(i: &NodeGroupInputs) -> Vec<String> {
+    let mut subnets = i.subnet_ids.clone();
+    subnets.sort();
+    vec![
+        i.node_role_arn.clone(),
+        subnets.join(","),
+        i.instance_types.join(","),
+        i.capacity_type.clone(),
+        i.ami_type.clone(),
+        i.disk_size_gib.to_string(),
+    ]
+}
+
+/// The node group's name in EKS: `<pool>-<hash of the replace-forcing fields>`.
+pub fn node_group_name(i: &NodeGroupInputs) -> String {
+    let forcing = node_group_forcing(i);
+    super::physical_name(&i.name, 63, &forcing.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn taint(t: &NodeTaint) -> Taint {
     Taint::builder().key(&t.key).value(&t.value).effect(TaintEffect::from(t.effect.as_str())).build()
 }
@@ -499,12 +550,13 @@ impl TypedProvider for NodeGroupProvider {
     ];
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &NodeGroupInputs) -> ProviderResult<NodeGroupOutputs> {
+        let name = node_group_name(i);
         let sent = ctx
             .aws()?
             .eks
             .create_nodegroup()
             .cluster_name(&i.cluster_name)
-            .nodegroup_name(&i.name)
+            .nodegroup_name(&name)
             .node_role(&i.node_role_arn)
             .set_subnets(Some(i.subnet_ids.clone()))
             .set_instance_types(Some(i.instance_types.clone()))
@@ -523,22 +575,27 @@ impl TypedProvider for NodeGroupProvider {
             .set_labels((!i.labels.is_empty()).then(|| i.labels.clone().into_iter().collect()))
             .set_taints((!i.taints.is_empty()).then(|| i.taints.iter().map(taint).collect()))
             .set_tags(Some(eks_tags(ctx, urn, &i.tags)))
-            .client_request_token(token(urn))
+            .client_request_token(token(urn, i))
             .send()
             .await;
         match sent {
             Ok(_) => {}
+            // Ours only if tagged for this resource (an earlier attempt whose answer was lost).
             Err(e) if error_code(&e) == Some("ResourceInUseException") => {
                 if self.find(ctx, urn, i).await?.is_none() {
-                    return Err(ProviderError(format!(
-                        "a node group named {} exists in cluster {} and is not this stack's: choose another name",
-                        i.name, i.cluster_name
-                    )));
+                    let tags =
+                        self.describe(ctx, &i.cluster_name, &name).await?.and_then(|g| g.tags).unwrap_or_default();
+                    return Err(super::not_ours(
+                        ctx,
+                        urn,
+                        &format!("EKS node group {name} of cluster {}", i.cluster_name),
+                        &tags,
+                    ));
                 }
             }
             Err(e) => return Err(call_failed("CreateNodegroup", e)),
         }
-        let g = self.wait(ctx, &i.cluster_name, &i.name, false).await?.expect("active");
+        let g = self.wait(ctx, &i.cluster_name, &name, false).await?.expect("active");
         Ok(Self::outputs(&g))
     }
 
@@ -556,11 +613,11 @@ impl TypedProvider for NodeGroupProvider {
         let labels_changed = old.labels != new.labels;
         let taints_changed = old.taints != new.taints;
         if scaling_changed || labels_changed || taints_changed {
-            let mut req = eks.update_nodegroup_config().cluster_name(&new.cluster_name).nodegroup_name(&new.name);
+            let mut req = eks.update_nodegroup_config().cluster_name(&out.cluster_name).nodegroup_name(&out.name);
             if scaling_changed {
                 // The autoscaler owns the desired size; keep it, within the new bounds.
                 let current = self
-                    .describe(ctx, &new.cluster_name, &new.name)
+                    .describe(ctx, &out.cluster_name, &out.name)
                     .await?
                     .and_then(|g| g.scaling_config().and_then(|s| s.desired_size()))
                     .unwrap_or(new.desired_size);
@@ -595,7 +652,7 @@ impl TypedProvider for NodeGroupProvider {
                 );
             }
             req.send().await.map_err(|e| call_failed("UpdateNodegroupConfig", e))?;
-            self.wait(ctx, &new.cluster_name, &new.name, false).await?;
+            self.wait(ctx, &out.cluster_name, &out.name, false).await?;
         }
         sync_tags(ctx, &out.arn, &old.tags, &new.tags).await?;
         Ok(out.clone())
@@ -634,7 +691,7 @@ impl TypedProvider for NodeGroupProvider {
                 })
                 .collect();
             taints.sort();
-            let inputs = NodeGroupInputs {
+            let mut inputs = NodeGroupInputs {
                 cluster_name: o.cluster_name.clone(),
                 name: o.name.clone(),
                 node_role_arn: g.node_role().unwrap_or_default().to_string(),
@@ -650,13 +707,17 @@ impl TypedProvider for NodeGroupProvider {
                 taints,
                 tags: super::user_tags_of(g.tags().cloned().unwrap_or_default()),
             };
+            // The pool's name, without the suffix its settings give the node group's name.
+            let forcing = node_group_forcing(&inputs);
+            inputs.name =
+                super::base_name(&o.name, &forcing.iter().map(String::as_str).collect::<Vec<_>>()).to_string();
             out.push(Some((inputs, Self::outputs(&g))));
         }
         Ok(out)
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &NodeGroupInputs) -> ProviderResult<Option<NodeGroupOutputs>> {
-        match self.describe(ctx, &i.cluster_name, &i.name).await? {
+        match self.describe(ctx, &i.cluster_name, &node_group_name(i)).await? {
             Some(g) if g.tags().and_then(|t| t.get(TAG_URN)).map(String::as_str) == Some(urn.as_str()) => {
                 Ok(Some(Self::outputs(&g)))
             }
@@ -737,7 +798,7 @@ impl AddonProvider {
         wait_active(
             &format!("EKS add-on {name}"),
             gone,
-            &["CREATE_FAILED", "DEGRADED", "UPDATE_FAILED"],
+            ADDON_ACCEPTORS,
             || self.describe(ctx, cluster, name),
             |a: &aws_sdk_eks::types::Addon| a.status().map(|s| s.as_str().to_string()),
             |_| String::new(),
@@ -764,12 +825,23 @@ impl TypedProvider for AddonProvider {
             .resolve_conflicts(ResolveConflicts::Overwrite)
             .set_pod_identity_associations(addon_identities(i))
             .set_tags(Some(eks_tags(ctx, urn, &i.tags)))
-            .client_request_token(token(urn))
+            .client_request_token(token(urn, i))
             .send()
             .await;
         match sent {
             Ok(_) => {}
-            Err(e) if error_code(&e) == Some("ResourceInUseException") => {}
+            // Already there: ours only if tagged for this resource (an earlier attempt).
+            Err(e) if error_code(&e) == Some("ResourceInUseException") => {
+                let tags = self.describe(ctx, &i.cluster_name, &i.name).await?.and_then(|a| a.tags).unwrap_or_default();
+                if !super::tagged_for(&tags, urn) {
+                    return Err(super::not_ours(
+                        ctx,
+                        urn,
+                        &format!("EKS add-on {} of cluster {}", i.name, i.cluster_name),
+                        &tags,
+                    ));
+                }
+            }
             Err(e) if emulator_lacks(ctx, &e) => {
                 return Ok(AddonOutputs {
                     cluster_name: i.cluster_name.clone(),
@@ -903,11 +975,10 @@ pub struct PodIdentityOutputs {
 pub struct PodIdentityProvider;
 
 impl PodIdentityProvider {
-    /// The association of `namespace/service_account` in `cluster`, if any.
-    async fn lookup(&self, ctx: &Ctx, i: &PodIdentityInputs) -> ProviderResult<Option<String>> {
-        let out = ctx
-            .aws()?
-            .eks
+    /// The association of `namespace/service_account` in `cluster`, if any: its id and tags.
+    async fn lookup(&self, ctx: &Ctx, i: &PodIdentityInputs) -> ProviderResult<Option<(String, Tags)>> {
+        let eks = &ctx.aws()?.eks;
+        let out = eks
             .list_pod_identity_associations()
             .cluster_name(&i.cluster_name)
             .namespace(&i.namespace)
@@ -915,7 +986,18 @@ impl PodIdentityProvider {
             .send()
             .await
             .map_err(|e| call_failed("ListPodIdentityAssociations", e))?;
-        Ok(out.associations().first().and_then(|a| a.association_id()).map(String::from))
+        let Some(id) = out.associations().first().and_then(|a| a.association_id()).map(String::from) else {
+            return Ok(None);
+        };
+        let described = eks
+            .describe_pod_identity_association()
+            .cluster_name(&i.cluster_name)
+            .association_id(&id)
+            .send()
+            .await
+            .map_err(|e| call_failed("DescribePodIdentityAssociation", e))?;
+        let tags = described.association().and_then(|a| a.tags().cloned()).unwrap_or_default();
+        Ok(Some((id, tags.into_iter().collect())))
     }
 }
 
@@ -936,14 +1018,26 @@ impl TypedProvider for PodIdentityProvider {
             .service_account(&i.service_account)
             .role_arn(&i.role_arn)
             .set_tags(Some(eks_tags(ctx, urn, &i.tags)))
-            .client_request_token(token(urn))
+            .client_request_token(token(urn, i))
             .send()
             .await;
         let id = match made {
             Ok(o) => o.association().and_then(|a| a.association_id()).unwrap_or_default().to_string(),
-            Err(e) if error_code(&e) == Some("ResourceInUseException") => {
-                self.lookup(ctx, i).await?.unwrap_or_default()
-            }
+            // Already there: ours only if tagged for this resource (an earlier attempt).
+            Err(e) if error_code(&e) == Some("ResourceInUseException") => match self.lookup(ctx, i).await? {
+                Some((id, tags)) if super::tagged_for(&tags, urn) => id,
+                found => {
+                    return Err(super::not_ours(
+                        ctx,
+                        urn,
+                        &format!(
+                            "the EKS pod identity association of {}/{} in cluster {}",
+                            i.namespace, i.service_account, i.cluster_name
+                        ),
+                        &found.map(|(_, t)| t).unwrap_or_default(),
+                    ));
+                }
+            },
             Err(e) if emulator_lacks(ctx, &e) => {
                 return Ok(PodIdentityOutputs {
                     cluster_name: i.cluster_name.clone(),
@@ -1047,9 +1141,9 @@ impl TypedProvider for PodIdentityProvider {
         Ok(out)
     }
 
-    async fn find(&self, ctx: &Ctx, _: &Urn, i: &PodIdentityInputs) -> ProviderResult<Option<PodIdentityOutputs>> {
-        match self.lookup(ctx, i).await {
-            Ok(Some(id)) => Ok(Some(PodIdentityOutputs {
+    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &PodIdentityInputs) -> ProviderResult<Option<PodIdentityOutputs>> {
+        match self.lookup(ctx, i).await? {
+            Some((id, tags)) if super::tagged_for(&tags, urn) => Ok(Some(PodIdentityOutputs {
                 cluster_name: i.cluster_name.clone(),
                 association_id: id,
                 emulator_gap: None,
@@ -1089,7 +1183,8 @@ impl TypedProvider for AccessEntryProvider {
     type Inputs = AccessEntryInputs;
     type Outputs = AccessEntryOutputs;
     const TYPE: &'static str = ACCESS_ENTRY;
-    const REPLACE_ON: &'static [&'static str] = &["cluster_name", "principal_arn", "policy_arn"];
+    /// A policy change is an update: the new policy is associated, then the old one disassociated.
+    const REPLACE_ON: &'static [&'static str] = &["cluster_name", "principal_arn"];
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &AccessEntryInputs) -> ProviderResult<AccessEntryOutputs> {
         let eks = &ctx.aws()?.eks;
@@ -1099,12 +1194,24 @@ impl TypedProvider for AccessEntryProvider {
             .principal_arn(&i.principal_arn)
             .r#type("STANDARD")
             .set_tags(Some(eks_tags(ctx, urn, &Tags::new())))
-            .client_request_token(token(urn))
+            .client_request_token(token(urn, i))
             .send()
             .await;
         match made {
             Ok(_) => {}
-            Err(e) if error_code(&e) == Some("ResourceInUseException") => {}
+            // Already there: ours only if tagged for this resource (an earlier attempt). EKS makes
+            // entries of its own (the cluster creator, node roles): those are never taken over.
+            Err(e) if error_code(&e) == Some("ResourceInUseException") => {
+                let tags = self.entry_tags(ctx, &i.cluster_name, &i.principal_arn).await?.unwrap_or_default();
+                if !super::tagged_for(&tags, urn) {
+                    return Err(super::not_ours(
+                        ctx,
+                        urn,
+                        &format!("the EKS access entry of {} in cluster {}", i.principal_arn, i.cluster_name),
+                        &tags,
+                    ));
+                }
+            }
             Err(e) if emulator_lacks(ctx, &e) => {
                 return Ok(AccessEntryOutputs {
                     cluster_name: i.cluster_name.clone(),
@@ -1133,12 +1240,39 @@ impl TypedProvider for AccessEntryProvider {
 
     async fn update(
         &self,
-        _: &Ctx,
+        ctx: &Ctx,
         _: &Urn,
-        _: &AccessEntryInputs,
+        old: &AccessEntryInputs,
         out: &AccessEntryOutputs,
-        _: &AccessEntryInputs,
+        new: &AccessEntryInputs,
     ) -> ProviderResult<AccessEntryOutputs> {
+        if out.emulator_gap.is_some() {
+            return Ok(AccessEntryOutputs { requested: Some(new.clone()), ..out.clone() });
+        }
+        if old.policy_arn != new.policy_arn {
+            let eks = &ctx.aws()?.eks;
+            // The new policy first: the principal never goes without access in between.
+            eks.associate_access_policy()
+                .cluster_name(&out.cluster_name)
+                .principal_arn(&out.principal_arn)
+                .policy_arn(&new.policy_arn)
+                .access_scope(AccessScope::builder().r#type(AccessScopeType::Cluster).build())
+                .send()
+                .await
+                .map_err(|e| call_failed("AssociateAccessPolicy", e))?;
+            match eks
+                .disassociate_access_policy()
+                .cluster_name(&out.cluster_name)
+                .principal_arn(&out.principal_arn)
+                .policy_arn(&old.policy_arn)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(call_failed("DisassociateAccessPolicy", e)),
+            }
+        }
         Ok(out.clone())
     }
 
@@ -1205,8 +1339,28 @@ impl TypedProvider for AccessEntryProvider {
         Ok(out)
     }
 
-    async fn find(&self, _: &Ctx, _: &Urn, _: &AccessEntryInputs) -> ProviderResult<Option<AccessEntryOutputs>> {
-        Ok(None)
+    /// The entry of that principal, if it is tagged for `urn`.
+    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &AccessEntryInputs) -> ProviderResult<Option<AccessEntryOutputs>> {
+        let tags = self.entry_tags(ctx, &i.cluster_name, &i.principal_arn).await?;
+        Ok(tags.filter(|t| super::tagged_for(t, urn)).map(|_| AccessEntryOutputs {
+            cluster_name: i.cluster_name.clone(),
+            principal_arn: i.principal_arn.clone(),
+            emulator_gap: None,
+            requested: None,
+        }))
+    }
+}
+
+impl AccessEntryProvider {
+    /// The tags of the access entry of `principal` in `cluster`; `None` when there is none.
+    async fn entry_tags(&self, ctx: &Ctx, cluster: &str, principal: &str) -> ProviderResult<Option<Tags>> {
+        match ctx.aws()?.eks.describe_access_entry().cluster_name(cluster).principal_arn(principal).send().await {
+            Ok(o) => {
+                Ok(Some(o.access_entry().and_then(|e| e.tags().cloned()).unwrap_or_default().into_iter().collect()))
+            }
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(call_failed("DescribeAccessEntry", e)),
+        }
     }
 }
 
@@ -1229,7 +1383,7 @@ mod tests {
         let result = wait_active(
             "EKS thing t",
             gone,
-            &["CREATE_FAILED"],
+            NODE_GROUP_ACCEPTORS,
             || {
                 *calls.lock().unwrap() += 1;
                 let next = script.lock().unwrap().pop().flatten();
@@ -1248,7 +1402,14 @@ mod tests {
         assert_eq!(run(&["CREATING", "CREATING", "ACTIVE"], false).await, (Ok(Some("ACTIVE")), 3));
         assert_eq!(run(&["DELETING", ""], true).await, (Ok(None), 2));
         let (failed, calls) = run(&["CREATING", "CREATE_FAILED"], false).await;
-        assert_eq!((failed.unwrap_err().0, calls), ("EKS thing t is CREATE_FAILED (CREATE_FAILED)".to_string(), 2));
+        assert_eq!(
+            (failed.unwrap_err().0, calls),
+            ("EKS thing t is CREATE_FAILED (CREATE_FAILED) (while waiting for it to be ACTIVE)".to_string(), 2)
+        );
+        // A delete that fails ends the wait at once too, naming the state.
+        let (failed, calls) = run(&["DELETING", "DELETE_FAILED", "DELETING"], true).await;
+        assert_eq!(calls, 2);
+        assert!(failed.unwrap_err().0.contains("is DELETE_FAILED"));
         let (gone, _) = run(&["CREATING", ""], false).await;
         assert_eq!(gone.unwrap_err().0, "EKS thing t disappeared");
     }

@@ -38,14 +38,20 @@ fn tags(ctx: &Ctx, urn: &Urn, user: &Tags) -> Vec<Tag> {
         .collect()
 }
 
-async fn owned_by(ctx: &Ctx, arn: &str, urn: &Urn) -> ProviderResult<bool> {
+/// Every tag of an ELBv2 resource, fabric's included.
+async fn tags_of(ctx: &Ctx, arn: &str) -> ProviderResult<Tags> {
     let out =
         ctx.aws()?.elbv2.describe_tags().resource_arns(arn).send().await.map_err(|e| call_failed("DescribeTags", e))?;
     Ok(out
         .tag_descriptions()
         .iter()
         .flat_map(|d| d.tags())
-        .any(|t| t.key() == Some(TAG_URN) && t.value() == Some(urn.as_str())))
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .collect())
+}
+
+async fn owned_by(ctx: &Ctx, arn: &str, urn: &Urn) -> ProviderResult<bool> {
+    Ok(super::tagged_for(&tags_of(ctx, arn).await?, urn))
 }
 
 fn not_found(code: Option<&str>) -> bool {
@@ -240,6 +246,16 @@ pub struct TargetGroupInputs<R = String> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TargetGroupOutputs {
     pub arn: String,
+    /// The name the program gave (the cloud name adds a hash: [`target_group_name`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_name: Option<String>,
+}
+
+/// The target group's name in ELBv2: the program's name with a hash of it and of the fields that
+/// force a replacement (VPC, port), so a replacement never collides with the group it replaces.
+/// At most 32 characters.
+pub fn target_group_name(i: &TargetGroupInputs) -> String {
+    super::physical_name(&i.name, 32, &[&i.name, &i.vpc_id, &i.port.to_string()])
 }
 
 pub fn target_group_provider() -> Arc<dyn Provider> {
@@ -263,7 +279,7 @@ impl TypedProvider for TargetGroupProvider {
             .aws()?
             .elbv2
             .create_target_group()
-            .name(&i.name)
+            .name(target_group_name(i))
             .protocol(ProtocolEnum::Http)
             .port(i.port)
             .vpc_id(&i.vpc_id)
@@ -276,7 +292,7 @@ impl TypedProvider for TargetGroupProvider {
             .await
             .map_err(|e| call_failed("CreateTargetGroup", e))?;
         let arn = out.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default().to_string();
-        Ok(TargetGroupOutputs { arn })
+        Ok(TargetGroupOutputs { arn, program_name: Some(i.name.clone()) })
     }
 
     async fn update(
@@ -322,22 +338,27 @@ impl TypedProvider for TargetGroupProvider {
             .iter()
             .map(|(_, o)| {
                 let t = all.iter().find(|t| t.target_group_arn() == Some(o.arn.as_str()))?;
-                Some((
-                    TargetGroupInputs {
-                        name: t.target_group_name().unwrap_or_default().to_string(),
-                        vpc_id: t.vpc_id().unwrap_or_default().to_string(),
-                        port: t.port().unwrap_or_default(),
-                        health_check_path: t.health_check_path().unwrap_or_default().to_string(),
-                        tags: Tags::new(),
-                    },
-                    o.clone(),
-                ))
+                let mut inputs = TargetGroupInputs {
+                    name: t.target_group_name().unwrap_or_default().to_string(),
+                    vpc_id: t.vpc_id().unwrap_or_default().to_string(),
+                    port: t.port().unwrap_or_default(),
+                    health_check_path: t.health_check_path().unwrap_or_default().to_string(),
+                    tags: Tags::new(),
+                };
+                // The program's name is not in the cloud name's hash; a legacy name is its own.
+                if let Some(recorded) = o.program_name.as_deref()
+                    && target_group_name(&TargetGroupInputs { name: recorded.to_string(), ..inputs.clone() })
+                        == inputs.name
+                {
+                    inputs.name = recorded.to_string();
+                }
+                Some((inputs, o.clone()))
             })
             .collect())
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &TargetGroupInputs) -> ProviderResult<Option<TargetGroupOutputs>> {
-        let found = match ctx.aws()?.elbv2.describe_target_groups().names(&i.name).send().await {
+        let found = match ctx.aws()?.elbv2.describe_target_groups().names(target_group_name(i)).send().await {
             Ok(o) => o.target_groups().first().and_then(|t| t.target_group_arn()).map(str::to_string),
             Err(e) if not_found(error_code(&e)) => None,
             Err(e) => return Err(call_failed("DescribeTargetGroups", e)),
@@ -349,7 +370,7 @@ impl TypedProvider for TargetGroupProvider {
                 i.name
             )));
         }
-        Ok(Some(TargetGroupOutputs { arn }))
+        Ok(Some(TargetGroupOutputs { arn, program_name: Some(i.name.clone()) }))
     }
 }
 
@@ -450,6 +471,7 @@ impl TypedProvider for ListenerProvider {
                 i.certificate_arn.as_ref().map(|c| vec![Certificate::builder().certificate_arn(c).build()]),
             )
             .set_default_actions(Some(default_actions(&i.default_action)?))
+            .set_tags(Some(tags(ctx, urn, &Tags::new())))
             .send()
             .await
             .map_err(|e| call_failed("CreateListener", e))?;
@@ -522,8 +544,20 @@ impl TypedProvider for ListenerProvider {
         Ok(out)
     }
 
-    async fn find(&self, ctx: &Ctx, _: &Urn, i: &ListenerInputs) -> ProviderResult<Option<ListenerOutputs>> {
-        Ok(self.on_port(ctx, &i.load_balancer_arn, i.port).await?.map(|arn| ListenerOutputs { arn }))
+    /// The listener on that port, if it is tagged for `urn`; one that is not is someone else's,
+    /// and an error (a create would fail on it anyway).
+    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &ListenerInputs) -> ProviderResult<Option<ListenerOutputs>> {
+        let Some(arn) = self.on_port(ctx, &i.load_balancer_arn, i.port).await? else { return Ok(None) };
+        let found = tags_of(ctx, &arn).await?;
+        if !super::tagged_for(&found, urn) {
+            return Err(super::not_ours(
+                ctx,
+                urn,
+                &format!("the listener on port {} of {}", i.port, i.load_balancer_arn),
+                &found,
+            ));
+        }
+        Ok(Some(ListenerOutputs { arn }))
     }
 }
 
@@ -609,6 +643,7 @@ impl TypedProvider for RuleProvider {
             .priority(i.priority)
             .conditions(host_condition(&i.host))
             .actions(forward(&i.target_group_arn))
+            .set_tags(Some(tags(ctx, urn, &Tags::new())))
             .send()
             .await
             .map_err(|e| call_failed("CreateRule", e))?;
@@ -667,13 +702,28 @@ impl TypedProvider for RuleProvider {
         Ok(out)
     }
 
-    async fn find(&self, ctx: &Ctx, _: &Urn, i: &RuleInputs) -> ProviderResult<Option<RuleOutputs>> {
+    /// The rule at that priority, if it is tagged for `urn`; one that is not is someone else's,
+    /// and an error (never modified, never deleted).
+    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &RuleInputs) -> ProviderResult<Option<RuleOutputs>> {
         let Some(rules) = self.rules(ctx, &i.listener_arn).await? else { return Ok(None) };
-        Ok(rules
+        let Some(arn) = rules
             .iter()
             .find(|r| r.priority() == Some(i.priority.to_string().as_str()))
             .and_then(|r| r.rule_arn())
-            .map(|arn| RuleOutputs { arn: arn.to_string() }))
+            .map(str::to_string)
+        else {
+            return Ok(None);
+        };
+        let found = tags_of(ctx, &arn).await?;
+        if !super::tagged_for(&found, urn) {
+            return Err(super::not_ours(
+                ctx,
+                urn,
+                &format!("the rule at priority {} of listener {}", i.priority, i.listener_arn),
+                &found,
+            ));
+        }
+        Ok(Some(RuleOutputs { arn }))
     }
 }
 

@@ -16,6 +16,7 @@ pub mod s3;
 pub mod wait;
 
 use crate::engine::provider::{Provider, ProviderError};
+use crate::model::Urn;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
@@ -51,9 +52,46 @@ pub const TAG_URN: &str = "fabric:urn";
 /// and `fabric:urn`.
 pub type Tags = std::collections::BTreeMap<String, String>;
 
-/// The user's tags among `pairs` read back from a service (fabric's own left out).
+/// The user's tags among `pairs` read back from a service (fabric's own, `fabric:*`, left out).
 pub fn user_tags_of(pairs: impl IntoIterator<Item = (String, String)>) -> Tags {
-    pairs.into_iter().filter(|(k, _)| k != TAG_STACK && k != TAG_URN).collect()
+    pairs.into_iter().filter(|(k, _)| !k.starts_with("fabric:")).collect()
+}
+
+/// The cloud name of a resource whose identity is its name: `base-<hash>`, the hash taken over the
+/// values of the fields that force its replacement, so that a replacement gets a new name and can
+/// be created before the old instance goes (as security groups do). At most `max` characters.
+pub fn physical_name(base: &str, max: usize, forcing: &[&str]) -> String {
+    let hash = crate::model::short_hash(&forcing.join("\u{0}"));
+    let keep = max.saturating_sub(hash.len() + 1).min(base.len());
+    format!("{}-{hash}", base[..keep].trim_end_matches('-'))
+}
+
+/// The base of a [`physical_name`] made with `forcing`; any other name (one made before physical
+/// names) is its own base.
+pub fn base_name<'a>(name: &'a str, forcing: &[&str]) -> &'a str {
+    let hash = crate::model::short_hash(&forcing.join("\u{0}"));
+    name.strip_suffix(&hash).and_then(|n| n.strip_suffix('-')).unwrap_or(name)
+}
+
+/// Whether tags read from a resource met by its name prove that it is `urn`'s.
+pub fn tagged_for<'a>(tags: impl IntoIterator<Item = (&'a String, &'a String)>, urn: &Urn) -> bool {
+    tags.into_iter().any(|(k, v)| k == TAG_URN && v == urn.as_str())
+}
+
+/// The error of a create that met an existing resource of the same name that is not provably
+/// this stack's: what was found, that nothing was changed, and how to go on.
+pub fn not_ours<'a>(
+    ctx: &crate::engine::Ctx,
+    urn: &Urn,
+    what: &str,
+    tags: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> ProviderError {
+    let owner = tags.into_iter().find(|(k, _)| *k == TAG_URN).map(|(_, v)| v.clone());
+    ProviderError(format!(
+        "{what} already exists and is not this stack's ({}); nothing was changed\n    fix: give it another name in the program; or delete the existing one; or, to bring it under this stack, tag it {TAG_STACK}={} and {TAG_URN}={urn} and deploy again",
+        owner.map(|o| format!("it belongs to {o}")).unwrap_or_else(|| "it carries no fabric tags".into()),
+        ctx.stack
+    ))
 }
 
 /// What it takes to go from tags `old` to `new`: keys to remove, pairs to add or overwrite.
@@ -81,9 +119,9 @@ pub struct AwsSettings {
     pub region: Option<String>,
     /// Dummy static credentials (for the local emulator).
     pub dummy_credentials: bool,
-    /// Attempts per call, including the first (the SDK's standard retry with backoff). Creates that
-    /// are not idempotent are never retried blindly: see [`create`].
-    pub max_attempts: Option<u32>,
+    /// How calls are retried (see [`RetryPolicy`]). Creates that are not idempotent are never
+    /// retried blindly whatever the policy: see [`create`].
+    pub retry: RetryPolicy,
     /// The endpoint is the local emulator (some providers record its known gaps, see
     /// [`Aws::emulator`]).
     pub emulator: bool,
@@ -96,9 +134,51 @@ impl AwsSettings {
             endpoint: Some(endpoint.to_string()),
             region: Some("us-east-2".into()),
             dummy_credentials: true,
-            // The emulator answers unimplemented actions with HTTP 500; do not retry those.
-            max_attempts: Some(1),
+            retry: RetryPolicy::Emulator,
             emulator: true,
+        }
+    }
+}
+
+/// How AWS calls are retried: the SDK's standard retry (exponential backoff with full jitter on
+/// throttling, 5xx, timeouts and lost connections), configured for the job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RetryPolicy {
+    /// A real account (or any endpoint but the local emulator): throttling and 5xx are ordinary,
+    /// so every read, update, delete and wait is retried for minutes —
+    /// [`RetryPolicy::REAL_ATTEMPTS`] attempts, backoff from 1 s up to 30 s between them (about
+    /// 2.5 minutes on average, at most 6), without the SDK's retry quota, which would stop
+    /// retrying altogether after a burst of throttling. (Terraform's AWS provider retries 25 times.)
+    #[default]
+    RealAccount,
+    /// The local emulator answers actions it does not implement with HTTP 500: one attempt.
+    Emulator,
+}
+
+impl RetryPolicy {
+    pub const REAL_ATTEMPTS: u32 = 15;
+
+    /// The SDK retry configuration of this policy.
+    pub fn retry_config(self) -> RetryConfig {
+        match self {
+            RetryPolicy::RealAccount => RetryConfig::standard()
+                .with_max_attempts(Self::REAL_ATTEMPTS)
+                .with_initial_backoff(std::time::Duration::from_secs(1))
+                .with_max_backoff(std::time::Duration::from_secs(30)),
+            RetryPolicy::Emulator => RetryConfig::standard().with_max_attempts(1),
+        }
+    }
+
+    /// The retry partition: for a real account, one without a retry quota (a deploy runs a
+    /// bounded number of calls at once, so retries cannot snowball).
+    fn partition(self) -> aws_smithy_runtime::client::retries::RetryPartition {
+        use aws_smithy_runtime::client::retries::RetryPartition;
+        use aws_smithy_runtime::client::retries::TokenBucket;
+        match self {
+            RetryPolicy::RealAccount => {
+                RetryPartition::custom("fabric-real-account").token_bucket(TokenBucket::unlimited()).build()
+            }
+            RetryPolicy::Emulator => RetryPartition::new("fabric-emulator"),
         }
     }
 }
@@ -145,9 +225,43 @@ impl Intercept for Recorder {
         let name =
             cfg.load::<Metadata>().map(|m| format!("{}.{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
         self.0.0.lock().expect("call log poisoned").push(name);
+        cfg.interceptor_state().store_put(CallStarted(std::time::Instant::now()));
+        Ok(())
+    }
+
+    /// Notes on the final answer how many attempts the call took and for how long, for
+    /// [`call_failed`]'s one-line errors.
+    fn modify_before_completion(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let attempts = cfg.load::<aws_smithy_runtime_api::client::retries::RequestAttempts>().map(|a| a.attempts());
+        let elapsed = cfg.load::<CallStarted>().map(|s| s.0.elapsed());
+        if let Some(response) = context.response_mut() {
+            if let Some(n) = attempts {
+                response.headers_mut().insert(ATTEMPTS_HEADER, n.to_string());
+            }
+            if let Some(t) = elapsed {
+                response.headers_mut().insert(ELAPSED_HEADER, t.as_millis().to_string());
+            }
+        }
         Ok(())
     }
 }
+
+/// When a call started (kept in the call's own config bag).
+#[derive(Clone, Debug)]
+struct CallStarted(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for CallStarted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// Response headers fabric adds (never sent anywhere): the attempts a call took, its duration.
+const ATTEMPTS_HEADER: &str = "x-fabric-attempts";
+const ELAPSED_HEADER: &str = "x-fabric-elapsed-ms";
 
 /// The AWS clients of one run.
 pub struct Aws {
@@ -183,49 +297,81 @@ impl Aws {
         if settings.dummy_credentials {
             loader = loader.credentials_provider(aws_credential_types::Credentials::from_keys("test", "test", None));
         }
-        if let Some(n) = settings.max_attempts {
-            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(n.max(1)));
-        }
+        loader = loader.retry_config(settings.retry.retry_config());
         let config = loader.load().await;
-        let mut aws = Aws::from_config(config, settings.endpoint.is_some());
+        let mut aws = Aws::from_config_with(config, settings.endpoint.is_some(), settings.retry);
         aws.emulator = settings.emulator;
         aws
     }
 
+    /// Clients for `config` (its retry configuration as given), with the real-account retry
+    /// partition.
     pub fn from_config(config: aws_types::SdkConfig, custom_endpoint: bool) -> Self {
+        Aws::from_config_with(config, custom_endpoint, RetryPolicy::RealAccount)
+    }
+
+    fn from_config_with(config: aws_types::SdkConfig, custom_endpoint: bool, retry: RetryPolicy) -> Self {
         let calls = CallLog::default();
         let ec2 = aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+            aws_sdk_ec2::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
         );
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
                 .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
                 .force_path_style(custom_endpoint)
                 .build(),
         );
         let iam = aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+            aws_sdk_iam::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
         );
         let route53 = aws_sdk_route53::Client::from_conf(
-            aws_sdk_route53::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+            aws_sdk_route53::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
         );
         let rds = aws_sdk_rds::Client::from_conf(
-            aws_sdk_rds::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+            aws_sdk_rds::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
         );
         let acm = aws_sdk_acm::Client::from_conf(
-            aws_sdk_acm::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+            aws_sdk_acm::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
         );
         let backup = aws_sdk_backup::Client::from_conf(
-            aws_sdk_backup::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+            aws_sdk_backup::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
         );
         let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
-            aws_sdk_elasticloadbalancingv2::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
         );
         let eks = aws_sdk_eks::Client::from_conf(
-            aws_sdk_eks::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+            aws_sdk_eks::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
         );
         let autoscaling = aws_sdk_autoscaling::Client::from_conf(
-            aws_sdk_autoscaling::config::Builder::from(&config).interceptor(Recorder(calls.clone())).build(),
+            aws_sdk_autoscaling::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
         );
         Aws { config, ec2, s3, iam, route53, rds, acm, backup, elbv2, eks, autoscaling, calls, emulator: false }
     }
@@ -275,7 +421,7 @@ const THROTTLING: &[&str] = &[
 pub fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     e: &SdkError<E, HttpResponse>,
 ) -> Failure {
-    let text = aws_sdk_ec2::error::DisplayErrorContext(e).to_string();
+    let text = describe(e);
     match e {
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
@@ -309,12 +455,61 @@ pub fn is_emulator_gap<E>(aws: &Aws, e: &SdkError<E, HttpResponse>) -> bool {
     aws.emulator && e.raw_response().is_some_and(|r| r.status().as_u16() == 500)
 }
 
-/// A provider error naming the call and the full error chain.
-pub fn call_failed<E: std::error::Error + Send + Sync + 'static>(
+/// A provider error in one line: the call, the service's code and message (or what went wrong on
+/// the way), the attempts and the time spent.
+pub fn call_failed<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     call: &str,
     e: SdkError<E, HttpResponse>,
 ) -> ProviderError {
-    ProviderError(format!("{call} failed: {}", aws_sdk_ec2::error::DisplayErrorContext(e)))
+    ProviderError(format!("{call} failed: {}", describe(&e)))
+}
+
+/// One line for an SDK error: `Code: message (HTTP 400, 3 attempts in 4.2 s)`.
+pub fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    e: &SdkError<E, HttpResponse>,
+) -> String {
+    let one_line = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let chain = |e: &dyn std::error::Error| {
+        let mut parts = Vec::new();
+        let mut next = e.source();
+        while let Some(s) = next {
+            parts.push(s.to_string());
+            next = s.source();
+        }
+        one_line(parts.join(": "))
+    };
+    let what = match e {
+        SdkError::ServiceError(se) => {
+            let err = se.err();
+            match (err.code(), err.message()) {
+                (Some(code), Some(message)) => format!("{code}: {}", one_line(message.to_string())),
+                (Some(code), None) => code.to_string(),
+                (None, _) => format!("unrecognized answer: {}", chain(e)),
+            }
+        }
+        SdkError::TimeoutError(_) => format!(
+            "timed out{}",
+            Some(chain(e)).filter(|c| !c.is_empty()).map(|c| format!(": {c}")).unwrap_or_default()
+        ),
+        SdkError::DispatchFailure(_) => format!("could not reach AWS: {}", chain(e)),
+        SdkError::ResponseError(_) => format!("unreadable answer: {}", chain(e)),
+        SdkError::ConstructionFailure(_) => format!("invalid request: {}", chain(e)),
+        _ => one_line(e.to_string()),
+    };
+    let mut facts = Vec::new();
+    if let Some(r) = e.raw_response() {
+        facts.push(format!("HTTP {}", r.status().as_u16()));
+        let attempts = r.headers().get(ATTEMPTS_HEADER).and_then(|v| v.parse::<u32>().ok());
+        let millis = r.headers().get(ELAPSED_HEADER).and_then(|v| v.parse::<u64>().ok());
+        match (attempts, millis) {
+            (Some(n), Some(ms)) => {
+                facts.push(format!("{n} attempt{} in {:.1} s", if n == 1 { "" } else { "s" }, ms as f64 / 1000.0))
+            }
+            (Some(n), None) => facts.push(format!("{n} attempt{}", if n == 1 { "" } else { "s" })),
+            _ => {}
+        }
+    }
+    if facts.is_empty() { what } else { format!("{what} ({})", facts.join(", ")) }
 }
 
 #[cfg(test)]
@@ -347,6 +542,19 @@ mod tests {
         assert_eq!(TagChanges::between(&new, &new), TagChanges::default());
         let read = user_tags_of([(TAG_URN.to_string(), "x".to_string()), ("team".to_string(), "web".to_string())]);
         assert_eq!(read.keys().collect::<Vec<_>>(), ["team"]);
+    }
+
+    #[test]
+    fn physical_names_follow_the_fields_that_force_replacement() {
+        let a = physical_name("general", 63, &["t3.large", "ON_DEMAND"]);
+        let b = physical_name("general", 63, &["m6i.large", "ON_DEMAND"]);
+        assert!(a.starts_with("general-") && a.len() == "general-".len() + 6, "{a}");
+        assert_ne!(a, b, "a replacement gets a new name");
+        assert_eq!(a, physical_name("general", 63, &["t3.large", "ON_DEMAND"]), "stable");
+        assert_eq!(base_name(&a, &["t3.large", "ON_DEMAND"]), "general");
+        assert_eq!(base_name("general", &["t3.large", "ON_DEMAND"]), "general", "names made before stay");
+        let long = physical_name(&"x".repeat(40), 32, &["80"]);
+        assert_eq!(long.len(), 32);
     }
 
     #[test]

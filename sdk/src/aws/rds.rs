@@ -85,6 +85,23 @@ fn group_outputs(g: &aws_sdk_rds::types::DbSubnetGroup) -> SubnetGroupOutputs {
 }
 
 impl SubnetGroupProvider {
+    /// All tags of an RDS resource, fabric's included.
+    async fn all_tags(&self, ctx: &Ctx, arn: &str) -> ProviderResult<Tags> {
+        let out = ctx
+            .aws()?
+            .rds
+            .list_tags_for_resource()
+            .resource_name(arn)
+            .send()
+            .await
+            .map_err(|e| call_failed("ListTagsForResource", e))?;
+        Ok(out
+            .tag_list()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+            .collect())
+    }
+
     async fn get(&self, ctx: &Ctx, name: &str) -> ProviderResult<Option<aws_sdk_rds::types::DbSubnetGroup>> {
         match ctx.aws()?.rds.describe_db_subnet_groups().db_subnet_group_name(name).send().await {
             Ok(o) => Ok(o.db_subnet_groups().first().cloned()),
@@ -103,7 +120,7 @@ impl TypedProvider for SubnetGroupProvider {
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &SubnetGroupInputs) -> ProviderResult<SubnetGroupOutputs> {
         let rds = &ctx.aws()?.rds;
-        create_or_find(
+        let created = create_or_find(
             "CreateDBSubnetGroup",
             Duration::from_millis(500),
             || async {
@@ -122,7 +139,22 @@ impl TypedProvider for SubnetGroupProvider {
             },
             || self.find(ctx, urn, inputs),
         )
-        .await
+        .await;
+        match created {
+            Err(e) if e.0.contains("DBSubnetGroupAlreadyExists") => {
+                // Ours only if tagged for this resource; anyone else's is left alone.
+                if let Some(found) = self.find(ctx, urn, inputs).await? {
+                    return Ok(found);
+                }
+                let g = self.get(ctx, &inputs.name).await?;
+                let tags = match g.as_ref().and_then(|g| g.db_subnet_group_arn()) {
+                    Some(arn) => self.all_tags(ctx, arn).await?,
+                    None => Tags::new(),
+                };
+                Err(super::not_ours(ctx, urn, &format!("DB subnet group {}", inputs.name), &tags))
+            }
+            other => other,
+        }
     }
 
     async fn update(
@@ -191,10 +223,28 @@ impl TypedProvider for SubnetGroupProvider {
         Ok(out)
     }
 
-    async fn find(&self, ctx: &Ctx, _: &Urn, inputs: &SubnetGroupInputs) -> ProviderResult<Option<SubnetGroupOutputs>> {
-        Ok(self.get(ctx, &inputs.name).await?.as_ref().map(group_outputs))
+    /// The group of that name, if it is tagged for `urn`.
+    async fn find(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        inputs: &SubnetGroupInputs,
+    ) -> ProviderResult<Option<SubnetGroupOutputs>> {
+        let Some(g) = self.get(ctx, &inputs.name).await? else { return Ok(None) };
+        let out = group_outputs(&g);
+        Ok(super::tagged_for(&self.all_tags(ctx, &out.arn).await?, urn).then_some(out))
     }
 }
+
+/// Statuses that end a wait for `available` at once: the SDK's `DBInstanceAvailable` waiter's.
+const AVAILABLE_FAILS: &[&str] = &["deleted", "deleting", "failed", "incompatible-restore", "incompatible-parameters"];
+/// Statuses that end a wait for the delete at once: the SDK's `DBInstanceDeleted` waiter's.
+const DELETED_FAILS: &[&str] = &["creating", "modifying", "rebooting", "resetting-master-credentials"];
+
+/// The tag a restored instance gets once this stack's password is set on it: an instance restored
+/// without it (a run killed in between) still has the snapshot's password, and is finished by the
+/// next run.
+const TAG_RESTORE_FINISHED: &str = "fabric:restore-finished";
 
 /// Where a new instance's data comes from, instead of an empty database: a snapshot (daily and
 /// weekly AWS Backup recovery points, or a final snapshot), or a point in time of another
@@ -310,43 +360,47 @@ impl InstanceProvider {
                     .set_tags(tags.clone())
             };
         }
-        create_or_find(
-            "RestoreDBInstance",
-            Duration::from_millis(500),
-            || async {
-                match restore {
-                    Restore::Snapshot { snapshot } => placed!(
-                        rds.restore_db_instance_from_db_snapshot()
-                            .db_instance_identifier(&i.identifier)
-                            .db_snapshot_identifier(snapshot)
-                    )
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| classify(&e)),
-                    Restore::PointInTime { source, time } => {
-                        let req = placed!(
-                            rds.restore_db_instance_to_point_in_time()
-                                .source_db_instance_identifier(source)
-                                .target_db_instance_identifier(&i.identifier)
-                        );
-                        let req = match time {
-                            Some(t) => {
-                                let at = humantime::parse_rfc3339(t).map_err(|e| crate::aws::Failure::Refused {
-                                    code: "InvalidRestoreTime".into(),
-                                    message: format!("`{t}`: {e}"),
-                                })?;
-                                req.restore_time(aws_smithy_types::DateTime::from(at))
-                            }
-                            None => req.use_latest_restorable_time(true),
-                        };
-                        req.send().await.map(|_| ()).map_err(|e| classify(&e))
+        // An instance of ours already there is a restore an earlier run started: finish it.
+        let started = self.owned(ctx, urn, i).await?.is_some();
+        if !started {
+            create_or_find(
+                "RestoreDBInstance",
+                Duration::from_millis(500),
+                || async {
+                    match restore {
+                        Restore::Snapshot { snapshot } => placed!(
+                            rds.restore_db_instance_from_db_snapshot()
+                                .db_instance_identifier(&i.identifier)
+                                .db_snapshot_identifier(snapshot)
+                        )
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| classify(&e)),
+                        Restore::PointInTime { source, time } => {
+                            let req = placed!(
+                                rds.restore_db_instance_to_point_in_time()
+                                    .source_db_instance_identifier(source)
+                                    .target_db_instance_identifier(&i.identifier)
+                            );
+                            let req = match time {
+                                Some(t) => {
+                                    let at = humantime::parse_rfc3339(t).map_err(|e| crate::aws::Failure::Refused {
+                                        code: "InvalidRestoreTime".into(),
+                                        message: format!("`{t}`: {e}"),
+                                    })?;
+                                    req.restore_time(aws_smithy_types::DateTime::from(at))
+                                }
+                                None => req.use_latest_restorable_time(true),
+                            };
+                            req.send().await.map(|_| ()).map_err(|e| classify(&e))
+                        }
                     }
-                }
-            },
-            || async { Ok(self.find(ctx, urn, i).await?.map(|_| ())) },
-        )
-        .await?;
+                },
+                || async { Ok(self.owned(ctx, urn, i).await?.map(|_| ())) },
+            )
+            .await?;
+        }
         self.wait(ctx, &i.identifier, false).await?;
         rds.modify_db_instance()
             .db_instance_identifier(&i.identifier)
@@ -358,7 +412,34 @@ impl InstanceProvider {
             .await
             .map_err(|e| call_failed("ModifyDBInstance", e))?;
         let db = self.wait(ctx, &i.identifier, false).await?.expect("available");
+        // Only now is the restore done: this stack's password is set.
+        rds.add_tags_to_resource()
+            .resource_name(db.db_instance_arn().unwrap_or_default())
+            .tags(Tag::builder().key(TAG_RESTORE_FINISHED).value(restore_key(restore)).build())
+            .send()
+            .await
+            .map_err(|e| call_failed("AddTagsToResource", e))?;
         Ok(instance_outputs(&db))
+    }
+
+    /// The instance of that identifier, if it is tagged for `urn`; an error if it exists and is
+    /// someone else's.
+    async fn owned(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        i: &InstanceInputs,
+    ) -> ProviderResult<Option<aws_sdk_rds::types::DbInstance>> {
+        let Some(d) = self.get(ctx, &i.identifier).await? else { return Ok(None) };
+        let tags: Tags = d
+            .tag_list()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+            .collect();
+        if !super::tagged_for(&tags, urn) {
+            return Err(super::not_ours(ctx, urn, &format!("RDS instance {}", i.identifier), &tags));
+        }
+        Ok(Some(d))
     }
 
     /// Waits until the instance is `available` (or gone, with `gone`).
@@ -369,8 +450,18 @@ impl InstanceProvider {
             match (&d, gone) {
                 (None, true) => Ok(Poll::Ready(None)),
                 (Some(_), false) if status == "available" => Ok(Poll::Ready(d)),
-                (Some(_), false) if status.starts_with("failed") || status == "incompatible-parameters" => {
-                    Err(ProviderError(format!("RDS instance {id} is {status}")))
+                (Some(_), false) if AVAILABLE_FAILS.contains(&status.as_str()) || status.starts_with("failed") => {
+                    Err(ProviderError(format!(
+                        "RDS instance {id} is {status} (while waiting for it to be available){}",
+                        if status == "incompatible-restore" {
+                            ": the restore could not be done (the snapshot or time, the class or the storage do not fit); delete the instance and pick another source"
+                        } else {
+                            ""
+                        }
+                    )))
+                }
+                (Some(_), true) if DELETED_FAILS.contains(&status.as_str()) => {
+                    Err(ProviderError(format!("RDS instance {id} is {status} (while waiting for it to be deleted)")))
                 }
                 (None, false) => {
                     Err(ProviderError(format!("RDS instance {id} disappeared while it was being created")))
@@ -602,17 +693,27 @@ impl TypedProvider for InstanceProvider {
             .collect())
     }
 
+    /// The instance this resource created. A restored one counts only once its restore is
+    /// finished (this stack's password set, see [`TAG_RESTORE_FINISHED`]): otherwise it reads as
+    /// not there, so the create runs again and finishes it.
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &InstanceInputs) -> ProviderResult<Option<InstanceOutputs>> {
-        let Some(d) = self.get(ctx, &i.identifier).await? else { return Ok(None) };
-        let ours = d.tag_list().iter().any(|t| t.key() == Some(TAG_URN) && t.value() == Some(urn.as_str()));
-        if !ours {
-            return Err(ProviderError(format!(
-                "an RDS instance named `{}` exists and was not created by {urn}; rename this database or delete that one",
-                i.identifier
-            )));
+        let Some(d) = self.owned(ctx, urn, i).await? else { return Ok(None) };
+        if let Some(restore) = &i.restore {
+            let finished = d
+                .tag_list()
+                .iter()
+                .any(|t| t.key() == Some(TAG_RESTORE_FINISHED) && t.value() == Some(restore_key(restore).as_str()));
+            if !finished {
+                return Ok(None);
+            }
         }
         Ok(Some(instance_outputs(&d)))
     }
+}
+
+/// A short key of a restore source (the value of [`TAG_RESTORE_FINISHED`]).
+fn restore_key(r: &Restore) -> String {
+    crate::model::short_hash(&serde_json::to_string(r).unwrap_or_default())
 }
 
 /// Every RDS provider.

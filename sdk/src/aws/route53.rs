@@ -1,8 +1,11 @@
 //! Amazon Route 53: hosted zones (created, or an existing one looked up by domain) and records
-//! (alias A/AAAA, CNAME, TXT, A, AAAA) written with UPSERT.
+//! (alias A/AAAA, CNAME, TXT, A, AAAA).
 //!
 //! Zones are found by their caller reference, which carries a hash of the URN and is set in the
-//! create call itself; records are found by their natural key (zone, name, type).
+//! create call itself. Records carry no tags: each record fabric creates gets an owner marker, a
+//! TXT record `_fabric-<type>.<name>` naming the stack and the URN, written in the same
+//! all-or-nothing change batch ([`owner_record_name`]). A record is created with CREATE, never
+//! UPSERT, so a record that is already there and not marked as this resource's is never taken over.
 
 use super::wait::{Poll, poll_until};
 use super::{TAG_STACK, TAG_URN, call_failed, error_code};
@@ -453,7 +456,8 @@ pub enum RecordValue {
     },
 }
 
-/// A DNS record in a zone, written with UPSERT.
+/// A DNS record in a zone, created only where no record of that name and type exists (see the
+/// module doc: ownership).
 #[derive(TypedBuilder, Clone, Debug)]
 pub struct Record<'a> {
     #[builder(setter(into))]
@@ -632,24 +636,198 @@ fn normalize_name(n: &str) -> String {
     fqdn(&n.replace("\\052", "*"))
 }
 
-/// UPSERTs or DELETEs one record and waits until Route 53 has it everywhere (for providers that
-/// write records of their own, such as certificate validation).
-pub(crate) async fn change_record(ctx: &Ctx, action: ChangeAction, inputs: &RecordInputs) -> ProviderResult<()> {
-    RecordProvider.change(ctx, action, inputs).await
+/// The name of the TXT record that marks record `name`/`record_type` as fabric's:
+/// `_fabric-<type>.<name>` (`_fabric-a.www.example.com.`).
+///
+/// Route 53 records carry no tags, so ownership is written beside the record, as external-dns
+/// does: the marker is created and deleted in the same change batch as the record (batches are
+/// all-or-nothing), so it exists exactly when fabric created the record.
+pub fn owner_record_name(name: &str, record_type: &str) -> String {
+    format!("_fabric-{}.{}", record_type.to_ascii_lowercase(), fqdn(name))
+}
+
+/// The owner marker of record `inputs`, naming `stack` and `urn`.
+fn owner_record(inputs: &RecordInputs, stack: &str, urn: &Urn) -> RecordInputs {
+    RecordInputs {
+        zone_id: inputs.zone_id.clone(),
+        name: owner_record_name(&inputs.name, &inputs.record_type),
+        record_type: "TXT".into(),
+        ttl: Some(300),
+        values: owner_values(stack, urn),
+        alias: None,
+    }
+}
+
+fn owner_values(stack: &str, urn: &Urn) -> Vec<String> {
+    vec![format!("\"{TAG_STACK}={stack}\""), format!("\"{TAG_URN}={urn}\"")]
+}
+
+/// Who a marker's values say owns a record: (stack, urn).
+fn owner_of(marker: &ResourceRecordSet) -> (Option<String>, Option<String>) {
+    let mut stack = None;
+    let mut urn = None;
+    for v in marker.resource_records() {
+        let v = v.value().trim_matches('"');
+        if let Some(s) = v.strip_prefix(&format!("{TAG_STACK}=")) {
+            stack = Some(s.to_string());
+        } else if let Some(u) = v.strip_prefix(&format!("{TAG_URN}=")) {
+            urn = Some(u.to_string());
+        }
+    }
+    (stack, urn)
+}
+
+/// What a create found when the record was already there.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Created {
+    /// Created now (or by an earlier attempt of this very resource whose answer was lost).
+    Owned,
+    /// Someone else's record with exactly the values asked for: left as it is, and not ours.
+    SharedIdentical,
+}
+
+/// The record and its owner marker as they are in the zone now.
+struct Found {
+    record: Option<ResourceRecordSet>,
+    marker: Option<ResourceRecordSet>,
+}
+
+/// Creates record `inputs` for `urn` with CREATE semantics: an existing record is never
+/// overwritten unless its owner marker names this very resource. With `identical_ok`, an existing
+/// record with exactly these values is accepted as shared ([`Created::SharedIdentical`]): left
+/// alone, never deleted by this stack.
+pub(crate) async fn create_owned(
+    ctx: &Ctx,
+    urn: &Urn,
+    inputs: &RecordInputs,
+    identical_ok: bool,
+) -> ProviderResult<Created> {
+    let marker = owner_record(inputs, &ctx.stack, urn);
+    let both = [change(ChangeAction::Create, inputs)?, change(ChangeAction::Create, &marker)?];
+    match RecordProvider.submit(ctx, &inputs.zone_id, both.to_vec()).await {
+        Ok(()) => return Ok(Created::Owned),
+        Err(e) if !e.0.contains("already exists") => return Err(e),
+        Err(_) => {}
+    }
+    let found = RecordProvider.find_pair(ctx, inputs).await?;
+    let owner = found.marker.as_ref().map(owner_of);
+    let ours = owner.as_ref().is_some_and(|(_, u)| u.as_deref() == Some(urn.as_str()));
+    if ours {
+        // Ours from an earlier attempt: make the record what it should be.
+        RecordProvider.submit(ctx, &inputs.zone_id, vec![change(ChangeAction::Upsert, inputs)?]).await?;
+        return Ok(Created::Owned);
+    }
+    let existing = found.record.as_ref().map(|r| observed(&inputs.zone_id, r));
+    if identical_ok && owner.is_none() && existing.as_ref().is_some_and(|r| same_record(r, inputs)) {
+        return Ok(Created::SharedIdentical);
+    }
+    let what = match (&existing, &owner) {
+        (Some(r), None) => format!("it holds {} and carries no fabric owner record", describe_values(r)),
+        (Some(r), Some((stack, urn))) => format!(
+            "it holds {} and belongs to {} ({})",
+            describe_values(r),
+            stack.as_deref().map(|s| format!("stack `{s}`")).unwrap_or_else(|| "another stack".into()),
+            urn.as_deref().unwrap_or("unknown resource")
+        ),
+        (None, Some((stack, _))) => {
+            format!("its owner record {} says it belongs to stack `{}`", marker.name, stack.as_deref().unwrap_or("?"))
+        }
+        (None, None) => "Route 53 refused to create it".into(),
+    };
+    Err(ProviderError(format!(
+        "Route 53 record {} {} already exists in zone {} and is not this stack's: {what}; nothing was changed\n    fix: give the record another name; or delete the existing one; or, to bring it under this stack, add the TXT record {} with the values {} and deploy again",
+        inputs.name,
+        inputs.record_type,
+        inputs.zone_id,
+        marker.name,
+        owner_values(&ctx.stack, urn).join(" ")
+    )))
+}
+
+/// Deletes record `name`/`record_type` in `zone_id` and its owner marker, exactly as they are now.
+/// A record whose marker names another resource is left alone (an error); one without a marker is
+/// deleted (it was recorded as this stack's).
+pub(crate) async fn delete_owned(
+    ctx: &Ctx,
+    urn: &Urn,
+    zone_id: &str,
+    name: &str,
+    record_type: &str,
+) -> ProviderResult<()> {
+    let key = RecordInputs {
+        zone_id: zone_id.to_string(),
+        name: name.to_string(),
+        record_type: record_type.to_string(),
+        ttl: None,
+        values: vec![],
+        alias: None,
+    };
+    let found = match RecordProvider.find_pair(ctx, &key).await {
+        Ok(f) => f,
+        Err(e) if e.0.contains("NoSuchHostedZone") => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut changes = Vec::new();
+    if let Some(marker) = &found.marker {
+        let (stack, owner) = owner_of(marker);
+        if owner.as_deref() != Some(urn.as_str()) {
+            return Err(ProviderError(format!(
+                "Route 53 record {name} {record_type} in zone {zone_id} now belongs to {} ({}), so it was not deleted\n    fix: remove it from this stack's state (it is no longer this stack's), or delete it by hand",
+                stack.map(|s| format!("stack `{s}`")).unwrap_or_else(|| "someone else".into()),
+                owner.unwrap_or_default()
+            )));
+        }
+        changes.push(change(ChangeAction::Delete, &observed(zone_id, marker))?);
+    }
+    if let Some(record) = &found.record {
+        changes.push(change(ChangeAction::Delete, &observed(zone_id, record))?);
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    RecordProvider.submit(ctx, zone_id, changes).await
+}
+
+fn same_record(a: &RecordInputs, b: &RecordInputs) -> bool {
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    let alias_key = |a: &Option<Alias>| {
+        a.as_ref().map(|a| (fqdn(&a.dns_name), a.zone_id.trim_start_matches("/hostedzone/").to_string()))
+    };
+    a.record_type == b.record_type
+        && sorted(&a.values) == sorted(&b.values)
+        && alias_key(&a.alias) == alias_key(&b.alias)
+        && (a.alias.is_some() || a.ttl == b.ttl)
+}
+
+fn describe_values(r: &RecordInputs) -> String {
+    match &r.alias {
+        Some(a) => format!("an alias to {}", a.dns_name),
+        None => format!("[{}]", r.values.join(", ")),
+    }
+}
+
+fn change(action: ChangeAction, inputs: &RecordInputs) -> ProviderResult<Change> {
+    Change::builder()
+        .action(action)
+        .resource_record_set(record_set(inputs)?)
+        .build()
+        .map_err(|e| ProviderError(e.to_string()))
 }
 
 impl RecordProvider {
-    async fn change(&self, ctx: &Ctx, action: ChangeAction, inputs: &RecordInputs) -> ProviderResult<()> {
+    /// Submits one change batch (all or nothing) and waits until Route 53 has it everywhere.
+    async fn submit(&self, ctx: &Ctx, zone_id: &str, changes: Vec<Change>) -> ProviderResult<()> {
         let r53 = &ctx.aws()?.route53;
-        let change = Change::builder()
-            .action(action)
-            .resource_record_set(record_set(inputs)?)
-            .build()
-            .map_err(|e| ProviderError(e.to_string()))?;
         let out = r53
             .change_resource_record_sets()
-            .hosted_zone_id(&inputs.zone_id)
-            .change_batch(ChangeBatch::builder().changes(change).build().map_err(|e| ProviderError(e.to_string()))?)
+            .hosted_zone_id(zone_id)
+            .change_batch(
+                ChangeBatch::builder().set_changes(Some(changes)).build().map_err(|e| ProviderError(e.to_string()))?,
+            )
             .send()
             .await
             .map_err(|e| call_failed("ChangeResourceRecordSets", e))?;
@@ -673,6 +851,32 @@ impl RecordProvider {
             format!("Route 53 change {id} was not INSYNC after 10 minutes")
         })
         .await
+    }
+
+    /// The record named by `key` (zone, name, type) and its owner marker, as they are now.
+    async fn find_pair(&self, ctx: &Ctx, key: &RecordInputs) -> ProviderResult<Found> {
+        let marker_name = owner_record_name(&key.name, &key.record_type);
+        let r53 = &ctx.aws()?.route53;
+        let look = |name: String, rr: RrType| async move {
+            let page = r53
+                .list_resource_record_sets()
+                .hosted_zone_id(&key.zone_id)
+                .start_record_name(&name)
+                .start_record_type(rr.clone())
+                .max_items(1)
+                .send()
+                .await
+                .map_err(|e| call_failed("ListResourceRecordSets", e))?;
+            Ok::<_, ProviderError>(
+                page.resource_record_sets()
+                    .iter()
+                    .find(|r| normalize_name(r.name()) == fqdn(&name) && r.r#type() == &rr)
+                    .cloned(),
+            )
+        };
+        let record = look(key.name.clone(), RrType::from(key.record_type.as_str())).await?;
+        let marker = look(marker_name, RrType::Txt).await?;
+        Ok(Found { record, marker })
     }
 
     async fn list(&self, ctx: &Ctx, zone_id: &str) -> ProviderResult<Option<Vec<ResourceRecordSet>>> {
@@ -727,9 +931,10 @@ impl TypedProvider for RecordProvider {
     const TYPE: &'static str = RECORD;
     const REPLACE_ON: &'static [&'static str] = &["zone_id", "name", "type"];
 
-    /// UPSERT: idempotent by its natural key (zone, name, type).
-    async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &RecordInputs) -> ProviderResult<RecordOutputs> {
-        self.change(ctx, ChangeAction::Upsert, inputs).await?;
+    /// CREATE, with its owner marker in the same batch: a record that already exists is adopted
+    /// only when its marker names this resource (an earlier attempt whose answer was lost).
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &RecordInputs) -> ProviderResult<RecordOutputs> {
+        create_owned(ctx, urn, inputs, false).await?;
         Ok(RecordOutputs {
             zone_id: inputs.zone_id.clone(),
             name: inputs.name.clone(),
@@ -737,28 +942,39 @@ impl TypedProvider for RecordProvider {
         })
     }
 
+    /// UPSERT of a record this stack owns (it is in state), with its owner marker (added to
+    /// records created before markers existed).
     async fn update(
         &self,
         ctx: &Ctx,
         urn: &Urn,
         _: &RecordInputs,
-        _: &RecordOutputs,
+        out: &RecordOutputs,
         new: &RecordInputs,
     ) -> ProviderResult<RecordOutputs> {
-        self.create(ctx, urn, new).await
+        let found = self.find_pair(ctx, new).await?;
+        if let Some(marker) = &found.marker
+            && owner_of(marker).1.as_deref() != Some(urn.as_str())
+        {
+            return Err(ProviderError(format!(
+                "Route 53 record {} {} now belongs to another resource ({}), so it was not changed\n    fix: remove it from this stack's state, or give this record another name",
+                new.name,
+                new.record_type,
+                owner_of(marker).1.unwrap_or_default()
+            )));
+        }
+        let marker = owner_record(new, &ctx.stack, urn);
+        self.submit(
+            ctx,
+            &new.zone_id,
+            vec![change(ChangeAction::Upsert, new)?, change(ChangeAction::Upsert, &marker)?],
+        )
+        .await?;
+        Ok(out.clone())
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, inputs: &RecordInputs, out: &RecordOutputs) -> ProviderResult<()> {
-        // A DELETE must name the record exactly as it is: use what is there now.
-        let Some(sets) = self.list(ctx, &out.zone_id).await? else { return Ok(()) };
-        let Some(current) =
-            sets.iter().find(|r| normalize_name(r.name()) == out.name && r.r#type().as_str() == out.record_type)
-        else {
-            return Ok(());
-        };
-        let mut now = observed(&out.zone_id, current);
-        now.zone_id = inputs.zone_id.clone();
-        self.change(ctx, ChangeAction::Delete, &now).await
+    async fn delete(&self, ctx: &Ctx, urn: &Urn, _: &RecordInputs, out: &RecordOutputs) -> ProviderResult<()> {
+        delete_owned(ctx, urn, &out.zone_id, &out.name, &out.record_type).await
     }
 
     async fn read_many(
@@ -783,13 +999,19 @@ impl TypedProvider for RecordProvider {
             .collect())
     }
 
+    /// Only a record whose owner marker names `urn`: a record that was there before is not ours.
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &RecordInputs) -> ProviderResult<Option<RecordOutputs>> {
-        let o = RecordOutputs {
+        let found = match self.find_pair(ctx, inputs).await {
+            Ok(f) => f,
+            Err(e) if e.0.contains("NoSuchHostedZone") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let ours = found.marker.as_ref().is_some_and(|m| owner_of(m).1.as_deref() == Some(urn.as_str()));
+        Ok((ours && found.record.is_some()).then(|| RecordOutputs {
             zone_id: inputs.zone_id.clone(),
             name: inputs.name.clone(),
             record_type: inputs.record_type.clone(),
-        };
-        Ok(self.read_many(ctx, &[(urn.clone(), o.clone())]).await?.pop().flatten().map(|_| o))
+        }))
     }
 }
 

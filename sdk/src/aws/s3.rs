@@ -223,27 +223,18 @@ impl TypedProvider for BucketProvider {
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &BucketInputs) -> ProviderResult<BucketOutputs> {
         let aws = ctx.aws()?;
         let region = aws.region();
-        let mut req = aws.s3.create_bucket().bucket(&i.bucket);
+        // Tagged in the create call itself, so a bucket of this name is provably ours or not.
+        let mut config = CreateBucketConfiguration::builder().set_tags(Some(tagging(ctx, urn, &i.tags)?.tag_set));
         if region != "us-east-1" && !region.is_empty() {
-            req = req.create_bucket_configuration(
-                CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::from(region.as_str()))
-                    .build(),
-            );
+            config = config.location_constraint(BucketLocationConstraint::from(region.as_str()));
         }
-        match req.send().await {
+        match aws.s3.create_bucket().bucket(&i.bucket).create_bucket_configuration(config.build()).send().await {
             Ok(_) => {}
-            // Ours, from an earlier attempt whose answer was lost (checked by tag).
+            // Ours only if it carries this resource's tag (an earlier attempt whose answer was lost).
             Err(e) if error_code(&e) == Some("BucketAlreadyOwnedByYou") => {
-                let ours = self
-                    .tags(ctx, &i.bucket)
-                    .await?
-                    .is_some_and(|t| t.is_empty() || t.iter().any(|(k, v)| k == TAG_URN && v == urn.as_str()));
-                if !ours {
-                    return Err(ProviderError(format!(
-                        "bucket {} exists in this account and is not this stack's: choose another name, or remove it",
-                        i.bucket
-                    )));
+                let tags: Tags = self.tags(ctx, &i.bucket).await?.unwrap_or_default().into_iter().collect();
+                if !super::tagged_for(&tags, urn) {
+                    return Err(super::not_ours(ctx, urn, &format!("S3 bucket {}", i.bucket), &tags));
                 }
             }
             Err(e) if error_code(&e) == Some("BucketAlreadyExists") => {

@@ -18,6 +18,8 @@ struct Task {
     op: Op,
     /// For deletes of retired instances: which one.
     retired: Option<Record>,
+    /// A delete that only leaves state: the cloud object is now this other resource.
+    moved_to: Option<Urn>,
 }
 
 /// How each step of an apply ended.
@@ -89,29 +91,41 @@ fn build_tasks(plan: &Plan, graph: Option<&Graph>, state: &State) -> (Vec<Task>,
             (StepOp::Same, _) => {}
             (StepOp::Create, _) => {
                 main.insert(step.urn.clone(), tasks.len());
-                tasks.push(Task { urn: step.urn.clone(), op: Op::Create, retired: None });
+                tasks.push(Task { urn: step.urn.clone(), op: Op::Create, retired: None, moved_to: None });
             }
             (StepOp::Update, _) => {
                 main.insert(step.urn.clone(), tasks.len());
-                tasks.push(Task { urn: step.urn.clone(), op: Op::Update, retired: None });
+                tasks.push(Task { urn: step.urn.clone(), op: Op::Update, retired: None, moved_to: None });
+            }
+            (StepOp::Replace, _) if step.delete_first => {
+                // The old instance goes first; the new one is created after it (a plain create).
+                removal.insert(step.urn.clone(), tasks.len());
+                tasks.push(Task { urn: step.urn.clone(), op: Op::Delete, retired: None, moved_to: None });
+                main.insert(step.urn.clone(), tasks.len());
+                tasks.push(Task { urn: step.urn.clone(), op: Op::Create, retired: None, moved_to: None });
             }
             (StepOp::Replace, _) => {
                 main.insert(step.urn.clone(), tasks.len());
-                tasks.push(Task { urn: step.urn.clone(), op: Op::Replace, retired: None });
+                tasks.push(Task { urn: step.urn.clone(), op: Op::Replace, retired: None, moved_to: None });
                 removal.insert(step.urn.clone(), tasks.len());
                 let old = state.resources.get(&step.urn).cloned();
-                tasks.push(Task { urn: step.urn.clone(), op: Op::DeleteRetired, retired: old });
+                tasks.push(Task { urn: step.urn.clone(), op: Op::DeleteRetired, retired: old, moved_to: None });
             }
             (StepOp::Delete, false) => {
                 removal.insert(step.urn.clone(), tasks.len());
-                tasks.push(Task { urn: step.urn.clone(), op: Op::Delete, retired: None });
+                tasks.push(Task {
+                    urn: step.urn.clone(),
+                    op: Op::Delete,
+                    retired: None,
+                    moved_to: step.moved_to.clone(),
+                });
             }
             (StepOp::Delete, true) => {}
         }
     }
     for r in &state.retired {
         retired_tasks.push((tasks.len(), r.record.clone()));
-        tasks.push(Task { urn: r.urn.clone(), op: Op::DeleteRetired, retired: Some(r.record.clone()) });
+        tasks.push(Task { urn: r.urn.clone(), op: Op::DeleteRetired, retired: Some(r.record.clone()), moved_to: None });
     }
 
     // Who referred to each resource when it was recorded (old instances).
@@ -131,6 +145,8 @@ fn build_tasks(plan: &Plan, graph: Option<&Graph>, state: &State) -> (Vec<Task>,
         }
     }
 
+    let delete_first: std::collections::HashSet<&Urn> =
+        plan.steps.iter().filter(|s| s.delete_first).map(|s| &s.urn).collect();
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
     for (i, task) in tasks.iter().enumerate() {
         match task.op {
@@ -138,6 +154,25 @@ fn build_tasks(plan: &Plan, graph: Option<&Graph>, state: &State) -> (Vec<Task>,
                 if let Some(node) = graph.and_then(|g| g.get(&task.urn)) {
                     deps[i].extend(node.deps.iter().filter_map(|d| main.get(d).copied()));
                 }
+                if delete_first.contains(&task.urn)
+                    && let Some(&r) = removal.get(&task.urn)
+                {
+                    deps[i].push(r);
+                }
+            }
+            // The delete half of a delete-first replacement waits only for dependents that go
+            // away: those that stay are re-pointed at the new instance after it exists (the
+            // cloud refuses the delete while something still uses it, and nothing is lost).
+            Op::Delete if delete_first.contains(&task.urn) => {
+                if let Some(ts) = old_dependents.get(&task.urn) {
+                    deps[i].extend(
+                        ts.iter().copied().filter(|&t| t != i && matches!(tasks[t].op, Op::Delete | Op::DeleteRetired)),
+                    );
+                }
+            }
+            // Forgotten only once its successor is applied.
+            Op::Delete if task.moved_to.is_some() => {
+                deps[i].extend(task.moved_to.as_ref().and_then(|to| main.get(to)).copied());
             }
             Op::Delete | Op::DeleteRetired => {
                 // An old instance goes after the new one is made (or updated): never without a
@@ -185,6 +220,12 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
                 (Op::Update, Some(old)) => p.update(&shared.ctx, urn, &old.inputs, &old.outputs, &inputs).await,
                 _ => p.create(&shared.ctx, urn, &inputs).await,
             };
+            let result = match (result, task.op, &old) {
+                (Ok(outputs), Op::Replace, Some(old)) => {
+                    verify_replacement(&shared.ctx, p.as_ref(), urn, old, &inputs, outputs).await
+                }
+                (result, ..) => result,
+            };
             match result {
                 Ok(outputs) => {
                     let record =
@@ -207,6 +248,10 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
                 None => shared.state.lock().await.resources.get(urn).cloned(),
             };
             let Some(record) = record else { return Ok(()) };
+            if task.moved_to.is_some() {
+                // The same object is managed under its new URN now: leave the cloud alone.
+                return shared.commit(JournalEntry::Done { urn: urn.clone(), op: task.op, record: Some(record) }).await;
+            }
             let provider = shared
                 .registry
                 .get(&record.type_name)
@@ -238,6 +283,48 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
             }
         }
     }
+}
+
+/// A replacement is reported as done only when the cloud shows a new instance with the new
+/// settings: a "new" instance that is the old one (same identity), or that a read shows still
+/// holding the old values of the fields that forced the replacement, is an error — nothing was
+/// replaced, and the old instance is kept.
+async fn verify_replacement(
+    ctx: &Ctx,
+    provider: &dyn super::Provider,
+    urn: &Urn,
+    old: &Record,
+    desired: &Value,
+    outputs: Value,
+) -> Result<Value, super::ProviderError> {
+    if old.type_name == provider.type_name() && outputs == old.outputs {
+        return Err(super::ProviderError(format!(
+            "the replacement of {urn} found the old instance again (the cloud gave the same identity: {}), so nothing was replaced and the old instance stays\n    fix: this resource type must give a replacement a new name; report it as a fabric bug",
+            outputs
+        )));
+    }
+    let observed = provider.read_many(ctx, &[(urn.clone(), outputs.clone())]).await?.pop().flatten();
+    let Some(observed) = observed else {
+        return Err(super::ProviderError(format!(
+            "the replacement of {urn} was created, but a read right after cannot find it: {outputs}"
+        )));
+    };
+    let stale: Vec<String> = provider
+        .replace_on()
+        .iter()
+        .filter_map(|f| {
+            let seen = observed.inputs.get(*f)?;
+            (Some(seen) != desired.get(*f) && Some(seen) == old.inputs.get(*f))
+                .then(|| format!("{f} is {seen}, not {}", desired.get(*f).cloned().unwrap_or(Value::Null)))
+        })
+        .collect();
+    if !stale.is_empty() {
+        return Err(super::ProviderError(format!(
+            "the replacement of {urn} did not take: the cloud still shows the old settings ({})",
+            stale.join("; ")
+        )));
+    }
+    Ok(outputs)
 }
 
 /// Applies `plan`, journalling every step into `store` and updating `state`.

@@ -54,6 +54,13 @@ pub struct Step {
     /// A delete of the old instance of a resource replaced earlier, whose delete did not finish.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub retired: bool,
+    /// A replacement that deletes the old instance first (its provider cannot hold two at once).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_first: bool,
+    /// A removed resource whose cloud identity a created one now has (a Kubernetes object whose
+    /// `apiVersion` changed): nothing is deleted; it leaves state once that one is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<Urn>,
 }
 
 /// Steps in the order they are shown: the program's resources in dependency order, then deletes in
@@ -141,8 +148,14 @@ pub fn diff(old: &Value, new: &Value, replace_on: &[&str]) -> Vec<FieldChange> {
 pub fn plan(graph: &Graph, state: &State, registry: &Registry) -> Result<Plan, PlanError> {
     let mut known: HashMap<Urn, Value> = HashMap::with_capacity(graph.nodes().len());
     let mut steps = Vec::with_capacity(graph.nodes().len() + state.retired.len());
+    let mut created_identities: HashMap<String, Urn> = HashMap::new();
     for node in graph.nodes() {
         let inputs = node.inputs(&known).map_err(|message| PlanError::Inputs { urn: node.urn.clone(), message })?;
+        if !state.resources.contains_key(&node.urn)
+            && let Some(id) = node.provider.identity(&inputs, None)
+        {
+            created_identities.insert(id, node.urn.clone());
+        }
         let (op, changes) = match state.resources.get(&node.urn) {
             None => (StepOp::Create, diff(&Value::Null, &inputs, &[])),
             Some(rec) if rec.type_name != node.type_name() => {
@@ -165,18 +178,29 @@ pub fn plan(graph: &Graph, state: &State, registry: &Registry) -> Result<Plan, P
                 (op, changes)
             }
         };
+        let delete_first = op == StepOp::Replace
+            && state.resources.get(&node.urn).is_some_and(|r| r.type_name == node.type_name())
+            && node.provider.delete_before_replace();
         steps.push(Step {
             urn: node.urn.clone(),
             type_name: node.type_name().to_string(),
             op,
             changes,
             retired: false,
+            delete_first,
+            moved_to: None,
         });
     }
 
     let desired: HashSet<&Urn> = graph.nodes().iter().map(|n| &n.urn).collect();
     let removed: Vec<&Urn> = state.resources.keys().filter(|u| !desired.contains(u)).collect();
-    steps.extend(delete_steps(state, &removed, registry)?);
+    let mut deletes = delete_steps(state, &removed, registry)?;
+    for step in deletes.iter_mut().filter(|s| !s.retired) {
+        let rec = &state.resources[&step.urn];
+        let identity = registry.get(&rec.type_name).and_then(|p| p.identity(&rec.inputs, Some(&rec.outputs)));
+        step.moved_to = identity.and_then(|id| created_identities.get(&id).cloned());
+    }
+    steps.extend(deletes);
     Ok(Plan { stack: graph.stack().to_string(), steps })
 }
 
@@ -200,6 +224,8 @@ fn delete_steps(state: &State, urns: &[&Urn], registry: &Registry) -> Result<Vec
             op: StepOp::Delete,
             changes: diff(&rec.inputs, &Value::Null, &[]),
             retired: false,
+            delete_first: false,
+            moved_to: None,
         });
     }
     steps.extend(state.retired.iter().map(|r| Step {
@@ -208,6 +234,8 @@ fn delete_steps(state: &State, urns: &[&Urn], registry: &Registry) -> Result<Vec
         op: StepOp::Delete,
         changes: Vec::new(),
         retired: true,
+        delete_first: false,
+        moved_to: None,
     }));
     Ok(steps)
 }
@@ -258,6 +286,7 @@ pub fn plan_json(plan: &Plan) -> Value {
                 "urn": s.urn,
                 "type": s.type_name,
                 "op": s.op.as_str(),
+                "delete_first": s.delete_first,
                 "changed": s.changes.iter().map(|c| c.field.clone()).collect::<Vec<_>>(),
             })
         })

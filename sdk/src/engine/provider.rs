@@ -99,6 +99,20 @@ pub trait Provider: Send + Sync + 'static {
     fn type_name(&self) -> &'static str;
     /// Top-level input fields whose change forces a replacement (create new, then delete old).
     fn replace_on(&self) -> &'static [&'static str];
+    /// Whether a replacement must delete the old instance before it creates the new one (the
+    /// resource's identity is a name that the cloud cannot give two instances at once, and that
+    /// others refer to). The plan says so: `-/+ replace (delete first)`.
+    fn delete_before_replace(&self) -> bool {
+        false
+    }
+    /// What the resource is in the cloud, independent of how the program names it, when two
+    /// URNs can name the same thing (a Kubernetes object whose `apiVersion` changed is the same
+    /// object under a new type). A removed resource whose identity a created one has is not
+    /// deleted: it is forgotten once the new one is applied. From desired `inputs`, or from
+    /// recorded `outputs` when given.
+    fn identity(&self, _inputs: &Value, _outputs: Option<&Value>) -> Option<String> {
+        None
+    }
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Value>;
     async fn update(
         &self,
@@ -127,6 +141,8 @@ pub trait TypedProvider: Send + Sync + 'static {
     type Outputs: Serialize + DeserializeOwned + Send + Sync;
     const TYPE: &'static str;
     const REPLACE_ON: &'static [&'static str];
+    /// See [`Provider::delete_before_replace`].
+    const DELETE_BEFORE_REPLACE: bool = false;
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Self::Inputs) -> ProviderResult<Self::Outputs>;
     async fn update(
@@ -169,6 +185,10 @@ impl<P: TypedProvider> Provider for Typed<P> {
 
     fn replace_on(&self) -> &'static [&'static str] {
         P::REPLACE_ON
+    }
+
+    fn delete_before_replace(&self) -> bool {
+        P::DELETE_BEFORE_REPLACE
     }
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Value> {

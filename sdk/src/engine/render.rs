@@ -43,7 +43,17 @@ fn symbol(op: StepOp) -> &'static str {
 pub fn render_plan(plan: &Plan) -> String {
     let mut out = format!("Plan for stack `{}`:\n", plan.stack);
     for step in plan.steps.iter().filter(|s| s.op != StepOp::Same) {
-        let what = if step.retired { "delete (old instance of a replaced resource)" } else { step.op.as_str() };
+        let moved;
+        let what = if step.retired {
+            "delete (old instance of a replaced resource)"
+        } else if step.delete_first {
+            "replace (delete first: the old instance goes before the new one is made)"
+        } else if let Some(to) = &step.moved_to {
+            moved = format!("forget (the same object is now \"{}\": nothing is deleted)", to.name());
+            &moved
+        } else {
+            step.op.as_str()
+        };
         out.push_str(&format!("\n  {:<3} {} \"{}\"  {what}\n", symbol(step.op), step.type_name, step.urn.name()));
         for c in &step.changes {
             let note = if c.forces_replace && step.op == StepOp::Replace { "  (forces replacement)" } else { "" };

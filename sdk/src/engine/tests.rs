@@ -323,10 +323,8 @@ async fn preview_never_writes_state() {
     let graph = h.graph(chain);
     let p = h.plan(&graph).await;
     assert_eq!(p.summary().create, 4);
-    assert!(std::fs::read_dir(h.dir.path()).unwrap().all(|e| {
-        let name = e.unwrap().file_name();
-        name == "crypto.json" || name == "secret.key"
-    }));
+    let written: Vec<_> = std::fs::read_dir(h.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(written.is_empty(), "a preview of a new stack wrote {written:?}");
 }
 
 #[test]
@@ -382,8 +380,62 @@ async fn a_replacement_that_finds_the_old_instance_never_deletes_it() {
         }))
         .await;
     assert_eq!(p.summary().replace, 1);
-    assert!(report.ok(), "{report:?}");
+    // Never reported as replaced: nothing was.
+    assert!(!report.ok());
+    let failed: Vec<_> = report.failed().collect();
+    assert!(
+        matches!(&failed[0].outcome, crate::engine::Outcome::Failed(e) if e.contains("found the old instance again")),
+        "{report:?}"
+    );
     assert_eq!(h.cloud.objects().len(), 1, "the only instance survives");
     assert!(!h.cloud.calls().iter().any(|c| c == "delete a"), "{:?}", h.cloud.calls());
     assert!(h.engine.store.load().await.unwrap().retired.is_empty());
+}
+
+#[tokio::test]
+async fn a_replacement_the_cloud_did_not_take_is_an_error_and_the_old_instance_stays() {
+    let h = harness().await;
+    h.deploy(h.graph(|s, p| {
+        Thing::new("a").add(s, p);
+    }))
+    .await;
+    h.cloud.replacements_keep_old_settings();
+    let (_, report) = h
+        .deploy(h.graph(|s, pr| {
+            Thing::new("a").zone("b").add(s, pr);
+        }))
+        .await;
+    let failed: Vec<_> = report.failed().collect();
+    assert!(
+        matches!(&failed[..], [r] if matches!(&r.outcome, crate::engine::Outcome::Failed(e) if e.contains("did not take") && e.contains("zone"))),
+        "{report:?}"
+    );
+    assert!(!h.cloud.calls().iter().any(|c| c == "delete a"), "the old instance is not deleted: {:?}", h.cloud.calls());
+    let state = h.engine.store.load().await.unwrap();
+    assert_eq!(state.resources.values().next().unwrap().inputs["zone"], "a", "state still says the old zone");
+}
+
+#[tokio::test]
+async fn a_delete_first_replacement_deletes_then_creates_and_the_plan_says_so() {
+    let h = harness().await;
+    h.deploy(h.graph(|s, p| {
+        Thing::new("a").add(s, p);
+    }))
+    .await;
+    h.cloud.replace_deletes_first();
+    h.cloud.clear_calls();
+    let graph = h.graph(|s, pr| {
+        Thing::new("a").zone("b").add(s, pr);
+    });
+    let p = h.plan(&graph).await;
+    assert!(p.steps[0].delete_first);
+    assert!(render::render_plan(&p).contains("replace (delete first"), "{}", render::render_plan(&p));
+    let (_, report) = h.deploy(graph).await;
+    assert!(report.ok(), "{report:?}");
+    let calls: Vec<String> = h.cloud.calls().into_iter().filter(|c| !c.starts_with("read_many")).collect();
+    assert_eq!(calls, ["delete a", "create a"]);
+    assert_eq!(h.cloud.objects().len(), 1);
+    let state = h.engine.store.load().await.unwrap();
+    assert!(state.retired.is_empty());
+    assert_eq!(state.resources.values().next().unwrap().inputs["zone"], "b");
 }

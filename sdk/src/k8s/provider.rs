@@ -217,7 +217,51 @@ impl Provider for ObjectProvider {
         &[]
     }
 
-    async fn create(&self, ctx: &Ctx, _urn: &Urn, inputs: &Value) -> ProviderResult<Value> {
+    /// The cluster, API group, kind, namespace and name: an object keeps its identity when its
+    /// `apiVersion` changes (`policy/v1beta1` → `policy/v1` serve the same object).
+    fn identity(&self, inputs: &Value, outputs: Option<&Value>) -> Option<String> {
+        let (cluster, target) = match outputs {
+            Some(o) => {
+                let o: Outputs = serde_json::from_value(o.clone()).ok()?;
+                (o.cluster.name.clone(), Target::of_outputs(&o))
+            }
+            None => {
+                let cluster = inputs.pointer("/cluster/name")?.as_str()?.to_string();
+                (cluster, Target::of_manifest(inputs.get("manifest")?))
+            }
+        };
+        let group = target.api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
+        Some(format!(
+            "k8s:{cluster}:{group}:{}:{}:{}",
+            target.kind,
+            target.namespace.as_deref().unwrap_or(""),
+            target.name
+        ))
+    }
+
+    /// Server-side apply, but never over an object of the same name that is not this stack's
+    /// (server-side apply alone would adopt it).
+    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Value> {
+        let decoded: Inputs = decode("inputs", inputs)?;
+        let target = Target::of_manifest(&decoded.manifest);
+        let client = self.client(ctx, &decoded.cluster).await?;
+        if let Some(live) = target.api(client).get_opt(&target.name).await.map_err(|e| explain(&target, "read", e))?
+            && !owned_by(&live, &ctx.stack)
+        {
+            let labels = live.metadata.labels.unwrap_or_default();
+            let owner = match (labels.get(LABEL_MANAGED_BY), labels.get(LABEL_STACK)) {
+                (Some(m), Some(s)) => format!("it is managed by {m} for stack `{s}`"),
+                (Some(m), None) => format!("it is managed by {m}"),
+                _ => "it does not carry fabric's labels".to_string(),
+            };
+            return Err(ProviderError(format!(
+                "{} already exists in cluster {} and is not this stack's ({owner}); nothing was changed\n    fix: give it another name in the program; or delete the existing object; or, to bring it under this stack ({}), label it {LABEL_MANAGED_BY}={FIELD_MANAGER} and {LABEL_STACK}={} and deploy again",
+                target.describe(),
+                decoded.cluster.name,
+                urn.display_short(),
+                ctx.stack
+            )));
+        }
         self.apply(ctx, inputs).await
     }
 
@@ -244,6 +288,15 @@ impl Provider for ObjectProvider {
         let Some(live) = api.get_opt(&target.name).await.map_err(|e| explain(&target, "read", e))? else {
             return Ok(());
         };
+        if !outputs.uid.is_empty() && live.metadata.uid.as_deref() != Some(outputs.uid.as_str()) {
+            tracing::warn!(
+                "{}: left in place: the object there now is another one than the one this stack applied (uid {} ≠ {})",
+                urn.display_short(),
+                live.metadata.uid.as_deref().unwrap_or("?"),
+                outputs.uid
+            );
+            return Ok(());
+        }
         if !owned_by(&live, &ctx.stack) {
             tracing::warn!(
                 "{}: left in place: it no longer carries the labels {LABEL_MANAGED_BY}={FIELD_MANAGER} and {LABEL_STACK}={}",

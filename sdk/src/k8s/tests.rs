@@ -40,6 +40,12 @@ async fn next(handle: &mut Mock, status: u16, answer: Value) -> Seen {
     Seen { method, path, query, content_type, body }
 }
 
+/// Answers the GET a create sends first (is an object of that name already there?) with 404.
+async fn absent(handle: &mut Mock) {
+    let get = next(handle, 404, status(404, "NotFound", "not found")).await;
+    assert_eq!(get.method, "GET", "a create first looks for an object of the same name");
+}
+
 fn status(code: u16, reason: &str, message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message})
 }
@@ -85,6 +91,7 @@ async fn apply_is_a_server_side_apply_patch_then_polls_until_the_rollout_is_done
     let provider = provider::provider_for(urn.type_name());
     let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
 
+    absent(&mut server).await;
     let patch = next(&mut server, 200, live_deployment(1, 0, 0, false)).await;
     assert_eq!(patch.method, "PATCH");
     assert_eq!(patch.path, "/apis/apps/v1/namespaces/apps/deployments/web");
@@ -116,6 +123,7 @@ async fn conflicts_are_explained_and_force_conflicts_takes_over() {
     let provider = provider::provider_for(urn.type_name());
     let (u, i, p) = (urn.clone(), inputs.clone(), provider.clone());
     let call = tokio::spawn(async move { p.create(&ctx, &u, &i).await });
+    absent(&mut server).await;
     next(
         &mut server,
         409,
@@ -133,10 +141,82 @@ async fn conflicts_are_explained_and_force_conflicts_takes_over() {
     let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
     let mut live =
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "apps", "uid": "u2"}});
+    absent(&mut server).await;
     let patch = next(&mut server, 200, live.take()).await;
     assert!(patch.query.contains("force=true") && patch.query.contains("fieldManager=fabric"), "{}", patch.query);
     // A ConfigMap is ready once applied: no polling.
     assert_eq!(call.await.unwrap().unwrap()["uid"], "u2");
+}
+
+#[tokio::test]
+async fn a_create_never_takes_over_an_object_that_is_not_this_stacks() {
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let (urn, inputs) = inputs_of("demo", deployment());
+    let provider = provider::provider_for(urn.type_name());
+    let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
+    let mut theirs = live_deployment(1, 1, 2, true);
+    theirs["metadata"]["labels"] = json!({LABEL_MANAGED_BY: "Helm"});
+    let get = next(&mut server, 200, theirs).await;
+    assert_eq!((get.method.as_str(), get.path.as_str()), ("GET", "/apis/apps/v1/namespaces/apps/deployments/web"));
+    let err = call.await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("Deployment apps/web already exists") && err.contains("managed by Helm"), "{err}");
+    assert!(err.contains("fabric.dev/stack=demo"), "says how to bring it under the stack: {err}");
+    drop(server); // no PATCH was sent: the call ended after the GET
+}
+
+#[tokio::test]
+async fn delete_leaves_an_object_that_is_another_one_than_the_one_applied() {
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let outputs = json!({"cluster": {"name": "kind", "via": "kubeconfig"}, "api_version": "apps/v1",
+        "kind": "Deployment", "namespace": "apps", "name": "web", "uid": "uid-old"});
+    let urn = crate::model::Urn::new("demo", "k8s:apps/v1:Deployment", "kind/apps/web");
+    let provider = provider::provider_for(urn.type_name());
+    let call = tokio::spawn(async move { provider.delete(&ctx, &urn, &json!({}), &outputs).await });
+    // Same name and labels, but another object (uid-1): not the one this state recorded.
+    next(&mut server, 200, live_deployment(1, 1, 2, true)).await;
+    call.await.unwrap().unwrap();
+    drop(server); // no DELETE was sent
+}
+
+#[test]
+fn an_api_version_change_keeps_the_object_and_forgets_the_old_urn() {
+    use crate::state::{Record, State};
+    let declare = |api: &str| {
+        let mut s = Stack::new("demo");
+        let pdb = json!({"apiVersion": api, "kind": "PodDisruptionBudget",
+            "metadata": {"name": "web", "namespace": "apps"}, "spec": {"minAvailable": 1}});
+        Manifest::new(pdb).add(&mut s, &ClusterRef::kubeconfig("kind")).unwrap();
+        s.finish().unwrap()
+    };
+    let old = declare("policy/v1beta1");
+    let node = &old.nodes()[0];
+    let mut state = State::new("demo");
+    state.resources.insert(
+        node.urn.clone(),
+        Record {
+            type_name: node.type_name().to_string(),
+            inputs: node.inputs(&crate::model::NothingKnown).unwrap(),
+            outputs: json!({"cluster": {"name": "kind", "via": "kubeconfig"}, "api_version": "policy/v1beta1",
+                "kind": "PodDisruptionBudget", "namespace": "apps", "name": "web", "uid": "u1"}),
+            deps: vec![],
+        },
+    );
+    let new = declare("policy/v1");
+    let p = plan(&new, &state, &Registry::standard()).unwrap();
+    let steps: Vec<(&str, &str, Option<String>)> = p
+        .steps
+        .iter()
+        .map(|s| (s.type_name.as_str(), s.op.as_str(), s.moved_to.as_ref().map(|u| u.type_name().to_string())))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("k8s:policy/v1:PodDisruptionBudget", "create", None),
+            ("k8s:policy/v1beta1:PodDisruptionBudget", "delete", Some("k8s:policy/v1:PodDisruptionBudget".into())),
+        ]
+    );
+    let text = crate::engine::render::render_plan(&p);
+    assert!(text.contains("forget (the same object is now"), "{text}");
 }
 
 #[tokio::test]
@@ -150,6 +230,7 @@ async fn secrets_reach_the_cluster_only_in_the_apply_request() {
     assert_eq!(inputs["manifest"]["stringData"]["POSTGRES_URL"], json!({"$secret": "postgres://u:pw@db/app"}));
     let provider = provider::provider_for(urn.type_name());
     let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
+    absent(&mut server).await;
     let patch = next(
         &mut server,
         200,
@@ -172,6 +253,7 @@ async fn a_rollout_that_times_out_says_which_pods_are_stuck_and_why() {
     let (urn, inputs) = inputs_of("demo", deployment());
     let provider = provider::provider_for(urn.type_name());
     let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
+    absent(&mut server).await;
     let patch = next(&mut server, 200, live_deployment(1, 1, 0, false)).await;
     assert_eq!(patch.method, "PATCH");
     // Polls are answered "not ready" until the provider gives up and looks at the pods.
@@ -299,10 +381,21 @@ async fn objects_removed_from_the_program_are_pruned() {
     let graph = program(&["keep", "old"]);
     let p = plan(&graph, &state, &Registry::standard()).unwrap();
     let server_task = tokio::spawn(async move {
-        for _ in 0..2 {
-            let seen = next(&mut server, 200, json!({})).await;
-            assert_eq!(seen.method, "PATCH");
+        // Each create: a GET (nothing there yet), then the apply PATCH; the two objects in any order.
+        let mut methods = Vec::new();
+        for _ in 0..4 {
+            let (req, send) = server.next_request().await.expect("a request");
+            methods.push(req.method().to_string());
+            let (code, body) = match req.method().as_str() {
+                "GET" => (404, status(404, "NotFound", "not found")),
+                _ => (200, json!({})),
+            };
+            send.send_response(
+                Response::builder().status(code).body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap(),
+            );
         }
+        methods.sort();
+        assert_eq!(methods, ["GET", "GET", "PATCH", "PATCH"]);
         server
     });
     let report = engine.apply(graph, &mut state, &p).await.unwrap();

@@ -25,6 +25,13 @@ pub trait Backend: Send + Sync {
     async fn write(&self, name: &str, data: &[u8]) -> BackendResult<()>;
     /// Creates `name` only if it does not exist; `false` if it does.
     async fn create_new(&self, name: &str, data: &[u8]) -> BackendResult<bool>;
+    /// Compare-and-swap: replaces `name` with `data` only if it holds exactly `expected` now;
+    /// `false` (and nothing written) otherwise. Two callers that judged the same content can never
+    /// both succeed.
+    async fn replace_if(&self, name: &str, expected: &[u8], data: &[u8]) -> BackendResult<bool>;
+    /// Removes `name` only if it holds exactly `expected` now; `false` (and nothing removed)
+    /// otherwise.
+    async fn remove_if(&self, name: &str, expected: &[u8]) -> BackendResult<bool>;
     async fn remove(&self, name: &str) -> BackendResult<()>;
     /// Appends journal entries, in order, durably (on disk, or acknowledged by S3, on return).
     /// Many entries at once cost one flush: concurrent steps share it (group commit).
@@ -57,22 +64,28 @@ impl LocalBackend {
         std::fs::create_dir_all(&self.dir).map_err(|e| self.err("", e))
     }
 
-    fn sync_dir(&self) {
-        if let Ok(d) = std::fs::File::open(&self.dir) {
-            let _ = d.sync_all();
+    /// Runs `f` holding an exclusive `flock` on the directory's guard file: the compare-and-swap
+    /// operations of every process on this host (and of every host, on file systems with working
+    /// `flock`) are serialized by it.
+    fn guarded<T>(&self, f: impl FnOnce() -> BackendResult<T>) -> BackendResult<T> {
+        self.ensure_dir()?;
+        let guard = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(GUARD))
+            .map_err(|e| self.err(GUARD, e))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own; released when `guard` is closed.
+        if unsafe { libc::flock(guard.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(self.err(GUARD, std::io::Error::last_os_error()));
         }
-    }
-}
-
-const JOURNAL: &str = "journal.jsonl";
-
-#[async_trait]
-impl Backend for LocalBackend {
-    fn describe(&self) -> String {
-        format!("file://{}", self.dir.display())
+        let result = f();
+        drop(guard);
+        result
     }
 
-    async fn read(&self, name: &str) -> BackendResult<Option<Vec<u8>>> {
+    fn read_now(&self, name: &str) -> BackendResult<Option<Vec<u8>>> {
         match std::fs::read(self.dir.join(name)) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -80,7 +93,7 @@ impl Backend for LocalBackend {
         }
     }
 
-    async fn write(&self, name: &str, data: &[u8]) -> BackendResult<()> {
+    fn write_now(&self, name: &str, data: &[u8]) -> BackendResult<()> {
         self.ensure_dir()?;
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let mut f = std::fs::File::create(&tmp).map_err(|e| self.err(name, e))?;
@@ -90,11 +103,63 @@ impl Backend for LocalBackend {
         Ok(())
     }
 
+    fn sync_dir(&self) {
+        if let Ok(d) = std::fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+const JOURNAL: &str = "journal.jsonl";
+/// The file whose `flock` serializes compare-and-swap operations.
+const GUARD: &str = ".guard";
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn describe(&self) -> String {
+        format!("file://{}", self.dir.display())
+    }
+
+    async fn read(&self, name: &str) -> BackendResult<Option<Vec<u8>>> {
+        self.read_now(name)
+    }
+
+    async fn write(&self, name: &str, data: &[u8]) -> BackendResult<()> {
+        self.write_now(name, data)
+    }
+
+    async fn replace_if(&self, name: &str, expected: &[u8], data: &[u8]) -> BackendResult<bool> {
+        self.guarded(|| {
+            if self.read_now(name)?.as_deref() != Some(expected) {
+                return Ok(false);
+            }
+            self.write_now(name, data)?;
+            Ok(true)
+        })
+    }
+
+    async fn remove_if(&self, name: &str, expected: &[u8]) -> BackendResult<bool> {
+        self.guarded(|| {
+            if self.read_now(name)?.as_deref() != Some(expected) {
+                return Ok(false);
+            }
+            std::fs::remove_file(self.dir.join(name)).map_err(|e| self.err(name, e))?;
+            self.sync_dir();
+            Ok(true)
+        })
+    }
+
     async fn create_new(&self, name: &str, data: &[u8]) -> BackendResult<bool> {
+        // Written whole under a temporary name, then linked into place: `link` fails if the name
+        // exists, and a reader never sees a half-written file.
         self.ensure_dir()?;
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(self.dir.join(name)) {
-            Ok(mut f) => {
-                f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| self.err(name, e))?;
+        let tmp = self.dir.join(format!(".{name}.{}.new", std::process::id()));
+        let mut f = std::fs::File::create(&tmp).map_err(|e| self.err(name, e))?;
+        f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| self.err(name, e))?;
+        let linked = std::fs::hard_link(&tmp, self.dir.join(name));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
                 self.sync_dir();
                 Ok(true)
             }
@@ -182,5 +247,28 @@ mod tests {
         b.remove("lock.json").await.unwrap();
         b.remove("lock.json").await.unwrap();
         assert!(b.read("lock.json").await.unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compare_and_swap_lets_exactly_one_of_many_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = std::sync::Arc::new(LocalBackend::new(dir.path()));
+        assert!(b.create_new("lock.json", b"stale").await.unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let b = b.clone();
+            tasks.push(tokio::spawn(
+                async move { b.replace_if("lock.json", b"stale", format!("t{i}").as_bytes()).await },
+            ));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            winners += t.await.unwrap().unwrap() as usize;
+        }
+        assert_eq!(winners, 1, "exactly one takeover of the same stale lock");
+        let now = b.read("lock.json").await.unwrap().unwrap();
+        assert!(!b.remove_if("lock.json", b"stale").await.unwrap(), "not the content it holds");
+        assert!(b.remove_if("lock.json", &now).await.unwrap());
+        assert!(!b.replace_if("lock.json", &now, b"x").await.unwrap(), "gone: nothing to replace");
     }
 }

@@ -1,7 +1,10 @@
 //! State in S3, for teams and CI: `s3://bucket/prefix/<stack>/…`.
 //!
 //! The lock is created with a conditional `PutObject` (`If-None-Match: *`), which S3 (and the
-//! emulator) refuse with 412 when the object exists. The journal is one object per entry, named by
+//! emulator) refuse with 412 when the object exists; a stale lock is taken over with `If-Match` on
+//! the ETag of the very lock that was judged stale. Every other write is conditional too: on the
+//! ETag this backend last saw of the object (or on its absence), so a run that lost its lock to
+//! another cannot overwrite the new holder's snapshot. The journal is one object per entry, named by
 //! a zero-padded sequence number, so that appending never rewrites earlier entries.
 
 use super::backend::{Backend, BackendError, BackendResult};
@@ -16,6 +19,8 @@ pub struct S3Backend {
     prefix: String,
     next_seq: AtomicU64,
     seq_loaded: tokio::sync::OnceCell<()>,
+    /// The ETag last seen of each object read or written (`None`: seen absent).
+    seen: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
 }
 
 /// Splits `s3://bucket/some/prefix` into bucket and prefix.
@@ -49,6 +54,26 @@ impl S3Backend {
             prefix,
             next_seq: AtomicU64::new(0),
             seq_loaded: tokio::sync::OnceCell::new(),
+            seen: Default::default(),
+        }
+    }
+
+    fn saw(&self, name: &str, etag: Option<&str>) {
+        self.seen.lock().expect("poisoned").insert(name.to_string(), etag.map(str::to_string));
+    }
+
+    /// The object's content and ETag now.
+    async fn get(&self, name: &str) -> BackendResult<Option<(Vec<u8>, Option<String>)>> {
+        match self.client.get_object().bucket(&self.bucket).key(self.key(name)).send().await {
+            Ok(out) => {
+                let etag = out.e_tag().map(str::to_string);
+                let body = out.body.collect().await.map_err(|e| self.err(name, e))?;
+                Ok(Some((body.into_bytes().to_vec(), etag)))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) || status_of(&e) == Some(404) => {
+                Ok(None)
+            }
+            Err(e) => Err(self.err(name, aws_sdk_s3::error::DisplayErrorContext(e))),
         }
     }
 
@@ -91,28 +116,73 @@ impl Backend for S3Backend {
     }
 
     async fn read(&self, name: &str) -> BackendResult<Option<Vec<u8>>> {
-        match self.client.get_object().bucket(&self.bucket).key(self.key(name)).send().await {
+        let got = self.get(name).await?;
+        self.saw(name, got.as_ref().and_then(|(_, etag)| etag.as_deref()));
+        Ok(got.map(|(data, _)| data))
+    }
+
+    /// Conditional on what this backend last saw of `name`: its ETag (`If-Match`), or its absence
+    /// (`If-None-Match: *`). An object this backend never looked at is written as is.
+    async fn write(&self, name: &str, data: &[u8]) -> BackendResult<()> {
+        let seen = self.seen.lock().expect("poisoned").get(name).cloned();
+        let mut req =
+            self.client.put_object().bucket(&self.bucket).key(self.key(name)).body(ByteStream::from(data.to_vec()));
+        req = match &seen {
+            Some(Some(etag)) => req.if_match(etag),
+            Some(None) => req.if_none_match("*"),
+            None => req,
+        };
+        match req.send().await {
             Ok(out) => {
-                let body = out.body.collect().await.map_err(|e| self.err(name, e))?;
-                Ok(Some(body.into_bytes().to_vec()))
+                self.saw(name, out.e_tag());
+                Ok(())
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) || status_of(&e) == Some(404) => {
-                Ok(None)
-            }
+            Err(e) if status_of(&e) == Some(412) => Err(self.err(
+                name,
+                "changed by another run since this run read it: this run no longer holds the stack's lock, so it wrote nothing\n    fix: see who holds the lock now; run again once it is done (this run's changes are in the journal)",
+            )),
             Err(e) => Err(self.err(name, aws_sdk_s3::error::DisplayErrorContext(e))),
         }
     }
 
-    async fn write(&self, name: &str, data: &[u8]) -> BackendResult<()> {
-        self.client
+    async fn replace_if(&self, name: &str, expected: &[u8], data: &[u8]) -> BackendResult<bool> {
+        let Some((now, Some(etag))) = self.get(name).await? else { return Ok(false) };
+        if now != expected {
+            return Ok(false);
+        }
+        let res = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(self.key(name))
+            .if_match(&etag)
             .body(ByteStream::from(data.to_vec()))
             .send()
-            .await
-            .map_err(|e| self.err(name, aws_sdk_s3::error::DisplayErrorContext(e)))?;
-        Ok(())
+            .await;
+        match res {
+            Ok(out) => {
+                self.saw(name, out.e_tag());
+                Ok(true)
+            }
+            Err(e) if status_of(&e) == Some(412) => Ok(false),
+            Err(e) => Err(self.err(name, aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
+    }
+
+    async fn remove_if(&self, name: &str, expected: &[u8]) -> BackendResult<bool> {
+        let Some((now, etag)) = self.get(name).await? else { return Ok(false) };
+        if now != expected {
+            return Ok(false);
+        }
+        let mut req = self.client.delete_object().bucket(&self.bucket).key(self.key(name));
+        if let Some(etag) = &etag {
+            req = req.if_match(etag);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if status_of(&e) == Some(412) => Ok(false),
+            Err(e) => Err(self.err(name, aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
     }
 
     async fn create_new(&self, name: &str, data: &[u8]) -> BackendResult<bool> {

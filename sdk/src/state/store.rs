@@ -20,10 +20,29 @@ pub enum StateError {
     Corrupt { place: String, message: String },
     #[error("{0}")]
     Key(String),
+    /// Part of a stack's state is there and part is missing: never read as an empty stack.
+    #[error(transparent)]
+    Incomplete(Box<Incomplete>),
+    /// This run's lock was broken and taken by another run.
+    #[error(
+        "stack `{stack}`: this run no longer holds the lock ({now}), so it stopped writing state\n    fix: let that run finish, then run again: what this run did is in the journal and is recovered then"
+    )]
+    LockLost { stack: String, now: String },
     #[error(
         "stack `{stack}` is locked by {holder}\n    fix: wait for that run to finish; if it is gone (killed, machine lost), break the lock with `cargo xtask unlock {stack}`"
     )]
     Locked { stack: String, holder: Box<LockInfo> },
+}
+
+/// What is missing of a stack's state, what was found instead, and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("the state of stack `{stack}` at {place} is incomplete: {missing} is missing, but {found}\n    fix: {fix}")]
+pub struct Incomplete {
+    pub stack: String,
+    pub place: String,
+    pub missing: String,
+    pub found: String,
+    pub fix: String,
 }
 
 /// Who holds a stack's lock.
@@ -69,11 +88,7 @@ pub fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-fn process_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
+use fabric_local::process_alive;
 
 /// Where the key for secrets may come from.
 #[derive(Clone, Debug)]
@@ -102,8 +117,18 @@ pub struct StateStore {
     backend: Arc<dyn Backend>,
     stack: String,
     cipher: Cipher,
-    held_lock: std::sync::Mutex<Option<LockInfo>>,
+    /// A new key not yet written: written just before the first write of state, so that a run
+    /// that writes nothing (a preview) leaves nothing behind.
+    new_key: tokio::sync::Mutex<Option<NewKey>>,
+    held_lock: std::sync::Mutex<Option<(LockInfo, Vec<u8>)>>,
     journal: GroupCommit,
+}
+
+/// What a store writes on first use so that its key can be found again.
+struct NewKey {
+    params: KeyParams,
+    /// The key file's content (a generated key for local state without a passphrase).
+    key_file: Option<String>,
 }
 
 /// A place in the journal: [`StateStore::durable`] waits until it is on disk.
@@ -137,6 +162,34 @@ impl StateStore {
                 })?),
                 None => None,
             };
+        let mut new_key = None;
+        if params.is_none() {
+            // No key parameters: a new stack, unless anything else of a stack is already here. A
+            // key is never made over state that may hold secrets, nor over a key file.
+            let mut found = Vec::new();
+            if backend.read(KEY_FILE).await?.is_some() {
+                found.push(format!("the key file {KEY_FILE}"));
+            }
+            if let Some(snapshot) = backend.read(SNAPSHOT).await?
+                && String::from_utf8_lossy(&snapshot).contains(crypto::ENCRYPTED_KEY)
+            {
+                found.push(format!("{SNAPSHOT}, which holds encrypted secrets"));
+            }
+            if !backend.read_journal().await?.is_empty() {
+                found.push("a journal of unfinished operations".to_string());
+            }
+            if !found.is_empty() {
+                return Err(StateError::Incomplete(Box::new(Incomplete {
+                    stack: stack.to_string(),
+                    place,
+                    missing: format!("{KEY_PARAMS} (how this state's secrets are encrypted)"),
+                    found: format!("found {}", found.join(", ")),
+                    fix: format!(
+                        "restore {KEY_PARAMS} from a backup of this directory or bucket; fabric never makes a new key over secrets it could then not read"
+                    ),
+                })));
+            }
+        }
         let cipher = match (params, &key) {
             (Some(p), KeySource::Passphrase(pass)) if p.kdf == "argon2id" => {
                 let c = Cipher::from_passphrase(pass, &crypto::decode_salt(&p.salt).map_err(StateError::Key)?)
@@ -170,17 +223,15 @@ impl StateStore {
                 let salt = crypto::random_salt();
                 let c = Cipher::from_passphrase(pass, &crypto::decode_salt(&salt).map_err(StateError::Key)?)
                     .map_err(StateError::Key)?;
-                let p = KeyParams { kdf: "argon2id".into(), salt, check: c.check_value() };
-                backend.write(KEY_PARAMS, &serde_json::to_vec_pretty(&p).expect("serializable")).await?;
+                let params = KeyParams { kdf: "argon2id".into(), salt, check: c.check_value() };
+                new_key = Some(NewKey { params, key_file: None });
                 c
             }
             (None, KeySource::LocalKeyFile) => {
                 let key = Cipher::random_key();
-                backend.write(KEY_FILE, crypto::encode_key(&key).as_bytes()).await?;
-                restrict_key_file(&place);
                 let c = Cipher::from_key(key);
-                let p = KeyParams { kdf: "keyfile".into(), salt: String::new(), check: c.check_value() };
-                backend.write(KEY_PARAMS, &serde_json::to_vec_pretty(&p).expect("serializable")).await?;
+                let params = KeyParams { kdf: "keyfile".into(), salt: String::new(), check: c.check_value() };
+                new_key = Some(NewKey { params, key_file: Some(crypto::encode_key(&key)) });
                 c
             }
             (None, KeySource::None) => {
@@ -193,9 +244,54 @@ impl StateStore {
             backend,
             stack: stack.to_string(),
             cipher,
+            new_key: tokio::sync::Mutex::new(new_key),
             held_lock: std::sync::Mutex::new(None),
             journal: GroupCommit::default(),
         })
+    }
+
+    /// Writes a new stack's key (parameters, and the key file of local state) before the first
+    /// write of anything it encrypts. The key file is created, never overwritten.
+    async fn persist_new_key(&self) -> Result<(), StateError> {
+        let mut pending = self.new_key.lock().await;
+        let Some(new) = pending.as_ref() else { return Ok(()) };
+        let place = self.backend.describe();
+        // An empty snapshot first (it holds nothing to decrypt), then the key: no crash leaves a
+        // key or a journal without a snapshot, which would read as lost state.
+        if self.backend.read(SNAPSHOT).await?.is_none() {
+            let empty = serde_json::to_value(State::new(&self.stack)).expect("state serializes");
+            self.backend.write(SNAPSHOT, &serde_json::to_vec_pretty(&empty).expect("JSON serializes")).await?;
+        }
+        if let Some(key_file) = &new.key_file {
+            if !self.backend.create_new(KEY_FILE, key_file.as_bytes()).await? {
+                return Err(StateError::Incomplete(Box::new(Incomplete {
+                    stack: self.stack.clone(),
+                    place,
+                    missing: KEY_PARAMS.to_string(),
+                    found: format!("the key file {KEY_FILE} appeared while this run was starting"),
+                    fix: format!("restore {KEY_PARAMS} from a backup; fabric never writes over a key file"),
+                })));
+            }
+            restrict_key_file(&place);
+        }
+        if !self.backend.create_new(KEY_PARAMS, &serde_json::to_vec_pretty(&new.params).expect("serializable")).await? {
+            return Err(StateError::Key(format!(
+                "another run created the key of the state at {place} while this one was starting\n    fix: run again"
+            )));
+        }
+        *pending = None;
+        Ok(())
+    }
+
+    /// Fails when this store took the stack's lock and another run has since taken it.
+    pub async fn check_lock(&self) -> Result<(), StateError> {
+        let mine = self.held_lock.lock().expect("poisoned").clone();
+        let Some((mine, _)) = mine else { return Ok(()) };
+        match self.read_lock().await? {
+            Some(now) if now.token == mine.token => Ok(()),
+            Some(now) => Err(StateError::LockLost { stack: self.stack.clone(), now: format!("held by {now}") }),
+            None => Err(StateError::LockLost { stack: self.stack.clone(), now: "it was broken".into() }),
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -224,7 +320,34 @@ impl StateStore {
                 }
                 state
             }
-            None => State::new(&self.stack),
+            None => {
+                let journal_len = self.backend.read_journal().await?.len();
+                let mut found = Vec::new();
+                if self.new_key.lock().await.is_none() {
+                    found.push(format!("its key ({KEY_PARAMS}) is there"));
+                }
+                if journal_len > 0 {
+                    found.push(format!("its journal holds {journal_len} entries"));
+                }
+                let mine = self.held_lock.lock().expect("poisoned").as_ref().map(|(l, _)| l.token.clone());
+                if let Some(lock) = self.read_lock().await?
+                    && Some(&lock.token) != mine.as_ref()
+                {
+                    found.push(format!("it is locked by {lock}"));
+                }
+                if !found.is_empty() {
+                    return Err(StateError::Incomplete(Box::new(Incomplete {
+                        stack: self.stack.clone(),
+                        place,
+                        missing: SNAPSHOT.to_string(),
+                        found: found.join(", and "),
+                        fix: format!(
+                            "restore {SNAPSHOT} from a backup (on S3 with versioning: its previous version); if this stack was never deployed, remove what was found"
+                        ),
+                    })));
+                }
+                State::new(&self.stack)
+            }
         };
         for (i, line) in self.backend.read_journal().await?.into_iter().enumerate() {
             let sealed: serde_json::Value = serde_json::from_slice(&line).map_err(|e| StateError::Corrupt {
@@ -285,7 +408,10 @@ impl StateStore {
             };
             match batch {
                 Some((entries, last)) => {
-                    let result = self.backend.append_journal(&entries).await;
+                    let result = match self.persist_new_key().await {
+                        Ok(()) => self.backend.append_journal(&entries).await,
+                        Err(e) => Err(BackendError { place: self.backend.describe(), message: e.to_string() }),
+                    };
                     self.journal.queue.lock().expect("journal queue poisoned").flushing = false;
                     match result {
                         Ok(()) => self.journal.flushed.send_modify(|v| v.0 = last),
@@ -306,6 +432,8 @@ impl StateStore {
 
     /// Writes `state` as the new snapshot (secrets encrypted) and clears the journal it absorbed.
     pub async fn save(&self, state: &mut State) -> Result<(), StateError> {
+        self.check_lock().await?;
+        self.persist_new_key().await?;
         state.serial += 1;
         state.version = STATE_VERSION;
         let value = serde_json::to_value(&*state).expect("state serializes");
@@ -320,39 +448,78 @@ impl StateStore {
         let me = LockInfo::for_this_process(operation);
         let bytes = serde_json::to_vec_pretty(&me).expect("lock info serializes");
         if self.backend.create_new(LOCK, &bytes).await? {
-            *self.held_lock.lock().expect("poisoned") = Some(me);
+            *self.held_lock.lock().expect("poisoned") = Some((me, bytes));
             return Ok(());
         }
-        let holder = self.read_lock().await?.unwrap_or_else(|| LockInfo {
-            pid: 0,
-            host: "unknown".into(),
-            started_at: "unknown".into(),
-            operation: "unknown".into(),
-            token: String::new(),
-        });
+        let (holder, _) = self.read_lock_raw().await?.unwrap_or_else(|| (unknown_holder(), Vec::new()));
         Err(StateError::Locked { stack: self.stack.clone(), holder: Box::new(holder) })
     }
 
-    pub async fn read_lock(&self) -> Result<Option<LockInfo>, StateError> {
-        Ok(self.backend.read(LOCK).await?.and_then(|b| serde_json::from_slice(&b).ok()))
+    /// Takes the lock; a lock whose holder `is_stale` judges gone is taken over by
+    /// compare-and-swap on that very lock, so two runs that judged it stale cannot both win.
+    /// Returns the holder taken over from, if any.
+    pub async fn lock_or_take_over(
+        &self,
+        operation: &str,
+        is_stale: impl Fn(&LockInfo) -> bool,
+    ) -> Result<Option<LockInfo>, StateError> {
+        match self.lock(operation).await {
+            Ok(()) => return Ok(None),
+            Err(StateError::Locked { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let Some((holder, raw)) = self.read_lock_raw().await? else {
+            // Released in between: try once more, plainly.
+            return self.lock(operation).await.map(|()| None);
+        };
+        if !is_stale(&holder) {
+            return Err(StateError::Locked { stack: self.stack.clone(), holder: Box::new(holder) });
+        }
+        let me = LockInfo::for_this_process(operation);
+        let bytes = serde_json::to_vec_pretty(&me).expect("lock info serializes");
+        if self.backend.replace_if(LOCK, &raw, &bytes).await? {
+            *self.held_lock.lock().expect("poisoned") = Some((me, bytes));
+            return Ok(Some(holder));
+        }
+        // Another run took it over first.
+        let now = self.read_lock().await?.unwrap_or_else(unknown_holder);
+        Err(StateError::Locked { stack: self.stack.clone(), holder: Box::new(now) })
     }
 
-    /// Releases the lock this store took (and only that one).
+    pub async fn read_lock(&self) -> Result<Option<LockInfo>, StateError> {
+        Ok(self.read_lock_raw().await?.map(|(l, _)| l))
+    }
+
+    async fn read_lock_raw(&self) -> Result<Option<(LockInfo, Vec<u8>)>, StateError> {
+        let Some(raw) = self.backend.read(LOCK).await? else { return Ok(None) };
+        let info = serde_json::from_slice(&raw).unwrap_or_else(|_| unknown_holder());
+        Ok(Some((info, raw)))
+    }
+
+    /// Releases the lock this store took (and only that one: compare-and-swap on its content).
     pub async fn unlock(&self) -> Result<(), StateError> {
         let mine = self.held_lock.lock().expect("poisoned").take();
-        if let Some(mine) = mine
-            && self.read_lock().await?.is_some_and(|l| l.token == mine.token)
-        {
-            self.backend.remove(LOCK).await?;
+        if let Some((_, raw)) = mine {
+            self.backend.remove_if(LOCK, &raw).await?;
         }
         Ok(())
     }
 
     /// Breaks whatever lock is held; returns who held it.
     pub async fn break_lock(&self) -> Result<Option<LockInfo>, StateError> {
-        let holder = self.read_lock().await?;
-        self.backend.remove(LOCK).await?;
-        Ok(holder)
+        let Some((holder, raw)) = self.read_lock_raw().await? else { return Ok(None) };
+        self.backend.remove_if(LOCK, &raw).await?;
+        Ok(Some(holder))
+    }
+}
+
+fn unknown_holder() -> LockInfo {
+    LockInfo {
+        pid: 0,
+        host: "unknown".into(),
+        started_at: "unknown".into(),
+        operation: "unknown".into(),
+        token: String::new(),
     }
 }
 
@@ -411,7 +578,8 @@ mod tests {
     async fn passphrase_state_refuses_a_missing_or_wrong_passphrase() {
         let dir = tempfile::tempdir().unwrap();
         let b = || Arc::new(LocalBackend::new(dir.path()));
-        StateStore::open(b(), "s", KeySource::Passphrase("one".into())).await.unwrap();
+        let first = StateStore::open(b(), "s", KeySource::Passphrase("one".into())).await.unwrap();
+        first.save(&mut first.load().await.unwrap()).await.unwrap();
         let wrong = StateStore::open(b(), "s", KeySource::Passphrase("two".into())).await.err().unwrap();
         assert!(wrong.to_string().contains("does not match"), "{wrong}");
         let missing = StateStore::open(b(), "s", KeySource::LocalKeyFile).await.err().unwrap();
@@ -435,6 +603,116 @@ mod tests {
         assert!(a.read_lock().await.unwrap().is_none());
     }
 
+    async fn deployed(dir: &std::path::Path) {
+        let store = StateStore::open(Arc::new(LocalBackend::new(dir)), "s", KeySource::LocalKeyFile).await.unwrap();
+        let mut state = store.load().await.unwrap();
+        state.resources.insert(
+            Urn::new("s", "t", "db"),
+            Record {
+                type_name: "t".into(),
+                inputs: json!({"password": {"$secret": "hunter2"}}),
+                outputs: json!({}),
+                deps: vec![],
+            },
+        );
+        store.save(&mut state).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_missing_snapshot_is_an_error_not_an_empty_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        deployed(dir.path()).await;
+        std::fs::remove_file(dir.path().join(SNAPSHOT)).unwrap();
+        let store =
+            StateStore::open(Arc::new(LocalBackend::new(dir.path())), "s", KeySource::LocalKeyFile).await.unwrap();
+        let err = store.load().await.unwrap_err().to_string();
+        assert!(err.contains("state.json is missing") && err.contains("crypto.json) is there"), "{err}");
+        assert!(err.contains("restore state.json"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_lost_key_is_never_regenerated_over_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        deployed(dir.path()).await;
+        let key_before = std::fs::read(dir.path().join(KEY_FILE)).unwrap();
+        std::fs::remove_file(dir.path().join(KEY_PARAMS)).unwrap();
+        let err = StateStore::open(Arc::new(LocalBackend::new(dir.path())), "s", KeySource::LocalKeyFile)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("crypto.json") && err.contains("key file secret.key"), "{err}");
+        assert!(err.contains("encrypted secrets"), "{err}");
+        assert_eq!(std::fs::read(dir.path().join(KEY_FILE)).unwrap(), key_before, "the key file is untouched");
+    }
+
+    #[tokio::test]
+    async fn a_new_stack_writes_nothing_until_it_writes_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            StateStore::open(Arc::new(LocalBackend::new(dir.path())), "s", KeySource::LocalKeyFile).await.unwrap();
+        assert!(store.load().await.unwrap().resources.is_empty());
+        assert!(!dir.path().join(KEY_PARAMS).exists() && !dir.path().join(KEY_FILE).exists());
+        // A second run on the still-new stack is a new stack too.
+        let again =
+            StateStore::open(Arc::new(LocalBackend::new(dir.path())), "s", KeySource::LocalKeyFile).await.unwrap();
+        assert!(again.load().await.is_ok());
+        deployed(dir.path()).await;
+        for f in [SNAPSHOT, KEY_PARAMS, KEY_FILE] {
+            assert!(dir.path().join(f).exists(), "{f}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_lock_is_taken_over_by_exactly_one_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || async {
+            Arc::new(
+                StateStore::open(Arc::new(LocalBackend::new(dir.path())), "s", KeySource::LocalKeyFile).await.unwrap(),
+            )
+        };
+        let dead = open().await;
+        dead.lock("deploy").await.unwrap();
+        let dead_token = dead.read_lock().await.unwrap().unwrap().token;
+        let mut runs = Vec::new();
+        for _ in 0..8 {
+            let store = open().await;
+            let dead_token = dead_token.clone();
+            // Each run judges the dead run's lock stale, and only that one.
+            runs.push(tokio::spawn(async move {
+                store.lock_or_take_over("deploy", |h| h.token == dead_token).await.is_ok()
+            }));
+        }
+        let mut won = 0;
+        for r in runs {
+            won += r.await.unwrap() as usize;
+        }
+        assert_eq!(won, 1, "two runs must never both hold the lock");
+        // A live holder is never taken over.
+        let live = open().await;
+        let err = live.lock_or_take_over("deploy", |_| false).await.unwrap_err();
+        assert!(matches!(err, StateError::Locked { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_lock_was_taken_stops_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        deployed(dir.path()).await;
+        let open = || async {
+            StateStore::open(Arc::new(LocalBackend::new(dir.path())), "s", KeySource::LocalKeyFile).await.unwrap()
+        };
+        let slow = open().await;
+        slow.lock("deploy").await.unwrap();
+        let mut state = slow.load().await.unwrap();
+        let other = open().await;
+        assert!(other.lock_or_take_over("deploy", |_| true).await.unwrap().is_some());
+        let err = slow.save(&mut state).await.unwrap_err().to_string();
+        assert!(err.contains("no longer holds the lock"), "{err}");
+        // Its unlock leaves the new holder's lock alone.
+        slow.unlock().await.unwrap();
+        assert!(other.check_lock().await.is_ok());
+    }
+
     /// Counts journal flushes of a local backend.
     struct Counting(LocalBackend, std::sync::atomic::AtomicUsize);
 
@@ -451,6 +729,12 @@ mod tests {
         }
         async fn create_new(&self, name: &str, data: &[u8]) -> Result<bool, BackendError> {
             self.0.create_new(name, data).await
+        }
+        async fn replace_if(&self, name: &str, expected: &[u8], data: &[u8]) -> Result<bool, BackendError> {
+            self.0.replace_if(name, expected, data).await
+        }
+        async fn remove_if(&self, name: &str, expected: &[u8]) -> Result<bool, BackendError> {
+            self.0.remove_if(name, expected).await
         }
         async fn remove(&self, name: &str) -> Result<(), BackendError> {
             self.0.remove(name).await
