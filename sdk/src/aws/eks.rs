@@ -935,8 +935,8 @@ impl TypedProvider for AddonProvider {
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &AddonInputs) -> ProviderResult<Option<AddonOutputs>> {
-        match self.describe(ctx, &i.cluster_name, &i.name).await {
-            Ok(Some(a)) if a.tags().and_then(|t| t.get(TAG_URN)).map(String::as_str) == Some(urn.as_str()) => {
+        match self.describe(ctx, &i.cluster_name, &i.name).await? {
+            Some(a) if a.tags().and_then(|t| t.get(TAG_URN)).map(String::as_str) == Some(urn.as_str()) => {
                 Ok(Some(AddonOutputs {
                     cluster_name: i.cluster_name.clone(),
                     name: i.name.clone(),

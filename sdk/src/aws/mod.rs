@@ -11,8 +11,12 @@ pub mod elbv2;
 pub mod iam;
 pub mod random;
 pub mod rds;
+#[cfg(test)]
+mod request_tests;
 pub mod route53;
 pub mod s3;
+#[cfg(test)]
+pub(crate) mod scripted;
 pub mod wait;
 
 use crate::engine::provider::{Provider, ProviderError};
@@ -311,7 +315,16 @@ impl Aws {
     }
 
     fn from_config_with(config: aws_types::SdkConfig, custom_endpoint: bool, retry: RetryPolicy) -> Self {
-        let calls = CallLog::default();
+        Aws::with_call_log(config, custom_endpoint, retry, CallLog::default())
+    }
+
+    /// Clients recording their calls into `calls`.
+    pub(crate) fn with_call_log(
+        config: aws_types::SdkConfig,
+        custom_endpoint: bool,
+        retry: RetryPolicy,
+        calls: CallLog,
+    ) -> Self {
         let ec2 = aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::config::Builder::from(&config)
                 .interceptor(Recorder(calls.clone()))
