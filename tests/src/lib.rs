@@ -1,6 +1,8 @@
 //! Fixtures for the integration tests: a private emulator per test, engines over temporary state,
 //! and queries of what is tagged in the emulated account.
 
+pub mod faults;
+
 use fabric::aws::{Aws, AwsSettings};
 use fabric::engine::{ApplyReport, Ctx, Engine, Plan, Registry, plan};
 use fabric::model::{Graph, Stack};

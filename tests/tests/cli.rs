@@ -149,3 +149,53 @@ async fn each_environment_is_its_own_stack_with_its_own_state() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("an environment name is lowercase letters"), "{}", text(&out.stderr));
 }
+
+/// A deploy through an endpoint that is not the local emulator gets the real-account retry
+/// policy: with a quarter of the requests throttled, failing with 503 or losing their answer
+/// after the write, one `deploy` converges, makes no duplicate, and the next preview is a no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_deploy_converges_through_throttling_5xx_and_lost_answers() {
+    let fx = Fixture::start().await;
+    let proxy = fabric_tests::faults::FaultProxy::start(fx.emulator.port, 0.25, 20261129);
+    let dir = tempfile::tempdir().unwrap();
+    let through_proxy = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_example-stack"))
+            .args(args)
+            .env("FABRIC_AWS_ENDPOINT", proxy.endpoint())
+            .env("FABRIC_STATE_DIR", dir.path())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-2")
+            .env_remove("FABRIC_BACKEND")
+            .env_remove("FABRIC_PASSPHRASE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = through_proxy(&["deploy", "--yes"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "one run converges:\n{err}");
+    let c = &proxy.counts;
+    let spoiled = [&c.throttled, &c.unavailable, &c.dropped].map(|n| n.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(spoiled.iter().all(|&n| n > 0), "every kind of fault was injected: {c:?}");
+
+    // No duplicates: exactly one of each resource in the emulated account.
+    let tagged = fx.tagged("example").await;
+    let count = |k: &str| tagged.iter().filter(|(kind, _)| kind == k).count();
+    assert_eq!(
+        (count("vpc"), count("subnet"), count("internet-gateway"), count("route-table"), count("security-group")),
+        (1, 3, 1, 1, 2),
+        "{tagged:?}"
+    );
+
+    // The next preview, through the same faults, has nothing to do.
+    let out = through_proxy(&["preview", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = summary(&out);
+    assert_eq!((s["create"].as_u64(), s["update"].as_u64(), s["replace"].as_u64()), (Some(0), Some(0), Some(0)));
+
+    proxy.set_rate(0.0);
+    let out = through_proxy(&["destroy", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(fx.tagged("example").await.is_empty());
+}

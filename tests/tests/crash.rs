@@ -152,7 +152,7 @@ async fn a_lock_left_by_a_killed_deploy_is_taken_over_on_this_host() {
     let out = deploy_command(&fx, &state_dir).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("taking over the lock") && stderr.contains("no longer running"), "{stderr}");
+    assert!(stderr.contains("took over the lock") && stderr.contains("no longer running"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

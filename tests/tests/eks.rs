@@ -17,7 +17,22 @@ fn synthesize(program: impl Fn(&mut Stack) -> fabric::Result<()>) -> Arc<fabric:
     Arc::new(graph.without(|n| n.type_name().starts_with(fabric::k8s::TYPE_PREFIX)))
 }
 
+async fn node_groups(fx: &Fixture) -> Vec<String> {
+    let groups = fx.aws.eks.list_nodegroups().cluster_name("eks-main").send().await.unwrap();
+    let mut names = groups.nodegroups().to_vec();
+    names.sort();
+    names
+}
+
 fn program(general_max: i32, memory_label: &'static str) -> impl Fn(&mut Stack) -> fabric::Result<()> {
+    program_with(general_max, memory_label, "t3.large")
+}
+
+fn program_with(
+    general_max: i32,
+    memory_label: &'static str,
+    general_type: &'static str,
+) -> impl Fn(&mut Stack) -> fabric::Result<()> {
     move |s| {
         let net = Vpc::builder().name("main").cidr("10.20.0.0/16").zones(3).nat(Nat::Single).build().add(s)?;
         EksCluster::builder()
@@ -26,7 +41,7 @@ fn program(general_max: i32, memory_label: &'static str) -> impl Fn(&mut Stack) 
             .pool(
                 NodePool::builder()
                     .name("general")
-                    .instance_types(vec!["t3.large".into()])
+                    .instance_types(vec![general_type.into()])
                     .size(2..=general_max)
                     .build(),
             )
@@ -68,12 +83,11 @@ async fn a_cluster_with_three_pools_lives_and_dies() {
     let vpc = cluster.resources_vpc_config().unwrap();
     assert!(vpc.endpoint_private_access() && vpc.endpoint_public_access());
     assert_eq!(vpc.subnet_ids().len(), 3, "the private subnets of three zones");
-    let groups = fx.aws.eks.list_nodegroups().cluster_name("eks-main").send().await.unwrap();
-    let mut names = groups.nodegroups().to_vec();
-    names.sort();
-    assert_eq!(names, ["general", "gpu", "memory"]);
+    let names = node_groups(&fx).await;
+    let pools: Vec<&str> = names.iter().map(|n| n.rsplit_once('-').unwrap().0).collect();
+    assert_eq!(pools, ["general", "gpu", "memory"], "each pool's name with a hash of its settings: {names:?}");
     let memory =
-        fx.aws.eks.describe_nodegroup().cluster_name("eks-main").nodegroup_name("memory").send().await.unwrap();
+        fx.aws.eks.describe_nodegroup().cluster_name("eks-main").nodegroup_name(&names[2]).send().await.unwrap();
     let memory = memory.nodegroup.unwrap();
     assert_eq!(memory.taints().len(), 1);
     assert_eq!(memory.labels().unwrap()["workload"], "memory");
@@ -105,8 +119,22 @@ async fn a_cluster_with_three_pools_lives_and_dies() {
     );
     assert!(fx.aws.calls.writes().iter().all(|c| c == "EKS.UpdateNodegroupConfig"), "{:?}", fx.aws.calls.writes());
     let general =
-        fx.aws.eks.describe_nodegroup().cluster_name("eks-main").nodegroup_name("general").send().await.unwrap();
+        fx.aws.eks.describe_nodegroup().cluster_name("eks-main").nodegroup_name(&names[0]).send().await.unwrap();
     assert_eq!(general.nodegroup.unwrap().scaling_config().unwrap().max_size(), Some(9));
+    assert_eq!(node_groups(&fx).await, names, "updated in place: the same node groups");
+
+    // New instance types: a new node group (a new name), created before the old one is deleted;
+    // the cloud shows the new types, and the next preview has nothing to do.
+    let graph = synthesize(program_with(9, "memory-heavy", "m6i.large"));
+    let (plan, report) = fx.deploy(&engine, graph.clone()).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(plan.summary().replace, 1, "{}", fabric::engine::render::render_plan(&plan));
+    let now = node_groups(&fx).await;
+    assert_eq!(now.len(), 3, "the old general pool is gone: {now:?}");
+    assert!(!now.contains(&names[0]) && now[0].starts_with("general-"), "{now:?}");
+    let general = fx.aws.eks.describe_nodegroup().cluster_name("eks-main").nodegroup_name(&now[0]).send().await;
+    assert_eq!(general.unwrap().nodegroup.unwrap().instance_types(), ["m6i.large"]);
+    assert!(!fx.preview(&engine, &graph).await.has_changes());
 
     let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
     let p = fabric::engine::plan_destroy(&st, &engine.registry).unwrap();

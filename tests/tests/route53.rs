@@ -57,7 +57,13 @@ fn graph(cfg: &Cfg) -> Arc<fabric::model::Graph> {
     Arc::new(s.finish().unwrap())
 }
 
+/// The zone's records, without NS, SOA and fabric's owner records.
 async fn records(fx: &Fixture, zone_id: &str) -> Vec<(String, String, Vec<String>)> {
+    all_records(fx, zone_id).await.into_iter().filter(|(n, _, _)| !n.starts_with("_fabric-")).collect()
+}
+
+/// The zone's records but NS and SOA, owner records included.
+async fn all_records(fx: &Fixture, zone_id: &str) -> Vec<(String, String, Vec<String>)> {
     let out = fx.aws.route53.list_resource_record_sets().hosted_zone_id(zone_id).send().await.unwrap();
     let mut v: Vec<_> = out
         .resource_record_sets()
@@ -257,4 +263,76 @@ fn invalid_dns_input_is_rejected_before_any_call() {
     ] {
         assert!(text.contains(expected), "expected `{expected}` in\n{text}");
     }
+}
+
+async fn put_record(fx: &Fixture, zone_id: &str, name: &str, rr_type: &str, values: &[&str]) {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+    let mut set = ResourceRecordSet::builder().name(name).r#type(RrType::from(rr_type)).ttl(300);
+    for v in values {
+        set = set.resource_records(ResourceRecord::builder().value(*v).build().unwrap());
+    }
+    let change = Change::builder().action(ChangeAction::Upsert).resource_record_set(set.build().unwrap()).build();
+    fx.aws
+        .route53
+        .change_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .change_batch(ChangeBatch::builder().changes(change.unwrap()).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The acme prod case: a `www` record that was already in an existing zone is neither overwritten
+/// by deploy nor deleted by destroy; marked as the stack's (as the error says), it is adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_that_are_not_ours_are_never_overwritten_or_deleted() {
+    let fx = Fixture::start().await;
+    let zone =
+        fx.aws.route53.create_hosted_zone().name("shop.example").caller_reference("by-hand").send().await.unwrap();
+    let zone_id = zone.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_string();
+    put_record(&fx, &zone_id, "www.shop.example.", "A", &["203.0.113.7"]).await;
+    let program = || {
+        let mut s = Stack::new("shop-dns");
+        let zone = HostedZone::existing("shop.example").add(&mut s).unwrap();
+        for (name, ip) in [("www", "192.0.2.10"), ("api", "192.0.2.11")] {
+            Record::builder()
+                .name(name)
+                .zone(&zone)
+                .record_name(name)
+                .value(RecordValue::A(vec![ip.into()]))
+                .build()
+                .add(&mut s)
+                .unwrap();
+        }
+        Arc::new(s.finish().unwrap())
+    };
+    let engine = fx.engine("shop-dns").await;
+    let (_, report) = fx.deploy(&engine, program()).await;
+    let failed: Vec<_> = report.failed().collect();
+    assert_eq!(failed.len(), 1, "{report:?}");
+    let fabric::engine::Outcome::Failed(m) = &failed[0].outcome else { unreachable!() };
+    assert!(m.contains("Route 53 record www.shop.example. A already exists") && m.contains("[203.0.113.7]"), "{m}");
+    assert!(m.contains("nothing was changed") && m.contains("_fabric-a.www.shop.example."), "{m}");
+    let now = records(&fx, &zone_id).await;
+    assert!(now.contains(&("www.shop.example.".into(), "A".into(), vec!["203.0.113.7".into()])), "untouched: {now:?}");
+    assert!(now.contains(&("api.shop.example.".into(), "A".into(), vec!["192.0.2.11".into()])), "{now:?}");
+    let all = all_records(&fx, &zone_id).await;
+    let marker = all.iter().find(|(n, t, _)| n == "_fabric-a.api.shop.example." && t == "TXT").expect("owner record");
+    assert!(marker.2.iter().any(|v| v.contains("fabric:urn=shop-dns::aws:route53:Record::api")), "{marker:?}");
+
+    // Destroy deletes the stack's record and its owner record; theirs stays.
+    let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
+    let p = fabric::engine::plan_destroy(&state, &engine.registry).unwrap();
+    assert!(engine.destroy(&mut state, &p).await.unwrap().ok());
+    let now = all_records(&fx, &zone_id).await;
+    assert_eq!(now, vec![("www.shop.example.".into(), "A".into(), vec!["203.0.113.7".into()])], "owner records go too");
+
+    // Marked as this stack's, as the error said: adopted, and made what the program says.
+    let values = ["\"fabric:stack=shop-dns\"", "\"fabric:urn=shop-dns::aws:route53:Record::www\""];
+    put_record(&fx, &zone_id, "_fabric-a.www.shop.example.", "TXT", &values).await;
+    let (_, report) = fx.deploy(&engine, program()).await;
+    assert!(report.ok(), "{report:?}");
+    let now = records(&fx, &zone_id).await;
+    assert!(now.contains(&("www.shop.example.".into(), "A".into(), vec!["192.0.2.10".into()])), "{now:?}");
+    assert!(!fx.preview(&engine, &program()).await.has_changes());
 }

@@ -88,3 +88,56 @@ async fn a_deploy_with_state_in_s3() {
     let text = String::from_utf8(state.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
     assert!(text.contains("aws:ec2:Vpc"));
 }
+
+/// A run that lost its lock cannot overwrite the new holder's state: the lock check stops it, and
+/// under it every write is conditional on what that run last saw (`If-Match`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_lost_its_lock_cannot_overwrite_the_state() {
+    let fx = Fixture::start().await;
+    fx.bucket("team-state").await;
+    let backend = || Arc::new(S3Backend::new(fx.aws.s3.clone(), "team-state", "fabric", "example"));
+    let pass = || KeySource::Passphrase("correct horse battery staple".into());
+    let first = StateStore::open(backend(), "example", pass()).await.unwrap();
+    first.save(&mut first.load().await.unwrap()).await.unwrap();
+
+    let slow = StateStore::open(backend(), "example", pass()).await.unwrap();
+    slow.lock("deploy").await.unwrap();
+    let mut slow_state = slow.load().await.unwrap();
+    // Another run judges the lock stale and takes it over, by compare-and-swap.
+    let other = StateStore::open(backend(), "example", pass()).await.unwrap();
+    let held = slow.read_lock().await.unwrap().unwrap();
+    assert!(other.lock_or_take_over("deploy", |h| h.token == held.token).await.unwrap().is_some());
+    other.save(&mut other.load().await.unwrap()).await.unwrap();
+    let err = slow.save(&mut slow_state).await.unwrap_err().to_string();
+    assert!(err.contains("no longer holds the lock"), "{err}");
+
+    // Beneath the lock check: the snapshot write itself is conditional on the ETag this backend read.
+    let a = backend();
+    let b = backend();
+    a.read("state.json").await.unwrap().unwrap();
+    b.read("state.json").await.unwrap().unwrap();
+    b.write("state.json", b"{\"from\": \"b\"}").await.unwrap();
+    let err = a.write("state.json", b"{\"from\": \"a\"}").await.unwrap_err().to_string();
+    assert!(err.contains("changed by another run since this run read it"), "{err}");
+    assert_eq!(a.read("state.json").await.unwrap().unwrap(), b"{\"from\": \"b\"}");
+    // Having read it again, it may write.
+    a.write("state.json", b"{\"from\": \"a\"}").await.unwrap();
+}
+
+/// A bucket of that name that carries no tag of this resource is never configured, tagged or
+/// deleted: the create fails, saying how to adopt it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_is_not_ours_is_never_taken_over() {
+    let fx = Fixture::start().await;
+    fx.bucket("someone-elses-bucket").await;
+    let mut s = fabric::model::Stack::new("buckets");
+    fabric::aws::s3::Bucket::builder().name("data").bucket("someone-elses-bucket").build().add(&mut s).unwrap();
+    let engine = fx.engine("buckets").await;
+    let (_, report) = fx.deploy(&engine, Arc::new(s.finish().unwrap())).await;
+    let fabric::engine::Outcome::Failed(m) = &report.results[0].outcome else { panic!("{report:?}") };
+    assert!(m.contains("S3 bucket someone-elses-bucket already exists and is not this stack's"), "{m}");
+    assert!(m.contains("fabric:urn=buckets::aws:s3:Bucket::data"), "{m}");
+    let tags = fx.aws.s3.get_bucket_tagging().bucket("someone-elses-bucket").send().await;
+    assert!(tags.is_err() || tags.unwrap().tag_set().is_empty(), "no tag was put on it");
+    assert!(engine.store.load().await.unwrap().resources.is_empty());
+}

@@ -703,18 +703,30 @@ pub(crate) async fn create_owned(
     identical_ok: bool,
 ) -> ProviderResult<Created> {
     let marker = owner_record(inputs, &ctx.stack, urn);
-    let both = [change(ChangeAction::Create, inputs)?, change(ChangeAction::Create, &marker)?];
-    match RecordProvider.submit(ctx, &inputs.zone_id, both.to_vec()).await {
-        Ok(()) => return Ok(Created::Owned),
-        Err(e) if !e.0.contains("already exists") => return Err(e),
-        Err(_) => {}
+    // Looked up first (a clear answer before any write, and the emulator does not refuse a CREATE
+    // of a record that exists); the CREATE itself still refuses whatever appears in between.
+    let mut found = RecordProvider.find_pair(ctx, inputs).await?;
+    if found.record.is_none() && found.marker.is_none() {
+        let both = vec![change(ChangeAction::Create, inputs)?, change(ChangeAction::Create, &marker)?];
+        match RecordProvider.submit(ctx, &inputs.zone_id, both).await {
+            Ok(()) => return Ok(Created::Owned),
+            Err(e) if !e.0.contains("already exists") => return Err(e),
+            Err(_) => found = RecordProvider.find_pair(ctx, inputs).await?,
+        }
     }
-    let found = RecordProvider.find_pair(ctx, inputs).await?;
+    if found.record.is_none() && found.marker.is_none() && ctx.aws()?.emulator {
+        // The emulator refuses a CREATE of a record that was deleted earlier (its list shows no
+        // such record); the lookup has just shown that nothing is there.
+        let both = vec![change(ChangeAction::Upsert, inputs)?, change(ChangeAction::Upsert, &marker)?];
+        RecordProvider.submit(ctx, &inputs.zone_id, both).await?;
+        return Ok(Created::Owned);
+    }
     let owner = found.marker.as_ref().map(owner_of);
     let ours = owner.as_ref().is_some_and(|(_, u)| u.as_deref() == Some(urn.as_str()));
     if ours {
         // Ours from an earlier attempt: make the record what it should be.
-        RecordProvider.submit(ctx, &inputs.zone_id, vec![change(ChangeAction::Upsert, inputs)?]).await?;
+        let changes = vec![change(ChangeAction::Upsert, inputs)?, change(ChangeAction::Upsert, &marker)?];
+        RecordProvider.submit(ctx, &inputs.zone_id, changes).await?;
         return Ok(Created::Owned);
     }
     let existing = found.record.as_ref().map(|r| observed(&inputs.zone_id, r));
@@ -732,7 +744,9 @@ pub(crate) async fn create_owned(
         (None, Some((stack, _))) => {
             format!("its owner record {} says it belongs to stack `{}`", marker.name, stack.as_deref().unwrap_or("?"))
         }
-        (None, None) => "Route 53 refused to create it".into(),
+        (None, None) => {
+            "Route 53 refused to create it, yet shows no such record now (deleted meanwhile?): run again".into()
+        }
     };
     Err(ProviderError(format!(
         "Route 53 record {} {} already exists in zone {} and is not this stack's: {what}; nothing was changed\n    fix: give the record another name; or delete the existing one; or, to bring it under this stack, add the TXT record {} with the values {} and deploy again",

@@ -282,13 +282,20 @@ pub fn plan_json(plan: &Plan) -> Value {
         .steps
         .iter()
         .map(|s| {
-            serde_json::json!({
+            let mut step = serde_json::json!({
                 "urn": s.urn,
                 "type": s.type_name,
                 "op": s.op.as_str(),
-                "delete_first": s.delete_first,
                 "changed": s.changes.iter().map(|c| c.field.clone()).collect::<Vec<_>>(),
-            })
+            });
+            // Said only where it changes what happens.
+            if s.delete_first {
+                step["delete_first"] = true.into();
+            }
+            if let Some(to) = &s.moved_to {
+                step["moved_to"] = serde_json::json!(to);
+            }
+            step
         })
         .collect();
     let summary = plan.summary();

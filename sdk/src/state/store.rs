@@ -116,7 +116,9 @@ impl KeySource {
 pub struct StateStore {
     backend: Arc<dyn Backend>,
     stack: String,
-    cipher: Cipher,
+    /// Replaced once, when another run wrote the key of a new stack first (see [`StateStore::load`]).
+    cipher: std::sync::RwLock<Arc<Cipher>>,
+    key: KeySource,
     /// A new key not yet written: written just before the first write of state, so that a run
     /// that writes nothing (a preview) leaves nothing behind.
     new_key: tokio::sync::Mutex<Option<NewKey>>,
@@ -191,34 +193,7 @@ impl StateStore {
             }
         }
         let cipher = match (params, &key) {
-            (Some(p), KeySource::Passphrase(pass)) if p.kdf == "argon2id" => {
-                let c = Cipher::from_passphrase(pass, &crypto::decode_salt(&p.salt).map_err(StateError::Key)?)
-                    .map_err(StateError::Key)?;
-                if !c.verify(&p.check) {
-                    return Err(StateError::Key(format!(
-                        "FABRIC_PASSPHRASE does not match the passphrase the state at {place} was encrypted with\n    fix: set the passphrase this stack was first deployed with"
-                    )));
-                }
-                c
-            }
-            (Some(p), _) if p.kdf == "argon2id" => {
-                return Err(StateError::Key(format!(
-                    "the secrets in the state at {place} are encrypted with a passphrase\n    fix: set FABRIC_PASSPHRASE"
-                )));
-            }
-            (Some(p), _) => {
-                let Some(k) = backend.read(KEY_FILE).await? else {
-                    return Err(StateError::Key(format!(
-                        "the key file {place}/{KEY_FILE} that encrypts this state's secrets is missing\n    fix: restore it from a backup"
-                    )));
-                };
-                let k = crypto::decode_key(&String::from_utf8_lossy(&k)).map_err(StateError::Key)?;
-                let c = Cipher::from_key(k);
-                if !c.verify(&p.check) {
-                    return Err(StateError::Key(format!("the key file {place}/{KEY_FILE} does not match this state")));
-                }
-                c
-            }
+            (Some(p), key) => existing_cipher(backend.as_ref(), &place, &p, key).await?,
             (None, KeySource::Passphrase(pass)) => {
                 let salt = crypto::random_salt();
                 let c = Cipher::from_passphrase(pass, &crypto::decode_salt(&salt).map_err(StateError::Key)?)
@@ -243,7 +218,8 @@ impl StateStore {
         Ok(StateStore {
             backend,
             stack: stack.to_string(),
-            cipher,
+            cipher: std::sync::RwLock::new(Arc::new(cipher)),
+            key,
             new_key: tokio::sync::Mutex::new(new_key),
             held_lock: std::sync::Mutex::new(None),
             journal: GroupCommit::default(),
@@ -298,8 +274,29 @@ impl StateStore {
         self.backend.describe()
     }
 
+    fn cipher(&self) -> Arc<Cipher> {
+        self.cipher.read().expect("cipher lock poisoned").clone()
+    }
+
+    /// A store opened on a new stack whose key another run has written since: take that key.
+    async fn adopt_written_key(&self) -> Result<(), StateError> {
+        let mut pending = self.new_key.lock().await;
+        if pending.is_none() {
+            return Ok(());
+        }
+        let place = self.backend.describe();
+        let Some(bytes) = self.backend.read(KEY_PARAMS).await? else { return Ok(()) };
+        let params: KeyParams = serde_json::from_slice(&bytes)
+            .map_err(|e| StateError::Corrupt { place: format!("{place}/{KEY_PARAMS}"), message: e.to_string() })?;
+        let cipher = existing_cipher(self.backend.as_ref(), &place, &params, &self.key).await?;
+        *self.cipher.write().expect("cipher lock poisoned") = Arc::new(cipher);
+        *pending = None;
+        Ok(())
+    }
+
     /// The snapshot with the journal replayed over it.
     pub async fn load(&self) -> Result<State, StateError> {
+        self.adopt_written_key().await?;
         let place = self.backend.describe();
         let mut state = match self.backend.read(SNAPSHOT).await? {
             Some(bytes) => {
@@ -307,7 +304,7 @@ impl StateStore {
                     place: format!("{place}/{SNAPSHOT}"),
                     message: e.to_string(),
                 })?;
-                let plain = self.cipher.open(&sealed).map_err(StateError::Key)?;
+                let plain = self.cipher().open(&sealed).map_err(StateError::Key)?;
                 let state: State = serde_json::from_value(plain).map_err(|e| StateError::Corrupt {
                     place: format!("{place}/{SNAPSHOT}"),
                     message: e.to_string(),
@@ -355,7 +352,7 @@ impl StateStore {
                 message: e.to_string(),
             })?;
             let entry: JournalEntry =
-                serde_json::from_value(self.cipher.open(&sealed).map_err(StateError::Key)?).map_err(|e| {
+                serde_json::from_value(self.cipher().open(&sealed).map_err(StateError::Key)?).map_err(|e| {
                     StateError::Corrupt { place: format!("{place} journal entry {}", i + 1), message: e.to_string() }
                 })?;
             state.apply(&entry);
@@ -374,7 +371,7 @@ impl StateStore {
     /// own state changes enqueue under their own lock and wait outside it.
     pub fn enqueue(&self, entry: &JournalEntry) -> Ticket {
         let value = serde_json::to_value(entry).expect("journal entries serialize");
-        let bytes = serde_json::to_vec(&self.cipher.seal(&value)).expect("JSON serializes");
+        let bytes = serde_json::to_vec(&self.cipher().seal(&value)).expect("JSON serializes");
         let mut q = self.journal.queue.lock().expect("journal queue poisoned");
         q.next += 1;
         q.pending.push(bytes);
@@ -437,7 +434,7 @@ impl StateStore {
         state.serial += 1;
         state.version = STATE_VERSION;
         let value = serde_json::to_value(&*state).expect("state serializes");
-        let sealed = self.cipher.seal(&value);
+        let sealed = self.cipher().seal(&value);
         self.backend.write(SNAPSHOT, &serde_json::to_vec_pretty(&sealed).expect("JSON serializes")).await?;
         self.backend.clear_journal().await?;
         Ok(())
@@ -520,6 +517,43 @@ fn unknown_holder() -> LockInfo {
         started_at: "unknown".into(),
         operation: "unknown".into(),
         token: String::new(),
+    }
+}
+
+/// The cipher of state whose key parameters are `p`, from `key`.
+async fn existing_cipher(
+    backend: &dyn Backend,
+    place: &str,
+    p: &KeyParams,
+    key: &KeySource,
+) -> Result<Cipher, StateError> {
+    match key {
+        KeySource::Passphrase(pass) if p.kdf == "argon2id" => {
+            let c = Cipher::from_passphrase(pass, &crypto::decode_salt(&p.salt).map_err(StateError::Key)?)
+                .map_err(StateError::Key)?;
+            if !c.verify(&p.check) {
+                return Err(StateError::Key(format!(
+                    "FABRIC_PASSPHRASE does not match the passphrase the state at {place} was encrypted with\n    fix: set the passphrase this stack was first deployed with"
+                )));
+            }
+            Ok(c)
+        }
+        _ if p.kdf == "argon2id" => Err(StateError::Key(format!(
+            "the secrets in the state at {place} are encrypted with a passphrase\n    fix: set FABRIC_PASSPHRASE"
+        ))),
+        _ => {
+            let Some(k) = backend.read(KEY_FILE).await? else {
+                return Err(StateError::Key(format!(
+                    "the key file {place}/{KEY_FILE} that encrypts this state's secrets is missing\n    fix: restore it from a backup"
+                )));
+            };
+            let k = crypto::decode_key(&String::from_utf8_lossy(&k)).map_err(StateError::Key)?;
+            let c = Cipher::from_key(k);
+            if !c.verify(&p.check) {
+                return Err(StateError::Key(format!("the key file {place}/{KEY_FILE} does not match this state")));
+            }
+            Ok(c)
+        }
     }
 }
 
