@@ -424,3 +424,84 @@ async fn objects_removed_from_the_program_are_pruned() {
     server_task.await.unwrap();
     assert_eq!(state.resources.len(), 1);
 }
+
+/// An object whose `apiVersion` changed is the same object: deploy applies it under its new URN
+/// and forgets the old one, and never sends a DELETE (which would delete what was just applied).
+#[tokio::test]
+async fn an_api_version_change_applies_and_never_deletes_the_object() {
+    use crate::state::{JournalEntry, Op, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        StateStore::open(
+            Arc::new(LocalBackend::new(dir.path().to_path_buf())),
+            "demo",
+            crate::state::store::KeySource::LocalKeyFile,
+        )
+        .await
+        .unwrap(),
+    );
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let engine = Engine::new(ctx, store.clone(), Registry::standard());
+    let pdb = |api: &str| {
+        json!({"apiVersion": api, "kind": "PodDisruptionBudget",
+            "metadata": {"name": "web", "namespace": "apps"}, "spec": {"minAvailable": 1}})
+    };
+    let program = |api: &str| {
+        let mut s = Stack::new("demo");
+        Manifest::new(pdb(api)).add(&mut s, &ClusterRef::kubeconfig("kind")).unwrap();
+        Arc::new(s.finish().unwrap())
+    };
+    // Deployed earlier as policy/v1beta1.
+    let old = program("policy/v1beta1");
+    let node = &old.nodes()[0];
+    let record = Record {
+        type_name: node.type_name().to_string(),
+        inputs: node.inputs(&crate::model::NothingKnown).unwrap(),
+        outputs: json!({"cluster": {"name": "kind", "via": "kubeconfig"}, "api_version": "policy/v1beta1",
+            "kind": "PodDisruptionBudget", "namespace": "apps", "name": "web", "uid": "u1"}),
+        deps: vec![],
+    };
+    store.record(&JournalEntry::Done { urn: node.urn.clone(), op: Op::Create, record: Some(record) }).await.unwrap();
+
+    let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
+    let graph = program("policy/v1");
+    let p = plan(&graph, &state, &Registry::standard()).unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let server_task = tokio::spawn({
+        let seen = seen.clone();
+        async move {
+            let mut live = pdb("policy/v1");
+            live["metadata"]["uid"] = json!("u1");
+            live["metadata"]["labels"] = json!({LABEL_MANAGED_BY: "fabric", LABEL_STACK: "demo"});
+            // Every request is answered (a DELETE too: the object is then gone), and noted.
+            let mut deleted = false;
+            while let Some((req, send)) = server.next_request().await {
+                seen.lock().unwrap().push(format!("{} {}", req.method(), req.uri().path()));
+                deleted |= req.method() == "DELETE";
+                let answer = if deleted && req.method() == "GET" {
+                    Response::builder()
+                        .status(404)
+                        .body(Body::from(serde_json::to_vec(&status(404, "NotFound", "gone")).unwrap()))
+                        .unwrap()
+                } else {
+                    json_response(live.clone())
+                };
+                send.send_response(answer);
+            }
+        }
+    });
+    let report = engine.apply(graph, &mut state, &p).await.unwrap();
+    server_task.abort();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "GET /apis/policy/v1/namespaces/apps/poddisruptionbudgets/web",
+            "PATCH /apis/policy/v1/namespaces/apps/poddisruptionbudgets/web"
+        ],
+        "applied under the new version; no DELETE"
+    );
+    let types: Vec<&str> = state.resources.keys().map(|u| u.type_name()).collect();
+    assert_eq!(types, ["k8s:policy/v1:PodDisruptionBudget"]);
+    assert_eq!(state.resources.values().next().unwrap().outputs["uid"], "u1");
+}

@@ -73,7 +73,7 @@ impl S3Backend {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) || status_of(&e) == Some(404) => {
                 Ok(None)
             }
-            Err(e) => Err(self.err(name, aws_sdk_s3::error::DisplayErrorContext(e))),
+            Err(e) => Err(self.err(name, crate::aws::describe(&e))),
         }
     }
 
@@ -97,7 +97,7 @@ impl S3Backend {
                 .set_continuation_token(token)
                 .send()
                 .await
-                .map_err(|e| self.err("journal/", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+                .map_err(|e| self.err("journal/", crate::aws::describe(&e)))?;
             keys.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_string)));
             match out.next_continuation_token() {
                 Some(t) => token = Some(t.to_string()),
@@ -141,7 +141,7 @@ impl Backend for S3Backend {
                 name,
                 "changed by another run since this run read it: this run no longer holds the stack's lock, so it wrote nothing\n    fix: see who holds the lock now; run again once it is done (this run's changes are in the journal)",
             )),
-            Err(e) => Err(self.err(name, aws_sdk_s3::error::DisplayErrorContext(e))),
+            Err(e) => Err(self.err(name, crate::aws::describe(&e))),
         }
     }
 
@@ -165,7 +165,7 @@ impl Backend for S3Backend {
                 Ok(true)
             }
             Err(e) if status_of(&e) == Some(412) => Ok(false),
-            Err(e) => Err(self.err(name, aws_sdk_s3::error::DisplayErrorContext(e))),
+            Err(e) => Err(self.err(name, crate::aws::describe(&e))),
         }
     }
 
@@ -181,7 +181,7 @@ impl Backend for S3Backend {
         match req.send().await {
             Ok(_) => Ok(true),
             Err(e) if status_of(&e) == Some(412) => Ok(false),
-            Err(e) => Err(self.err(name, aws_sdk_s3::error::DisplayErrorContext(e))),
+            Err(e) => Err(self.err(name, crate::aws::describe(&e))),
         }
     }
 
@@ -199,7 +199,7 @@ impl Backend for S3Backend {
             Ok(_) => Ok(true),
             // The SDK has no typed variant for 412 PreconditionFailed: match the status.
             Err(e) if status_of(&e) == Some(412) => Ok(false),
-            Err(e) => Err(self.err(name, aws_sdk_s3::error::DisplayErrorContext(e))),
+            Err(e) => Err(self.err(name, crate::aws::describe(&e))),
         }
     }
 
@@ -210,7 +210,7 @@ impl Backend for S3Backend {
             .key(self.key(name))
             .send()
             .await
-            .map_err(|e| self.err(name, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(|e| self.err(name, crate::aws::describe(&e)))?;
         Ok(())
     }
 
