@@ -58,6 +58,10 @@ struct Cli {
     /// Take over Kubernetes fields another field manager owns (server-side apply `force`).
     #[arg(long, global = true)]
     force_conflicts: bool,
+    /// Do not ask AWS, before the first write, whether what the plan sends can work (instance
+    /// types, zones, RDS classes, add-on versions, quotas). For when a check itself is wrong.
+    #[arg(long, global = true)]
+    skip_preflight: bool,
     /// The directory of this stack's local state (default `.fabric/<stack>`).
     #[arg(long, global = true, env = "FABRIC_STATE_DIR", hide = true)]
     state_dir: Option<PathBuf>,
@@ -462,6 +466,22 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
                 println!("{}", serde_json::to_string_pretty(&plan_json(&plan)).expect("JSON"));
             } else {
                 eprint!("{}", render_plan(&plan));
+            }
+            if plan.has_changes() && !cli.skip_preflight {
+                let aws = engine.ctx.aws().map_err(|e| crate::Error::Other(e.0))?;
+                let pf = crate::aws::preflight::run(aws, graph, &plan, &state).await;
+                eprintln!("{}", pf.summary());
+                if !pf.problems.is_empty() {
+                    let n = pf.problems.len();
+                    eprintln!(
+                        "error: preflight found {n} problem{} that AWS would refuse; nothing was changed:",
+                        if n == 1 { "" } else { "s" }
+                    );
+                    for p in &pf.problems {
+                        eprintln!("  - {p}");
+                    }
+                    return Ok(2);
+                }
             }
             if matches!(cli.verb, Verb::Preview) {
                 return Ok(0);

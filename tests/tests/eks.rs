@@ -143,3 +143,51 @@ async fn a_cluster_with_three_pools_lives_and_dies() {
     assert!(fx.aws.eks.list_clusters().send().await.unwrap().clusters().is_empty());
     assert_eq!(fx.tagged("eks").await, vec![]);
 }
+
+/// Preflight against the emulator, for what it can answer: an instance type that does not exist
+/// and a zone of another region are found before any write; the call log holds reads only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_finds_what_only_aws_can_judge_before_any_write() {
+    let fx = Fixture::start().await;
+    let engine = fx.engine("eks").await;
+    let graph = synthesize(|s| {
+        let net = Vpc::builder()
+            .name("main")
+            .cidr("10.20.0.0/16")
+            .zones(vec!["us-east-2a".to_string(), "us-east-2b".into(), "us-west-2c".into()])
+            .nat(Nat::Single)
+            .build()
+            .add(s)?;
+        EksCluster::builder()
+            .name("main")
+            .network(&net)
+            .pool(
+                NodePool::builder()
+                    .name("general")
+                    .instance_types(vec!["m9z.huge".into(), "t3.large".into()])
+                    .size(2..=4)
+                    .build(),
+            )
+            .build()
+            .add(s)?;
+        Ok(())
+    });
+    let (state, _) = engine.load_and_recover(Some(&graph), false).await.unwrap();
+    let plan = fabric::engine::plan(&graph, &state, &engine.registry).unwrap();
+    fx.aws.calls.clear();
+    let pf = fabric::aws::preflight::run(&fx.aws, &graph, &plan, &state).await;
+    let problems: Vec<String> = pf.problems.iter().map(|p| p.to_string()).collect();
+    assert!(
+        problems.iter().any(|p| p.contains("`us-west-2c` is not an available zone of region us-east-2")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("instance type `m9z.huge` does not exist or is not offered")),
+        "{problems:#?}"
+    );
+    assert!(!problems.iter().any(|p| p.contains("t3.large")), "t3.large is offered: {problems:#?}");
+    assert!(fx.aws.calls.writes().is_empty(), "preflight only reads: {:?}", fx.aws.calls.writes());
+    let calls = fx.aws.calls.calls();
+    assert_eq!(calls.iter().filter(|c| c.ends_with("DescribeInstanceTypeOfferings")).count(), 1, "batched: {calls:?}");
+    assert!(pf.summary().contains("skipped"), "says what the emulator could not answer: {}", pf.summary());
+}

@@ -9,6 +9,7 @@ pub mod ec2;
 pub mod eks;
 pub mod elbv2;
 pub mod iam;
+pub mod preflight;
 pub mod random;
 pub mod rds;
 #[cfg(test)]
@@ -280,6 +281,8 @@ pub struct Aws {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub eks: aws_sdk_eks::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub quotas: aws_sdk_servicequotas::Client,
     pub calls: CallLog,
     /// Talking to the local emulator: an API it does not implement (HTTP 500) may be recorded as
     /// an *emulator gap* by providers that know it, and is reported after the deploy — never on
@@ -386,7 +389,35 @@ impl Aws {
                 .retry_partition(retry.partition())
                 .build(),
         );
-        Aws { config, ec2, s3, iam, route53, rds, acm, backup, elbv2, eks, autoscaling, calls, emulator: false }
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
+        );
+        let quotas = aws_sdk_servicequotas::Client::from_conf(
+            aws_sdk_servicequotas::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
+        );
+        Aws {
+            config,
+            ec2,
+            s3,
+            iam,
+            route53,
+            rds,
+            acm,
+            backup,
+            elbv2,
+            eks,
+            autoscaling,
+            sts,
+            quotas,
+            calls,
+            emulator: false,
+        }
     }
 
     pub fn region(&self) -> String {

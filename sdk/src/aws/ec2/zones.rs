@@ -73,7 +73,7 @@ pub fn provider() -> Arc<dyn Provider> {
 
 pub struct ZonesProvider;
 
-async fn available(ctx: &Ctx) -> ProviderResult<Vec<String>> {
+pub(crate) async fn available(ctx: &Ctx) -> ProviderResult<Vec<String>> {
     let out = ctx
         .aws()?
         .ec2
@@ -93,7 +93,7 @@ async fn available(ctx: &Ctx) -> ProviderResult<Vec<String>> {
 }
 
 /// `keep` extended (or cut) to `count` zones from `available`.
-fn choose(keep: &[String], available: &[String], count: usize, region: &str) -> ProviderResult<Vec<String>> {
+pub(crate) fn choose(keep: &[String], available: &[String], count: usize, region: &str) -> ProviderResult<Vec<String>> {
     let mut names: Vec<String> = keep.iter().take(count).cloned().collect();
     for z in available {
         if names.len() >= count {
