@@ -70,9 +70,12 @@ impl Preflight {
     }
 }
 
+/// Desired inputs by resource type.
+type ByType = BTreeMap<String, Vec<(Urn, Value)>>;
+
 /// The desired inputs of the resources this plan creates, replaces or updates, by type.
-fn changing(graph: &Graph, plan: &Plan, known: &dyn Lookup) -> BTreeMap<String, Vec<(Urn, Value)>> {
-    let mut by_type: BTreeMap<String, Vec<(Urn, Value)>> = BTreeMap::new();
+fn changing(graph: &Graph, plan: &Plan, known: &dyn Lookup) -> ByType {
+    let mut by_type = ByType::new();
     for step in plan.steps.iter().filter(|s| matches!(s.op, StepOp::Create | StepOp::Replace | StepOp::Update)) {
         let Some(node) = graph.get(&step.urn) else { continue };
         if let Ok(inputs) = node.inputs(known) {
@@ -128,7 +131,7 @@ pub async fn run(aws: &Aws, graph: &Graph, plan: &Plan, known: &dyn Lookup) -> P
 async fn check_zones(
     aws: &Aws,
     graph: &Graph,
-    changes: &BTreeMap<String, Vec<(Urn, Value)>>,
+    changes: &ByType,
     pf: &mut Preflight,
     region: &str,
 ) -> Vec<String> {
@@ -192,7 +195,7 @@ async fn check_zones(
 /// Node pool instance types, each offered in every zone the stack uses.
 async fn check_instance_types(
     aws: &Aws,
-    changes: &BTreeMap<String, Vec<(Urn, Value)>>,
+    changes: &ByType,
     zones: &[String],
     pf: &mut Preflight,
 ) {
@@ -265,9 +268,11 @@ async fn check_instance_types(
 }
 
 /// RDS engine version and class, orderable as asked (Multi-AZ, storage type).
-async fn check_rds(aws: &Aws, changes: &BTreeMap<String, Vec<(Urn, Value)>>, pf: &mut Preflight) {
+async fn check_rds(aws: &Aws, changes: &ByType, pf: &mut Preflight) {
     let instances = changes.get(super::rds::INSTANCE).map(Vec::as_slice).unwrap_or_default();
-    let mut asked: BTreeMap<(String, String, String), Vec<(Urn, bool, String)>> = BTreeMap::new();
+    // (engine, version, class) → the resources asking, with their Multi-AZ and storage type.
+    type Users = Vec<(Urn, bool, String)>;
+    let mut asked: BTreeMap<(String, String, String), Users> = BTreeMap::new();
     for (urn, i) in instances {
         let (Some(engine), Some(version), Some(class)) =
             (text(i, "engine"), text(i, "engine_version"), text(i, "instance_class"))
@@ -330,7 +335,7 @@ async fn check_rds(aws: &Aws, changes: &BTreeMap<String, Vec<(Urn, Value)>>, pf:
 }
 
 /// EKS add-ons (and pinned versions) that exist for the cluster's Kubernetes version.
-async fn check_addons(aws: &Aws, changes: &BTreeMap<String, Vec<(Urn, Value)>>, pf: &mut Preflight) {
+async fn check_addons(aws: &Aws, changes: &ByType, pf: &mut Preflight) {
     let addons = changes.get(super::eks::ADDON).map(Vec::as_slice).unwrap_or_default();
     if addons.is_empty() {
         return;
@@ -342,7 +347,9 @@ async fn check_addons(aws: &Aws, changes: &BTreeMap<String, Vec<(Urn, Value)>>, 
             k8s.insert(name.into(), version.into());
         }
     }
-    let mut asked: BTreeMap<(String, String), Vec<(Urn, Option<String>)>> = BTreeMap::new();
+    // (add-on, Kubernetes version) → the resources asking, with their pinned version.
+    type Users = Vec<(Urn, Option<String>)>;
+    let mut asked: BTreeMap<(String, String), Users> = BTreeMap::new();
     for (urn, a) in addons {
         let Some(name) = text(a, "name") else { continue };
         // A new cluster's name is not known yet when it is an output: use the only cluster.
@@ -397,7 +404,7 @@ async fn check_quotas(
     aws: &Aws,
     graph: &Graph,
     plan: &Plan,
-    changes: &BTreeMap<String, Vec<(Urn, Value)>>,
+    changes: &ByType,
     pf: &mut Preflight,
 ) {
     let added = |t: &str| {
