@@ -204,3 +204,89 @@ fn all_problems_are_reported_together() {
     assert_eq!(errors.0.len(), 3, "{errors}");
     assert!(errors.to_string().starts_with("the stack is invalid (3 problems); nothing was changed:"));
 }
+
+/// A component declared twice is one problem, not one per part, and the first line says so.
+#[test]
+fn a_duplicate_component_is_reported_once_with_its_consequences_counted() {
+    let mut s = Stack::new("dup");
+    for _ in 0..2 {
+        fabric::components::Vpc::builder()
+            .name("main")
+            .cidr("10.0.0.0/16")
+            .zones(3)
+            .nat(Nat::PerZone)
+            .build()
+            .add(&mut s)
+            .unwrap();
+    }
+    let errors = s.finish().err().unwrap();
+    let text = errors.to_string();
+    assert_eq!(errors.0.len(), 1, "{text}");
+    let first = text.lines().nth(1).unwrap();
+    assert!(
+        first.contains("aws:ec2:Vpc \"main\" field `name`: another aws:ec2:Vpc is already called `main`"),
+        "{first}"
+    );
+    assert!(first.contains("follow from this one and are not shown"), "{first}");
+}
+
+/// An invalid network does not drag the database, the cluster and the load balancer built on it
+/// into the report with fixes that do not apply.
+#[test]
+fn an_invalid_network_is_the_only_problem_reported() {
+    let mut s = Stack::new("net");
+    let net = fabric::components::Vpc::builder().name("main").cidr("10.0.0.0/33").zones(3).build().add(&mut s).unwrap();
+    RdsPostgres::builder().name("db").network(&net).build().add(&mut s).unwrap();
+    let errors = s.finish().err().unwrap();
+    let text = errors.to_string();
+    assert!(!text.contains("use a network with NAT"), "{text}");
+    assert!(text.contains("aws:ec2:Vpc \"main\" field `cidr`"), "{text}");
+}
+
+/// Values another program reads, in that program's grammar; contradictions in pod settings.
+#[test]
+fn kubernetes_values_the_schema_lets_through_are_refused() {
+    use serde_json::json;
+    let mut s = Stack::new("k8s");
+    let cluster = ClusterRef::kubeconfig("kind");
+    let pod = |resources: serde_json::Value, security: serde_json::Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "apps"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}},
+            "spec": {"terminationGracePeriodSeconds": -5, "securityContext": security,
+            "containers": [{"name": "web", "image": "nginx:1.27", "resources": resources,
+                "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": -1}}]}}}})
+    };
+    Manifest::new(pod(
+        json!({"requests": {"cpu": "2 cores", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}),
+        json!({"runAsNonRoot": true, "runAsUser": 0}),
+    ))
+    .add(&mut s, &cluster)
+    .unwrap();
+    let text = s.finish().err().unwrap().to_string();
+    for expected in [
+        "field `spec.template.spec.containers[0].resources.requests.cpu`: `2 cores` is not a Kubernetes quantity",
+        "field `spec.template.spec.containers[0].resources.requests.memory`: the request \"2Gi\" is above the limit \"1Gi\"",
+        "field `spec.template.spec.containers[0].securityContext.runAsUser`: runs as user 0 (root) while runAsNonRoot is true",
+        "field `spec.template.spec.terminationGracePeriodSeconds`: -5 is negative",
+        "field `spec.template.spec.containers[0].readinessProbe.periodSeconds`: -1 is negative",
+    ] {
+        assert!(text.contains(expected), "expected `{expected}` in\n{text}");
+    }
+}
+
+#[test]
+fn prometheus_durations_are_checked_with_prometheus_rules() {
+    let mut s = Stack::new("metrics");
+    let cluster = ClusterRef::kubeconfig("kind");
+    Prometheus::builder()
+        .name("metrics")
+        .cluster(&cluster)
+        .retention("forever")
+        .scrape_interval("2 hours")
+        .build()
+        .add(&mut s)
+        .unwrap();
+    let text = s.finish().err().unwrap().to_string();
+    assert!(text.contains("field `retention`: `forever` is not a Prometheus duration"), "{text}");
+    assert!(text.contains("field `scrape_interval`: `2 hours` is not a Prometheus duration"), "{text}");
+}

@@ -128,13 +128,7 @@ pub async fn run(aws: &Aws, graph: &Graph, plan: &Plan, known: &dyn Lookup) -> P
 
 /// The zones the stack's subnets use (named, or chosen for a zone count); problems for zones that
 /// are not the region's, or counts it cannot meet.
-async fn check_zones(
-    aws: &Aws,
-    graph: &Graph,
-    changes: &ByType,
-    pf: &mut Preflight,
-    region: &str,
-) -> Vec<String> {
+async fn check_zones(aws: &Aws, graph: &Graph, changes: &ByType, pf: &mut Preflight, region: &str) -> Vec<String> {
     let subnets = changes.get(super::ec2::subnet::TYPE).map(Vec::as_slice).unwrap_or_default();
     let counts = changes.get(super::ec2::zones::TYPE).map(Vec::as_slice).unwrap_or_default();
     if subnets.is_empty() && counts.is_empty() && !changes.contains_key(super::eks::NODE_GROUP) {
@@ -193,12 +187,7 @@ async fn check_zones(
 }
 
 /// Node pool instance types, each offered in every zone the stack uses.
-async fn check_instance_types(
-    aws: &Aws,
-    changes: &ByType,
-    zones: &[String],
-    pf: &mut Preflight,
-) {
+async fn check_instance_types(aws: &Aws, changes: &ByType, zones: &[String], pf: &mut Preflight) {
     let pools = changes.get(super::eks::NODE_GROUP).map(Vec::as_slice).unwrap_or_default();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     for (_, inputs) in pools {
@@ -400,13 +389,7 @@ async fn check_addons(aws: &Aws, changes: &ByType, pf: &mut Preflight) {
 }
 
 /// What the plan adds, against the account's quotas and what it already holds.
-async fn check_quotas(
-    aws: &Aws,
-    graph: &Graph,
-    plan: &Plan,
-    changes: &ByType,
-    pf: &mut Preflight,
-) {
+async fn check_quotas(aws: &Aws, graph: &Graph, plan: &Plan, changes: &ByType, pf: &mut Preflight) {
     let added = |t: &str| {
         let creates = plan.steps.iter().filter(|s| s.type_name == t && s.op == StepOp::Create).count() as i64;
         let deletes = plan.steps.iter().filter(|s| s.type_name == t && s.op == StepOp::Delete).count() as i64;

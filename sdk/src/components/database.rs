@@ -235,7 +235,7 @@ impl RdsPostgres<'_> {
             "keep it private and admit clients with `allow_from`, or give `.public_waiver(\"why\")` to accept the risk by name",
         );
         c.require(
-            self.network.private_subnets().len() >= 2,
+            !self.network.is_valid() || self.network.private_subnets().len() >= 2,
             "network",
             format!(
                 "the network has {} private subnets; a database needs two zones",

@@ -195,7 +195,7 @@ impl EksCluster<'_> {
             self.network.public_subnets().iter().map(|p| p.id()).collect()
         };
         c.require(
-            subnets.len() >= 2,
+            !self.network.is_valid() || subnets.len() >= 2,
             "network",
             "EKS needs subnets in at least two zones",
             "use a network of two or more zones",
@@ -249,6 +249,29 @@ impl EksCluster<'_> {
                 &pool_field,
                 "no instance types",
                 "give at least one, such as `t3.large`",
+            );
+            // The AMI types EKS knows (the SDK's list); the kinds fabric's nodes boot (AL2023 and
+            // Bottlerocket) need at least 20 GiB of disk.
+            let known = aws_sdk_eks::types::AmiTypes::values();
+            c.require(
+                known.contains(&p.ami_type.as_str()) && p.ami_type != "CUSTOM",
+                &pool_field,
+                format!("AMI type `{}` is not one EKS offers for managed nodes", p.ami_type),
+                format!(
+                    "use one of {}",
+                    known
+                        .iter()
+                        .filter(|a| a.starts_with("AL2023") || a.starts_with("BOTTLEROCKET"))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            c.require(
+                (20..=16_384).contains(&p.disk_gib),
+                &pool_field,
+                format!("a {} GiB disk", p.disk_gib),
+                "give 20 to 16384 GiB (EKS refuses less than the AMI's 20 GiB root volume)",
             );
             for t in &p.taints {
                 c.require(
@@ -511,11 +534,23 @@ mod tests {
             .version("1.3")
             .public_access_cidrs(vec!["everyone".into()])
             .pool(NodePool::builder().name("gpu").instance_types(vec![]).size(3..=1).taint("gpu", "x", "NEVER").build())
+            .pool(
+                NodePool::builder()
+                    .name("small")
+                    .instance_types(vec!["t3.large".into()])
+                    .size(0..=1)
+                    .taint("small", "yes", "NO_SCHEDULE")
+                    .ami_type("AL2023_x86_64_STANDRD")
+                    .disk_gib(8)
+                    .build(),
+            )
             .build()
             .add(&mut s)
             .unwrap();
         let errors = s.finish().err().unwrap().to_string();
         for needle in [
+            "AMI type `AL2023_x86_64_STANDRD` is not one EKS offers",
+            "a 8 GiB disk",
             "`1.3` is not a Kubernetes version",
             "`everyone` is not an IPv4 CIDR block",
             "size 3..=1 is not a node count range",

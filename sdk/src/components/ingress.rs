@@ -65,7 +65,7 @@ impl AlbIngress<'_> {
         let name = self.name.clone();
         let mut c = Checker::new(s.urn(elbv2::LOAD_BALANCER, &name));
         c.require(
-            self.network.public_subnets().len() >= 2,
+            !self.network.is_valid() || self.network.public_subnets().len() >= 2,
             "network",
             "an application load balancer needs public subnets in at least two zones",
             "use a network of two or more zones",

@@ -10,8 +10,10 @@ use crate::model::{Checker, Output, Stack};
 use ipnet::Ipv4Net;
 use typed_builder::TypedBuilder;
 
-/// How private subnets reach the internet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How private subnets reach the internet. In config files: `"none"`, `"single"` or
+/// `"per-zone"` (anything else is refused, with the valid values listed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Nat {
     /// No NAT gateways and no private subnets: public subnets only (the low-cost reference fabric).
     None,
@@ -139,6 +141,9 @@ pub struct Network {
     vpc: ec2::VpcRef,
     public: Vec<PublicSubnet>,
     private: Vec<PrivateSubnet>,
+    /// False when the network's own settings were invalid (its problems are reported): builders
+    /// on it then report nothing that only follows from its having no subnets.
+    valid: bool,
 }
 
 impl Network {
@@ -152,6 +157,11 @@ impl Network {
 
     pub fn cidr(&self) -> Option<Ipv4Net> {
         self.vpc.cidr()
+    }
+
+    /// Whether the network's settings were valid (see the field).
+    pub fn is_valid(&self) -> bool {
+        self.valid
     }
 
     pub fn public_subnets(&self) -> &[PublicSubnet] {
@@ -245,7 +255,7 @@ impl Vpc {
             }
         };
         let Some((public_blocks, private_blocks)) = blocks else {
-            return Ok(Network { vpc, public: Vec::new(), private: Vec::new() });
+            return Ok(Network { vpc, public: Vec::new(), private: Vec::new(), valid: false });
         };
         let letter = |i: usize| char::from(b'a' + i as u8);
 
@@ -330,7 +340,7 @@ impl Vpc {
                 .add(s)?;
             private.push(PrivateSubnet { subnet, cidr: *block });
         }
-        Ok(Network { vpc, public, private })
+        Ok(Network { vpc, public, private, valid: true })
     }
 }
 

@@ -156,12 +156,14 @@ impl Prometheus<'_> {
             "use lowercase letters, digits and `-`",
         );
         check_image(&mut c, &self.image);
-        c.require(
-            humantime::parse_duration(&self.scrape_interval).is_ok(),
-            "scrape_interval",
-            format!("`{}` is not a duration", self.scrape_interval),
-            "write a duration such as `30s`",
-        );
+        // Read by Prometheus: checked with its own duration grammar.
+        for (field, value, example) in
+            [("scrape_interval", &self.scrape_interval, "`30s`"), ("retention", &self.retention, "`15d` or `30d`")]
+        {
+            if let Err(e) = crate::k8s::values::prometheus_duration(value) {
+                c.error(field, e, format!("write it as Prometheus does, such as {example}"));
+            }
+        }
         c.require(
             (1..=3).contains(&self.replicas),
             "replicas",

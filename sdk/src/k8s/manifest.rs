@@ -185,7 +185,101 @@ impl Manifest {
                 }
             }
         }
+        if let Some((path, spec)) = pod_spec(&self.value) {
+            check_pod_spec(&mut c, &path, spec);
+        }
         c.into_errors()
+    }
+}
+
+/// The pod spec of a workload object and its path (`spec.template.spec`), if it has one.
+fn pod_spec(object: &Value) -> Option<(String, &Value)> {
+    for (pointer, path) in [
+        ("/spec/template/spec", "spec.template.spec"),
+        ("/spec/jobTemplate/spec/template/spec", "spec.jobTemplate.spec.template.spec"),
+    ] {
+        if let Some(spec) = object.pointer(pointer) {
+            return Some((path.to_string(), spec));
+        }
+    }
+    if object.get("kind").and_then(Value::as_str) == Some("Pod") {
+        return object.get("spec").map(|s| ("spec".to_string(), s));
+    }
+    None
+}
+
+/// What the schema check lets through and the API server or kubelet refuses later: quantities
+/// that are not quantities, requests above limits, negative durations, root with `runAsNonRoot`.
+fn check_pod_spec(c: &mut crate::model::Checker, path: &str, spec: &Value) {
+    use super::values::quantity;
+    let non_negative = |c: &mut crate::model::Checker, field: String, v: Option<&Value>| {
+        if let Some(n) = v.and_then(Value::as_i64) {
+            c.require(n >= 0, &field, format!("{n} is negative"), "give a duration of zero or more seconds");
+        }
+    };
+    non_negative(c, format!("{path}.terminationGracePeriodSeconds"), spec.get("terminationGracePeriodSeconds"));
+    let pod_user = spec.pointer("/securityContext/runAsUser").and_then(Value::as_i64);
+    let pod_non_root = spec.pointer("/securityContext/runAsNonRoot").and_then(Value::as_bool);
+    for list in ["initContainers", "containers"] {
+        for (i, ctr) in spec.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let at = format!("{path}.{list}[{i}]");
+            let mut requests: Vec<(String, f64)> = Vec::new();
+            let mut limits: Vec<(String, f64)> = Vec::new();
+            for kind in ["requests", "limits"] {
+                let entries = ctr.pointer(&format!("/resources/{kind}")).and_then(Value::as_object);
+                for (res, q) in entries.into_iter().flatten() {
+                    let text = match q {
+                        Value::String(t) => t.clone(),
+                        Value::Number(n) => n.to_string(),
+                        _ => continue,
+                    };
+                    let field = format!("{at}.resources.{kind}.{res}");
+                    match quantity(&text) {
+                        Ok(v) if v < 0.0 => {
+                            c.error(&field, format!("`{text}` is negative"), "give a quantity of zero or more")
+                        }
+                        Ok(v) if kind == "requests" => requests.push((res.clone(), v)),
+                        Ok(v) => limits.push((res.clone(), v)),
+                        Err(e) => c.error(
+                            &field,
+                            e,
+                            "write it as Kubernetes does: `250m` or `0.5` CPU, `512Mi` or `1Gi` memory",
+                        ),
+                    }
+                }
+            }
+            for (res, request) in &requests {
+                if let Some((_, limit)) = limits.iter().find(|(r, _)| r == res)
+                    && request > limit
+                {
+                    let shown = |k: &str| ctr.pointer(&format!("/resources/{k}/{res}")).cloned().unwrap_or(Value::Null);
+                    c.error(
+                        &format!("{at}.resources.requests.{res}"),
+                        format!("the request {} is above the limit {}", shown("requests"), shown("limits")),
+                        "request at most the limit (the API server refuses the pod otherwise)",
+                    );
+                }
+            }
+            let user = ctr.pointer("/securityContext/runAsUser").and_then(Value::as_i64).or(pod_user);
+            let non_root = ctr.pointer("/securityContext/runAsNonRoot").and_then(Value::as_bool).or(pod_non_root);
+            if non_root == Some(true) && user == Some(0) {
+                c.error(
+                    &format!("{at}.securityContext.runAsUser"),
+                    "runs as user 0 (root) while runAsNonRoot is true: the kubelet refuses to start it",
+                    "run as a non-zero user (10001), or drop runAsNonRoot (not recommended)",
+                );
+            }
+            for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+                for field in ["initialDelaySeconds", "periodSeconds", "timeoutSeconds"] {
+                    non_negative(c, format!("{at}.{probe}.{field}"), ctr.pointer(&format!("/{probe}/{field}")));
+                }
+            }
+            non_negative(
+                c,
+                format!("{at}.lifecycle.preStop.sleep.seconds"),
+                ctr.pointer("/lifecycle/preStop/sleep/seconds"),
+            );
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod objects;
 pub mod provider;
 pub mod ready;
 pub mod render;
+pub mod values;
 
 pub use access::KubeAccess;
 pub use manifest::Manifest;

@@ -126,10 +126,16 @@ impl Stack {
             )
         })?;
         toml::from_str(&text).map_err(|e| {
+            let (line, key) = config_location(&text, e.span());
+            let at = match line {
+                Some(n) => format!("{}:{n}", c.file.display()),
+                None => c.file.display().to_string(),
+            };
+            let key = key.map(|k| format!("key `{k}`: ")).unwrap_or_default();
             error(
                 "config",
-                format!("{}: {}", c.file.display(), e.message()),
-                "fix the file: every field of the stack's config type, with its type".into(),
+                format!("{at}: {key}{}", e.message().trim()),
+                "fix that line: every field of the stack's config type, with its type".into(),
             )
         })
     }
@@ -197,6 +203,15 @@ impl Stack {
     /// A stack output, printed after deploy and kept in state (`outputs` verb).
     pub fn export<T: 'static>(&mut self, name: &str, value: impl Into<super::Output<T>>) {
         let value = value.into();
+        if self.exports.contains_key(name) {
+            self.errors.push(ValidationError {
+                urn: Urn::new(&self.name, "fabric:Export", name),
+                field: "name".into(),
+                problem: format!("output `{name}` is exported twice; only one value can be kept"),
+                fix: "export each output once, or give the second one another name".into(),
+            });
+            return;
+        }
         self.exports.insert(name.to_string(), Arc::new(move || serde_json::to_value(&value)));
     }
 
@@ -281,7 +296,7 @@ impl Stack {
             }
         }
         if !self.errors.is_empty() {
-            return Err(ValidationErrors(self.errors));
+            return Err(ValidationErrors(root_causes_first(self.errors)));
         }
         // Dependency order that keeps the program's declaration order wherever it is free to
         // (Kahn's algorithm, lowest declaration index first), so plans read like the program.
@@ -456,6 +471,79 @@ impl Graph {
     }
 }
 
+/// Problems that only follow from another problem (the parts of a component declared twice) are
+/// left out of the list and counted under their root cause, so
+/// that the first screen of output is the fix to make.
+fn root_causes_first(errors: Vec<ValidationError>) -> Vec<ValidationError> {
+    let is_duplicate = |e: &ValidationError| e.field == "name" && e.problem.contains("is already called");
+    // The problem a problem follows from, if any: the parts of a component declared twice (same
+    // name, or a name under it) follow from the first duplicate reported, the component's own.
+    // (Builders on an invalid resource report nothing that only follows from its invalidity: see
+    // `Network::is_valid`.)
+    let cause_of = |i: usize| -> Option<Urn> {
+        let name = errors[i].urn.name();
+        errors[..i]
+            .iter()
+            .filter(|d| is_duplicate(d))
+            .find(|d| {
+                d.urn != errors[i].urn && (name == d.urn.name() || name.starts_with(&format!("{}/", d.urn.name())))
+            })
+            .map(|d| d.urn.clone())
+    };
+    let causes: Vec<Option<Urn>> = (0..errors.len()).map(cause_of).collect();
+    // Follow each chain to an error that has no cause of its own.
+    let root_of = |mut u: Urn| {
+        for _ in 0..errors.len() {
+            match errors.iter().position(|e| e.urn == u).and_then(|i| causes[i].clone()) {
+                Some(next) if next != u => u = next,
+                _ => break,
+            }
+        }
+        u
+    };
+    let mut followers: HashMap<Urn, Vec<String>> = HashMap::new();
+    let mut roots = Vec::new();
+    for (e, cause) in errors.iter().zip(&causes) {
+        match cause {
+            Some(c) => followers.entry(root_of(c.clone())).or_default().push(e.urn.display_short()),
+            None => roots.push(e.clone()),
+        }
+    }
+    if roots.is_empty() {
+        return errors;
+    }
+    for urn in followers.keys().cloned().collect::<Vec<_>>() {
+        if let Some(first) = roots.iter_mut().find(|r| r.urn == urn) {
+            let mut names = followers.remove(&urn).unwrap_or_default();
+            names.sort();
+            names.dedup();
+            let n = names.len();
+            let shown: Vec<String> = names.iter().take(3).cloned().collect();
+            first.problem.push_str(&format!(
+                " (problems of {n} resource{} built on it follow from this one and are not shown: {}{})",
+                if n == 1 { "" } else { "s" },
+                shown.join(", "),
+                if n > 3 { ", …" } else { "" }
+            ));
+        }
+    }
+    roots
+}
+
+/// The line (1-based) of `span` in `text`, and the key written on that line (`zones` of
+/// `zones = "x"`; for a problem of a table, the table's name).
+fn config_location(text: &str, span: Option<std::ops::Range<usize>>) -> (Option<usize>, Option<String>) {
+    let Some(span) = span else { return (None, None) };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let key = match line.split_once('=') {
+        Some((k, _)) => Some(k.trim().trim_matches('"').to_string()),
+        None => line.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')).map(|t| t.trim().to_string()),
+    };
+    (Some(line_no), key.filter(|k| !k.is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,7 +568,30 @@ mod tests {
         let file = dir.path().join("dev.toml");
         std::fs::write(&file, "domain = \"dev.acme.example\"\nreplicas = \"two\"\n").unwrap();
         let wrong = Stack::for_env("acme", "dev", &file).config::<Config>().unwrap_err().to_string();
-        assert!(wrong.contains("field `config`") && wrong.contains("dev.toml"), "{wrong}");
+        assert!(
+            wrong.contains("field `config`") && wrong.contains("dev.toml:2: key `replicas`: invalid type"),
+            "{wrong}"
+        );
+
+        // A choice spelled wrong names the valid ones.
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct WithNat {
+            nat: crate::components::Nat,
+        }
+        std::fs::write(&file, "# the network\nnat = \"perzone\"\n").unwrap();
+        let typo = Stack::for_env("acme", "dev", &file).config::<WithNat>().unwrap_err().to_string();
+        assert!(typo.contains("dev.toml:2: key `nat`: unknown variant `perzone`"), "{typo}");
+        assert!(typo.contains("`none`, `single`, `per-zone`"), "{typo}");
+    }
+
+    #[test]
+    fn an_output_exported_twice_is_an_error() {
+        let mut s = Stack::new("s");
+        s.export("url", super::super::Output::known("a".to_string()));
+        s.export("url", super::super::Output::known("b".to_string()));
+        let err = s.finish().err().unwrap().to_string();
+        assert!(err.contains("output `url` is exported twice"), "{err}");
     }
 
     #[test]

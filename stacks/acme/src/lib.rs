@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 /// One environment's settings: everything that differs between dev and prod.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AcmeConfig {
     pub domain: String,
     /// The domain's Route 53 zone exists already (a registered domain): look it up instead of
@@ -23,7 +24,7 @@ pub struct AcmeConfig {
     pub existing_zone: bool,
     pub zones: usize,
     /// `single` or `per-zone`.
-    pub nat: String,
+    pub nat: Nat,
     pub kubernetes_version: String,
     pub nodes: Nodes,
     pub api: Service,
@@ -34,6 +35,7 @@ pub struct AcmeConfig {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Nodes {
     pub instance_types: Vec<String>,
     pub min: i32,
@@ -41,6 +43,7 @@ pub struct Nodes {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Service {
     pub image: String,
     /// `[min, max]` pods; the autoscaler moves between them.
@@ -48,6 +51,7 @@ pub struct Service {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Db {
     pub instance_class: String,
     pub storage_gb: i32,
@@ -62,12 +66,14 @@ pub struct Db {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Metrics {
     pub storage: String,
     pub retention: String,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Backup {
     pub daily_at: String,
     pub keep_days: i64,
@@ -79,7 +85,7 @@ pub const NAMESPACE: &str = "acme";
 
 pub fn program(s: &mut Stack) -> fabric::Result<()> {
     let cfg: AcmeConfig = s.config()?;
-    let nat = if cfg.nat == "per-zone" { Nat::PerZone } else { Nat::Single };
+    let nat = cfg.nat;
 
     // Network: public subnets for the load balancer, private ones for nodes and the database.
     let net = Vpc::builder().name("main").cidr("10.0.0.0/16").zones(cfg.zones).nat(nat).build().add(s)?;

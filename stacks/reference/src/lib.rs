@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 /// One fabric's settings.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// The fabric's name; normalised to lowercase letters and digits (`Develop` → `develop`).
     pub fabric: String,
@@ -30,6 +31,7 @@ pub struct Config {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Nodes {
     pub instance_types: Vec<String>,
     pub min: i32,
