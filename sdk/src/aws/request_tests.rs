@@ -427,3 +427,49 @@ async fn throttling_is_retried_on_a_real_account_and_the_error_reads_as_one_line
     script.assert_done();
     assert!(err.contains("(HTTP 400, 1 attempt in "), "{err}");
 }
+
+// ------------------------------------------------------------------------------------ NAT gateway
+
+#[tokio::test(start_paused = true)]
+async fn a_nat_gateway_that_fails_ends_the_wait_at_once_with_its_reason() {
+    const EC2: &str = "xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"";
+    let script = Script::new([
+        xml(
+            "EC2.CreateNatGateway",
+            200,
+            &format!(
+                "<CreateNatGatewayResponse {EC2}><requestId>r</requestId><natGateway><natGatewayId>nat-0abc</natGatewayId><state>pending</state></natGateway></CreateNatGatewayResponse>"
+            ),
+        ),
+        xml(
+            "EC2.DescribeNatGateways",
+            200,
+            &format!(
+                "<DescribeNatGatewaysResponse {EC2}><requestId>r</requestId><natGatewaySet><item><natGatewayId>nat-0abc</natGatewayId><state>pending</state></item></natGatewaySet></DescribeNatGatewaysResponse>"
+            ),
+        ),
+        xml(
+            "EC2.DescribeNatGateways",
+            200,
+            &format!(
+                "<DescribeNatGatewaysResponse {EC2}><requestId>r</requestId><natGatewaySet><item><natGatewayId>nat-0abc</natGatewayId><state>failed</state><failureCode>Gateway.NotAttached</failureCode><failureMessage>Network vpc-1 has no Internet gateway attached</failureMessage></item></natGatewaySet></DescribeNatGatewaysResponse>"
+            ),
+        ),
+    ]);
+    let inputs = serde_json::to_value(super::ec2::nat::NatGatewayInputs::<String> {
+        subnet_id: "subnet-1".into(),
+        allocation_id: "eipalloc-1".into(),
+        tags: Default::default(),
+    })
+    .unwrap();
+    let err = super::ec2::nat::nat_provider()
+        .create(&ctx(&script, RetryPolicy::RealAccount), &Urn::new(STACK, "aws:ec2:NatGateway", "main/nat-a"), &inputs)
+        .await
+        .unwrap_err()
+        .0;
+    script.assert_done();
+    assert!(
+        err.contains("NAT gateway nat-0abc is failed") && err.contains("has no Internet gateway attached"),
+        "{err}"
+    );
+}

@@ -258,16 +258,25 @@ impl NatGatewayProvider {
         let want = &want;
         let check = || async move {
             let out = ctx.aws()?.ec2.describe_nat_gateways().nat_gateway_ids(id).send().await;
-            let state = match out {
-                Ok(o) => o.nat_gateways().first().and_then(|n| n.state().cloned()),
-                Err(e) if is_not_found(error_code(&e)) => None,
+            let (state, why) = match out {
+                Ok(o) => {
+                    let n = o.nat_gateways().first();
+                    (n.and_then(|n| n.state().cloned()), n.and_then(|n| n.failure_message()).map(str::to_string))
+                }
+                Err(e) if is_not_found(error_code(&e)) => (None, None),
                 Err(e) => return Err(call_failed("DescribeNatGateways", e)),
             };
             match (want, &state) {
                 (Some(w), Some(s)) if w == s => Ok(Poll::Ready(())),
                 (None, None | Some(NatGatewayState::Deleted)) => Ok(Poll::Ready(())),
-                (Some(_), Some(NatGatewayState::Failed)) => Err(ProviderError(format!(
-                    "NAT gateway {id} failed to start (see DescribeNatGateways FailureMessage)"
+                // The SDK's `NatGatewayAvailable` waiter's failure states.
+                (
+                    Some(_),
+                    Some(s @ (NatGatewayState::Failed | NatGatewayState::Deleting | NatGatewayState::Deleted)),
+                ) => Err(ProviderError(format!(
+                    "NAT gateway {id} is {} (while waiting for it to be available){}",
+                    s.as_str(),
+                    why.map(|w| format!(": {w}")).unwrap_or_default()
                 ))),
                 _ => Ok(Poll::Waiting(format!("{state:?}"))),
             }
