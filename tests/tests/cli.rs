@@ -5,9 +5,14 @@ use fabric_tests::Fixture;
 use std::process::{Command, Output, Stdio};
 
 fn stack(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
+    stack_at(&fx.emulator.endpoint(), state, args)
+}
+
+/// The example stack's binary, against `endpoint` as an AWS endpoint (not `--local`).
+fn stack_at(endpoint: &str, state: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_example-stack"))
         .args(args)
-        .env("FABRIC_AWS_ENDPOINT", fx.emulator.endpoint())
+        .env("FABRIC_AWS_ENDPOINT", endpoint)
         .env("FABRIC_STATE_DIR", state)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -158,20 +163,7 @@ async fn one_deploy_converges_through_throttling_5xx_and_lost_answers() {
     let fx = Fixture::start().await;
     let proxy = fabric_tests::faults::FaultProxy::start(fx.emulator.port, 0.25, 20261129);
     let dir = tempfile::tempdir().unwrap();
-    let through_proxy = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_example-stack"))
-            .args(args)
-            .env("FABRIC_AWS_ENDPOINT", proxy.endpoint())
-            .env("FABRIC_STATE_DIR", dir.path())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-2")
-            .env_remove("FABRIC_BACKEND")
-            .env_remove("FABRIC_PASSPHRASE")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let through_proxy = |args: &[&str]| stack_at(&proxy.endpoint(), dir.path(), args);
     let out = through_proxy(&["deploy", "--yes"]);
     let err = text(&out.stderr);
     assert!(out.status.success(), "one run converges:\n{err}");

@@ -178,31 +178,38 @@ async fn delete_leaves_an_object_that_is_another_one_than_the_one_applied() {
     drop(server); // no DELETE was sent
 }
 
+/// A PodDisruptionBudget `web` under `api_version`, as a program declares it.
+fn pdb(api_version: &str) -> Value {
+    json!({"apiVersion": api_version, "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web", "namespace": "apps"}, "spec": {"minAvailable": 1}})
+}
+
+fn pdb_program(api_version: &str) -> Arc<crate::model::Graph> {
+    let mut s = Stack::new("demo");
+    Manifest::new(pdb(api_version)).add(&mut s, &ClusterRef::kubeconfig("kind")).unwrap();
+    Arc::new(s.finish().unwrap())
+}
+
+/// The state record of the PDB as deployed earlier under `policy/v1beta1` (uid `u1`).
+fn deployed_v1beta1_pdb() -> (crate::model::Urn, crate::state::Record) {
+    let old = pdb_program("policy/v1beta1");
+    let node = &old.nodes()[0];
+    let record = crate::state::Record {
+        type_name: node.type_name().to_string(),
+        inputs: node.inputs(&crate::model::NothingKnown).unwrap(),
+        outputs: json!({"cluster": {"name": "kind", "via": "kubeconfig"}, "api_version": "policy/v1beta1",
+            "kind": "PodDisruptionBudget", "namespace": "apps", "name": "web", "uid": "u1"}),
+        deps: vec![],
+    };
+    (node.urn.clone(), record)
+}
+
 #[test]
 fn an_api_version_change_keeps_the_object_and_forgets_the_old_urn() {
-    use crate::state::{Record, State};
-    let declare = |api: &str| {
-        let mut s = Stack::new("demo");
-        let pdb = json!({"apiVersion": api, "kind": "PodDisruptionBudget",
-            "metadata": {"name": "web", "namespace": "apps"}, "spec": {"minAvailable": 1}});
-        Manifest::new(pdb).add(&mut s, &ClusterRef::kubeconfig("kind")).unwrap();
-        s.finish().unwrap()
-    };
-    let old = declare("policy/v1beta1");
-    let node = &old.nodes()[0];
-    let mut state = State::new("demo");
-    state.resources.insert(
-        node.urn.clone(),
-        Record {
-            type_name: node.type_name().to_string(),
-            inputs: node.inputs(&crate::model::NothingKnown).unwrap(),
-            outputs: json!({"cluster": {"name": "kind", "via": "kubeconfig"}, "api_version": "policy/v1beta1",
-                "kind": "PodDisruptionBudget", "namespace": "apps", "name": "web", "uid": "u1"}),
-            deps: vec![],
-        },
-    );
-    let new = declare("policy/v1");
-    let p = plan(&new, &state, &Registry::standard()).unwrap();
+    let mut state = crate::state::State::new("demo");
+    let (urn, record) = deployed_v1beta1_pdb();
+    state.resources.insert(urn, record);
+    let p = plan(&pdb_program("policy/v1"), &state, &Registry::standard()).unwrap();
     let steps: Vec<(&str, &str, Option<String>)> = p
         .steps
         .iter()
@@ -352,20 +359,19 @@ async fn refresh_lists_each_type_once_by_the_stack_label() {
     assert!(read[1].is_none(), "b was deleted outside fabric");
 }
 
+/// State in `dir` and a context whose cluster is kube's mock service, for engine-level tests.
+async fn engine_parts(dir: &std::path::Path) -> (Arc<StateStore>, Ctx, Mock) {
+    let backend = Arc::new(LocalBackend::new(dir.to_path_buf()));
+    let store = StateStore::open(backend, "demo", crate::state::store::KeySource::LocalKeyFile).await.unwrap();
+    let (ctx, server) = ctx_with_mock("demo");
+    (Arc::new(store), ctx, server)
+}
+
 /// Like a Helm release: an object removed from the program is deleted by the next deploy.
 #[tokio::test]
 async fn objects_removed_from_the_program_are_pruned() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        StateStore::open(
-            Arc::new(LocalBackend::new(dir.path().to_path_buf())),
-            "demo",
-            crate::state::store::KeySource::LocalKeyFile,
-        )
-        .await
-        .unwrap(),
-    );
-    let (ctx, mut server) = ctx_with_mock("demo");
+    let (store, ctx, mut server) = engine_parts(dir.path()).await;
     let engine = Engine::new(ctx, store, Registry::standard());
     let cm =
         |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "apps"}});
@@ -429,42 +435,16 @@ async fn objects_removed_from_the_program_are_pruned() {
 /// and forgets the old one, and never sends a DELETE (which would delete what was just applied).
 #[tokio::test]
 async fn an_api_version_change_applies_and_never_deletes_the_object() {
-    use crate::state::{JournalEntry, Op, Record};
+    use crate::state::{JournalEntry, Op};
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        StateStore::open(
-            Arc::new(LocalBackend::new(dir.path().to_path_buf())),
-            "demo",
-            crate::state::store::KeySource::LocalKeyFile,
-        )
-        .await
-        .unwrap(),
-    );
-    let (ctx, mut server) = ctx_with_mock("demo");
+    let (store, ctx, mut server) = engine_parts(dir.path()).await;
     let engine = Engine::new(ctx, store.clone(), Registry::standard());
-    let pdb = |api: &str| {
-        json!({"apiVersion": api, "kind": "PodDisruptionBudget",
-            "metadata": {"name": "web", "namespace": "apps"}, "spec": {"minAvailable": 1}})
-    };
-    let program = |api: &str| {
-        let mut s = Stack::new("demo");
-        Manifest::new(pdb(api)).add(&mut s, &ClusterRef::kubeconfig("kind")).unwrap();
-        Arc::new(s.finish().unwrap())
-    };
     // Deployed earlier as policy/v1beta1.
-    let old = program("policy/v1beta1");
-    let node = &old.nodes()[0];
-    let record = Record {
-        type_name: node.type_name().to_string(),
-        inputs: node.inputs(&crate::model::NothingKnown).unwrap(),
-        outputs: json!({"cluster": {"name": "kind", "via": "kubeconfig"}, "api_version": "policy/v1beta1",
-            "kind": "PodDisruptionBudget", "namespace": "apps", "name": "web", "uid": "u1"}),
-        deps: vec![],
-    };
-    store.record(&JournalEntry::Done { urn: node.urn.clone(), op: Op::Create, record: Some(record) }).await.unwrap();
+    let (urn, record) = deployed_v1beta1_pdb();
+    store.record(&JournalEntry::Done { urn, op: Op::Create, record: Some(record) }).await.unwrap();
 
     let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
-    let graph = program("policy/v1");
+    let graph = pdb_program("policy/v1");
     let p = plan(&graph, &state, &Registry::standard()).unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let server_task = tokio::spawn({
