@@ -99,7 +99,16 @@ fn test(rest: &[String]) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
-    match cargo().args(["test", "--workspace"]).args(rest).status() {
+    let mut args: Vec<String> = rest.to_vec();
+    // Tests that need a real cluster are `#[ignore]`d; with a cluster named, they run too.
+    if std::env::var_os("FABRIC_TEST_KUBECONFIG").is_some() {
+        if !args.iter().any(|a| a == "--") {
+            args.push("--".into());
+        }
+        args.push("--include-ignored".into());
+        eprintln!("FABRIC_TEST_KUBECONFIG is set: the real-cluster tests run too");
+    }
+    match cargo().args(["test", "--workspace"]).args(&args).status() {
         Ok(s) => status_code(s),
         Err(e) => {
             eprintln!("error: running cargo test: {e}");
