@@ -65,9 +65,7 @@ impl VaultProvider {
     async fn get_owned(&self, ctx: &Ctx, urn: &Urn, name: &str) -> ProviderResult<Option<VaultOutputs>> {
         let Some(v) = self.get(ctx, name).await? else { return Ok(None) };
         let tags = self.tags(ctx, &v.arn).await?;
-        if !super::tagged_for(&tags, urn) {
-            return Err(super::not_ours(ctx, urn, &format!("backup vault {name}"), &tags));
-        }
+        super::require_ours(ctx, urn, &format!("backup vault {name}"), &tags)?;
         Ok(Some(v))
     }
 

@@ -833,14 +833,7 @@ impl TypedProvider for AddonProvider {
             // Already there: ours only if tagged for this resource (an earlier attempt).
             Err(e) if error_code(&e) == Some("ResourceInUseException") => {
                 let tags = self.describe(ctx, &i.cluster_name, &i.name).await?.and_then(|a| a.tags).unwrap_or_default();
-                if !super::tagged_for(&tags, urn) {
-                    return Err(super::not_ours(
-                        ctx,
-                        urn,
-                        &format!("EKS add-on {} of cluster {}", i.name, i.cluster_name),
-                        &tags,
-                    ));
-                }
+                super::require_ours(ctx, urn, &format!("EKS add-on {} of cluster {}", i.name, i.cluster_name), &tags)?;
             }
             Err(e) if emulator_lacks(ctx, &e) => {
                 return Ok(AddonOutputs {
@@ -1203,14 +1196,12 @@ impl TypedProvider for AccessEntryProvider {
             // entries of its own (the cluster creator, node roles): those are never taken over.
             Err(e) if error_code(&e) == Some("ResourceInUseException") => {
                 let tags = self.entry_tags(ctx, &i.cluster_name, &i.principal_arn).await?.unwrap_or_default();
-                if !super::tagged_for(&tags, urn) {
-                    return Err(super::not_ours(
-                        ctx,
-                        urn,
-                        &format!("the EKS access entry of {} in cluster {}", i.principal_arn, i.cluster_name),
-                        &tags,
-                    ));
-                }
+                super::require_ours(
+                    ctx,
+                    urn,
+                    &format!("the EKS access entry of {} in cluster {}", i.principal_arn, i.cluster_name),
+                    &tags,
+                )?;
             }
             Err(e) if emulator_lacks(ctx, &e) => {
                 return Ok(AccessEntryOutputs {

@@ -549,14 +549,7 @@ impl TypedProvider for ListenerProvider {
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &ListenerInputs) -> ProviderResult<Option<ListenerOutputs>> {
         let Some(arn) = self.on_port(ctx, &i.load_balancer_arn, i.port).await? else { return Ok(None) };
         let found = tags_of(ctx, &arn).await?;
-        if !super::tagged_for(&found, urn) {
-            return Err(super::not_ours(
-                ctx,
-                urn,
-                &format!("the listener on port {} of {}", i.port, i.load_balancer_arn),
-                &found,
-            ));
-        }
+        super::require_ours(ctx, urn, &format!("the listener on port {} of {}", i.port, i.load_balancer_arn), &found)?;
         Ok(Some(ListenerOutputs { arn }))
     }
 }
@@ -715,14 +708,12 @@ impl TypedProvider for RuleProvider {
             return Ok(None);
         };
         let found = tags_of(ctx, &arn).await?;
-        if !super::tagged_for(&found, urn) {
-            return Err(super::not_ours(
-                ctx,
-                urn,
-                &format!("the rule at priority {} of listener {}", i.priority, i.listener_arn),
-                &found,
-            ));
-        }
+        super::require_ours(
+            ctx,
+            urn,
+            &format!("the rule at priority {} of listener {}", i.priority, i.listener_arn),
+            &found,
+        )?;
         Ok(Some(RuleOutputs { arn }))
     }
 }

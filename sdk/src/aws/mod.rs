@@ -99,6 +99,15 @@ pub fn not_ours<'a>(
     ))
 }
 
+/// Succeeds when `tags`, read from a resource met by its name, prove it is `urn`'s; otherwise the
+/// [`not_ours`] refusal.
+pub fn require_ours<'a, T>(ctx: &crate::engine::Ctx, urn: &Urn, what: &str, tags: &'a T) -> Result<(), ProviderError>
+where
+    &'a T: IntoIterator<Item = (&'a String, &'a String)>,
+{
+    if tagged_for(tags, urn) { Ok(()) } else { Err(not_ours(ctx, urn, what, tags)) }
+}
+
 /// What it takes to go from tags `old` to `new`: keys to remove, pairs to add or overwrite.
 #[derive(Debug, Default, PartialEq)]
 pub struct TagChanges {

@@ -436,9 +436,7 @@ impl InstanceProvider {
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
             .collect();
-        if !super::tagged_for(&tags, urn) {
-            return Err(super::not_ours(ctx, urn, &format!("RDS instance {}", i.identifier), &tags));
-        }
+        super::require_ours(ctx, urn, &format!("RDS instance {}", i.identifier), &tags)?;
         Ok(Some(d))
     }
 

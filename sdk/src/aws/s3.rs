@@ -233,9 +233,7 @@ impl TypedProvider for BucketProvider {
             // Ours only if it carries this resource's tag (an earlier attempt whose answer was lost).
             Err(e) if error_code(&e) == Some("BucketAlreadyOwnedByYou") => {
                 let tags: Tags = self.tags(ctx, &i.bucket).await?.unwrap_or_default().into_iter().collect();
-                if !super::tagged_for(&tags, urn) {
-                    return Err(super::not_ours(ctx, urn, &format!("S3 bucket {}", i.bucket), &tags));
-                }
+                super::require_ours(ctx, urn, &format!("S3 bucket {}", i.bucket), &tags)?;
             }
             Err(e) if error_code(&e) == Some("BucketAlreadyExists") => {
                 return Err(ProviderError(format!(
