@@ -461,11 +461,24 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
                 let report = engine.refresh(&mut state, Some(graph), persist).await?;
                 eprint!("{}", report.render());
             }
-            let plan = plan(graph, &state, &registry).map_err(crate::engine::EngineError::from)?;
+            let mut plan = plan(graph, &state, &registry).map_err(crate::engine::EngineError::from)?;
+            // The clusters' own answer (server-side dry run) before the plan is shown.
+            let checked = engine.dry_run(graph, &state, &mut plan).await;
             if cli.json && matches!(cli.verb, Verb::Preview) {
                 println!("{}", serde_json::to_string_pretty(&plan_json(&plan)).expect("JSON"));
             } else {
                 eprint!("{}", render_plan(&plan));
+            }
+            if checked.asked() {
+                eprint!("{}", checked.render());
+            }
+            if !checked.ok() {
+                let n = checked.rejected.len();
+                eprintln!(
+                    "error: the cluster refused {n} object{} in a dry run; nothing was changed",
+                    if n == 1 { "" } else { "s" }
+                );
+                return Ok(2);
             }
             if plan.has_changes() && !cli.skip_preflight {
                 let aws = engine.ctx.aws().map_err(|e| crate::Error::Other(e.0))?;

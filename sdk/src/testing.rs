@@ -174,9 +174,7 @@ impl Provider for MemoryProvider {
         let objects = self.cloud.objects.lock().unwrap();
         Ok(items
             .iter()
-            .map(|(_, out)| {
-                objects.get(&id_of(out)).map(|(_, inputs)| Observed { inputs: inputs.clone(), outputs: out.clone() })
-            })
+            .map(|(_, out)| objects.get(&id_of(out)).map(|(_, inputs)| Observed::new(inputs.clone(), out.clone())))
             .collect())
     }
 

@@ -72,3 +72,201 @@ async fn apply_await_prune_destroy_on_a_real_cluster() {
     assert!(report.ok(), "{report:?}");
     assert!(state.resources.is_empty());
 }
+
+const NEEDS_CLUSTER: &str = "needs a real cluster: FABRIC_TEST_KUBECONFIG";
+
+fn test_kubeconfig() -> std::path::PathBuf {
+    std::env::var_os("FABRIC_TEST_KUBECONFIG").expect(NEEDS_CLUSTER).into()
+}
+
+async fn test_client() -> kube::Client {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(test_kubeconfig()).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// A namespace, a ConfigMap and a two-replica WebService running `image`.
+fn service_program(namespace: String, image: &'static str) -> impl Fn(&mut Stack) -> fabric::Result<()> {
+    move |s| {
+        let cluster = ClusterRef::kubeconfig("test");
+        Namespace::builder().name(namespace.as_str()).cluster(&cluster).build().add(s)?;
+        ConfigMap::builder()
+            .name("settings")
+            .namespace(namespace.as_str())
+            .cluster(&cluster)
+            .data([("LOG_LEVEL".to_string(), "info".to_string())].into())
+            .build()
+            .add(s)?;
+        WebService::builder()
+            .name("api")
+            .cluster(&cluster)
+            .namespace(namespace.as_str())
+            .image(image)
+            .port(8080)
+            .health(Health::http("/"))
+            .run_as_user(101)
+            .cpu(("50m".into(), "200m".into()))
+            .memory(("32Mi".into(), "64Mi".into()))
+            .drain_seconds(1)
+            .build()
+            .add(s)?;
+        Ok(())
+    }
+}
+
+/// Deploys, follows a rolling image change (available replicas never below the two wanted),
+/// has another field manager change the image and the ConfigMap, and checks that refresh names
+/// that manager, that the dry-run gate turns the unchanged plan into a repair, and that deploy
+/// puts the fields back and owns them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: FABRIC_TEST_KUBECONFIG (`cargo xtask test` runs it when that is set; CI starts ../shared/kube)"]
+async fn rollout_drift_report_and_repair_on_a_real_cluster() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::ConfigMap as KubeConfigMap;
+    use kube::api::{Api, Patch, PatchParams};
+
+    let namespace = format!("fabric-drift-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        StateStore::open(Arc::new(LocalBackend::new(dir.path().to_path_buf())), "kube", KeySource::LocalKeyFile)
+            .await
+            .unwrap();
+    let ctx = Ctx::new("kube", None).with_kube(KubeAccess::new(Some(test_kubeconfig())));
+    let engine = Engine::new(ctx, Arc::new(store), Registry::standard());
+    let deploy = |image: &'static str| {
+        let graph = Arc::new(fabric::testing::synthesize("kube", service_program(namespace.clone(), image)).unwrap());
+        let engine = &engine;
+        async move {
+            let (mut state, _) = engine.load_and_recover(Some(&graph), true).await.unwrap();
+            let mut p = plan(&graph, &state, &engine.registry).unwrap();
+            let checked = engine.dry_run(&graph, &state, &mut p).await;
+            assert!(checked.ok(), "{}", checked.render());
+            let report = engine.apply(graph, &mut state, &p).await.unwrap();
+            assert!(report.ok(), "{report:?}");
+            (p, checked)
+        }
+    };
+    let v1 = "nginxinc/nginx-unprivileged:1.27-alpine";
+    let v2 = "nginxinc/nginx-unprivileged:1.28-alpine";
+
+    // First deploy: the namespace is new, so its objects are checked in `default`.
+    let (p, checked) = deploy(v1).await;
+    assert_eq!(checked.accepted, 5, "namespace, ConfigMap, Service, PDB, Deployment: {}", checked.render());
+    let in_default = p.steps.iter().filter(|s| s.notes.iter().any(|n| n.contains("checked in namespace `default`")));
+    assert_eq!(in_default.count(), 4, "{}", fabric::engine::render::render_plan(&p));
+
+    // A rolling image change: availability never drops below the two wanted replicas.
+    let client = test_client().await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = tokio::spawn({
+        let (deployments, watching) = (deployments.clone(), watching.clone());
+        async move {
+            let mut lowest = i32::MAX;
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                let d = deployments.get("api").await.unwrap();
+                lowest = lowest.min(d.status.and_then(|s| s.available_replicas).unwrap_or(0));
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            lowest
+        }
+    });
+    let (p, _) = deploy(v2).await;
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    let lowest = watcher.await.unwrap();
+    assert_eq!(p.summary().update, 1, "{}", fabric::engine::render::render_plan(&p));
+    assert!(lowest >= 2, "available replicas fell to {lowest} during the rollout");
+    let live = deployments.get("api").await.unwrap();
+    assert_eq!(live.spec.unwrap().template.spec.unwrap().containers[0].image.as_deref(), Some(v2));
+
+    // Someone else changes the image and the ConfigMap (plain updates, as kubectl does).
+    let foreign = |manager: &str| PatchParams { field_manager: Some(manager.into()), ..Default::default() };
+    let image_patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "image": "evil/api:latest"}]}}}});
+    deployments.patch("api", &foreign("kubectl-set"), &Patch::Strategic(image_patch)).await.unwrap();
+    let config_maps: Api<KubeConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let data_patch = serde_json::json!({"data": {"LOG_LEVEL": "debug"}});
+    config_maps.patch("settings", &foreign("kubectl-edit"), &Patch::Merge(data_patch)).await.unwrap();
+
+    // Refresh reports both, each with the manager that made it.
+    let graph = Arc::new(fabric::testing::synthesize("kube", service_program(namespace.clone(), v2)).unwrap());
+    let (mut state, _) = engine.load_and_recover(Some(&graph), true).await.unwrap();
+    let mut read = state.clone();
+    let report = engine.refresh(&mut read, Some(&graph), false).await.unwrap();
+    let text = report.render();
+    assert_eq!(report.drift.len(), 2, "{text}");
+    assert!(
+        text.contains("\"evil/api:latest\"") && text.contains("containers[name=api].image: changed by kubectl-set"),
+        "{text}"
+    );
+    assert!(text.contains("data.LOG_LEVEL: changed by kubectl-edit"), "{text}");
+
+    // Without a refresh, the plan alone sees nothing; the dry run sees the drift and plans its repair.
+    let mut p = plan(&graph, &state, &engine.registry).unwrap();
+    assert!(!p.has_changes());
+    let checked = engine.dry_run(&graph, &state, &mut p).await;
+    assert!(checked.ok(), "{}", checked.render());
+    let shown = fabric::engine::render::render_plan(&p);
+    assert_eq!(p.summary().update, 2, "{shown}");
+    assert!(shown.contains("\"evil/api:latest\" => \"nginxinc/nginx-unprivileged:1.28-alpine\""), "{shown}");
+    assert!(shown.contains("changed by kubectl-set since fabric applied it; deploy puts it back"), "{shown}");
+
+    // Deploy puts the fields back, and fabric owns them again (the next refresh finds nothing).
+    let report = engine.apply(graph.clone(), &mut state, &p).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    let live = deployments.get("api").await.unwrap();
+    assert_eq!(live.spec.unwrap().template.spec.unwrap().containers[0].image.as_deref(), Some(v2));
+    assert_eq!(config_maps.get("settings").await.unwrap().data.unwrap()["LOG_LEVEL"], "info");
+    let report = engine.refresh(&mut state, Some(&graph), true).await.unwrap();
+    assert!(report.drift.is_empty(), "{}", report.render());
+
+    let p = plan_destroy(&state, &engine.registry).unwrap();
+    let report = engine.destroy(&mut state, &p).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+}
+
+/// A deploy whose dry run the cluster refuses (a field its schema does not have) stops before
+/// its first step: through the command line, exit code 2, and not even the namespace is made.
+#[test]
+#[ignore = "needs a real cluster: FABRIC_TEST_KUBECONFIG (`cargo xtask test` runs it when that is set; CI starts ../shared/kube)"]
+fn a_refused_dry_run_stops_the_deploy_before_its_first_step() {
+    let namespace = format!("fabric-refused-{}", std::process::id());
+    let program = {
+        let namespace = namespace.clone();
+        move |s: &mut Stack| {
+            let cluster = ClusterRef::kubeconfig("test");
+            Namespace::builder().name(namespace.as_str()).cluster(&cluster).build().add(s)?;
+            fabric::k8s::Manifest::new(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "settings", "namespace": namespace}, "datta": {"a": "1"}}))
+            .add(s, &cluster)?;
+            Ok(())
+        }
+    };
+    let aws = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    aws.set_nonblocking(true).unwrap();
+    let endpoint = format!("http://{}", aws.local_addr().unwrap());
+    let state = tempfile::tempdir().unwrap();
+    let kubeconfig = test_kubeconfig();
+    let args = [
+        "kube",
+        "deploy",
+        "--yes",
+        "--skip-preflight",
+        "--endpoint",
+        &endpoint,
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ];
+    assert_eq!(fabric::cli::run_with_args("kube", args, program), 2);
+    assert!(aws.accept().is_err(), "nothing connected to the AWS endpoint");
+    let exists = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(test_client().await);
+        namespaces.get_opt(&namespace).await.unwrap().is_some()
+    });
+    assert!(!exists, "the namespace was created: the deploy did not stop before its first step");
+}

@@ -535,6 +535,7 @@ mod tests {
             retired: false,
             delete_first: false,
             moved_to: None,
+            notes: Vec::new(),
         }
     }
 

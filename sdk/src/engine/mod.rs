@@ -1,6 +1,7 @@
 //! The engine: plan, apply, refresh, destroy, recovery of interrupted runs.
 
 pub mod apply;
+pub mod dry_run;
 pub mod executor;
 pub mod plan;
 pub mod provider;
@@ -13,6 +14,7 @@ use crate::model::{Graph, Urn};
 use crate::state::store::StateError;
 use crate::state::{JournalEntry, Op, Record, State, StateStore};
 pub use apply::{ApplyReport, StepResult};
+pub use dry_run::DryRunReport;
 pub use executor::Outcome;
 pub use plan::{FieldChange, Plan, PlanError, Step, StepOp, Summary, plan, plan_destroy, plan_json};
 pub use provider::{Ctx, Provider, ProviderError, Registry, TypedProvider};
@@ -175,6 +177,12 @@ impl Engine {
         state.apply(&entry);
         self.store.save(state).await?;
         Ok(report)
+    }
+
+    /// Asks the cloud, without changing anything, about every step of `plan` whose provider has
+    /// a dry run, and rewrites those steps with its answers (see [`dry_run::dry_run`]).
+    pub async fn dry_run(&self, graph: &Graph, state: &State, plan: &mut Plan) -> DryRunReport {
+        dry_run::dry_run(&self.ctx, graph, state, plan, self.parallel).await
     }
 
     /// Deletes everything in state, in reverse dependency order.

@@ -61,6 +61,10 @@ pub struct Step {
     /// `apiVersion` changed): nothing is deleted; it leaves state once that one is applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_to: Option<Urn>,
+    /// What the cloud's dry run added to the plan (fields another manager changed, which deploy
+    /// puts back).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Steps in the order they are shown: the program's resources in dependency order, then deletes in
@@ -189,6 +193,7 @@ pub fn plan(graph: &Graph, state: &State, registry: &Registry) -> Result<Plan, P
             retired: false,
             delete_first,
             moved_to: None,
+            notes: Vec::new(),
         });
     }
 
@@ -226,6 +231,7 @@ fn delete_steps(state: &State, urns: &[&Urn], registry: &Registry) -> Result<Vec
             retired: false,
             delete_first: false,
             moved_to: None,
+            notes: Vec::new(),
         });
     }
     steps.extend(state.retired.iter().map(|r| Step {
@@ -236,6 +242,7 @@ fn delete_steps(state: &State, urns: &[&Urn], registry: &Registry) -> Result<Vec
         retired: true,
         delete_first: false,
         moved_to: None,
+        notes: Vec::new(),
     }));
     Ok(steps)
 }
@@ -294,6 +301,9 @@ pub fn plan_json(plan: &Plan) -> Value {
             }
             if let Some(to) = &s.moved_to {
                 step["moved_to"] = serde_json::json!(to);
+            }
+            if !s.notes.is_empty() {
+                step["notes"] = serde_json::json!(s.notes);
             }
             step
         })

@@ -74,9 +74,15 @@ impl Ctx {
 pub struct Observed {
     pub inputs: Value,
     pub outputs: Value,
+    /// Why it differs, where the provider can tell (`…image: changed by kubectl-set`).
+    pub notes: Vec<String>,
 }
 
 impl Observed {
+    pub fn new(inputs: Value, outputs: Value) -> Self {
+        Observed { inputs, outputs, notes: Vec::new() }
+    }
+
     /// `recorded` inputs with every field this read observed replaced by what it observed.
     pub fn over(&self, recorded: &Value) -> Value {
         match (recorded, &self.inputs) {
@@ -90,6 +96,27 @@ impl Observed {
             _ => self.inputs.clone(),
         }
     }
+}
+
+/// What a provider's dry run of one step found (see [`Provider::dry_run`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DryRun {
+    /// This provider cannot ask its cloud without changing it.
+    NotSupported,
+    /// Not asked, and why (the cluster is created by this deploy; an input is known only then).
+    Skipped(String),
+    /// Accepted. `change`: the resource's inputs as they are and as they would be, from the
+    /// cloud's own answer (`None`: the answer changes nothing); `notes` say what the plan alone
+    /// could not (fields another manager took, the namespace it was checked in).
+    Accepted { change: Option<(Value, Value)>, notes: Vec<String> },
+}
+
+/// A resource as state recorded it, for reads that compare (see [`Provider::read_recorded`]).
+#[derive(Clone, Debug)]
+pub struct RecordedItem {
+    pub urn: Urn,
+    pub inputs: Value,
+    pub outputs: Value,
 }
 
 /// The engine's view of a provider: JSON in, JSON out.
@@ -132,6 +159,28 @@ pub trait Provider: Send + Sync + 'static {
     /// Finds a resource this stack created for `urn` whose create answer was lost (by its
     /// `fabric:urn` tag, or by its natural key for untaggable resources).
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Option<Value>>;
+
+    /// Like [`Provider::read_many`], given what state recorded, for refresh: a provider that can
+    /// tell which recorded fields someone else changed, and who (Kubernetes, through
+    /// `managedFields`), says so in [`Observed::notes`].
+    async fn read_recorded(&self, ctx: &Ctx, items: &[RecordedItem]) -> ProviderResult<Vec<Option<Observed>>> {
+        let batch: Vec<(Urn, Value)> = items.iter().map(|i| (i.urn.clone(), i.outputs.clone())).collect();
+        self.read_many(ctx, &batch).await
+    }
+
+    /// Asks the cloud, without changing anything, whether it would accept `inputs` for `urn`
+    /// (`recorded`: state's inputs and outputs, when it exists) and what it would make of them.
+    /// A refusal is an error naming the field. Providers whose cloud has no dry run keep the
+    /// default.
+    async fn dry_run(
+        &self,
+        _ctx: &Ctx,
+        _urn: &Urn,
+        _inputs: &Value,
+        _recorded: Option<(&Value, &Value)>,
+    ) -> ProviderResult<DryRun> {
+        Ok(DryRun::NotSupported)
+    }
 }
 
 /// A provider with typed inputs and outputs. Implement this; [`typed`] makes it a [`Provider`].
@@ -219,7 +268,7 @@ impl<P: TypedProvider> Provider for Typed<P> {
             .into_iter()
             .map(|o| match o {
                 None => Ok(None),
-                Some((i, out)) => Ok(Some(Observed { inputs: encode(&i)?, outputs: encode(&out)? })),
+                Some((i, out)) => Ok(Some(Observed::new(encode(&i)?, encode(&out)?))),
             })
             .collect()
     }

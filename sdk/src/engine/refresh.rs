@@ -2,7 +2,7 @@
 
 use super::EngineError;
 use super::plan::{FieldChange, diff};
-use super::provider::{Ctx, Observed, Provider};
+use super::provider::{Ctx, Observed, Provider, RecordedItem};
 use crate::model::Urn;
 use crate::state::{Record, State};
 use std::collections::BTreeMap;
@@ -37,12 +37,12 @@ impl RefreshReport {
                 Some(_) => {
                     out.push_str(&format!("  ~ {} changed outside fabric:\n", d.urn.display_short()));
                     for c in &d.changes {
-                        out.push_str(&format!(
-                            "      {}: {} => {}\n",
-                            c.field,
-                            super::render::show_value(c.old.as_ref()),
-                            super::render::show_value(c.new.as_ref())
-                        ));
+                        for line in super::render::leaf_lines(&c.field, c.old.as_ref(), c.new.as_ref()) {
+                            out.push_str(&format!("      {line}\n"));
+                        }
+                    }
+                    for note in d.observed.iter().flat_map(|o| &o.notes) {
+                        out.push_str(&format!("      ! {note}\n"));
                     }
                 }
             }
@@ -65,10 +65,12 @@ pub(super) async fn refresh(
         async move {
             let provider =
                 provider.ok_or_else(|| EngineError::Provider(format!("no provider for type `{type_name}`")))?;
-            let batch: Vec<(Urn, serde_json::Value)> =
-                items.iter().map(|(u, r)| ((*u).clone(), r.outputs.clone())).collect();
+            let batch: Vec<RecordedItem> = items
+                .iter()
+                .map(|(u, r)| RecordedItem { urn: (*u).clone(), inputs: r.inputs.clone(), outputs: r.outputs.clone() })
+                .collect();
             let observed = provider
-                .read_many(ctx, &batch)
+                .read_recorded(ctx, &batch)
                 .await
                 .map_err(|e| EngineError::Provider(format!("reading {type_name}: {e}")))?;
             Ok::<_, EngineError>(items.into_iter().zip(observed).collect::<Vec<_>>())
@@ -81,7 +83,7 @@ pub(super) async fn refresh(
             match observed {
                 None => report.drift.push(Drift { urn: urn.clone(), observed: None, changes: Vec::new() }),
                 Some(o) => {
-                    let o = Observed { inputs: o.over(&rec.inputs), outputs: o.outputs };
+                    let o = Observed { inputs: o.over(&rec.inputs), outputs: o.outputs, notes: o.notes };
                     let changes = diff(&rec.inputs, &o.inputs, &[]);
                     if !changes.is_empty() || o.outputs != rec.outputs {
                         report.drift.push(Drift { urn: urn.clone(), observed: Some(o), changes });

@@ -76,6 +76,9 @@ pub fn render_plan(plan: &Plan) -> String {
                 out.push_str(&format!("        {line}{note}\n"));
             }
         }
+        for note in &step.notes {
+            out.push_str(&format!("        ! {note}\n"));
+        }
     }
     let s = plan.summary();
     if plan.has_changes() {
@@ -97,6 +100,13 @@ fn object_summary(manifest: Option<&Value>) -> String {
         ns if ns.is_empty() => format!("{} {}", s("/kind"), s("/metadata/name")),
         ns => format!("{} {ns}/{}", s("/kind"), s("/metadata/name")),
     }
+}
+
+/// The changed leaves between two values, as `path: old => new` lines.
+pub(crate) fn leaf_lines(path: &str, old: Option<&Value>, new: Option<&Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    leaf_changes(path, old, new, &mut out);
+    out
 }
 
 /// The changed leaves between two values, as `path: old => new` (objects are walked into, as

@@ -10,6 +10,7 @@
 //! workloads of [`crate::components`] (`WebService`, `Prometheus`).
 
 pub mod access;
+pub mod fields;
 pub mod manifest;
 pub mod objects;
 pub mod provider;

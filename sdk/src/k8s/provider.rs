@@ -1,10 +1,12 @@
 //! The provider of every Kubernetes object type: server-side apply, readiness await, delete of
 //! objects this stack owns, batched reads by label.
 
+use super::fields::{self, FieldPath};
 use super::ready::{Readiness, diagnose, readiness};
 use super::{ClusterInfo, FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_STACK};
-use crate::engine::provider::{Ctx, Observed, Provider, ProviderError, ProviderResult};
+use crate::engine::provider::{Ctx, DryRun, Observed, Provider, ProviderError, ProviderResult, RecordedItem};
 use crate::model::Urn;
+use crate::model::contains_unknown;
 use crate::model::secret::reveal;
 use async_trait::async_trait;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy};
@@ -126,12 +128,92 @@ fn explain(target: &Target, action: &str, e: kube::Error) -> ProviderError {
             "{what}: the cluster does not serve {}: {}\n    fix: install the CRD or API first (declare it in the same program: CRDs are applied before other objects)",
             target.api_version, status.message
         )),
+        kube::Error::Api(status) if status.message.contains("field not declared in schema") => ProviderError(format!(
+            "{what}: the cluster rejected the object: {}\n    fix: this cluster's Kubernetes version does not have that field: remove it, or target the version the cluster runs (`EksCluster` version, or `ClusterRef::kubeconfig(..).version(..)`) so builders emit what it accepts",
+            schema_error(&status.message)
+        )),
         kube::Error::Api(status) if status.is_forbidden() => ProviderError(format!(
             "{what}: {action} forbidden: {}\n    fix: give the deploying identity access to the cluster (EKS access entry or RBAC)",
             status.message
         )),
         other => ProviderError(format!("{what}: {action}: {other}")),
     }
+}
+
+/// `….lifecycle.preStop.sleep: field not declared in schema`, without the server's preamble.
+fn schema_error(message: &str) -> String {
+    match message.split_once("): ") {
+        Some((_, rest)) => match rest.split_once(": ") {
+            Some((path, why)) => match FieldPath::parse(path) {
+                Some(p) => format!("field `{p}`: {why}"),
+                None => rest.to_string(),
+            },
+            None => rest.to_string(),
+        },
+        None => message.to_string(),
+    }
+}
+
+/// The conflicts of a 409 that are all on fields fabric set before (present in `applied`, the
+/// manifest state recorded): someone else changed them since, and taking them back is a repair,
+/// not a take-over. `None` when any conflict is on a field fabric never set.
+fn reclaimable(status: &kube::core::Status, applied: Option<&Value>) -> Option<Vec<fields::Conflict>> {
+    let applied = applied?;
+    let conflicts = fields::conflicts(status);
+    let ours = !conflicts.is_empty()
+        && conflicts.iter().all(|c| !c.path.0.is_empty() && fields::lookup(applied, &c.path, true).is_some());
+    ours.then_some(conflicts)
+}
+
+/// A refusal of server-side apply's conflicts, naming each field and the manager that owns it.
+fn conflict_refusal(target: &Target, status: &kube::core::Status, applied: Option<&Value>) -> ProviderError {
+    let lines: Vec<String> = fields::conflicts(status)
+        .iter()
+        .map(|c| {
+            let ours = applied.is_some_and(|a| fields::lookup(a, &c.path, true).is_some());
+            format!(
+                "      {}: owned by field manager `{}`{}",
+                if c.path.0.is_empty() { c.raw.clone() } else { c.path.to_string() },
+                c.manager,
+                if ours { " (fabric set it before)" } else { " (fabric never set it)" }
+            )
+        })
+        .collect();
+    let detail = if lines.is_empty() { format!("      {}", status.message) } else { lines.join("\n") };
+    ProviderError(format!(
+        "{}: server-side apply conflict: fields another field manager owns:\n{detail}\n    fix: stop managing these fields there, or remove them from the program, or let fabric take them over with `--force-conflicts`",
+        target.describe()
+    ))
+}
+
+/// An object as a plan compares it: without what the server keeps for itself (status,
+/// managedFields, resourceVersion, …), and with Secret values masked.
+fn comparable(object: &Value, masked_against: Option<&Value>) -> Value {
+    let mut o = object.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("status");
+    }
+    if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in ["managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink"] {
+            meta.remove(k);
+        }
+        if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove("deployment.kubernetes.io/revision");
+            if a.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    if o.get("kind").and_then(Value::as_str) == Some("Secret") {
+        let before = masked_against.and_then(|b| b.get("data")).cloned();
+        if let Some(data) = o.get_mut("data").and_then(Value::as_object_mut) {
+            for (k, v) in data.iter_mut() {
+                let same = before.as_ref().and_then(|b| b.get(k)).is_none_or(|b| b == v);
+                *v = Value::String(if same { "[secret]" } else { "[secret, changed]" }.into());
+            }
+        }
+    }
+    o
 }
 
 fn owned_by(obj: &DynamicObject, stack: &str) -> bool {
@@ -145,8 +227,9 @@ impl ObjectProvider {
         ctx.kube.client(cluster, ctx.aws().ok()).await
     }
 
-    /// Applies the manifest and waits until the object is ready.
-    async fn apply(&self, ctx: &Ctx, inputs: &Value) -> ProviderResult<Value> {
+    /// Applies the manifest and waits until the object is ready. `applied`: the manifest applied
+    /// before (state's), whose fields someone else changed since are taken back.
+    async fn apply(&self, ctx: &Ctx, inputs: &Value, applied: Option<&Value>) -> ProviderResult<Value> {
         let inputs: Inputs = decode("inputs", inputs)?;
         let target = Target::of_manifest(&inputs.manifest);
         let client = self.client(ctx, &inputs.cluster).await?;
@@ -156,8 +239,26 @@ impl ObjectProvider {
         if ctx.kube.force_conflicts {
             params = params.force();
         }
-        let applied =
-            api.patch(&target.name, &params, &Patch::Apply(&object)).await.map_err(|e| explain(&target, "apply", e))?;
+        let applied = match api.patch(&target.name, &params, &Patch::Apply(&object)).await {
+            Ok(o) => o,
+            Err(kube::Error::Api(status)) if status.is_conflict() => {
+                let Some(taken) = reclaimable(&status, applied) else {
+                    return Err(conflict_refusal(&target, &status, applied));
+                };
+                for c in &taken {
+                    tracing::warn!(
+                        "{}: taking back {} from field manager `{}` (fabric set it; it was changed outside fabric)",
+                        target.describe(),
+                        c.path,
+                        c.manager
+                    );
+                }
+                api.patch(&target.name, &params.clone().force(), &Patch::Apply(&object))
+                    .await
+                    .map_err(|e| explain(&target, "apply", e))?
+            }
+            Err(e) => return Err(explain(&target, "apply", e)),
+        };
         let timeout = Duration::from_secs_f64(inputs.ready_timeout_secs as f64 * ctx.kube.timeout_scale);
         let ready = self.await_ready(ctx, &client, &api, &target, applied, timeout).await?;
         let outputs = Outputs {
@@ -169,6 +270,46 @@ impl ObjectProvider {
             uid: ready.metadata.uid.unwrap_or_default(),
         };
         serde_json::to_value(outputs).map_err(|e| ProviderError(e.to_string()))
+    }
+
+    /// The live object of each recorded `outputs` (one LIST per cluster, by this stack's label),
+    /// with outputs updated to it; `None` for objects that are gone (or relabelled).
+    async fn list_live(&self, ctx: &Ctx, outputs: &[&Value]) -> ProviderResult<Vec<Option<(Value, Value)>>> {
+        let mut decoded = Vec::with_capacity(outputs.len());
+        for o in outputs {
+            decoded.push(decode::<Outputs>("recorded outputs", o)?);
+        }
+        let mut found: HashMap<(ClusterInfo, Option<String>, String), DynamicObject> = HashMap::new();
+        let mut listed: Vec<&ClusterInfo> = Vec::new();
+        for o in &decoded {
+            if listed.contains(&&o.cluster) {
+                continue;
+            }
+            listed.push(&o.cluster);
+            let target = Target::of_outputs(o);
+            let client = self.client(ctx, &o.cluster).await?;
+            let all: Api<DynamicObject> = Api::all_with(client, &target.resource());
+            let params = ListParams::default().labels(&format!("{LABEL_STACK}={}", ctx.stack));
+            let list = all.list(&params).await.map_err(|e| explain(&target, "list", e))?;
+            for obj in list.items {
+                let key =
+                    (o.cluster.clone(), obj.metadata.namespace.clone(), obj.metadata.name.clone().unwrap_or_default());
+                found.insert(key, obj);
+            }
+        }
+        decoded
+            .into_iter()
+            .map(|o| {
+                let Some(live) = found.get(&(o.cluster.clone(), o.namespace.clone(), o.name.clone())) else {
+                    return Ok(None);
+                };
+                let outputs = Outputs { uid: live.metadata.uid.clone().unwrap_or_default(), ..o };
+                Ok(Some((
+                    serde_json::to_value(outputs).map_err(|e| ProviderError(e.to_string()))?,
+                    serde_json::to_value(live).map_err(|e| ProviderError(e.to_string()))?,
+                )))
+            })
+            .collect()
     }
 
     /// Polls the object until its kind's readiness holds; on timeout, says what is not ready and
@@ -262,18 +403,20 @@ impl Provider for ObjectProvider {
                 ctx.stack
             )));
         }
-        self.apply(ctx, inputs).await
+        self.apply(ctx, inputs, None).await
     }
 
+    /// Server-side apply; fields of the manifest applied before that another manager changed since
+    /// (drift) are taken back, fields fabric never set are not (`--force-conflicts`).
     async fn update(
         &self,
         ctx: &Ctx,
         _urn: &Urn,
-        _old: &Value,
+        old: &Value,
         _outputs: &Value,
         inputs: &Value,
     ) -> ProviderResult<Value> {
-        self.apply(ctx, inputs).await
+        self.apply(ctx, inputs, old.get("manifest")).await
     }
 
     /// Deletes the object when it still carries this stack's labels (one that another owner
@@ -335,41 +478,119 @@ impl Provider for ObjectProvider {
     }
 
     /// One LIST per cluster and type, by this stack's label; objects not found (deleted, or
-    /// relabelled) read as gone. Fields are not compared: the next deploy re-applies on change.
+    /// relabelled) read as gone. Fields are compared by [`Provider::read_recorded`] (refresh).
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Vec<Option<Observed>>> {
-        let mut decoded = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            decoded.push(decode::<Outputs>("recorded outputs", o)?);
-        }
-        let mut found: HashMap<(ClusterInfo, Option<String>, String), DynamicObject> = HashMap::new();
-        let mut listed: Vec<&ClusterInfo> = Vec::new();
-        for o in &decoded {
-            if listed.contains(&&o.cluster) {
-                continue;
-            }
-            listed.push(&o.cluster);
-            let target = Target::of_outputs(o);
-            let client = self.client(ctx, &o.cluster).await?;
-            let all: Api<DynamicObject> = Api::all_with(client, &target.resource());
-            let params = ListParams::default().labels(&format!("{LABEL_STACK}={}", ctx.stack));
-            let list = all.list(&params).await.map_err(|e| explain(&target, "list", e))?;
-            for obj in list.items {
-                let key =
-                    (o.cluster.clone(), obj.metadata.namespace.clone(), obj.metadata.name.clone().unwrap_or_default());
-                found.insert(key, obj);
-            }
-        }
-        Ok(decoded
+        let outputs: Vec<&Value> = items.iter().map(|(_, o)| o).collect();
+        let live = self.list_live(ctx, &outputs).await?;
+        Ok(live
             .into_iter()
-            .map(|o| {
-                let live = found.get(&(o.cluster.clone(), o.namespace.clone(), o.name.clone()))?;
-                let outputs = Outputs { uid: live.metadata.uid.clone().unwrap_or_default(), ..o };
-                Some(Observed {
-                    inputs: Value::Object(Default::default()),
-                    outputs: serde_json::to_value(outputs).ok()?,
-                })
+            .map(|l| l.map(|(outputs, _)| Observed::new(Value::Object(Default::default()), outputs)))
+            .collect())
+    }
+
+    /// Like `read_many`, and reports field drift: every field of the applied manifest that fabric
+    /// no longer owns (per `managedFields`) and whose value differs, with the manager that has it
+    /// now. The observed manifest carries the live values, so a later deploy puts them back.
+    async fn read_recorded(&self, ctx: &Ctx, items: &[RecordedItem]) -> ProviderResult<Vec<Option<Observed>>> {
+        let outputs: Vec<&Value> = items.iter().map(|i| &i.outputs).collect();
+        let live = self.list_live(ctx, &outputs).await?;
+        Ok(items
+            .iter()
+            .zip(live)
+            .map(|(item, live)| {
+                let (outputs, object) = live?;
+                let mut observed = Observed::new(Value::Object(Default::default()), outputs);
+                if let Some(applied) = item.inputs.get("manifest") {
+                    let drift = fields::drift(applied, &object);
+                    if !drift.is_empty() {
+                        let mut manifest = applied.clone();
+                        for d in &drift {
+                            fields::set(&mut manifest, &d.path, d.live.clone());
+                        }
+                        observed.inputs = serde_json::json!({ "manifest": manifest });
+                        observed.notes = drift.iter().map(fields::FieldDrift::describe).collect();
+                    }
+                }
+                Some(observed)
             })
             .collect())
+    }
+
+    /// A server-side apply with `dryRun=All` as the `fabric` manager: the cluster's own answer
+    /// (defaults, admission, schema of its version), compared with the live object. Fields
+    /// fabric set that another manager changed since are drift (deploy takes them back); fields
+    /// fabric never set that another manager owns are a refusal, unless `--force-conflicts`.
+    async fn dry_run(
+        &self,
+        ctx: &Ctx,
+        _urn: &Urn,
+        inputs: &Value,
+        recorded: Option<(&Value, &Value)>,
+    ) -> ProviderResult<DryRun> {
+        if contains_unknown(inputs) {
+            return Ok(DryRun::Skipped(
+                "a value it holds is known only after apply (its cluster, or a resource it names, is created by this deploy)"
+                    .into(),
+            ));
+        }
+        let decoded: Inputs = decode("inputs", inputs)?;
+        let target = Target::of_manifest(&decoded.manifest);
+        let client = self.client(ctx, &decoded.cluster).await?;
+        let api = target.api(client.clone());
+        let mut object: DynamicObject = decode("manifest", &reveal(&decoded.manifest))?;
+        let applied = recorded.and_then(|(i, _)| i.get("manifest"));
+        let live = api.get_opt(&target.name).await.map_err(|e| explain(&target, "read", e))?;
+        let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+        if ctx.kube.force_conflicts {
+            params = params.force();
+        }
+        let mut notes = Vec::new();
+        let answer = match api.patch(&target.name, &params, &Patch::Apply(&object)).await {
+            Ok(a) => a,
+            Err(kube::Error::Api(status)) if status.is_conflict() => {
+                let Some(taken) = reclaimable(&status, applied) else {
+                    return Err(conflict_refusal(&target, &status, applied));
+                };
+                notes.extend(taken.iter().map(|c| {
+                    format!("{}: changed by {} since fabric applied it; deploy puts it back", c.path, c.manager)
+                }));
+                api.patch(&target.name, &params.clone().force(), &Patch::Apply(&object))
+                    .await
+                    .map_err(|e| explain(&target, "dry-run apply", e))?
+            }
+            Err(kube::Error::Api(status))
+                if status.code == 404 && status.details.as_ref().is_some_and(|d| d.kind == "namespaces") =>
+            {
+                // The namespace is created by this deploy: check the object in `default` (the schema,
+                // defaults and admission of the cluster are the same).
+                let ns = target.namespace.clone().unwrap_or_default();
+                object.metadata.namespace = Some("default".into());
+                let in_default: Api<DynamicObject> = Api::namespaced_with(client, "default", &target.resource());
+                in_default
+                    .patch(&target.name, &params.clone().force(), &Patch::Apply(&object))
+                    .await
+                    .map_err(|e| explain(&target, "dry-run apply", e))?;
+                notes.push(format!("checked in namespace `default`: namespace `{ns}` is created by this deploy"));
+                return Ok(DryRun::Accepted { change: None, notes });
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Ok(DryRun::Skipped(format!(
+                    "the cluster does not serve {} {} yet (a CRD this deploy applies first?)",
+                    target.api_version, target.kind
+                )));
+            }
+            Err(e) => return Err(explain(&target, "dry-run apply", e)),
+        };
+        let Some(live) = live else {
+            return Ok(DryRun::Accepted { change: None, notes });
+        };
+        let to_value = |o: &DynamicObject| serde_json::to_value(o).map_err(|e| ProviderError(e.to_string()));
+        let live = to_value(&live)?;
+        let before = comparable(&live, None);
+        let after = comparable(&to_value(&answer)?, Some(&live));
+        let change = (before != after)
+            .then(|| (serde_json::json!({ "manifest": before }), serde_json::json!({ "manifest": after })));
+        Ok(DryRun::Accepted { change, notes })
     }
 
     /// An object this stack applied whose answer was lost: found by name, if it has our labels.

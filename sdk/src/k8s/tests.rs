@@ -4,7 +4,7 @@
 use super::*;
 use crate::engine::provider::Ctx;
 use crate::engine::{Engine, Registry, plan};
-use crate::state::{LocalBackend, StateStore};
+use crate::state::{LocalBackend, State, StateStore};
 use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
@@ -484,4 +484,163 @@ async fn an_api_version_change_applies_and_never_deletes_the_object() {
     let types: Vec<&str> = state.resources.keys().map(|u| u.type_name()).collect();
     assert_eq!(types, ["k8s:policy/v1:PodDisruptionBudget"]);
     assert_eq!(state.resources.values().next().unwrap().outputs["uid"], "u1");
+}
+
+/// A ConfigMap `cfg` in `apps` with `data`, as a program declares it, and the state record of
+/// it applied earlier (uid `u1`).
+fn recorded_config_map(data: Value) -> (Arc<crate::model::Graph>, crate::state::State) {
+    let mut s = Stack::new("demo");
+    Manifest::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": "apps"}, "data": data}))
+    .add(&mut s, &ClusterRef::kubeconfig("kind"))
+    .unwrap();
+    let graph = Arc::new(s.finish().unwrap());
+    let node = &graph.nodes()[0];
+    let mut state = crate::state::State::new("demo");
+    state.resources.insert(
+        node.urn.clone(),
+        crate::state::Record {
+            type_name: node.type_name().to_string(),
+            inputs: node.inputs(&crate::model::NothingKnown).unwrap(),
+            outputs: json!({"cluster": {"name": "kind", "via": "kubeconfig"}, "api_version": "v1",
+                "kind": "ConfigMap", "namespace": "apps", "name": "cfg", "uid": "u1"}),
+            deps: vec![],
+        },
+    );
+    (graph, state)
+}
+
+fn live_config_map(data: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "apps", "uid": "u1",
+        "resourceVersion": "7", "labels": {LABEL_MANAGED_BY: "fabric", LABEL_STACK: "demo"},
+        "managedFields": [{"manager": "fabric", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:data": {"f:a": {}}}}]}, "data": data})
+}
+
+/// The dry run is a server-side apply with `dryRun=All` as the `fabric` manager, and the plan
+/// shows the server's answer: here an annotation an admission webhook would add turns an
+/// unchanged resource into an update, shown field by field.
+#[tokio::test]
+async fn the_plan_shows_the_dry_run_answer_of_the_server() {
+    let (graph, state) = recorded_config_map(json!({"a": "1"}));
+    let mut p = plan(&graph, &state, &Registry::standard()).unwrap();
+    assert!(!p.has_changes(), "the program and state agree");
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let task = tokio::spawn(async move {
+        let report = crate::engine::dry_run::dry_run(&ctx, &graph, &state, &mut p, 4).await;
+        (report, p)
+    });
+    let get = next(&mut server, 200, live_config_map(json!({"a": "1"}))).await;
+    assert_eq!((get.method.as_str(), get.path.as_str()), ("GET", "/api/v1/namespaces/apps/configmaps/cfg"));
+    let mut answer = live_config_map(json!({"a": "1"}));
+    answer["metadata"]["annotations"] = json!({"policy.example/injected": "yes"});
+    answer["metadata"]["resourceVersion"] = json!("8");
+    let patch = next(&mut server, 200, answer).await;
+    assert_eq!((patch.method.as_str(), patch.path.as_str()), ("PATCH", "/api/v1/namespaces/apps/configmaps/cfg"));
+    assert!(patch.query.contains("dryRun=All") && patch.query.contains("fieldManager=fabric"), "{}", patch.query);
+    assert!(!patch.query.contains("force"), "{}", patch.query);
+    let (report, p) = task.await.unwrap();
+    assert_eq!((report.accepted, report.ok()), (1, true));
+    assert_eq!(p.steps[0].op, crate::engine::StepOp::Update);
+    let text = crate::engine::render::render_plan(&p);
+    assert!(
+        text.contains("manifest.metadata.annotations: (none) => {\"policy.example/injected\":\"yes\"}"),
+        "the change is the server's, field by field (resourceVersion is not shown): {text}"
+    );
+    assert!(!text.contains("resourceVersion"), "{text}");
+}
+
+/// A 422 on the dry run is a refusal naming the object and the field; nothing but the GET and
+/// the dry run was sent, so a deploy stops before its first step.
+#[tokio::test]
+async fn a_refused_dry_run_names_the_object_and_the_field() {
+    let (graph, state) = recorded_config_map(json!({"a": "1"}));
+    let mut p = plan(&graph, &State::new("demo"), &Registry::standard()).unwrap();
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let task = tokio::spawn(async move { crate::engine::dry_run::dry_run(&ctx, &graph, &state, &mut p, 4).await });
+    next(&mut server, 404, status(404, "NotFound", "not found")).await;
+    let mut refusal = status(
+        422,
+        "Invalid",
+        "ConfigMap \"cfg\" is invalid: data.a b: Invalid value: \"a b\": a valid config key must consist of alphanumeric characters",
+    );
+    refusal["details"] = json!({"name": "cfg", "kind": "ConfigMap", "causes": [{"reason": "FieldValueInvalid",
+        "message": "Invalid value: \"a b\"", "field": "data.a b"}]});
+    let patch = next(&mut server, 422, refusal).await;
+    assert!(patch.query.contains("dryRun=All"), "{}", patch.query);
+    let report = task.await.unwrap();
+    drop(server); // nothing else was sent
+    assert!(!report.ok());
+    let text = report.render();
+    assert!(
+        text.contains("refused: k8s:v1:ConfigMap \"kind/apps/cfg\": ConfigMap apps/cfg: the cluster rejected"),
+        "{text}"
+    );
+    assert!(text.contains("data.a b: Invalid value"), "{text}");
+}
+
+/// A conflict on a field fabric applied before is drift: the dry run is repeated with `force`
+/// and the plan says deploy puts the field back. A conflict on a field fabric never set is a
+/// refusal naming the field and the manager that owns it.
+#[tokio::test]
+async fn conflicts_are_drift_when_fabric_set_the_field_and_refusals_when_it_never_did() {
+    let conflict = |field: &str| {
+        let mut s = status(409, "Conflict", "Apply failed with 1 conflict");
+        s["details"] = json!({"causes": [{"reason": "FieldManagerConflict",
+            "message": "conflict with \"kubectl-edit\" using v1", "field": field}]});
+        s
+    };
+    // `data.a` was applied by fabric (it is in state's manifest): drift.
+    let (graph, state) = recorded_config_map(json!({"a": "1"}));
+    let mut p = plan(&graph, &state, &Registry::standard()).unwrap();
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let task = tokio::spawn(async move {
+        let report = crate::engine::dry_run::dry_run(&ctx, &graph, &state, &mut p, 4).await;
+        (report, p)
+    });
+    next(&mut server, 200, live_config_map(json!({"a": "2"}))).await;
+    next(&mut server, 409, conflict(".data.a")).await;
+    let forced = next(&mut server, 200, live_config_map(json!({"a": "1"}))).await;
+    assert!(forced.query.contains("dryRun=All") && forced.query.contains("force=true"), "{}", forced.query);
+    let (report, p) = task.await.unwrap();
+    assert!(report.ok(), "{}", report.render());
+    let text = crate::engine::render::render_plan(&p);
+    assert!(text.contains("manifest.data.a: \"2\" => \"1\""), "{text}");
+    assert!(text.contains("! data.a: changed by kubectl-edit since fabric applied it; deploy puts it back"), "{text}");
+
+    // `data.b` is new in the program and another manager owns it: refused.
+    let (graph, state) = recorded_config_map(json!({"a": "1", "b": "x"}));
+    let mut state = state;
+    state.resources.values_mut().for_each(|r| r.inputs["manifest"]["data"] = json!({"a": "1"}));
+    let mut p = plan(&graph, &state, &Registry::standard()).unwrap();
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let task = tokio::spawn(async move { crate::engine::dry_run::dry_run(&ctx, &graph, &state, &mut p, 4).await });
+    next(&mut server, 200, live_config_map(json!({"a": "1", "b": "theirs"}))).await;
+    next(&mut server, 409, conflict(".data.b")).await;
+    let report = task.await.unwrap();
+    drop(server);
+    let text = report.render();
+    assert!(text.contains("data.b: owned by field manager `kubectl-edit` (fabric never set it)"), "{text}");
+    assert!(text.contains("--force-conflicts"), "{text}");
+}
+
+/// Refresh reads `managedFields`: a field fabric applied that another manager changed is drift,
+/// named with that manager, and the observed manifest holds the live value.
+#[tokio::test]
+async fn refresh_reports_field_drift_with_the_manager_that_made_it() {
+    let (_, state) = recorded_config_map(json!({"a": "1"}));
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let (urn, rec) = state.resources.iter().next().map(|(u, r)| (u.clone(), r.clone())).unwrap();
+    let provider = provider::provider_for(urn.type_name());
+    let items = vec![crate::engine::provider::RecordedItem { urn, inputs: rec.inputs, outputs: rec.outputs }];
+    let call = tokio::spawn(async move { provider.read_recorded(&ctx, &items).await });
+    let mut live = live_config_map(json!({"a": "2"}));
+    live["metadata"]["managedFields"] = json!([
+        {"manager": "fabric", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {}},
+        {"manager": "kubectl-edit", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:data": {"f:a": {}}}}]);
+    next(&mut server, 200, json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {}, "items": [live]})).await;
+    let observed = call.await.unwrap().unwrap().pop().unwrap().unwrap();
+    assert_eq!(observed.notes, ["data.a: changed by kubectl-edit"]);
+    assert_eq!(observed.inputs["manifest"]["data"]["a"], "2");
 }
