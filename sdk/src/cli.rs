@@ -278,8 +278,16 @@ fn kubernetes_reach(cli: &Cli, graph: Arc<Graph>) -> Result<Arc<Graph>, (i32, St
     let files =
         crate::k8s::render::write_dir(&objects, &dir).map_err(|e| (1, format!("writing {}: {e}", dir.display())))?;
     crate::local::ensure_installed(&home).map_err(|e| (1, e))?;
-    let validated = match crate::k8s::render::validate_files(&home, &files) {
-        Ok(Some(())) => format!("validated against the Kubernetes {} schemas", crate::k8s::render::KUBERNETES_VERSION),
+    let validated = match crate::k8s::render::validate_objects(&home, &objects, &files) {
+        Ok(Some(versions)) => {
+            let shown: Vec<String> = versions.iter().map(|v| v.to_string()).collect();
+            let unknown = objects.iter().any(|o| o.version.is_none());
+            format!(
+                "validated against the Kubernetes {} schemas{}",
+                shown.join(" and "),
+                if unknown { " (a cluster of unknown version: its API server checks the rest)" } else { "" }
+            )
+        }
         Ok(None) => "NOT validated (kubernetes-validate is not installed)".to_string(),
         Err(e) => return Err((2, e)),
     };

@@ -270,3 +270,30 @@ fn a_refused_dry_run_stops_the_deploy_before_its_first_step() {
     });
     assert!(!exists, "the namespace was created: the deploy did not stop before its first step");
 }
+
+/// Objects built for a newer Kubernetes than the cluster's API server answers on `/version` are
+/// refused by the dry run, saying which version to declare.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: FABRIC_TEST_KUBECONFIG (`cargo xtask test` runs it when that is set; CI starts ../shared/kube)"]
+async fn objects_built_for_a_newer_version_than_the_cluster_runs_are_refused() {
+    let program = |s: &mut Stack| {
+        let cluster = ClusterRef::kubeconfig("test").with_version(fabric::k8s::KubeVersion::new(1, 99));
+        ConfigMap::builder().name("settings").namespace("default").cluster(&cluster).build().add(s)?;
+        Ok(())
+    };
+    let graph = fabric::testing::synthesize("kube", program).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        StateStore::open(Arc::new(LocalBackend::new(dir.path().to_path_buf())), "kube", KeySource::LocalKeyFile)
+            .await
+            .unwrap();
+    let ctx = Ctx::new("kube", None).with_kube(KubeAccess::new(Some(test_kubeconfig())));
+    let engine = Engine::new(ctx, Arc::new(store), Registry::standard());
+    let state = fabric::state::State::new("kube");
+    let mut p = plan(&graph, &state, &engine.registry).unwrap();
+    let checked = engine.dry_run(&graph, &state, &mut p).await;
+    let text = checked.render();
+    assert!(!checked.ok(), "{text}");
+    assert!(text.contains("runs Kubernetes 1.36, but the program builds its objects for 1.99"), "{text}");
+    assert!(text.contains("with_version(KubeVersion::new(1, 36))"), "{text}");
+}

@@ -473,7 +473,7 @@ impl EksCluster<'_> {
                 vec![],
             );
         }
-        let kube = ClusterRef::eks(
+        let mut kube = ClusterRef::eks(
             &name,
             cluster_name_out,
             Output::reference(cluster.clone(), "endpoint"),
@@ -484,6 +484,9 @@ impl EksCluster<'_> {
             security_group_id: Output::reference(cluster.clone(), "node_security_group_id"),
         })
         .ready_after(ready_after);
+        if let Some(version) = crate::k8s::KubeVersion::parse(&self.version) {
+            kube = kube.with_version(version);
+        }
         if let Some(role) = &autoscaler_role {
             s.declare(
                 eks::pod_identity_provider(),

@@ -14,9 +14,10 @@ use k8s_openapi::api::autoscaling::v2::{
     HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget, ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Service, ServicePort, ServiceSpec, SleepAction, TCPSocketAction, TopologySpreadConstraint,
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, Lifecycle,
+    LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, SleepAction, TCPSocketAction,
+    TopologySpreadConstraint,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -254,6 +255,19 @@ pub(crate) fn check_image(c: &mut Checker, image: &str) {
     );
 }
 
+/// The `preStop` hook that keeps a stopping pod serving while load balancers drain it: the sleep
+/// action from Kubernetes 1.30 on (and where the version is not known: the cluster's dry run
+/// checks it), else `sleep` run in the container (the image must have a `sleep` binary).
+fn drain_hook(cluster: &crate::k8s::ClusterRef, seconds: i64) -> LifecycleHandler {
+    match cluster.version() {
+        Some(v) if !v.has_sleep_action() => LifecycleHandler {
+            exec: Some(ExecAction { command: Some(vec!["sleep".into(), seconds.to_string()]) }),
+            ..Default::default()
+        },
+        _ => LifecycleHandler { sleep: Some(SleepAction { seconds }), ..Default::default() },
+    }
+}
+
 impl WebService<'_> {
     pub fn add(self, s: &mut Stack) -> crate::Result<WebServiceRef> {
         let name = self.name.clone();
@@ -415,10 +429,7 @@ impl WebService<'_> {
                 ..Default::default()
             }),
             lifecycle: Some(Lifecycle {
-                pre_stop: Some(LifecycleHandler {
-                    sleep: Some(SleepAction { seconds: self.drain_seconds }),
-                    ..Default::default()
-                }),
+                pre_stop: Some(drain_hook(self.cluster, self.drain_seconds)),
                 ..Default::default()
             }),
             security_context: Some(restricted_container()),

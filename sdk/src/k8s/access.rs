@@ -26,6 +26,7 @@ pub struct KubeAccess {
     pub timeout_scale: f64,
     fixed: Option<kube::Client>,
     cache: tokio::sync::Mutex<HashMap<ClusterInfo, (kube::Client, Instant)>>,
+    versions: tokio::sync::Mutex<HashMap<String, Option<super::KubeVersion>>>,
 }
 
 impl Default for KubeAccess {
@@ -37,6 +38,7 @@ impl Default for KubeAccess {
             timeout_scale: 1.0,
             fixed: None,
             cache: Default::default(),
+            versions: Default::default(),
         }
     }
 }
@@ -55,6 +57,26 @@ impl KubeAccess {
     /// Whether objects of a cluster reached `via` this connection can be applied in this run.
     pub fn can_reach(&self, via: &str, local: bool) -> bool {
         self.fixed.is_some() || self.kubeconfig.is_some() || (via == "eks" && !local)
+    }
+
+    /// The Kubernetes version the API server of `cluster` answers on `/version` (asked once per
+    /// run); `None` when its answer names none.
+    pub async fn server_version(
+        &self,
+        cluster: &ClusterInfo,
+        client: &kube::Client,
+    ) -> ProviderResult<Option<super::KubeVersion>> {
+        let mut versions = self.versions.lock().await;
+        if let Some(v) = versions.get(&cluster.name) {
+            return Ok(*v);
+        }
+        let info = client
+            .apiserver_version()
+            .await
+            .map_err(|e| ProviderError(format!("cluster `{}`: reading its version: {e}", cluster.name)))?;
+        let v = super::KubeVersion::of_server(&info);
+        versions.insert(cluster.name.clone(), v);
+        Ok(v)
     }
 
     /// The client for `cluster`.

@@ -17,10 +17,12 @@ pub mod provider;
 pub mod ready;
 pub mod render;
 pub mod values;
+pub mod version;
 
 pub use access::KubeAccess;
 pub use manifest::Manifest;
 pub use objects::{ConfigMap, KubeSecret, Namespace};
+pub use version::KubeVersion;
 
 use crate::model::{Output, Stack, Urn};
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,10 @@ pub struct ClusterRef {
     name: String,
     #[serde(flatten)]
     connection: Connection,
+    /// The Kubernetes version it runs, when known: builders emit only fields it accepts, and
+    /// manifests are validated against its schemas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<KubeVersion>,
     /// The worker nodes, for load balancers that target them (EKS).
     #[serde(skip)]
     nodes: Option<ClusterNodes>,
@@ -86,6 +92,8 @@ pub struct ClusterInfo {
     pub endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<KubeVersion>,
 }
 
 impl ClusterRef {
@@ -100,7 +108,33 @@ impl ClusterRef {
     /// assert_eq!(s.finish().unwrap().nodes()[0].urn.to_string(), "demo::k8s:v1:Namespace::kind/apps");
     /// ```
     pub fn kubeconfig(name: &str) -> Self {
-        ClusterRef { name: name.to_string(), connection: Connection::Kubeconfig, nodes: None, ready_after: vec![] }
+        ClusterRef {
+            name: name.to_string(),
+            connection: Connection::Kubeconfig,
+            version: None,
+            nodes: None,
+            ready_after: vec![],
+        }
+    }
+
+    /// Running Kubernetes `version`: builders emit only what it accepts (below 1.30, a `preStop`
+    /// hook runs `sleep` in the container instead of the sleep action), `render` and `--local`
+    /// validate against its schemas, and the dry run refuses a cluster that runs an older one.
+    /// Without it, a kubeconfig cluster is checked by its own API server (the dry run).
+    ///
+    /// ```
+    /// use fabric::k8s::{ClusterRef, KubeVersion};
+    /// let kind = ClusterRef::kubeconfig("kind").with_version(KubeVersion::new(1, 29));
+    /// assert_eq!(kind.version(), Some(KubeVersion::new(1, 29)));
+    /// ```
+    pub fn with_version(mut self, version: KubeVersion) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// The Kubernetes version the cluster runs, when known.
+    pub fn version(&self) -> Option<KubeVersion> {
+        self.version
     }
 
     /// A cluster reached through its API endpoint with a token from STS (EKS).
@@ -108,6 +142,7 @@ impl ClusterRef {
         ClusterRef {
             name: name.to_string(),
             connection: Connection::Eks(Box::new(EksConnection { cluster_name, endpoint, ca_data })),
+            version: None,
             nodes: None,
             ready_after: vec![],
         }

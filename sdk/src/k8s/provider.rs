@@ -536,6 +536,25 @@ impl Provider for ObjectProvider {
         let decoded: Inputs = decode("inputs", inputs)?;
         let target = Target::of_manifest(&decoded.manifest);
         let client = self.client(ctx, &decoded.cluster).await?;
+        if let Some(built_for) = decoded.cluster.version
+            && let Some(running) = ctx.kube.server_version(&decoded.cluster, &client).await?
+            && running < built_for
+        {
+            if decoded.cluster.via == "eks" {
+                // The cluster's upgrade is a step of this deploy: the objects are for the new version.
+                return Ok(DryRun::Skipped(format!(
+                    "the cluster runs Kubernetes {running} until this deploy upgrades it to {built_for}"
+                )));
+            }
+            return Err(ProviderError(format!(
+                "{}: cluster `{}` runs Kubernetes {running}, but the program builds its objects for {built_for} (fields newer than {running} would be refused)\n    fix: declare the version the cluster runs: `ClusterRef::kubeconfig(\"{}\").with_version(KubeVersion::new({}, {}))`",
+                target.describe(),
+                decoded.cluster.name,
+                decoded.cluster.name,
+                running.major,
+                running.minor
+            )));
+        }
         let api = target.api(client.clone());
         let mut object: DynamicObject = decode("manifest", &reveal(&decoded.manifest))?;
         let applied = recorded.and_then(|(i, _)| i.get("manifest"));
