@@ -477,6 +477,9 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
             } else {
                 eprint!("{}", render_plan(&plan));
             }
+            for w in graph.warnings() {
+                eprintln!("warning: {w}");
+            }
             if checked.asked() {
                 eprint!("{}", checked.render());
             }

@@ -73,6 +73,15 @@ impl PolicyDocument {
         self.statement("Allow", actions, resources)
     }
 
+    /// Allows `actions` on `resources` only under `condition` (an IAM `Condition` block, such as
+    /// `{"StringEquals": {"aws:ResourceTag/team": "web"}}`).
+    pub fn allow_when(mut self, actions: &[&str], resources: &[&str], condition: Value) -> Self {
+        if let Some(list) = self.0["Statement"].as_array_mut() {
+            list.push(json!({"Effect": "Allow", "Action": actions, "Resource": resources, "Condition": condition}));
+        }
+        self
+    }
+
     pub fn deny(self, actions: &[&str], resources: &[&str]) -> Self {
         self.statement("Deny", actions, resources)
     }

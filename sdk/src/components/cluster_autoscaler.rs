@@ -16,20 +16,42 @@ pub fn image(kubernetes_version: &str) -> String {
     format!("registry.k8s.io/autoscaling/cluster-autoscaler:v{kubernetes_version}.0")
 }
 
-/// What the autoscaler's role may do.
-pub const ACTIONS: [&str; 11] = [
+/// What the autoscaler reads, anywhere in the account.
+pub const DESCRIBE_ACTIONS: [&str; 9] = [
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeAutoScalingInstances",
     "autoscaling:DescribeLaunchConfigurations",
     "autoscaling:DescribeScalingActivities",
     "autoscaling:DescribeTags",
-    "autoscaling:SetDesiredCapacity",
-    "autoscaling:TerminateInstanceInAutoScalingGroup",
     "ec2:DescribeImages",
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeLaunchTemplateVersions",
     "eks:DescribeNodegroup",
 ];
+
+/// What the autoscaler changes: only on the groups of its own cluster.
+pub const SCALE_ACTIONS: [&str; 2] =
+    ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"];
+
+/// The autoscaler's permissions for EKS cluster `cluster_name`: it reads everywhere, and resizes
+/// only autoscaling groups tagged `k8s.io/cluster-autoscaler/<cluster_name>: owned` (the tag EKS
+/// puts on its managed node groups), never another cluster's or anything else in the account.
+pub fn policy(cluster_name: &str) -> crate::aws::iam::PolicyDocument {
+    crate::aws::iam::PolicyDocument::new().allow(&DESCRIBE_ACTIONS, &["*"]).allow_when(
+        &SCALE_ACTIONS,
+        &["*"],
+        json!({"StringEquals": {format!("aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}"): "owned"}}),
+    )
+}
+
+/// The autoscaler's health endpoint (its `--address`, 8085).
+pub const HEALTH_PORT: i32 = 8085;
+
+/// A container security context with a read-only root filesystem.
+fn read_only(mut context: k8s_openapi::api::core::v1::SecurityContext) -> k8s_openapi::api::core::v1::SecurityContext {
+    context.read_only_root_filesystem = Some(true);
+    context
+}
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
     json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
@@ -98,8 +120,12 @@ pub fn declare(
             "--skip-nodes-with-system-pods=false",
         ],
         "env": [{"name": "AWS_REGION", "value": ""}],
+        "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
+        // Restarted when it stops answering (a stuck autoscaler stops scaling silently).
+        "livenessProbe": {"httpGet": {"path": "/health-check", "port": "health"},
+            "initialDelaySeconds": 30, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
         "resources": {"requests": quantities("100m", "300Mi"), "limits": quantities("500m", "600Mi")},
-        "securityContext": restricted_container(),
+        "securityContext": read_only(restricted_container()),
     });
     let mut deployment = Manifest::new(json!({
         "apiVersion": "apps/v1", "kind": "Deployment",

@@ -79,9 +79,21 @@ pub struct Database {
     security_group: SecurityGroupRef,
     username: String,
     database: String,
+    /// The subnets the instance (and its Multi-AZ standby) may run in.
+    subnet_cidrs: Vec<ipnet::Ipv4Net>,
 }
 
 impl Database {
+    /// What a workload names in `.reach(..)` to connect: the database's subnets on 5432, and
+    /// nothing else (the database's security group admits the nodes; this is the pod's half).
+    pub fn reach(&self) -> crate::k8s::policy::Reach {
+        crate::k8s::policy::Reach::Cidrs {
+            name: self.instance.name().to_string(),
+            cidrs: self.subnet_cidrs.clone(),
+            port: 5432,
+        }
+    }
+
     pub fn urn(&self) -> &Urn {
         &self.instance
     }
@@ -315,6 +327,14 @@ impl RdsPostgres<'_> {
             tags: self.tags.clone(),
         };
         let instance = s.declare(rds::instance_provider(), name, inputs, vec![]);
-        Ok(Database { instance, password, security_group: sg, username: self.master_username, database: self.database })
+        let subnet_cidrs = self.network.private_subnets().iter().map(|p| p.cidr()).collect();
+        Ok(Database {
+            instance,
+            password,
+            security_group: sg,
+            username: self.master_username,
+            database: self.database,
+            subnet_cidrs,
+        })
     }
 }

@@ -110,7 +110,9 @@ pub struct EksCluster<'a> {
     network: &'a Network,
     #[builder(default = DEFAULT_VERSION.into(), setter(into))]
     version: String,
-    /// Who may reach the public API endpoint (`[]`: private endpoint only).
+    /// Who may reach the public API endpoint (`[]`: private endpoint only). The default, the whole
+    /// internet, works with any laptop and CI runner and is warned about in every plan: name your
+    /// office, VPN and CI egress ranges instead (from config).
     #[builder(default = vec!["0.0.0.0/0".into()])]
     public_access_cidrs: Vec<String>,
     #[builder(default = vec!["api".into(), "audit".into(), "authenticator".into()])]
@@ -288,6 +290,14 @@ impl EksCluster<'_> {
             "no untainted pool of at least two nodes runs the cluster's own services (DNS, metrics)",
             "add a general pool, such as `NodePool::builder().name(\"general\").instance_types(vec![\"t3.large\".into()]).size(2..=6)`",
         );
+        if self.public_access_cidrs.iter().any(|c| c == "0.0.0.0/0") {
+            s.warn(
+                &s.urn(eks::CLUSTER, &name),
+                "public_access_cidrs",
+                "the cluster's API endpoint is open to the whole internet (0.0.0.0/0); only its authentication stands in the way",
+                "name the ranges that may reach it (office, VPN, CI egress) with `.public_access_cidrs(..)` from config, or `vec![]` for a private endpoint",
+            );
+        }
         s.report(c.into_errors());
 
         let stack = s.name().to_string();
@@ -357,7 +367,7 @@ impl EksCluster<'_> {
             RolePolicy::builder()
                 .name(format!("eks-{name}-cluster-autoscaler"))
                 .role(&role)
-                .policy(PolicyDocument::new().allow(&crate::components::cluster_autoscaler::ACTIONS, &["*"]))
+                .policy(crate::components::cluster_autoscaler::policy(&eks_name))
                 .build()
                 .add(s)?;
             Some(role)
@@ -486,6 +496,9 @@ impl EksCluster<'_> {
         .ready_after(ready_after);
         if let Some(version) = crate::k8s::KubeVersion::parse(&self.version) {
             kube = kube.with_version(version);
+        }
+        if let Some(cidr) = self.network.cidr() {
+            kube = kube.with_network_cidr(cidr);
         }
         if let Some(role) = &autoscaler_role {
             s.declare(

@@ -5,25 +5,30 @@
 use super::web_service::{
     check_image, disruption_budget, meta, quantities, restricted_container, restricted_pod, spread,
 };
+use crate::k8s::policy::{self, LABEL_SCRAPED, LABEL_SCRAPER, Reach, client_label};
 use crate::k8s::{ClusterRef, Manifest, ObjectRef, manifest::dns_label};
 use crate::model::{Checker, Stack};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServiceAccount,
-    ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecurityContext, Service,
+    ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use typed_builder::TypedBuilder;
 
 /// The storage class fabric declares once per cluster for volumes: gp3, encrypted, bound where
 /// the pod lands, expandable, kept when the claim goes (a deleted claim loses no data).
 pub const STORAGE_CLASS: &str = "fabric-gp3";
+
+/// The port Prometheus listens on in its pods (its Service answers on 80).
+pub const PORT: i32 = 9090;
 
 /// The tag the volumes of that class carry, for backup selections by tag.
 pub const VOLUME_BACKUP_TAG: (&str, &str) = ("fabric-backup", "true");
@@ -75,6 +80,17 @@ pub struct PrometheusRef {
 }
 
 impl PrometheusRef {
+    /// What a workload names in `.reach(..)` to query Prometheus: its pods on 9090. Nothing
+    /// else, in the namespace or outside it, gets in.
+    pub fn reach(&self) -> Reach {
+        Reach::Pods {
+            name: self.name.clone(),
+            selector: [("app.kubernetes.io/name".to_string(), self.name.clone())].into(),
+            port: PORT,
+            client_label: client_label(&self.name),
+        }
+    }
+
     /// The in-cluster URL (port 80).
     pub fn url(&self) -> String {
         format!("http://{}.{}.svc.cluster.local", self.name, self.namespace)
@@ -301,7 +317,7 @@ impl Prometheus<'_> {
             ]),
             ports: Some(vec![ContainerPort {
                 name: Some("http".into()),
-                container_port: 9090,
+                container_port: PORT,
                 protocol: Some("TCP".into()),
                 ..Default::default()
             }]),
@@ -316,9 +332,12 @@ impl Prometheus<'_> {
                 VolumeMount { name: "config".into(), mount_path: "/etc/prometheus".into(), ..Default::default() },
                 VolumeMount { name: "data".into(), mount_path: "/prometheus".into(), ..Default::default() },
             ]),
-            security_context: Some(restricted_container()),
+            // It writes only to its data volume.
+            security_context: Some(SecurityContext { read_only_root_filesystem: Some(true), ..restricted_container() }),
             ..Default::default()
         };
+        let mut pod_labels = labels.clone();
+        pod_labels.insert(LABEL_SCRAPER.into(), "true".into());
         let stateful_set = StatefulSet {
             metadata: meta(&name, &ns, &labels),
             spec: Some(StatefulSetSpec {
@@ -327,7 +346,7 @@ impl Prometheus<'_> {
                 selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
-                        labels: Some(labels.clone()),
+                        labels: Some(pod_labels),
                         // A new scrape configuration restarts Prometheus with it.
                         annotations: Some([("fabric.dev/config-hash".to_string(), config_hash)].into()),
                         ..Default::default()
@@ -368,6 +387,20 @@ impl Prometheus<'_> {
             let pdb = disruption_budget(&name, &ns, &labels, &selector);
             Manifest::of(&pdb).add(s, self.cluster)?;
         }
+        // Isolation: in from the pods that reach it; out to the pods it scrapes, and to the API
+        // server and kubelets (service discovery, node and cAdvisor metrics) in the cluster's
+        // network (anywhere on those ports when the network is not known).
+        let (k, v) = client_label(&name);
+        let ingress = vec![policy::from_pods_labelled((&k, &v), PORT)];
+        let network: Vec<Value> = match self.cluster.network_cidr() {
+            Some(cidr) => vec![json!({"ipBlock": {"cidr": cidr.to_string()}})],
+            None => vec![json!({"ipBlock": {"cidr": "0.0.0.0/0"}})],
+        };
+        let egress = vec![
+            json!({"to": [{"podSelector": {"matchLabels": {LABEL_SCRAPED: "true"}}}]}),
+            json!({"to": network, "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 10250}]}),
+        ];
+        Manifest::new(policy::workload(&name, &ns, &selector, ingress, egress)).add(s, self.cluster)?;
         let stateful_set = Manifest::of(&stateful_set).add(s, self.cluster)?;
         Ok(PrometheusRef { name, namespace: ns, stateful_set })
     }

@@ -6,6 +6,7 @@
 use super::ingress::Edge;
 use crate::aws::ec2::security_group::{IngressRuleInputs, rule_provider};
 use crate::k8s::objects::{KubeSecret, pointer_key};
+use crate::k8s::policy::{self, LABEL_SCRAPED, LABEL_SCRAPER, Reach, client_label};
 use crate::k8s::{ClusterRef, Manifest, ObjectRef, manifest::dns_label};
 use crate::model::{Checker, Output, Secret, Stack, stable_hash};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
@@ -14,10 +15,10 @@ use k8s_openapi::api::autoscaling::v2::{
     HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget, ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, Lifecycle,
-    LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, SleepAction, TCPSocketAction,
-    TopologySpreadConstraint,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, HTTPGetAction,
+    Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, SleepAction,
+    TCPSocketAction, TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -94,7 +95,7 @@ impl From<Secret<String>> for EnvValue {
 /// assert_eq!(web.url(), "http://api.shop.svc.cluster.local");
 /// let kinds: Vec<String> = fabric::k8s::render::render_objects(&s.finish().unwrap())
 ///     .iter().map(|o| o.object["kind"].as_str().unwrap().to_string()).collect();
-/// assert_eq!(kinds, ["PodDisruptionBudget", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler"]);
+/// assert_eq!(kinds, ["NetworkPolicy", "PodDisruptionBudget", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler"]);
 /// ```
 #[derive(TypedBuilder)]
 #[builder(mutators(
@@ -105,6 +106,11 @@ impl From<Secret<String>> for EnvValue {
     /// Routes `host` from the load balancer to this service (several hosts may be routed).
     pub fn route(&mut self, edge: &'a Edge, host: &str) {
         self.routes.push((edge, host.to_string()));
+    }
+    /// Lets the pods reach `target` (a database, a Prometheus, another service): in a namespace
+    /// fabric isolates, nothing else leaves the pods but DNS.
+    pub fn reach(&mut self, target: Reach) {
+        self.reaches.push(target);
     }
 ))]
 pub struct WebService<'a> {
@@ -150,6 +156,12 @@ pub struct WebService<'a> {
     env: Vec<(String, EnvValue)>,
     #[builder(via_mutators)]
     routes: Vec<(&'a Edge, String)>,
+    #[builder(via_mutators)]
+    reaches: Vec<Reach>,
+    /// The container's root filesystem is read-only, with an `emptyDir` on `/tmp` for what it
+    /// writes (`true`: for images that write elsewhere).
+    #[builder(default = false)]
+    writable_root: bool,
 }
 
 /// A declared web service.
@@ -157,11 +169,23 @@ pub struct WebService<'a> {
 pub struct WebServiceRef {
     name: String,
     namespace: String,
+    port: i32,
     pub deployment: ObjectRef,
     pub service: ObjectRef,
 }
 
 impl WebServiceRef {
+    /// What another workload names in `.reach(..)` to call this service (its pods, on their
+    /// port; this service admits the pods that say so).
+    pub fn reach(&self) -> Reach {
+        Reach::Pods {
+            name: self.name.clone(),
+            selector: [("app.kubernetes.io/name".to_string(), self.name.clone())].into(),
+            port: self.port,
+            client_label: client_label(&self.name),
+        }
+    }
+
     /// The in-cluster URL of the service (port 80).
     pub fn url(&self) -> String {
         format!("http://{}.{}.svc.cluster.local", self.name, self.namespace)
@@ -432,9 +456,20 @@ impl WebService<'_> {
                 pre_stop: Some(drain_hook(self.cluster, self.drain_seconds)),
                 ..Default::default()
             }),
-            security_context: Some(restricted_container()),
+            security_context: Some(SecurityContext {
+                read_only_root_filesystem: Some(!self.writable_root),
+                ..restricted_container()
+            }),
+            volume_mounts: (!self.writable_root)
+                .then(|| vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() }]),
             ..Default::default()
         };
+        // The pods carry what the policies of others look for: who they reach, whether scraped.
+        let mut pod_labels = labels.clone();
+        pod_labels.extend(self.reaches.iter().filter_map(|r| r.pod_label().cloned()));
+        if self.metrics_path.is_some() {
+            pod_labels.insert(LABEL_SCRAPED.into(), "true".into());
+        }
         let autoscaled = max > min;
         let deployment = Deployment {
             metadata: meta(&name, &ns, &labels),
@@ -453,12 +488,22 @@ impl WebService<'_> {
                 revision_history_limit: Some(5),
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
-                        labels: Some(labels.clone()),
+                        labels: Some(pod_labels),
                         annotations: (!annotations.is_empty()).then_some(annotations),
                         ..Default::default()
                     }),
                     spec: Some(PodSpec {
                         containers: vec![container],
+                        volumes: (!self.writable_root).then(|| {
+                            vec![Volume {
+                                name: "tmp".into(),
+                                empty_dir: Some(EmptyDirVolumeSource {
+                                    size_limit: Some(Quantity("256Mi".into())),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            }]
+                        }),
                         security_context: Some(restricted_pod(self.run_as_user)),
                         termination_grace_period_seconds: Some(self.drain_seconds + 30),
                         topology_spread_constraints: Some(spread(&selector)),
@@ -540,6 +585,19 @@ impl WebService<'_> {
         };
         let pdb = disruption_budget(&name, &ns, &labels, &selector);
         Manifest::of(&pdb).add(s, self.cluster)?;
+        // Isolation: its port from the load balancer (routed) or from the pods that reach it,
+        // scrapes from Prometheus, and out only to what it reaches.
+        let mut ingress = vec![if routed {
+            policy::from_anywhere(self.port)
+        } else {
+            let (k, v) = client_label(&name);
+            policy::from_pods_labelled((&k, &v), self.port)
+        }];
+        if self.metrics_path.is_some() && !routed {
+            ingress.push(policy::from_pods_labelled((LABEL_SCRAPER, "true"), self.port));
+        }
+        let egress = self.reaches.iter().map(Reach::egress_rule).collect();
+        Manifest::new(policy::workload(&name, &ns, &selector, ingress, egress)).add(s, self.cluster)?;
         let service = Manifest::of(&service).add(s, self.cluster)?;
         let deployment = deployment.add(s, self.cluster)?;
         if autoscaled {
@@ -622,6 +680,6 @@ impl WebService<'_> {
                 }
             }
         }
-        Ok(WebServiceRef { name, namespace: ns, deployment, service })
+        Ok(WebServiceRef { name, namespace: ns, port: self.port, deployment, service })
     }
 }

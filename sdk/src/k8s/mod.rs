@@ -13,6 +13,7 @@ pub mod access;
 pub mod fields;
 pub mod manifest;
 pub mod objects;
+pub mod policy;
 pub mod provider;
 pub mod ready;
 pub mod render;
@@ -49,6 +50,9 @@ pub struct ClusterRef {
     /// manifests are validated against its schemas.
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<KubeVersion>,
+    /// The address range of its nodes and control plane (EKS: the VPC), for NetworkPolicies.
+    #[serde(skip)]
+    network_cidr: Option<ipnet::Ipv4Net>,
     /// The worker nodes, for load balancers that target them (EKS).
     #[serde(skip)]
     nodes: Option<ClusterNodes>,
@@ -112,6 +116,7 @@ impl ClusterRef {
             name: name.to_string(),
             connection: Connection::Kubeconfig,
             version: None,
+            network_cidr: None,
             nodes: None,
             ready_after: vec![],
         }
@@ -132,6 +137,17 @@ impl ClusterRef {
         self
     }
 
+    /// With the address range of its nodes and control plane (EKS: the VPC's).
+    pub fn with_network_cidr(mut self, cidr: ipnet::Ipv4Net) -> Self {
+        self.network_cidr = Some(cidr);
+        self
+    }
+
+    /// The address range of its nodes and control plane, when known.
+    pub fn network_cidr(&self) -> Option<ipnet::Ipv4Net> {
+        self.network_cidr
+    }
+
     /// The Kubernetes version the cluster runs, when known.
     pub fn version(&self) -> Option<KubeVersion> {
         self.version
@@ -143,6 +159,7 @@ impl ClusterRef {
             name: name.to_string(),
             connection: Connection::Eks(Box::new(EksConnection { cluster_name, endpoint, ca_data })),
             version: None,
+            network_cidr: None,
             nodes: None,
             ready_after: vec![],
         }

@@ -27,13 +27,22 @@ pub struct Namespace<'a> {
     cluster: &'a ClusterRef,
     #[builder(default)]
     labels: BTreeMap<String, String>,
+    /// Deny all traffic to and from its pods but DNS, until their own policies allow it
+    /// ([`super::policy`]); `false` leaves the namespace open.
+    #[builder(default = true)]
+    isolated: bool,
 }
 
 impl Namespace<'_> {
     pub fn add(self, s: &mut Stack) -> crate::Result<ObjectRef> {
         let m =
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.name, "labels": self.labels}});
-        Manifest::new(m).add(s, self.cluster)
+        let ns = Manifest::new(m).add(s, self.cluster)?;
+        if self.isolated {
+            Manifest::new(super::policy::default_deny(&self.name)).add(s, self.cluster)?;
+            Manifest::new(super::policy::allow_dns(&self.name)).add(s, self.cluster)?;
+        }
+        Ok(ns)
     }
 }
 

@@ -46,6 +46,7 @@ pub struct Stack {
     decls: Vec<Decl>,
     index: HashMap<Urn, usize>,
     errors: Vec<ValidationError>,
+    warnings: Vec<ValidationError>,
     exports: BTreeMap<String, InputsFn>,
     extensions: HashMap<TypeId, Box<dyn Any + Send>>,
     region: Option<String>,
@@ -67,6 +68,7 @@ impl Stack {
             decls: Vec::new(),
             index: HashMap::new(),
             errors: Vec::new(),
+            warnings: Vec::new(),
             exports: BTreeMap::new(),
             extensions: HashMap::new(),
             region: None,
@@ -193,6 +195,17 @@ impl Stack {
     /// Records problems found by a builder.
     pub fn report(&mut self, errors: impl IntoIterator<Item = ValidationError>) {
         self.errors.extend(errors);
+    }
+
+    /// Records a setting that works but is risky (a public endpoint open to the internet): shown
+    /// with every plan, never an error. The fix says how to close it, or how to say it is meant.
+    pub fn warn(&mut self, urn: &Urn, field: &str, problem: impl Into<String>, fix: impl Into<String>) {
+        self.warnings.push(ValidationError {
+            urn: urn.clone(),
+            field: field.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        });
     }
 
     /// Whether a resource with this URN has been declared.
@@ -326,6 +339,7 @@ impl Stack {
         }
         let mut graph = Graph::new(self.name, out, self.exports);
         graph.region = self.region;
+        graph.warnings = self.warnings;
         Ok(graph)
     }
 }
@@ -337,6 +351,7 @@ pub struct Graph {
     nodes: Vec<Node>,
     index: HashMap<Urn, usize>,
     exports: BTreeMap<String, InputsFn>,
+    warnings: Vec<ValidationError>,
 }
 
 /// One declared resource.
@@ -363,7 +378,12 @@ impl Node {
 impl Graph {
     fn new(stack: String, nodes: Vec<Node>, exports: BTreeMap<String, InputsFn>) -> Self {
         let index = nodes.iter().enumerate().map(|(i, n)| (n.urn.clone(), i)).collect();
-        Graph { stack, nodes, index, exports, region: None }
+        Graph { stack, nodes, index, exports, region: None, warnings: Vec::new() }
+    }
+
+    /// What [`Stack::warn`] recorded: settings that work but are risky.
+    pub fn warnings(&self) -> &[ValidationError] {
+        &self.warnings
     }
 
     /// The graph without the nodes `drop` selects (and without dependencies on them): for runs
@@ -382,6 +402,7 @@ impl Graph {
             .collect();
         let mut graph = Graph::new(self.stack, nodes, self.exports);
         graph.region = self.region;
+        graph.warnings = self.warnings;
         graph
     }
 

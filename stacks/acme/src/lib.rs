@@ -26,6 +26,9 @@ pub struct AcmeConfig {
     /// `single` or `per-zone`.
     pub nat: Nat,
     pub kubernetes_version: String,
+    /// Who may reach the cluster's API endpoint: office, VPN and CI egress ranges
+    /// (`["0.0.0.0/0"]` works anywhere, and every plan warns about it).
+    pub cluster_api_cidrs: Vec<String>,
     pub nodes: Nodes,
     pub api: Service,
     pub ui: Service,
@@ -103,6 +106,7 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .name("main")
         .network(&net)
         .version(cfg.kubernetes_version.as_str())
+        .public_access_cidrs(cfg.cluster_api_cidrs.clone())
         .pool(
             NodePool::builder()
                 .name("general")
@@ -151,6 +155,8 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .replicas(api_min..=api_max)
         .env("POSTGRES_URL", db.url())
         .env("METRICS_URL", metrics.url())
+        .reach(db.reach())
+        .reach(metrics.reach())
         .route(&edge, &format!("api.{}", cfg.domain))
         .build()
         .add(s)?;

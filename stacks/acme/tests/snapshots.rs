@@ -174,3 +174,206 @@ fn the_documented_graph_is_current() {
     let block = doc.split("```mermaid\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
     assert_eq!(block.trim(), graph("dev").to_mermaid().trim(), "regenerate it: cargo xtask docs");
 }
+
+/// Who talks to whom, by the rendered NetworkPolicies (the semantics of `networking.k8s.io/v1`
+/// for the shapes fabric emits: podSelector, namespaceSelector, ipBlock, TCP/UDP ports).
+mod reachability {
+    use serde_json::Value;
+    use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
+
+    /// A pod (namespace and labels) or an address outside the cluster.
+    #[derive(Clone, Debug)]
+    pub enum Peer {
+        Pod { namespace: String, labels: BTreeMap<String, String> },
+        Address(Ipv4Addr),
+    }
+
+    fn selects(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
+        selector["matchLabels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str())
+    }
+
+    fn in_block(block: &Value, ip: Ipv4Addr) -> bool {
+        let net: ipnet::Ipv4Net = block["cidr"].as_str().unwrap().parse().unwrap();
+        net.contains(&ip)
+    }
+
+    /// Whether `peer` matches one `from`/`to` entry of a policy in `namespace`.
+    fn matches(entry: &Value, namespace: &str, peer: &Peer) -> bool {
+        match peer {
+            Peer::Address(ip) => entry.get("ipBlock").is_some_and(|b| in_block(b, *ip)),
+            Peer::Pod { namespace: ns, labels } => {
+                if entry.get("ipBlock").is_some() {
+                    return false;
+                }
+                let ns_ok = match entry.get("namespaceSelector") {
+                    Some(sel) => selects(sel, &[("kubernetes.io/metadata.name".to_string(), ns.clone())].into()),
+                    None => ns == namespace,
+                };
+                ns_ok && entry.get("podSelector").is_none_or(|sel| selects(sel, labels))
+            }
+        }
+    }
+
+    fn port_ok(rule: &Value, protocol: &str, port: i64) -> bool {
+        match rule.get("ports").and_then(Value::as_array) {
+            None => true,
+            Some(ports) => ports.iter().any(|p| p["protocol"] == protocol && p["port"].as_i64() == Some(port)),
+        }
+    }
+
+    /// Whether the policies let `from` send to `to` on `protocol`/`port`: egress of `from` (if
+    /// a pod some policy isolates) and ingress of `to` (if a pod some policy isolates).
+    pub fn allowed(policies: &[Value], from: &Peer, to: &Peer, protocol: &str, port: i64) -> bool {
+        let side = |pod: &Peer, direction: &str, other: &Peer| -> bool {
+            let Peer::Pod { namespace, labels } = pod else { return true };
+            let key = if direction == "Egress" { "egress" } else { "ingress" };
+            let peers = if direction == "Egress" { "to" } else { "from" };
+            let applying: Vec<&Value> = policies
+                .iter()
+                .filter(|p| p["metadata"]["namespace"] == namespace.as_str())
+                .filter(|p| p["spec"]["policyTypes"].as_array().unwrap().iter().any(|t| t == direction))
+                .filter(|p| selects(&p["spec"]["podSelector"], labels))
+                .collect();
+            if applying.is_empty() {
+                return true;
+            }
+            applying.iter().flat_map(|p| p["spec"][key].as_array().cloned().unwrap_or_default()).any(|rule| {
+                let peer_ok = match rule.get(peers).and_then(Value::as_array) {
+                    None => true,
+                    Some(list) => list.iter().any(|e| matches(e, namespace, other)),
+                };
+                peer_ok && port_ok(&rule, protocol, port)
+            })
+        };
+        side(from, "Egress", to) && side(to, "Ingress", from)
+    }
+}
+
+/// acme's "internal components isolated" promise, inside the cluster: one default-deny policy
+/// in the namespace, and explicit allows only — the load balancer to api and ui on their ports,
+/// api to Prometheus and to the database subnets on 5432, Prometheus to what it scrapes, DNS.
+#[test]
+fn inside_the_cluster_only_the_declared_paths_are_open() {
+    use reachability::{Peer, allowed};
+    for env in ["dev", "prod"] {
+        let objects = objects(env);
+        let policies: Vec<Value> = objects.iter().filter(|o| o["kind"] == "NetworkPolicy").cloned().collect();
+        let pod = |kind: &str, name: &str| {
+            let o = find(&objects, kind, name);
+            let labels = o["spec"]["template"]["metadata"]["labels"].as_object().unwrap();
+            Peer::Pod {
+                namespace: o["metadata"]["namespace"].as_str().unwrap().to_string(),
+                labels: labels.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect(),
+            }
+        };
+        let (api, ui, metrics) = (pod("Deployment", "api"), pod("Deployment", "ui"), pod("StatefulSet", "metrics"));
+        let dns = Peer::Pod {
+            namespace: "kube-system".into(),
+            labels: [("k8s-app".to_string(), "kube-dns".to_string())].into(),
+        };
+        let elsewhere = Peer::Pod {
+            namespace: "other".into(),
+            labels: [("app.kubernetes.io/name".to_string(), "api".to_string())].into(),
+        };
+        // The database lives in the private subnets (10.0.0.0/16 is acme's VPC).
+        let inputs = rendered_inputs(&graph(env));
+        let private_subnet = inputs
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.contains("aws:ec2:Subnet::main/private-a"))
+            .map(|(_, v)| v["inputs"]["cidr_block"].as_str().unwrap().parse::<ipnet::Ipv4Net>().unwrap())
+            .unwrap();
+        let db = Peer::Address(private_subnet.hosts().nth(10).unwrap());
+        let internet = Peer::Address("203.0.113.10".parse().unwrap());
+
+        let open = [
+            ("api → db:5432", &api, &db, 5432),
+            ("api → metrics:9090", &api, &metrics, 9090),
+            ("internet → api:8443", &internet, &api, 8443),
+            ("internet → ui:8080", &internet, &ui, 8080),
+            ("metrics scrapes api:8443", &metrics, &api, 8443),
+            ("metrics scrapes ui:8080", &metrics, &ui, 8080),
+            ("api → DNS", &api, &dns, 53),
+            ("ui → DNS", &ui, &dns, 53),
+            ("metrics → DNS", &metrics, &dns, 53),
+        ];
+        for (what, from, to, port) in open {
+            assert!(allowed(&policies, from, to, "TCP", port), "{env}: {what} must be open");
+        }
+        let closed = [
+            ("ui → db:5432", &ui, &db, 5432),
+            ("metrics → db:5432", &metrics, &db, 5432),
+            ("api → db:22", &api, &db, 22),
+            ("api → internet:443", &api, &internet, 443),
+            ("ui → metrics:9090", &ui, &metrics, 9090),
+            ("another namespace → metrics:9090", &elsewhere, &metrics, 9090),
+            ("internet → metrics:9090", &internet, &metrics, 9090),
+            ("ui → api:9999", &ui, &api, 9999),
+            ("api → ui:8080", &api, &ui, 8080),
+        ];
+        for (what, from, to, port) in closed {
+            assert!(!allowed(&policies, from, to, "TCP", port), "{env}: {what} must be closed");
+        }
+        // Every pod of the namespace is under the default deny, both ways.
+        let deny = find(&objects, "NetworkPolicy", "default-deny");
+        assert_eq!(deny["spec"]["podSelector"], serde_json::json!({}));
+        assert_eq!(deny["spec"]["policyTypes"], serde_json::json!(["Ingress", "Egress"]));
+    }
+}
+
+/// The hardened defaults, as generated: the autoscaler may resize only its own cluster's groups
+/// and is restarted when unhealthy; workloads run with read-only root filesystems; prod's API
+/// endpoint is open only to the ranges in its config, and dev's, open to all, is warned about.
+#[test]
+fn hardened_defaults_are_in_the_generated_specs() {
+    for env in ["dev", "prod"] {
+        let inputs = rendered_inputs(&graph(env));
+        let stack = format!("acme-{env}");
+        let policy = &inputs[format!("{stack}::aws:iam:RolePolicy::eks-main-cluster-autoscaler")]["inputs"]["document"];
+        let statements = policy["Statement"].as_array().unwrap();
+        let scaling = statements.iter().find(|s| s["Action"].to_string().contains("SetDesiredCapacity")).unwrap();
+        assert_eq!(
+            scaling["Condition"]["StringEquals"][format!("aws:ResourceTag/k8s.io/cluster-autoscaler/{stack}-main")],
+            "owned"
+        );
+        for s in statements.iter().filter(|s| s.get("Condition").is_none()) {
+            assert!(!s["Action"].to_string().contains("SetDesiredCapacity"), "{s}");
+            assert!(!s["Action"].to_string().contains("TerminateInstance"), "{s}");
+        }
+        let objects = objects(env);
+        let autoscaler =
+            &find(&objects, "Deployment", "cluster-autoscaler")["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(autoscaler["livenessProbe"]["httpGet"]["path"], "/health-check");
+        for (kind, name) in [
+            ("Deployment", "api"),
+            ("Deployment", "ui"),
+            ("StatefulSet", "metrics"),
+            ("Deployment", "cluster-autoscaler"),
+        ] {
+            let c = &find(&objects, kind, name)["spec"]["template"]["spec"]["containers"][0];
+            assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true, "{kind} {name}");
+        }
+        let api = &find(&objects, "Deployment", "api")["spec"]["template"]["spec"];
+        assert_eq!(api["containers"][0]["volumeMounts"][0]["mountPath"], "/tmp");
+        assert!(api["volumes"][0]["emptyDir"].is_object());
+
+        let cidrs = &inputs[format!("{stack}::aws:eks:Cluster::main")]["inputs"]["public_access_cidrs"];
+        let warned = graph(env).warnings().iter().any(|w| w.field == "public_access_cidrs");
+        match env {
+            "prod" => {
+                assert_eq!(cidrs, &serde_json::json!(["203.0.113.0/24", "198.51.100.7/32"]));
+                assert!(!warned);
+            }
+            _ => {
+                assert_eq!(cidrs, &serde_json::json!(["0.0.0.0/0"]));
+                assert!(warned, "an endpoint open to all is warned about in every plan");
+            }
+        }
+    }
+}
