@@ -23,12 +23,12 @@ async fn acme_deploys_locally_previews_same_and_destroys_clean() {
     let out = acme(&fx, state, &["deploy", "--local", "--yes"]);
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("Kubernetes: 24 objects rendered to"), "{err}");
-    assert!(err.contains("validated against the Kubernetes 1.35 schemas"), "{err}");
+    assert!(err.contains("Kubernetes: 29 objects rendered to"), "{err}");
+    assert!(err.contains("validated against the Kubernetes 1.33 schemas"), "{err}");
     assert!(err.contains("No cluster was reached"), "{err}");
     assert!(err.contains("Apply complete"), "{err}");
     let manifests: Vec<_> = std::fs::read_dir(state.join("manifests")).unwrap().collect();
-    assert_eq!(manifests.len(), 24);
+    assert_eq!(manifests.len(), 29);
     let stdout = text(&out.stdout);
     assert!(stdout.contains("db_url = \"[secret]\""), "{stdout}");
     assert!(stdout.contains("kubeconfig = (") && !stdout.contains("certificate-authority-data"), "{stdout}");

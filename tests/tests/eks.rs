@@ -91,6 +91,26 @@ async fn a_cluster_with_three_pools_lives_and_dies() {
     let memory = memory.nodegroup.unwrap();
     assert_eq!(memory.taints().len(), 1);
     assert_eq!(memory.labels().unwrap()["workload"], "memory");
+    // Nodes boot from a launch template: IMDSv2 only, one hop (pods cannot take the node's role),
+    // an encrypted gp3 root volume of the pool's size; the node group itself names no disk.
+    let template = memory.launch_template().expect("a launch template");
+    let versions = fx
+        .aws
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_id(template.id().unwrap())
+        .versions(template.version().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let data = versions.launch_template_versions()[0].launch_template_data().unwrap();
+    let metadata = data.metadata_options().unwrap();
+    assert_eq!(metadata.http_tokens().map(|t| t.as_str()), Some("required"));
+    assert_eq!(metadata.http_put_response_hop_limit(), Some(1));
+    let root = data.block_device_mappings().iter().find(|m| m.device_name() == Some("/dev/xvda")).unwrap();
+    let ebs = root.ebs().unwrap();
+    assert_eq!((ebs.encrypted(), ebs.volume_type().map(|v| v.as_str())), (Some(true), Some("gp3")));
+    assert_eq!(ebs.volume_size(), Some(50));
     let (state, _) = engine.load_and_recover(None, false).await.unwrap();
     let outputs = &state.outputs;
     assert!(outputs["kubeconfig"].as_str().unwrap().contains("--cluster-name"), "{outputs:?}");

@@ -444,6 +444,17 @@ pub struct NodeGroupInputs<R = String, L = Vec<String>> {
     pub labels: std::collections::BTreeMap<String, String>,
     pub taints: Vec<NodeTaint>,
     pub tags: Tags,
+    /// How the nodes boot (IMDSv2, hop limit, root volume): with one, `disk_size_gib` is 0 and
+    /// the size is the template's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template: Option<NodeLaunchTemplate<R>>,
+}
+
+/// The launch template a node group's nodes boot from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeLaunchTemplate<R = String> {
+    pub id: R,
+    pub version: R,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -520,6 +531,7 @@ fn node_group_forcing(i: &NodeGroupInputs) -> Vec<String> {
         i.capacity_type.clone(),
         i.ami_type.clone(),
         i.disk_size_gib.to_string(),
+        i.launch_template.as_ref().map(|t| format!("{}@{}", t.id, t.version)).unwrap_or_default(),
     ]
 }
 
@@ -547,6 +559,7 @@ impl TypedProvider for NodeGroupProvider {
         "capacity_type",
         "ami_type",
         "disk_size_gib",
+        "launch_template",
     ];
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &NodeGroupInputs) -> ProviderResult<NodeGroupOutputs> {
@@ -562,7 +575,11 @@ impl TypedProvider for NodeGroupProvider {
             .set_instance_types(Some(i.instance_types.clone()))
             .capacity_type(aws_sdk_eks::types::CapacityTypes::from(i.capacity_type.as_str()))
             .ami_type(aws_sdk_eks::types::AmiTypes::from(i.ami_type.as_str()))
-            .disk_size(i.disk_size_gib)
+            // With a launch template, the root volume is the template's (EKS refuses both).
+            .set_disk_size(i.launch_template.is_none().then_some(i.disk_size_gib))
+            .set_launch_template(i.launch_template.as_ref().map(|t| {
+                aws_sdk_eks::types::LaunchTemplateSpecification::builder().id(&t.id).version(&t.version).build()
+            }))
             .scaling_config(
                 NodegroupScalingConfig::builder()
                     .min_size(i.min_size)
@@ -699,13 +716,17 @@ impl TypedProvider for NodeGroupProvider {
                 instance_types: g.instance_types().to_vec(),
                 capacity_type: g.capacity_type().map(|c| c.as_str().to_string()).unwrap_or_default(),
                 ami_type: g.ami_type().map(|a| a.as_str().to_string()).unwrap_or_default(),
-                disk_size_gib: g.disk_size().unwrap_or_default(),
+                disk_size_gib: if g.launch_template().is_some() { 0 } else { g.disk_size().unwrap_or_default() },
                 min_size: scaling.and_then(|s| s.min_size()).unwrap_or_default(),
                 desired_size: scaling.and_then(|s| s.desired_size()).unwrap_or_default(),
                 max_size: scaling.and_then(|s| s.max_size()).unwrap_or_default(),
                 labels: g.labels().cloned().unwrap_or_default().into_iter().collect(),
                 taints,
                 tags: super::user_tags_of(g.tags().cloned().unwrap_or_default()),
+                launch_template: g.launch_template().map(|t| NodeLaunchTemplate {
+                    id: t.id().unwrap_or_default().to_string(),
+                    version: t.version().unwrap_or_default().to_string(),
+                }),
             };
             // The pool's name, without the suffix its settings give the node group's name.
             let forcing = node_group_forcing(&inputs);

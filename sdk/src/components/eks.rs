@@ -65,6 +65,10 @@ pub struct NodePool {
     ami_type: String,
     #[builder(default = 50)]
     disk_gib: i32,
+    /// Instance metadata hops (IMDSv2 is required): 1 keeps pods from the node's role; 2 lets
+    /// them reach it (for agents that need it and have no Pod Identity).
+    #[builder(default = 1)]
+    imds_hop_limit: i32,
     #[builder(via_mutators)]
     labels: BTreeMap<String, String>,
     #[builder(via_mutators)]
@@ -411,6 +415,15 @@ impl EksCluster<'_> {
         let mut groups = Vec::new();
         let mut asgs = Vec::new();
         for p in &self.pools {
+            // Nodes answer instance metadata only through IMDSv2 sessions, one hop away: their
+            // pods cannot take the node's role.
+            let template = crate::aws::ec2::LaunchTemplate::builder()
+                .name(format!("{name}-{}", p.name))
+                .disk_size_gib(p.disk_gib)
+                .hop_limit(p.imds_hop_limit)
+                .tags(self.tags.clone())
+                .build()
+                .add(s)?;
             let group = s.declare(
                 eks::node_group_provider(),
                 &format!("{name}/{}", p.name),
@@ -425,7 +438,8 @@ impl EksCluster<'_> {
                         Capacity::Spot => "SPOT".into(),
                     },
                     ami_type: p.ami_type.clone(),
-                    disk_size_gib: p.disk_gib,
+                    // The root volume is the launch template's.
+                    disk_size_gib: 0,
                     min_size: *p.size.start(),
                     desired_size: p.desired.unwrap_or(*p.size.start()),
                     max_size: *p.size.end(),
@@ -436,6 +450,7 @@ impl EksCluster<'_> {
                         t
                     },
                     tags: self.tags.clone(),
+                    launch_template: Some(eks::NodeLaunchTemplate { id: template.id(), version: template.version() }),
                 },
                 node_deps.clone(),
             );

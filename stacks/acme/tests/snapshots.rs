@@ -363,6 +363,17 @@ fn hardened_defaults_are_in_the_generated_specs() {
         assert_eq!(api["containers"][0]["volumeMounts"][0]["mountPath"], "/tmp");
         assert!(api["volumes"][0]["emptyDir"].is_object());
 
+        // Nodes: IMDSv2 only, one hop (pods cannot take the node's role), through their template.
+        let template = &inputs[format!("{stack}::aws:ec2:LaunchTemplate::main-general")];
+        assert_eq!(template["inputs"]["http_tokens"], "required");
+        assert_eq!(template["inputs"]["hop_limit"], 1);
+        let group = &inputs[format!("{stack}::aws:eks:NodeGroup::main/general")]["inputs"];
+        assert_eq!(
+            group["launch_template"]["id"]["$unknown"],
+            format!("{stack}::aws:ec2:LaunchTemplate::main-general.id"),
+            "{group}"
+        );
+
         let cidrs = &inputs[format!("{stack}::aws:eks:Cluster::main")]["inputs"]["public_access_cidrs"];
         let warned = graph(env).warnings().iter().any(|w| w.field == "public_access_cidrs");
         match env {

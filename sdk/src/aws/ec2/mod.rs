@@ -5,6 +5,7 @@
 //! refer to) and a provider (how it is created, read, updated and deleted).
 
 pub mod internet_gateway;
+pub mod launch_template;
 pub mod nat;
 pub mod route;
 pub mod route_table;
@@ -14,6 +15,7 @@ pub mod vpc;
 pub mod zones;
 
 pub use internet_gateway::{InternetGateway, InternetGatewayRef};
+pub use launch_template::{LaunchTemplate, LaunchTemplateRef};
 pub use nat::{ElasticIp, ElasticIpRef, NatGateway, NatGatewayRef};
 pub use route::{Route, RouteRef};
 pub use route_table::{RouteTable, RouteTableAssociation, RouteTableAssociationRef, RouteTableRef};
@@ -36,6 +38,7 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
         zones::provider(),
         subnet::provider(),
         internet_gateway::provider(),
+        launch_template::provider(),
         nat::eip_provider(),
         nat::nat_provider(),
         route_table::provider(),
