@@ -80,6 +80,13 @@ async fn a_cluster_with_three_pools_lives_and_dies() {
     assert_eq!(plan.summary().create, graph.nodes().len());
 
     let cluster = fx.aws.eks.describe_cluster().name("eks-main").send().await.unwrap().cluster.unwrap();
+    // Secrets envelope-encrypted with the stack's own key, which rotates yearly.
+    let key_arn = cluster.encryption_config()[0].provider().unwrap().key_arn().unwrap().to_string();
+    let kms = &fx.aws.kms;
+    let key = kms.describe_key().key_id(&key_arn).send().await.unwrap().key_metadata.unwrap();
+    assert_eq!(key.key_state().map(|s| s.as_str()), Some("Enabled"));
+    let rotation = kms.get_key_rotation_status().key_id(&key_arn).send().await.unwrap();
+    assert!(rotation.key_rotation_enabled());
     let vpc = cluster.resources_vpc_config().unwrap();
     assert!(vpc.endpoint_private_access() && vpc.endpoint_public_access());
     assert_eq!(vpc.subnet_ids().len(), 3, "the private subnets of three zones");
@@ -161,6 +168,8 @@ async fn a_cluster_with_three_pools_lives_and_dies() {
     let report = engine.destroy(&mut st, &p).await.unwrap();
     assert!(report.ok(), "{report:?}");
     assert!(fx.aws.eks.list_clusters().send().await.unwrap().clusters().is_empty());
+    let key = kms.describe_key().key_id(&key_arn).send().await.unwrap().key_metadata.unwrap();
+    assert_eq!(key.key_state().map(|s| s.as_str()), Some("PendingDeletion"), "KMS keys are deleted after a wait");
     assert_eq!(fx.tagged("eks").await, vec![]);
 }
 

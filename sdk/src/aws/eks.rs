@@ -178,6 +178,21 @@ pub struct ClusterInputs<R = String, L = Vec<String>> {
     /// Control-plane log types sent to CloudWatch (`api`, `audit`, `authenticator`, …).
     pub logging: Vec<String>,
     pub tags: Tags,
+    /// The KMS key that envelope-encrypts Kubernetes Secrets (`None`: EKS's default encryption
+    /// only). Added to a cluster in place; never changed or removed (EKS cannot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_key_arn: Option<R>,
+}
+
+/// The encryption configuration of Secrets with `key_arn`. (`resources` is deprecated in the SDK's
+/// model — EKS now encrypts all API data at rest — but `secrets` is still what envelope encryption
+/// with a customer key is asked for with.)
+#[allow(deprecated)]
+fn secrets_encryption(key_arn: &str) -> aws_sdk_eks::types::EncryptionConfig {
+    aws_sdk_eks::types::EncryptionConfig::builder()
+        .resources("secrets")
+        .provider(aws_sdk_eks::types::Provider::builder().key_arn(key_arn).build())
+        .build()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -280,6 +295,7 @@ impl TypedProvider for ClusterProvider {
             .role_arn(&i.role_arn)
             .resources_vpc_config(vpc_config(i))
             .logging(logging(&i.logging))
+            .set_encryption_config(i.secrets_key_arn.as_deref().map(|arn| vec![secrets_encryption(arn)]))
             .access_config(
                 CreateAccessConfigRequest::builder()
                     .authentication_mode(AuthenticationMode::Api)
@@ -346,6 +362,27 @@ impl TypedProvider for ClusterProvider {
                 .map_err(|e| call_failed("UpdateClusterConfig", e))?;
             self.wait(ctx, &new.name, false).await?;
         }
+        if old.secrets_key_arn != new.secrets_key_arn {
+            match (&old.secrets_key_arn, &new.secrets_key_arn) {
+                (None, Some(arn)) => {
+                    eks.associate_encryption_config()
+                        .cluster_name(&new.name)
+                        .encryption_config(secrets_encryption(arn))
+                        .send()
+                        .await
+                        .map_err(|e| call_failed("AssociateEncryptionConfig", e))?;
+                    self.wait(ctx, &new.name, false).await?;
+                }
+                (was, now) => {
+                    return Err(ProviderError(format!(
+                        "EKS cluster {}: Secrets are encrypted with KMS key {}, and EKS cannot change or remove that key (asked: {}); nothing was changed\n    fix: keep the key (`secrets_encryption(true)`), or move to a new cluster (a new name) with the new setting",
+                        new.name,
+                        was.as_deref().unwrap_or("none"),
+                        now.as_deref().unwrap_or("no key")
+                    )));
+                }
+            }
+        }
         sync_tags(ctx, &out.arn, &old.tags, &new.tags).await?;
         let c = self.wait(ctx, &new.name, false).await?.expect("active");
         Ok(self.outputs(ctx, &c, &new.security_group_ids))
@@ -397,6 +434,12 @@ impl TypedProvider for ClusterProvider {
                 public_access_cidrs: vpc.map(|v| v.public_access_cidrs().to_vec()).unwrap_or_default(),
                 logging,
                 tags,
+                secrets_key_arn: c
+                    .encryption_config()
+                    .first()
+                    .and_then(|e| e.provider())
+                    .and_then(|p| p.key_arn())
+                    .map(String::from),
             };
             let outputs = self.outputs(ctx, &c, &sgs);
             out.push(Some((inputs, outputs)));

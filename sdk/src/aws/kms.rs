@@ -179,7 +179,14 @@ impl TypedProvider for KeyProvider {
         Ok(Self::outputs(&meta))
     }
 
-    async fn update(&self, ctx: &Ctx, _: &Urn, old: &KeyInputs, out: &KeyOutputs, new: &KeyInputs) -> ProviderResult<KeyOutputs> {
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        old: &KeyInputs,
+        out: &KeyOutputs,
+        new: &KeyInputs,
+    ) -> ProviderResult<KeyOutputs> {
         let kms = &ctx.aws()?.kms;
         if old.description != new.description {
             kms.update_key_description()
@@ -226,7 +233,11 @@ impl TypedProvider for KeyProvider {
         }
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, KeyOutputs)]) -> ProviderResult<Vec<Option<(KeyInputs, KeyOutputs)>>> {
+    async fn read_many(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, KeyOutputs)],
+    ) -> ProviderResult<Vec<Option<(KeyInputs, KeyOutputs)>>> {
         let mut out = Vec::with_capacity(items.len());
         for (urn, o) in items {
             let Some(meta) = self.describe(ctx, &o.id).await? else {

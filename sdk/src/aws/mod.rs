@@ -9,6 +9,7 @@ pub mod ec2;
 pub mod eks;
 pub mod elbv2;
 pub mod iam;
+pub mod kms;
 pub mod preflight;
 pub mod random;
 pub mod rds;
@@ -45,6 +46,7 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
         .chain(backup::providers())
         .chain(elbv2::providers())
         .chain(eks::providers())
+        .chain(kms::providers())
         .chain([autoscaling::attachment_provider(), s3::bucket_provider()])
         .collect()
 }
@@ -292,6 +294,7 @@ pub struct Aws {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub sts: aws_sdk_sts::Client,
     pub quotas: aws_sdk_servicequotas::Client,
+    pub kms: aws_sdk_kms::Client,
     pub calls: CallLog,
     /// Talking to the local emulator: an API it does not implement (HTTP 500) may be recorded as
     /// an *emulator gap* by providers that know it, and is reported after the deploy — never on
@@ -410,6 +413,12 @@ impl Aws {
                 .retry_partition(retry.partition())
                 .build(),
         );
+        let kms = aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::config::Builder::from(&config)
+                .interceptor(Recorder(calls.clone()))
+                .retry_partition(retry.partition())
+                .build(),
+        );
         Aws {
             config,
             ec2,
@@ -424,6 +433,7 @@ impl Aws {
             autoscaling,
             sts,
             quotas,
+            kms,
             calls,
             emulator: false,
         }

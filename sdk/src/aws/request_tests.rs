@@ -473,3 +473,66 @@ async fn a_nat_gateway_that_fails_ends_the_wait_at_once_with_its_reason() {
         "{err}"
     );
 }
+
+// ------------------------------------------------------------------ EKS Secrets encryption
+
+fn cluster_inputs(key: Option<&str>) -> Value {
+    serde_json::to_value(super::eks::ClusterInputs::<String, Vec<String>> {
+        name: "demo-main".into(),
+        version: "1.33".into(),
+        role_arn: "arn:aws:iam::111122223333:role/eks".into(),
+        subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
+        security_group_ids: vec!["sg-1".into()],
+        endpoint_public: false,
+        endpoint_private: true,
+        public_access_cidrs: vec![],
+        logging: vec![],
+        tags: Default::default(),
+        secrets_key_arn: key.map(String::from),
+    })
+    .unwrap()
+}
+
+fn cluster_outputs() -> Value {
+    j!({"name": "demo-main", "arn": "arn:aws:eks:us-east-2:111122223333:cluster/demo-main", "endpoint": "https://x",
+        "ca_data": "Y2E=", "oidc_issuer": "https://oidc", "node_security_group_id": "sg-2"})
+}
+
+const KEY_ARN: &str = "arn:aws:kms:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+/// Envelope encryption added to a running cluster is `AssociateEncryptionConfig` (in place, then
+/// awaited); a change or removal of the key — which EKS cannot do — is refused with no call.
+#[tokio::test(start_paused = true)]
+async fn secrets_encryption_is_added_in_place_and_never_changed() {
+    let urn = Urn::new(STACK, "aws:eks:Cluster", "main");
+    let script = Script::new([
+        json("EKS.AssociateEncryptionConfig", 200, j!({"update": {"id": "u1", "status": "InProgress"}})),
+        json("EKS.DescribeCluster", 200, j!({"cluster": {"name": "demo-main", "status": "UPDATING"}})),
+        json("EKS.DescribeCluster", 200, j!({"cluster": {"name": "demo-main", "status": "ACTIVE"}})),
+        json(
+            "EKS.DescribeCluster",
+            200,
+            j!({"cluster": {"name": "demo-main", "status": "ACTIVE",
+            "arn": "arn:aws:eks:us-east-2:111122223333:cluster/demo-main", "endpoint": "https://x",
+            "certificateAuthority": {"data": "Y2E="}, "identity": {"oidc": {"issuer": "https://oidc"}},
+            "resourcesVpcConfig": {"clusterSecurityGroupId": "sg-2"}}}),
+        ),
+    ]);
+    let provider = super::eks::cluster_provider();
+    let c = ctx(&script, RetryPolicy::RealAccount);
+    provider.update(&c, &urn, &cluster_inputs(None), &cluster_outputs(), &cluster_inputs(Some(KEY_ARN))).await.unwrap();
+    script.assert_done();
+    let sent = script.sent();
+    let body: Value = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!(body["encryptionConfig"], j!([{"resources": ["secrets"], "provider": {"keyArn": KEY_ARN}}]));
+
+    let script = Script::new([]);
+    let c = ctx(&script, RetryPolicy::RealAccount);
+    let err = provider
+        .update(&c, &urn, &cluster_inputs(Some(KEY_ARN)), &cluster_outputs(), &cluster_inputs(None))
+        .await
+        .unwrap_err()
+        .0;
+    assert!(err.contains("EKS cannot change or remove that key") && err.contains("nothing was changed"), "{err}");
+    assert!(script.sent().is_empty(), "no call was made");
+}

@@ -128,6 +128,10 @@ pub struct EksCluster<'a> {
     /// for room (`false`: pools stay at their desired size).
     #[builder(default = true)]
     cluster_autoscaler: bool,
+    /// Envelope-encrypt Kubernetes Secrets with a KMS key the stack creates (`false`: EKS's
+    /// default encryption of etcd only). Once on, it stays on: EKS cannot remove it.
+    #[builder(default = true)]
+    secrets_encryption: bool,
     #[builder(via_mutators)]
     pools: Vec<NodePool>,
     #[builder(via_mutators)]
@@ -324,6 +328,31 @@ impl EksCluster<'_> {
                     .add(s)?,
             );
         }
+        // Secrets envelope-encrypted with a key of this stack; the control plane may use that key
+        // (and no other: by the key's own `fabric:urn` tag).
+        let secrets_key = if self.secrets_encryption {
+            let key = crate::aws::kms::KmsKey::builder()
+                .name(format!("eks-{name}-secrets"))
+                .description(format!("Envelope encryption of the Kubernetes Secrets of EKS cluster {eks_name}"))
+                .tags(self.tags.clone())
+                .build()
+                .add(s)?;
+            cluster_deps.push(
+                RolePolicy::builder()
+                    .name(format!("eks-{name}-cluster-secrets"))
+                    .role(&cluster_role)
+                    .policy(PolicyDocument::new().allow_when(
+                        &["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                        &["*"],
+                        serde_json::json!({"StringEquals": {format!("aws:ResourceTag/{}", crate::aws::TAG_URN): key.urn().as_str()}}),
+                    ))
+                    .build()
+                    .add(s)?,
+            );
+            Some(key)
+        } else {
+            None
+        };
         let node_role = Role::builder()
             .name(format!("eks-{name}-nodes"))
             .trust(PolicyDocument::trust_services(&["ec2.amazonaws.com"]))
@@ -407,6 +436,7 @@ impl EksCluster<'_> {
                     l
                 },
                 tags: self.tags.clone(),
+                secrets_key_arn: secrets_key.as_ref().map(|k| k.arn()),
             },
             cluster_deps,
         );

@@ -374,6 +374,15 @@ fn hardened_defaults_are_in_the_generated_specs() {
             "{group}"
         );
 
+        // Secrets envelope-encrypted with the stack's own key; the control plane may use that key only.
+        let cluster = &inputs[format!("{stack}::aws:eks:Cluster::main")]["inputs"];
+        assert_eq!(cluster["secrets_key_arn"]["$unknown"], format!("{stack}::aws:kms:Key::eks-main-secrets.arn"));
+        let key_use = &inputs[format!("{stack}::aws:iam:RolePolicy::eks-main-cluster-secrets")]["inputs"]["document"];
+        assert_eq!(
+            key_use["Statement"][0]["Condition"]["StringEquals"]["aws:ResourceTag/fabric:urn"],
+            format!("{stack}::aws:kms:Key::eks-main-secrets")
+        );
+
         let cidrs = &inputs[format!("{stack}::aws:eks:Cluster::main")]["inputs"]["public_access_cidrs"];
         let warned = graph(env).warnings().iter().any(|w| w.field == "public_access_cidrs");
         match env {
