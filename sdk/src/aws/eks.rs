@@ -804,6 +804,9 @@ pub struct AddonInputs<R = String> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_identity: Option<AddonIdentity<R>>,
     pub tags: Tags,
+    /// The add-on's configuration values, as JSON (`vpc-cni`: `{"enableNetworkPolicy":"true"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<String>,
 }
 
 /// A service account of an add-on and the IAM role it takes.
@@ -886,6 +889,7 @@ impl TypedProvider for AddonProvider {
             .cluster_name(&i.cluster_name)
             .addon_name(&i.name)
             .set_addon_version(i.version.clone())
+            .set_configuration_values(i.configuration.clone())
             .resolve_conflicts(ResolveConflicts::Overwrite)
             .set_pod_identity_associations(addon_identities(i))
             .set_tags(Some(eks_tags(ctx, urn, &i.tags)))
@@ -931,13 +935,16 @@ impl TypedProvider for AddonProvider {
         if out.emulator_gap.is_some() {
             return Ok(out.clone());
         }
-        if old.version != new.version || old.pod_identity != new.pod_identity {
+        if old.version != new.version || old.pod_identity != new.pod_identity || old.configuration != new.configuration
+        {
             ctx.aws()?
                 .eks
                 .update_addon()
                 .cluster_name(&new.cluster_name)
                 .addon_name(&new.name)
                 .set_addon_version(new.version.clone())
+                // No configuration: back to the add-on's defaults.
+                .configuration_values(new.configuration.clone().unwrap_or_else(|| "{}".into()))
                 .set_pod_identity_associations(Some(addon_identities(new).unwrap_or_default()))
                 .resolve_conflicts(ResolveConflicts::Overwrite)
                 .send()
@@ -983,6 +990,10 @@ impl TypedProvider for AddonProvider {
                         // Associations are read as ARNs, not as what was asked: the recorded value stands.
                         pod_identity: None,
                         tags: super::user_tags_of(a.tags().cloned().unwrap_or_default()),
+                        configuration: a
+                            .configuration_values()
+                            .filter(|c| !c.is_empty() && *c != "{}")
+                            .map(String::from),
                     },
                     o.clone(),
                 ))),

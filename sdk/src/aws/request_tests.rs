@@ -39,6 +39,7 @@ fn addon_inputs() -> Value {
         version: None,
         pod_identity: None,
         tags: Default::default(),
+        configuration: Some(crate::components::eks::VPC_CNI_CONFIGURATION.into()),
     })
     .unwrap()
 }
@@ -84,6 +85,8 @@ async fn an_addon_of_ours_whose_answer_was_lost_is_adopted_and_awaited() {
     let create: Value = serde_json::from_str(&script.sent()[0].body).unwrap();
     assert_eq!(create["tags"]["fabric:urn"], urn.as_str());
     assert!(create["clientRequestToken"].as_str().unwrap().starts_with("fabric-"));
+    // The VPC CNI is asked to enforce NetworkPolicies.
+    assert_eq!(create["configurationValues"], r#"{"enableNetworkPolicy":"true"}"#);
 }
 
 #[tokio::test(start_paused = true)]

@@ -19,6 +19,9 @@ pub const DEFAULT_VERSION: &str = "1.33";
 /// The add-ons every cluster gets: networking, DNS, service proxy, the Pod Identity agent (pods
 /// that call AWS take their own roles), EBS volumes (Prometheus keeps its data on one) and
 /// metrics-server (autoscalers read CPU use from it).
+/// The VPC CNI's configuration: its network policy agent on, so that NetworkPolicies hold.
+pub const VPC_CNI_CONFIGURATION: &str = r#"{"enableNetworkPolicy":"true"}"#;
+
 pub const DEFAULT_ADDONS: [&str; 6] =
     ["vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws-ebs-csi-driver", "metrics-server"];
 
@@ -505,6 +508,8 @@ impl EksCluster<'_> {
                         _ => None,
                     },
                     tags: self.tags.clone(),
+                    // The VPC CNI enforces NetworkPolicies (the isolation of namespaces and workloads).
+                    configuration: (addon == "vpc-cni").then(|| VPC_CNI_CONFIGURATION.to_string()),
                 },
                 match (&ebs_csi, addon.as_str()) {
                     (Some((_, attached)), "aws-ebs-csi-driver") => {

@@ -374,6 +374,10 @@ fn hardened_defaults_are_in_the_generated_specs() {
             "{group}"
         );
 
+        // NetworkPolicies are enforced: the VPC CNI runs its network policy agent.
+        let cni = &inputs[format!("{stack}::aws:eks:Addon::main/vpc-cni")]["inputs"];
+        assert_eq!(cni["configuration"], fabric::components::eks::VPC_CNI_CONFIGURATION);
+
         // Secrets envelope-encrypted with the stack's own key; the control plane may use that key only.
         let cluster = &inputs[format!("{stack}::aws:eks:Cluster::main")]["inputs"];
         assert_eq!(cluster["secrets_key_arn"]["$unknown"], format!("{stack}::aws:kms:Key::eks-main-secrets.arn"));
