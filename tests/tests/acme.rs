@@ -5,6 +5,7 @@
 
 use fabric_tests::Fixture;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 
 fn acme(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
     fabric_tests::stack_cli(env!("CARGO_BIN_EXE_acme-stack"), fx, state, "acme", args)
@@ -75,4 +76,105 @@ async fn an_environment_without_config_is_refused_up_front() {
     let err = text(&out.stderr);
     assert!(err.contains("staging.toml"), "{err}");
     assert!(aws.accept().is_err(), "something connected to the AWS endpoint");
+}
+
+/// acme's Kubernetes half on a real API server (`FABRIC_TEST_KUBECONFIG`; CI starts
+/// `../shared/kube`), its AWS half on the emulator, through its command line: deploy; a preview
+/// the cluster checks (every object asked, nothing to do); an image change rolled out with
+/// availability never below what it was; a change by another field manager reported by refresh
+/// with that manager and put back by deploy; destroy, after which the namespace is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: FABRIC_TEST_KUBECONFIG (`cargo xtask test` runs it when that is set; CI starts ../shared/kube)"]
+async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, Patch, PatchParams};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let kubeconfig = std::env::var("FABRIC_TEST_KUBECONFIG").expect("FABRIC_TEST_KUBECONFIG");
+    let fx = Fixture::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let dev = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks/acme/config/dev.toml")).unwrap();
+    assert!(dev.contains("acme/api:1.4.2"), "the test edits the api image");
+    std::fs::write(config.join("dev.toml"), &dev).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_acme-stack"))
+            .args(args)
+            .args(["--local", "--kubeconfig", &kubeconfig])
+            .env("FABRIC_AWS_ENDPOINT", fx.emulator.endpoint())
+            .env("FABRIC_STATE_DIR", &state)
+            .env("FABRIC_HOME", fabric_tests::fabric_home())
+            .env("FABRIC_CONFIG_DIR", &config)
+            .env_remove("FABRIC_BACKEND")
+            .env_remove("FABRIC_PASSPHRASE")
+            .env_remove("FABRIC_KUBECONFIG")
+            .env_remove("FABRIC_ENV")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        err
+    };
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+            &Default::default(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "acme");
+    let image = |d: Deployment| d.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap();
+
+    let err = run(&["deploy", "--yes"]);
+    assert!(err.contains("Apply complete"), "{err}");
+    assert_eq!(image(deployments.get("api").await.unwrap()), "acme/api:1.4.2");
+
+    // Asked again, the cluster accepts every object and nothing changes.
+    let err = run(&["preview"]);
+    assert!(err.contains("No changes") && err.contains("accepted 29 of 29"), "{err}");
+
+    // An image change: availability never drops below what it was before the rollout.
+    let before = deployments.get("api").await.unwrap().status.unwrap().available_replicas.unwrap_or(0);
+    assert!(before >= 1, "api is available before the rollout");
+    std::fs::write(config.join("dev.toml"), dev.replace("acme/api:1.4.2", "acme/api:1.4.3")).unwrap();
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = tokio::spawn({
+        let (deployments, watching) = (deployments.clone(), watching.clone());
+        async move {
+            let mut lowest = i32::MAX;
+            while watching.load(Ordering::SeqCst) {
+                let d = deployments.get("api").await.unwrap();
+                lowest = lowest.min(d.status.and_then(|s| s.available_replicas).unwrap_or(0));
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            lowest
+        }
+    });
+    let err = tokio::task::block_in_place(|| run(&["deploy", "--yes"]));
+    watching.store(false, Ordering::SeqCst);
+    let lowest = watcher.await.unwrap();
+    assert!(err.contains("1 to update"), "{err}");
+    assert!(lowest >= before, "available replicas fell from {before} to {lowest} during the rollout");
+    assert_eq!(image(deployments.get("api").await.unwrap()), "acme/api:1.4.3");
+
+    // Another field manager changes the image: refresh names it; deploy puts the image back.
+    let foreign = PatchParams { field_manager: Some("kubectl-set".into()), ..Default::default() };
+    let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "image": "evil/api:latest"}]}}}});
+    deployments.patch("api", &foreign, &Patch::Strategic(patch)).await.unwrap();
+    let err = run(&["refresh"]);
+    assert!(err.contains("containers[name=api].image: changed by kubectl-set"), "{err}");
+    let err = run(&["deploy", "--yes"]);
+    assert!(err.contains("deploy puts it back") && err.contains("Apply complete"), "{err}");
+    assert_eq!(image(deployments.get("api").await.unwrap()), "acme/api:1.4.3");
+
+    run(&["destroy", "--yes"]);
+    let namespaces: Api<Namespace> = Api::all(client);
+    assert!(namespaces.get_opt("acme").await.unwrap().is_none(), "the namespace is gone");
+    assert_eq!(fx.tagged("acme-dev").await, vec![]);
 }
