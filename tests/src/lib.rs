@@ -133,12 +133,24 @@ fn http_post(port: u16, path: &str) -> std::io::Result<()> {
 /// runs it: against this fixture's emulator, with state in `state` and config from
 /// `stacks/<config>/config`, no ambient FABRIC_* settings, no terminal.
 pub fn stack_cli(binary: &str, fx: &Fixture, state: &Path, config: &str, args: &[&str]) -> std::process::Output {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks").join(config).join("config");
+    stack_cli_in(binary, fx, state, &dir, args)
+}
+
+/// [`stack_cli`] with the config files of `config_dir`.
+pub fn stack_cli_in(
+    binary: &str,
+    fx: &Fixture,
+    state: &Path,
+    config_dir: &Path,
+    args: &[&str],
+) -> std::process::Output {
     std::process::Command::new(binary)
         .args(args)
         .env("FABRIC_AWS_ENDPOINT", fx.emulator.endpoint())
         .env("FABRIC_STATE_DIR", state)
         .env("FABRIC_HOME", fabric_home())
-        .env("FABRIC_CONFIG_DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks").join(config).join("config"))
+        .env("FABRIC_CONFIG_DIR", config_dir)
         .env_remove("FABRIC_BACKEND")
         .env_remove("FABRIC_PASSPHRASE")
         .env_remove("FABRIC_KUBECONFIG")
@@ -146,6 +158,51 @@ pub fn stack_cli(binary: &str, fx: &Fixture, state: &Path, config: &str, args: &
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap()
+}
+
+/// The kubeconfig of the real test cluster (`FABRIC_TEST_KUBECONFIG`: kind, minikube,
+/// `../shared/kube`); the tests that call it are `#[ignore]`d without one.
+pub fn test_kubeconfig() -> PathBuf {
+    std::env::var_os("FABRIC_TEST_KUBECONFIG")
+        .expect("FABRIC_TEST_KUBECONFIG names the kubeconfig of a test cluster (kind, minikube, ../shared/kube)")
+        .into()
+}
+
+/// A client of the real test cluster.
+pub async fn test_cluster_client() -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(test_kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// Follows a Deployment's available replicas (a read every 100 ms) while something runs, and
+/// gives the lowest count seen: a rollout with no downtime never lowers it.
+pub struct AvailabilityWatch {
+    watching: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<i32>,
+}
+
+impl AvailabilityWatch {
+    pub fn start(deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment>, name: &str) -> Self {
+        let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (flag, name) = (watching.clone(), name.to_string());
+        let task = tokio::spawn(async move {
+            let mut lowest = i32::MAX;
+            while flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let d = deployments.get(&name).await.unwrap();
+                lowest = lowest.min(d.status.and_then(|s| s.available_replicas).unwrap_or(0));
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            lowest
+        });
+        AvailabilityWatch { watching, task }
+    }
+
+    /// Stops following; the lowest count seen.
+    pub async fn lowest(self) -> i32 {
+        self.watching.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.task.await.unwrap()
+    }
 }
 
 /// The example stack for `cfg`, validated.

@@ -5,7 +5,6 @@
 
 use fabric_tests::Fixture;
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 
 fn acme(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
     fabric_tests::stack_cli(env!("CARGO_BIN_EXE_acme-stack"), fx, state, "acme", args)
@@ -89,9 +88,8 @@ async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Api, Patch, PatchParams};
-    use std::sync::atomic::{AtomicBool, Ordering};
 
-    let kubeconfig = std::env::var("FABRIC_TEST_KUBECONFIG").expect("FABRIC_TEST_KUBECONFIG");
+    let kubeconfig = fabric_tests::test_kubeconfig();
     let fx = Fixture::start().await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
@@ -101,33 +99,13 @@ async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
     assert!(dev.contains("acme/api:1.4.2"), "the test edits the api image");
     std::fs::write(config.join("dev.toml"), &dev).unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_acme-stack"))
-            .args(args)
-            .args(["--local", "--kubeconfig", &kubeconfig])
-            .env("FABRIC_AWS_ENDPOINT", fx.emulator.endpoint())
-            .env("FABRIC_STATE_DIR", &state)
-            .env("FABRIC_HOME", fabric_tests::fabric_home())
-            .env("FABRIC_CONFIG_DIR", &config)
-            .env_remove("FABRIC_BACKEND")
-            .env_remove("FABRIC_PASSPHRASE")
-            .env_remove("FABRIC_KUBECONFIG")
-            .env_remove("FABRIC_ENV")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let args = [args, &["--local", "--kubeconfig", kubeconfig.to_str().unwrap()]].concat();
+        let out = fabric_tests::stack_cli_in(env!("CARGO_BIN_EXE_acme-stack"), &fx, &state, &config, &args);
         let err = text(&out.stderr);
         assert!(out.status.success(), "{args:?}: {err}");
         err
     };
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
-            &Default::default(),
-        )
-        .await
-        .unwrap(),
-    )
-    .unwrap();
+    let client = fabric_tests::test_cluster_client().await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "acme");
     let image = |d: Deployment| d.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap();
 
@@ -143,22 +121,9 @@ async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
     let before = deployments.get("api").await.unwrap().status.unwrap().available_replicas.unwrap_or(0);
     assert!(before >= 1, "api is available before the rollout");
     std::fs::write(config.join("dev.toml"), dev.replace("acme/api:1.4.2", "acme/api:1.4.3")).unwrap();
-    let watching = Arc::new(AtomicBool::new(true));
-    let watcher = tokio::spawn({
-        let (deployments, watching) = (deployments.clone(), watching.clone());
-        async move {
-            let mut lowest = i32::MAX;
-            while watching.load(Ordering::SeqCst) {
-                let d = deployments.get("api").await.unwrap();
-                lowest = lowest.min(d.status.and_then(|s| s.available_replicas).unwrap_or(0));
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            lowest
-        }
-    });
+    let watch = fabric_tests::AvailabilityWatch::start(deployments.clone(), "api");
     let err = tokio::task::block_in_place(|| run(&["deploy", "--yes"]));
-    watching.store(false, Ordering::SeqCst);
-    let lowest = watcher.await.unwrap();
+    let lowest = watch.lowest().await;
     assert!(err.contains("1 to update"), "{err}");
     assert!(lowest >= before, "available replicas fell from {before} to {lowest} during the rollout");
     assert_eq!(image(deployments.get("api").await.unwrap()), "acme/api:1.4.3");

@@ -9,7 +9,20 @@ use fabric::k8s::{ClusterRef, KubeAccess};
 use fabric::prelude::*;
 use fabric::state::store::KeySource;
 use fabric::state::{LocalBackend, StateStore};
+use fabric_tests::{AvailabilityWatch, test_cluster_client, test_kubeconfig};
 use std::sync::Arc;
+
+/// State in a fresh directory (kept while the returned guard lives) and an engine that reaches
+/// the test cluster through its kubeconfig.
+async fn test_engine() -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        StateStore::open(Arc::new(LocalBackend::new(dir.path().to_path_buf())), "kube", KeySource::LocalKeyFile)
+            .await
+            .unwrap();
+    let ctx = Ctx::new("kube", None).with_kube(KubeAccess::new(Some(test_kubeconfig())));
+    (dir, Engine::new(ctx, Arc::new(store), Registry::standard()))
+}
 
 fn program(namespace: String, with_config: bool) -> impl Fn(&mut Stack) -> fabric::Result<()> {
     move |s| {
@@ -44,16 +57,8 @@ fn program(namespace: String, with_config: bool) -> impl Fn(&mut Stack) -> fabri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real cluster: FABRIC_TEST_KUBECONFIG (`cargo xtask test` runs it when that is set; CI starts ../shared/kube)"]
 async fn apply_await_prune_destroy_on_a_real_cluster() {
-    let kubeconfig = std::env::var_os("FABRIC_TEST_KUBECONFIG")
-        .expect("FABRIC_TEST_KUBECONFIG names the kubeconfig of a test cluster (kind, minikube, ../shared/kube)");
     let namespace = format!("fabric-test-{}", std::process::id());
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        StateStore::open(Arc::new(LocalBackend::new(dir.path().to_path_buf())), "kube", KeySource::LocalKeyFile)
-            .await
-            .unwrap();
-    let ctx = Ctx::new("kube", None).with_kube(KubeAccess::new(Some(kubeconfig.into())));
-    let engine = Engine::new(ctx, Arc::new(store), Registry::standard());
+    let (_dir, engine) = test_engine().await;
 
     for with_config in [true, false] {
         let graph = Arc::new(fabric::testing::synthesize("kube", program(namespace.clone(), with_config)).unwrap());
@@ -71,22 +76,6 @@ async fn apply_await_prune_destroy_on_a_real_cluster() {
     let report = engine.destroy(&mut state, &p).await.unwrap();
     assert!(report.ok(), "{report:?}");
     assert!(state.resources.is_empty());
-}
-
-const NEEDS_CLUSTER: &str = "needs a real cluster: FABRIC_TEST_KUBECONFIG";
-
-fn test_kubeconfig() -> std::path::PathBuf {
-    std::env::var_os("FABRIC_TEST_KUBECONFIG").expect(NEEDS_CLUSTER).into()
-}
-
-async fn test_client() -> kube::Client {
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(test_kubeconfig()).unwrap(),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    kube::Client::try_from(config).unwrap()
 }
 
 /// A namespace, a ConfigMap and a two-replica WebService running `image`.
@@ -130,13 +119,7 @@ async fn rollout_drift_report_and_repair_on_a_real_cluster() {
     use kube::api::{Api, Patch, PatchParams};
 
     let namespace = format!("fabric-drift-{}", std::process::id());
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        StateStore::open(Arc::new(LocalBackend::new(dir.path().to_path_buf())), "kube", KeySource::LocalKeyFile)
-            .await
-            .unwrap();
-    let ctx = Ctx::new("kube", None).with_kube(KubeAccess::new(Some(test_kubeconfig())));
-    let engine = Engine::new(ctx, Arc::new(store), Registry::standard());
+    let (_dir, engine) = test_engine().await;
     let deploy = |image: &'static str| {
         let graph = Arc::new(fabric::testing::synthesize("kube", service_program(namespace.clone(), image)).unwrap());
         let engine = &engine;
@@ -165,24 +148,11 @@ async fn rollout_drift_report_and_repair_on_a_real_cluster() {
     assert_eq!(in_default.count(), 7, "{}", fabric::engine::render::render_plan(&p));
 
     // A rolling image change: availability never drops below the two wanted replicas.
-    let client = test_client().await;
+    let client = test_cluster_client().await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let watcher = tokio::spawn({
-        let (deployments, watching) = (deployments.clone(), watching.clone());
-        async move {
-            let mut lowest = i32::MAX;
-            while watching.load(std::sync::atomic::Ordering::SeqCst) {
-                let d = deployments.get("api").await.unwrap();
-                lowest = lowest.min(d.status.and_then(|s| s.available_replicas).unwrap_or(0));
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            lowest
-        }
-    });
+    let watch = AvailabilityWatch::start(deployments.clone(), "api");
     let (p, _) = deploy(v2).await;
-    watching.store(false, std::sync::atomic::Ordering::SeqCst);
-    let lowest = watcher.await.unwrap();
+    let lowest = watch.lowest().await;
     assert_eq!(p.summary().update, 1, "{}", fabric::engine::render::render_plan(&p));
     assert!(lowest >= 2, "available replicas fell to {lowest} during the rollout");
     let live = deployments.get("api").await.unwrap();
@@ -270,7 +240,7 @@ fn a_refused_dry_run_stops_the_deploy_before_its_first_step() {
     assert_eq!(fabric::cli::run_with_args("kube", args, program), 2);
     assert!(aws.accept().is_err(), "nothing connected to the AWS endpoint");
     let exists = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(test_client().await);
+        let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(test_cluster_client().await);
         namespaces.get_opt(&namespace).await.unwrap().is_some()
     });
     assert!(!exists, "the namespace was created: the deploy did not stop before its first step");
@@ -287,13 +257,7 @@ async fn objects_built_for_a_newer_version_than_the_cluster_runs_are_refused() {
         Ok(())
     };
     let graph = fabric::testing::synthesize("kube", program).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        StateStore::open(Arc::new(LocalBackend::new(dir.path().to_path_buf())), "kube", KeySource::LocalKeyFile)
-            .await
-            .unwrap();
-    let ctx = Ctx::new("kube", None).with_kube(KubeAccess::new(Some(test_kubeconfig())));
-    let engine = Engine::new(ctx, Arc::new(store), Registry::standard());
+    let (_dir, engine) = test_engine().await;
     let state = fabric::state::State::new("kube");
     let mut p = plan(&graph, &state, &engine.registry).unwrap();
     let checked = engine.dry_run(&graph, &state, &mut p).await;

@@ -47,12 +47,6 @@ pub fn policy(cluster_name: &str) -> crate::aws::iam::PolicyDocument {
 /// The autoscaler's health endpoint (its `--address`, 8085).
 pub const HEALTH_PORT: i32 = 8085;
 
-/// A container security context with a read-only root filesystem.
-fn read_only(mut context: k8s_openapi::api::core::v1::SecurityContext) -> k8s_openapi::api::core::v1::SecurityContext {
-    context.read_only_root_filesystem = Some(true);
-    context
-}
-
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
     json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
 }
@@ -125,7 +119,7 @@ pub fn declare(
         "livenessProbe": {"httpGet": {"path": "/health-check", "port": "health"},
             "initialDelaySeconds": 30, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
         "resources": {"requests": quantities("100m", "300Mi"), "limits": quantities("500m", "600Mi")},
-        "securityContext": read_only(restricted_container()),
+        "securityContext": restricted_container(true),
     });
     let mut deployment = Manifest::new(json!({
         "apiVersion": "apps/v1", "kind": "Deployment",

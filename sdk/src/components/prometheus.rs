@@ -11,8 +11,8 @@ use crate::model::{Checker, Stack};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecurityContext, Service,
-    ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServiceAccount,
+    ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -333,7 +333,7 @@ impl Prometheus<'_> {
                 VolumeMount { name: "data".into(), mount_path: "/prometheus".into(), ..Default::default() },
             ]),
             // It writes only to its data volume.
-            security_context: Some(SecurityContext { read_only_root_filesystem: Some(true), ..restricted_container() }),
+            security_context: Some(restricted_container(true)),
             ..Default::default()
         };
         let mut pod_labels = labels.clone();

@@ -213,12 +213,14 @@ pub(crate) fn quantities(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> 
     [("cpu".to_string(), Quantity(cpu.to_string())), ("memory".to_string(), Quantity(memory.to_string()))].into()
 }
 
-/// The restricted security context every fabric container runs with.
-pub(crate) fn restricted_container() -> SecurityContext {
+/// The restricted security context every fabric container runs with; `read_only_root`: its root
+/// filesystem read-only (what it writes goes to volumes).
+pub(crate) fn restricted_container(read_only_root: bool) -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Default::default() }),
         run_as_non_root: Some(true),
+        read_only_root_filesystem: Some(read_only_root),
         ..Default::default()
     }
 }
@@ -456,10 +458,7 @@ impl WebService<'_> {
                 pre_stop: Some(drain_hook(self.cluster, self.drain_seconds)),
                 ..Default::default()
             }),
-            security_context: Some(SecurityContext {
-                read_only_root_filesystem: Some(!self.writable_root),
-                ..restricted_container()
-            }),
+            security_context: Some(restricted_container(!self.writable_root)),
             volume_mounts: (!self.writable_root)
                 .then(|| vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() }]),
             ..Default::default()
