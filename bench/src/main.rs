@@ -45,7 +45,13 @@ fn deployed_state(graph: &Graph) -> State {
         outputs.insert(node.urn.clone(), out.clone());
         state.resources.insert(
             node.urn.clone(),
-            Record { type_name: node.type_name().into(), inputs, outputs: out, deps: node.deps.clone() },
+            Record {
+                type_name: node.type_name().into(),
+                inputs,
+                outputs: out,
+                deps: node.deps.clone(),
+                options: Default::default(),
+            },
         );
     }
     state

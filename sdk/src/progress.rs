@@ -15,6 +15,7 @@ fn doing(op: Op) -> &'static str {
     match op {
         Op::Create => "creating",
         Op::Update => "updating",
+        Op::Import => "importing",
         Op::Replace => "creating replacement",
         Op::Delete => "deleting",
         Op::DeleteRetired => "deleting old instance",
@@ -25,6 +26,7 @@ fn symbol(op: Op) -> &'static str {
     match op {
         Op::Create | Op::Replace => "+",
         Op::Update => "~",
+        Op::Import => "=",
         Op::Delete | Op::DeleteRetired => "-",
     }
 }

@@ -183,6 +183,29 @@ impl Provider for MemoryProvider {
         let objects = self.cloud.objects.lock().unwrap();
         Ok(objects.iter().find(|(_, (u, _))| u == urn).map(|(id, _)| json!({"id": id})))
     }
+
+    fn importable(&self) -> bool {
+        true
+    }
+
+    async fn import(&self, _: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<Observed>> {
+        self.cloud.call("import", urn).await?;
+        let objects = self.cloud.objects.lock().unwrap();
+        Ok(objects.get(id).map(|(_, inputs)| Observed::new(inputs.clone(), json!({"id": id}))))
+    }
+
+    /// Objects whose `value` is the program's: what a name match is for real providers.
+    async fn discover(&self, _: &Ctx, _: &Urn, inputs: &Value) -> ProviderResult<Vec<String>> {
+        let objects = self.cloud.objects.lock().unwrap();
+        Ok(objects.iter().filter(|(_, (_, i))| i["value"] == inputs["value"]).map(|(id, _)| id.clone()).collect())
+    }
+}
+
+impl MemoryCloud {
+    /// Puts an object in the cloud that no stack created (for imports).
+    pub fn insert_foreign(&self, id: &str, inputs: Value) {
+        self.objects.lock().unwrap().insert(id.to_string(), (Urn::new("elsewhere", THING, id), inputs));
+    }
 }
 
 /// A test resource: a value, a zone (replace-forcing), optional references to other things.

@@ -76,7 +76,9 @@ type ByType = BTreeMap<String, Vec<(Urn, Value)>>;
 /// The desired inputs of the resources this plan creates, replaces or updates, by type.
 fn changing(graph: &Graph, plan: &Plan, known: &dyn Lookup) -> ByType {
     let mut by_type = ByType::new();
-    for step in plan.steps.iter().filter(|s| matches!(s.op, StepOp::Create | StepOp::Replace | StepOp::Update)) {
+    for step in
+        plan.steps.iter().filter(|s| matches!(s.op, StepOp::Create | StepOp::Replace | StepOp::Update | StepOp::Import))
+    {
         let Some(node) = graph.get(&step.urn) else { continue };
         if let Ok(inputs) = node.inputs(known) {
             by_type.entry(step.type_name.clone()).or_default().push((step.urn.clone(), inputs));
@@ -527,16 +529,7 @@ mod tests {
     }
 
     fn step(t: &str, name: &str, op: StepOp) -> Step {
-        Step {
-            urn: urn(t, name),
-            type_name: t.to_string(),
-            op,
-            changes: vec![],
-            retired: false,
-            delete_first: false,
-            moved_to: None,
-            notes: Vec::new(),
-        }
+        Step::new(urn(t, name), t, op, vec![])
     }
 
     #[tokio::test]
@@ -562,6 +555,7 @@ mod tests {
         let plan = Plan {
             stack: "demo".into(),
             steps: (0..5).map(|i| step(eip, &format!("nat-{i}"), StepOp::Create)).collect(),
+            partial: None,
         };
         let c = changes(plan.steps.iter().map(|s| (eip, s.urn.clone(), j!({}))).collect());
         let graph = crate::model::Stack::new("demo").finish().unwrap();

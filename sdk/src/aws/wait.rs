@@ -14,8 +14,9 @@ pub enum Poll<T> {
     Waiting(String),
 }
 
-/// Runs `check` every `interval` until it is [`Poll::Ready`] or fails; after `timeout`, fails with
-/// `timed_out(last state)`. The first look is immediate.
+/// Runs `check` every `interval` until it is [`Poll::Ready`] or fails; after `timeout` (or the
+/// step's custom timeout, [`crate::engine::provider::wait_limit`]), fails with `timed_out(last
+/// state)`, naming the limit. The first look is immediate.
 pub async fn poll_until<T, F, Fut>(
     timeout: Duration,
     interval: Duration,
@@ -26,14 +27,22 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = ProviderResult<Poll<T>>>,
 {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let limit = crate::engine::provider::wait_limit(timeout);
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         let last = match check().await? {
             Poll::Ready(v) => return Ok(v),
             Poll::Waiting(state) => state,
         };
         if tokio::time::Instant::now() > deadline {
-            return Err(ProviderError(timed_out(&last)));
+            let mut message = timed_out(&last);
+            if crate::engine::provider::custom_wait_limit().is_some() {
+                message.push_str(&format!(
+                    " — gave up after the custom timeout of {} (custom_timeouts)",
+                    humantime::format_duration(limit)
+                ));
+            }
+            return Err(ProviderError(message));
         }
         tokio::time::sleep(interval).await;
     }

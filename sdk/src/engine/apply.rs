@@ -2,7 +2,7 @@
 
 use super::executor::{Outcome, TaskFuture, run_dag};
 use super::plan::{Plan, StepOp};
-use super::provider::{Ctx, Registry};
+use super::provider::{Ctx, Registry, with_wait_limit};
 use super::{EngineError, Observer};
 use crate::model::{Graph, Urn, contains_unknown};
 use crate::state::{JournalEntry, Op, Record, State, StateStore};
@@ -20,6 +20,16 @@ struct Task {
     retired: Option<Record>,
     /// A delete that only leaves state: the cloud object is now this other resource.
     moved_to: Option<Urn>,
+    /// A delete that leaves the resource in the cloud (`retain_on_delete`).
+    retain: bool,
+    /// An import: the record of what was read, entered in state before any update.
+    imported: Option<Record>,
+}
+
+impl Task {
+    fn new(urn: &Urn, op: Op) -> Self {
+        Task { urn: urn.clone(), op, retired: None, moved_to: None, retain: false, imported: None }
+    }
 }
 
 /// How each step of an apply ended.
@@ -91,41 +101,55 @@ fn build_tasks(plan: &Plan, graph: Option<&Graph>, state: &State) -> (Vec<Task>,
             (StepOp::Same, _) => {}
             (StepOp::Create, _) => {
                 main.insert(step.urn.clone(), tasks.len());
-                tasks.push(Task { urn: step.urn.clone(), op: Op::Create, retired: None, moved_to: None });
+                tasks.push(Task::new(&step.urn, Op::Create));
             }
             (StepOp::Update, _) => {
                 main.insert(step.urn.clone(), tasks.len());
-                tasks.push(Task { urn: step.urn.clone(), op: Op::Update, retired: None, moved_to: None });
+                tasks.push(Task::new(&step.urn, Op::Update));
+            }
+            (StepOp::Import, _) => {
+                main.insert(step.urn.clone(), tasks.len());
+                let imported = step.imported.as_ref().map(|o| Record {
+                    type_name: step.type_name.clone(),
+                    inputs: o.inputs.clone(),
+                    outputs: o.outputs.clone(),
+                    deps: graph.and_then(|g| g.get(&step.urn)).map(|n| n.deps.clone()).unwrap_or_default(),
+                    options: graph.and_then(|g| g.get(&step.urn)).map(|n| n.options.recorded()).unwrap_or_default(),
+                });
+                tasks.push(Task { imported, ..Task::new(&step.urn, Op::Import) });
             }
             (StepOp::Replace, _) if step.delete_first => {
                 // The old instance goes first; the new one is created after it (a plain create).
                 removal.insert(step.urn.clone(), tasks.len());
-                tasks.push(Task { urn: step.urn.clone(), op: Op::Delete, retired: None, moved_to: None });
+                tasks.push(Task { retain: step.retain, ..Task::new(&step.urn, Op::Delete) });
                 main.insert(step.urn.clone(), tasks.len());
-                tasks.push(Task { urn: step.urn.clone(), op: Op::Create, retired: None, moved_to: None });
+                tasks.push(Task::new(&step.urn, Op::Create));
             }
             (StepOp::Replace, _) => {
                 main.insert(step.urn.clone(), tasks.len());
-                tasks.push(Task { urn: step.urn.clone(), op: Op::Replace, retired: None, moved_to: None });
+                tasks.push(Task::new(&step.urn, Op::Replace));
                 removal.insert(step.urn.clone(), tasks.len());
                 let old = state.resources.get(&step.urn).cloned();
-                tasks.push(Task { urn: step.urn.clone(), op: Op::DeleteRetired, retired: old, moved_to: None });
+                tasks.push(Task { retired: old, retain: step.retain, ..Task::new(&step.urn, Op::DeleteRetired) });
             }
             (StepOp::Delete, false) => {
                 removal.insert(step.urn.clone(), tasks.len());
                 tasks.push(Task {
-                    urn: step.urn.clone(),
-                    op: Op::Delete,
-                    retired: None,
                     moved_to: step.moved_to.clone(),
+                    retain: step.retain,
+                    ..Task::new(&step.urn, Op::Delete)
                 });
             }
             (StepOp::Delete, true) => {}
         }
     }
-    for r in &state.retired {
+    // Old instances still to delete: those the plan kept (a targeted run may leave some out).
+    let retired_in_plan: std::collections::HashSet<&Urn> =
+        plan.steps.iter().filter(|s| s.retired).map(|s| &s.urn).collect();
+    for r in state.retired.iter().filter(|r| retired_in_plan.contains(&r.urn)) {
         retired_tasks.push((tasks.len(), r.record.clone()));
-        tasks.push(Task { urn: r.urn.clone(), op: Op::DeleteRetired, retired: Some(r.record.clone()), moved_to: None });
+        let retain = r.record.options.retain_on_delete;
+        tasks.push(Task { retired: Some(r.record.clone()), retain, ..Task::new(&r.urn, Op::DeleteRetired) });
     }
 
     // Who referred to each resource when it was recorded (old instances).
@@ -150,7 +174,7 @@ fn build_tasks(plan: &Plan, graph: Option<&Graph>, state: &State) -> (Vec<Task>,
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
     for (i, task) in tasks.iter().enumerate() {
         match task.op {
-            Op::Create | Op::Update | Op::Replace => {
+            Op::Create | Op::Update | Op::Replace | Op::Import => {
                 if let Some(node) = graph.and_then(|g| g.get(&task.urn)) {
                     deps[i].extend(node.deps.iter().filter_map(|d| main.get(d).copied()));
                 }
@@ -196,12 +220,25 @@ fn build_tasks(plan: &Plan, graph: Option<&Graph>, state: &State) -> (Vec<Task>,
 async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) -> Result<(), String> {
     let urn = &task.urn;
     match task.op {
-        Op::Create | Op::Update | Op::Replace => {
+        Op::Create | Op::Update | Op::Replace | Op::Import => {
             let graph = graph.expect("creates and updates come from a graph");
             let node = graph.get(urn).expect("planned from this graph");
+            if let Some(record) = &task.imported {
+                // Adopted as it is; an update follows where the program differs.
+                shared.commit(JournalEntry::Recorded { urn: urn.clone(), record: record.clone() }).await?;
+            }
             let (inputs, old) = {
                 let state = shared.state.lock().await;
-                (node.inputs(&*state)?, state.resources.get(urn).cloned())
+                let old = state.resources.get(urn).cloned();
+                let inputs = super::plan::effective_inputs(node.inputs(&*state)?, old.as_ref(), &node.options);
+                (inputs, old)
+            };
+            let op = match task.op {
+                Op::Import => match &old {
+                    Some(old) if old.inputs == inputs => return Ok(()),
+                    _ => Op::Update,
+                },
+                op => op,
             };
             if contains_unknown(&inputs) {
                 return Err(format!("internal error: inputs of {urn} still refer to unknown outputs: {inputs}"));
@@ -209,18 +246,22 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
             shared
                 .commit(JournalEntry::Intent {
                     urn: urn.clone(),
-                    op: task.op,
+                    op,
                     type_name: node.type_name().to_string(),
                     inputs: inputs.clone(),
                     deps: node.deps.clone(),
                 })
                 .await?;
             let p = &node.provider;
-            let result = match (task.op, &old) {
-                (Op::Update, Some(old)) => p.update(&shared.ctx, urn, &old.inputs, &old.outputs, &inputs).await,
-                _ => p.create(&shared.ctx, urn, &inputs).await,
+            let timeouts = &node.options.timeouts;
+            let result = match (op, &old) {
+                (Op::Update, Some(old)) => {
+                    with_wait_limit(timeouts.update, p.update(&shared.ctx, urn, &old.inputs, &old.outputs, &inputs))
+                        .await
+                }
+                _ => with_wait_limit(timeouts.create, p.create(&shared.ctx, urn, &inputs)).await,
             };
-            let result = match (result, task.op, &old) {
+            let result = match (result, op, &old) {
                 (Ok(outputs), Op::Replace, Some(old)) => {
                     verify_replacement(&shared.ctx, p.as_ref(), urn, old, &inputs, outputs).await
                 }
@@ -228,12 +269,17 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
             };
             match result {
                 Ok(outputs) => {
-                    let record =
-                        Record { type_name: node.type_name().to_string(), inputs, outputs, deps: node.deps.clone() };
-                    shared.commit(JournalEntry::Done { urn: urn.clone(), op: task.op, record: Some(record) }).await
+                    let record = Record {
+                        type_name: node.type_name().to_string(),
+                        inputs,
+                        outputs,
+                        deps: node.deps.clone(),
+                        options: node.options.recorded(),
+                    };
+                    shared.commit(JournalEntry::Done { urn: urn.clone(), op, record: Some(record) }).await
                 }
                 Err(e) => {
-                    shared.commit(JournalEntry::Failed { urn: urn.clone(), op: task.op, error: e.0.clone() }).await?;
+                    shared.commit(JournalEntry::Failed { urn: urn.clone(), op, error: e.0.clone() }).await?;
                     Err(e.0)
                 }
             }
@@ -251,6 +297,14 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
             if task.moved_to.is_some() {
                 // The same object is managed under its new URN now: leave the cloud alone.
                 return shared.commit(JournalEntry::Done { urn: urn.clone(), op: task.op, record: Some(record) }).await;
+            }
+            if task.retain {
+                // Left in the cloud (`retain_on_delete`); the journal keeps the record.
+                let entry = match task.op {
+                    Op::DeleteRetired => JournalEntry::Done { urn: urn.clone(), op: task.op, record: Some(record) },
+                    _ => JournalEntry::Forgotten { urn: urn.clone(), record },
+                };
+                return shared.commit(entry).await;
             }
             let provider = shared
                 .registry
@@ -272,7 +326,8 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
                 _ => None,
             };
             let inputs = policy.as_ref().unwrap_or(&record.inputs);
-            match provider.delete(&shared.ctx, urn, inputs, &record.outputs).await {
+            let limit = record.options.delete_timeout;
+            match with_wait_limit(limit, provider.delete(&shared.ctx, urn, inputs, &record.outputs)).await {
                 Ok(()) => {
                     shared.commit(JournalEntry::Done { urn: urn.clone(), op: task.op, record: Some(record) }).await
                 }
@@ -336,6 +391,12 @@ pub(super) async fn apply(
 ) -> Result<ApplyReport, EngineError> {
     let (ctx, registry, store, observer, parallel) =
         (&engine.ctx, &engine.registry, engine.store.clone(), engine.observer.clone(), engine.parallel);
+    // Renames first (aliases): every later step finds the record under its new URN.
+    for step in plan.steps.iter().filter(|s| s.renamed_from.is_some()) {
+        let entry = JournalEntry::Renamed { from: step.renamed_from.clone().expect("filtered"), to: step.urn.clone() };
+        store.record(&entry).await?;
+        state.apply(&entry);
+    }
     let (tasks, deps) = build_tasks(plan, graph.as_deref(), state);
     let mut registry = registry.clone();
     if let Some(g) = &graph {

@@ -1,12 +1,15 @@
 //! The engine: plan, apply, refresh, destroy, recovery of interrupted runs.
 
 pub mod apply;
+#[cfg(test)]
+mod day2_tests;
 pub mod dry_run;
 pub mod executor;
 pub mod plan;
 pub mod provider;
 pub mod refresh;
 pub mod render;
+pub mod select;
 #[cfg(test)]
 mod tests;
 
@@ -16,9 +19,13 @@ use crate::state::{JournalEntry, Op, Record, State, StateStore};
 pub use apply::{ApplyReport, StepResult};
 pub use dry_run::DryRunReport;
 pub use executor::Outcome;
-pub use plan::{FieldChange, Plan, PlanError, Step, StepOp, Summary, plan, plan_destroy, plan_json};
+pub use plan::{
+    FieldChange, Plan, PlanError, PlanInputs, Step, StepOp, Summary, plan, plan_destroy, plan_destroy_with, plan_json,
+    plan_with,
+};
 pub use provider::{Ctx, Provider, ProviderError, Registry, TypedProvider};
 pub use refresh::{Drift, RefreshReport};
+pub use select::Selection;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,12 +120,18 @@ impl Engine {
                         // Record what is really there, so the plan fixes whatever the create did not finish.
                         let observed = read_one(outputs.clone()).await.map_err(fail)?;
                         let inputs = observed.map(|o| o.over(&p.inputs)).unwrap_or(p.inputs.clone());
-                        let record = Record { type_name: p.type_name.clone(), inputs, outputs, deps: p.deps.clone() };
+                        let record = Record {
+                            type_name: p.type_name.clone(),
+                            inputs,
+                            outputs,
+                            deps: p.deps.clone(),
+                            options: graph.and_then(|g| g.get(&urn)).map(|n| n.options.recorded()).unwrap_or_default(),
+                        };
                         (JournalEntry::Done { urn: urn.clone(), op: p.op, record: Some(record) }, "adopted")
                     }
                     None => (resolved, "absent"),
                 },
-                Op::Update => match state.resources.get(&urn).cloned() {
+                Op::Update | Op::Import => match state.resources.get(&urn).cloned() {
                     Some(rec) => match read_one(rec.outputs.clone()).await.map_err(fail)? {
                         Some(o) => {
                             let record = Record { inputs: o.over(&rec.inputs), outputs: o.outputs, ..rec };
@@ -171,12 +184,52 @@ impl Engine {
     /// a snapshot.
     pub async fn apply(&self, graph: Arc<Graph>, state: &mut State, plan: &Plan) -> Result<ApplyReport, EngineError> {
         let report = apply::apply(self, Some(graph.clone()), state, plan).await?;
+        // Options that only state holds (protect, retain) follow the program, for the resources
+        // this run considered.
+        let considered: std::collections::HashSet<&Urn> = plan.steps.iter().map(|s| &s.urn).collect();
+        for node in graph.nodes().iter().filter(|n| considered.contains(&n.urn)) {
+            let wanted = node.options.recorded();
+            if state.resources.get(&node.urn).is_some_and(|r| r.options != wanted) {
+                let entry = JournalEntry::Options { urn: node.urn.clone(), options: wanted };
+                self.store.record(&entry).await?;
+                state.apply(&entry);
+            }
+        }
         let outputs = apply::resolved_exports(&graph, state);
         let entry = JournalEntry::Outputs { outputs };
         self.store.record(&entry).await?;
         state.apply(&entry);
         self.store.save(state).await?;
         Ok(report)
+    }
+
+    /// Reads, for every resource whose `import` option names a cloud id and that state does not
+    /// hold yet, what is there (see [`PlanInputs::imports`]). Providers that cannot import are
+    /// left out: the plan refuses those resources by name.
+    pub async fn read_imports(
+        &self,
+        graph: &Graph,
+        state: &State,
+    ) -> Result<std::collections::HashMap<Urn, Option<provider::Observed>>, EngineError> {
+        let mut found = std::collections::HashMap::new();
+        for node in graph.nodes() {
+            let Some(id) = &node.options.import else { continue };
+            let aliased = node
+                .options
+                .aliases
+                .iter()
+                .any(|a| state.resources.contains_key(&Urn::new(node.urn.stack(), node.urn.type_name(), a)));
+            if state.resources.contains_key(&node.urn) || aliased || !node.provider.importable() {
+                continue;
+            }
+            let observed = node
+                .provider
+                .import(&self.ctx, &node.urn, id)
+                .await
+                .map_err(|e| EngineError::Provider(format!("reading {} `{id}` to import it: {e}", node.urn)))?;
+            found.insert(node.urn.clone(), observed);
+        }
+        Ok(found)
     }
 
     /// Asks the cloud, without changing anything, about every step of `plan` whose provider has

@@ -1,8 +1,10 @@
 //! The plan: a pure function of the graph and the state → the steps that make the cloud match the
 //! program.
 
-use super::provider::Registry;
-use crate::model::{Graph, Urn, contains_unknown};
+use super::provider::{Observed, Registry};
+use super::select::Selection;
+use crate::model::options::keep_ignored;
+use crate::model::{Graph, Options, RecordedOptions, Urn, contains_unknown};
 use crate::state::State;
 use serde::Serialize;
 use serde_json::Value;
@@ -18,6 +20,9 @@ pub enum StepOp {
     Replace,
     Delete,
     Same,
+    /// Adopt an existing resource (the `import` option): recorded without being created, then
+    /// updated where it differs from the program.
+    Import,
 }
 
 impl StepOp {
@@ -28,6 +33,7 @@ impl StepOp {
             StepOp::Replace => "replace",
             StepOp::Delete => "delete",
             StepOp::Same => "same",
+            StepOp::Import => "import",
         }
     }
 }
@@ -65,6 +71,43 @@ pub struct Step {
     /// puts back).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What the resource's options do in this step (`protect: on, recorded in state`, …): shown
+    /// with the step, even an unchanged one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    /// The resource was recorded under this URN (an alias): its record moves, nothing is replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<Urn>,
+    /// A delete (or the delete of a replaced instance) that leaves the resource in the cloud and
+    /// drops it from state (`retain_on_delete`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retain: bool,
+    /// For an import: the cloud id, and what was read of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_id: Option<String>,
+    #[serde(skip)]
+    pub imported: Option<Observed>,
+}
+
+impl Step {
+    /// A step with nothing but its resource, kind and changes.
+    pub fn new(urn: Urn, type_name: impl Into<String>, op: StepOp, changes: Vec<FieldChange>) -> Self {
+        Step {
+            urn,
+            type_name: type_name.into(),
+            op,
+            changes,
+            retired: false,
+            delete_first: false,
+            moved_to: None,
+            notes: Vec::new(),
+            options: Vec::new(),
+            renamed_from: None,
+            retain: false,
+            import_id: None,
+            imported: None,
+        }
+    }
 }
 
 /// Steps in the order they are shown: the program's resources in dependency order, then deletes in
@@ -73,6 +116,9 @@ pub struct Step {
 pub struct Plan {
     pub stack: String,
     pub steps: Vec<Step>,
+    /// A targeted run (`--target`, `--exclude`): what was left out, said with the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
 }
 
 /// How many steps of each kind.
@@ -83,6 +129,12 @@ pub struct Summary {
     pub replace: usize,
     pub delete: usize,
     pub same: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub import: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Plan {
@@ -95,14 +147,15 @@ impl Plan {
                 StepOp::Replace => s.replace += 1,
                 StepOp::Delete => s.delete += 1,
                 StepOp::Same => s.same += 1,
+                StepOp::Import => s.import += 1,
             }
         }
         s
     }
 
-    /// Whether applying would change anything.
+    /// Whether applying would change anything (in the cloud or in state).
     pub fn has_changes(&self) -> bool {
-        self.steps.iter().any(|s| s.op != StepOp::Same)
+        self.steps.iter().any(|s| s.op != StepOp::Same || s.renamed_from.is_some())
     }
 }
 
@@ -112,9 +165,42 @@ pub enum PlanError {
     #[error("{urn}: cannot compute inputs: {message}")]
     Inputs { urn: Urn, message: String },
     #[error(
-        "{urn} is in state as type `{type_name}`, which this program does not know how to delete\n    fix: use a fabric version that has this resource type, or remove it from state by hand"
+        "{urn} is in state as type `{type_name}`, which this program does not know how to delete\n    fix: use a fabric version that has this resource type, or forget it with `cargo xtask state <stack> rm '{urn}'` (it stays in the cloud)"
     )]
     UnknownType { urn: Urn, type_name: String },
+    /// Resources with `protect` that the plan would delete or replace.
+    #[error("{}", protected_message(.0))]
+    Protected(Vec<(Urn, &'static str)>),
+    #[error(
+        "{urn}: importing `{id}` would replace it: {fields}\n    fix: make the program match the live resource in these fields (they cannot change in place), or create a new resource instead of importing this one"
+    )]
+    ImportWouldReplace { urn: Urn, id: String, fields: String },
+    #[error(
+        "{urn}: there is no {type_name} `{id}` to import\n    fix: check the id (`cargo xtask import <stack> --discover` lists what can be imported), or remove the import option to create it"
+    )]
+    ImportMissing { urn: Urn, type_name: String, id: String },
+    #[error(
+        "{urn}: {type_name} cannot be imported (its provider has no import)\n    fix: remove the import option; to adopt it anyway, tag it `fabric:stack`/`fabric:urn` and deploy"
+    )]
+    ImportUnsupported { urn: Urn, type_name: String },
+    #[error("{0}")]
+    Selection(String),
+}
+
+fn protected_message(refused: &[(Urn, &'static str)]) -> String {
+    let mut out = format!(
+        "the plan would {} {} protected resource{}; nothing was changed:",
+        if refused.iter().all(|(_, what)| *what == "delete") { "delete" } else { "delete or replace" },
+        refused.len(),
+        if refused.len() == 1 { "" } else { "s" }
+    );
+    for (urn, what) in refused {
+        out.push_str(&format!("\n  - {} would be {what}d (option `protect`)", urn.display_short()));
+    }
+    out.push_str(
+        "\n    fix: if that is meant, lift the protection first: remove `protect` from its options and deploy (or run `cargo xtask state <stack> unprotect <urn>`), then run this again",
+    );
+    out
 }
 
 /// The changed top-level fields between recorded and desired inputs.
@@ -150,18 +236,117 @@ pub fn diff(old: &Value, new: &Value, replace_on: &[&str]) -> Vec<FieldChange> {
 /// replaced resources are unknown until apply. (A provider whose in-place update changes an output
 /// must list the field that causes it in its `replace_on`.)
 pub fn plan(graph: &Graph, state: &State, registry: &Registry) -> Result<Plan, PlanError> {
+    plan_with(graph, state, registry, &PlanInputs::default())
+}
+
+/// What planning needs beyond the program and state: the resources to import as read from the
+/// cloud, and the part of the stack a targeted run touches.
+#[derive(Default)]
+pub struct PlanInputs {
+    /// What was read of each resource whose `import` option names a cloud id (`None`: there is
+    /// no such resource).
+    pub imports: HashMap<Urn, Option<Observed>>,
+    pub selection: Option<Selection>,
+}
+
+/// [`plan`], with imports and a selection.
+pub fn plan_with(graph: &Graph, state: &State, registry: &Registry, extra: &PlanInputs) -> Result<Plan, PlanError> {
     let mut known: HashMap<Urn, Value> = HashMap::with_capacity(graph.nodes().len());
     let mut steps = Vec::with_capacity(graph.nodes().len() + state.retired.len());
     let mut created_identities: HashMap<String, Urn> = HashMap::new();
+    let mut protected: Vec<(Urn, &'static str)> = Vec::new();
+    let mut renamed: HashSet<&Urn> = HashSet::new();
     for node in graph.nodes() {
-        let inputs = node.inputs(&known).map_err(|message| PlanError::Inputs { urn: node.urn.clone(), message })?;
-        if !state.resources.contains_key(&node.urn)
-            && let Some(id) = node.provider.identity(&inputs, None)
+        let desired = node.inputs(&known).map_err(|message| PlanError::Inputs { urn: node.urn.clone(), message })?;
+        // A record under one of the resource's old names is its record (an alias).
+        let alias =
+            (!state.resources.contains_key(&node.urn))
+                .then(|| {
+                    node.options.aliases.iter().map(|a| Urn::new(node.urn.stack(), node.urn.type_name(), a)).find(
+                        |old| state.resources.contains_key(old) && graph.get(old).is_none() && !renamed.contains(old),
+                    )
+                })
+                .flatten();
+        let recorded = match &alias {
+            Some(old) => {
+                let (k, r) = state.resources.get_key_value(old).expect("found above");
+                renamed.insert(k);
+                Some(r)
+            }
+            None => state.resources.get(&node.urn),
+        };
+        if recorded.is_none()
+            && let Some(id) = node.provider.identity(&desired, None)
         {
             created_identities.insert(id, node.urn.clone());
         }
-        let (op, changes) = match state.resources.get(&node.urn) {
-            None => (StepOp::Create, diff(&Value::Null, &inputs, &[])),
+        let mut options_said = Vec::new();
+        let inputs = match recorded {
+            Some(rec) if !node.options.ignore_changes.is_empty() && rec.type_name == node.type_name() => {
+                let kept = keep_ignored(&desired, &rec.inputs, &node.options.ignore_changes);
+                for path in &node.options.ignore_changes {
+                    let at = |v: &Value| path.split('.').try_fold(v.clone(), |v, p| v.get(p).cloned());
+                    if at(&desired) != at(&kept) {
+                        options_said.push(format!(
+                            "ignore_changes: `{path}` differs in the program ({}); the recorded value is kept",
+                            super::render::show_value(at(&desired).as_ref())
+                        ));
+                    }
+                }
+                kept
+            }
+            _ => desired,
+        };
+        let mut import_id = None;
+        let mut imported = None;
+        let (op, changes) = match recorded {
+            None => match &node.options.import {
+                Some(id) => {
+                    let observed = match extra.imports.get(&node.urn) {
+                        Some(Some(o)) => o.clone(),
+                        Some(None) => {
+                            return Err(PlanError::ImportMissing {
+                                urn: node.urn.clone(),
+                                type_name: node.type_name().into(),
+                                id: id.clone(),
+                            });
+                        }
+                        None => {
+                            return Err(PlanError::ImportUnsupported {
+                                urn: node.urn.clone(),
+                                type_name: node.type_name().into(),
+                            });
+                        }
+                    };
+                    // Fields the provider cannot read back (a password) are taken as the program's.
+                    let live = observed.over(&inputs);
+                    let changes = diff(&live, &inputs, node.provider.replace_on());
+                    let forcing: Vec<String> = changes
+                        .iter()
+                        .filter(|c| c.forces_replace)
+                        .map(|c| {
+                            format!(
+                                "`{}` is {} in the cloud and {} in the program",
+                                c.field,
+                                super::render::show_value(c.old.as_ref()),
+                                super::render::show_value(c.new.as_ref())
+                            )
+                        })
+                        .collect();
+                    if !forcing.is_empty() {
+                        return Err(PlanError::ImportWouldReplace {
+                            urn: node.urn.clone(),
+                            id: id.clone(),
+                            fields: forcing.join("; "),
+                        });
+                    }
+                    known.insert(node.urn.clone(), observed.outputs.clone());
+                    import_id = Some(id.clone());
+                    imported = Some(Observed { inputs: live, ..observed });
+                    (StepOp::Import, changes)
+                }
+                None => (StepOp::Create, diff(&Value::Null, &inputs, &[])),
+            },
             Some(rec) if rec.type_name != node.type_name() => {
                 let mut changes = diff(&Value::Null, &inputs, &[]);
                 changes.iter_mut().for_each(|c| c.forces_replace = true);
@@ -182,23 +367,35 @@ pub fn plan(graph: &Graph, state: &State, registry: &Registry) -> Result<Plan, P
                 (op, changes)
             }
         };
+        if op == StepOp::Replace && (node.options.protect || recorded.is_some_and(|r| r.options.protect)) {
+            protected.push((node.urn.clone(), "replace"));
+        }
+        let same_type = recorded.is_some_and(|r| r.type_name == node.type_name());
         let delete_first = op == StepOp::Replace
-            && state.resources.get(&node.urn).is_some_and(|r| r.type_name == node.type_name())
-            && node.provider.delete_before_replace();
-        steps.push(Step {
-            urn: node.urn.clone(),
-            type_name: node.type_name().to_string(),
-            op,
-            changes,
-            retired: false,
-            delete_first,
-            moved_to: None,
-            notes: Vec::new(),
-        });
+            && same_type
+            && (node.provider.delete_before_replace() || node.options.delete_before_replace);
+        if delete_first && node.options.delete_before_replace && !node.provider.delete_before_replace() {
+            options_said.push("delete_before_replace: the old instance is deleted before the new one is made".into());
+        }
+        let retain = op == StepOp::Replace
+            && (node.options.retain_on_delete || recorded.is_some_and(|r| r.options.retain_on_delete));
+        if retain {
+            options_said.push("retain_on_delete: the old instance is left in the cloud and dropped from state".into());
+        }
+        options_said.extend(option_changes(recorded.map(|r| r.options), &node.options));
+        options_said.extend(timeout_lines(op, &node.options));
+        let mut step = Step::new(node.urn.clone(), node.type_name(), op, changes);
+        step.delete_first = delete_first;
+        step.retain = retain;
+        step.options = options_said;
+        step.renamed_from = alias;
+        step.import_id = import_id;
+        step.imported = imported;
+        steps.push(step);
     }
 
     let desired: HashSet<&Urn> = graph.nodes().iter().map(|n| &n.urn).collect();
-    let removed: Vec<&Urn> = state.resources.keys().filter(|u| !desired.contains(u)).collect();
+    let removed: Vec<&Urn> = state.resources.keys().filter(|u| !desired.contains(u) && !renamed.contains(u)).collect();
     let mut deletes = delete_steps(state, &removed, registry)?;
     for step in deletes.iter_mut().filter(|s| !s.retired) {
         let rec = &state.resources[&step.urn];
@@ -206,13 +403,86 @@ pub fn plan(graph: &Graph, state: &State, registry: &Registry) -> Result<Plan, P
         step.moved_to = identity.and_then(|id| created_identities.get(&id).cloned());
     }
     steps.extend(deletes);
-    Ok(Plan { stack: graph.stack().to_string(), steps })
+    let mut plan = Plan { stack: graph.stack().to_string(), steps, partial: None };
+    if let Some(selection) = &extra.selection {
+        selection.restrict(&mut plan, Some(graph), state);
+    }
+    protected.retain(|(urn, _)| plan.steps.iter().any(|s| &s.urn == urn));
+    protected.extend(protected_deletes(&plan, state));
+    if !protected.is_empty() {
+        return Err(PlanError::Protected(protected));
+    }
+    Ok(plan)
+}
+
+/// Deletes of protected resources in `plan` (the protection recorded in state holds when the
+/// resource has left the program).
+fn protected_deletes(plan: &Plan, state: &State) -> Vec<(Urn, &'static str)> {
+    plan.steps
+        .iter()
+        .filter(|s| s.op == StepOp::Delete && !s.retired && s.moved_to.is_none())
+        .filter(|s| state.resources.get(&s.urn).is_some_and(|r| r.options.protect))
+        .map(|s| (s.urn.clone(), "delete"))
+        .collect()
+}
+
+/// What a change of the recorded options does, said with the step.
+fn option_changes(recorded: Option<RecordedOptions>, options: &Options) -> Vec<String> {
+    let Some(old) = recorded else { return Vec::new() };
+    let new = options.recorded();
+    let mut out = Vec::new();
+    if old.protect != new.protect {
+        out.push(if new.protect {
+            "protect: on (recorded in state: delete and replace are refused from now on)".to_string()
+        } else {
+            "protect: lifted (recorded in state)".to_string()
+        });
+    }
+    if old.retain_on_delete != new.retain_on_delete {
+        out.push(format!("retain_on_delete: {} (recorded in state)", if new.retain_on_delete { "on" } else { "off" }));
+    }
+    out
+}
+
+/// The custom timeouts that apply to this step.
+fn timeout_lines(op: StepOp, options: &Options) -> Vec<String> {
+    let t = &options.timeouts;
+    let (what, limit) = match op {
+        StepOp::Create | StepOp::Replace => ("create", t.create),
+        StepOp::Update | StepOp::Import => ("update", t.update),
+        _ => return Vec::new(),
+    };
+    limit
+        .map(|d| vec![format!("custom_timeouts: {what} waits up to {}", humantime::format_duration(d))])
+        .unwrap_or_default()
+}
+
+/// Where a step's changes are not applied because of `ignore_changes`, plan and apply agree:
+/// the inputs an apply sends for `node`, given what state recorded.
+pub fn effective_inputs(desired: Value, recorded: Option<&crate::state::Record>, options: &Options) -> Value {
+    match recorded {
+        Some(rec) if !options.ignore_changes.is_empty() => keep_ignored(&desired, &rec.inputs, &options.ignore_changes),
+        _ => desired,
+    }
 }
 
 /// A plan that deletes everything in state.
 pub fn plan_destroy(state: &State, registry: &Registry) -> Result<Plan, PlanError> {
+    plan_destroy_with(state, registry, None)
+}
+
+/// [`plan_destroy`] of a selection (`--target`: those and what depends on them).
+pub fn plan_destroy_with(state: &State, registry: &Registry, selection: Option<&Selection>) -> Result<Plan, PlanError> {
     let all: Vec<&Urn> = state.resources.keys().collect();
-    Ok(Plan { stack: state.stack.clone(), steps: delete_steps(state, &all, registry)? })
+    let mut plan = Plan { stack: state.stack.clone(), steps: delete_steps(state, &all, registry)?, partial: None };
+    if let Some(selection) = selection {
+        selection.restrict(&mut plan, None, state);
+    }
+    let protected = protected_deletes(&plan, state);
+    if !protected.is_empty() {
+        return Err(PlanError::Protected(protected));
+    }
+    Ok(plan)
 }
 
 /// Deletes of `urns` (dependents first), then of every retired instance.
@@ -223,26 +493,19 @@ fn delete_steps(state: &State, urns: &[&Urn], registry: &Registry) -> Result<Vec
         if registry.get(&rec.type_name).is_none() {
             return Err(PlanError::UnknownType { urn: urn.clone(), type_name: rec.type_name.clone() });
         }
-        steps.push(Step {
-            urn: urn.clone(),
-            type_name: rec.type_name.clone(),
-            op: StepOp::Delete,
-            changes: diff(&rec.inputs, &Value::Null, &[]),
-            retired: false,
-            delete_first: false,
-            moved_to: None,
-            notes: Vec::new(),
-        });
+        let mut step =
+            Step::new(urn.clone(), rec.type_name.clone(), StepOp::Delete, diff(&rec.inputs, &Value::Null, &[]));
+        step.retain = rec.options.retain_on_delete;
+        if let Some(d) = rec.options.delete_timeout {
+            step.options.push(format!("custom_timeouts: delete waits up to {}", humantime::format_duration(d)));
+        }
+        steps.push(step);
     }
-    steps.extend(state.retired.iter().map(|r| Step {
-        urn: r.urn.clone(),
-        type_name: r.record.type_name.clone(),
-        op: StepOp::Delete,
-        changes: Vec::new(),
-        retired: true,
-        delete_first: false,
-        moved_to: None,
-        notes: Vec::new(),
+    steps.extend(state.retired.iter().map(|r| {
+        let mut step = Step::new(r.urn.clone(), r.record.type_name.clone(), StepOp::Delete, Vec::new());
+        step.retired = true;
+        step.retain = r.record.options.retain_on_delete;
+        step
     }));
     Ok(steps)
 }
@@ -305,9 +568,25 @@ pub fn plan_json(plan: &Plan) -> Value {
             if !s.notes.is_empty() {
                 step["notes"] = serde_json::json!(s.notes);
             }
+            if !s.options.is_empty() {
+                step["options"] = serde_json::json!(s.options);
+            }
+            if let Some(from) = &s.renamed_from {
+                step["renamed_from"] = serde_json::json!(from);
+            }
+            if s.retain {
+                step["retain"] = true.into();
+            }
+            if let Some(id) = &s.import_id {
+                step["import_id"] = id.clone().into();
+            }
             step
         })
         .collect();
     let summary = plan.summary();
-    serde_json::json!({"stack": plan.stack, "steps": steps, "summary": summary})
+    let mut doc = serde_json::json!({"stack": plan.stack, "steps": steps, "summary": summary});
+    if let Some(p) = &plan.partial {
+        doc["partial"] = p.clone().into();
+    }
+    doc
 }

@@ -119,6 +119,30 @@ pub struct RecordedItem {
     pub outputs: Value,
 }
 
+tokio::task_local! {
+    /// How long the waits of the current step may take (`custom_timeouts`).
+    static WAIT_LIMIT: std::time::Duration;
+}
+
+/// How long a wait of the running step may take: its custom timeout if it has one, else the
+/// provider's own `default`. Every wait for the cloud asks this.
+pub fn wait_limit(default: std::time::Duration) -> std::time::Duration {
+    WAIT_LIMIT.try_with(|d| *d).unwrap_or(default)
+}
+
+/// Whether the running step has a custom timeout.
+pub fn custom_wait_limit() -> Option<std::time::Duration> {
+    WAIT_LIMIT.try_with(|d| *d).ok()
+}
+
+/// Runs `step` with its waits limited to `limit` (none: the providers' own limits).
+pub async fn with_wait_limit<F: std::future::Future>(limit: Option<std::time::Duration>, step: F) -> F::Output {
+    match limit {
+        Some(d) => WAIT_LIMIT.scope(d, step).await,
+        None => step.await,
+    }
+}
+
 /// The engine's view of a provider: JSON in, JSON out.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
@@ -168,6 +192,23 @@ pub trait Provider: Send + Sync + 'static {
         self.read_many(ctx, &batch).await
     }
 
+    /// Whether this provider can adopt an existing resource by its cloud id ([`Provider::import`]).
+    fn importable(&self) -> bool {
+        false
+    }
+
+    /// Reads the existing resource whose cloud id is `id`, to adopt it as `urn`: its inputs as the
+    /// program would write them, and its outputs. `Ok(None)`: there is no such resource.
+    async fn import(&self, _ctx: &Ctx, urn: &Urn, _id: &str) -> ProviderResult<Option<Observed>> {
+        Err(ProviderError(format!("{} cannot be imported", urn.type_name())))
+    }
+
+    /// Live resources that the program's `urn` (with `inputs`) could adopt, found by the name or
+    /// the tags the program gives it: their cloud ids, for `import --discover`.
+    async fn discover(&self, _ctx: &Ctx, _urn: &Urn, _inputs: &Value) -> ProviderResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// Asks the cloud, without changing anything, whether it would accept `inputs` for `urn`
     /// (`recorded`: state's inputs and outputs, when it exists) and what it would make of them.
     /// A refusal is an error naming the field. Providers whose cloud has no dry run keep the
@@ -209,6 +250,19 @@ pub trait TypedProvider: Send + Sync + 'static {
         items: &[(Urn, Self::Outputs)],
     ) -> ProviderResult<Vec<Option<(Self::Inputs, Self::Outputs)>>>;
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &Self::Inputs) -> ProviderResult<Option<Self::Outputs>>;
+
+    /// Whether [`TypedProvider::import`] is implemented.
+    const IMPORTABLE: bool = false;
+
+    /// Reads the resource with cloud id `id` for an import (see [`Provider::import`]).
+    async fn import(&self, _ctx: &Ctx, urn: &Urn, _id: &str) -> ProviderResult<Option<(Self::Inputs, Self::Outputs)>> {
+        Err(ProviderError(format!("{} cannot be imported", urn.type_name())))
+    }
+
+    /// See [`Provider::discover`].
+    async fn discover(&self, _ctx: &Ctx, _urn: &Urn, _inputs: &Self::Inputs) -> ProviderResult<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 struct Typed<P>(P);
@@ -279,6 +333,22 @@ impl<P: TypedProvider> Provider for Typed<P> {
             Some(out) => Ok(Some(encode(&out)?)),
             None => Ok(None),
         }
+    }
+
+    fn importable(&self) -> bool {
+        P::IMPORTABLE
+    }
+
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<Observed>> {
+        match self.0.import(ctx, urn, id).await? {
+            Some((i, out)) => Ok(Some(Observed::new(encode(&i)?, encode(&out)?))),
+            None => Ok(None),
+        }
+    }
+
+    async fn discover(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Vec<String>> {
+        let inputs: P::Inputs = decode("inputs", inputs)?;
+        self.0.discover(ctx, urn, &inputs).await
     }
 }
 

@@ -33,6 +33,7 @@ fn symbol(op: StepOp) -> &'static str {
     match op {
         StepOp::Create => "+",
         StepOp::Update => "~",
+        StepOp::Import => "=",
         StepOp::Replace => "-/+",
         StepOp::Delete => "-",
         StepOp::Same => " ",
@@ -42,10 +43,34 @@ fn symbol(op: StepOp) -> &'static str {
 /// The plan as text: one block per changing resource, fields old → new, then a summary line.
 pub fn render_plan(plan: &Plan) -> String {
     let mut out = format!("Plan for stack `{}`:\n", plan.stack);
-    for step in plan.steps.iter().filter(|s| s.op != StepOp::Same) {
+    if let Some(partial) = &plan.partial {
+        out.push_str(&format!("  ! {partial}\n"));
+    }
+    let shown = |s: &&super::plan::Step| s.op != StepOp::Same || !s.options.is_empty() || s.renamed_from.is_some();
+    for step in plan.steps.iter().filter(shown) {
         let moved;
-        let what = if step.retired {
+        let what = if step.retired && step.retain {
+            "forget (old instance of a replaced resource; retain_on_delete: it stays in the cloud)"
+        } else if step.retired {
             "delete (old instance of a replaced resource)"
+        } else if step.op == StepOp::Delete && step.retain {
+            "forget (retain_on_delete: it stays in the cloud and leaves state)"
+        } else if let Some(id) = &step.import_id {
+            moved = if step.changes.is_empty() {
+                format!("import `{id}` (recorded as it is: it matches the program)")
+            } else {
+                format!("import `{id}`, then update where it differs from the program")
+            };
+            &moved
+        } else if let Some(from) = &step.renamed_from {
+            moved = format!(
+                "{} (renamed from \"{}\" by an alias: its record moves, nothing is replaced)",
+                if step.op == StepOp::Same { "rename" } else { step.op.as_str() },
+                from.name()
+            );
+            &moved
+        } else if step.op == StepOp::Same {
+            "unchanged"
         } else if step.delete_first {
             "replace (delete first: the old instance goes before the new one is made)"
         } else if let Some(to) = &step.moved_to {
@@ -76,14 +101,18 @@ pub fn render_plan(plan: &Plan) -> String {
                 out.push_str(&format!("        {line}{note}\n"));
             }
         }
+        for line in &step.options {
+            out.push_str(&format!("        option {line}\n"));
+        }
         for note in &step.notes {
             out.push_str(&format!("        ! {note}\n"));
         }
     }
     let s = plan.summary();
     if plan.has_changes() {
+        let imports = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };
         out.push_str(&format!(
-            "\nPlan: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.\n",
+            "\nPlan: {imports}{} to create, {} to update, {} to replace, {} to delete, {} unchanged.\n",
             s.create, s.update, s.replace, s.delete, s.same
         ));
     } else {
@@ -139,6 +168,7 @@ pub fn op_verb(op: Op) -> &'static str {
     match op {
         Op::Create => "created",
         Op::Update => "updated",
+        Op::Import => "imported",
         Op::Replace => "replaced (new instance)",
         Op::Delete => "deleted",
         Op::DeleteRetired => "deleted (old instance)",

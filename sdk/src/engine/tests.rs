@@ -8,14 +8,14 @@ use crate::state::{JournalEntry, LocalBackend, Op, StateStore};
 use crate::testing::{MemoryCloud, MemoryProvider, Thing};
 use std::sync::Arc;
 
-struct Harness {
-    cloud: Arc<MemoryCloud>,
-    provider: Arc<MemoryProvider>,
-    dir: tempfile::TempDir,
-    engine: Engine,
+pub(super) struct Harness {
+    pub(super) cloud: Arc<MemoryCloud>,
+    pub(super) provider: Arc<MemoryProvider>,
+    pub(super) dir: tempfile::TempDir,
+    pub(super) engine: Engine,
 }
 
-async fn harness() -> Harness {
+pub(super) async fn harness() -> Harness {
     let cloud = MemoryCloud::new();
     let provider = Arc::new(MemoryProvider { cloud: cloud.clone() });
     let dir = tempfile::tempdir().unwrap();
@@ -27,29 +27,29 @@ async fn harness() -> Harness {
 }
 
 impl Harness {
-    fn graph(&self, f: impl FnOnce(&mut Stack, &Arc<MemoryProvider>)) -> Arc<Graph> {
+    pub(super) fn graph(&self, f: impl FnOnce(&mut Stack, &Arc<MemoryProvider>)) -> Arc<Graph> {
         let mut s = Stack::new("t");
         f(&mut s, &self.provider);
         Arc::new(s.finish().unwrap())
     }
 
-    async fn plan(&self, graph: &Graph) -> Plan {
+    pub(super) async fn plan(&self, graph: &Graph) -> Plan {
         let (state, _) = self.engine.load_and_recover(Some(graph), false).await.unwrap();
         plan(graph, &state, &self.engine.registry).unwrap()
     }
 
-    async fn deploy(&self, graph: Arc<Graph>) -> (Plan, ApplyReport) {
+    pub(super) async fn deploy(&self, graph: Arc<Graph>) -> (Plan, ApplyReport) {
         let (mut state, _) = self.engine.load_and_recover(Some(&graph), true).await.unwrap();
         let p = plan(&graph, &state, &self.engine.registry).unwrap();
         let report = self.engine.apply(graph, &mut state, &p).await.unwrap();
         (p, report)
     }
 
-    fn ops(plan: &Plan) -> Vec<(String, &'static str)> {
+    pub(super) fn ops(plan: &Plan) -> Vec<(String, &'static str)> {
         plan.steps.iter().map(|s| (s.urn.name().to_string(), s.op.as_str())).collect()
     }
 
-    fn position(&self, call: &str) -> usize {
+    pub(super) fn position(&self, call: &str) -> usize {
         self.cloud
             .calls()
             .iter()
@@ -59,7 +59,7 @@ impl Harness {
 }
 
 /// a ← b ← c (b refers to a's id, c to b's), d alone.
-fn chain(s: &mut Stack, p: &Arc<MemoryProvider>) {
+pub(super) fn chain(s: &mut Stack, p: &Arc<MemoryProvider>) {
     let a = Thing::new("a").value("1").add(s, p);
     let b = Thing::new("b").value("1").parent(&a).add(s, p);
     Thing::new("c").value("1").parent(&b).add(s, p);

@@ -259,7 +259,9 @@ impl ObjectProvider {
             }
             Err(e) => return Err(explain(&target, "apply", e)),
         };
-        let timeout = Duration::from_secs_f64(inputs.ready_timeout_secs as f64 * ctx.kube.timeout_scale);
+        let timeout = crate::engine::provider::wait_limit(Duration::from_secs_f64(
+            inputs.ready_timeout_secs as f64 * ctx.kube.timeout_scale,
+        ));
         let ready = self.await_ready(ctx, &client, &api, &target, applied, timeout).await?;
         let outputs = Outputs {
             cluster: inputs.cluster,
@@ -460,7 +462,8 @@ impl Provider for ObjectProvider {
             Err(kube::Error::Api(s)) if s.is_not_found() || s.is_conflict() => return Ok(()),
             Err(e) => return Err(explain(&target, "delete", e)),
         }
-        let deadline = Instant::now() + Duration::from_secs_f64(timeout as f64 * ctx.kube.timeout_scale);
+        let deadline = Instant::now()
+            + crate::engine::provider::wait_limit(Duration::from_secs_f64(timeout as f64 * ctx.kube.timeout_scale));
         loop {
             match api.get_opt(&target.name).await.map_err(|e| explain(&target, "read", e))? {
                 Some(o) if o.metadata.uid.as_deref() == Some(uid.as_str()) => {}

@@ -200,6 +200,7 @@ fn deployed_v1beta1_pdb() -> (crate::model::Urn, crate::state::Record) {
         outputs: json!({"cluster": {"name": "kind", "via": "kubeconfig"}, "api_version": "policy/v1beta1",
             "kind": "PodDisruptionBudget", "namespace": "apps", "name": "web", "uid": "u1"}),
         deps: vec![],
+        options: Default::default(),
     };
     (node.urn.clone(), record)
 }
@@ -505,6 +506,7 @@ fn recorded_config_map(data: Value) -> (Arc<crate::model::Graph>, crate::state::
             outputs: json!({"cluster": {"name": "kind", "via": "kubeconfig"}, "api_version": "v1",
                 "kind": "ConfigMap", "namespace": "apps", "name": "cfg", "uid": "u1"}),
             deps: vec![],
+            options: Default::default(),
         },
     );
     (graph, state)

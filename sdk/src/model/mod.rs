@@ -1,11 +1,13 @@
 //! The resource model: URNs, outputs, secrets, the stack graph and its validation.
 
+pub mod options;
 pub mod output;
 pub mod secret;
 pub mod stack;
 pub mod urn;
 pub mod validation;
 
+pub use options::{Options, RecordedOptions, Timeouts};
 pub use output::{FieldRef, Lookup, NothingKnown, Output, contains_unknown, with_resolver};
 pub use secret::Secret;
 pub use stack::{Graph, Node, Stack};

@@ -1,5 +1,6 @@
 //! The stack: what the program declares, validated into a [`Graph`] before anything runs.
 
+use super::options::Options;
 use super::output::{Lookup, NothingKnown, with_resolver};
 use super::urn::Urn;
 use super::validation::{ValidationError, ValidationErrors};
@@ -24,6 +25,7 @@ struct Decl {
     provider: Arc<dyn Provider>,
     inputs: InputsFn,
     depends_on: Vec<Urn>,
+    options: Options,
 }
 
 /// What a stack program builds: resources by URN, exports, and the problems found so far.
@@ -50,6 +52,8 @@ pub struct Stack {
     exports: BTreeMap<String, InputsFn>,
     extensions: HashMap<TypeId, Box<dyn Any + Send>>,
     region: Option<String>,
+    /// Options of the [`Stack::with`] scopes open now, outermost first.
+    scopes: Vec<Options>,
 }
 
 /// Whether `name` may name a resource: 1–128 of `A-Z a-z 0-9 - _ . /`, not starting with `/`.
@@ -72,6 +76,7 @@ impl Stack {
             exports: BTreeMap::new(),
             extensions: HashMap::new(),
             region: None,
+            scopes: Vec::new(),
         }
     }
 
@@ -172,14 +177,98 @@ impl Stack {
             return urn;
         }
         let inputs = Arc::new(inputs);
+        let options = self.scopes.iter().fold(Options::default(), |acc, o| acc.merged(o));
         self.index.insert(urn.clone(), self.decls.len());
         self.decls.push(Decl {
             urn: urn.clone(),
             provider,
             inputs: Arc::new(move || serde_json::to_value(&*inputs)),
             depends_on,
+            options,
         });
         urn
+    }
+
+    /// Runs `add` (any builder's `.add(s)`, or several) with `options` on every resource it
+    /// declares: the one way to give a resource options, whatever declared it.
+    ///
+    /// `import` needs exactly one resource in the scope. An `alias` names the first resource
+    /// declared in the scope (a component's own name); its parts named after it (`db/…`, `db-…`)
+    /// get the same rename, so a whole component can be renamed without a replacement.
+    ///
+    /// ```
+    /// use fabric::prelude::*;
+    /// use fabric::model::Options;
+    /// let mut s = Stack::new("demo");
+    /// let vpc = s.with(Options::new().import("vpc-0abc").alias("old-main"), |s| {
+    ///     Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)
+    /// }).unwrap();
+    /// let graph = s.finish().unwrap();
+    /// let options = &graph.get(vpc.urn()).unwrap().options;
+    /// assert_eq!((options.import.as_deref(), options.aliases.as_slice()), (Some("vpc-0abc"), &["old-main".to_string()][..]));
+    /// ```
+    pub fn with<R>(&mut self, options: Options, add: impl FnOnce(&mut Stack) -> R) -> R {
+        let first = self.decls.len();
+        let (import, aliases) = (options.import.clone(), options.aliases.clone());
+        self.scopes.push(Options { import: None, aliases: Vec::new(), ..options });
+        let result = add(self);
+        self.scopes.pop();
+        let declared = first..self.decls.len();
+        let scope_urn = || Urn::new(&self.name, "fabric:Options", "with");
+        if let Some(id) = import {
+            if declared.len() == 1 {
+                self.decls[first].options.import = Some(id);
+            } else {
+                let names: Vec<String> = self.decls[declared.clone()].iter().map(|d| d.urn.display_short()).collect();
+                self.errors.push(ValidationError {
+                    urn: self.decls.get(first).map(|d| d.urn.clone()).unwrap_or_else(scope_urn),
+                    field: "import".into(),
+                    problem: format!(
+                        "`import(\"{id}\")` adopts one resource, and this scope declared {}{}",
+                        declared.len(),
+                        if names.is_empty() { String::new() } else { format!(": {}", names.join(", ")) }
+                    ),
+                    fix: "import each part on its own: `s.set_options(&urn, Options::new().import(\"<id>\"))` for the one it is".into(),
+                });
+            }
+        }
+        if !aliases.is_empty() {
+            if declared.is_empty() {
+                self.errors.push(ValidationError {
+                    urn: scope_urn(),
+                    field: "alias".into(),
+                    problem: format!("alias `{}` is given to a scope that declared nothing", aliases.join("`, `")),
+                    fix: "put the builder whose old name it is inside the scope".into(),
+                });
+            }
+            let root = self.decls.get(first).map(|d| d.urn.name().to_string()).unwrap_or_default();
+            for i in declared {
+                let name = self.decls[i].urn.name().to_string();
+                let rest = if name == root {
+                    Some("")
+                } else {
+                    name.strip_prefix(root.as_str()).filter(|r| r.starts_with(['/', '-']))
+                };
+                if let Some(rest) = rest {
+                    let renamed: Vec<String> = aliases.iter().map(|a| format!("{a}{rest}")).collect();
+                    self.decls[i].options.aliases.extend(renamed);
+                }
+            }
+        }
+        result
+    }
+
+    /// Adds `options` to a resource already declared (for example one part of a component).
+    pub fn set_options(&mut self, urn: &Urn, options: Options) {
+        match self.index.get(urn) {
+            Some(&i) => self.decls[i].options = self.decls[i].options.merged(&options),
+            None => self.errors.push(ValidationError {
+                urn: urn.clone(),
+                field: "options".into(),
+                problem: format!("options are given to `{urn}`, which is not declared in stack `{}`", self.name),
+                fix: "declare the resource first (`.add(&mut s)`), then give it options".into(),
+            }),
+        }
     }
 
     /// Makes `urn` wait for `on` (both declared): for an order the inputs do not show, such as
@@ -258,7 +347,7 @@ impl Stack {
         let mut deps_of: Vec<Vec<Urn>> = Vec::with_capacity(self.decls.len());
         for decl in &self.decls {
             let (value, refs) = with_resolver(&NothingKnown, || (decl.inputs)());
-            if let Err(e) = value {
+            if let Err(e) = &value {
                 self.errors.push(ValidationError {
                     urn: decl.urn.clone(),
                     field: "inputs".into(),
@@ -266,7 +355,14 @@ impl Stack {
                     fix: "check the values passed to the builder".into(),
                 });
             }
-            let mut deps: Vec<Urn> = refs.into_iter().chain(decl.depends_on.iter().cloned()).collect();
+            if let Ok(inputs) = &value {
+                self.errors.extend(check_options(&decl.urn, &decl.options, inputs, &self.index));
+            }
+            let mut deps: Vec<Urn> = refs
+                .into_iter()
+                .chain(decl.depends_on.iter().cloned())
+                .chain(decl.options.depends_on.iter().cloned())
+                .collect();
             deps.sort();
             deps.dedup();
             for dep in &deps {
@@ -335,7 +431,7 @@ impl Stack {
             let decl = decls[i].take().expect("each node once");
             let mut deps = std::mem::take(&mut deps_of[i]);
             deps.retain(|d| d != &decl.urn);
-            out.push(Node { urn: decl.urn, provider: decl.provider, inputs: decl.inputs, deps });
+            out.push(Node { urn: decl.urn, provider: decl.provider, inputs: decl.inputs, deps, options: decl.options });
         }
         let mut graph = Graph::new(self.name, out, self.exports);
         graph.region = self.region;
@@ -361,6 +457,8 @@ pub struct Node {
     inputs: InputsFn,
     /// The resources this one refers to (through outputs) or was told to depend on.
     pub deps: Vec<Urn>,
+    /// How the engine treats it ([`Stack::with`]).
+    pub options: Options,
 }
 
 impl Node {
@@ -490,6 +588,45 @@ impl Graph {
         }
         out
     }
+}
+
+/// Options that cannot work for this resource: an ignored field it does not have, an alias that
+/// names another declared resource, or itself.
+fn check_options(urn: &Urn, options: &Options, inputs: &Value, declared: &HashMap<Urn, usize>) -> Vec<ValidationError> {
+    let mut errors = Vec::new();
+    let fields: Vec<&String> = inputs.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+    for path in &options.ignore_changes {
+        let top = path.split('.').next().unwrap_or_default();
+        if !fields.iter().any(|f| f.as_str() == top) {
+            let mut known: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
+            known.sort();
+            errors.push(ValidationError {
+                urn: urn.clone(),
+                field: "ignore_changes".into(),
+                problem: format!("`{path}`: {} has no input field `{top}`", urn.type_name()),
+                fix: format!("name one of its fields: {}", known.join(", ")),
+            });
+        }
+    }
+    for alias in &options.aliases {
+        let old = Urn::new(urn.stack(), urn.type_name(), alias);
+        if !valid_resource_name(alias) {
+            errors.push(ValidationError {
+                urn: urn.clone(),
+                field: "alias".into(),
+                problem: format!("`{alias}` is not a valid resource name"),
+                fix: "give the name the resource had before".into(),
+            });
+        } else if &old == urn || declared.contains_key(&old) {
+            errors.push(ValidationError {
+                urn: urn.clone(),
+                field: "alias".into(),
+                problem: format!("alias `{alias}` names a resource the program declares"),
+                fix: "an alias is a name the resource no longer has: remove it, or rename the other resource".into(),
+            });
+        }
+    }
+    errors
 }
 
 /// Problems that only follow from another problem (the parts of a component declared twice) are

@@ -10,7 +10,7 @@ pub mod crypto;
 pub mod s3;
 pub mod store;
 
-use crate::model::Urn;
+use crate::model::{RecordedOptions, Urn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -28,6 +28,9 @@ pub struct Record {
     pub outputs: Value,
     #[serde(default)]
     pub deps: Vec<Urn>,
+    /// The options that hold even when the resource leaves the program (protect, retain).
+    #[serde(default, skip_serializing_if = "RecordedOptions::is_default")]
+    pub options: RecordedOptions,
 }
 
 /// The kind of a step, as journalled.
@@ -41,6 +44,8 @@ pub enum Op {
     Delete,
     /// The delete half of a replacement: the retired instance goes.
     DeleteRetired,
+    /// Adopting an existing resource (recorded, then updated where the program differs).
+    Import,
 }
 
 /// An operation whose intent was journalled but whose success was not.
@@ -112,6 +117,29 @@ pub enum JournalEntry {
     Outputs {
         outputs: BTreeMap<String, Value>,
     },
+    /// A resource's record now lives under another URN (an alias in the program, `state mv`);
+    /// references to it in other records follow.
+    Renamed {
+        from: Urn,
+        to: Urn,
+    },
+    /// A resource's recorded options changed (protect, retain on delete).
+    Options {
+        urn: Urn,
+        options: RecordedOptions,
+    },
+    /// A resource left state without being deleted (`state rm`, `retain_on_delete`, the source of
+    /// a `state mv` to another stack). The record is kept here so that it can be put back.
+    Forgotten {
+        urn: Urn,
+        record: Record,
+    },
+    /// A resource entered state without being created (an import, the target of a `state mv`
+    /// from another stack, an undone `state rm`).
+    Recorded {
+        urn: Urn,
+        record: Record,
+    },
 }
 
 pub const STATE_VERSION: u32 = 1;
@@ -139,7 +167,7 @@ impl State {
             JournalEntry::Done { urn, op, record } => {
                 self.pending.remove(urn);
                 match (op, record) {
-                    (Op::Create | Op::Update, Some(r)) => {
+                    (Op::Create | Op::Update | Op::Import, Some(r)) => {
                         self.resources.insert(urn.clone(), r.clone());
                     }
                     (Op::Replace, Some(r)) => {
@@ -171,6 +199,45 @@ impl State {
                 self.pending.remove(urn);
             }
             JournalEntry::Outputs { outputs } => self.outputs = outputs.clone(),
+            JournalEntry::Renamed { from, to } => {
+                if let Some(record) = self.resources.remove(from) {
+                    self.resources.insert(to.clone(), record);
+                }
+                for r in self.resources.values_mut() {
+                    r.deps.iter_mut().filter(|d| *d == from).for_each(|d| *d = to.clone());
+                }
+                for r in self.retired.iter_mut().filter(|r| &r.urn == from) {
+                    r.urn = to.clone();
+                }
+            }
+            JournalEntry::Options { urn, options } => {
+                if let Some(r) = self.resources.get_mut(urn) {
+                    r.options = *options;
+                }
+            }
+            JournalEntry::Forgotten { urn, .. } => {
+                self.resources.remove(urn);
+            }
+            JournalEntry::Recorded { urn, record } => {
+                self.resources.insert(urn.clone(), record.clone());
+            }
+        }
+    }
+}
+
+impl JournalEntry {
+    /// The entry that undoes this one, for the state commands (`state undo`): `None` for entries
+    /// that changed the cloud, which only another deploy can undo.
+    pub fn reverse(&self) -> Option<JournalEntry> {
+        match self {
+            JournalEntry::Renamed { from, to } => Some(JournalEntry::Renamed { from: to.clone(), to: from.clone() }),
+            JournalEntry::Forgotten { urn, record } => {
+                Some(JournalEntry::Recorded { urn: urn.clone(), record: record.clone() })
+            }
+            JournalEntry::Recorded { urn, record } => {
+                Some(JournalEntry::Forgotten { urn: urn.clone(), record: record.clone() })
+            }
+            _ => None,
         }
     }
 }
@@ -187,7 +254,13 @@ mod tests {
     use serde_json::json;
 
     fn rec(id: &str) -> Record {
-        Record { type_name: "t".into(), inputs: json!({}), outputs: json!({"id": id}), deps: vec![] }
+        Record {
+            type_name: "t".into(),
+            inputs: json!({}),
+            outputs: json!({"id": id}),
+            deps: vec![],
+            options: Default::default(),
+        }
     }
 
     #[test]

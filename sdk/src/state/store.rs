@@ -597,7 +597,13 @@ mod tests {
         assert_eq!(state.pending[&urn].inputs, inputs);
         state.resources.insert(
             urn.clone(),
-            Record { type_name: "t".into(), inputs: inputs.clone(), outputs: json!({}), deps: vec![] },
+            Record {
+                type_name: "t".into(),
+                inputs: inputs.clone(),
+                outputs: json!({}),
+                deps: vec![],
+                options: Default::default(),
+            },
         );
         store.save(&mut state).await.unwrap();
         let snapshot = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
@@ -647,6 +653,7 @@ mod tests {
                 inputs: json!({"password": {"$secret": "hunter2"}}),
                 outputs: json!({}),
                 deps: vec![],
+                options: Default::default(),
             },
         );
         store.save(&mut state).await.unwrap();
