@@ -4,10 +4,17 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const STACK_VERBS: &[&str] = &["deploy", "preview", "destroy", "refresh", "outputs", "render", "graph", "unlock"];
+const STACK_VERBS: &[&str] = &[
+    "deploy", "preview", "destroy", "refresh", "outputs", "render", "graph", "unlock", "import", "state", "history",
+    "diff",
+];
 
 const USAGE: &str = "usage:
-  cargo xtask <deploy|preview|destroy|refresh|outputs|render|graph|unlock> <stack> [--local] [--json] [--yes] [--parallel N] [--refresh] [--backend s3://bucket/prefix] [...]
+  cargo xtask <deploy|preview|destroy|refresh|outputs|render|graph|unlock> <stack> [--local] [--json] [--yes] [--parallel N] [--refresh] [--backend s3://bucket/prefix] [--target URN]... [--exclude URN]... [...]
+  cargo xtask import <stack> <urn> <cloud-id> | --discover    adopt an existing resource
+  cargo xtask state <stack> <list|show|rm|mv|unprotect|undo> ...   edit state (journalled, undoable)
+  cargo xtask history <stack> [--json]   every deploy, destroy, refresh, import, state command
+  cargo xtask diff <stack> <rev-a> <rev-b>   what changed in the desired inputs between two entries
   cargo xtask local <up|down|status>     the local AWS emulator (moto) used by --local
   cargo xtask test [cargo test args]     install the emulator if needed, run every test
   cargo xtask bench                      run the benchmarks (plan, apply, edit→preview loop)

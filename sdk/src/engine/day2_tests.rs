@@ -17,7 +17,7 @@ impl Harness {
     async fn plan_result(&self, graph: &Graph) -> Result<Plan, PlanError> {
         let state = self.state().await;
         let imports = self.engine.read_imports(graph, &state).await.unwrap();
-        plan_with(graph, &state, &self.engine.registry, &PlanInputs { imports, selection: None })
+        plan_with(graph, &state, &self.engine.registry, &PlanInputs { imports, ..Default::default() })
     }
 
     async fn deploy_with(&self, graph: Arc<Graph>) -> (Plan, ApplyReport) {
@@ -286,7 +286,7 @@ async fn targets_bring_what_they_need_and_exclusions_what_needs_them() {
     };
     let names = |p: &Plan| p.steps.iter().map(|s| s.urn.name().to_string()).collect::<Vec<_>>();
     let plan_of = |sel: Option<Selection>| {
-        plan_with(&g, &state, &h.engine.registry, &PlanInputs { imports: Default::default(), selection: sel }).unwrap()
+        plan_with(&g, &state, &h.engine.registry, &PlanInputs { selection: sel, ..Default::default() }).unwrap()
     };
     let p = plan_of(select(&["c"], &[]).unwrap());
     assert_eq!(names(&p), ["a", "b", "c"]);

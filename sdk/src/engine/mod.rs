@@ -257,7 +257,25 @@ impl Engine {
         graph: Option<&Graph>,
         persist: bool,
     ) -> Result<RefreshReport, EngineError> {
-        let report = refresh::refresh(&self.ctx, |t| self.provider(t, graph), state).await?;
+        self.refresh_only(state, graph, persist, None).await
+    }
+
+    /// [`Engine::refresh`] of the resources in `only` (a targeted refresh), or of all.
+    pub async fn refresh_only(
+        &self,
+        state: &mut State,
+        graph: Option<&Graph>,
+        persist: bool,
+        only: Option<&std::collections::HashSet<Urn>>,
+    ) -> Result<RefreshReport, EngineError> {
+        let report = match only {
+            Some(only) => {
+                let mut part = state.clone();
+                part.resources.retain(|u, _| only.contains(u));
+                refresh::refresh(&self.ctx, |t| self.provider(t, graph), &part).await?
+            }
+            None => refresh::refresh(&self.ctx, |t| self.provider(t, graph), state).await?,
+        };
         if persist && !report.drift.is_empty() {
             for d in &report.drift {
                 let record = match &d.observed {

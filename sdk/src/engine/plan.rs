@@ -247,6 +247,8 @@ pub struct PlanInputs {
     /// no such resource).
     pub imports: HashMap<Urn, Option<Observed>>,
     pub selection: Option<Selection>,
+    /// Imports asked for outside the program (`import <urn> <id>`), as if by the option.
+    pub import_ids: HashMap<Urn, String>,
 }
 
 /// [`plan`], with imports and a selection.
@@ -300,7 +302,7 @@ pub fn plan_with(graph: &Graph, state: &State, registry: &Registry, extra: &Plan
         let mut import_id = None;
         let mut imported = None;
         let (op, changes) = match recorded {
-            None => match &node.options.import {
+            None => match extra.import_ids.get(&node.urn).or(node.options.import.as_ref()) {
                 Some(id) => {
                     let observed = match extra.imports.get(&node.urn) {
                         Some(Some(o)) => o.clone(),

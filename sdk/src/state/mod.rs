@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod crypto;
+pub mod history;
 pub mod s3;
 pub mod store;
 

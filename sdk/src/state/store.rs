@@ -228,7 +228,7 @@ impl StateStore {
 
     /// Writes a new stack's key (parameters, and the key file of local state) before the first
     /// write of anything it encrypts. The key file is created, never overwritten.
-    async fn persist_new_key(&self) -> Result<(), StateError> {
+    pub(super) async fn persist_new_key(&self) -> Result<(), StateError> {
         let mut pending = self.new_key.lock().await;
         let Some(new) = pending.as_ref() else { return Ok(()) };
         let place = self.backend.describe();
@@ -272,6 +272,20 @@ impl StateStore {
 
     pub fn describe(&self) -> String {
         self.backend.describe()
+    }
+
+    pub(super) fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// `value` with its secrets encrypted by this state's key.
+    pub(super) fn seal(&self, value: &serde_json::Value) -> serde_json::Value {
+        self.cipher().seal(value)
+    }
+
+    /// `value` with its secrets decrypted.
+    pub(super) fn open_sealed(&self, value: &serde_json::Value) -> Result<serde_json::Value, StateError> {
+        self.cipher().open(value).map_err(StateError::Key)
     }
 
     fn cipher(&self) -> Arc<Cipher> {

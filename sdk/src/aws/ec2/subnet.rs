@@ -254,7 +254,9 @@ impl TypedProvider for SubnetProvider {
         ctx: &Ctx,
         items: &[(Urn, SubnetOutputs)],
     ) -> ProviderResult<Vec<Option<(SubnetInputs, SubnetOutputs)>>> {
-        let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
+        // By id, not by tag: an imported subnet carries no fabric tags.
+        let ids: Vec<&str> = items.iter().map(|(_, o)| o.id.as_str()).collect();
+        let found = self.describe(ctx, vec![super::filter("subnet-id", ids)]).await?;
         Ok(items
             .iter()
             .map(|(_, out)| {
@@ -269,6 +271,21 @@ impl TypedProvider for SubnetProvider {
                 Some((inputs, outputs(s)))
             })
             .collect())
+    }
+
+    const IMPORTABLE: bool = true;
+
+    /// By subnet id (`subnet-…`).
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(SubnetInputs, SubnetOutputs)>> {
+        let probe = SubnetOutputs { id: id.to_string(), arn: String::new() };
+        Ok(self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten())
+    }
+
+    /// Subnets whose `Name` tag is the program's name for it.
+    async fn discover(&self, ctx: &Ctx, _: &Urn, inputs: &SubnetInputs) -> ProviderResult<Vec<String>> {
+        let Some(name) = inputs.tags.get("Name") else { return Ok(Vec::new()) };
+        let found = self.describe(ctx, vec![super::filter("tag:Name", [name.as_str()])]).await?;
+        Ok(found.iter().filter_map(|s| s.subnet_id().map(String::from)).collect())
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, _: &SubnetInputs) -> ProviderResult<Option<SubnetOutputs>> {

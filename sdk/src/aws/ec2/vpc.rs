@@ -210,7 +210,9 @@ impl TypedProvider for VpcProvider {
         ctx: &Ctx,
         items: &[(Urn, VpcOutputs)],
     ) -> ProviderResult<Vec<Option<(VpcInputs, VpcOutputs)>>> {
-        let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
+        // By id, not by tag: an imported VPC carries no fabric tags.
+        let ids: Vec<&str> = items.iter().map(|(_, o)| o.id.as_str()).collect();
+        let found = self.describe(ctx, vec![super::filter("vpc-id", ids)]).await?;
         let mut result = Vec::with_capacity(items.len());
         for (_, out) in items {
             let Some(vpc) = found.iter().find(|v| v.vpc_id() == Some(out.id.as_str())) else {
@@ -229,6 +231,21 @@ impl TypedProvider for VpcProvider {
             )));
         }
         Ok(result)
+    }
+
+    const IMPORTABLE: bool = true;
+
+    /// By VPC id (`vpc-…`).
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(VpcInputs, VpcOutputs)>> {
+        let probe = VpcOutputs { id: id.to_string(), owner_id: String::new() };
+        Ok(self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten())
+    }
+
+    /// VPCs whose `Name` tag is the program's name for it.
+    async fn discover(&self, ctx: &Ctx, _: &Urn, inputs: &VpcInputs) -> ProviderResult<Vec<String>> {
+        let Some(name) = inputs.tags.get("Name") else { return Ok(Vec::new()) };
+        let found = self.describe(ctx, vec![super::filter("tag:Name", [name.as_str()])]).await?;
+        Ok(found.iter().filter_map(|v| v.vpc_id().map(String::from)).collect())
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, _: &VpcInputs) -> ProviderResult<Option<VpcOutputs>> {

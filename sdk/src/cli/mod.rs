@@ -2,12 +2,18 @@
 //!
 //! ```text
 //! <stack> deploy|preview|destroy|refresh|outputs [NAME]|render|graph [--mermaid]|unlock
+//!         |import <urn> <id>|import --discover|state list|show|rm|mv|unprotect|undo|history|diff A B
 //!         [--local] [--json] [--yes] [--parallel N] [--backend s3://bucket/prefix] [--refresh]
+//!         [--target URN]… [--exclude URN]…
 //! ```
+
+mod day2;
+pub use day2::StateLocator;
 
 use crate::aws::{Aws, AwsSettings};
 use crate::engine::render::{render_plan, render_report};
-use crate::engine::{Engine, Registry, plan, plan_destroy, plan_json};
+use crate::engine::select::Direction;
+use crate::engine::{Engine, PlanInputs, Registry, Selection, plan_destroy_with, plan_json, plan_with};
 use crate::model::{Graph, Stack};
 use crate::progress::Progress;
 use crate::state::backend::Backend;
@@ -62,6 +68,13 @@ struct Cli {
     /// types, zones, RDS classes, add-on versions, quotas). For when a check itself is wrong.
     #[arg(long, global = true)]
     skip_preflight: bool,
+    /// Only this resource and what it needs (destroy: and what needs it); repeatable. A URN, a
+    /// `type::name`, or a name only one resource has.
+    #[arg(long, global = true)]
+    target: Vec<String>,
+    /// Leave this resource out, and what needs it (destroy: and what it needs); repeatable.
+    #[arg(long, global = true)]
+    exclude: Vec<String>,
     /// The directory of this stack's local state (default `.fabric/<stack>`).
     #[arg(long, global = true, env = "FABRIC_STATE_DIR", hide = true)]
     state_dir: Option<PathBuf>,
@@ -100,6 +113,23 @@ enum Verb {
     },
     /// Break the stack's lock (after a run was killed on another machine).
     Unlock,
+    /// Adopt an existing resource as the program's `<urn>`: recorded in state, not changed.
+    Import {
+        urn: Option<String>,
+        id: Option<String>,
+        /// List the live resources that match the program's names or tags, with the lines to import them.
+        #[arg(long)]
+        discover: bool,
+    },
+    /// Inspect and edit state without touching the cloud (journalled, locked, undoable).
+    State {
+        #[command(subcommand)]
+        cmd: day2::StateCmd,
+    },
+    /// Every deploy, destroy, refresh, import and state command, newest first.
+    History,
+    /// What changed in the desired inputs between two history entries.
+    Diff { a: u64, b: u64 },
 }
 
 /// Exit codes: 0 success, 1 failure, 2 invalid stack or usage.
@@ -303,6 +333,7 @@ fn kubernetes_reach(cli: &Cli, graph: Arc<Graph>) -> Result<Arc<Graph>, (i32, St
 struct Setup {
     engine: Engine,
     aws: Arc<Aws>,
+    locator: StateLocator,
 }
 
 async fn setup(cli: &Cli, stack: &str, region: Option<&str>) -> crate::Result<Setup> {
@@ -339,18 +370,24 @@ async fn setup(cli: &Cli, stack: &str, region: Option<&str>) -> crate::Result<Se
         settings.region = Some(r.to_string());
     }
     let aws = Arc::new(Aws::connect(&settings).await);
-    let (backend, local_backend): (Arc<dyn Backend>, bool) = match &cli.backend {
+    let (backend, local_backend, locator): (Arc<dyn Backend>, bool, StateLocator) = match &cli.backend {
         Some(url) if url.starts_with("s3://") => {
             let (bucket, prefix) = parse_s3_url(url)
                 .ok_or_else(|| crate::Error::Other(format!("`{url}` is not an S3 URL: write s3://bucket/prefix")))?;
-            (Arc::new(S3Backend::new(aws.s3.clone(), &bucket, &prefix, stack)), false)
+            let locator = StateLocator::S3 { client: aws.s3.clone(), bucket: bucket.clone(), prefix: prefix.clone() };
+            (Arc::new(S3Backend::new(aws.s3.clone(), &bucket, &prefix, stack)), false, locator)
         }
         Some(other) => {
             return Err(crate::Error::Other(format!(
                 "unknown state backend `{other}`: use s3://bucket/prefix, or leave it unset for local files"
             )));
         }
-        None => (Arc::new(LocalBackend::new(cli.state_dir.clone().unwrap_or(local_dir))), true),
+        None => {
+            let dir = cli.state_dir.clone().unwrap_or(local_dir);
+            // Other stacks of this backend live beside this one.
+            let parent = dir.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+            (Arc::new(LocalBackend::new(dir)), true, StateLocator::Local(parent))
+        }
     };
     let store = Arc::new(StateStore::open(backend, stack, KeySource::from_env(local_backend)).await?);
     let mut kube = crate::k8s::KubeAccess::new(cli.kubeconfig.clone());
@@ -359,7 +396,7 @@ async fn setup(cli: &Cli, stack: &str, region: Option<&str>) -> crate::Result<Se
     let mut engine = Engine::new(ctx, store, Registry::standard());
     engine.parallel = cli.parallel.max(1);
     engine.observer = Arc::new(Progress::new());
-    Ok(Setup { engine, aws })
+    Ok(Setup { engine, aws, locator })
 }
 
 fn confirm(cli: &Cli, question: &str) -> Result<bool, String> {
@@ -378,7 +415,7 @@ fn confirm(cli: &Cli, question: &str) -> Result<bool, String> {
 
 async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
     let stack = graph.stack().to_string();
-    let Setup { engine, aws } = setup(cli, &stack, graph.region()).await?;
+    let Setup { engine, aws, locator } = setup(cli, &stack, graph.region()).await?;
     if let Verb::Unlock = cli.verb {
         match engine.store.break_lock().await? {
             Some(holder) => eprintln!("broke the lock of stack `{stack}` held by {holder}"),
@@ -403,6 +440,18 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
         }
         return Ok(0);
     }
+    match &cli.verb {
+        Verb::History => return day2::history_command(cli, &engine).await,
+        Verb::Diff { a, b } => return day2::diff_command(cli, &engine, *a, *b).await,
+        Verb::State { cmd: day2::StateCmd::List | day2::StateCmd::Show { .. } } => {
+            let Verb::State { cmd } = &cli.verb else { unreachable!() };
+            return day2::state_command(cli, &engine, &graph, &locator, cmd).await;
+        }
+        Verb::Import { discover: true, .. } => {
+            return day2::import_command(cli, &engine, &graph, None, None, true).await;
+        }
+        _ => {}
+    }
     let mutating = !matches!(cli.verb, Verb::Preview);
     if mutating {
         lock_or_take_stale(&engine, &stack, &cli.verb).await?;
@@ -421,7 +470,13 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
             }
         }
     });
-    let result = run_verb(cli, &engine, &graph).await;
+    let result = match &cli.verb {
+        Verb::State { cmd } => day2::state_command(cli, &engine, &graph, &locator, cmd).await,
+        Verb::Import { urn, id, .. } => {
+            day2::import_command(cli, &engine, &graph, urn.as_deref(), id.as_deref(), false).await
+        }
+        _ => run_verb(cli, &engine, &graph).await,
+    };
     interrupts.abort();
     if mutating {
         engine.store.unlock().await?;
@@ -458,18 +513,43 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
         graph.nodes().iter().for_each(|n| r.register(n.provider.clone()));
         r
     };
+    let in_program = !matches!(cli.verb, Verb::Destroy);
+    let selection = match Selection::resolve(&cli.target, &cli.exclude, in_program.then_some(&**graph), &state) {
+        Ok(s) => s,
+        Err(e) => return Ok(fail(2, e)),
+    };
+    let interrupted = || engine.stop.load(std::sync::atomic::Ordering::SeqCst);
+    let outcome = |report: &crate::engine::ApplyReport| {
+        if interrupted() {
+            "interrupted".to_string()
+        } else if report.ok() {
+            "succeeded".to_string()
+        } else {
+            format!("failed ({} of {} steps)", report.failed().count(), report.results.len())
+        }
+    };
     match cli.verb {
         Verb::Refresh => {
-            let report = engine.refresh(&mut state, Some(graph), true).await?;
+            let only = selection.as_ref().map(|s| s.members(Direction::Read, Some(graph), &state));
+            if let Some(sel) = &selection {
+                let n = only.as_ref().map(|o| o.len()).unwrap_or(0);
+                eprintln!("{}", sel.describe(n, state.resources.len(), 0));
+            }
+            let report = engine.refresh_only(&mut state, Some(graph), true, only.as_ref()).await?;
             eprint!("{}", report.render());
+            let summary = format!("read {} resources, {} drifted", report.read, report.drift.len());
+            day2::record_history(engine, "refresh", summary, "succeeded".into(), Default::default()).await;
             Ok(0)
         }
         Verb::Preview | Verb::Deploy => {
             if cli.refresh {
-                let report = engine.refresh(&mut state, Some(graph), persist).await?;
+                let only = selection.as_ref().map(|s| s.members(Direction::Apply, Some(graph), &state));
+                let report = engine.refresh_only(&mut state, Some(graph), persist, only.as_ref()).await?;
                 eprint!("{}", report.render());
             }
-            let mut plan = plan(graph, &state, &registry).map_err(crate::engine::EngineError::from)?;
+            let imports = engine.read_imports(graph, &state).await?;
+            let inputs = PlanInputs { imports, selection: selection.clone(), ..Default::default() };
+            let mut plan = plan_with(graph, &state, &registry, &inputs).map_err(crate::engine::EngineError::from)?;
             // The clusters' own answer (server-side dry run) before the plan is shown.
             let checked = engine.dry_run(graph, &state, &mut plan).await;
             if cli.json && matches!(cli.verb, Verb::Preview) {
@@ -519,13 +599,19 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
             if plan.has_changes() {
                 eprint!("{}", render_report(&report, t0.elapsed()));
             }
+            let detail = crate::state::history::HistoryDetail {
+                inputs: day2::desired_inputs(graph, &state),
+                entries: Vec::new(),
+            };
+            day2::record_history(engine, "deploy", day2::summary_line(&plan), outcome(&report), detail).await;
             report_emulator_gaps(&state);
             write_kubeconfigs(cli, graph.stack(), &state.outputs);
             print_outputs(cli, &state.outputs);
             Ok(if report.ok() { 0 } else { 1 })
         }
         Verb::Destroy => {
-            let plan = plan_destroy(&state, &engine.registry).map_err(crate::engine::EngineError::from)?;
+            let plan = plan_destroy_with(&state, &engine.registry, selection.as_ref())
+                .map_err(crate::engine::EngineError::from)?;
             eprint!("{}", render_plan(&plan));
             if !plan.has_changes() {
                 return Ok(0);
@@ -539,6 +625,10 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
             let t0 = Instant::now();
             let report = engine.destroy(&mut state, &plan).await?;
             eprint!("{}", render_report(&report, t0.elapsed()));
+            let remaining: std::collections::BTreeMap<String, serde_json::Value> =
+                state.resources.iter().map(|(u, r)| (u.to_string(), r.inputs.clone())).collect();
+            let detail = crate::state::history::HistoryDetail { inputs: remaining, entries: Vec::new() };
+            day2::record_history(engine, "destroy", day2::summary_line(&plan), outcome(&report), detail).await;
             Ok(if report.ok() { 0 } else { 1 })
         }
         _ => unreachable!("handled before"),
