@@ -188,7 +188,7 @@ impl Provider for MemoryProvider {
         true
     }
 
-    async fn import(&self, _: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<Observed>> {
+    async fn import(&self, _: &Ctx, urn: &Urn, id: &str, _: &Value) -> ProviderResult<Option<Observed>> {
         self.cloud.call("import", urn).await?;
         let objects = self.cloud.objects.lock().unwrap();
         Ok(objects.get(id).map(|(_, inputs)| Observed::new(inputs.clone(), json!({"id": id}))))

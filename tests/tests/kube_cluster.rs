@@ -266,3 +266,60 @@ async fn objects_built_for_a_newer_version_than_the_cluster_runs_are_refused() {
     assert!(text.contains("runs Kubernetes 1.36, but the program builds its objects for 1.99"), "{text}");
     assert!(text.contains("with_version(KubeVersion::new(1, 36))"), "{text}");
 }
+
+/// A ConfigMap made with kubectl (no fabric labels) is imported by `namespace/name`: the plan
+/// shows `= import` with exactly the fields deploy changes (fabric's labels, the program's data),
+/// deploy applies them to that very object (same uid, nothing created), and then nothing differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: FABRIC_TEST_KUBECONFIG (`cargo xtask test` runs it when that is set; CI starts ../shared/kube)"]
+async fn an_object_made_by_hand_is_imported_and_taken_over() {
+    use k8s_openapi::api::core::v1::{ConfigMap as KConfigMap, Namespace as KNamespace};
+    use kube::api::{Api, DeleteParams, PostParams};
+    let namespace = format!("fabric-import-{}", std::process::id());
+    let client = test_cluster_client().await;
+    let namespaces: Api<KNamespace> = Api::all(client.clone());
+    let mut ns = KNamespace::default();
+    ns.metadata.name = Some(namespace.clone());
+    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    let maps: Api<KConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let mut cm = KConfigMap::default();
+    cm.metadata.name = Some("settings".into());
+    cm.data = Some([("LOG_LEVEL".to_string(), "debug".to_string())].into());
+    let made = maps.create(&PostParams::default(), &cm).await.unwrap();
+
+    let (_dir, engine) = test_engine().await;
+    let ns_for_program = namespace.clone();
+    let graph = Arc::new(
+        fabric::testing::synthesize("kube", move |s| {
+            let cluster = ClusterRef::kubeconfig("test");
+            s.with(fabric::model::Options::new().import(format!("{ns_for_program}/settings")), |s| {
+                ConfigMap::builder()
+                    .name("settings")
+                    .namespace(ns_for_program.as_str())
+                    .cluster(&cluster)
+                    .data([("LOG_LEVEL".to_string(), "info".to_string())].into())
+                    .build()
+                    .add(s)
+            })?;
+            Ok(())
+        })
+        .unwrap(),
+    );
+    let (mut state, _) = engine.load_and_recover(Some(&graph), true).await.unwrap();
+    let imports = engine.read_imports(&graph, &state).await.unwrap();
+    let inputs = fabric::engine::PlanInputs { imports, ..Default::default() };
+    let p = fabric::engine::plan_with(&graph, &state, &engine.registry, &inputs).unwrap();
+    let text = fabric::engine::render::render_plan(&p);
+    assert_eq!(p.summary().import, 1, "{text}");
+    assert!(text.contains("manifest.data.LOG_LEVEL: \"debug\" => \"info\""), "{text}");
+    assert!(text.contains("app.kubernetes.io/managed-by"), "fabric's labels are added: {text}");
+    let report = engine.apply(graph.clone(), &mut state, &p).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    let now = maps.get("settings").await.unwrap();
+    assert_eq!(now.metadata.uid, made.metadata.uid, "the same object, taken over");
+    assert_eq!(now.data.unwrap()["LOG_LEVEL"], "info");
+    let (state, _) = engine.load_and_recover(Some(&graph), false).await.unwrap();
+    let again = plan(&graph, &state, &engine.registry).unwrap();
+    assert!(!again.has_changes(), "{}", fabric::engine::render::render_plan(&again));
+    namespaces.delete(&namespace, &DeleteParams::default()).await.unwrap();
+}

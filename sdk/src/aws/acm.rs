@@ -339,6 +339,39 @@ impl TypedProvider for CertificateProvider {
         Ok(out)
     }
 
+    const IMPORTABLE: bool = true;
+
+    /// By certificate ARN.
+    async fn import(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        id: &str,
+    ) -> ProviderResult<Option<(CertificateInputs, CertificateOutputs)>> {
+        let probe = CertificateOutputs { arn: id.to_string(), validation_records: Vec::new() };
+        let Some((inputs, _)) = self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten() else {
+            return Ok(None);
+        };
+        let validation_records = self.records(ctx, id).await?;
+        Ok(Some((inputs, CertificateOutputs { arn: id.to_string(), validation_records })))
+    }
+
+    /// Certificates of the program's domain.
+    async fn discover(&self, ctx: &Ctx, _: &Urn, inputs: &CertificateInputs) -> ProviderResult<Vec<String>> {
+        let mut found = Vec::new();
+        let mut pages = ctx.aws()?.acm.list_certificates().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| call_failed("ListCertificates", e))?;
+            found.extend(
+                page.certificate_summary_list()
+                    .iter()
+                    .filter(|s| s.domain_name() == Some(inputs.domain.as_str()))
+                    .filter_map(|s| s.certificate_arn().map(String::from)),
+            );
+        }
+        Ok(found)
+    }
+
     async fn find(
         &self,
         ctx: &Ctx,

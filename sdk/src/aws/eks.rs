@@ -447,6 +447,27 @@ impl TypedProvider for ClusterProvider {
         Ok(out)
     }
 
+    const IMPORTABLE: bool = true;
+
+    /// By cluster name.
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(ClusterInputs, ClusterOutputs)>> {
+        let probe = ClusterOutputs {
+            name: id.to_string(),
+            arn: String::new(),
+            endpoint: String::new(),
+            ca_data: String::new(),
+            oidc_issuer: String::new(),
+            node_security_group_id: String::new(),
+            emulator_gap: None,
+        };
+        Ok(self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten())
+    }
+
+    /// The cluster of the program's name, if it exists.
+    async fn discover(&self, ctx: &Ctx, _: &Urn, i: &ClusterInputs) -> ProviderResult<Vec<String>> {
+        Ok(self.describe(ctx, &i.name).await?.and_then(|c| c.name().map(String::from)).into_iter().collect())
+    }
+
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &ClusterInputs) -> ProviderResult<Option<ClusterOutputs>> {
         match self.describe(ctx, &i.name).await? {
             Some(c) if c.tags().and_then(|t| t.get(TAG_URN)).map(String::as_str) == Some(urn.as_str()) => {
@@ -778,6 +799,38 @@ impl TypedProvider for NodeGroupProvider {
             out.push(Some((inputs, Self::outputs(&g))));
         }
         Ok(out)
+    }
+
+    const IMPORTABLE: bool = true;
+
+    /// By `<cluster>/<node group>`.
+    async fn import(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        id: &str,
+    ) -> ProviderResult<Option<(NodeGroupInputs, NodeGroupOutputs)>> {
+        let Some((cluster, name)) = id.split_once('/') else {
+            return Err(ProviderError(format!("`{id}` is not a node group id: write <cluster>/<node group>")));
+        };
+        let probe = NodeGroupOutputs {
+            cluster_name: cluster.to_string(),
+            name: name.to_string(),
+            arn: String::new(),
+            autoscaling_group: String::new(),
+        };
+        Ok(self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten())
+    }
+
+    /// The node group of the program's name (its settings' suffix included), if it exists.
+    async fn discover(&self, ctx: &Ctx, _: &Urn, i: &NodeGroupInputs) -> ProviderResult<Vec<String>> {
+        let name = node_group_name(i);
+        Ok(self
+            .describe(ctx, &i.cluster_name, &name)
+            .await?
+            .map(|_| format!("{}/{name}", i.cluster_name))
+            .into_iter()
+            .collect())
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &NodeGroupInputs) -> ProviderResult<Option<NodeGroupOutputs>> {

@@ -452,6 +452,19 @@ impl TypedProvider for RoleProvider {
         Ok(out)
     }
 
+    const IMPORTABLE: bool = true;
+
+    /// By role name.
+    async fn import(&self, ctx: &Ctx, _: &Urn, id: &str) -> ProviderResult<Option<(RoleInputs, RoleOutputs)>> {
+        let Some(role) = self.get(ctx, id).await? else { return Ok(None) };
+        Ok(Some((self.observe(ctx, &role).await?, role_outputs(&role))))
+    }
+
+    /// The role of the program's name, if it exists.
+    async fn discover(&self, ctx: &Ctx, _: &Urn, inputs: &RoleInputs) -> ProviderResult<Vec<String>> {
+        Ok(self.get(ctx, &inputs.role_name).await?.map(|r| r.role_name().to_string()).into_iter().collect())
+    }
+
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &RoleInputs) -> ProviderResult<Option<RoleOutputs>> {
         let Some(role) = self.get(ctx, &inputs.role_name).await? else { return Ok(None) };
         let tags = ctx

@@ -694,6 +694,30 @@ impl TypedProvider for InstanceProvider {
     /// The instance this resource created. A restored one counts only once its restore is
     /// finished (this stack's password set, see [`TAG_RESTORE_FINISHED`]): otherwise it reads as
     /// not there, so the create runs again and finishes it.
+    const IMPORTABLE: bool = true;
+
+    /// By DB instance identifier. The master password cannot be read: the program's is kept.
+    async fn import(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        id: &str,
+    ) -> ProviderResult<Option<(InstanceInputs, InstanceOutputs)>> {
+        let probe = InstanceOutputs {
+            identifier: id.to_string(),
+            arn: String::new(),
+            address: String::new(),
+            port: 0,
+            resource_id: String::new(),
+        };
+        Ok(self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten())
+    }
+
+    /// The instance of the program's identifier, if it exists.
+    async fn discover(&self, ctx: &Ctx, urn: &Urn, i: &InstanceInputs) -> ProviderResult<Vec<String>> {
+        Ok(self.import(ctx, urn, &i.identifier).await?.map(|(_, o)| o.identifier).into_iter().collect())
+    }
+
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &InstanceInputs) -> ProviderResult<Option<InstanceOutputs>> {
         let Some(d) = self.owned(ctx, urn, i).await? else { return Ok(None) };
         if let Some(restore) = &i.restore {

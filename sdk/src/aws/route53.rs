@@ -88,6 +88,8 @@ pub struct HostedZone {
 pub struct ZoneRef {
     urn: Urn,
     domain: String,
+    /// A zone another stack owns, read through a stack reference: its id and name servers.
+    known: Option<(String, Vec<String>)>,
 }
 
 impl ZoneRef {
@@ -95,13 +97,29 @@ impl ZoneRef {
         &self.urn
     }
 
+    /// A zone another stack owns, by the id and name servers that stack exports (read with
+    /// [`crate::model::Stack::reference`]): records can be put in it; it is never changed.
+    pub fn of_other_stack(stack: &str, id: &str, domain: &str, name_servers: Vec<String>) -> ZoneRef {
+        ZoneRef {
+            urn: Urn::new(stack, ZONE, &zone_id_plain(id)),
+            domain: fqdn(domain),
+            known: Some((zone_id_plain(id), name_servers)),
+        }
+    }
+
     /// The zone id (without `/hostedzone/`).
     pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
+        match &self.known {
+            Some((id, _)) => Output::known(id.clone()),
+            None => Output::reference(self.urn.clone(), "id"),
+        }
     }
 
     pub fn name_servers(&self) -> Output<Vec<String>> {
-        Output::reference(self.urn.clone(), "name_servers")
+        match &self.known {
+            Some((_, ns)) => Output::known(ns.clone()),
+            None => Output::reference(self.urn.clone(), "name_servers"),
+        }
     }
 
     /// `acme.com.`
@@ -147,7 +165,7 @@ impl HostedZone {
         s.report(c.into_errors());
         let domain = fqdn(&self.domain);
         let inputs = ZoneInputs { domain: domain.clone(), comment: self.comment.clone(), tags: self.tags.clone() };
-        Ok(ZoneRef { urn: s.declare(zone_provider(), &self.name, inputs, vec![]), domain })
+        Ok(ZoneRef { urn: s.declare(zone_provider(), &self.name, inputs, vec![]), domain, known: None })
     }
 }
 
@@ -183,7 +201,7 @@ impl ExistingZone {
         s.report(c.into_errors());
         let domain = fqdn(&self.domain);
         let inputs = LookupInputs { domain: domain.clone() };
-        Ok(ZoneRef { urn: s.declare(lookup_provider(), &name, inputs, vec![]), domain })
+        Ok(ZoneRef { urn: s.declare(lookup_provider(), &name, inputs, vec![]), domain, known: None })
     }
 }
 
@@ -356,6 +374,24 @@ impl TypedProvider for ZoneProvider {
         Ok(out)
     }
 
+    const IMPORTABLE: bool = true;
+
+    /// By zone id (`Z…`, or `/hostedzone/Z…`).
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(ZoneInputs, ZoneOutputs)>> {
+        let Some(outputs) = zone_outputs(ctx, &zone_id_plain(id)).await? else { return Ok(None) };
+        Ok(self.read_many(ctx, &[(urn.clone(), outputs)]).await?.pop().flatten())
+    }
+
+    /// Public zones of the program's domain.
+    async fn discover(&self, ctx: &Ctx, _: &Urn, inputs: &ZoneInputs) -> ProviderResult<Vec<String>> {
+        Ok(zones_named(ctx, &inputs.domain)
+            .await?
+            .iter()
+            .filter(|z| !z.config().is_some_and(|c| c.private_zone()))
+            .map(|z| zone_id_plain(z.id()))
+            .collect())
+    }
+
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &ZoneInputs) -> ProviderResult<Option<ZoneOutputs>> {
         let prefix = caller_prefix(urn);
         for z in zones_named(ctx, &inputs.domain).await? {
@@ -445,6 +481,8 @@ pub enum RecordValue {
     Aaaa(Vec<String>),
     Cname(String),
     Txt(Vec<String>),
+    /// Name servers of a subdomain's zone: the delegation of that subdomain.
+    Ns(Vec<String>),
     /// An alias A record to an AWS endpoint (a load balancer …): its DNS name and hosted zone id.
     AliasA {
         dns_name: Output<String>,
@@ -578,6 +616,23 @@ impl Record<'_> {
                     );
                 }
                 ("TXT", v.iter().map(|t| format!("\"{}\"", t.replace('"', "\\\""))).collect(), None)
+            }
+            RecordValue::Ns(v) => {
+                c.require(
+                    name != self.zone.domain(),
+                    "record_name",
+                    "the zone's own NS record is Route 53's",
+                    "delegate a subdomain (`dev`), not the zone itself",
+                );
+                for ns in v {
+                    c.require(
+                        valid_dns_name(ns, true),
+                        "value",
+                        format!("`{ns}` is not a name server's name"),
+                        "give the subdomain zone's name servers (its `name_servers` output)",
+                    );
+                }
+                ("NS", v.iter().map(|n| fqdn(n)).collect(), None)
             }
             RecordValue::AliasA { dns_name, zone_id } => {
                 ("A", Vec::new(), Some(Alias { dns_name: dns_name.clone(), zone_id: zone_id.clone() }))
@@ -1010,6 +1065,42 @@ impl TypedProvider for RecordProvider {
                     sets.iter().find(|r| normalize_name(r.name()) == o.name && r.r#type().as_str() == o.record_type)?;
                 Some((observed(&o.zone_id, r), o.clone()))
             })
+            .collect())
+    }
+
+    const IMPORTABLE: bool = true;
+
+    /// By `<zone id>/<name>/<type>` (`Z0123/www.acme.com./A`).
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(RecordInputs, RecordOutputs)>> {
+        let parts: Vec<&str> = id.split('/').filter(|p| !p.is_empty()).collect();
+        let [zone, name, record_type] = parts.as_slice() else {
+            return Err(ProviderError(format!(
+                "`{id}` is not a record id: write <zone id>/<name>/<type>, such as Z0123/www.acme.com./A"
+            )));
+        };
+        let probe = RecordOutputs {
+            zone_id: zone_id_plain(zone),
+            name: normalize_name(name),
+            record_type: record_type.to_ascii_uppercase(),
+        };
+        match self.read_many(ctx, &[(urn.clone(), probe)]).await {
+            Ok(mut found) => Ok(found.pop().flatten()),
+            Err(e) if e.0.contains("NoSuchHostedZone") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The record of the program's name and type, if the zone has it.
+    async fn discover(&self, ctx: &Ctx, _: &Urn, inputs: &RecordInputs) -> ProviderResult<Vec<String>> {
+        let found = match self.find_pair(ctx, inputs).await {
+            Ok(f) => f,
+            Err(e) if e.0.contains("NoSuchHostedZone") => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(found
+            .record
+            .map(|r| format!("{}/{}/{}", inputs.zone_id, normalize_name(r.name()), r.r#type().as_str()))
+            .into_iter()
             .collect())
     }
 

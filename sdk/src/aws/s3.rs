@@ -289,6 +289,18 @@ impl TypedProvider for BucketProvider {
         Ok(out)
     }
 
+    const IMPORTABLE: bool = true;
+
+    /// By bucket name.
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(BucketInputs, BucketOutputs)>> {
+        Ok(self.read_many(ctx, &[(urn.clone(), Self::outputs(id))]).await?.pop().flatten())
+    }
+
+    /// The bucket of the program's name, if it exists (a name is global).
+    async fn discover(&self, ctx: &Ctx, _: &Urn, i: &BucketInputs) -> ProviderResult<Vec<String>> {
+        Ok(self.tags(ctx, &i.bucket).await?.map(|_| i.bucket.clone()).into_iter().collect())
+    }
+
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &BucketInputs) -> ProviderResult<Option<BucketOutputs>> {
         let tags = self.tags(ctx, &i.bucket).await?;
         Ok(tags.filter(|t| t.iter().any(|(k, v)| k == TAG_URN && v == urn.as_str())).map(|_| Self::outputs(&i.bucket)))

@@ -434,9 +434,10 @@ pub(super) async fn import_command(
     if !node.provider.importable() {
         return Ok(fail(2, format!("{} cannot be imported", node.type_name())));
     }
+    let desired = node.inputs(&state).map_err(crate::Error::Other)?;
     let observed = node
         .provider
-        .import(&engine.ctx, &urn, id)
+        .import(&engine.ctx, &urn, id, &desired)
         .await
         .map_err(|e| crate::Error::Other(format!("reading {} `{id}`: {e}", node.type_name())))?;
     let mut imports = std::collections::HashMap::new();

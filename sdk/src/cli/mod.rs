@@ -218,6 +218,8 @@ where
         }
         None => Stack::new(stack),
     };
+    let own = s.name().to_string();
+    s.set_reference_reader(reference_reader(&cli, &own));
     if let Err(e) = program(&mut s) {
         return fail(2, e);
     }
@@ -330,6 +332,76 @@ fn kubernetes_reach(cli: &Cli, graph: Arc<Graph>) -> Result<Arc<Graph>, (i32, St
     Ok(Arc::new(graph.without(|n| n.type_name().starts_with(crate::k8s::TYPE_PREFIX))))
 }
 
+/// AWS settings for this run: the local emulator (started on first use) with `--local`, the
+/// given endpoint, or the standard configuration chain.
+async fn aws_settings(local: bool, endpoint: Option<&str>) -> crate::Result<AwsSettings> {
+    if let (true, Some(ep)) = (local, endpoint) {
+        // An emulator the user (or a test) runs: local semantics, that endpoint.
+        return Ok(AwsSettings::local(ep));
+    }
+    if local {
+        let home = crate::local::fabric_home();
+        let (emulator, _) = tokio::task::spawn_blocking(move || crate::local::ensure_running(&home))
+            .await
+            .map_err(|e| crate::Error::Other(e.to_string()))?
+            .map_err(crate::Error::Other)?;
+        return Ok(AwsSettings::local(&emulator.endpoint()));
+    }
+    let mut settings = AwsSettings::default();
+    if let Some(ep) = endpoint {
+        // Any endpoint but the local emulator is treated as a real account (retries included).
+        settings = AwsSettings {
+            endpoint: Some(ep.to_string()),
+            emulator: false,
+            retry: crate::aws::RetryPolicy::RealAccount,
+            ..AwsSettings::local(ep)
+        };
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+            settings.dummy_credentials = false;
+        }
+    }
+    Ok(settings)
+}
+
+/// The directory of `stack`'s local state for this run.
+fn local_state_dir(cli: &Cli, stack: &str) -> PathBuf {
+    let home = crate::local::fabric_home();
+    match &cli.state_dir {
+        Some(d) => d.clone(),
+        None if cli.local => crate::local::local_state_dir(&home, stack),
+        None => home.join(stack),
+    }
+}
+
+/// Reads other stacks' outputs from the backend this run uses (for [`Stack::reference`]): the
+/// state directories beside this stack's, or the same bucket and prefix.
+fn reference_reader(cli: &Cli, own: &str) -> crate::model::ReferenceReader {
+    let parent = local_state_dir(cli, own).parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let (local, endpoint) = (cli.local, cli.endpoint.clone());
+    let backend = cli.backend.clone();
+    Arc::new(move |other: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let (locator, local_backend) = match &backend {
+                Some(url) => {
+                    let (bucket, prefix) = parse_s3_url(url)
+                        .ok_or_else(|| format!("`{url}` is not an S3 URL: write s3://bucket/prefix"))?;
+                    let settings = aws_settings(local, endpoint.as_deref()).await.map_err(|e| e.to_string())?;
+                    let aws = Aws::connect(&settings).await;
+                    (StateLocator::S3 { client: aws.s3.clone(), bucket, prefix }, false)
+                }
+                None => (StateLocator::Local(parent.clone()), true),
+            };
+            let store = StateStore::open(locator.backend(other), other, KeySource::from_env(local_backend))
+                .await
+                .map_err(|e| e.to_string())?;
+            let state = store.load().await.map_err(|e| e.to_string())?;
+            let deployed = state.serial > 0 || !state.resources.is_empty() || !state.outputs.is_empty();
+            Ok(deployed.then_some(state.outputs))
+        })
+    })
+}
+
 struct Setup {
     engine: Engine,
     aws: Arc<Aws>,
@@ -337,35 +409,7 @@ struct Setup {
 }
 
 async fn setup(cli: &Cli, stack: &str, region: Option<&str>) -> crate::Result<Setup> {
-    let home = crate::local::fabric_home();
-    let (settings, local_dir) = if cli.local && cli.endpoint.is_some() {
-        // An emulator the user (or a test) runs: local semantics, that endpoint.
-        let endpoint = cli.endpoint.clone().unwrap_or_default();
-        (AwsSettings::local(&endpoint), crate::local::local_state_dir(&home, stack))
-    } else if cli.local {
-        let h = home.clone();
-        let (emulator, _) = tokio::task::spawn_blocking(move || crate::local::ensure_running(&h))
-            .await
-            .map_err(|e| crate::Error::Other(e.to_string()))?
-            .map_err(crate::Error::Other)?;
-        (AwsSettings::local(&emulator.endpoint()), crate::local::local_state_dir(&home, stack))
-    } else {
-        let mut settings = AwsSettings::default();
-        if let Some(ep) = &cli.endpoint {
-            // Any endpoint but the local emulator is treated as a real account (retries included).
-            settings = AwsSettings {
-                endpoint: Some(ep.clone()),
-                emulator: false,
-                retry: crate::aws::RetryPolicy::RealAccount,
-                ..AwsSettings::local(ep)
-            };
-            if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
-                settings.dummy_credentials = false;
-            }
-        }
-        (settings, home.join(stack))
-    };
-    let mut settings = settings;
+    let mut settings = aws_settings(cli.local, cli.endpoint.as_deref()).await?;
     if let Some(r) = region {
         settings.region = Some(r.to_string());
     }
@@ -383,7 +427,7 @@ async fn setup(cli: &Cli, stack: &str, region: Option<&str>) -> crate::Result<Se
             )));
         }
         None => {
-            let dir = cli.state_dir.clone().unwrap_or(local_dir);
+            let dir = local_state_dir(cli, stack);
             // Other stacks of this backend live beside this one.
             let parent = dir.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
             (Arc::new(LocalBackend::new(dir)), true, StateLocator::Local(parent))
@@ -638,12 +682,7 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
 /// Writes each exported kubeconfig (`kubeconfig`, `kubeconfig-<cluster>`) beside the stack's
 /// local state, readable by its owner only.
 fn write_kubeconfigs(cli: &Cli, stack: &str, outputs: &std::collections::BTreeMap<String, serde_json::Value>) {
-    let home = crate::local::fabric_home();
-    let dir = match &cli.state_dir {
-        Some(d) => d.clone(),
-        None if cli.local => crate::local::local_state_dir(&home, stack),
-        None => home.join(stack),
-    };
+    let dir = local_state_dir(cli, stack);
     for (name, value) in outputs.iter().filter(|(k, _)| k.as_str() == "kubeconfig" || k.starts_with("kubeconfig-")) {
         let Some(text) = value.as_str() else { continue };
         let path = dir.join(name);

@@ -224,6 +224,25 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
             let graph = graph.expect("creates and updates come from a graph");
             let node = graph.get(urn).expect("planned from this graph");
             if let Some(record) = &task.imported {
+                // Values known only now (other resources' outputs) must not force a replacement
+                // either: checked before anything is recorded.
+                let desired = node.inputs(&*shared.state.lock().await)?;
+                let forcing: Vec<String> = node
+                    .provider
+                    .replace_on()
+                    .iter()
+                    .filter(|f| record.inputs.get(**f) != desired.get(**f))
+                    .map(|f| {
+                        let show = |v: Option<&Value>| super::render::show_value(v);
+                        format!("`{f}` is {} in the cloud and {} in the program", show(record.inputs.get(*f)), show(desired.get(*f)))
+                    })
+                    .collect();
+                if !forcing.is_empty() {
+                    return Err(format!(
+                        "importing it would replace it: {}; nothing was recorded\n    fix: make the program match the live resource in these fields, or create a new resource instead of importing this one",
+                        forcing.join("; ")
+                    ));
+                }
                 // Adopted as it is; an update follows where the program differs.
                 shared.commit(JournalEntry::Recorded { urn: urn.clone(), record: record.clone() }).await?;
             }

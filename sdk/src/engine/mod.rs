@@ -211,9 +211,20 @@ impl Engine {
         graph: &Graph,
         state: &State,
     ) -> Result<std::collections::HashMap<Urn, Option<provider::Observed>>, EngineError> {
+        self.read_imports_with(graph, state, &Default::default()).await
+    }
+
+    /// [`Engine::read_imports`], with imports asked for outside the program as well (see
+    /// [`PlanInputs::import_ids`]).
+    pub async fn read_imports_with(
+        &self,
+        graph: &Graph,
+        state: &State,
+        import_ids: &std::collections::HashMap<Urn, String>,
+    ) -> Result<std::collections::HashMap<Urn, Option<provider::Observed>>, EngineError> {
         let mut found = std::collections::HashMap::new();
         for node in graph.nodes() {
-            let Some(id) = &node.options.import else { continue };
+            let Some(id) = import_ids.get(&node.urn).or(node.options.import.as_ref()) else { continue };
             let aliased = node
                 .options
                 .aliases
@@ -222,9 +233,10 @@ impl Engine {
             if state.resources.contains_key(&node.urn) || aliased || !node.provider.importable() {
                 continue;
             }
+            let inputs = node.inputs(state).map_err(EngineError::Provider)?;
             let observed = node
                 .provider
-                .import(&self.ctx, &node.urn, id)
+                .import(&self.ctx, &node.urn, id, &inputs)
                 .await
                 .map_err(|e| EngineError::Provider(format!("reading {} `{id}` to import it: {e}", node.urn)))?;
             found.insert(node.urn.clone(), observed);

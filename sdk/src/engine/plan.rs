@@ -322,7 +322,12 @@ pub fn plan_with(graph: &Graph, state: &State, registry: &Registry, extra: &Plan
                     };
                     // Fields the provider cannot read back (a password) are taken as the program's.
                     let live = observed.over(&inputs);
-                    let changes = diff(&live, &inputs, node.provider.replace_on());
+                    let mut changes = diff(&live, &inputs, node.provider.replace_on());
+                    // A value known only after apply (another resource's output) is compared
+                    // then, before anything is recorded (see apply).
+                    for c in changes.iter_mut().filter(|c| c.new.as_ref().is_some_and(contains_unknown)) {
+                        c.forces_replace = false;
+                    }
                     let forcing: Vec<String> = changes
                         .iter()
                         .filter(|c| c.forces_replace)

@@ -197,9 +197,10 @@ pub trait Provider: Send + Sync + 'static {
         false
     }
 
-    /// Reads the existing resource whose cloud id is `id`, to adopt it as `urn`: its inputs as the
-    /// program would write them, and its outputs. `Ok(None)`: there is no such resource.
-    async fn import(&self, _ctx: &Ctx, urn: &Urn, _id: &str) -> ProviderResult<Option<Observed>> {
+    /// Reads the existing resource whose cloud id is `id`, to adopt it as `urn` (`inputs`: what the
+    /// program wants, where the provider needs them to find it, such as a Kubernetes cluster): its
+    /// inputs as the program would write them, and its outputs. `Ok(None)`: there is none.
+    async fn import(&self, _ctx: &Ctx, urn: &Urn, _id: &str, _inputs: &Value) -> ProviderResult<Option<Observed>> {
         Err(ProviderError(format!("{} cannot be imported", urn.type_name())))
     }
 
@@ -339,7 +340,7 @@ impl<P: TypedProvider> Provider for Typed<P> {
         P::IMPORTABLE
     }
 
-    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<Observed>> {
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str, _inputs: &Value) -> ProviderResult<Option<Observed>> {
         match self.0.import(ctx, urn, id).await? {
             Some((i, out)) => Ok(Some(Observed::new(encode(&i)?, encode(&out)?))),
             None => Ok(None),

@@ -615,6 +615,42 @@ impl Provider for ObjectProvider {
         Ok(DryRun::Accepted { change, notes })
     }
 
+    fn importable(&self) -> bool {
+        true
+    }
+
+    /// By `namespace/name` (or `name` for cluster-scoped kinds, or when the program's manifest
+    /// names the namespace), in the cluster the program's manifest is for. The inputs it shows are
+    /// the live values of the fields the program sets, so the plan lists exactly what deploy
+    /// changes (fabric's labels among them: the first deploy takes the object over).
+    async fn import(&self, ctx: &Ctx, _urn: &Urn, id: &str, inputs: &Value) -> ProviderResult<Option<Observed>> {
+        let inputs: Inputs = decode("inputs", inputs)?;
+        let mut target = Target::of_manifest(&inputs.manifest);
+        match id.split_once('/') {
+            Some((ns, name)) => {
+                target.namespace = Some(ns.to_string());
+                target.name = name.to_string();
+            }
+            None => target.name = id.to_string(),
+        }
+        let client = self.client(ctx, &inputs.cluster).await?;
+        let Some(live) = target.api(client).get_opt(&target.name).await.map_err(|e| explain(&target, "read", e))?
+        else {
+            return Ok(None);
+        };
+        let live_value = serde_json::to_value(&live).map_err(|e| ProviderError(e.to_string()))?;
+        let outputs = Outputs {
+            cluster: inputs.cluster,
+            uid: live.metadata.uid.clone().unwrap_or_default(),
+            api_version: target.api_version,
+            kind: target.kind,
+            namespace: target.namespace,
+            name: target.name,
+        };
+        let observed = serde_json::json!({ "manifest": project(&inputs.manifest, &live_value) });
+        Ok(Some(Observed::new(observed, serde_json::to_value(outputs).map_err(|e| ProviderError(e.to_string()))?)))
+    }
+
     /// An object this stack applied whose answer was lost: found by name, if it has our labels.
     async fn find(&self, ctx: &Ctx, _urn: &Urn, inputs: &Value) -> ProviderResult<Option<Value>> {
         let inputs: Inputs = decode("inputs", inputs)?;
@@ -634,5 +670,16 @@ impl Provider for ObjectProvider {
             }
             _ => Ok(None),
         }
+    }
+}
+
+/// The live values of the fields `desired` sets: objects walked into key by key (a key the live
+/// object lacks is left out), everything else taken whole.
+fn project(desired: &Value, live: &Value) -> Value {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => {
+            Value::Object(d.iter().filter_map(|(k, dv)| l.get(k).map(|lv| (k.clone(), project(dv, lv)))).collect())
+        }
+        (_, live) => live.clone(),
     }
 }

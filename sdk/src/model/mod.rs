@@ -2,6 +2,7 @@
 
 pub mod options;
 pub mod output;
+pub mod reference;
 pub mod secret;
 pub mod stack;
 pub mod urn;
@@ -9,6 +10,7 @@ pub mod validation;
 
 pub use options::{Options, RecordedOptions, Timeouts};
 pub use output::{FieldRef, Lookup, NothingKnown, Output, contains_unknown, with_resolver};
+pub use reference::{ReferenceReader, StackReference};
 pub use secret::Secret;
 pub use stack::{Graph, Node, Stack};
 pub use urn::Urn;

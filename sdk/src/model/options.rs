@@ -13,8 +13,8 @@ use std::time::Duration;
 /// `ignoreChanges`, `deleteBeforeReplace`, `dependsOn`, `aliases`, `customTimeouts`, `import`).
 ///
 /// ```
-/// use fabric::prelude::*;
-/// use fabric::model::{Options, Timeouts};
+/// use fabric::model::{Options, Stack, Timeouts};
+/// use fabric::aws::ec2::Vpc;
 /// use std::time::Duration;
 /// let mut s = Stack::new("demo");
 /// let vpc = s.with(Options::new().protect().ignore_changes(["tags"]), |s| {

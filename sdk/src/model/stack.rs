@@ -54,6 +54,8 @@ pub struct Stack {
     region: Option<String>,
     /// Options of the [`Stack::with`] scopes open now, outermost first.
     scopes: Vec<Options>,
+    /// How other stacks' outputs are read ([`Stack::reference`]).
+    references: Option<super::reference::ReferenceReader>,
 }
 
 /// Whether `name` may name a resource: 1–128 of `A-Z a-z 0-9 - _ . /`, not starting with `/`.
@@ -77,6 +79,7 @@ impl Stack {
             extensions: HashMap::new(),
             region: None,
             scopes: Vec::new(),
+            references: None,
         }
     }
 
@@ -147,6 +150,43 @@ impl Stack {
         })
     }
 
+    /// How [`Stack::reference`] reads other stacks (the command line sets it to this stack's
+    /// state backend; tests give their own).
+    pub fn set_reference_reader(&mut self, reader: super::reference::ReferenceReader) {
+        self.references = Some(reader);
+    }
+
+    /// The outputs another stack exported at its last deploy, read from the state backend this
+    /// stack uses (local files beside its own, or the same bucket and prefix): the team's shared
+    /// zone, state bucket, network ids, without copying values between programs.
+    pub fn reference(&self, stack: &str) -> crate::Result<super::reference::StackReference> {
+        let error = |problem: String, fix: String| {
+            crate::Error::Invalid(ValidationErrors(vec![ValidationError {
+                urn: Urn::new(stack, "fabric:StackReference", stack),
+                field: "stack".into(),
+                problem,
+                fix,
+            }]))
+        };
+        let Some(read) = &self.references else {
+            return Err(error(
+                format!("stack `{}` reads stack `{stack}`, and this run has no state backend to read it from", self.name),
+                "run the program through its command line (`cargo xtask <verb> <stack>`), or give tests a reader with `Stack::set_reference_reader`".into(),
+            ));
+        };
+        match read(stack) {
+            Ok(Some(outputs)) => Ok(super::reference::StackReference::new(stack, outputs)),
+            Ok(None) => Err(error(
+                format!("stack `{stack}` has no state in this backend"),
+                format!("deploy stack `{stack}` first, with the same backend as this one (`--backend`, `--local`)"),
+            )),
+            Err(e) => Err(error(
+                format!("reading the outputs of stack `{stack}`: {e}"),
+                "check the backend and its key (FABRIC_PASSPHRASE)".into(),
+            )),
+        }
+    }
+
     /// The URN a resource of `type_name` called `name` gets in this stack.
     pub fn urn(&self, type_name: &str, name: &str) -> Urn {
         Urn::new(&self.name, type_name, name)
@@ -197,8 +237,8 @@ impl Stack {
     /// get the same rename, so a whole component can be renamed without a replacement.
     ///
     /// ```
-    /// use fabric::prelude::*;
-    /// use fabric::model::Options;
+    /// use fabric::model::{Options, Stack};
+    /// use fabric::aws::ec2::Vpc;
     /// let mut s = Stack::new("demo");
     /// let vpc = s.with(Options::new().import("vpc-0abc").alias("old-main"), |s| {
     ///     Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)
