@@ -234,7 +234,11 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
                     .filter(|f| record.inputs.get(**f) != desired.get(**f))
                     .map(|f| {
                         let show = |v: Option<&Value>| super::render::show_value(v);
-                        format!("`{f}` is {} in the cloud and {} in the program", show(record.inputs.get(*f)), show(desired.get(*f)))
+                        format!(
+                            "`{f}` is {} in the cloud and {} in the program",
+                            show(record.inputs.get(*f)),
+                            show(desired.get(*f))
+                        )
                     })
                     .collect();
                 if !forcing.is_empty() {

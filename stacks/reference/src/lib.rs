@@ -119,6 +119,9 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         s.export("state_bucket", bucket.name());
     }
     s.export("fabric", Output::known(fabric));
+    // Read by other stacks (`s.reference("reference-<env>")`, see the `dns` stack).
+    s.export("zone_id", zone.id());
+    s.export("zone_domain", Output::known(zone.domain().to_string()));
     s.export("name_servers", zone.name_servers());
     Ok(())
 }

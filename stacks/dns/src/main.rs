@@ -1,0 +1,3 @@
+fn main() -> fabric::Result<()> {
+    fabric::run_env("develop", dns::program)
+}
