@@ -67,6 +67,21 @@ async fn targets_state_commands_import_history_and_diff_through_the_command_line
     assert_eq!(plan["summary"]["create"], 1, "{plan}");
     assert!(fx.tagged("example").await.iter().any(|(_, id)| *id == subnet_id), "still in the cloud");
 
+    // Discover finds it by its Name tag, with the line to paste.
+    let out = run(&fx, &state, &["import", "--discover"]);
+    let found = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        found.contains(&format!("cargo xtask import example 'example::aws:ec2:Subnet::public-a' {subnet_id}")),
+        "{found}"
+    );
+    assert!(found.contains(&format!("Options::new().import(\"{subnet_id}\")")), "{found}");
+    assert!(
+        text(&out.stderr).contains("1 live resource found for the 1 importable resources of the program not in state"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // Import the live subnet back as the program's public-a: recorded as it is, nothing to change.
     let said = ok(&run(&fx, &state, &["import", "aws:ec2:Subnet::public-a", &subnet_id, "--yes"]));
     assert!(said.contains(&format!("import `{subnet_id}` (recorded as it is: it matches the program)")), "{said}");
@@ -124,6 +139,12 @@ async fn targets_state_commands_import_history_and_diff_through_the_command_line
     assert!(!shown.contains("Vpc::main"), "unchanged resources are not shown: {shown}");
     let err = refused(&run(&fx, &state, &["diff", "1", "99"]));
     assert!(err.contains("no history entry 99"), "{err}");
+
+    // A targeted refresh reads the target only, says so, and is recorded too.
+    let said = ok(&run(&fx, &state, &["refresh", "--target", "aws:ec2:Vpc::main"]));
+    assert!(said.contains("1 of 11 resources are considered") && said.contains("read 1 resources, no drift"), "{said}");
+    let history = json(&run(&fx, &state, &["history", "--json"]));
+    assert_eq!(history[0]["operation"], "refresh");
 
     ok(&run(&fx, &state, &["destroy", "--yes"]));
 }

@@ -87,5 +87,22 @@ mod tests {
         )
         .await;
         assert_eq!(failed, Err(ProviderError("boom".into())));
+
+        // A step's custom timeout replaces the provider's own, and the message says so.
+        let started = tokio::time::Instant::now();
+        let limited: ProviderResult<()> =
+            crate::engine::provider::with_wait_limit(Some(Duration::from_secs(20)), async {
+                poll_until(
+                    Duration::from_secs(600),
+                    Duration::from_secs(10),
+                    || async { Ok(Poll::Waiting("creating".into())) },
+                    |last| format!("still {last}"),
+                )
+                .await
+            })
+            .await;
+        let message = limited.unwrap_err().0;
+        assert!(message.starts_with("still creating — gave up after the custom timeout of 20s"), "{message}");
+        assert!(started.elapsed() < Duration::from_secs(60));
     }
 }

@@ -61,10 +61,12 @@ impl StateLocator {
     }
 }
 
-/// Who runs this: the AWS caller identity, else the local user.
+/// Who runs this: the AWS caller identity, else (no credentials, no network within 5 s) the
+/// local user.
 pub(super) async fn who(engine: &Engine) -> String {
     if let Ok(aws) = engine.ctx.aws()
-        && let Ok(me) = aws.sts.get_caller_identity().send().await
+        && let Ok(Ok(me)) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), aws.sts.get_caller_identity().send()).await
         && let Some(arn) = me.arn()
     {
         return arn.to_string();
