@@ -313,6 +313,20 @@ async fn an_object_made_by_hand_is_imported_and_taken_over() {
     assert_eq!(p.summary().import, 1, "{text}");
     assert!(text.contains("manifest.data.LOG_LEVEL: \"debug\" => \"info\""), "{text}");
     assert!(text.contains("app.kubernetes.io/managed-by"), "fabric's labels are added: {text}");
+    // Recorded but not yet labelled: a refresh still finds it (by name and uid), never "deleted".
+    let mut recorded = state.clone();
+    recorded.apply(&fabric::state::JournalEntry::Recorded {
+        urn: p.steps[0].urn.clone(),
+        record: fabric::state::Record {
+            type_name: p.steps[0].type_name.clone(),
+            inputs: p.steps[0].imported.clone().unwrap().inputs,
+            outputs: p.steps[0].imported.clone().unwrap().outputs,
+            deps: vec![],
+            options: Default::default(),
+        },
+    });
+    let report = engine.refresh(&mut recorded, Some(&graph), false).await.unwrap();
+    assert!(report.drift.iter().all(|d| d.observed.is_some()), "{}", report.render());
     let report = engine.apply(graph.clone(), &mut state, &p).await.unwrap();
     assert!(report.ok(), "{report:?}");
     let now = maps.get("settings").await.unwrap();

@@ -299,6 +299,21 @@ impl ObjectProvider {
                 found.insert(key, obj);
             }
         }
+        // An object state records that does not carry this stack's label yet (imported, not
+        // deployed since) is read by name: it is still there if it is the same object (its uid).
+        for o in &decoded {
+            let key = (o.cluster.clone(), o.namespace.clone(), o.name.clone());
+            if found.contains_key(&key) || o.uid.is_empty() {
+                continue;
+            }
+            let target = Target::of_outputs(o);
+            let client = self.client(ctx, &o.cluster).await?;
+            if let Some(live) = target.api(client).get_opt(&o.name).await.map_err(|e| explain(&target, "read", e))?
+                && live.metadata.uid.as_deref() == Some(o.uid.as_str())
+            {
+                found.insert(key, live);
+            }
+        }
         decoded
             .into_iter()
             .map(|o| {
