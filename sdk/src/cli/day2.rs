@@ -450,7 +450,7 @@ pub(super) async fn import_command(
     let inputs = PlanInputs { imports, selection: None, import_ids };
     let mut plan = plan_with(graph, &state, &engine.registry, &inputs).map_err(crate::engine::EngineError::from)?;
     plan.steps.retain(|s| s.urn == urn);
-    plan.partial = Some(selection.describe(1, graph.nodes().len(), 0));
+    plan.partial = Some(selection.describe(1, graph.nodes().len()));
     let step = plan.steps.first().filter(|s| s.op == StepOp::Import).cloned();
     let Some(step) = step else {
         return Ok(fail(1, format!("`{urn}` was not planned as an import")));

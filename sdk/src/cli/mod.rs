@@ -577,7 +577,7 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
             let only = selection.as_ref().map(|s| s.members(Direction::Read, Some(graph), &state));
             if let Some(sel) = &selection {
                 let n = only.as_ref().map(|o| o.len()).unwrap_or(0);
-                eprintln!("{}", sel.describe(n, state.resources.len(), 0));
+                eprintln!("{}", sel.describe(n, state.resources.len()));
             }
             let report = engine.refresh_only(&mut state, Some(graph), true, only.as_ref()).await?;
             eprint!("{}", report.render());

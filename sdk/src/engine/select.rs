@@ -1,7 +1,7 @@
 //! Targeted runs: `--target <urn>` (that resource and what it needs) and `--exclude <urn>` (that
 //! resource and what needs it), on preview, deploy, destroy and refresh.
 
-use super::plan::{Plan, StepOp};
+use super::plan::Plan;
 use crate::model::{Graph, Urn};
 use crate::state::State;
 use std::collections::{BTreeSet, HashSet};
@@ -119,16 +119,14 @@ impl Selection {
         let direction = if graph.is_some() { Direction::Apply } else { Direction::Destroy };
         let members = self.members(direction, graph, state);
         let before = plan.steps.iter().filter(|s| !s.retired).count();
-        plan.steps.retain(|s| members.contains(&s.urn) || (s.retired && members.contains(&s.urn)));
+        // A replaced resource's old instance goes with that resource only.
+        plan.steps.retain(|s| members.contains(&s.urn));
         let kept = plan.steps.iter().filter(|s| !s.retired).count();
-        let changes_left_out = before - kept;
-        plan.partial = Some(self.describe(kept, before, changes_left_out));
-        // A replaced resource's old instance goes with it only.
-        plan.steps.retain(|s| !(s.retired && s.op == StepOp::Delete && !members.contains(&s.urn)));
+        plan.partial = Some(self.describe(kept, before));
     }
 
-    /// `--target 'a' --exclude 'b'`: the flags, as the plan repeats them.
-    pub fn describe(&self, kept: usize, of: usize, _left_out: usize) -> String {
+    /// What a partial run says: the flags as given, and how many resources it considers.
+    pub fn describe(&self, kept: usize, of: usize) -> String {
         let mut flags = Vec::new();
         flags.extend(self.targets.iter().map(|t| format!("--target '{t}'")));
         flags.extend(self.excludes.iter().map(|t| format!("--exclude '{t}'")));

@@ -53,6 +53,10 @@ struct Outputs {
     namespace: Option<String>,
     name: String,
     uid: String,
+    /// Imported and not applied since: the object does not carry this stack's label yet, so reads
+    /// find it by name (and uid) instead of by the label.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    unlabelled: bool,
 }
 
 /// The object an input or output names.
@@ -270,6 +274,7 @@ impl ObjectProvider {
             namespace: target.namespace,
             name: target.name,
             uid: ready.metadata.uid.unwrap_or_default(),
+            unlabelled: false,
         };
         serde_json::to_value(outputs).map_err(|e| ProviderError(e.to_string()))
     }
@@ -301,9 +306,9 @@ impl ObjectProvider {
         }
         // An object state records that does not carry this stack's label yet (imported, not
         // deployed since) is read by name: it is still there if it is the same object (its uid).
-        for o in &decoded {
+        for o in decoded.iter().filter(|o| o.unlabelled) {
             let key = (o.cluster.clone(), o.namespace.clone(), o.name.clone());
-            if found.contains_key(&key) || o.uid.is_empty() {
+            if found.contains_key(&key) {
                 continue;
             }
             let target = Target::of_outputs(o);
@@ -320,7 +325,8 @@ impl ObjectProvider {
                 let Some(live) = found.get(&(o.cluster.clone(), o.namespace.clone(), o.name.clone())) else {
                     return Ok(None);
                 };
-                let outputs = Outputs { uid: live.metadata.uid.clone().unwrap_or_default(), ..o };
+                let unlabelled = o.unlabelled && !owned_by(live, &ctx.stack);
+                let outputs = Outputs { uid: live.metadata.uid.clone().unwrap_or_default(), unlabelled, ..o };
                 Ok(Some((
                     serde_json::to_value(outputs).map_err(|e| ProviderError(e.to_string()))?,
                     serde_json::to_value(live).map_err(|e| ProviderError(e.to_string()))?,
@@ -661,6 +667,7 @@ impl Provider for ObjectProvider {
             kind: target.kind,
             namespace: target.namespace,
             name: target.name,
+            unlabelled: !owned_by(&live, &ctx.stack),
         };
         let observed = serde_json::json!({ "manifest": project(&inputs.manifest, &live_value) });
         Ok(Some(Observed::new(observed, serde_json::to_value(outputs).map_err(|e| ProviderError(e.to_string()))?)))
@@ -680,6 +687,7 @@ impl Provider for ObjectProvider {
                     kind: target.kind,
                     namespace: target.namespace,
                     name: target.name,
+                    unlabelled: false,
                 };
                 Ok(Some(serde_json::to_value(outputs).map_err(|e| ProviderError(e.to_string()))?))
             }
