@@ -349,7 +349,7 @@ impl TypedProvider for CertificateProvider {
         id: &str,
     ) -> ProviderResult<Option<(CertificateInputs, CertificateOutputs)>> {
         let probe = CertificateOutputs { arn: id.to_string(), validation_records: Vec::new() };
-        let Some((inputs, _)) = self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten() else {
+        let Some((inputs, _)) = self.read_one(ctx, urn, probe).await? else {
             return Ok(None);
         };
         let validation_records = self.records(ctx, id).await?;

@@ -460,7 +460,7 @@ impl TypedProvider for ClusterProvider {
             node_security_group_id: String::new(),
             emulator_gap: None,
         };
-        Ok(self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten())
+        self.read_one(ctx, urn, probe).await
     }
 
     /// The cluster of the program's name, if it exists.
@@ -819,7 +819,7 @@ impl TypedProvider for NodeGroupProvider {
             arn: String::new(),
             autoscaling_group: String::new(),
         };
-        Ok(self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten())
+        self.read_one(ctx, urn, probe).await
     }
 
     /// The node group of the program's name (its settings' suffix included), if it exists.

@@ -741,7 +741,7 @@ impl TypedProvider for InlineProvider {
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &InlineInputs) -> ProviderResult<Option<InlineOutputs>> {
         let o = InlineOutputs { role_name: inputs.role_name.clone(), policy_name: inputs.policy_name.clone() };
-        Ok(self.read_many(ctx, &[(urn.clone(), o.clone())]).await?.pop().flatten().map(|_| o))
+        Ok(self.read_one(ctx, urn, o.clone()).await?.map(|_| o))
     }
 }
 

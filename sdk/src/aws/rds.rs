@@ -691,9 +691,6 @@ impl TypedProvider for InstanceProvider {
             .collect())
     }
 
-    /// The instance this resource created. A restored one counts only once its restore is
-    /// finished (this stack's password set, see [`TAG_RESTORE_FINISHED`]): otherwise it reads as
-    /// not there, so the create runs again and finishes it.
     const IMPORTABLE: bool = true;
 
     /// By DB instance identifier. The master password cannot be read: the program's is kept.
@@ -710,7 +707,7 @@ impl TypedProvider for InstanceProvider {
             port: 0,
             resource_id: String::new(),
         };
-        Ok(self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten())
+        self.read_one(ctx, urn, probe).await
     }
 
     /// The instance of the program's identifier, if it exists.
@@ -718,6 +715,9 @@ impl TypedProvider for InstanceProvider {
         Ok(self.import(ctx, urn, &i.identifier).await?.map(|(_, o)| o.identifier).into_iter().collect())
     }
 
+    /// The instance this resource created. A restored one counts only once its restore is
+    /// finished (this stack's password set, see [`TAG_RESTORE_FINISHED`]): otherwise it reads as
+    /// not there, so the create runs again and finishes it.
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &InstanceInputs) -> ProviderResult<Option<InstanceOutputs>> {
         let Some(d) = self.owned(ctx, urn, i).await? else { return Ok(None) };
         if let Some(restore) = &i.restore {

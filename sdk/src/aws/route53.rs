@@ -379,7 +379,7 @@ impl TypedProvider for ZoneProvider {
     /// By zone id (`Z…`, or `/hostedzone/Z…`).
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(ZoneInputs, ZoneOutputs)>> {
         let Some(outputs) = zone_outputs(ctx, &zone_id_plain(id)).await? else { return Ok(None) };
-        Ok(self.read_many(ctx, &[(urn.clone(), outputs)]).await?.pop().flatten())
+        self.read_one(ctx, urn, outputs).await
     }
 
     /// Public zones of the program's domain.
@@ -1083,8 +1083,8 @@ impl TypedProvider for RecordProvider {
             name: normalize_name(name),
             record_type: record_type.to_ascii_uppercase(),
         };
-        match self.read_many(ctx, &[(urn.clone(), probe)]).await {
-            Ok(mut found) => Ok(found.pop().flatten()),
+        match self.read_one(ctx, urn, probe).await {
+            Ok(found) => Ok(found),
             Err(e) if e.0.contains("NoSuchHostedZone") => Ok(None),
             Err(e) => Err(e),
         }

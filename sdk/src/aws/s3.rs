@@ -293,7 +293,7 @@ impl TypedProvider for BucketProvider {
 
     /// By bucket name.
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(BucketInputs, BucketOutputs)>> {
-        Ok(self.read_many(ctx, &[(urn.clone(), Self::outputs(id))]).await?.pop().flatten())
+        self.read_one(ctx, urn, Self::outputs(id)).await
     }
 
     /// The bucket of the program's name, if it exists (a name is global).

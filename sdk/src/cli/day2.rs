@@ -436,17 +436,10 @@ pub(super) async fn import_command(
     if !node.provider.importable() {
         return Ok(fail(2, format!("{} cannot be imported", node.type_name())));
     }
-    let desired = node.inputs(&state).map_err(crate::Error::Other)?;
-    let observed = node
-        .provider
-        .import(&engine.ctx, &urn, id, &desired)
-        .await
-        .map_err(|e| crate::Error::Other(format!("reading {} `{id}`: {e}", node.type_name())))?;
-    let mut imports = std::collections::HashMap::new();
-    imports.insert(urn.clone(), observed);
+    let import_ids: std::collections::HashMap<Urn, String> = [(urn.clone(), id.to_string())].into();
+    let mut imports = engine.read_imports_with(graph, &state, &import_ids).await?;
+    imports.retain(|u, _| *u == urn);
     let selection = Selection { targets: vec![urn.clone()], excludes: vec![] };
-    let mut import_ids = std::collections::HashMap::new();
-    import_ids.insert(urn.clone(), id.to_string());
     let inputs = PlanInputs { imports, selection: None, import_ids };
     let mut plan = plan_with(graph, &state, &engine.registry, &inputs).map_err(crate::engine::EngineError::from)?;
     plan.steps.retain(|s| s.urn == urn);

@@ -227,20 +227,7 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
                 // Values known only now (other resources' outputs) must not force a replacement
                 // either: checked before anything is recorded.
                 let desired = node.inputs(&*shared.state.lock().await)?;
-                let forcing: Vec<String> = node
-                    .provider
-                    .replace_on()
-                    .iter()
-                    .filter(|f| record.inputs.get(**f) != desired.get(**f))
-                    .map(|f| {
-                        let show = |v: Option<&Value>| super::render::show_value(v);
-                        format!(
-                            "`{f}` is {} in the cloud and {} in the program",
-                            show(record.inputs.get(*f)),
-                            show(desired.get(*f))
-                        )
-                    })
-                    .collect();
+                let forcing = super::plan::import_conflicts(node.provider.replace_on(), &record.inputs, &desired);
                 if !forcing.is_empty() {
                     return Err(format!(
                         "importing it would replace it: {}; nothing was recorded\n    fix: make the program match the live resource in these fields, or create a new resource instead of importing this one",

@@ -328,18 +328,7 @@ pub fn plan_with(graph: &Graph, state: &State, registry: &Registry, extra: &Plan
                     for c in changes.iter_mut().filter(|c| c.new.as_ref().is_some_and(contains_unknown)) {
                         c.forces_replace = false;
                     }
-                    let forcing: Vec<String> = changes
-                        .iter()
-                        .filter(|c| c.forces_replace)
-                        .map(|c| {
-                            format!(
-                                "`{}` is {} in the cloud and {} in the program",
-                                c.field,
-                                super::render::show_value(c.old.as_ref()),
-                                super::render::show_value(c.new.as_ref())
-                            )
-                        })
-                        .collect();
+                    let forcing = import_conflicts(node.provider.replace_on(), &live, &inputs);
                     if !forcing.is_empty() {
                         return Err(PlanError::ImportWouldReplace {
                             urn: node.urn.clone(),
@@ -420,6 +409,20 @@ pub fn plan_with(graph: &Graph, state: &State, registry: &Registry, extra: &Plan
         return Err(PlanError::Protected(protected));
     }
     Ok(plan)
+}
+
+/// The replace-forcing fields in which an imported resource (`live`) differs from the program
+/// (`desired`), said as `` `f` is X in the cloud and Y in the program``; values known only at apply
+/// are left for apply to check.
+pub(super) fn import_conflicts(replace_on: &[&str], live: &Value, desired: &Value) -> Vec<String> {
+    replace_on
+        .iter()
+        .filter(|f| desired.get(**f).is_none_or(|v| !contains_unknown(v)) && live.get(**f) != desired.get(**f))
+        .map(|f| {
+            let show = |v: Option<&Value>| super::render::show_value(v);
+            format!("`{f}` is {} in the cloud and {} in the program", show(live.get(*f)), show(desired.get(*f)))
+        })
+        .collect()
 }
 
 /// Deletes of protected resources in `plan` (the protection recorded in state holds when the

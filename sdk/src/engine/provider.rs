@@ -252,6 +252,16 @@ pub trait TypedProvider: Send + Sync + 'static {
     ) -> ProviderResult<Vec<Option<(Self::Inputs, Self::Outputs)>>>;
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &Self::Inputs) -> ProviderResult<Option<Self::Outputs>>;
 
+    /// One resource through [`TypedProvider::read_many`]: `None` when it is not there.
+    async fn read_one(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        outputs: Self::Outputs,
+    ) -> ProviderResult<Option<(Self::Inputs, Self::Outputs)>> {
+        Ok(self.read_many(ctx, &[(urn.clone(), outputs)]).await?.pop().flatten())
+    }
+
     /// Whether [`TypedProvider::import`] is implemented.
     const IMPORTABLE: bool = false;
 

@@ -59,6 +59,21 @@ struct Outputs {
     unlabelled: bool,
 }
 
+impl Outputs {
+    /// What state keeps of `live`, the object `target` names in `cluster`.
+    fn of_live(cluster: ClusterInfo, target: Target, live: &DynamicObject, stack: &str) -> Self {
+        Outputs {
+            cluster,
+            uid: live.metadata.uid.clone().unwrap_or_default(),
+            api_version: target.api_version,
+            kind: target.kind,
+            namespace: target.namespace,
+            name: target.name,
+            unlabelled: !owned_by(live, stack),
+        }
+    }
+}
+
 /// The object an input or output names.
 struct Target {
     api_version: String,
@@ -660,15 +675,7 @@ impl Provider for ObjectProvider {
             return Ok(None);
         };
         let live_value = serde_json::to_value(&live).map_err(|e| ProviderError(e.to_string()))?;
-        let outputs = Outputs {
-            cluster: inputs.cluster,
-            uid: live.metadata.uid.clone().unwrap_or_default(),
-            api_version: target.api_version,
-            kind: target.kind,
-            namespace: target.namespace,
-            name: target.name,
-            unlabelled: !owned_by(&live, &ctx.stack),
-        };
+        let outputs = Outputs::of_live(inputs.cluster, target, &live, &ctx.stack);
         let observed = serde_json::json!({ "manifest": project(&inputs.manifest, &live_value) });
         Ok(Some(Observed::new(observed, serde_json::to_value(outputs).map_err(|e| ProviderError(e.to_string()))?)))
     }
@@ -680,15 +687,7 @@ impl Provider for ObjectProvider {
         let client = self.client(ctx, &inputs.cluster).await?;
         match target.api(client).get_opt(&target.name).await.map_err(|e| explain(&target, "read", e))? {
             Some(live) if owned_by(&live, &ctx.stack) => {
-                let outputs = Outputs {
-                    cluster: inputs.cluster,
-                    uid: live.metadata.uid.clone().unwrap_or_default(),
-                    api_version: target.api_version,
-                    kind: target.kind,
-                    namespace: target.namespace,
-                    name: target.name,
-                    unlabelled: false,
-                };
+                let outputs = Outputs::of_live(inputs.cluster, target, &live, &ctx.stack);
                 Ok(Some(serde_json::to_value(outputs).map_err(|e| ProviderError(e.to_string()))?))
             }
             _ => Ok(None),

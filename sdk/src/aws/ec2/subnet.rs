@@ -278,7 +278,7 @@ impl TypedProvider for SubnetProvider {
     /// By subnet id (`subnet-…`).
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(SubnetInputs, SubnetOutputs)>> {
         let probe = SubnetOutputs { id: id.to_string(), arn: String::new() };
-        Ok(self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten())
+        self.read_one(ctx, urn, probe).await
     }
 
     /// Subnets whose `Name` tag is the program's name for it.

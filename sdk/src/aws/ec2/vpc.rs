@@ -238,7 +238,7 @@ impl TypedProvider for VpcProvider {
     /// By VPC id (`vpc-…`).
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(VpcInputs, VpcOutputs)>> {
         let probe = VpcOutputs { id: id.to_string(), owner_id: String::new() };
-        Ok(self.read_many(ctx, &[(urn.clone(), probe)]).await?.pop().flatten())
+        self.read_one(ctx, urn, probe).await
     }
 
     /// VPCs whose `Name` tag is the program's name for it.
