@@ -4,7 +4,7 @@
 //!
 //! Each plan scenario runs in its own child process so that its peak RSS is its own.
 
-use fabric::engine::{Ctx, Engine, Registry, plan};
+use fabric::engine::{Ctx, Engine, Registry, Session, plan};
 use fabric::model::{Graph, Stack};
 use fabric::state::store::KeySource;
 use fabric::state::{LocalBackend, Record, State, StateStore};
@@ -122,13 +122,14 @@ async fn apply_wide(width: usize, latency: Duration, parallel: usize) -> (Durati
         .expect("store");
     let mut registry = Registry::new();
     registry.register(provider.clone());
-    let mut engine = Engine::new(Ctx::new("bench", None), Arc::new(store), registry);
+    let mut engine = Engine::new(Ctx::new("bench"), Arc::new(store), registry);
     engine.parallel = parallel;
-    let (mut state, _) = engine.load_and_recover(Some(&graph), true).await.expect("load");
-    let p = plan(&graph, &state, &engine.registry).expect("plan");
+    let mut session = Session::change(&engine, "bench").await.expect("lock and load");
+    let p = session.plan(&graph, None).await.expect("plan");
     let t0 = Instant::now();
-    let report = engine.apply(graph, &mut state, &p).await.expect("apply");
+    let report = session.apply(graph, &p).await.expect("apply");
     let wall = t0.elapsed();
+    session.end().await.expect("unlock");
     assert!(report.ok());
     // root → leaves → sink: three steps deep. With a bound, the root runs alone, then the leaves
     // and the sink need at least ceil((width + 1) / parallel) rounds, and at least two.

@@ -25,36 +25,27 @@
 pub mod aws;
 pub mod cli;
 pub mod components;
-pub mod engine;
 pub mod k8s;
 pub mod local;
-pub mod model;
 pub mod progress;
-pub mod state;
+pub mod providers;
+pub mod random;
 pub mod testing;
 
+/// What a stack declares: resources, outputs, options, references (from `fabric-core`).
+pub use fabric_core::model;
+
+/// Plan, apply, refresh and recovery, and the provider contract (from `fabric-core`).
+pub use fabric_core::engine;
+
+/// State: the snapshot, the journal, locks, encryption, history; and its S3 backend.
+pub mod state {
+    pub use fabric_core::state::*;
+    pub mod s3;
+}
+
 pub use cli::{run, run_env};
-
-/// What the program and the engine fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Invalid(#[from] model::ValidationErrors),
-    #[error(transparent)]
-    Engine(#[from] engine::EngineError),
-    #[error(transparent)]
-    State(#[from] state::store::StateError),
-    #[error("{0}")]
-    Other(String),
-}
-
-impl From<state::backend::BackendError> for Error {
-    fn from(e: state::backend::BackendError) -> Self {
-        Error::State(e.into())
-    }
-}
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub use fabric_core::{Error, Result};
 
 /// What a stack program needs in scope.
 pub mod prelude {

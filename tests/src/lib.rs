@@ -4,7 +4,7 @@
 pub mod faults;
 
 use fabric::aws::{Aws, AwsSettings};
-use fabric::engine::{ApplyReport, Ctx, Engine, Plan, Registry, plan};
+use fabric::engine::{ApplyReport, Engine, Plan, Session};
 use fabric::model::{Graph, Stack};
 use fabric::state::store::KeySource;
 use fabric::state::{LocalBackend, StateStore};
@@ -42,20 +42,26 @@ impl Fixture {
             StateStore::open(Arc::new(LocalBackend::new(self.state_dir(stack))), stack, KeySource::LocalKeyFile)
                 .await
                 .unwrap();
-        Engine::new(Ctx::new(stack, Some(self.aws.clone())), Arc::new(store), Registry::standard())
+        Engine::new(
+            fabric::providers::context(stack, Some(self.aws.clone()), Default::default()),
+            Arc::new(store),
+            fabric::providers::registry(),
+        )
     }
 
     /// Plans and applies `graph`, as `deploy --yes` does.
     pub async fn deploy(&self, engine: &Engine, graph: Arc<Graph>) -> (Plan, ApplyReport) {
-        let (mut state, _) = engine.load_and_recover(Some(&graph), true).await.unwrap();
-        let p = plan(&graph, &state, &engine.registry).unwrap();
-        let report = engine.apply(graph, &mut state, &p).await.unwrap();
-        (p, report)
+        Session::deploy(engine, graph).await.unwrap()
     }
 
+    /// The plan of `graph`, as `preview` makes it.
     pub async fn preview(&self, engine: &Engine, graph: &Graph) -> Plan {
-        let (state, _) = engine.load_and_recover(Some(graph), false).await.unwrap();
-        plan(graph, &state, &engine.registry).unwrap()
+        Session::preview(engine, graph).await.unwrap()
+    }
+
+    /// Deletes everything in the engine's state, as `destroy --yes` does.
+    pub async fn destroy(&self, engine: &Engine) -> (Plan, ApplyReport) {
+        Session::destroy_all(engine).await.unwrap()
     }
 
     /// Makes an S3 bucket in the emulator's region.

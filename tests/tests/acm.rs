@@ -87,9 +87,7 @@ async fn certificate_is_validated_through_the_zone() {
     );
     let arn = new_arn;
 
-    let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
-    let p = fabric::engine::plan_destroy(&st, &engine.registry).unwrap();
-    let report = engine.destroy(&mut st, &p).await.unwrap();
+    let (_, report) = fabric::engine::Session::destroy_all(&engine).await.unwrap();
     assert!(report.ok(), "{report:?}");
     assert!(fx.aws.acm.describe_certificate().certificate_arn(&arn).send().await.is_err());
     assert!(fx.aws.route53.get_hosted_zone().id(&zone_id).send().await.is_err(), "records went first, then the zone");

@@ -78,10 +78,9 @@ async fn backup_plan_against_the_emulator() {
         }
     }
 
-    let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
-    let p = fabric::engine::plan_destroy(&st, &engine.registry).unwrap();
-    let report = engine.destroy(&mut st, &p).await.unwrap();
+    let (_, report) = fabric::engine::Session::destroy_all(&engine).await.unwrap();
     assert!(report.ok(), "{report:?}");
+    let st = engine.store.load().await.unwrap();
     assert!(st.resources.is_empty() && st.pending.is_empty());
     let plans = fx.aws.backup.list_backup_plans().send().await.unwrap();
     assert!(plans.backup_plans_list().iter().all(|p| p.backup_plan_name() != Some("bk-daily")));

@@ -114,9 +114,9 @@ async fn fx_engine_at(fx: &Fixture, dir: &std::path::Path) -> fabric::engine::En
         .await
         .unwrap();
     fabric::engine::Engine::new(
-        fabric::engine::Ctx::new("example", Some(fx.aws.clone())),
+        fabric::providers::context("example", Some(fx.aws.clone()), Default::default()),
         std::sync::Arc::new(store),
-        fabric::engine::Registry::standard(),
+        fabric::providers::registry(),
     )
 }
 

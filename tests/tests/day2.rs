@@ -271,9 +271,9 @@ async fn every_importable_type_reads_back_what_the_program_says() {
         .await
         .unwrap();
         let engine = fabric::engine::Engine::new(
-            fabric::engine::Ctx::new(graph.stack(), Some(fx.aws.clone())),
+            fabric::providers::context(graph.stack(), Some(fx.aws.clone()), Default::default()),
             Arc::new(store),
-            fabric::engine::Registry::standard(),
+            fabric::providers::registry(),
         );
         let state = fabric::state::State::new(graph.stack());
         let imports = engine.read_imports_with(&graph, &state, &ids).await.unwrap();

@@ -163,9 +163,7 @@ async fn a_cluster_with_three_pools_lives_and_dies() {
     assert_eq!(general.unwrap().nodegroup.unwrap().instance_types(), ["m6i.large"]);
     assert!(!fx.preview(&engine, &graph).await.has_changes());
 
-    let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
-    let p = fabric::engine::plan_destroy(&st, &engine.registry).unwrap();
-    let report = engine.destroy(&mut st, &p).await.unwrap();
+    let (_, report) = fabric::engine::Session::destroy_all(&engine).await.unwrap();
     assert!(report.ok(), "{report:?}");
     assert!(fx.aws.eks.list_clusters().send().await.unwrap().clusters().is_empty());
     let key = kms.describe_key().key_id(&key_arn).send().await.unwrap().key_metadata.unwrap();

@@ -87,9 +87,7 @@ async fn roles_attachments_and_inline_policies() {
     let names: Vec<&str> = attached.attached_policies().iter().filter_map(|p| p.policy_name()).collect();
     assert_eq!(names, ["AWSBackupServiceRolePolicyForRestores"]);
 
-    let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
-    let plan = fabric::engine::plan_destroy(&state, &engine.registry).unwrap();
-    assert!(engine.destroy(&mut state, &plan).await.unwrap().ok());
+    assert!(fabric::engine::Session::destroy_all(&engine).await.unwrap().1.ok());
     assert!(fx.aws.iam.get_role().role_name("iam-backup").send().await.is_err());
 }
 

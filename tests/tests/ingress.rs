@@ -97,9 +97,7 @@ async fn https_edge_with_host_routes() {
     assert_eq!(plan.summary().delete, 3, "{}", fabric::engine::render::render_plan(&plan));
     assert_eq!(plan.summary().create + plan.summary().update + plan.summary().replace, 0);
 
-    let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
-    let p = fabric::engine::plan_destroy(&st, &engine.registry).unwrap();
-    let report = engine.destroy(&mut st, &p).await.unwrap();
+    let (_, report) = fabric::engine::Session::destroy_all(&engine).await.unwrap();
     assert!(report.ok(), "{report:?}");
     assert!(elb.describe_load_balancers().send().await.unwrap().load_balancers().is_empty());
     assert_eq!(fx.tagged("web").await, Vec::<(String, String)>::new());

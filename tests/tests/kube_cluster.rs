@@ -4,7 +4,7 @@
 //! and a WebService (Deployment awaited until rolled out), prunes the ConfigMap when the program
 //! drops it, and destroys everything.
 
-use fabric::engine::{Ctx, Engine, Registry, plan, plan_destroy};
+use fabric::engine::{Engine, plan, plan_destroy};
 use fabric::k8s::{ClusterRef, KubeAccess};
 use fabric::prelude::*;
 use fabric::state::store::KeySource;
@@ -20,8 +20,8 @@ async fn test_engine() -> (tempfile::TempDir, Engine) {
         StateStore::open(Arc::new(LocalBackend::new(dir.path().to_path_buf())), "kube", KeySource::LocalKeyFile)
             .await
             .unwrap();
-    let ctx = Ctx::new("kube", None).with_kube(KubeAccess::new(Some(test_kubeconfig())));
-    (dir, Engine::new(ctx, Arc::new(store), Registry::standard()))
+    let ctx = fabric::providers::context("kube", None, KubeAccess::new(Some(test_kubeconfig())));
+    (dir, Engine::new(ctx, Arc::new(store), fabric::providers::registry()))
 }
 
 fn program(namespace: String, with_config: bool) -> impl Fn(&mut Stack) -> fabric::Result<()> {
@@ -71,11 +71,9 @@ async fn apply_await_prune_destroy_on_a_real_cluster() {
         let report = engine.apply(graph, &mut state, &p).await.unwrap();
         assert!(report.ok(), "{report:?}");
     }
-    let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
-    let p = plan_destroy(&state, &engine.registry).unwrap();
-    let report = engine.destroy(&mut state, &p).await.unwrap();
+    let (_, report) = fabric::engine::Session::destroy_all(&engine).await.unwrap();
     assert!(report.ok(), "{report:?}");
-    assert!(state.resources.is_empty());
+    assert!(engine.store.load().await.unwrap().resources.is_empty());
 }
 
 /// A namespace, a ConfigMap and a two-replica WebService running `image`.

@@ -122,9 +122,7 @@ async fn example_lifecycle() {
     assert!(drift.render().contains("aws:ec2:Vpc \"main\" changed outside fabric"), "{}", drift.render());
 
     // Destroy: nothing tagged with the stack remains, and state is empty.
-    let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
-    let plan = fabric::engine::plan_destroy(&state, &engine.registry).unwrap();
-    let report = engine.destroy(&mut state, &plan).await.unwrap();
+    let (_, report) = fabric::engine::Session::destroy_all(&engine).await.unwrap();
     assert!(report.ok(), "{report:?}");
     assert_eq!(fx.tagged("example").await, Vec::<(String, String)>::new());
     assert!(engine.store.load().await.unwrap().resources.is_empty());
@@ -168,8 +166,6 @@ async fn already_gone_and_already_there_are_not_errors() {
         assert_eq!(found.as_ref(), Some(&rec.outputs), "{urn} is found by tag or natural key");
     }
     assert_eq!(fx.tagged("example").await, before);
-    let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
-    let plan = fabric::engine::plan_destroy(&state, &engine.registry).unwrap();
-    assert!(engine.destroy(&mut state, &plan).await.unwrap().ok());
+    assert!(fabric::engine::Session::destroy_all(&engine).await.unwrap().1.ok());
     assert_eq!(fx.tagged("example").await, Vec::<(String, String)>::new());
 }

@@ -92,9 +92,7 @@ async fn a_three_zone_network_with_nat() {
     let nats = fx.aws.ec2.describe_nat_gateways().send().await.unwrap();
     assert_eq!(nats.nat_gateways().iter().filter(live).count(), 1);
 
-    let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
-    let p = fabric::engine::plan_destroy(&st, &engine.registry).unwrap();
-    let report = engine.destroy(&mut st, &p).await.unwrap();
+    let (_, report) = fabric::engine::Session::destroy_all(&engine).await.unwrap();
     assert!(report.ok(), "{report:?}");
     assert_eq!(fx.tagged("net").await, Vec::<(String, String)>::new());
     let nats = fx.aws.ec2.describe_nat_gateways().send().await.unwrap();

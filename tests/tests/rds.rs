@@ -108,9 +108,7 @@ async fn postgres_lifecycle() {
     assert_eq!(dbs.db_instances().len(), 1);
     assert!(dbs.db_instances()[0].engine_version().unwrap().starts_with("17"));
 
-    let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
-    let p = fabric::engine::plan_destroy(&st, &engine.registry).unwrap();
-    assert!(engine.destroy(&mut st, &p).await.unwrap().ok());
+    assert!(fabric::engine::Session::destroy_all(&engine).await.unwrap().1.ok());
     assert!(fx.aws.rds.describe_db_instances().send().await.unwrap().db_instances().is_empty());
 }
 

@@ -183,15 +183,11 @@ async fn zone_and_records_lifecycle() {
     assert!(report.ok(), "{report:?}");
     assert_eq!(plan.summary().create, 2);
     assert!(records(&fx, &zone_id).await.iter().any(|(n, _, _)| n == "mail.acme.example."));
-    let (mut st, _) = other.load_and_recover(None, true).await.unwrap();
-    let p = fabric::engine::plan_destroy(&st, &other.registry).unwrap();
-    assert!(other.destroy(&mut st, &p).await.unwrap().ok());
+    assert!(fabric::engine::Session::destroy_all(&other).await.unwrap().1.ok());
     assert!(!records(&fx, &zone_id).await.iter().any(|(n, _, _)| n == "mail.acme.example."));
 
     // Destroy: records first, then the zone.
-    let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
-    let plan = fabric::engine::plan_destroy(&state, &engine.registry).unwrap();
-    let report = engine.destroy(&mut state, &plan).await.unwrap();
+    let (_, report) = fabric::engine::Session::destroy_all(&engine).await.unwrap();
     assert!(report.ok(), "{report:?}");
     assert!(fx.aws.route53.get_hosted_zone().id(&zone_id).send().await.is_err());
 }
@@ -321,9 +317,7 @@ async fn records_that_are_not_ours_are_never_overwritten_or_deleted() {
     assert!(marker.2.iter().any(|v| v.contains("fabric:urn=shop-dns::aws:route53:Record::api")), "{marker:?}");
 
     // Destroy deletes the stack's record and its owner record; theirs stays.
-    let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
-    let p = fabric::engine::plan_destroy(&state, &engine.registry).unwrap();
-    assert!(engine.destroy(&mut state, &p).await.unwrap().ok());
+    assert!(fabric::engine::Session::destroy_all(&engine).await.unwrap().1.ok());
     let now = all_records(&fx, &zone_id).await;
     assert_eq!(now, vec![("www.shop.example.".into(), "A".into(), vec!["203.0.113.7".into()])], "owner records go too");
 

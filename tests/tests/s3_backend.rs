@@ -74,9 +74,9 @@ async fn a_deploy_with_state_in_s3() {
     .await
     .unwrap();
     let engine = fabric::engine::Engine::new(
-        fabric::engine::Ctx::new("example", Some(fx.aws.clone())),
+        fabric::providers::context("example", Some(fx.aws.clone()), Default::default()),
         Arc::new(store),
-        fabric::engine::Registry::standard(),
+        fabric::providers::registry(),
     );
     let cfg = example::Config::default();
     let (plan, report) = fx.deploy(&engine, example_graph(&cfg)).await;

@@ -23,9 +23,7 @@ async fn shop_deploys_and_stays_put() {
     let drift = engine.refresh(&mut st, None, false).await.unwrap();
     assert!(drift.drift.is_empty(), "{}", drift.render());
 
-    let (mut st, _) = engine.load_and_recover(None, true).await.unwrap();
-    let p = fabric::engine::plan_destroy(&st, &engine.registry).unwrap();
-    let report = engine.destroy(&mut st, &p).await.unwrap();
+    let (_, report) = fabric::engine::Session::destroy_all(&engine).await.unwrap();
     let failed: Vec<_> = report.failed().collect();
     assert_eq!(failed.len(), 1, "{report:?}");
     let Outcome::Failed(m) = &failed[0].outcome else { unreachable!() };

@@ -18,7 +18,8 @@ const USAGE: &str = "usage:
   cargo xtask local <up|down|status>     the local AWS emulator (moto) used by --local
   cargo xtask test [cargo test args]     install the emulator if needed, run every test
   cargo xtask bench                      run the benchmarks (plan, apply, edit→preview loop)
-  cargo xtask docs                       regenerate the stack graphs embedded in docs/";
+  cargo xtask docs                       regenerate the stack graphs embedded in docs/
+  cargo xtask layers                     check that fabric-core (model, state, engine) links no cloud client";
 
 /// The workspace this command runs in: found from the current directory at run time (a build
 /// shared between checkouts must not point at another checkout), else where xtask was built.
@@ -134,6 +135,56 @@ fn bench(rest: &[String]) -> ExitCode {
     }
 }
 
+/// Crates the cloud-free layers must not link: the AWS SDK, and the Kubernetes client and types.
+const CLOUD_CRATES: &[&str] = &["aws-", "kube", "k8s-openapi"];
+
+/// The cloud crates among the normal dependencies listed by `cargo tree --prefix none`.
+fn cloud_crates_in(tree: &str) -> Vec<String> {
+    let mut found: Vec<String> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| CLOUD_CRATES.iter().any(|c| name.starts_with(c)))
+        .map(str::to_string)
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// `engine` and `model` know no cloud: `fabric-core`, which holds them with `state`, must build
+/// without the AWS SDK and the Kubernetes client (docs/design-notes.md, "Layers").
+fn layers() -> ExitCode {
+    let out = match cargo().args(["tree", "-p", "fabric-core", "-e", "normal", "--prefix", "none"]).output() {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            eprintln!("error: cargo tree: {}", String::from_utf8_lossy(&o.stderr));
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: running cargo tree: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let tree = String::from_utf8_lossy(&out.stdout);
+    match cloud_crates_in(&tree).as_slice() {
+        [] => {
+            println!(
+                "layers: fabric-core (model, state, engine) depends on no cloud crate ({} crates)",
+                tree.lines().count()
+            );
+            ExitCode::SUCCESS
+        }
+        found => {
+            eprintln!(
+                "error: fabric-core depends on {}\n  fix: the engine and the model know providers only through \
+                 engine::provider (the trait and Ctx); move what needs a cloud client into the fabric crate",
+                found.join(", ")
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// The docs that embed a stack's `graph --mermaid` picture (checked by each stack's tests).
 const DOCUMENTED_GRAPHS: &[(&str, &str)] = &[("acme", "docs/acme.md"), ("reference", "docs/reference.md")];
 
@@ -190,6 +241,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("docs") => docs(),
+        Some("layers") => layers(),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -198,5 +250,18 @@ fn main() -> ExitCode {
             eprintln!("{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cloud_crates_in;
+
+    #[test]
+    fn the_layer_check_names_every_cloud_crate_it_sees() {
+        let tree =
+            "fabric-core v0.1.0 (/w/core)\nserde v1.0.228\naws-sdk-s3 v1.2.0\nkube-client v3.0.0\naws-sdk-s3 v1.2.0\n";
+        assert_eq!(cloud_crates_in(tree), vec!["aws-sdk-s3", "kube-client"]);
+        assert!(cloud_crates_in("fabric-core v0.1.0\ntokio v1.0.0\n").is_empty());
     }
 }

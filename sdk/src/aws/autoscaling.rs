@@ -2,6 +2,7 @@
 //! pools, so that instances join (and leave) the target groups as the pool scales.
 
 use super::{call_failed, error_code};
+use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Output, Stack, Urn};
 use async_trait::async_trait;

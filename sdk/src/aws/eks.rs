@@ -2,6 +2,7 @@
 
 use super::wait::{Poll, poll_until};
 use super::{TAG_STACK, TAG_URN, Tags, call_failed, error_code};
+use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::Urn;
 use async_trait::async_trait;

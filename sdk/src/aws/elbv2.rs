@@ -7,6 +7,7 @@
 //! found by their natural key (load balancer, port), rules by (listener, priority).
 
 use super::{TAG_STACK, TAG_URN, call_failed, error_code};
+use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::Urn;
 use async_trait::async_trait;

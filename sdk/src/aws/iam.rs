@@ -5,6 +5,7 @@
 //! policy name), which makes creating them idempotent.
 
 use super::{TAG_STACK, TAG_URN, call_failed, classify, error_code};
+use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry_iam};
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};

@@ -6,6 +6,7 @@
 //! alias; the key can be restored with `aws kms cancel-key-deletion` until then.
 
 use super::{TAG_STACK, TAG_URN, Tags, call_failed, error_code, not_ours, tagged_for, user_tags_of};
+use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;

@@ -11,7 +11,6 @@ pub mod elbv2;
 pub mod iam;
 pub mod kms;
 pub mod preflight;
-pub mod random;
 pub mod rds;
 #[cfg(test)]
 mod request_tests;
@@ -21,7 +20,7 @@ pub mod s3;
 pub(crate) mod scripted;
 pub mod wait;
 
-use crate::engine::provider::{Provider, ProviderError};
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::Urn;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -34,6 +33,18 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::config_bag::ConfigBag;
 use std::sync::{Arc, Mutex};
 
+/// The AWS clients of a run, taken from its context (see [`crate::providers::context`]).
+pub trait AwsCtx {
+    /// An error when this run was started without AWS (tests with in-memory providers).
+    fn aws(&self) -> ProviderResult<&Aws>;
+}
+
+impl AwsCtx for Ctx {
+    fn aws(&self) -> ProviderResult<&Aws> {
+        self.get::<Aws>().ok_or_else(|| ProviderError("no AWS configuration in this run".into()))
+    }
+}
+
 /// Every provider of this module, for the registry.
 pub fn providers() -> Vec<Arc<dyn Provider>> {
     ec2::providers()
@@ -41,7 +52,6 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
         .chain(iam::providers())
         .chain(route53::providers())
         .chain(rds::providers())
-        .chain([random::provider()])
         .chain(acm::providers())
         .chain(backup::providers())
         .chain(elbv2::providers())

@@ -2,6 +2,7 @@
 
 use super::wait::{Poll, poll_until};
 use super::{TAG_STACK, TAG_URN, call_failed, classify, error_code};
+use crate::aws::AwsCtx;
 use crate::aws::create::create_or_find;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Secret, Urn};

@@ -15,7 +15,7 @@ use std::sync::Arc;
 const STACK: &str = "demo";
 
 fn ctx(script: &Script, retry: RetryPolicy) -> Ctx {
-    Ctx::new(STACK, Some(Arc::new(script.aws(retry))))
+    crate::providers::context(STACK, Some(Arc::new(script.aws(retry))), Default::default())
 }
 
 fn ours(urn: &Urn) -> Value {

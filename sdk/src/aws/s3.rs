@@ -3,6 +3,7 @@
 //! delete fails and says so.
 
 use super::{TAG_STACK, TAG_URN, Tags, call_failed, error_code};
+use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;

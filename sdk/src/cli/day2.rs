@@ -2,8 +2,9 @@
 //! writes.
 
 use super::{Cli, confirm, fail};
+use crate::aws::AwsCtx;
 use crate::engine::render::{leaf_lines, render_plan};
-use crate::engine::{Engine, PlanInputs, Selection, StepOp, plan_with};
+use crate::engine::{Engine, PlanInputs, Selection, Session, StepOp, plan_with};
 use crate::model::{Graph, Urn, contains_unknown};
 use crate::state::history::{HistoryDetail, HistoryEntry, git_commit, local_user, now};
 use crate::state::{JournalEntry, Record, State, StateStore};
@@ -144,14 +145,13 @@ fn resolve_one(text: &str, graph: Option<&Graph>, state: &State) -> Result<Urn, 
 /// `state …`: each change journalled, under the lock, recorded in history with what undoes it.
 pub(super) async fn state_command(
     cli: &Cli,
-    engine: &Engine,
+    session: &mut Session<'_>,
     graph: &Graph,
     locator: &StateLocator,
     cmd: &StateCmd,
 ) -> crate::Result<i32> {
     let stack = graph.stack().to_string();
-    let (mut state, _) =
-        engine.load_and_recover(Some(graph), !matches!(cmd, StateCmd::List | StateCmd::Show { .. })).await?;
+    let (engine, state) = (session.engine(), session.state_mut());
     match cmd {
         StateCmd::List => {
             let rows: Vec<Value> = state
@@ -184,7 +184,7 @@ pub(super) async fn state_command(
             Ok(0)
         }
         StateCmd::Show { urn, show_secrets } => {
-            let urn = match resolve_one(urn, None, &state) {
+            let urn = match resolve_one(urn, None, state) {
                 Ok(u) => u,
                 Err(e) => return Ok(fail(2, e)),
             };
@@ -197,7 +197,7 @@ pub(super) async fn state_command(
             Ok(0)
         }
         StateCmd::Rm { urn } => {
-            let urn = match resolve_one(urn, None, &state) {
+            let urn = match resolve_one(urn, None, state) {
                 Ok(u) => u,
                 Err(e) => return Ok(fail(2, e)),
             };
@@ -213,10 +213,10 @@ pub(super) async fn state_command(
                 return Ok(1);
             }
             let entries = vec![JournalEntry::Forgotten { urn: urn.clone(), record }];
-            commit_state_change(engine, &mut state, "state rm", format!("forgot {urn}"), entries).await
+            commit_state_change(engine, state, "state rm", format!("forgot {urn}"), entries).await
         }
         StateCmd::Unprotect { urn } => {
-            let urn = match resolve_one(urn, None, &state) {
+            let urn = match resolve_one(urn, None, state) {
                 Ok(u) => u,
                 Err(e) => return Ok(fail(2, e)),
             };
@@ -235,11 +235,10 @@ pub(super) async fn state_command(
             eprintln!(
                 "note: while the program still says `protect`, the next deploy records it again; remove it there too"
             );
-            commit_state_change(engine, &mut state, "state unprotect", format!("lifted protect of {urn}"), entries)
-                .await
+            commit_state_change(engine, state, "state unprotect", format!("lifted protect of {urn}"), entries).await
         }
         StateCmd::Mv { from, to, to_stack } => {
-            let from = match resolve_one(from, None, &state) {
+            let from = match resolve_one(from, None, state) {
                 Ok(u) => u,
                 Err(e) => return Ok(fail(2, e)),
             };
@@ -279,8 +278,7 @@ pub(super) async fn state_command(
                     ));
                 }
                 let entries = vec![JournalEntry::Renamed { from: from.clone(), to: to.clone() }];
-                return commit_state_change(engine, &mut state, "state mv", format!("moved {from} to {to}"), entries)
-                    .await;
+                return commit_state_change(engine, state, "state mv", format!("moved {from} to {to}"), entries).await;
             }
             // Into another stack: its own lock, journal and history.
             let key = crate::state::store::KeySource::from_env(locator.is_local());
@@ -309,7 +307,7 @@ pub(super) async fn state_command(
                 let id = record_entries(&dest_engine, "state mv", received, vec![entry]).await;
                 let entries = vec![JournalEntry::Forgotten { urn: from.clone(), record: record.clone() }];
                 let summary = format!("moved {from} to stack `{dest_stack}` as {to}");
-                let code = commit_state_change(engine, &mut state, "state mv", summary, entries).await?;
+                let code = commit_state_change(engine, state, "state mv", summary, entries).await?;
                 if let Some(id) = id {
                     eprintln!("  in stack `{dest_stack}`: history {id} (`state undo {id}` there forgets it again)");
                 }
@@ -343,7 +341,7 @@ pub(super) async fn state_command(
                 check.apply(&reverse);
                 undo.push(reverse);
             }
-            commit_state_change(engine, &mut state, "state undo", format!("undid history entry {id}"), undo).await
+            commit_state_change(engine, state, "state undo", format!("undid history entry {id}"), undo).await
         }
     }
 }
@@ -404,21 +402,21 @@ fn cloud_id(outputs: &Value) -> Option<String> {
 /// `import --discover`: what could be imported.
 pub(super) async fn import_command(
     cli: &Cli,
-    engine: &Engine,
+    session: &mut Session<'_>,
     graph: &Graph,
     target: Option<&str>,
     id: Option<&str>,
     discover: bool,
 ) -> crate::Result<i32> {
     let stack = graph.stack().to_string();
-    let (mut state, _) = engine.load_and_recover(Some(graph), !discover).await?;
+    let (engine, state) = (session.engine(), session.state_mut());
     if discover {
-        return discover_command(engine, graph, &state).await;
+        return discover_command(engine, graph, state).await;
     }
     let (Some(target), Some(id)) = (target, id) else {
         return Ok(fail(2, "`import` needs a URN and a cloud id: `import <urn> <id>`, or `import --discover`"));
     };
-    let urn = match resolve_one(target, Some(graph), &state) {
+    let urn = match resolve_one(target, Some(graph), state) {
         Ok(u) => u,
         Err(e) => return Ok(fail(2, e)),
     };
@@ -437,11 +435,11 @@ pub(super) async fn import_command(
         return Ok(fail(2, format!("{} cannot be imported", node.type_name())));
     }
     let import_ids: std::collections::HashMap<Urn, String> = [(urn.clone(), id.to_string())].into();
-    let mut imports = engine.read_imports_with(graph, &state, &import_ids).await?;
+    let mut imports = engine.read_imports_with(graph, state, &import_ids).await?;
     imports.retain(|u, _| *u == urn);
     let selection = Selection { targets: vec![urn.clone()], excludes: vec![] };
     let inputs = PlanInputs { imports, selection: None, import_ids };
-    let mut plan = plan_with(graph, &state, &engine.registry, &inputs).map_err(crate::engine::EngineError::from)?;
+    let mut plan = plan_with(graph, state, &engine.registry, &inputs).map_err(crate::engine::EngineError::from)?;
     plan.steps.retain(|s| s.urn == urn);
     plan.partial = Some(selection.describe(1, graph.nodes().len()));
     let step = plan.steps.first().filter(|s| s.op == StepOp::Import).cloned();
@@ -477,7 +475,7 @@ pub(super) async fn import_command(
         engine.store.record(e).await?;
         state.apply(e);
     }
-    engine.store.save(&mut state).await?;
+    engine.store.save(state).await?;
     let detail = HistoryDetail { inputs: BTreeMap::new(), entries };
     let hid = record_history(engine, "import", format!("imported {id} as {urn}"), "succeeded".into(), detail).await;
     eprintln!(

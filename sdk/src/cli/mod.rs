@@ -10,10 +10,11 @@
 mod day2;
 pub use day2::StateLocator;
 
+use crate::aws::AwsCtx;
 use crate::aws::{Aws, AwsSettings};
 use crate::engine::render::{render_plan, render_report};
 use crate::engine::select::Direction;
-use crate::engine::{Engine, PlanInputs, Registry, Selection, plan_destroy_with, plan_json, plan_with};
+use crate::engine::{Engine, Selection, Session, plan_json};
 use crate::model::{Graph, Stack};
 use crate::progress::Progress;
 use crate::state::backend::Backend;
@@ -436,8 +437,8 @@ async fn setup(cli: &Cli, stack: &str, region: Option<&str>) -> crate::Result<Se
     let store = Arc::new(StateStore::open(backend, stack, KeySource::from_env(local_backend)).await?);
     let mut kube = crate::k8s::KubeAccess::new(cli.kubeconfig.clone());
     kube.force_conflicts = cli.force_conflicts;
-    let ctx = crate::engine::Ctx::new(stack, Some(aws.clone())).with_kube(kube);
-    let mut engine = Engine::new(ctx, store, Registry::standard());
+    let ctx = crate::providers::context(stack, Some(aws.clone()), kube);
+    let mut engine = Engine::new(ctx, store, crate::providers::registry());
     engine.parallel = cli.parallel.max(1);
     engine.observer = Arc::new(Progress::new());
     Ok(Setup { engine, aws, locator })
@@ -487,19 +488,14 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
     match &cli.verb {
         Verb::History => return day2::history_command(cli, &engine).await,
         Verb::Diff { a, b } => return day2::diff_command(cli, &engine, *a, *b).await,
-        Verb::State { cmd: day2::StateCmd::List | day2::StateCmd::Show { .. } } => {
-            let Verb::State { cmd } = &cli.verb else { unreachable!() };
-            return day2::state_command(cli, &engine, &graph, &locator, cmd).await;
-        }
-        Verb::Import { discover: true, .. } => {
-            return day2::import_command(cli, &engine, &graph, None, None, true).await;
-        }
         _ => {}
     }
-    let mutating = !matches!(cli.verb, Verb::Preview);
-    if mutating {
-        lock_or_take_stale(&engine, &stack, &cli.verb).await?;
-    }
+    let mutating = !matches!(
+        cli.verb,
+        Verb::Preview
+            | Verb::State { cmd: day2::StateCmd::List | day2::StateCmd::Show { .. } }
+            | Verb::Import { discover: true, .. }
+    );
     // Ctrl-C: start nothing new, let the steps in flight finish and be recorded, release the lock.
     // A second Ctrl-C exits at once (the journal still knows what was in flight).
     let stop = engine.stop.clone();
@@ -514,17 +510,33 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
             }
         }
     });
-    let result = match &cli.verb {
-        Verb::State { cmd } => day2::state_command(cli, &engine, &graph, &locator, cmd).await,
-        Verb::Import { urn, id, .. } => {
-            day2::import_command(cli, &engine, &graph, urn.as_deref(), id.as_deref(), false).await
+    let opened = if mutating {
+        Session::change_of(&engine, &format!("{:?}", cli.verb).to_lowercase(), Some(&graph)).await
+    } else {
+        Session::read(&engine, Some(&graph)).await
+    };
+    let mut session = match opened {
+        Ok(session) => session,
+        Err(e) => {
+            interrupts.abort();
+            return Err(e.into());
         }
-        _ => run_verb(cli, &engine, &graph).await,
+    };
+    if let Some(holder) = session.took_over() {
+        eprintln!("warning: took over the lock of stack `{stack}` left by {holder}");
+    }
+    for r in session.recovered() {
+        eprintln!("recovered an interrupted {:?} of {}: {}", r.op, r.urn.display_short(), r.finding);
+    }
+    let result = match &cli.verb {
+        Verb::State { cmd } => day2::state_command(cli, &mut session, &graph, &locator, cmd).await,
+        Verb::Import { urn, id, discover } => {
+            day2::import_command(cli, &mut session, &graph, urn.as_deref(), id.as_deref(), *discover).await
+        }
+        _ => run_verb(cli, &mut session, &graph).await,
     };
     interrupts.abort();
-    if mutating {
-        engine.store.unlock().await?;
-    }
+    session.end().await?;
     if engine.stop.load(std::sync::atomic::Ordering::SeqCst) {
         return Ok(130);
     }
@@ -534,31 +546,12 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
     result
 }
 
-/// Takes the lock. A lock left by a process of this host that no longer runs (killed) is taken
-/// over, by compare-and-swap on that very lock, with a warning; any other holder is reported.
-async fn lock_or_take_stale(engine: &Engine, stack: &str, verb: &Verb) -> crate::Result<()> {
-    let op = format!("{verb:?}").to_lowercase();
-    let this_host = crate::state::store::hostname();
-    let stale = |h: &crate::state::LockInfo| h.host == this_host && !crate::local::process_alive(h.pid);
-    if let Some(holder) = engine.store.lock_or_take_over(&op, stale).await? {
-        eprintln!("warning: took over the lock of stack `{stack}` left by {holder}");
-    }
-    Ok(())
-}
-
-async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Result<i32> {
+async fn run_verb(cli: &Cli, session: &mut Session<'_>, graph: &Arc<Graph>) -> crate::Result<i32> {
+    let engine = session.engine();
     let persist = !matches!(cli.verb, Verb::Preview);
-    let (mut state, recovered) = engine.load_and_recover(Some(graph), persist).await?;
-    for r in &recovered {
-        eprintln!("recovered an interrupted {:?} of {}: {}", r.op, r.urn.display_short(), r.finding);
-    }
-    let registry = {
-        let mut r = Registry::standard();
-        graph.nodes().iter().for_each(|n| r.register(n.provider.clone()));
-        r
-    };
     let in_program = !matches!(cli.verb, Verb::Destroy);
-    let selection = match Selection::resolve(&cli.target, &cli.exclude, in_program.then_some(&**graph), &state) {
+    let selection = match Selection::resolve(&cli.target, &cli.exclude, in_program.then_some(&**graph), session.state())
+    {
         Ok(s) => s,
         Err(e) => return Ok(fail(2, e)),
     };
@@ -574,12 +567,12 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
     };
     match cli.verb {
         Verb::Refresh => {
-            let only = selection.as_ref().map(|s| s.members(Direction::Read, Some(graph), &state));
+            let only = selection.as_ref().map(|s| s.members(Direction::Read, Some(graph), session.state()));
             if let Some(sel) = &selection {
                 let n = only.as_ref().map(|o| o.len()).unwrap_or(0);
-                eprintln!("{}", sel.describe(n, state.resources.len()));
+                eprintln!("{}", sel.describe(n, session.state().resources.len()));
             }
-            let report = engine.refresh_only(&mut state, Some(graph), true, only.as_ref()).await?;
+            let report = engine.refresh_only(session.state_mut(), Some(graph), true, only.as_ref()).await?;
             eprint!("{}", report.render());
             let summary = format!("read {} resources, {} drifted", report.read, report.drift.len());
             day2::record_history(engine, "refresh", summary, "succeeded".into(), Default::default()).await;
@@ -587,15 +580,13 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
         }
         Verb::Preview | Verb::Deploy => {
             if cli.refresh {
-                let only = selection.as_ref().map(|s| s.members(Direction::Apply, Some(graph), &state));
-                let report = engine.refresh_only(&mut state, Some(graph), persist, only.as_ref()).await?;
+                let only = selection.as_ref().map(|s| s.members(Direction::Apply, Some(graph), session.state()));
+                let report = engine.refresh_only(session.state_mut(), Some(graph), persist, only.as_ref()).await?;
                 eprint!("{}", report.render());
             }
-            let imports = engine.read_imports(graph, &state).await?;
-            let inputs = PlanInputs { imports, selection: selection.clone(), ..Default::default() };
-            let mut plan = plan_with(graph, &state, &registry, &inputs).map_err(crate::engine::EngineError::from)?;
+            let mut plan = session.plan(graph, selection.clone()).await?;
             // The clusters' own answer (server-side dry run) before the plan is shown.
-            let checked = engine.dry_run(graph, &state, &mut plan).await;
+            let checked = engine.dry_run(graph, session.state(), &mut plan).await;
             if cli.json && matches!(cli.verb, Verb::Preview) {
                 println!("{}", serde_json::to_string_pretty(&plan_json(&plan)).expect("JSON"));
             } else {
@@ -617,7 +608,7 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
             }
             if plan.has_changes() && !cli.skip_preflight {
                 let aws = engine.ctx.aws().map_err(|e| crate::Error::Other(e.0))?;
-                let pf = crate::aws::preflight::run(aws, graph, &plan, &state).await;
+                let pf = crate::aws::preflight::run(aws, graph, &plan, session.state()).await;
                 eprintln!("{}", pf.summary());
                 if !pf.problems.is_empty() {
                     let n = pf.problems.len();
@@ -639,23 +630,23 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
                 return Ok(1);
             }
             let t0 = Instant::now();
-            let report = engine.apply(graph.clone(), &mut state, &plan).await?;
+            let report = session.apply(graph.clone(), &plan).await?;
+            let state = session.state();
             if plan.has_changes() {
                 eprint!("{}", render_report(&report, t0.elapsed()));
             }
             let detail = crate::state::history::HistoryDetail {
-                inputs: day2::desired_inputs(graph, &state),
+                inputs: day2::desired_inputs(graph, state),
                 entries: Vec::new(),
             };
             day2::record_history(engine, "deploy", day2::summary_line(&plan), outcome(&report), detail).await;
-            report_emulator_gaps(&state);
+            report_emulator_gaps(state);
             write_kubeconfigs(cli, graph.stack(), &state.outputs);
             print_outputs(cli, &state.outputs);
             Ok(if report.ok() { 0 } else { 1 })
         }
         Verb::Destroy => {
-            let plan = plan_destroy_with(&state, &engine.registry, selection.as_ref())
-                .map_err(crate::engine::EngineError::from)?;
+            let plan = session.plan_destroy(selection.as_ref())?;
             eprint!("{}", render_plan(&plan));
             if !plan.has_changes() {
                 return Ok(0);
@@ -667,7 +658,8 @@ async fn run_verb(cli: &Cli, engine: &Engine, graph: &Arc<Graph>) -> crate::Resu
                 return Ok(1);
             }
             let t0 = Instant::now();
-            let report = engine.destroy(&mut state, &plan).await?;
+            let report = session.destroy(&plan).await?;
+            let state = session.state();
             eprint!("{}", render_report(&report, t0.elapsed()));
             let remaining: std::collections::BTreeMap<String, serde_json::Value> =
                 state.resources.iter().map(|(u, r)| (u.to_string(), r.inputs.clone())).collect();

@@ -1,10 +1,10 @@
 //! `RdsPostgres`: a private, encrypted, Multi-AZ PostgreSQL with a generated master password.
 
 use crate::aws::ec2::{IngressRule, Protocol, SecurityGroup, SecurityGroupRef, Tags};
-use crate::aws::random::Password;
 use crate::aws::rds::{self, InstanceInputs, SubnetGroupInputs};
 use crate::components::network::Network;
 use crate::model::{Checker, Output, Secret, Stack, Urn};
+use crate::random::Password;
 use typed_builder::TypedBuilder;
 
 /// PostgreSQL on Amazon RDS, in the private subnets of a network.

@@ -13,6 +13,19 @@ use std::time::{Duration, Instant, SystemTime};
 /// EKS tokens are valid for 15 minutes; clients are rebuilt well before.
 const TOKEN_REUSE: Duration = Duration::from_secs(10 * 60);
 
+/// How a run reaches Kubernetes, taken from its context (see [`crate::providers::context`]); a
+/// run given none reaches each cluster through the cluster's own endpoint.
+pub trait KubeCtx {
+    fn kube(&self) -> &KubeAccess;
+}
+
+impl KubeCtx for crate::engine::provider::Ctx {
+    fn kube(&self) -> &KubeAccess {
+        static DEFAULT: std::sync::LazyLock<KubeAccess> = std::sync::LazyLock::new(KubeAccess::default);
+        self.get::<KubeAccess>().unwrap_or(&DEFAULT)
+    }
+}
+
 /// How this run reaches Kubernetes, and how it applies there.
 pub struct KubeAccess {
     /// A kubeconfig that reaches every cluster of the program (its context named after the

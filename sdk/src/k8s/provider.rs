@@ -4,7 +4,9 @@
 use super::fields::{self, FieldPath};
 use super::ready::{Readiness, diagnose, readiness};
 use super::{ClusterInfo, FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_STACK};
+use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, DryRun, Observed, Provider, ProviderError, ProviderResult, RecordedItem};
+use crate::k8s::access::KubeCtx;
 use crate::model::Urn;
 use crate::model::contains_unknown;
 use crate::model::secret::reveal;
@@ -243,7 +245,7 @@ fn owned_by(obj: &DynamicObject, stack: &str) -> bool {
 
 impl ObjectProvider {
     async fn client(&self, ctx: &Ctx, cluster: &ClusterInfo) -> ProviderResult<kube::Client> {
-        ctx.kube.client(cluster, ctx.aws().ok()).await
+        ctx.kube().client(cluster, ctx.aws().ok()).await
     }
 
     /// Applies the manifest and waits until the object is ready. `applied`: the manifest applied
@@ -255,7 +257,7 @@ impl ObjectProvider {
         let api = target.api(client.clone());
         let object: DynamicObject = decode("manifest", &reveal(&inputs.manifest))?;
         let mut params = PatchParams::apply(FIELD_MANAGER);
-        if ctx.kube.force_conflicts {
+        if ctx.kube().force_conflicts {
             params = params.force();
         }
         let applied = match api.patch(&target.name, &params, &Patch::Apply(&object)).await {
@@ -279,7 +281,7 @@ impl ObjectProvider {
             Err(e) => return Err(explain(&target, "apply", e)),
         };
         let timeout = crate::engine::provider::wait_limit(Duration::from_secs_f64(
-            inputs.ready_timeout_secs as f64 * ctx.kube.timeout_scale,
+            inputs.ready_timeout_secs as f64 * ctx.kube().timeout_scale,
         ));
         let ready = self.await_ready(ctx, &client, &api, &target, applied, timeout).await?;
         let outputs = Outputs {
@@ -377,7 +379,7 @@ impl ObjectProvider {
                     humantime::format_duration(Duration::from_secs(timeout.as_secs()))
                 )));
             }
-            tokio::time::sleep(ctx.kube.poll_interval.min(deadline.saturating_duration_since(Instant::now()))).await;
+            tokio::time::sleep(ctx.kube().poll_interval.min(deadline.saturating_duration_since(Instant::now()))).await;
             current = match api.get_opt(&target.name).await.map_err(|e| explain(target, "read", e))? {
                 Some(o) => o,
                 None => return Err(ProviderError(format!("{}: deleted while waiting for it", target.describe()))),
@@ -390,6 +392,15 @@ impl ObjectProvider {
 impl Provider for ObjectProvider {
     fn type_name(&self) -> &'static str {
         self.type_name
+    }
+
+    /// A manifest is shown in a plan as its kind and name (`Deployment acme/api`).
+    fn summarize(&self, field: &str, manifest: &Value) -> Option<String> {
+        let s = |p: &str| manifest.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        (field == "manifest").then(|| match s("/metadata/namespace") {
+            "" => format!("{} {}", s("/kind"), s("/metadata/name")),
+            ns => format!("{} {ns}/{}", s("/kind"), s("/metadata/name")),
+        })
     }
 
     fn replace_on(&self) -> &'static [&'static str] {
@@ -499,7 +510,7 @@ impl Provider for ObjectProvider {
             Err(e) => return Err(explain(&target, "delete", e)),
         }
         let deadline = Instant::now()
-            + crate::engine::provider::wait_limit(Duration::from_secs_f64(timeout as f64 * ctx.kube.timeout_scale));
+            + crate::engine::provider::wait_limit(Duration::from_secs_f64(timeout as f64 * ctx.kube().timeout_scale));
         loop {
             match api.get_opt(&target.name).await.map_err(|e| explain(&target, "read", e))? {
                 Some(o) if o.metadata.uid.as_deref() == Some(uid.as_str()) => {}
@@ -512,7 +523,7 @@ impl Provider for ObjectProvider {
                     live.metadata.finalizers.unwrap_or_default()
                 )));
             }
-            tokio::time::sleep(ctx.kube.poll_interval).await;
+            tokio::time::sleep(ctx.kube().poll_interval).await;
         }
     }
 
@@ -576,7 +587,7 @@ impl Provider for ObjectProvider {
         let target = Target::of_manifest(&decoded.manifest);
         let client = self.client(ctx, &decoded.cluster).await?;
         if let Some(built_for) = decoded.cluster.version
-            && let Some(running) = ctx.kube.server_version(&decoded.cluster, &client).await?
+            && let Some(running) = ctx.kube().server_version(&decoded.cluster, &client).await?
             && running < built_for
         {
             if decoded.cluster.via == "eks" {
@@ -599,7 +610,7 @@ impl Provider for ObjectProvider {
         let applied = recorded.and_then(|(i, _)| i.get("manifest"));
         let live = api.get_opt(&target.name).await.map_err(|e| explain(&target, "read", e))?;
         let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
-        if ctx.kube.force_conflicts {
+        if ctx.kube().force_conflicts {
             params = params.force();
         }
         let mut notes = Vec::new();

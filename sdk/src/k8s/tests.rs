@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::engine::provider::Ctx;
-use crate::engine::{Engine, Registry, plan};
+use crate::engine::{Engine, plan};
 use crate::state::{LocalBackend, State, StateStore};
 use http::{Request, Response};
 use kube::client::Body;
@@ -55,7 +55,7 @@ fn ctx_with_mock(stack: &str) -> (Ctx, Mock) {
     let client = kube::Client::new(service, "default");
     let mut access = KubeAccess::with_client(client);
     access.poll_interval = Duration::from_millis(5);
-    (Ctx::new(stack, None).with_kube(access), handle)
+    (crate::providers::context(stack, None, access), handle)
 }
 
 /// The inputs of the single object `manifest` declares in stack `stack`.
@@ -137,7 +137,7 @@ async fn conflicts_are_explained_and_force_conflicts_takes_over() {
     let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let mut access = KubeAccess::with_client(kube::Client::new(service, "default"));
     access.force_conflicts = true;
-    let ctx = Ctx::new("demo", None).with_kube(access);
+    let ctx = crate::providers::context("demo", None, access);
     let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
     let mut live =
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "apps", "uid": "u2"}});
@@ -210,7 +210,7 @@ fn an_api_version_change_keeps_the_object_and_forgets_the_old_urn() {
     let mut state = crate::state::State::new("demo");
     let (urn, record) = deployed_v1beta1_pdb();
     state.resources.insert(urn, record);
-    let p = plan(&pdb_program("policy/v1"), &state, &Registry::standard()).unwrap();
+    let p = plan(&pdb_program("policy/v1"), &state, &crate::providers::registry()).unwrap();
     let steps: Vec<(&str, &str, Option<String>)> = p
         .steps
         .iter()
@@ -257,7 +257,7 @@ async fn a_rollout_that_times_out_says_which_pods_are_stuck_and_why() {
     let mut access = KubeAccess::with_client(kube::Client::new(service, "default"));
     access.poll_interval = Duration::from_millis(5);
     access.timeout_scale = 0.00005; // 600 s → 30 ms
-    let ctx = Ctx::new("demo", None).with_kube(access);
+    let ctx = crate::providers::context("demo", None, access);
     let (urn, inputs) = inputs_of("demo", deployment());
     let provider = provider::provider_for(urn.type_name());
     let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
@@ -373,7 +373,7 @@ async fn engine_parts(dir: &std::path::Path) -> (Arc<StateStore>, Ctx, Mock) {
 async fn objects_removed_from_the_program_are_pruned() {
     let dir = tempfile::tempdir().unwrap();
     let (store, ctx, mut server) = engine_parts(dir.path()).await;
-    let engine = Engine::new(ctx, store, Registry::standard());
+    let engine = Engine::new(ctx, store, crate::providers::registry());
     let cm =
         |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "apps"}});
     let program = |names: &[&str]| {
@@ -386,7 +386,7 @@ async fn objects_removed_from_the_program_are_pruned() {
 
     let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
     let graph = program(&["keep", "old"]);
-    let p = plan(&graph, &state, &Registry::standard()).unwrap();
+    let p = plan(&graph, &state, &crate::providers::registry()).unwrap();
     let server_task = tokio::spawn(async move {
         // Each create: a GET (nothing there yet), then the apply PATCH; the two objects in any order.
         let mut methods = Vec::new();
@@ -410,7 +410,7 @@ async fn objects_removed_from_the_program_are_pruned() {
     let mut server = server_task.await.unwrap();
 
     let graph = program(&["keep"]);
-    let p = plan(&graph, &state, &Registry::standard()).unwrap();
+    let p = plan(&graph, &state, &crate::providers::registry()).unwrap();
     let ops: Vec<(String, &str)> = p.steps.iter().map(|s| (s.urn.name().to_string(), s.op.as_str())).collect();
     assert_eq!(ops, [("kind/apps/keep".to_string(), "same"), ("kind/apps/old".to_string(), "delete")]);
     let server_task = tokio::spawn(async move {
@@ -439,14 +439,14 @@ async fn an_api_version_change_applies_and_never_deletes_the_object() {
     use crate::state::{JournalEntry, Op};
     let dir = tempfile::tempdir().unwrap();
     let (store, ctx, mut server) = engine_parts(dir.path()).await;
-    let engine = Engine::new(ctx, store.clone(), Registry::standard());
+    let engine = Engine::new(ctx, store.clone(), crate::providers::registry());
     // Deployed earlier as policy/v1beta1.
     let (urn, record) = deployed_v1beta1_pdb();
     store.record(&JournalEntry::Done { urn, op: Op::Create, record: Some(record) }).await.unwrap();
 
     let (mut state, _) = engine.load_and_recover(None, true).await.unwrap();
     let graph = pdb_program("policy/v1");
-    let p = plan(&graph, &state, &Registry::standard()).unwrap();
+    let p = plan(&graph, &state, &crate::providers::registry()).unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let server_task = tokio::spawn({
         let seen = seen.clone();
@@ -525,7 +525,7 @@ fn live_config_map(data: Value) -> Value {
 #[tokio::test]
 async fn the_plan_shows_the_dry_run_answer_of_the_server() {
     let (graph, state) = recorded_config_map(json!({"a": "1"}));
-    let mut p = plan(&graph, &state, &Registry::standard()).unwrap();
+    let mut p = plan(&graph, &state, &crate::providers::registry()).unwrap();
     assert!(!p.has_changes(), "the program and state agree");
     let (ctx, mut server) = ctx_with_mock("demo");
     let task = tokio::spawn(async move {
@@ -557,7 +557,7 @@ async fn the_plan_shows_the_dry_run_answer_of_the_server() {
 #[tokio::test]
 async fn a_refused_dry_run_names_the_object_and_the_field() {
     let (graph, state) = recorded_config_map(json!({"a": "1"}));
-    let mut p = plan(&graph, &State::new("demo"), &Registry::standard()).unwrap();
+    let mut p = plan(&graph, &State::new("demo"), &crate::providers::registry()).unwrap();
     let (ctx, mut server) = ctx_with_mock("demo");
     let task = tokio::spawn(async move { crate::engine::dry_run::dry_run(&ctx, &graph, &state, &mut p, 4).await });
     next(&mut server, 404, status(404, "NotFound", "not found")).await;
@@ -594,7 +594,7 @@ async fn conflicts_are_drift_when_fabric_set_the_field_and_refusals_when_it_neve
     };
     // `data.a` was applied by fabric (it is in state's manifest): drift.
     let (graph, state) = recorded_config_map(json!({"a": "1"}));
-    let mut p = plan(&graph, &state, &Registry::standard()).unwrap();
+    let mut p = plan(&graph, &state, &crate::providers::registry()).unwrap();
     let (ctx, mut server) = ctx_with_mock("demo");
     let task = tokio::spawn(async move {
         let report = crate::engine::dry_run::dry_run(&ctx, &graph, &state, &mut p, 4).await;
@@ -614,7 +614,7 @@ async fn conflicts_are_drift_when_fabric_set_the_field_and_refusals_when_it_neve
     let (graph, state) = recorded_config_map(json!({"a": "1", "b": "x"}));
     let mut state = state;
     state.resources.values_mut().for_each(|r| r.inputs["manifest"]["data"] = json!({"a": "1"}));
-    let mut p = plan(&graph, &state, &Registry::standard()).unwrap();
+    let mut p = plan(&graph, &state, &crate::providers::registry()).unwrap();
     let (ctx, mut server) = ctx_with_mock("demo");
     let task = tokio::spawn(async move { crate::engine::dry_run::dry_run(&ctx, &graph, &state, &mut p, 4).await });
     next(&mut server, 200, live_config_map(json!({"a": "1", "b": "theirs"}))).await;

@@ -3,6 +3,7 @@
 use super::delete_idempotent;
 use super::vpc::VpcRef;
 use super::{Tags, check_tags, is_not_found, sync_tags, tag_specification, urn_filters, user_tags, with_name};
+use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry, retry_dependency_violation};
 use crate::aws::{call_failed, classify, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};

@@ -7,6 +7,7 @@
 //! drained — which is what a change of how nodes boot needs anyway.
 
 use super::{Tags, check_tags, is_not_found, sync_tags, user_tags};
+use crate::aws::AwsCtx;
 use crate::aws::{call_failed, error_code, not_ours, tagged_for};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};

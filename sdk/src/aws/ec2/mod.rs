@@ -26,6 +26,7 @@ pub use zones::AvailabilityZones;
 
 use super::create::retry_dependency_violation;
 use super::{TAG_STACK, TAG_URN, classify, error_code};
+use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderResult};
 use crate::model::{Checker, Urn};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};

@@ -5,6 +5,7 @@ use super::{
     Tags, check_tags, delete_idempotent, describe_all, is_not_found, sync_tags, tag_specification, urn_filters,
     user_tags, with_name,
 };
+use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{call_failed, classify, error_code};

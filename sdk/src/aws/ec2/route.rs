@@ -5,6 +5,7 @@ use super::internet_gateway::InternetGatewayRef;
 use super::nat::NatGatewayRef;
 use super::route_table::{RouteTableRef, describe_route_tables};
 use super::{check_cidr, filter, is_not_found};
+use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::{call_failed, classify, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};

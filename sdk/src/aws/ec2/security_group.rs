@@ -9,6 +9,7 @@ use super::{
     Tags, check_cidr, check_tags, filter, is_not_found, sync_tags, tag_specification, tag_value, urn_filters,
     user_tags, with_name,
 };
+use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::{TAG_URN, call_failed, classify, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};

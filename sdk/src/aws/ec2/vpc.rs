@@ -2,6 +2,7 @@
 
 use super::delete_idempotent;
 use super::{Tags, check_cidr, check_tags, sync_tags, tag_specification, urn_filters, user_tags, with_name};
+use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::{call_failed, classify};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};

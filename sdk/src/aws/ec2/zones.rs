@@ -5,6 +5,7 @@
 //! region, in name order) and records them, so later plans resolve them from state and stay
 //! stable. Asking for more zones later keeps the chosen ones and adds others.
 
+use crate::aws::AwsCtx;
 use crate::aws::call_failed;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Output, Stack, Urn};

@@ -11,7 +11,7 @@ pub const SECRET_KEY: &str = "$secret";
 /// A value redacted in `Debug`, `Display`, plans and logs, and encrypted in state.
 ///
 /// ```
-/// use fabric::model::Secret;
+/// use fabric_core::model::Secret;
 /// let password = Secret::new("hunter2".to_string());
 /// assert_eq!(format!("{password}"), "[secret]");
 /// assert_eq!(format!("{password:?}"), "Secret([secret])");

@@ -6,7 +6,7 @@ use std::fmt;
 /// The unique, stable name of a resource inside a stack: `<stack>::<type>::<name>`.
 ///
 /// ```
-/// use fabric::model::Urn;
+/// use fabric_core::model::Urn;
 /// let urn = Urn::new("example", "aws:ec2:Vpc", "main");
 /// assert_eq!(urn.as_str(), "example::aws:ec2:Vpc::main");
 /// assert_eq!(urn.type_name(), "aws:ec2:Vpc");

@@ -10,6 +10,7 @@ pub mod provider;
 pub mod refresh;
 pub mod render;
 pub mod select;
+pub mod session;
 #[cfg(test)]
 mod tests;
 
@@ -26,6 +27,7 @@ pub use plan::{
 pub use provider::{Ctx, Provider, ProviderError, Registry, TypedProvider};
 pub use refresh::{Drift, RefreshReport};
 pub use select::Selection;
+pub use session::Session;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use crate::state::Op;
 use serde_json::Value;
 
 /// `value` with unknown markers shown as `(known after apply)`.
-pub(crate) fn humanize(value: &Value) -> Value {
+pub fn humanize(value: &Value) -> Value {
     match value {
         Value::Object(m) if m.contains_key(UNKNOWN_KEY) => Value::String("(known after apply)".into()),
         Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), humanize(v))).collect()),
@@ -83,12 +83,16 @@ pub fn render_plan(plan: &Plan) -> String {
         for c in &step.changes {
             let note = if c.forces_replace && step.op == StepOp::Replace { "  (forces replacement)" } else { "" };
             let lines = match step.op {
-                StepOp::Create if step.type_name.starts_with(crate::k8s::TYPE_PREFIX) && c.field == "manifest" => {
-                    vec![format!("manifest = {} (`render` shows the YAML)", object_summary(c.new.as_ref()))]
+                StepOp::Create if c.summary.is_some() => {
+                    vec![format!(
+                        "{} = {} (`render` shows the YAML)",
+                        c.field,
+                        c.summary.as_deref().unwrap_or_default()
+                    )]
                 }
                 StepOp::Create => vec![format!("{} = {}", c.field, show_value(c.new.as_ref()))],
-                StepOp::Delete if step.type_name.starts_with(crate::k8s::TYPE_PREFIX) && c.field == "manifest" => {
-                    vec![format!("manifest = {}", object_summary(c.old.as_ref()))]
+                StepOp::Delete if c.summary.is_some() => {
+                    vec![format!("{} = {}", c.field, c.summary.as_deref().unwrap_or_default())]
                 }
                 StepOp::Delete => vec![format!("{} = {}", c.field, show_value(c.old.as_ref()))],
                 _ => {
@@ -121,18 +125,8 @@ pub fn render_plan(plan: &Plan) -> String {
     out
 }
 
-/// `Deployment acme/api`: what a Kubernetes manifest is.
-fn object_summary(manifest: Option<&Value>) -> String {
-    let m = manifest.cloned().unwrap_or(Value::Null);
-    let s = |p: &str| m.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-    match s("/metadata/namespace") {
-        ns if ns.is_empty() => format!("{} {}", s("/kind"), s("/metadata/name")),
-        ns => format!("{} {ns}/{}", s("/kind"), s("/metadata/name")),
-    }
-}
-
 /// The changed leaves between two values, as `path: old => new` lines.
-pub(crate) fn leaf_lines(path: &str, old: Option<&Value>, new: Option<&Value>) -> Vec<String> {
+pub fn leaf_lines(path: &str, old: Option<&Value>, new: Option<&Value>) -> Vec<String> {
     let mut out = Vec::new();
     leaf_changes(path, old, new, &mut out);
     out

@@ -42,7 +42,7 @@ impl std::error::Error for ValidationErrors {}
 /// Collects the field errors of one resource.
 ///
 /// ```
-/// use fabric::model::{Checker, Urn};
+/// use fabric_core::model::{Checker, Urn};
 /// let mut c = Checker::new(Urn::new("s", "aws:ec2:Vpc", "main"));
 /// c.require(false, "cidr", "`10.0.0.0/33` is not a CIDR block", "write it as `10.0.0.0/16`");
 /// assert_eq!(c.into_errors().len(), 1);

@@ -27,7 +27,7 @@ pub struct PasswordOutputs {
 ///
 /// ```
 /// use fabric::prelude::*;
-/// use fabric::aws::random::Password;
+/// use fabric::random::Password;
 /// let mut s = Stack::new("demo");
 /// let pw = Password::add(&mut s, "db-master", 32);
 /// assert_eq!(pw.urn().name(), "db-master");

@@ -1,7 +1,7 @@
 //! The plan: a pure function of the graph and the state → the steps that make the cloud match the
 //! program.
 
-use super::provider::{Observed, Registry};
+use super::provider::{Observed, Provider, Registry};
 use super::select::Selection;
 use crate::model::options::keep_ignored;
 use crate::model::{Graph, Options, RecordedOptions, Urn, contains_unknown};
@@ -46,6 +46,10 @@ pub struct FieldChange {
     pub old: Option<Value>,
     pub new: Option<Value>,
     pub forces_replace: bool,
+    /// The provider's one-line stand-in for a whole value created or deleted (a Kubernetes
+    /// manifest: its kind and name), shown in its place ([`Provider::summarize`]).
+    #[serde(skip)]
+    pub summary: Option<String>,
 }
 
 /// One step of a plan.
@@ -223,10 +227,21 @@ pub fn diff(old: &Value, new: &Value, replace_on: &[&str]) -> Vec<FieldChange> {
                 old: o.cloned(),
                 new: n.cloned(),
                 forces_replace: replace_on.contains(&field.as_str()),
+                summary: None,
             });
         }
     }
     out
+}
+
+/// `changes` of a whole create or delete, each with the provider's stand-in where it has one.
+fn summarized(mut changes: Vec<FieldChange>, provider: &dyn Provider) -> Vec<FieldChange> {
+    for c in &mut changes {
+        if let Some(value) = c.new.as_ref().or(c.old.as_ref()) {
+            c.summary = provider.summarize(&c.field, value);
+        }
+    }
+    changes
 }
 
 /// Plans `graph` against `state`.
@@ -341,7 +356,7 @@ pub fn plan_with(graph: &Graph, state: &State, registry: &Registry, extra: &Plan
                     imported = Some(Observed { inputs: live, ..observed });
                     (StepOp::Import, changes)
                 }
-                None => (StepOp::Create, diff(&Value::Null, &inputs, &[])),
+                None => (StepOp::Create, summarized(diff(&Value::Null, &inputs, &[]), node.provider.as_ref())),
             },
             Some(rec) if rec.type_name != node.type_name() => {
                 let mut changes = diff(&Value::Null, &inputs, &[]);
@@ -500,11 +515,11 @@ fn delete_steps(state: &State, urns: &[&Urn], registry: &Registry) -> Result<Vec
     let mut steps = Vec::with_capacity(urns.len() + state.retired.len());
     for urn in reverse_dependency_order(state, urns) {
         let rec = &state.resources[urn];
-        if registry.get(&rec.type_name).is_none() {
+        let Some(provider) = registry.get(&rec.type_name) else {
             return Err(PlanError::UnknownType { urn: urn.clone(), type_name: rec.type_name.clone() });
-        }
-        let mut step =
-            Step::new(urn.clone(), rec.type_name.clone(), StepOp::Delete, diff(&rec.inputs, &Value::Null, &[]));
+        };
+        let changes = summarized(diff(&rec.inputs, &Value::Null, &[]), provider.as_ref());
+        let mut step = Step::new(urn.clone(), rec.type_name.clone(), StepOp::Delete, changes);
         step.retain = rec.options.retain_on_delete;
         if let Some(d) = rec.options.delete_timeout {
             step.options.push(format!("custom_timeouts: delete waits up to {}", humantime::format_duration(d)));

@@ -13,17 +13,20 @@ use std::time::Duration;
 /// `ignoreChanges`, `deleteBeforeReplace`, `dependsOn`, `aliases`, `customTimeouts`, `import`).
 ///
 /// ```
-/// use fabric::model::{Options, Stack, Timeouts};
-/// use fabric::aws::ec2::Vpc;
+/// use fabric_core::model::{Options, Stack, Timeouts};
+/// use fabric_core::testing::{MemoryCloud, MemoryProvider, Thing};
+/// use std::sync::Arc;
 /// use std::time::Duration;
+/// // In a stack program the closure declares fabric builders (`Vpc::builder()…add(s)`).
+/// let provider = Arc::new(MemoryProvider { cloud: MemoryCloud::new() });
 /// let mut s = Stack::new("demo");
-/// let vpc = s.with(Options::new().protect().ignore_changes(["tags"]), |s| {
-///     Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)
-/// }).unwrap();
-/// s.set_options(vpc.urn(), Options::new().timeouts(Timeouts::new().delete(Duration::from_secs(1800))));
+/// let thing = s.with(Options::new().protect().ignore_changes(["value"]), |s| {
+///     Thing::new("main").add(s, &provider)
+/// });
+/// s.set_options(&thing.urn, Options::new().timeouts(Timeouts::new().delete(Duration::from_secs(1800))));
 /// let graph = s.finish().unwrap();
-/// let options = &graph.get(vpc.urn()).unwrap().options;
-/// assert!(options.protect && options.ignore_changes == ["tags"]);
+/// let options = &graph.get(&thing.urn).unwrap().options;
+/// assert!(options.protect && options.ignore_changes == ["value"]);
 /// assert_eq!(options.timeouts.delete, Some(Duration::from_secs(1800)));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -8,7 +8,6 @@
 pub mod backend;
 pub mod crypto;
 pub mod history;
-pub mod s3;
 pub mod store;
 
 use crate::model::{RecordedOptions, Urn};

@@ -3,12 +3,12 @@
 //! Adding a resource type is one module: a [`TypedProvider`] implementation with typed inputs and
 //! outputs, wrapped by [`typed`] into the JSON-level [`Provider`] the engine drives.
 
-use crate::aws::Aws;
 use crate::model::Urn;
 use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -39,30 +39,45 @@ impl From<&str> for ProviderError {
 
 pub type ProviderResult<T> = Result<T, ProviderError>;
 
-/// What a provider sees of the run: the stack name (for tags) and the cloud clients.
+/// What a provider sees of the run: the stack name (for tags) and the clients this run was given.
+///
+/// The engine does not know what a client is: the command line puts the AWS clients and the
+/// Kubernetes access in by their types ([`Ctx::with`]), and each provider family takes its own
+/// out ([`Ctx::get`]).
+///
+/// ```
+/// use fabric_core::engine::provider::Ctx;
+///
+/// struct Endpoint(String);
+/// let ctx = Ctx::new("demo").with(Endpoint("http://127.0.0.1:5000".into()));
+/// assert_eq!(ctx.get::<Endpoint>().unwrap().0, "http://127.0.0.1:5000");
+/// assert!(ctx.get::<u32>().is_none());
+/// ```
 #[derive(Clone)]
 pub struct Ctx {
     pub stack: String,
-    aws: Option<Arc<Aws>>,
-    /// How Kubernetes clusters are reached.
-    pub kube: Arc<crate::k8s::KubeAccess>,
+    clients: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
 }
 
 impl Ctx {
-    pub fn new(stack: impl Into<String>, aws: Option<Arc<Aws>>) -> Self {
-        Ctx { stack: stack.into(), aws, kube: Default::default() }
+    pub fn new(stack: impl Into<String>) -> Self {
+        Ctx { stack: stack.into(), clients: HashMap::new() }
     }
 
-    /// With this access to Kubernetes.
-    pub fn with_kube(mut self, kube: crate::k8s::KubeAccess) -> Self {
-        self.kube = Arc::new(kube);
+    /// With this client (one per type: a second replaces the first).
+    pub fn with<T: Any + Send + Sync>(self, client: T) -> Self {
+        self.with_shared(Arc::new(client))
+    }
+
+    /// With this shared client.
+    pub fn with_shared<T: Any + Send + Sync>(mut self, client: Arc<T>) -> Self {
+        self.clients.insert(TypeId::of::<T>(), client);
         self
     }
 
-    /// The AWS clients; an error when this run was started without AWS (tests with in-memory
-    /// providers).
-    pub fn aws(&self) -> ProviderResult<&Aws> {
-        self.aws.as_deref().ok_or_else(|| ProviderError("no AWS configuration in this run".into()))
+    /// The client of type `T`, when this run has one.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.clients.get(&TypeId::of::<T>()).and_then(|c| c.downcast_ref::<T>())
     }
 }
 
@@ -208,6 +223,12 @@ pub trait Provider: Send + Sync + 'static {
     /// the tags the program gives it: their cloud ids, for `import --discover`.
     async fn discover(&self, _ctx: &Ctx, _urn: &Urn, _inputs: &Value) -> ProviderResult<Vec<String>> {
         Ok(Vec::new())
+    }
+
+    /// A one-line stand-in for input `field` in a plan, for fields too large to list there (a
+    /// Kubernetes manifest: its kind and name; `render` shows it whole). `None`: listed as it is.
+    fn summarize(&self, _field: &str, _value: &Value) -> Option<String> {
+        None
     }
 
     /// Asks the cloud, without changing anything, whether it would accept `inputs` for `urn`
@@ -364,38 +385,35 @@ impl<P: TypedProvider> Provider for Typed<P> {
 }
 
 /// Providers by type name: what the engine uses for resources that are in state but no longer in
-/// the program (to delete them).
+/// the program (to delete them). A family of types served by one provider (every Kubernetes kind)
+/// registers its type-name prefix.
 #[derive(Clone, Default)]
 pub struct Registry {
     providers: HashMap<&'static str, Arc<dyn Provider>>,
+    families: Vec<(&'static str, ProviderFor)>,
 }
+
+/// The provider of one type of a family, by its type name.
+pub type ProviderFor = fn(&str) -> Arc<dyn Provider>;
 
 impl Registry {
     pub fn new() -> Self {
         Registry::default()
     }
 
-    /// Every provider fabric ships.
-    pub fn standard() -> Self {
-        let mut r = Registry::new();
-        for p in crate::aws::providers() {
-            r.register(p);
-        }
-        r
-    }
-
     pub fn register(&mut self, provider: Arc<dyn Provider>) {
         self.providers.insert(provider.type_name(), provider);
     }
 
+    /// Every type whose name starts with `prefix` is served by `provider_for(type_name)`.
+    pub fn register_family(&mut self, prefix: &'static str, provider_for: ProviderFor) {
+        self.families.push((prefix, provider_for));
+    }
+
     pub fn get(&self, type_name: &str) -> Option<Arc<dyn Provider>> {
-        match self.providers.get(type_name) {
-            Some(p) => Some(p.clone()),
-            // Kubernetes objects of any kind share one provider.
-            None if type_name.starts_with(crate::k8s::TYPE_PREFIX) => {
-                Some(crate::k8s::provider::provider_for(type_name))
-            }
-            None => None,
+        if let Some(p) = self.providers.get(type_name) {
+            return Some(p.clone());
         }
+        self.families.iter().find(|(prefix, _)| type_name.starts_with(prefix)).map(|(_, make)| make(type_name))
     }
 }

@@ -34,11 +34,14 @@ struct Decl {
 /// [`Stack::finish`] reports them all together.
 ///
 /// ```
-/// use fabric::prelude::*;
-/// use fabric::aws::ec2::Vpc;
+/// use fabric_core::model::Stack;
+/// use fabric_core::testing::{MemoryCloud, MemoryProvider, Thing};
+/// use std::sync::Arc;
+/// // A stack program uses fabric's builders (`Vpc::builder()…add(&mut s)?`); here, a test double.
+/// let provider = Arc::new(MemoryProvider { cloud: MemoryCloud::new() });
 /// let mut s = Stack::new("demo");
-/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
-/// s.export("vpc_id", vpc.id());
+/// let thing = Thing::new("main").add(&mut s, &provider);
+/// s.export("thing_id", thing.id());
 /// let graph = s.finish().unwrap();
 /// assert_eq!(graph.nodes().len(), 1);
 /// ```
@@ -108,7 +111,7 @@ impl Stack {
     /// let dir = tempfile::tempdir().unwrap();
     /// let file = dir.path().join("dev.toml");
     /// std::fs::write(&file, "domain = \"dev.acme.example\"\nreplicas = 2\n").unwrap();
-    /// let s = fabric::model::Stack::for_env("acme", "dev", &file);
+    /// let s = fabric_core::model::Stack::for_env("acme", "dev", &file);
     /// let cfg: Config = s.config().unwrap();
     /// assert_eq!((s.name(), cfg.domain.as_str(), cfg.replicas), ("acme-dev", "dev.acme.example", 2));
     /// ```
@@ -237,14 +240,16 @@ impl Stack {
     /// get the same rename, so a whole component can be renamed without a replacement.
     ///
     /// ```
-    /// use fabric::model::{Options, Stack};
-    /// use fabric::aws::ec2::Vpc;
+    /// use fabric_core::model::{Options, Stack};
+    /// use fabric_core::testing::{MemoryCloud, MemoryProvider, Thing};
+    /// use std::sync::Arc;
+    /// let provider = Arc::new(MemoryProvider { cloud: MemoryCloud::new() });
     /// let mut s = Stack::new("demo");
     /// let vpc = s.with(Options::new().import("vpc-0abc").alias("old-main"), |s| {
-    ///     Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)
-    /// }).unwrap();
+    ///     Thing::new("main").add(s, &provider)
+    /// });
     /// let graph = s.finish().unwrap();
-    /// let options = &graph.get(vpc.urn()).unwrap().options;
+    /// let options = &graph.get(&vpc.urn).unwrap().options;
     /// assert_eq!((options.import.as_deref(), options.aliases.as_slice()), (Some("vpc-0abc"), &["old-main".to_string()][..]));
     /// ```
     pub fn with<R>(&mut self, options: Options, add: impl FnOnce(&mut Stack) -> R) -> R {
@@ -775,7 +780,14 @@ mod tests {
         #[derive(serde::Deserialize, Debug)]
         #[allow(dead_code)]
         struct WithNat {
-            nat: crate::components::Nat,
+            nat: Nat,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(rename_all = "kebab-case")]
+        enum Nat {
+            None,
+            Single,
+            PerZone,
         }
         std::fs::write(&file, "# the network\nnat = \"perzone\"\n").unwrap();
         let typo = Stack::for_env("acme", "dev", &file).config::<WithNat>().unwrap_err().to_string();

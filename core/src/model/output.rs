@@ -96,7 +96,7 @@ impl Expr {
 /// A value of type `T` that may be known only after apply.
 ///
 /// ```
-/// use fabric::model::{Output, Urn, with_resolver, NothingKnown};
+/// use fabric_core::model::{Output, Urn, with_resolver, NothingKnown};
 /// use std::collections::HashMap;
 ///
 /// let vpc = Urn::new("demo", "aws:ec2:Vpc", "main");
