@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: measures plan time and peak memory for synthetic stacks of 1,000 to 20,000
 //! resources (no-op and all-create), apply wall time against the critical path for a wide graph
-//! with simulated latency, and the wall time of the edit → preview loop of the example stack.
+//! with simulated latency, a no-op `preview` of a deployed stack of 1,000 and 10,000 resources
+//! timed as a process (`e2e`), and the wall time of the edit → preview loop of the example stack.
 //!
 //! Each plan scenario runs in its own child process so that its peak RSS is its own.
 
@@ -199,18 +200,90 @@ fn run_edit_loop() {
     );
 }
 
+/// Runs the benchmark stack (`bench-stack`, built in the dev profile as `cargo xtask` builds
+/// stacks) with `verb`, its state in `state`; nothing reaches a network (the AWS endpoint is a
+/// closed loopback port, and a no-op preview calls nothing).
+fn bench_stack(binary: &std::path::Path, state: &std::path::Path, n: usize, passphrase: Option<&str>, verb: &[&str]) {
+    let mut c = Command::new(binary);
+    c.args(verb)
+        .env("FABRIC_BENCH_N", n.to_string())
+        .env("FABRIC_STATE_DIR", state)
+        .env("FABRIC_AWS_ENDPOINT", "http://127.0.0.1:9")
+        .env("AWS_REGION", "us-east-2")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env_remove("FABRIC_BACKEND")
+        .env_remove("FABRIC_KUBECONFIG")
+        .stdin(std::process::Stdio::null());
+    match passphrase {
+        Some(p) => c.env("FABRIC_PASSPHRASE", p),
+        None => c.env_remove("FABRIC_PASSPHRASE"),
+    };
+    let out = c.output().expect("bench-stack runs");
+    assert!(out.status.success(), "bench-stack {verb:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The dev-profile build of `bench-stack`.
+fn build_bench_stack() -> std::path::PathBuf {
+    let root = workspace_root();
+    let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet", "-p", "fabric-bench", "--bin", "bench-stack", "--message-format", "json"])
+        .current_dir(&root)
+        .output()
+        .expect("cargo build");
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "bench-stack")
+        .find_map(|m| m["executable"].as_str().map(std::path::PathBuf::from))
+        .expect("the bench-stack executable")
+}
+
+fn run_e2e_benchmarks() {
+    println!("\n## No-op `preview` of a deployed stack, as a process (dev profile, state on local disk)\n");
+    println!("| resources | passphrase | preview (median of 5) | fastest | slowest |");
+    println!("|---:|---|---:|---:|---:|");
+    let binary = build_bench_stack();
+    for n in [1_000usize, 10_000] {
+        for passphrase in [None, Some("correct horse battery staple")] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            bench_stack(&binary, dir.path(), n, passphrase, &["deploy", "--yes"]);
+            let mut times: Vec<Duration> = (0..5)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    bench_stack(&binary, dir.path(), n, passphrase, &["preview"]);
+                    t0.elapsed()
+                })
+                .collect();
+            times.sort();
+            println!(
+                "| {n} | {} | {:.2} s | {:.2} s | {:.2} s |",
+                if passphrase.is_some() { "yes (Argon2)" } else { "no (local key file)" },
+                times[2].as_secs_f64(),
+                times[0].as_secs_f64(),
+                times[4].as_secs_f64()
+            );
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("plan-scenario") => plan_scenario(&args[1], args[2].parse().expect("n")),
         Some("plan") => run_plan_benchmarks(),
         Some("apply") => tokio::runtime::Runtime::new().expect("rt").block_on(run_apply_benchmarks()),
-        Some("edit-loop") => run_edit_loop(),
+        Some("e2e") => run_e2e_benchmarks(),
+        Some("edit-loop" | "--loop") => run_edit_loop(),
         None => {
             run_plan_benchmarks();
             tokio::runtime::Runtime::new().expect("rt").block_on(run_apply_benchmarks());
+            run_e2e_benchmarks();
             run_edit_loop();
         }
-        Some(other) => eprintln!("unknown benchmark `{other}`: plan, apply, edit-loop, or nothing for all"),
+        Some(other) => {
+            eprintln!("unknown benchmark `{other}`: plan, apply, e2e, edit-loop (--loop), or nothing for all")
+        }
     }
 }

@@ -17,7 +17,8 @@ const USAGE: &str = "usage:
   cargo xtask diff <stack> <rev-a> <rev-b>   what changed in the desired inputs between two entries
   cargo xtask local <up|down|status>     the local AWS emulator (moto) used by --local
   cargo xtask test [cargo test args]     install the emulator if needed, run every test
-  cargo xtask bench                      run the benchmarks (plan, apply, edit→preview loop)
+  cargo xtask bench [plan|apply|e2e|--loop]   run the benchmarks (all, or one: plan, apply,
+                                         no-op preview as a process, edit→preview loop)
   cargo xtask docs                       regenerate the stack graphs embedded in docs/
   cargo xtask layers                     check that fabric-core (model, state, engine) links no cloud client";
 
@@ -126,7 +127,11 @@ fn test(rest: &[String]) -> ExitCode {
 }
 
 fn bench(rest: &[String]) -> ExitCode {
-    match cargo().args(["run", "--profile", "perf", "-q", "-p", "fabric-bench", "--"]).args(rest).status() {
+    match cargo()
+        .args(["run", "--profile", "perf", "-q", "-p", "fabric-bench", "--bin", "fabric-bench", "--"])
+        .args(rest)
+        .status()
+    {
         Ok(s) => status_code(s),
         Err(e) => {
             eprintln!("error: running the benchmarks: {e}");

@@ -537,35 +537,34 @@ fn delete_steps(state: &State, urns: &[&Urn], registry: &Registry) -> Result<Vec
 
 /// `urns` ordered so that every resource comes before the resources it depends on (as recorded).
 fn reverse_dependency_order<'a>(state: &'a State, urns: &[&'a Urn]) -> Vec<&'a Urn> {
-    let set: HashSet<&Urn> = urns.iter().copied().collect();
-    // Dependents first: a depth-first post-order over "depends on", reversed.
-    let mut order = Vec::with_capacity(urns.len());
-    let mut seen = HashSet::new();
-    fn visit<'a>(
-        u: &'a Urn,
-        state: &'a State,
-        set: &HashSet<&Urn>,
-        seen: &mut HashSet<&'a Urn>,
-        order: &mut Vec<&'a Urn>,
-    ) {
-        if !seen.insert(u) {
-            return;
-        }
-        if let Some(rec) = state.resources.get(u) {
-            for d in &rec.deps {
-                if let Some((k, _)) = state.resources.get_key_value(d)
-                    && set.contains(k)
-                {
-                    visit(k, state, set, seen, order);
-                }
-            }
-        }
-        order.push(u);
-    }
+    use petgraph::graph::{DiGraph, NodeIndex};
+    use petgraph::visit::DfsPostOrder;
     let mut sorted: Vec<&Urn> = urns.to_vec();
     sorted.sort();
-    for u in sorted {
-        visit(u, state, &set, &mut seen, &mut order);
+    // "depends on" edges among `urns`. The walk stacks a node's edges newest first and takes the
+    // top one first: added in the order recorded, they are walked in that order.
+    let mut g: DiGraph<&Urn, ()> = DiGraph::with_capacity(sorted.len(), 0);
+    let ids: HashMap<&Urn, NodeIndex> = sorted.iter().map(|u| (*u, g.add_node(*u))).collect();
+    for u in &sorted {
+        let deps = state.resources.get(*u).map(|r| r.deps.as_slice()).unwrap_or_default();
+        for d in deps {
+            if let Some(&dep) = ids.get(d) {
+                g.add_edge(ids[*u], dep, ());
+            }
+        }
+    }
+    // Dependents first: a depth-first post-order over "depends on" (each dependency before what
+    // needs it), reversed.
+    let mut order = Vec::with_capacity(sorted.len());
+    let mut dfs = DfsPostOrder::empty(&g);
+    for u in &sorted {
+        if dfs.discovered.contains(ids[*u].index()) {
+            continue;
+        }
+        dfs.move_to(ids[*u]);
+        while let Some(n) = dfs.next(&g) {
+            order.push(g[n]);
+        }
     }
     order.reverse();
     order

@@ -9,7 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 use serde_json::Value;
 use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 type InputsFn = Arc<dyn Fn() -> Result<Value, serde_json::Error> + Send + Sync>;
@@ -597,26 +597,29 @@ impl Graph {
     /// Each node's dependencies to draw: its direct ones, less those another direct dependency
     /// already leads to (a transitive reduction: the picture shows the order, not every edge).
     fn drawn_deps(&self) -> Vec<Vec<usize>> {
+        use petgraph::algo::tred::{dag_to_toposorted_adjacency_list, dag_transitive_reduction_closure};
+        use petgraph::visit::IntoNeighbors;
         let direct: Vec<Vec<usize>> =
             self.nodes.iter().map(|n| n.deps.iter().filter_map(|d| self.index.get(d).copied()).collect()).collect();
-        // Nodes are in dependency order, so every node's ancestors are known before it.
-        let mut ancestors: Vec<std::collections::BTreeSet<usize>> = Vec::with_capacity(self.nodes.len());
-        for deps in &direct {
-            let mut all = std::collections::BTreeSet::new();
-            for &d in deps {
-                all.insert(d);
-                all.extend(ancestors[d].iter().copied());
-            }
-            ancestors.push(all);
+        let mut g: DiGraph<(), ()> = DiGraph::with_capacity(direct.len(), 0);
+        let ids: Vec<NodeIndex> = direct.iter().map(|_| g.add_node(())).collect();
+        for (i, deps) in direct.iter().enumerate() {
+            g.extend_with_edges(deps.iter().map(|&d| (ids[d], ids[i])));
         }
+        // Nodes are in dependency order: their indices are a topological order already.
+        let (sorted, _) = dag_to_toposorted_adjacency_list::<_, u32>(&g, &ids);
+        let (reduced, _) = dag_transitive_reduction_closure(&sorted);
+        let mut kept: Vec<HashSet<usize>> = vec![HashSet::new(); direct.len()];
+        for d in 0..direct.len() {
+            for i in reduced.neighbors(d as u32) {
+                kept[i as usize].insert(d);
+            }
+        }
+        // In the order the program gave them.
         direct
             .iter()
-            .map(|deps| {
-                deps.iter()
-                    .copied()
-                    .filter(|&d| !deps.iter().any(|&other| other != d && ancestors[other].contains(&d)))
-                    .collect()
-            })
+            .enumerate()
+            .map(|(i, deps)| deps.iter().copied().filter(|d| kept[i].contains(d)).collect())
             .collect()
     }
 

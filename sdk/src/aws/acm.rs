@@ -8,7 +8,7 @@
 
 use super::route53::{Created, RecordInputs, ZoneRef, create_owned, delete_owned};
 use super::wait::{Poll, poll_until};
-use super::{TAG_STACK, TAG_URN, call_failed, error_code};
+use super::{TAG_URN, call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -229,13 +229,10 @@ impl TypedProvider for CertificateProvider {
     const REPLACE_ON: &'static [&'static str] = &["domain", "alt_names"];
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &CertificateInputs) -> ProviderResult<CertificateOutputs> {
-        let mut tags: Vec<Tag> = inputs
-            .tags
-            .iter()
+        let tags: Vec<Tag> = crate::aws::with_fabric_tags(ctx, urn, &inputs.tags)
+            .into_iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(e.to_string())))
             .collect::<ProviderResult<_>>()?;
-        tags.push(Tag::builder().key(TAG_STACK).value(&ctx.stack).build().map_err(|e| ProviderError(e.to_string()))?);
-        tags.push(Tag::builder().key(TAG_URN).value(urn.as_str()).build().map_err(|e| ProviderError(e.to_string()))?);
         // The idempotency token makes the request safe to retry (the SDK's standard retry).
         let out = ctx
             .aws()?
@@ -263,26 +260,19 @@ impl TypedProvider for CertificateProvider {
         new: &CertificateInputs,
     ) -> ProviderResult<CertificateOutputs> {
         let acm = &ctx.aws()?.acm;
-        let changes = crate::aws::TagChanges::between(&old.tags, &new.tags);
+        let arn = out.arn.as_str();
         let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(e.to_string()));
-        let removed: Vec<Tag> = changes.removed.iter().map(|k| tag(k, &old.tags[k])).collect::<ProviderResult<_>>()?;
-        if !removed.is_empty() {
-            acm.remove_tags_from_certificate()
-                .certificate_arn(&out.arn)
-                .set_tags(Some(removed))
-                .send()
-                .await
-                .map_err(|e| call_failed("RemoveTagsFromCertificate", e))?;
-        }
-        let added: Vec<Tag> = changes.set.iter().map(|(k, v)| tag(k, v)).collect::<ProviderResult<_>>()?;
-        if !added.is_empty() {
-            acm.add_tags_to_certificate()
-                .certificate_arn(&out.arn)
-                .set_tags(Some(added))
-                .send()
-                .await
-                .map_err(|e| call_failed("AddTagsToCertificate", e))?;
-        }
+        let remove = |keys: Vec<String>| async move {
+            let tags = keys.iter().map(|k| tag(k, &old.tags[k])).collect::<ProviderResult<Vec<_>>>()?;
+            let call = acm.remove_tags_from_certificate().certificate_arn(arn).set_tags(Some(tags));
+            call.send().await.map(drop).map_err(|e| call_failed("RemoveTagsFromCertificate", e))
+        };
+        let set = |pairs: Vec<(String, String)>| async move {
+            let tags = pairs.iter().map(|(k, v)| tag(k, v)).collect::<ProviderResult<Vec<_>>>()?;
+            let call = acm.add_tags_to_certificate().certificate_arn(arn).set_tags(Some(tags));
+            call.send().await.map(drop).map_err(|e| call_failed("AddTagsToCertificate", e))
+        };
+        crate::aws::TagChanges::sync(&old.tags, &new.tags, remove, set).await?;
         Ok(out.clone())
     }
 

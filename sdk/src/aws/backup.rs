@@ -1,7 +1,7 @@
 //! AWS Backup: vaults, plans (rules with schedule, retention, cold storage, cross-region copy) and
 //! selections (what a plan protects, by ARN or by tag).
 
-use super::{TAG_STACK, TAG_URN, call_failed, error_code};
+use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::Urn;
@@ -25,10 +25,7 @@ fn request_id(urn: &Urn, salt: &str) -> String {
 }
 
 fn all_tags(ctx: &Ctx, urn: &Urn, tags: &Tags) -> HashMap<String, String> {
-    let mut t: HashMap<String, String> = tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    t.insert(TAG_STACK.into(), ctx.stack.clone());
-    t.insert(TAG_URN.into(), urn.to_string());
-    t
+    super::with_fabric_tags(ctx, urn, tags).into_iter().collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,26 +123,16 @@ impl TypedProvider for VaultProvider {
         new: &VaultInputs,
     ) -> ProviderResult<VaultOutputs> {
         let backup = &ctx.aws()?.backup;
-        let changes = super::TagChanges::between(&old.tags, &new.tags);
-        if !changes.removed.is_empty() {
-            backup
-                .untag_resource()
-                .resource_arn(&out.arn)
-                .set_tag_key_list(Some(changes.removed))
-                .send()
-                .await
-                .map_err(|e| call_failed("UntagResource", e))?;
-        }
-        let changed: HashMap<String, String> = changes.set.into_iter().collect();
-        if !changed.is_empty() {
-            backup
-                .tag_resource()
-                .resource_arn(&out.arn)
-                .set_tags(Some(changed))
-                .send()
-                .await
-                .map_err(|e| call_failed("TagResource", e))?;
-        }
+        let arn = out.arn.as_str();
+        let remove = |keys| async move {
+            let call = backup.untag_resource().resource_arn(arn).set_tag_key_list(Some(keys));
+            call.send().await.map(drop).map_err(|e| call_failed("UntagResource", e))
+        };
+        let set = |pairs: Vec<(String, String)>| async move {
+            let call = backup.tag_resource().resource_arn(arn).set_tags(Some(pairs.into_iter().collect()));
+            call.send().await.map(drop).map_err(|e| call_failed("TagResource", e))
+        };
+        super::TagChanges::sync(&old.tags, &new.tags, remove, set).await?;
         Ok(out.clone())
     }
 

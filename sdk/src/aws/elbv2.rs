@@ -6,7 +6,7 @@
 //! with a new ARN where AWS returns the existing one, so the lookup comes first. Listeners are
 //! found by their natural key (load balancer, port), rules by (listener, priority).
 
-use super::{TAG_STACK, TAG_URN, call_failed, error_code};
+use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::Urn;
@@ -30,13 +30,7 @@ pub const RULE: &str = "aws:elbv2:ListenerRule";
 pub const TLS13_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
 fn tags(ctx: &Ctx, urn: &Urn, user: &Tags) -> Vec<Tag> {
-    user.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .chain([
-            Tag::builder().key(TAG_STACK).value(&ctx.stack).build(),
-            Tag::builder().key(TAG_URN).value(urn.as_str()).build(),
-        ])
-        .collect()
+    super::with_fabric_tags(ctx, urn, user).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
 /// Every tag of an ELBv2 resource, fabric's included.

@@ -4,7 +4,7 @@
 //! policies cannot carry tags: they are found by their natural keys (role and policy ARN, role and
 //! policy name), which makes creating them idempotent.
 
-use super::{TAG_STACK, TAG_URN, call_failed, classify, error_code};
+use super::{TAG_URN, call_failed, classify, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry_iam};
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
@@ -281,12 +281,11 @@ fn tags_of(tags: &[Tag]) -> Tags {
 }
 
 fn iam_tags(ctx: &Ctx, urn: &Urn, tags: &Tags) -> ProviderResult<Vec<Tag>> {
-    let mut all: Vec<(String, String)> = tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    all.push((TAG_STACK.into(), ctx.stack.clone()));
-    all.push((TAG_URN.into(), urn.to_string()));
-    all.into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(format!("IAM tag: {e}"))))
-        .collect()
+    super::with_fabric_tags(ctx, urn, tags).into_iter().map(|(k, v)| iam_tag(k, v)).collect()
+}
+
+fn iam_tag(key: String, value: String) -> ProviderResult<Tag> {
+    Tag::builder().key(key).value(value).build().map_err(|e| ProviderError(format!("IAM tag: {e}")))
 }
 
 fn is_no_such_entity<E: aws_sdk_iam::error::ProvideErrorMetadata>(
@@ -393,30 +392,17 @@ impl TypedProvider for RoleProvider {
                 .await
                 .map_err(|e| call_failed("UpdateRole", e))?;
         }
-        let changes = super::TagChanges::between(&old.tags, &new.tags);
-        if !changes.removed.is_empty() {
-            iam.untag_role()
-                .role_name(&out.name)
-                .set_tag_keys(Some(changes.removed))
-                .send()
-                .await
-                .map_err(|e| call_failed("UntagRole", e))?;
-        }
-        if !changes.set.is_empty() {
-            let tags = changes
-                .set
-                .iter()
-                .map(|(k, v)| {
-                    Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(format!("IAM tag: {e}")))
-                })
-                .collect::<ProviderResult<Vec<_>>>()?;
-            iam.tag_role()
-                .role_name(&out.name)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(|e| call_failed("TagRole", e))?;
-        }
+        let name = out.name.as_str();
+        let remove = |keys| async move {
+            let call = iam.untag_role().role_name(name).set_tag_keys(Some(keys));
+            call.send().await.map(drop).map_err(|e| call_failed("UntagRole", e))
+        };
+        let set = |pairs: Vec<(String, String)>| async move {
+            let tags = pairs.into_iter().map(|(k, v)| iam_tag(k, v)).collect::<ProviderResult<Vec<_>>>()?;
+            let call = iam.tag_role().role_name(name).set_tags(Some(tags));
+            call.send().await.map(drop).map_err(|e| call_failed("TagRole", e))
+        };
+        super::TagChanges::sync(&old.tags, &new.tags, remove, set).await?;
         Ok(out.clone())
     }
 

@@ -5,7 +5,7 @@
 //! that what it encrypted can still be read back if the delete was a mistake) and removes the
 //! alias; the key can be restored with `aws kms cancel-key-deletion` until then.
 
-use super::{TAG_STACK, TAG_URN, Tags, call_failed, error_code, not_ours, tagged_for, user_tags_of};
+use super::{Tags, call_failed, error_code, not_ours, tagged_for, user_tags_of};
 use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -101,11 +101,8 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
 pub struct KeyProvider;
 
 fn kms_tags(ctx: &Ctx, urn: &Urn, tags: &Tags) -> Vec<Tag> {
-    let mut out: Vec<Tag> =
-        tags.iter().filter_map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build().ok()).collect();
-    out.extend(Tag::builder().tag_key(TAG_STACK).tag_value(&ctx.stack).build().ok());
-    out.extend(Tag::builder().tag_key(TAG_URN).tag_value(urn.as_str()).build().ok());
-    out
+    let all = super::with_fabric_tags(ctx, urn, tags);
+    all.into_iter().filter_map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build().ok()).collect()
 }
 
 impl KeyProvider {
@@ -197,24 +194,17 @@ impl TypedProvider for KeyProvider {
                 .await
                 .map_err(|e| call_failed("UpdateKeyDescription", e))?;
         }
-        let changes = super::TagChanges::between(&old.tags, &new.tags);
-        if !changes.removed.is_empty() {
-            kms.untag_resource()
-                .key_id(&out.id)
-                .set_tag_keys(Some(changes.removed.clone()))
-                .send()
-                .await
-                .map_err(|e| call_failed("UntagResource", e))?;
-        }
-        if !changes.set.is_empty() {
-            let tags = changes.set.iter().filter_map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build().ok());
-            kms.tag_resource()
-                .key_id(&out.id)
-                .set_tags(Some(tags.collect()))
-                .send()
-                .await
-                .map_err(|e| call_failed("TagResource", e))?;
-        }
+        let id = out.id.as_str();
+        let remove = |keys| async move {
+            let call = kms.untag_resource().key_id(id).set_tag_keys(Some(keys));
+            call.send().await.map(drop).map_err(|e| call_failed("UntagResource", e))
+        };
+        let set = |pairs: Vec<(String, String)>| async move {
+            let tags = pairs.into_iter().filter_map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build().ok());
+            let call = kms.tag_resource().key_id(id).set_tags(Some(tags.collect()));
+            call.send().await.map(drop).map_err(|e| call_failed("TagResource", e))
+        };
+        super::TagChanges::sync(&old.tags, &new.tags, remove, set).await?;
         Ok(out.clone())
     }
 

@@ -134,6 +134,38 @@ impl TagChanges {
             set: new.iter().filter(|(k, v)| old.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect(),
         }
     }
+
+    /// Makes a resource's user tags go from `old` to `new` through its service's own calls:
+    /// `remove` with the keys that go, then `set` with the pairs added or changed. A half with
+    /// nothing to do is not called.
+    pub async fn sync<R, S>(
+        old: &Tags,
+        new: &Tags,
+        remove: impl FnOnce(Vec<String>) -> R,
+        set: impl FnOnce(Vec<(String, String)>) -> S,
+    ) -> ProviderResult<()>
+    where
+        R: std::future::Future<Output = ProviderResult<()>>,
+        S: std::future::Future<Output = ProviderResult<()>>,
+    {
+        let changes = TagChanges::between(old, new);
+        if !changes.removed.is_empty() {
+            remove(changes.removed).await?;
+        }
+        if !changes.set.is_empty() {
+            set(changes.set).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The tags a resource is made with: the user's, then fabric's own (`fabric:stack`, `fabric:urn`)
+/// that prove it is this stack's.
+pub fn with_fabric_tags(ctx: &Ctx, urn: &Urn, user: &Tags) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = user.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    all.push((TAG_STACK.to_string(), ctx.stack.clone()));
+    all.push((TAG_URN.to_string(), urn.to_string()));
+    all
 }
 
 /// How to reach AWS.

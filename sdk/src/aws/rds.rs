@@ -1,7 +1,7 @@
 //! Amazon RDS: DB subnet groups and DB instances.
 
 use super::wait::{Poll, poll_until};
-use super::{TAG_STACK, TAG_URN, call_failed, classify, error_code};
+use super::{call_failed, classify, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::create::create_or_find;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
@@ -21,13 +21,7 @@ pub const INSTANCE: &str = "aws:rds:DbInstance";
 const INSTANCE_WAIT: Duration = Duration::from_secs(90 * 60);
 
 fn rds_tags(ctx: &Ctx, urn: &Urn, tags: &Tags) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .chain([
-            Tag::builder().key(TAG_STACK).value(&ctx.stack).build(),
-            Tag::builder().key(TAG_URN).value(urn.as_str()).build(),
-        ])
-        .collect()
+    super::with_fabric_tags(ctx, urn, tags).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
 fn user_tags(tags: &[Tag]) -> Tags {
@@ -36,25 +30,16 @@ fn user_tags(tags: &[Tag]) -> Tags {
 
 async fn sync_tags(ctx: &Ctx, arn: &str, old: &Tags, new: &Tags) -> ProviderResult<()> {
     let rds = &ctx.aws()?.rds;
-    let changes = super::TagChanges::between(old, new);
-    if !changes.removed.is_empty() {
-        rds.remove_tags_from_resource()
-            .resource_name(arn)
-            .set_tag_keys(Some(changes.removed))
-            .send()
-            .await
-            .map_err(|e| call_failed("RemoveTagsFromResource", e))?;
-    }
-    let changed: Vec<Tag> = changes.set.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-    if !changed.is_empty() {
-        rds.add_tags_to_resource()
-            .resource_name(arn)
-            .set_tags(Some(changed))
-            .send()
-            .await
-            .map_err(|e| call_failed("AddTagsToResource", e))?;
-    }
-    Ok(())
+    let remove = |keys| async move {
+        let call = rds.remove_tags_from_resource().resource_name(arn).set_tag_keys(Some(keys));
+        call.send().await.map(drop).map_err(|e| call_failed("RemoveTagsFromResource", e))
+    };
+    let set = |pairs: Vec<(String, String)>| async move {
+        let tags = pairs.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        let call = rds.add_tags_to_resource().resource_name(arn).set_tags(Some(tags));
+        call.send().await.map(drop).map_err(|e| call_failed("AddTagsToResource", e))
+    };
+    super::TagChanges::sync(old, new, remove, set).await
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -307,9 +307,7 @@ impl TypedProvider for ZoneProvider {
             || self.find(ctx, urn, inputs),
         )
         .await?;
-        let mut tags = inputs.tags.clone();
-        tags.insert(TAG_STACK.into(), ctx.stack.clone());
-        tags.insert(TAG_URN.into(), urn.to_string());
+        let tags: Tags = super::with_fabric_tags(ctx, urn, &inputs.tags).into_iter().collect();
         change_tags(ctx, &out.id, &Tags::new(), &tags).await?;
         Ok(out)
     }

@@ -2,7 +2,7 @@
 //! bucket for state or backups needs. A bucket that still holds objects is never deleted: the
 //! delete fails and says so.
 
-use super::{TAG_STACK, TAG_URN, Tags, call_failed, error_code};
+use super::{TAG_URN, Tags, call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -124,10 +124,8 @@ pub fn versioning_enabled(
 }
 
 fn tagging(ctx: &Ctx, urn: &Urn, tags: &Tags) -> ProviderResult<Tagging> {
-    let set: Result<Vec<Tag>, _> = tags
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain([(TAG_STACK, ctx.stack.as_str()), (TAG_URN, urn.as_str())])
+    let set: Result<Vec<Tag>, _> = super::with_fabric_tags(ctx, urn, tags)
+        .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
     Tagging::builder()

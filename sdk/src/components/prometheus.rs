@@ -19,6 +19,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use typed_builder::TypedBuilder;
@@ -101,64 +102,148 @@ impl PrometheusRef {
 #[derive(Default)]
 struct StorageClasses(BTreeSet<String>);
 
+/// The Prometheus configuration file, as the Prometheus documentation names its fields
+/// (`prometheus.yml`); only what fabric writes.
+#[derive(Serialize)]
+struct PrometheusConfig {
+    global: Global,
+    scrape_configs: Vec<ScrapeJob>,
+}
+
+#[derive(Serialize)]
+struct Global {
+    scrape_interval: String,
+    evaluation_interval: String,
+}
+
+#[derive(Serialize, Default)]
+struct ScrapeJob {
+    job_name: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheme: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_config: Option<TlsConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bearer_token_file: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    static_configs: Vec<StaticConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    kubernetes_sd_configs: Vec<KubernetesSd>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    relabel_configs: Vec<Relabel>,
+}
+
+#[derive(Serialize)]
+struct TlsConfig {
+    ca_file: &'static str,
+}
+
+#[derive(Serialize)]
+struct StaticConfig {
+    targets: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct KubernetesSd {
+    role: &'static str,
+}
+
+/// One relabelling rule; `None` fields take Prometheus's defaults (`action: replace`, …).
+#[derive(Serialize, Default)]
+struct Relabel {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    source_labels: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    regex: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replacement: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_label: Option<&'static str>,
+}
+
+impl Relabel {
+    /// `source` copied into `target` as it is.
+    fn copy(source: &'static str, target: &'static str) -> Self {
+        Relabel { source_labels: vec![source], target_label: Some(target), ..Default::default() }
+    }
+}
+
+/// A job scraping every kubelet at `path`, through the API server's node proxy.
+fn kubelet_job(job_name: &'static str, path: &str) -> ScrapeJob {
+    ScrapeJob {
+        job_name,
+        scheme: Some("https"),
+        tls_config: Some(TlsConfig { ca_file: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt" }),
+        bearer_token_file: Some("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+        kubernetes_sd_configs: vec![KubernetesSd { role: "node" }],
+        relabel_configs: vec![
+            Relabel {
+                target_label: Some("__address__"),
+                replacement: Some("kubernetes.default.svc:443".into()),
+                ..Default::default()
+            },
+            Relabel {
+                source_labels: vec!["__meta_kubernetes_node_name"],
+                regex: Some("(.+)"),
+                target_label: Some("__metrics_path__"),
+                replacement: Some(format!("/api/v1/nodes/$1/proxy/{path}")),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
 /// The scrape configuration: annotated pods (`prometheus.io/scrape: "true"`, with optional
 /// `prometheus.io/port` and `prometheus.io/path`), kubelets, cAdvisor (container CPU, memory,
 /// network), and Prometheus itself.
 pub fn scrape_config(interval: &str) -> String {
-    // Kubelet endpoints, reached through the API server's node proxy.
-    let node_job = |job: &str, path: &str| {
-        format!(
-            r#"  - job_name: {job}
-    scheme: https
-    tls_config:
-      ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
-    bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
-    kubernetes_sd_configs:
-      - role: node
-    relabel_configs:
-      - target_label: __address__
-        replacement: kubernetes.default.svc:443
-      - source_labels: [__meta_kubernetes_node_name]
-        regex: (.+)
-        target_label: __metrics_path__
-        replacement: /api/v1/nodes/$1/proxy/{path}
-"#
-        )
+    let pods = ScrapeJob {
+        job_name: "kubernetes-pods",
+        kubernetes_sd_configs: vec![KubernetesSd { role: "pod" }],
+        relabel_configs: vec![
+            Relabel {
+                source_labels: vec!["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+                action: Some("keep"),
+                regex: Some("true"),
+                ..Default::default()
+            },
+            Relabel {
+                source_labels: vec!["__meta_kubernetes_pod_annotation_prometheus_io_path"],
+                action: Some("replace"),
+                regex: Some("(.+)"),
+                target_label: Some("__metrics_path__"),
+                ..Default::default()
+            },
+            Relabel {
+                source_labels: vec!["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"],
+                action: Some("replace"),
+                regex: Some(r"([^:]+)(?::\d+)?;(\d+)"),
+                replacement: Some("$1:$2".into()),
+                target_label: Some("__address__"),
+            },
+            Relabel::copy("__meta_kubernetes_namespace", "namespace"),
+            Relabel::copy("__meta_kubernetes_pod_name", "pod"),
+            Relabel::copy("__meta_kubernetes_pod_label_app_kubernetes_io_name", "app"),
+        ],
+        ..Default::default()
     };
-    let nodes = node_job("kubernetes-nodes", "metrics");
-    let cadvisor = node_job("kubernetes-cadvisor", "metrics/cadvisor");
-    format!(
-        r#"global:
-  scrape_interval: {interval}
-  evaluation_interval: {interval}
-scrape_configs:
-  - job_name: prometheus
-    static_configs:
-      - targets: ["localhost:9090"]
-  - job_name: kubernetes-pods
-    kubernetes_sd_configs:
-      - role: pod
-    relabel_configs:
-      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
-        action: keep
-        regex: "true"
-      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path]
-        action: replace
-        target_label: __metrics_path__
-        regex: (.+)
-      - source_labels: [__address__, __meta_kubernetes_pod_annotation_prometheus_io_port]
-        action: replace
-        regex: ([^:]+)(?::\d+)?;(\d+)
-        replacement: $1:$2
-        target_label: __address__
-      - source_labels: [__meta_kubernetes_namespace]
-        target_label: namespace
-      - source_labels: [__meta_kubernetes_pod_name]
-        target_label: pod
-      - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_name]
-        target_label: app
-{nodes}{cadvisor}"#
-    )
+    let config = PrometheusConfig {
+        global: Global { scrape_interval: interval.to_string(), evaluation_interval: interval.to_string() },
+        scrape_configs: vec![
+            ScrapeJob {
+                job_name: "prometheus",
+                static_configs: vec![StaticConfig { targets: vec!["localhost:9090"] }],
+                ..Default::default()
+            },
+            pods,
+            kubelet_job("kubernetes-nodes", "metrics"),
+            kubelet_job("kubernetes-cadvisor", "metrics/cadvisor"),
+        ],
+    };
+    serde_saphyr::to_string(&config).expect("the Prometheus configuration serializes")
 }
 
 impl Prometheus<'_> {
@@ -403,5 +488,41 @@ impl Prometheus<'_> {
         Manifest::new(policy::workload(&name, &ns, &selector, ingress, egress)).add(s, self.cluster)?;
         let stateful_set = Manifest::of(&stateful_set).add(s, self.cluster)?;
         Ok(PrometheusRef { name, namespace: ns, stateful_set })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrape_config;
+
+    #[test]
+    fn the_scrape_configuration_reads_back_as_prometheus_yaml() {
+        let doc: serde_json::Value = serde_saphyr::from_str(&scrape_config("15s")).unwrap();
+        assert_eq!(
+            (doc["global"]["scrape_interval"].as_str(), doc["global"]["evaluation_interval"].as_str()),
+            (Some("15s"), Some("15s"))
+        );
+        let jobs: Vec<&str> =
+            doc["scrape_configs"].as_array().unwrap().iter().map(|j| j["job_name"].as_str().unwrap()).collect();
+        assert_eq!(jobs, ["prometheus", "kubernetes-pods", "kubernetes-nodes", "kubernetes-cadvisor"]);
+        // `keep` compares with the annotation's text "true": it must stay a string, not a boolean.
+        assert_eq!(doc["scrape_configs"][1]["relabel_configs"][0]["regex"], "true");
+        let address = &doc["scrape_configs"][1]["relabel_configs"][2];
+        assert_eq!(
+            address["source_labels"],
+            serde_json::json!(["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"])
+        );
+        assert_eq!(
+            (address["regex"].as_str(), address["replacement"].as_str()),
+            (Some(r"([^:]+)(?::\d+)?;(\d+)"), Some("$1:$2"))
+        );
+        assert_eq!(
+            doc["scrape_configs"][3]["relabel_configs"][1]["replacement"],
+            "/api/v1/nodes/$1/proxy/metrics/cadvisor"
+        );
+        assert_eq!(
+            doc["scrape_configs"][2]["tls_config"]["ca_file"],
+            "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+        );
     }
 }

@@ -66,13 +66,8 @@ pub(crate) fn with_name(tags: &Tags, name: &str) -> Tags {
 }
 
 pub(crate) fn tag_specification(rt: ResourceType, ctx: &Ctx, urn: &Urn, tags: &Tags) -> TagSpecification {
-    let mut spec = TagSpecification::builder().resource_type(rt);
-    for (k, v) in tags {
-        spec = spec.tags(Tag::builder().key(k).value(v).build());
-    }
-    spec.tags(Tag::builder().key(TAG_STACK).value(&ctx.stack).build())
-        .tags(Tag::builder().key(TAG_URN).value(urn.as_str()).build())
-        .build()
+    let all = super::with_fabric_tags(ctx, urn, tags).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
+    TagSpecification::builder().resource_type(rt).set_tags(Some(all.collect())).build()
 }
 
 /// The user's tags of a resource as read back (fabric's own removed).
@@ -105,22 +100,17 @@ pub(crate) fn stack_filter(ctx: &Ctx) -> Filter {
 /// Makes the user tags of `id` go from `old` to `new`.
 pub(crate) async fn sync_tags(ctx: &Ctx, id: &str, old: &Tags, new: &Tags) -> ProviderResult<()> {
     let ec2 = &ctx.aws()?.ec2;
-    let changes = super::TagChanges::between(old, new);
-    if !changes.removed.is_empty() {
-        let mut req = ec2.delete_tags().resources(id);
-        for k in changes.removed {
-            req = req.tags(Tag::builder().key(k).build());
-        }
-        req.send().await.map_err(|e| super::call_failed("DeleteTags", e))?;
-    }
-    if !changes.set.is_empty() {
-        let mut req = ec2.create_tags().resources(id);
-        for (k, v) in changes.set {
-            req = req.tags(Tag::builder().key(k).value(v).build());
-        }
-        req.send().await.map_err(|e| super::call_failed("CreateTags", e))?;
-    }
-    Ok(())
+    let remove = |keys: Vec<String>| async move {
+        let tags = keys.into_iter().map(|k| Tag::builder().key(k).build()).collect();
+        let call = ec2.delete_tags().resources(id).set_tags(Some(tags));
+        call.send().await.map(drop).map_err(|e| super::call_failed("DeleteTags", e))
+    };
+    let set = |pairs: Vec<(String, String)>| async move {
+        let tags = pairs.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        let call = ec2.create_tags().resources(id).set_tags(Some(tags));
+        call.send().await.map(drop).map_err(|e| super::call_failed("CreateTags", e))
+    };
+    super::TagChanges::sync(old, new, remove, set).await
 }
 
 /// How long a delete waits out `DependencyViolation` (network interfaces being released, …).
