@@ -127,11 +127,14 @@ fn test(rest: &[String]) -> ExitCode {
 }
 
 fn bench(rest: &[String]) -> ExitCode {
-    match cargo()
-        .args(["run", "--profile", "perf", "-q", "-p", "fabric-bench", "--bin", "fabric-bench", "--"])
-        .args(rest)
-        .status()
-    {
+    // The scenarios that time stack processes (built in the dev profile, as `cargo xtask` builds
+    // them) need no optimized runner; the in-process ones do.
+    let profile = match rest.first().map(String::as_str) {
+        Some("e2e" | "edit-loop" | "--loop") => "dev",
+        _ => "perf",
+    };
+    let run = ["run", "--profile", profile, "-q", "-p", "fabric-bench", "--bin", "fabric-bench", "--"];
+    match cargo().args(run).args(rest).status() {
         Ok(s) => status_code(s),
         Err(e) => {
             eprintln!("error: running the benchmarks: {e}");

@@ -33,8 +33,6 @@ pub struct KubeAccess {
     pub kubeconfig: Option<PathBuf>,
     /// Take over fields another field manager owns (`--force-conflicts`).
     pub force_conflicts: bool,
-    /// How often readiness is polled.
-    pub poll_interval: Duration,
     /// Scales every object's readiness timeout (tests shorten it).
     pub timeout_scale: f64,
     fixed: Option<kube::Client>,
@@ -47,7 +45,6 @@ impl Default for KubeAccess {
         KubeAccess {
             kubeconfig: None,
             force_conflicts: false,
-            poll_interval: Duration::from_secs(2),
             timeout_scale: 1.0,
             fixed: None,
             cache: Default::default(),

@@ -13,11 +13,12 @@ use crate::model::secret::reveal;
 use async_trait::async_trait;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy};
 use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::wait::{await_condition, conditions};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The provider for objects of `type_name` (`k8s:apps/v1:Deployment`).
 pub fn provider_for(type_name: &str) -> Arc<dyn Provider> {
@@ -283,7 +284,7 @@ impl ObjectProvider {
         let timeout = crate::engine::provider::wait_limit(Duration::from_secs_f64(
             inputs.ready_timeout_secs as f64 * ctx.kube().timeout_scale,
         ));
-        let ready = self.await_ready(ctx, &client, &api, &target, applied, timeout).await?;
+        let ready = self.await_ready(&client, &api, &target, applied, timeout).await?;
         let outputs = Outputs {
             cluster: inputs.cluster,
             api_version: target.api_version,
@@ -352,38 +353,46 @@ impl ObjectProvider {
             .collect()
     }
 
-    /// Polls the object until its kind's readiness holds; on timeout, says what is not ready and
-    /// why (pods, events).
+    /// Waits until the object's kind's readiness holds, following it with a watch of that one
+    /// object (`kube::runtime::wait::await_condition`) rather than reading it again and again; on
+    /// timeout, says what is not ready and why (pods, events).
     async fn await_ready(
         &self,
-        ctx: &Ctx,
         client: &kube::Client,
         api: &Api<DynamicObject>,
         target: &Target,
         applied: DynamicObject,
         timeout: Duration,
     ) -> ProviderResult<DynamicObject> {
-        let deadline = Instant::now() + timeout;
-        let mut current = applied;
-        loop {
-            let value = serde_json::to_value(&current).map_err(|e| ProviderError(e.to_string()))?;
-            let why = match readiness(&target.kind, &value) {
-                Readiness::Ready => return Ok(current),
-                Readiness::Waiting(why) => why,
-            };
-            if Instant::now() >= deadline {
+        let waiting = |o: &DynamicObject| match serde_json::to_value(o) {
+            Ok(value) => match readiness(&target.kind, &value) {
+                Readiness::Ready => None,
+                Readiness::Waiting(why) => Some((why, value)),
+            },
+            Err(e) => Some((e.to_string(), Value::Null)),
+        };
+        if waiting(&applied).is_none() {
+            return Ok(applied);
+        }
+        let uid = applied.metadata.uid.clone();
+        // Ends the wait: ready, or gone (or replaced by another object of that name).
+        let settled = |o: Option<&DynamicObject>| o.is_none_or(|o| o.metadata.uid != uid || waiting(o).is_none());
+        let gone = || ProviderError(format!("{}: deleted while waiting for it", target.describe()));
+        match tokio::time::timeout(timeout, await_condition(api.clone(), &target.name, settled)).await {
+            Ok(Ok(Some(o))) if o.metadata.uid == uid => Ok(o),
+            Ok(Ok(_)) => Err(gone()),
+            Ok(Err(e)) => Err(ProviderError(format!("{}: watching it: {e}", target.describe()))),
+            Err(_) => {
+                let current =
+                    api.get_opt(&target.name).await.map_err(|e| explain(target, "read", e))?.ok_or_else(gone)?;
+                let Some((why, value)) = waiting(&current) else { return Ok(current) };
                 let detail = diagnose(client, &value).await;
-                return Err(ProviderError(format!(
+                Err(ProviderError(format!(
                     "{}: not ready after {}: {why}{detail}",
                     target.describe(),
                     humantime::format_duration(Duration::from_secs(timeout.as_secs()))
-                )));
+                )))
             }
-            tokio::time::sleep(ctx.kube().poll_interval.min(deadline.saturating_duration_since(Instant::now()))).await;
-            current = match api.get_opt(&target.name).await.map_err(|e| explain(target, "read", e))? {
-                Some(o) => o,
-                None => return Err(ProviderError(format!("{}: deleted while waiting for it", target.describe()))),
-            };
         }
     }
 }
@@ -509,21 +518,17 @@ impl Provider for ObjectProvider {
             Err(kube::Error::Api(s)) if s.is_not_found() || s.is_conflict() => return Ok(()),
             Err(e) => return Err(explain(&target, "delete", e)),
         }
-        let deadline = Instant::now()
-            + crate::engine::provider::wait_limit(Duration::from_secs_f64(timeout as f64 * ctx.kube().timeout_scale));
-        loop {
-            match api.get_opt(&target.name).await.map_err(|e| explain(&target, "read", e))? {
-                Some(o) if o.metadata.uid.as_deref() == Some(uid.as_str()) => {}
-                _ => return Ok(()),
-            }
-            if Instant::now() >= deadline {
-                return Err(ProviderError(format!(
-                    "{}: still terminating after the timeout (finalizers: {:?})",
-                    target.describe(),
-                    live.metadata.finalizers.unwrap_or_default()
-                )));
-            }
-            tokio::time::sleep(ctx.kube().poll_interval).await;
+        // Followed with a watch of that one object until it is gone (or another object has its name).
+        let limit =
+            crate::engine::provider::wait_limit(Duration::from_secs_f64(timeout as f64 * ctx.kube().timeout_scale));
+        match tokio::time::timeout(limit, await_condition(api, &target.name, conditions::is_deleted(&uid))).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(ProviderError(format!("{}: watching its deletion: {e}", target.describe()))),
+            Err(_) => Err(ProviderError(format!(
+                "{}: still terminating after the timeout (finalizers: {:?})",
+                target.describe(),
+                live.metadata.finalizers.unwrap_or_default()
+            ))),
         }
     }
 

@@ -9,7 +9,6 @@ use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 use tower_test::mock::Handle;
 
 type Mock = Handle<Request<Body>, Response<Body>>;
@@ -50,11 +49,32 @@ fn status(code: u16, reason: &str, message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message})
 }
 
+/// A list answer (at resourceVersion 10) holding `items`.
+fn list_of(kind: &str, items: Vec<Value>) -> Value {
+    json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "10"}, "items": items})
+}
+
+/// A watch event of `object`, at resourceVersion 11.
+fn event(kind: &str, mut object: Value) -> Value {
+    object["metadata"]["resourceVersion"] = json!("11");
+    json!({"type": kind, "object": object})
+}
+
+/// Answers the next request, a WATCH, with `events` (one JSON line each); gives its query.
+async fn watch_events(handle: &mut Mock, events: &[(&str, Value)]) -> String {
+    let (req, send) = handle.next_request().await.expect("a watch");
+    assert_eq!(req.method(), "GET");
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let lines: String = events.iter().map(|(kind, object)| format!("{}\n", event(kind, object.clone()))).collect();
+    let response = Response::builder().status(200).header("content-type", "application/json");
+    send.send_response(response.body(Body::from(lines.into_bytes())).unwrap());
+    query
+}
+
 fn ctx_with_mock(stack: &str) -> (Ctx, Mock) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
-    let mut access = KubeAccess::with_client(client);
-    access.poll_interval = Duration::from_millis(5);
+    let access = KubeAccess::with_client(client);
     (crate::providers::context(stack, None, access), handle)
 }
 
@@ -85,7 +105,7 @@ fn live_deployment(generation: i64, observed: i64, ready: i32, done: bool) -> Va
 }
 
 #[tokio::test]
-async fn apply_is_a_server_side_apply_patch_then_polls_until_the_rollout_is_done() {
+async fn apply_is_a_server_side_apply_patch_then_watches_until_the_rollout_is_done() {
     let (ctx, mut server) = ctx_with_mock("demo");
     let (urn, inputs) = inputs_of("demo", deployment());
     let provider = provider::provider_for(urn.type_name());
@@ -101,11 +121,13 @@ async fn apply_is_a_server_side_apply_patch_then_polls_until_the_rollout_is_done
     assert_eq!(patch.body["metadata"]["labels"], json!({LABEL_MANAGED_BY: "fabric", LABEL_STACK: "demo"}));
     assert_eq!(patch.body["spec"]["replicas"], 2);
 
-    // Not ready yet: the provider polls with GETs until the rollout completes.
-    let poll = next(&mut server, 200, live_deployment(1, 1, 1, false)).await;
-    assert_eq!((poll.method.as_str(), poll.path.as_str()), ("GET", "/apis/apps/v1/namespaces/apps/deployments/web"));
-    let poll = next(&mut server, 200, live_deployment(1, 1, 2, true)).await;
-    assert_eq!(poll.method, "GET");
+    // Not ready yet: the provider watches that one object (a LIST, then a WATCH from its
+    // resourceVersion) until the rollout completes.
+    let list = next(&mut server, 200, list_of("DeploymentList", vec![live_deployment(1, 1, 1, false)])).await;
+    assert_eq!((list.method.as_str(), list.path.as_str()), ("GET", "/apis/apps/v1/namespaces/apps/deployments"));
+    assert!(list.query.contains("fieldSelector=metadata.name%3Dweb"), "{}", list.query);
+    let watch = watch_events(&mut server, &[("MODIFIED", live_deployment(1, 1, 2, true))]).await;
+    assert!(watch.contains("watch=true") && watch.contains("resourceVersion=10"), "{watch}");
 
     let outputs = call.await.unwrap().unwrap();
     assert_eq!(outputs["uid"], "uid-1");
@@ -255,7 +277,6 @@ async fn secrets_reach_the_cluster_only_in_the_apply_request() {
 async fn a_rollout_that_times_out_says_which_pods_are_stuck_and_why() {
     let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let mut access = KubeAccess::with_client(kube::Client::new(service, "default"));
-    access.poll_interval = Duration::from_millis(5);
     access.timeout_scale = 0.00005; // 600 s → 30 ms
     let ctx = crate::providers::context("demo", None, access);
     let (urn, inputs) = inputs_of("demo", deployment());
@@ -264,10 +285,21 @@ async fn a_rollout_that_times_out_says_which_pods_are_stuck_and_why() {
     absent(&mut server).await;
     let patch = next(&mut server, 200, live_deployment(1, 1, 0, false)).await;
     assert_eq!(patch.method, "PATCH");
-    // Polls are answered "not ready" until the provider gives up and looks at the pods.
+    // The watch sees "not ready" until the provider gives up, reads the object once more and
+    // looks at the pods.
     loop {
         let (req, send) = server.next_request().await.unwrap();
         let path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or_default().to_string();
+        if path == "/apis/apps/v1/namespaces/apps/deployments" {
+            let answer = if query.contains("watch=true") {
+                event("MODIFIED", live_deployment(1, 1, 0, false))
+            } else {
+                list_of("DeploymentList", vec![live_deployment(1, 1, 0, false)])
+            };
+            send.send_response(json_response(answer));
+            continue;
+        }
         if path == "/api/v1/namespaces/apps/pods" {
             assert_eq!(req.uri().query().unwrap_or_default(), "&labelSelector=app%3Dweb");
             send.send_response(json_response(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
@@ -321,9 +353,11 @@ async fn delete_checks_the_labels_then_deletes_that_very_object_and_waits() {
     assert_eq!(delete.method, "DELETE");
     assert_eq!(delete.body["propagationPolicy"], "Background");
     assert_eq!(delete.body["preconditions"]["uid"], "uid-1");
-    let still = next(&mut server, 200, live_deployment(1, 1, 2, true)).await;
-    assert_eq!(still.method, "GET");
-    next(&mut server, 404, status(404, "NotFound", "deployments.apps \"web\" not found")).await;
+    // Then it watches that object until it is gone.
+    let list = next(&mut server, 200, list_of("DeploymentList", vec![live_deployment(1, 1, 2, true)])).await;
+    assert_eq!((list.method.as_str(), list.path.as_str()), ("GET", "/apis/apps/v1/namespaces/apps/deployments"));
+    assert!(list.query.contains("fieldSelector=metadata.name%3Dweb"), "{}", list.query);
+    watch_events(&mut server, &[("DELETED", live_deployment(1, 1, 2, true))]).await;
     call.await.unwrap().unwrap();
 
     // An object someone else relabelled is left alone: no DELETE.
@@ -424,7 +458,9 @@ async fn objects_removed_from_the_program_are_pruned() {
             (delete.method.as_str(), delete.path.as_str()),
             ("DELETE", "/api/v1/namespaces/apps/configmaps/old")
         );
-        next(&mut server, 404, status(404, "NotFound", "gone")).await;
+        // The watch of that object finds it gone at once.
+        let list = next(&mut server, 200, list_of("ConfigMapList", vec![])).await;
+        assert_eq!((list.method.as_str(), list.path.as_str()), ("GET", "/api/v1/namespaces/apps/configmaps"));
     });
     let report = engine.apply(graph, &mut state, &p).await.unwrap();
     assert!(report.ok());
