@@ -248,7 +248,7 @@ fn run_e2e_benchmarks() {
     for n in [1_000usize, 10_000] {
         for passphrase in [None, Some("correct horse battery staple")] {
             let dir = tempfile::tempdir().expect("tempdir");
-            bench_stack(&binary, dir.path(), n, passphrase, &["deploy", "--yes"]);
+            bench_stack(&binary, dir.path(), n, passphrase, &["deploy", "--yes", "--skip-preflight"]);
             let mut times: Vec<Duration> = (0..5)
                 .map(|_| {
                     let t0 = Instant::now();
