@@ -10,6 +10,7 @@ use super::route53::{Created, RecordInputs, ZoneRef, create_owned, delete_owned}
 use super::wait::{Poll, poll_until};
 use super::{TAG_URN, call_failed, error_code};
 use crate::aws::AwsCtx;
+use crate::aws::found;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -188,11 +189,12 @@ fn idempotency_token(urn: &Urn, inputs: &CertificateInputs) -> String {
 
 impl CertificateProvider {
     async fn describe(&self, ctx: &Ctx, arn: &str) -> ProviderResult<Option<aws_sdk_acm::types::CertificateDetail>> {
-        match ctx.aws()?.acm.describe_certificate().certificate_arn(arn).send().await {
-            Ok(o) => Ok(o.certificate().cloned()),
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => Err(call_failed("DescribeCertificate", e)),
-        }
+        Ok(found(
+            "DescribeCertificate",
+            |c| c == Some("ResourceNotFoundException"),
+            ctx.aws()?.acm.describe_certificate().certificate_arn(arn).send().await,
+        )?
+        .and_then(|o| o.certificate().cloned()))
     }
 
     /// ACM fills in the validation records shortly after the request.

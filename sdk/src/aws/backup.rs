@@ -3,6 +3,7 @@
 
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
+use crate::aws::found;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::Urn;
 use async_trait::async_trait;
@@ -68,14 +69,15 @@ impl VaultProvider {
     }
 
     async fn get(&self, ctx: &Ctx, name: &str) -> ProviderResult<Option<VaultOutputs>> {
-        match ctx.aws()?.backup.describe_backup_vault().backup_vault_name(name).send().await {
-            Ok(v) => Ok(Some(VaultOutputs {
-                name: v.backup_vault_name().unwrap_or(name).to_string(),
-                arn: v.backup_vault_arn().unwrap_or_default().to_string(),
-            })),
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => Err(call_failed("DescribeBackupVault", e)),
-        }
+        Ok(found(
+            "DescribeBackupVault",
+            |c| c == Some("ResourceNotFoundException"),
+            ctx.aws()?.backup.describe_backup_vault().backup_vault_name(name).send().await,
+        )?
+        .map(|v| VaultOutputs {
+            name: v.backup_vault_name().unwrap_or(name).to_string(),
+            arn: v.backup_vault_arn().unwrap_or_default().to_string(),
+        }))
     }
 }
 
@@ -463,19 +465,12 @@ impl TypedProvider for SelectionProvider {
         if out.emulator_gap.is_some() {
             return Ok(());
         }
-        match ctx
-            .aws()?
-            .backup
-            .delete_backup_selection()
-            .backup_plan_id(&out.plan_id)
-            .selection_id(&out.id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(call_failed("DeleteBackupSelection", e)),
-        }
+        found(
+            "DeleteBackupSelection",
+            |c| c == Some("ResourceNotFoundException"),
+            ctx.aws()?.backup.delete_backup_selection().backup_plan_id(&out.plan_id).selection_id(&out.id).send().await,
+        )
+        .map(drop)
     }
 
     async fn read_many(

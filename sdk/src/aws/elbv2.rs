@@ -8,6 +8,7 @@
 
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
+use crate::aws::found;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::Urn;
 use async_trait::async_trait;
@@ -94,11 +95,12 @@ impl LoadBalancerProvider {
         ctx: &Ctx,
         name: &str,
     ) -> ProviderResult<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
-        match ctx.aws()?.elbv2.describe_load_balancers().names(name).send().await {
-            Ok(o) => Ok(o.load_balancers().first().cloned()),
-            Err(e) if not_found(error_code(&e)) => Ok(None),
-            Err(e) => Err(call_failed("DescribeLoadBalancers", e)),
-        }
+        Ok(found(
+            "DescribeLoadBalancers",
+            not_found,
+            ctx.aws()?.elbv2.describe_load_balancers().names(name).send().await,
+        )?
+        .and_then(|o| o.load_balancers().first().cloned()))
     }
 }
 
@@ -172,11 +174,12 @@ impl TypedProvider for LoadBalancerProvider {
         _: &LoadBalancerInputs,
         out: &LoadBalancerOutputs,
     ) -> ProviderResult<()> {
-        match ctx.aws()?.elbv2.delete_load_balancer().load_balancer_arn(&out.arn).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if not_found(error_code(&e)) => Ok(()),
-            Err(e) => Err(call_failed("DeleteLoadBalancer", e)),
-        }
+        found(
+            "DeleteLoadBalancer",
+            not_found,
+            ctx.aws()?.elbv2.delete_load_balancer().load_balancer_arn(&out.arn).send().await,
+        )
+        .map(drop)
     }
 
     async fn read_many(
@@ -312,11 +315,12 @@ impl TypedProvider for TargetGroupProvider {
     }
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &TargetGroupInputs, out: &TargetGroupOutputs) -> ProviderResult<()> {
-        match ctx.aws()?.elbv2.delete_target_group().target_group_arn(&out.arn).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if not_found(error_code(&e)) => Ok(()),
-            Err(e) => Err(call_failed("DeleteTargetGroup", e)),
-        }
+        found(
+            "DeleteTargetGroup",
+            not_found,
+            ctx.aws()?.elbv2.delete_target_group().target_group_arn(&out.arn).send().await,
+        )
+        .map(drop)
     }
 
     async fn read_many(
@@ -430,16 +434,14 @@ pub struct ListenerProvider;
 
 impl ListenerProvider {
     async fn on_port(&self, ctx: &Ctx, lb: &str, port: i32) -> ProviderResult<Option<String>> {
-        match ctx.aws()?.elbv2.describe_listeners().load_balancer_arn(lb).send().await {
-            Ok(o) => Ok(o
-                .listeners()
-                .iter()
-                .find(|l| l.port() == Some(port))
-                .and_then(|l| l.listener_arn())
-                .map(str::to_string)),
-            Err(e) if not_found(error_code(&e)) => Ok(None),
-            Err(e) => Err(call_failed("DescribeListeners", e)),
-        }
+        Ok(found(
+            "DescribeListeners",
+            not_found,
+            ctx.aws()?.elbv2.describe_listeners().load_balancer_arn(lb).send().await,
+        )?
+        .and_then(|o| {
+            o.listeners().iter().find(|l| l.port() == Some(port)).and_then(|l| l.listener_arn()).map(str::to_string)
+        }))
     }
 }
 
@@ -499,11 +501,8 @@ impl TypedProvider for ListenerProvider {
     }
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &ListenerInputs, out: &ListenerOutputs) -> ProviderResult<()> {
-        match ctx.aws()?.elbv2.delete_listener().listener_arn(&out.arn).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if not_found(error_code(&e)) => Ok(()),
-            Err(e) => Err(call_failed("DeleteListener", e)),
-        }
+        found("DeleteListener", not_found, ctx.aws()?.elbv2.delete_listener().listener_arn(&out.arn).send().await)
+            .map(drop)
     }
 
     async fn read_many(
@@ -587,11 +586,8 @@ impl RuleProvider {
         ctx: &Ctx,
         listener: &str,
     ) -> ProviderResult<Option<Vec<aws_sdk_elasticloadbalancingv2::types::Rule>>> {
-        match ctx.aws()?.elbv2.describe_rules().listener_arn(listener).send().await {
-            Ok(o) => Ok(Some(o.rules().to_vec())),
-            Err(e) if not_found(error_code(&e)) => Ok(None),
-            Err(e) => Err(call_failed("DescribeRules", e)),
-        }
+        Ok(found("DescribeRules", not_found, ctx.aws()?.elbv2.describe_rules().listener_arn(listener).send().await)?
+            .map(|o| o.rules().to_vec()))
     }
 }
 
@@ -659,11 +655,7 @@ impl TypedProvider for RuleProvider {
     }
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &RuleInputs, out: &RuleOutputs) -> ProviderResult<()> {
-        match ctx.aws()?.elbv2.delete_rule().rule_arn(&out.arn).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if not_found(error_code(&e)) => Ok(()),
-            Err(e) => Err(call_failed("DeleteRule", e)),
-        }
+        found("DeleteRule", not_found, ctx.aws()?.elbv2.delete_rule().rule_arn(&out.arn).send().await).map(drop)
     }
 
     async fn read_many(

@@ -7,6 +7,7 @@
 use super::{TAG_URN, call_failed, classify, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry_iam};
+use crate::aws::found;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -296,11 +297,8 @@ fn is_no_such_entity<E: aws_sdk_iam::error::ProvideErrorMetadata>(
 
 impl RoleProvider {
     async fn get(&self, ctx: &Ctx, name: &str) -> ProviderResult<Option<aws_sdk_iam::types::Role>> {
-        match ctx.aws()?.iam.get_role().role_name(name).send().await {
-            Ok(out) => Ok(out.role().cloned()),
-            Err(e) if is_no_such_entity(&e) => Ok(None),
-            Err(e) => Err(call_failed("GetRole", e)),
-        }
+        Ok(found("GetRole", |c| c == Some("NoSuchEntity"), ctx.aws()?.iam.get_role().role_name(name).send().await)?
+            .and_then(|out| out.role().cloned()))
     }
 
     async fn observe(&self, ctx: &Ctx, role: &aws_sdk_iam::types::Role) -> ProviderResult<RoleInputs> {
@@ -696,11 +694,12 @@ impl TypedProvider for InlineProvider {
     }
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &InlineInputs, out: &InlineOutputs) -> ProviderResult<()> {
-        match ctx.aws()?.iam.delete_role_policy().role_name(&out.role_name).policy_name(&out.policy_name).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_no_such_entity(&e) => Ok(()),
-            Err(e) => Err(call_failed("DeleteRolePolicy", e)),
-        }
+        found(
+            "DeleteRolePolicy",
+            |c| c == Some("NoSuchEntity"),
+            ctx.aws()?.iam.delete_role_policy().role_name(&out.role_name).policy_name(&out.policy_name).send().await,
+        )
+        .map(drop)
     }
 
     async fn read_many(

@@ -7,6 +7,7 @@
 
 use super::{Tags, call_failed, error_code, not_ours, tagged_for, user_tags_of};
 use crate::aws::AwsCtx;
+use crate::aws::found;
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -108,13 +109,16 @@ fn kms_tags(ctx: &Ctx, urn: &Urn, tags: &Tags) -> Vec<Tag> {
 impl KeyProvider {
     /// The key an alias or id names, unless it is gone or on its way out.
     async fn describe(&self, ctx: &Ctx, key: &str) -> ProviderResult<Option<aws_sdk_kms::types::KeyMetadata>> {
-        match ctx.aws()?.kms.describe_key().key_id(key).send().await {
-            Ok(o) => Ok(o.key_metadata.filter(|m| {
+        Ok(found(
+            "DescribeKey",
+            |c| c == Some("NotFoundException"),
+            ctx.aws()?.kms.describe_key().key_id(key).send().await,
+        )?
+        .and_then(|o| {
+            o.key_metadata.filter(|m| {
                 !matches!(m.key_state(), Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion))
-            })),
-            Err(e) if error_code(&e) == Some("NotFoundException") => Ok(None),
-            Err(e) => Err(call_failed("DescribeKey", e)),
-        }
+            })
+        }))
     }
 
     async fn tags(&self, ctx: &Ctx, key_id: &str) -> ProviderResult<Vec<(String, String)>> {

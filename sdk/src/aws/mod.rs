@@ -560,6 +560,24 @@ pub fn is_emulator_gap<E>(aws: &Aws, e: &SdkError<E, HttpResponse>) -> bool {
     aws.emulator && e.raw_response().is_some_and(|r| r.status().as_u16() == 500)
 }
 
+/// A call's answer in which "there is no such thing" (an error whose code `absent` accepts) is
+/// `None`, and any other error names the call: a delete of what is already gone, a read of what
+/// was deleted.
+pub fn found<T, E>(
+    call: &str,
+    absent: impl Fn(Option<&str>) -> bool,
+    answer: Result<T, SdkError<E, HttpResponse>>,
+) -> ProviderResult<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match answer {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if absent(error_code(&e)) => Ok(None),
+        Err(e) => Err(call_failed(call, e)),
+    }
+}
+
 /// A provider error in one line: the call, the service's code and message (or what went wrong on
 /// the way), the attempts and the time spent.
 pub fn call_failed<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(

@@ -4,6 +4,7 @@ use super::wait::{Poll, poll_until};
 use super::{call_failed, classify, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::create::create_or_find;
+use crate::aws::found;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Secret, Urn};
 use async_trait::async_trait;
@@ -89,11 +90,12 @@ impl SubnetGroupProvider {
     }
 
     async fn get(&self, ctx: &Ctx, name: &str) -> ProviderResult<Option<aws_sdk_rds::types::DbSubnetGroup>> {
-        match ctx.aws()?.rds.describe_db_subnet_groups().db_subnet_group_name(name).send().await {
-            Ok(o) => Ok(o.db_subnet_groups().first().cloned()),
-            Err(e) if error_code(&e) == Some("DBSubnetGroupNotFoundFault") => Ok(None),
-            Err(e) => Err(call_failed("DescribeDBSubnetGroups", e)),
-        }
+        Ok(found(
+            "DescribeDBSubnetGroups",
+            |c| c == Some("DBSubnetGroupNotFoundFault"),
+            ctx.aws()?.rds.describe_db_subnet_groups().db_subnet_group_name(name).send().await,
+        )?
+        .and_then(|o| o.db_subnet_groups().first().cloned()))
     }
 }
 
@@ -167,11 +169,12 @@ impl TypedProvider for SubnetGroupProvider {
     }
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &SubnetGroupInputs, out: &SubnetGroupOutputs) -> ProviderResult<()> {
-        match ctx.aws()?.rds.delete_db_subnet_group().db_subnet_group_name(&out.name).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("DBSubnetGroupNotFoundFault") => Ok(()),
-            Err(e) => Err(call_failed("DeleteDBSubnetGroup", e)),
-        }
+        found(
+            "DeleteDBSubnetGroup",
+            |c| c == Some("DBSubnetGroupNotFoundFault"),
+            ctx.aws()?.rds.delete_db_subnet_group().db_subnet_group_name(&out.name).send().await,
+        )
+        .map(drop)
     }
 
     async fn read_many(

@@ -10,6 +10,7 @@
 use super::wait::{Poll, poll_until};
 use super::{TAG_STACK, TAG_URN, call_failed, error_code};
 use crate::aws::AwsCtx;
+use crate::aws::found;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -220,14 +221,15 @@ async fn zones_named(ctx: &Ctx, domain: &str) -> ProviderResult<Vec<aws_sdk_rout
 }
 
 async fn zone_outputs(ctx: &Ctx, id: &str) -> ProviderResult<Option<ZoneOutputs>> {
-    match ctx.aws()?.route53.get_hosted_zone().id(id).send().await {
-        Ok(out) => Ok(Some(ZoneOutputs {
-            id: zone_id_plain(out.hosted_zone().map(|z| z.id()).unwrap_or(id)),
-            name_servers: out.delegation_set().map(|d| d.name_servers().to_vec()).unwrap_or_default(),
-        })),
-        Err(e) if error_code(&e) == Some("NoSuchHostedZone") => Ok(None),
-        Err(e) => Err(call_failed("GetHostedZone", e)),
-    }
+    Ok(found(
+        "GetHostedZone",
+        |c| c == Some("NoSuchHostedZone"),
+        ctx.aws()?.route53.get_hosted_zone().id(id).send().await,
+    )?
+    .map(|out| ZoneOutputs {
+        id: zone_id_plain(out.hosted_zone().map(|z| z.id()).unwrap_or(id)),
+        name_servers: out.delegation_set().map(|d| d.name_servers().to_vec()).unwrap_or_default(),
+    }))
 }
 
 async fn zone_tags(ctx: &Ctx, id: &str) -> ProviderResult<Tags> {

@@ -8,6 +8,7 @@
 
 use super::{Tags, check_tags, is_not_found, sync_tags, user_tags};
 use crate::aws::AwsCtx;
+use crate::aws::found;
 use crate::aws::{call_failed, error_code, not_ours, tagged_for};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -157,19 +158,21 @@ fn tag_pairs(tags: &[Tag]) -> Vec<(String, String)> {
 
 impl LaunchTemplateProvider {
     async fn by_name(&self, ctx: &Ctx, name: &str) -> ProviderResult<Option<aws_sdk_ec2::types::LaunchTemplate>> {
-        match ctx.aws()?.ec2.describe_launch_templates().launch_template_names(name).send().await {
-            Ok(o) => Ok(o.launch_templates().first().cloned()),
-            Err(e) if is_not_found(error_code(&e)) => Ok(None),
-            Err(e) => Err(call_failed("DescribeLaunchTemplates", e)),
-        }
+        Ok(found(
+            "DescribeLaunchTemplates",
+            is_not_found,
+            ctx.aws()?.ec2.describe_launch_templates().launch_template_names(name).send().await,
+        )?
+        .and_then(|o| o.launch_templates().first().cloned()))
     }
 
     async fn by_id(&self, ctx: &Ctx, id: &str) -> ProviderResult<Option<aws_sdk_ec2::types::LaunchTemplate>> {
-        match ctx.aws()?.ec2.describe_launch_templates().launch_template_ids(id).send().await {
-            Ok(o) => Ok(o.launch_templates().first().cloned()),
-            Err(e) if is_not_found(error_code(&e)) => Ok(None),
-            Err(e) => Err(call_failed("DescribeLaunchTemplates", e)),
-        }
+        Ok(found(
+            "DescribeLaunchTemplates",
+            is_not_found,
+            ctx.aws()?.ec2.describe_launch_templates().launch_template_ids(id).send().await,
+        )?
+        .and_then(|o| o.launch_templates().first().cloned()))
     }
 
     fn outputs(t: &aws_sdk_ec2::types::LaunchTemplate) -> LaunchTemplateOutputs {
@@ -238,11 +241,12 @@ impl TypedProvider for LaunchTemplateProvider {
         _: &LaunchTemplateInputs,
         out: &LaunchTemplateOutputs,
     ) -> ProviderResult<()> {
-        match ctx.aws()?.ec2.delete_launch_template().launch_template_id(&out.id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(error_code(&e)) => Ok(()),
-            Err(e) => Err(call_failed("DeleteLaunchTemplate", e)),
-        }
+        found(
+            "DeleteLaunchTemplate",
+            is_not_found,
+            ctx.aws()?.ec2.delete_launch_template().launch_template_id(&out.id).send().await,
+        )
+        .map(drop)
     }
 
     /// The template and what its default version holds (metadata options, root volume).

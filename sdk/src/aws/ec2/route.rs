@@ -7,6 +7,7 @@ use super::route_table::{RouteTableRef, describe_route_tables};
 use super::{check_cidr, filter, is_not_found};
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
+use crate::aws::found;
 use crate::aws::{call_failed, classify, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Stack, Urn};
@@ -182,19 +183,18 @@ impl TypedProvider for RouteProvider {
     }
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &RouteInputs, out: &RouteOutputs) -> ProviderResult<()> {
-        match ctx
-            .aws()?
-            .ec2
-            .delete_route()
-            .route_table_id(&out.route_table_id)
-            .destination_cidr_block(&out.destination_cidr_block)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(error_code(&e)) => Ok(()),
-            Err(e) => Err(call_failed("DeleteRoute", e)),
-        }
+        found(
+            "DeleteRoute",
+            is_not_found,
+            ctx.aws()?
+                .ec2
+                .delete_route()
+                .route_table_id(&out.route_table_id)
+                .destination_cidr_block(&out.destination_cidr_block)
+                .send()
+                .await,
+        )
+        .map(drop)
     }
 
     async fn read_many(

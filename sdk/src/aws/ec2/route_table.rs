@@ -6,7 +6,8 @@ use super::vpc::VpcRef;
 use super::{Tags, check_tags, filter, is_not_found, sync_tags, tag_specification, urn_filters, user_tags, with_name};
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
-use crate::aws::{call_failed, classify, error_code};
+use crate::aws::found;
+use crate::aws::{call_failed, classify};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -312,11 +313,12 @@ impl TypedProvider for AssociationProvider {
     }
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &AssociationInputs, out: &AssociationOutputs) -> ProviderResult<()> {
-        match ctx.aws()?.ec2.disassociate_route_table().association_id(&out.id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(error_code(&e)) => Ok(()),
-            Err(e) => Err(call_failed("DisassociateRouteTable", e)),
-        }
+        found(
+            "DisassociateRouteTable",
+            is_not_found,
+            ctx.aws()?.ec2.disassociate_route_table().association_id(&out.id).send().await,
+        )
+        .map(drop)
     }
 
     async fn read_many(

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
+use crate::aws::found;
 use crate::aws::{TAG_URN, call_failed, classify, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -515,19 +516,18 @@ impl TypedProvider for IngressRuleProvider {
     }
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &IngressRuleInputs, out: &IngressRuleOutputs) -> ProviderResult<()> {
-        match ctx
-            .aws()?
-            .ec2
-            .revoke_security_group_ingress()
-            .group_id(&out.security_group_id)
-            .security_group_rule_ids(&out.id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(error_code(&e)) => Ok(()),
-            Err(e) => Err(call_failed("RevokeSecurityGroupIngress", e)),
-        }
+        found(
+            "RevokeSecurityGroupIngress",
+            is_not_found,
+            ctx.aws()?
+                .ec2
+                .revoke_security_group_ingress()
+                .group_id(&out.security_group_id)
+                .security_group_rule_ids(&out.id)
+                .send()
+                .await,
+        )
+        .map(drop)
     }
 
     async fn read_many(

@@ -88,11 +88,7 @@ fn found<T, E>(call: &str, answer: Result<T, SdkError<E, HttpResponse>>) -> Prov
 where
     E: aws_sdk_eks::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match answer {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(call_failed(call, e)),
-    }
+    crate::aws::found(call, |code| code == Some("ResourceNotFoundException"), answer)
 }
 
 /// The local emulator does not implement this EKS action (it answers 404 or 500 without an
