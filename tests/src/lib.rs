@@ -59,11 +59,6 @@ impl Fixture {
         Session::preview(engine, graph).await.unwrap()
     }
 
-    /// Deletes everything in the engine's state, as `destroy --yes` does.
-    pub async fn destroy(&self, engine: &Engine) -> (Plan, ApplyReport) {
-        Session::destroy_all(engine).await.unwrap()
-    }
-
     /// Makes an S3 bucket in the emulator's region.
     pub async fn bucket(&self, name: &str) {
         self.aws
