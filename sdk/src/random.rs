@@ -1,7 +1,7 @@
 //! `fabric:random:Password`: a password generated once, at its first apply, and kept (encrypted)
 //! in state, so every later plan sees the same value.
 
-use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Output, Secret, Stack, Urn};
 use async_trait::async_trait;
 use rand::Rng;
@@ -73,14 +73,8 @@ impl TypedProvider for PasswordProvider {
         Ok(PasswordOutputs { value: Secret::new(generate(inputs.length)) })
     }
 
-    async fn update(
-        &self,
-        _: &Ctx,
-        _: &Urn,
-        _: &PasswordInputs,
-        out: &PasswordOutputs,
-        _: &PasswordInputs,
-    ) -> ProviderResult<PasswordOutputs> {
+    async fn update(&self, _: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<PasswordOutputs> {
+        let out = change.outputs;
         Ok(out.clone())
     }
 
@@ -88,11 +82,7 @@ impl TypedProvider for PasswordProvider {
         Ok(())
     }
 
-    async fn read_many(
-        &self,
-        _: &Ctx,
-        items: &[(Urn, PasswordOutputs)],
-    ) -> ProviderResult<Vec<Option<(PasswordInputs, PasswordOutputs)>>> {
+    async fn read_many(&self, _: &Ctx, items: &[(Urn, PasswordOutputs)]) -> Reads<Self> {
         Ok(items.iter().map(|(_, o)| Some((PasswordInputs { length: o.value.expose().len() }, o.clone()))).collect())
     }
 

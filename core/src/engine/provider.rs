@@ -257,29 +257,15 @@ pub trait TypedProvider: Send + Sync + 'static {
     const DELETE_BEFORE_REPLACE: bool = false;
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Self::Inputs) -> ProviderResult<Self::Outputs>;
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        urn: &Urn,
-        old: &Self::Inputs,
-        outputs: &Self::Outputs,
-        new: &Self::Inputs,
-    ) -> ProviderResult<Self::Outputs>;
+    /// Changes the resource in place (see [`Update`]); what [`TypedProvider::REPLACE_ON`] names
+    /// never reaches here.
+    async fn update(&self, ctx: &Ctx, urn: &Urn, change: Update<'_, Self>) -> ProviderResult<Self::Outputs>;
     async fn delete(&self, ctx: &Ctx, urn: &Urn, inputs: &Self::Inputs, outputs: &Self::Outputs) -> ProviderResult<()>;
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, Self::Outputs)],
-    ) -> ProviderResult<Vec<Option<(Self::Inputs, Self::Outputs)>>>;
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, Self::Outputs)]) -> Reads<Self>;
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &Self::Inputs) -> ProviderResult<Option<Self::Outputs>>;
 
     /// One resource through [`TypedProvider::read_many`]: `None` when it is not there.
-    async fn read_one(
-        &self,
-        ctx: &Ctx,
-        urn: &Urn,
-        outputs: Self::Outputs,
-    ) -> ProviderResult<Option<(Self::Inputs, Self::Outputs)>> {
+    async fn read_one(&self, ctx: &Ctx, urn: &Urn, outputs: Self::Outputs) -> Read<Self> {
         Ok(self.read_many(ctx, &[(urn.clone(), outputs)]).await?.pop().flatten())
     }
 
@@ -287,7 +273,7 @@ pub trait TypedProvider: Send + Sync + 'static {
     const IMPORTABLE: bool = false;
 
     /// Reads the resource with cloud id `id` for an import (see [`Provider::import`]).
-    async fn import(&self, _ctx: &Ctx, urn: &Urn, _id: &str) -> ProviderResult<Option<(Self::Inputs, Self::Outputs)>> {
+    async fn import(&self, _ctx: &Ctx, urn: &Urn, _id: &str) -> Read<Self> {
         Err(ProviderError(format!("{} cannot be imported", urn.type_name())))
     }
 
@@ -295,6 +281,21 @@ pub trait TypedProvider: Send + Sync + 'static {
     async fn discover(&self, _ctx: &Ctx, _urn: &Urn, _inputs: &Self::Inputs) -> ProviderResult<Vec<String>> {
         Ok(Vec::new())
     }
+}
+
+/// What [`TypedProvider::read_many`] answers: for each item asked, in order, its inputs and outputs
+/// as read, or `None` when it is gone.
+pub type Reads<P> = ProviderResult<Vec<Option<(<P as TypedProvider>::Inputs, <P as TypedProvider>::Outputs)>>>;
+
+/// One resource as [`TypedProvider::read_one`] and [`TypedProvider::import`] read it.
+pub type Read<P> = ProviderResult<Option<(<P as TypedProvider>::Inputs, <P as TypedProvider>::Outputs)>>;
+
+/// An in-place change handed to [`TypedProvider::update`]: the inputs recorded at the last apply,
+/// the outputs recorded then, and the inputs wanted now.
+pub struct Update<'a, P: TypedProvider + ?Sized> {
+    pub old: &'a P::Inputs,
+    pub outputs: &'a P::Outputs,
+    pub new: &'a P::Inputs,
 }
 
 struct Typed<P>(P);
@@ -335,7 +336,7 @@ impl<P: TypedProvider> Provider for Typed<P> {
         let old: P::Inputs = decode("recorded inputs", old)?;
         let outputs: P::Outputs = decode("recorded outputs", outputs)?;
         let new: P::Inputs = decode("inputs", new)?;
-        encode(&self.0.update(ctx, urn, &old, &outputs, &new).await?)
+        encode(&self.0.update(ctx, urn, Update { old: &old, outputs: &outputs, new: &new }).await?)
     }
 
     async fn delete(&self, ctx: &Ctx, urn: &Urn, inputs: &Value, outputs: &Value) -> ProviderResult<()> {

@@ -11,7 +11,9 @@ use super::wait::{Poll, poll_until};
 use super::{TAG_URN, call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::found;
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{
+    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_acm::types::{CertificateStatus, Tag, ValidationMethod};
@@ -253,14 +255,8 @@ impl TypedProvider for CertificateProvider {
         Ok(CertificateOutputs { arn, validation_records })
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &CertificateInputs,
-        out: &CertificateOutputs,
-        new: &CertificateInputs,
-    ) -> ProviderResult<CertificateOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<CertificateOutputs> {
+        let Update { old, outputs: out, new } = change;
         let acm = &ctx.aws()?.acm;
         let arn = out.arn.as_str();
         let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError(e.to_string()));
@@ -295,11 +291,7 @@ impl TypedProvider for CertificateProvider {
         }
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, CertificateOutputs)],
-    ) -> ProviderResult<Vec<Option<(CertificateInputs, CertificateOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, CertificateOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             let Some(d) = self.describe(ctx, &o.arn).await? else {
@@ -335,12 +327,7 @@ impl TypedProvider for CertificateProvider {
     const IMPORTABLE: bool = true;
 
     /// By certificate ARN.
-    async fn import(
-        &self,
-        ctx: &Ctx,
-        urn: &Urn,
-        id: &str,
-    ) -> ProviderResult<Option<(CertificateInputs, CertificateOutputs)>> {
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
         let probe = CertificateOutputs { arn: id.to_string(), validation_records: Vec::new() };
         let Some((inputs, _)) = self.read_one(ctx, urn, probe).await? else {
             return Ok(None);
@@ -465,14 +452,8 @@ impl TypedProvider for ValidationProvider {
         self.validate(ctx, urn, inputs).await
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        urn: &Urn,
-        _: &ValidationInputs,
-        _: &ValidationOutputs,
-        new: &ValidationInputs,
-    ) -> ProviderResult<ValidationOutputs> {
+    async fn update(&self, ctx: &Ctx, urn: &Urn, change: Update<'_, Self>) -> ProviderResult<ValidationOutputs> {
+        let new = change.new;
         self.validate(ctx, urn, new).await
     }
 
@@ -487,11 +468,7 @@ impl TypedProvider for ValidationProvider {
         Ok(())
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, ValidationOutputs)],
-    ) -> ProviderResult<Vec<Option<(ValidationInputs, ValidationOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ValidationOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             let present = CertificateProvider.describe(ctx, &o.certificate_arn).await?.is_some();

@@ -3,7 +3,7 @@
 
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Output, Stack, Urn};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -95,14 +95,8 @@ impl TypedProvider for AttachmentProvider {
         })
     }
 
-    async fn update(
-        &self,
-        _: &Ctx,
-        _: &Urn,
-        _: &AttachmentInputs,
-        out: &AttachmentOutputs,
-        _: &AttachmentInputs,
-    ) -> ProviderResult<AttachmentOutputs> {
+    async fn update(&self, _: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<AttachmentOutputs> {
+        let out = change.outputs;
         Ok(out.clone())
     }
 
@@ -126,11 +120,7 @@ impl TypedProvider for AttachmentProvider {
         }
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, AttachmentOutputs)],
-    ) -> ProviderResult<Vec<Option<(AttachmentInputs, AttachmentOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, AttachmentOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             let inputs = AttachmentInputs {

@@ -4,7 +4,7 @@
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::found;
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::Urn;
 use async_trait::async_trait;
 use aws_sdk_backup::types::{
@@ -116,14 +116,8 @@ impl TypedProvider for VaultProvider {
         }
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &VaultInputs,
-        out: &VaultOutputs,
-        new: &VaultInputs,
-    ) -> ProviderResult<VaultOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<VaultOutputs> {
+        let Update { old, outputs: out, new } = change;
         let backup = &ctx.aws()?.backup;
         let arn = out.arn.as_str();
         let remove = |keys| async move {
@@ -150,11 +144,7 @@ impl TypedProvider for VaultProvider {
         }
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, VaultOutputs)],
-    ) -> ProviderResult<Vec<Option<(VaultInputs, VaultOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, VaultOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             let found = self.get(ctx, &o.name).await?;
@@ -272,14 +262,8 @@ impl TypedProvider for PlanProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &PlanInputs,
-        out: &PlanOutputs,
-        new: &PlanInputs,
-    ) -> ProviderResult<PlanOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<PlanOutputs> {
+        let Update { old, outputs: out, new } = change;
         if old.rules != new.rules || old.vault_name != new.vault_name {
             ctx.aws()?
                 .backup
@@ -301,11 +285,7 @@ impl TypedProvider for PlanProvider {
         }
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, PlanOutputs)],
-    ) -> ProviderResult<Vec<Option<(PlanInputs, PlanOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, PlanOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             match ctx.aws()?.backup.get_backup_plan().backup_plan_id(&o.id).send().await {
@@ -450,14 +430,8 @@ impl TypedProvider for SelectionProvider {
         }
     }
 
-    async fn update(
-        &self,
-        _: &Ctx,
-        _: &Urn,
-        _: &SelectionInputs,
-        out: &SelectionOutputs,
-        _: &SelectionInputs,
-    ) -> ProviderResult<SelectionOutputs> {
+    async fn update(&self, _: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<SelectionOutputs> {
+        let out = change.outputs;
         Ok(out.clone())
     }
 
@@ -473,11 +447,7 @@ impl TypedProvider for SelectionProvider {
         .map(drop)
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, SelectionOutputs)],
-    ) -> ProviderResult<Vec<Option<(SelectionInputs, SelectionOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, SelectionOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             if let Some(requested) = &o.requested {

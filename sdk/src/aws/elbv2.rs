@@ -9,7 +9,7 @@
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::found;
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::Urn;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
@@ -139,14 +139,8 @@ impl TypedProvider for LoadBalancerProvider {
             .ok_or_else(|| ProviderError("CreateLoadBalancer answered no load balancer".into()))
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &LoadBalancerInputs,
-        out: &LoadBalancerOutputs,
-        new: &LoadBalancerInputs,
-    ) -> ProviderResult<LoadBalancerOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<LoadBalancerOutputs> {
+        let Update { old, outputs: out, new } = change;
         let elb = &ctx.aws()?.elbv2;
         if old.subnet_ids != new.subnet_ids {
             elb.set_subnets()
@@ -182,11 +176,7 @@ impl TypedProvider for LoadBalancerProvider {
         .map(drop)
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, LoadBalancerOutputs)],
-    ) -> ProviderResult<Vec<Option<(LoadBalancerInputs, LoadBalancerOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, LoadBalancerOutputs)]) -> Reads<Self> {
         let mut all = Vec::new();
         let mut pages = ctx.aws()?.elbv2.describe_load_balancers().into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -293,14 +283,8 @@ impl TypedProvider for TargetGroupProvider {
         Ok(TargetGroupOutputs { arn, program_name: Some(i.name.clone()) })
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &TargetGroupInputs,
-        out: &TargetGroupOutputs,
-        new: &TargetGroupInputs,
-    ) -> ProviderResult<TargetGroupOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<TargetGroupOutputs> {
+        let Update { old, outputs: out, new } = change;
         if old.health_check_path != new.health_check_path {
             ctx.aws()?
                 .elbv2
@@ -323,11 +307,7 @@ impl TypedProvider for TargetGroupProvider {
         .map(drop)
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, TargetGroupOutputs)],
-    ) -> ProviderResult<Vec<Option<(TargetGroupInputs, TargetGroupOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, TargetGroupOutputs)]) -> Reads<Self> {
         let mut all = Vec::new();
         let mut pages = ctx.aws()?.elbv2.describe_target_groups().into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -476,14 +456,8 @@ impl TypedProvider for ListenerProvider {
         Ok(ListenerOutputs { arn })
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        _: &ListenerInputs,
-        out: &ListenerOutputs,
-        new: &ListenerInputs,
-    ) -> ProviderResult<ListenerOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<ListenerOutputs> {
+        let Update { outputs: out, new, .. } = change;
         ctx.aws()?
             .elbv2
             .modify_listener()
@@ -505,11 +479,7 @@ impl TypedProvider for ListenerProvider {
             .map(drop)
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, ListenerOutputs)],
-    ) -> ProviderResult<Vec<Option<(ListenerInputs, ListenerOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ListenerOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             let found = match ctx.aws()?.elbv2.describe_listeners().listener_arns(&o.arn).send().await {
@@ -617,7 +587,7 @@ impl TypedProvider for RuleProvider {
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &RuleInputs) -> ProviderResult<RuleOutputs> {
         if let Some(found) = self.find(ctx, urn, i).await? {
-            return self.update(ctx, urn, i, &found, i).await;
+            return self.update(ctx, urn, Update { old: i, outputs: &found, new: i }).await;
         }
         let out = ctx
             .aws()?
@@ -634,14 +604,8 @@ impl TypedProvider for RuleProvider {
         Ok(RuleOutputs { arn: out.rules().first().and_then(|r| r.rule_arn()).unwrap_or_default().to_string() })
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        _: &RuleInputs,
-        out: &RuleOutputs,
-        new: &RuleInputs,
-    ) -> ProviderResult<RuleOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<RuleOutputs> {
+        let Update { outputs: out, new, .. } = change;
         ctx.aws()?
             .elbv2
             .modify_rule()
@@ -658,11 +622,7 @@ impl TypedProvider for RuleProvider {
         found("DeleteRule", not_found, ctx.aws()?.elbv2.delete_rule().rule_arn(&out.arn).send().await).map(drop)
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, RuleOutputs)],
-    ) -> ProviderResult<Vec<Option<(RuleInputs, RuleOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, RuleOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             let found = match ctx.aws()?.elbv2.describe_rules().rule_arns(&o.arn).send().await {

@@ -8,7 +8,9 @@ use super::{TAG_URN, call_failed, classify, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry_iam};
 use crate::aws::found;
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{
+    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_iam::types::Tag;
@@ -365,14 +367,8 @@ impl TypedProvider for RoleProvider {
         .await
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &RoleInputs,
-        out: &RoleOutputs,
-        new: &RoleInputs,
-    ) -> ProviderResult<RoleOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<RoleOutputs> {
+        let Update { old, outputs: out, new } = change;
         let iam = &ctx.aws()?.iam;
         if old.assume_role_policy != new.assume_role_policy {
             iam.update_assume_role_policy()
@@ -416,11 +412,7 @@ impl TypedProvider for RoleProvider {
         }
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, RoleOutputs)],
-    ) -> ProviderResult<Vec<Option<(RoleInputs, RoleOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, RoleOutputs)]) -> Reads<Self> {
         // ListRoles is one paginated call for the account; tags come per role.
         let mut roles = Vec::new();
         let mut pages = ctx.aws()?.iam.list_roles().into_paginator().send();
@@ -440,7 +432,7 @@ impl TypedProvider for RoleProvider {
     const IMPORTABLE: bool = true;
 
     /// By role name.
-    async fn import(&self, ctx: &Ctx, _: &Urn, id: &str) -> ProviderResult<Option<(RoleInputs, RoleOutputs)>> {
+    async fn import(&self, ctx: &Ctx, _: &Urn, id: &str) -> Read<Self> {
         let Some(role) = self.get(ctx, id).await? else { return Ok(None) };
         Ok(Some((self.observe(ctx, &role).await?, role_outputs(&role))))
     }
@@ -553,14 +545,8 @@ impl TypedProvider for AttachmentProvider {
         Ok(AttachmentOutputs { role_name: inputs.role_name.clone(), policy_arn: inputs.policy_arn.clone() })
     }
 
-    async fn update(
-        &self,
-        _: &Ctx,
-        _: &Urn,
-        _: &AttachmentInputs,
-        out: &AttachmentOutputs,
-        _: &AttachmentInputs,
-    ) -> ProviderResult<AttachmentOutputs> {
+    async fn update(&self, _: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<AttachmentOutputs> {
+        let out = change.outputs;
         Ok(out.clone())
     }
 
@@ -572,11 +558,7 @@ impl TypedProvider for AttachmentProvider {
         }
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, AttachmentOutputs)],
-    ) -> ProviderResult<Vec<Option<(AttachmentInputs, AttachmentOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, AttachmentOutputs)]) -> Reads<Self> {
         let mut by_role: BTreeMap<&str, Option<Vec<String>>> = BTreeMap::new();
         for (_, o) in items {
             if !by_role.contains_key(o.role_name.as_str()) {
@@ -682,14 +664,8 @@ impl TypedProvider for InlineProvider {
         put_inline(ctx, inputs).await
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        _: &InlineInputs,
-        _: &InlineOutputs,
-        new: &InlineInputs,
-    ) -> ProviderResult<InlineOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<InlineOutputs> {
+        let new = change.new;
         put_inline(ctx, new).await
     }
 
@@ -702,11 +678,7 @@ impl TypedProvider for InlineProvider {
         .map(drop)
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, InlineOutputs)],
-    ) -> ProviderResult<Vec<Option<(InlineInputs, InlineOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, InlineOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             match ctx.aws()?.iam.get_role_policy().role_name(&o.role_name).policy_name(&o.policy_name).send().await {

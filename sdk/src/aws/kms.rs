@@ -8,7 +8,7 @@
 use super::{Tags, call_failed, error_code, not_ours, tagged_for, user_tags_of};
 use crate::aws::AwsCtx;
 use crate::aws::found;
-use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, Tag};
@@ -181,14 +181,8 @@ impl TypedProvider for KeyProvider {
         Ok(Self::outputs(&meta))
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &KeyInputs,
-        out: &KeyOutputs,
-        new: &KeyInputs,
-    ) -> ProviderResult<KeyOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<KeyOutputs> {
+        let Update { old, outputs: out, new } = change;
         let kms = &ctx.aws()?.kms;
         if old.description != new.description {
             kms.update_key_description()
@@ -228,11 +222,7 @@ impl TypedProvider for KeyProvider {
         }
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, KeyOutputs)],
-    ) -> ProviderResult<Vec<Option<(KeyInputs, KeyOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, KeyOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (urn, o) in items {
             let Some(meta) = self.describe(ctx, &o.id).await? else {

@@ -5,7 +5,9 @@ use super::{call_failed, classify, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::create::create_or_find;
 use crate::aws::found;
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{
+    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+};
 use crate::model::{Secret, Urn};
 use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
@@ -145,14 +147,8 @@ impl TypedProvider for SubnetGroupProvider {
         }
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &SubnetGroupInputs,
-        out: &SubnetGroupOutputs,
-        new: &SubnetGroupInputs,
-    ) -> ProviderResult<SubnetGroupOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<SubnetGroupOutputs> {
+        let Update { old, outputs: out, new } = change;
         if old.subnet_ids != new.subnet_ids || old.description != new.description {
             ctx.aws()?
                 .rds
@@ -177,11 +173,7 @@ impl TypedProvider for SubnetGroupProvider {
         .map(drop)
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, SubnetGroupOutputs)],
-    ) -> ProviderResult<Vec<Option<(SubnetGroupInputs, SubnetGroupOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, SubnetGroupOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             let Some(g) = self.get(ctx, &o.name).await? else {
@@ -521,14 +513,8 @@ impl TypedProvider for InstanceProvider {
         Ok(instance_outputs(&db))
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &InstanceInputs,
-        out: &InstanceOutputs,
-        new: &InstanceInputs,
-    ) -> ProviderResult<InstanceOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<InstanceOutputs> {
+        let Update { old, outputs: out, new } = change;
         let rds = &ctx.aws()?.rds;
         let mut req = rds
             .modify_db_instance()
@@ -624,11 +610,7 @@ impl TypedProvider for InstanceProvider {
         self.wait(ctx, &out.identifier, true).await.map(|_| ())
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, InstanceOutputs)],
-    ) -> ProviderResult<Vec<Option<(InstanceInputs, InstanceOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, InstanceOutputs)]) -> Reads<Self> {
         let mut all = Vec::new();
         let mut pages = ctx.aws()?.rds.describe_db_instances().into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -683,12 +665,7 @@ impl TypedProvider for InstanceProvider {
     const IMPORTABLE: bool = true;
 
     /// By DB instance identifier. The master password cannot be read: the program's is kept.
-    async fn import(
-        &self,
-        ctx: &Ctx,
-        urn: &Urn,
-        id: &str,
-    ) -> ProviderResult<Option<(InstanceInputs, InstanceOutputs)>> {
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
         let probe = InstanceOutputs {
             identifier: id.to_string(),
             arn: String::new(),

@@ -11,7 +11,9 @@ use super::wait::{Poll, poll_until};
 use super::{TAG_STACK, TAG_URN, call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::found;
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{
+    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_route53::types::{
@@ -314,14 +316,8 @@ impl TypedProvider for ZoneProvider {
         Ok(out)
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &ZoneInputs,
-        out: &ZoneOutputs,
-        new: &ZoneInputs,
-    ) -> ProviderResult<ZoneOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<ZoneOutputs> {
+        let Update { old, outputs: out, new } = change;
         if old.comment != new.comment {
             ctx.aws()?
                 .route53
@@ -348,11 +344,7 @@ impl TypedProvider for ZoneProvider {
         }
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, ZoneOutputs)],
-    ) -> ProviderResult<Vec<Option<(ZoneInputs, ZoneOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ZoneOutputs)]) -> Reads<Self> {
         let mut zones = Vec::new();
         let mut pages = ctx.aws()?.route53.list_hosted_zones().into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -378,7 +370,7 @@ impl TypedProvider for ZoneProvider {
     const IMPORTABLE: bool = true;
 
     /// By zone id (`Z…`, or `/hostedzone/Z…`).
-    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(ZoneInputs, ZoneOutputs)>> {
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
         let Some(outputs) = zone_outputs(ctx, &zone_id_plain(id)).await? else { return Ok(None) };
         self.read_one(ctx, urn, outputs).await
     }
@@ -442,14 +434,8 @@ impl TypedProvider for LookupProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        urn: &Urn,
-        _: &LookupInputs,
-        _: &LookupOutputs,
-        new: &LookupInputs,
-    ) -> ProviderResult<LookupOutputs> {
+    async fn update(&self, ctx: &Ctx, urn: &Urn, change: Update<'_, Self>) -> ProviderResult<LookupOutputs> {
+        let new = change.new;
         self.create(ctx, urn, new).await
     }
 
@@ -457,11 +443,7 @@ impl TypedProvider for LookupProvider {
         Ok(())
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, LookupOutputs)],
-    ) -> ProviderResult<Vec<Option<(LookupInputs, LookupOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, LookupOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             let present = zone_outputs(ctx, &o.id).await?;
@@ -1014,14 +996,8 @@ impl TypedProvider for RecordProvider {
 
     /// UPSERT of a record this stack owns (it is in state), with its owner marker (added to
     /// records created before markers existed).
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        urn: &Urn,
-        _: &RecordInputs,
-        out: &RecordOutputs,
-        new: &RecordInputs,
-    ) -> ProviderResult<RecordOutputs> {
+    async fn update(&self, ctx: &Ctx, urn: &Urn, update: Update<'_, Self>) -> ProviderResult<RecordOutputs> {
+        let Update { outputs: out, new, .. } = update;
         let found = self.find_pair(ctx, new).await?;
         if let Some(marker) = &found.marker
             && owner_of(marker).1.as_deref() != Some(urn.as_str())
@@ -1047,11 +1023,7 @@ impl TypedProvider for RecordProvider {
         delete_owned(ctx, urn, &out.zone_id, &out.name, &out.record_type).await
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, RecordOutputs)],
-    ) -> ProviderResult<Vec<Option<(RecordInputs, RecordOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, RecordOutputs)]) -> Reads<Self> {
         let mut by_zone: BTreeMap<&str, Option<Vec<ResourceRecordSet>>> = BTreeMap::new();
         for (_, o) in items {
             if !by_zone.contains_key(o.zone_id.as_str()) {
@@ -1072,7 +1044,7 @@ impl TypedProvider for RecordProvider {
     const IMPORTABLE: bool = true;
 
     /// By `<zone id>/<name>/<type>` (`Z0123/www.acme.com./A`).
-    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(RecordInputs, RecordOutputs)>> {
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
         let parts: Vec<&str> = id.split('/').filter(|p| !p.is_empty()).collect();
         let [zone, name, record_type] = parts.as_slice() else {
             return Err(ProviderError(format!(

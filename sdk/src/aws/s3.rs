@@ -4,7 +4,9 @@
 
 use super::{TAG_URN, Tags, call_failed, error_code};
 use crate::aws::AwsCtx;
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{
+    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
@@ -246,14 +248,8 @@ impl TypedProvider for BucketProvider {
         Ok(Self::outputs(&i.bucket))
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        urn: &Urn,
-        _: &BucketInputs,
-        out: &BucketOutputs,
-        new: &BucketInputs,
-    ) -> ProviderResult<BucketOutputs> {
+    async fn update(&self, ctx: &Ctx, urn: &Urn, change: Update<'_, Self>) -> ProviderResult<BucketOutputs> {
+        let Update { outputs: out, new, .. } = change;
         self.configure(ctx, urn, new).await?;
         Ok(out.clone())
     }
@@ -270,11 +266,7 @@ impl TypedProvider for BucketProvider {
         }
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, BucketOutputs)],
-    ) -> ProviderResult<Vec<Option<(BucketInputs, BucketOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, BucketOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             let Some(tags) = self.tags(ctx, &o.bucket).await? else {
@@ -291,7 +283,7 @@ impl TypedProvider for BucketProvider {
     const IMPORTABLE: bool = true;
 
     /// By bucket name.
-    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(BucketInputs, BucketOutputs)>> {
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
         self.read_one(ctx, urn, Self::outputs(id)).await
     }
 

@@ -6,7 +6,7 @@ use super::{Tags, check_tags, is_not_found, sync_tags, tag_specification, urn_fi
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry, retry_dependency_violation};
 use crate::aws::{call_failed, classify, error_code};
-use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::ResourceType;
@@ -157,14 +157,8 @@ impl TypedProvider for InternetGatewayProvider {
     }
 
     /// Moving to another VPC detaches and attaches the same gateway.
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &InternetGatewayInputs,
-        out: &InternetGatewayOutputs,
-        new: &InternetGatewayInputs,
-    ) -> ProviderResult<InternetGatewayOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<InternetGatewayOutputs> {
+        let Update { old, outputs: out, new } = change;
         if old.vpc_id != new.vpc_id {
             if !old.vpc_id.is_empty() {
                 self.detach(ctx, &out.id, &old.vpc_id).await?;
@@ -195,11 +189,7 @@ impl TypedProvider for InternetGatewayProvider {
             .await
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, InternetGatewayOutputs)],
-    ) -> ProviderResult<Vec<Option<(InternetGatewayInputs, InternetGatewayOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, InternetGatewayOutputs)]) -> Reads<Self> {
         let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
         Ok(items
             .iter()

@@ -10,7 +10,7 @@ use super::{Tags, check_tags, is_not_found, sync_tags, user_tags};
 use crate::aws::AwsCtx;
 use crate::aws::found;
 use crate::aws::{call_failed, error_code, not_ours, tagged_for};
-use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -222,14 +222,8 @@ impl TypedProvider for LaunchTemplateProvider {
         }
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &LaunchTemplateInputs,
-        out: &LaunchTemplateOutputs,
-        new: &LaunchTemplateInputs,
-    ) -> ProviderResult<LaunchTemplateOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<LaunchTemplateOutputs> {
+        let Update { old, outputs: out, new } = change;
         sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
         Ok(out.clone())
     }
@@ -250,11 +244,7 @@ impl TypedProvider for LaunchTemplateProvider {
     }
 
     /// The template and what its default version holds (metadata options, root volume).
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, LaunchTemplateOutputs)],
-    ) -> ProviderResult<Vec<Option<(LaunchTemplateInputs, LaunchTemplateOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, LaunchTemplateOutputs)]) -> Reads<Self> {
         let ec2 = &ctx.aws()?.ec2;
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {

@@ -9,7 +9,7 @@ use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{call_failed, classify, error_code};
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{DomainType, NatGatewayState, ResourceType};
@@ -140,14 +140,8 @@ impl TypedProvider for ElasticIpProvider {
         .await
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &ElasticIpInputs,
-        out: &ElasticIpOutputs,
-        new: &ElasticIpInputs,
-    ) -> ProviderResult<ElasticIpOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<ElasticIpOutputs> {
+        let Update { old, outputs: out, new } = change;
         sync_tags(ctx, &out.allocation_id, &old.tags, &new.tags).await?;
         Ok(out.clone())
     }
@@ -157,11 +151,7 @@ impl TypedProvider for ElasticIpProvider {
         delete_idempotent("ReleaseAddress", || ec2.release_address().allocation_id(&out.allocation_id).send()).await
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, ElasticIpOutputs)],
-    ) -> ProviderResult<Vec<Option<(ElasticIpInputs, ElasticIpOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ElasticIpOutputs)]) -> Reads<Self> {
         let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
         Ok(items
             .iter()
@@ -323,14 +313,8 @@ impl TypedProvider for NatGatewayProvider {
         Ok(out)
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &NatGatewayInputs,
-        out: &NatGatewayOutputs,
-        new: &NatGatewayInputs,
-    ) -> ProviderResult<NatGatewayOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<NatGatewayOutputs> {
+        let Update { old, outputs: out, new } = change;
         sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
         Ok(out.clone())
     }
@@ -342,11 +326,7 @@ impl TypedProvider for NatGatewayProvider {
         self.wait(ctx, &out.id, None).await
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, NatGatewayOutputs)],
-    ) -> ProviderResult<Vec<Option<(NatGatewayInputs, NatGatewayOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, NatGatewayOutputs)]) -> Reads<Self> {
         let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
         Ok(items
             .iter()

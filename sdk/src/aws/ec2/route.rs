@@ -9,7 +9,7 @@ use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::found;
 use crate::aws::{call_failed, classify, error_code};
-use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -161,14 +161,8 @@ impl TypedProvider for RouteProvider {
         .await
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        _: &RouteInputs,
-        out: &RouteOutputs,
-        new: &RouteInputs,
-    ) -> ProviderResult<RouteOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<RouteOutputs> {
+        let Update { outputs: out, new, .. } = change;
         ctx.aws()?
             .ec2
             .replace_route()
@@ -197,11 +191,7 @@ impl TypedProvider for RouteProvider {
         .map(drop)
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, RouteOutputs)],
-    ) -> ProviderResult<Vec<Option<(RouteInputs, RouteOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, RouteOutputs)]) -> Reads<Self> {
         if items.is_empty() {
             return Ok(Vec::new());
         }

@@ -8,7 +8,7 @@ use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::found;
 use crate::aws::{call_failed, classify};
-use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::ResourceType;
@@ -125,14 +125,8 @@ impl TypedProvider for RouteTableProvider {
         .await
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &RouteTableInputs,
-        out: &RouteTableOutputs,
-        new: &RouteTableInputs,
-    ) -> ProviderResult<RouteTableOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<RouteTableOutputs> {
+        let Update { old, outputs: out, new } = change;
         sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
         Ok(out.clone())
     }
@@ -142,11 +136,7 @@ impl TypedProvider for RouteTableProvider {
         delete_idempotent("DeleteRouteTable", || ec2.delete_route_table().route_table_id(&out.id).send()).await
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, RouteTableOutputs)],
-    ) -> ProviderResult<Vec<Option<(RouteTableInputs, RouteTableOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, RouteTableOutputs)]) -> Reads<Self> {
         let found = describe_route_tables(ctx, vec![super::stack_filter(ctx)]).await?;
         Ok(items
             .iter()
@@ -292,14 +282,8 @@ impl TypedProvider for AssociationProvider {
         .await
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        _: &AssociationInputs,
-        out: &AssociationOutputs,
-        new: &AssociationInputs,
-    ) -> ProviderResult<AssociationOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<AssociationOutputs> {
+        let Update { outputs: out, new, .. } = change;
         let r = ctx
             .aws()?
             .ec2
@@ -321,11 +305,7 @@ impl TypedProvider for AssociationProvider {
         .map(drop)
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, AssociationOutputs)],
-    ) -> ProviderResult<Vec<Option<(AssociationInputs, AssociationOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, AssociationOutputs)]) -> Reads<Self> {
         if items.is_empty() {
             return Ok(Vec::new());
         }

@@ -13,7 +13,7 @@ use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::found;
 use crate::aws::{TAG_URN, call_failed, classify, error_code};
-use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, SecurityGroupRule, UserIdGroupPair};
@@ -163,14 +163,8 @@ impl TypedProvider for SecurityGroupProvider {
         .await
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &SecurityGroupInputs,
-        out: &SecurityGroupOutputs,
-        new: &SecurityGroupInputs,
-    ) -> ProviderResult<SecurityGroupOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<SecurityGroupOutputs> {
+        let Update { old, outputs: out, new } = change;
         sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
         Ok(out.clone())
     }
@@ -186,11 +180,7 @@ impl TypedProvider for SecurityGroupProvider {
         delete_idempotent("DeleteSecurityGroup", || ec2.delete_security_group().group_id(&out.id).send()).await
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, SecurityGroupOutputs)],
-    ) -> ProviderResult<Vec<Option<(SecurityGroupInputs, SecurityGroupOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, SecurityGroupOutputs)]) -> Reads<Self> {
         let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
         Ok(items
             .iter()
@@ -496,14 +486,8 @@ impl TypedProvider for IngressRuleProvider {
         .await
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        _: &IngressRuleInputs,
-        out: &IngressRuleOutputs,
-        new: &IngressRuleInputs,
-    ) -> ProviderResult<IngressRuleOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<IngressRuleOutputs> {
+        let Update { outputs: out, new, .. } = change;
         ctx.aws()?
             .ec2
             .update_security_group_rule_descriptions_ingress()
@@ -530,11 +514,7 @@ impl TypedProvider for IngressRuleProvider {
         .map(drop)
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, IngressRuleOutputs)],
-    ) -> ProviderResult<Vec<Option<(IngressRuleInputs, IngressRuleOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, IngressRuleOutputs)]) -> Reads<Self> {
         if items.is_empty() {
             return Ok(Vec::new());
         }

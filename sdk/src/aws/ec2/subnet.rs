@@ -6,7 +6,7 @@ use super::{Tags, check_cidr, check_tags, sync_tags, tag_specification, urn_filt
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::{call_failed, classify};
-use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Read, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
@@ -230,14 +230,8 @@ impl TypedProvider for SubnetProvider {
         Ok(out)
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &SubnetInputs,
-        out: &SubnetOutputs,
-        new: &SubnetInputs,
-    ) -> ProviderResult<SubnetOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<SubnetOutputs> {
+        let Update { old, outputs: out, new } = change;
         if old.map_public_ip_on_launch != new.map_public_ip_on_launch {
             self.set_public(ctx, &out.id, new.map_public_ip_on_launch).await?;
         }
@@ -250,11 +244,7 @@ impl TypedProvider for SubnetProvider {
         delete_idempotent("DeleteSubnet", || ec2.delete_subnet().subnet_id(&out.id).send()).await
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, SubnetOutputs)],
-    ) -> ProviderResult<Vec<Option<(SubnetInputs, SubnetOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, SubnetOutputs)]) -> Reads<Self> {
         // By id, not by tag: an imported subnet carries no fabric tags.
         let ids: Vec<&str> = items.iter().map(|(_, o)| o.id.as_str()).collect();
         let found = self.describe(ctx, vec![super::filter("subnet-id", ids)]).await?;
@@ -277,7 +267,7 @@ impl TypedProvider for SubnetProvider {
     const IMPORTABLE: bool = true;
 
     /// By subnet id (`subnet-…`).
-    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(SubnetInputs, SubnetOutputs)>> {
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
         let probe = SubnetOutputs { id: id.to_string(), arn: String::new() };
         self.read_one(ctx, urn, probe).await
     }

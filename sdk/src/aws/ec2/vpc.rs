@@ -5,7 +5,7 @@ use super::{Tags, check_cidr, check_tags, sync_tags, tag_specification, urn_filt
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::{call_failed, classify};
-use crate::engine::provider::{Ctx, Provider, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Read, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
@@ -183,14 +183,8 @@ impl TypedProvider for VpcProvider {
         Ok(out)
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &VpcInputs,
-        out: &VpcOutputs,
-        new: &VpcInputs,
-    ) -> ProviderResult<VpcOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<VpcOutputs> {
+        let Update { old, outputs: out, new } = change;
         if old.enable_dns_support != new.enable_dns_support {
             set_attribute(ctx, &out.id, VpcAttributeName::EnableDnsSupport, new.enable_dns_support).await?;
         }
@@ -206,11 +200,7 @@ impl TypedProvider for VpcProvider {
         delete_idempotent("DeleteVpc", || ec2.delete_vpc().vpc_id(&out.id).send()).await
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, VpcOutputs)],
-    ) -> ProviderResult<Vec<Option<(VpcInputs, VpcOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, VpcOutputs)]) -> Reads<Self> {
         // By id, not by tag: an imported VPC carries no fabric tags.
         let ids: Vec<&str> = items.iter().map(|(_, o)| o.id.as_str()).collect();
         let found = self.describe(ctx, vec![super::filter("vpc-id", ids)]).await?;
@@ -237,7 +227,7 @@ impl TypedProvider for VpcProvider {
     const IMPORTABLE: bool = true;
 
     /// By VPC id (`vpc-…`).
-    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(VpcInputs, VpcOutputs)>> {
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
         let probe = VpcOutputs { id: id.to_string(), owner_id: String::new() };
         self.read_one(ctx, urn, probe).await
     }

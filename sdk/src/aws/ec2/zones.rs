@@ -7,7 +7,7 @@
 
 use crate::aws::AwsCtx;
 use crate::aws::call_failed;
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Output, Stack, Urn};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -125,14 +125,8 @@ impl TypedProvider for ZonesProvider {
         Ok(ZonesOutputs { names: choose(&[], &available(ctx).await?, inputs.count, &region)? })
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        _: &ZonesInputs,
-        out: &ZonesOutputs,
-        new: &ZonesInputs,
-    ) -> ProviderResult<ZonesOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<ZonesOutputs> {
+        let Update { outputs: out, new, .. } = change;
         let region = ctx.aws()?.region();
         Ok(ZonesOutputs { names: choose(&out.names, &available(ctx).await?, new.count, &region)? })
     }
@@ -142,11 +136,7 @@ impl TypedProvider for ZonesProvider {
     }
 
     /// A choice made once: it does not drift.
-    async fn read_many(
-        &self,
-        _: &Ctx,
-        items: &[(Urn, ZonesOutputs)],
-    ) -> ProviderResult<Vec<Option<(ZonesInputs, ZonesOutputs)>>> {
+    async fn read_many(&self, _: &Ctx, items: &[(Urn, ZonesOutputs)]) -> Reads<Self> {
         Ok(items.iter().map(|(_, o)| Some((ZonesInputs { count: o.names.len() }, o.clone()))).collect())
     }
 

@@ -82,14 +82,8 @@ impl TypedProvider for AccessEntryProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &AccessEntryInputs,
-        out: &AccessEntryOutputs,
-        new: &AccessEntryInputs,
-    ) -> ProviderResult<AccessEntryOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<AccessEntryOutputs> {
+        let Update { old, outputs: out, new } = change;
         if out.emulator_gap.is_some() {
             return Ok(AccessEntryOutputs { requested: Some(new.clone()), ..out.clone() });
         }
@@ -134,11 +128,7 @@ impl TypedProvider for AccessEntryProvider {
         .map(|_| ())
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, AccessEntryOutputs)],
-    ) -> ProviderResult<Vec<Option<(AccessEntryInputs, AccessEntryOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, AccessEntryOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             if let Some(requested) = &o.requested {

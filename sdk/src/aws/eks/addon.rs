@@ -136,14 +136,8 @@ impl TypedProvider for AddonProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &AddonInputs,
-        out: &AddonOutputs,
-        new: &AddonInputs,
-    ) -> ProviderResult<AddonOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<AddonOutputs> {
+        let Update { old, outputs: out, new } = change;
         if out.emulator_gap.is_some() {
             return Ok(out.clone());
         }
@@ -183,11 +177,7 @@ impl TypedProvider for AddonProvider {
         self.wait(ctx, &out.cluster_name, &out.name, true).await.map(|_| ())
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, AddonOutputs)],
-    ) -> ProviderResult<Vec<Option<(AddonInputs, AddonOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, AddonOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             // What the emulator could not create cannot be read back: its record stands.

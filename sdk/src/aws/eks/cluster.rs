@@ -159,14 +159,8 @@ impl TypedProvider for ClusterProvider {
         Ok(self.outputs(ctx, &c, &i.security_group_ids))
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _urn: &Urn,
-        old: &ClusterInputs,
-        out: &ClusterOutputs,
-        new: &ClusterInputs,
-    ) -> ProviderResult<ClusterOutputs> {
+    async fn update(&self, ctx: &Ctx, _urn: &Urn, change: Update<'_, Self>) -> ProviderResult<ClusterOutputs> {
+        let Update { old, outputs: out, new } = change;
         let eks = &ctx.aws()?.eks;
         if old.version != new.version {
             eks.update_cluster_version()
@@ -232,11 +226,7 @@ impl TypedProvider for ClusterProvider {
         self.wait(ctx, &out.name, true).await.map(|_| ())
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, ClusterOutputs)],
-    ) -> ProviderResult<Vec<Option<(ClusterInputs, ClusterOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ClusterOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             let Some(c) = self.describe(ctx, &o.name).await? else {
@@ -285,7 +275,7 @@ impl TypedProvider for ClusterProvider {
     const IMPORTABLE: bool = true;
 
     /// By cluster name.
-    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> ProviderResult<Option<(ClusterInputs, ClusterOutputs)>> {
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
         let probe = ClusterOutputs {
             name: id.to_string(),
             arn: String::new(),

@@ -4,7 +4,9 @@
 use crate::aws::AwsCtx;
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{TAG_URN, Tags, call_failed, error_code};
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, TypedProvider, typed};
+use crate::engine::provider::{
+    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+};
 use crate::model::Urn;
 use async_trait::async_trait;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;

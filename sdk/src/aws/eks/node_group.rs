@@ -204,14 +204,8 @@ impl TypedProvider for NodeGroupProvider {
         Ok(Self::outputs(&g))
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &NodeGroupInputs,
-        out: &NodeGroupOutputs,
-        new: &NodeGroupInputs,
-    ) -> ProviderResult<NodeGroupOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<NodeGroupOutputs> {
+        let Update { old, outputs: out, new } = change;
         let eks = &ctx.aws()?.eks;
         let scaling_changed =
             (old.min_size, old.desired_size, old.max_size) != (new.min_size, new.desired_size, new.max_size);
@@ -275,11 +269,7 @@ impl TypedProvider for NodeGroupProvider {
         self.wait(ctx, &out.cluster_name, &out.name, true).await.map(|_| ())
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, NodeGroupOutputs)],
-    ) -> ProviderResult<Vec<Option<(NodeGroupInputs, NodeGroupOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, NodeGroupOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             let Some(g) = self.describe(ctx, &o.cluster_name, &o.name).await? else {
@@ -331,12 +321,7 @@ impl TypedProvider for NodeGroupProvider {
     const IMPORTABLE: bool = true;
 
     /// By `<cluster>/<node group>`.
-    async fn import(
-        &self,
-        ctx: &Ctx,
-        urn: &Urn,
-        id: &str,
-    ) -> ProviderResult<Option<(NodeGroupInputs, NodeGroupOutputs)>> {
+    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
         let Some((cluster, name)) = id.split_once('/') else {
             return Err(ProviderError(format!("`{id}` is not a node group id: write <cluster>/<node group>")));
         };

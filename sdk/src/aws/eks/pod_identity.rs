@@ -107,14 +107,8 @@ impl TypedProvider for PodIdentityProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &Ctx,
-        _: &Urn,
-        old: &PodIdentityInputs,
-        out: &PodIdentityOutputs,
-        new: &PodIdentityInputs,
-    ) -> ProviderResult<PodIdentityOutputs> {
+    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<PodIdentityOutputs> {
+        let Update { old, outputs: out, new } = change;
         if out.emulator_gap.is_some() {
             return Ok(PodIdentityOutputs { requested: Some(new.clone()), ..out.clone() });
         }
@@ -149,11 +143,7 @@ impl TypedProvider for PodIdentityProvider {
         .map(|_| ())
     }
 
-    async fn read_many(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, PodIdentityOutputs)],
-    ) -> ProviderResult<Vec<Option<(PodIdentityInputs, PodIdentityOutputs)>>> {
+    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, PodIdentityOutputs)]) -> Reads<Self> {
         let mut out = Vec::with_capacity(items.len());
         for (_, o) in items {
             if let Some(requested) = &o.requested {
