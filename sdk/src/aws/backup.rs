@@ -4,6 +4,7 @@
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::found;
+use crate::aws::gap::{Lacking, MaybeLacking, OrGap};
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::Urn;
 use async_trait::async_trait;
@@ -358,17 +359,15 @@ pub struct SelectionInputs<R = String> {
     pub tags: Vec<(String, String)>,
 }
 
+/// What AWS Backup made: the selection's id in its plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SelectionOutputs {
+pub struct SelectionMade {
     pub id: String,
     pub plan_id: String,
-    /// Set instead of `id` when the local emulator lacks CreateBackupSelection: what would have
-    /// been created (so plans stay `same`), and why it was not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emulator_gap: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested: Option<SelectionInputs>,
 }
+
+/// The local emulator lacks CreateBackupSelection: there, a selection is a record (see [`OrGap`]).
+pub type SelectionOutputs = OrGap<SelectionInputs, SelectionMade>;
 
 /// The selection as the Backup API takes it.
 pub fn selection_input(i: &SelectionInputs) -> ProviderResult<BackupSelection> {
@@ -390,20 +389,20 @@ pub fn selection_input(i: &SelectionInputs) -> ProviderResult<BackupSelection> {
 }
 
 pub fn selection_provider() -> Arc<dyn Provider> {
-    typed(SelectionProvider)
+    typed(Lacking(SelectionProvider))
 }
 
 pub struct SelectionProvider;
 
 #[async_trait]
-impl TypedProvider for SelectionProvider {
+impl MaybeLacking for SelectionProvider {
     type Inputs = SelectionInputs;
-    type Outputs = SelectionOutputs;
+    type Outputs = SelectionMade;
     const TYPE: &'static str = SELECTION;
     /// Selections cannot be modified: any change is a new selection.
     const REPLACE_ON: &'static [&'static str] = &["name", "plan_id", "role_arn", "resources", "tags"];
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &SelectionInputs) -> ProviderResult<SelectionOutputs> {
+    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &SelectionInputs) -> ProviderResult<Result<SelectionMade, String>> {
         let aws = ctx.aws()?;
         let out = aws
             .backup
@@ -414,73 +413,47 @@ impl TypedProvider for SelectionProvider {
             .send()
             .await;
         match out {
-            Ok(out) => Ok(SelectionOutputs {
+            Ok(out) => Ok(Ok(SelectionMade {
                 id: out.selection_id().unwrap_or_default().to_string(),
                 plan_id: i.plan_id.clone(),
-                emulator_gap: None,
-                requested: None,
-            }),
-            Err(e) if crate::aws::is_emulator_gap(aws, &e) => Ok(SelectionOutputs {
-                id: String::new(),
-                plan_id: i.plan_id.clone(),
-                emulator_gap: Some("the emulator does not implement CreateBackupSelection (HTTP 500)".into()),
-                requested: Some(i.clone()),
-            }),
+            })),
+            Err(e) if crate::aws::is_emulator_gap(aws, &e) => {
+                Ok(Err("the emulator does not implement CreateBackupSelection (HTTP 500)".into()))
+            }
             Err(e) => Err(call_failed("CreateBackupSelection", e)),
         }
     }
 
-    async fn update(&self, _: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<SelectionOutputs> {
-        let out = change.outputs;
-        Ok(out.clone())
+    fn stand_in(i: &SelectionInputs) -> SelectionMade {
+        SelectionMade { id: String::new(), plan_id: i.plan_id.clone() }
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &SelectionInputs, out: &SelectionOutputs) -> ProviderResult<()> {
-        if out.emulator_gap.is_some() {
-            return Ok(());
-        }
-        found(
-            "DeleteBackupSelection",
-            |c| c == Some("ResourceNotFoundException"),
-            ctx.aws()?.backup.delete_backup_selection().backup_plan_id(&out.plan_id).selection_id(&out.id).send().await,
-        )
-        .map(drop)
+    async fn delete(&self, ctx: &Ctx, out: &SelectionMade) -> ProviderResult<()> {
+        let backup = &ctx.aws()?.backup;
+        let call = backup.delete_backup_selection().backup_plan_id(&out.plan_id).selection_id(&out.id);
+        found("DeleteBackupSelection", |c| c == Some("ResourceNotFoundException"), call.send().await).map(drop)
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, SelectionOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            if let Some(requested) = &o.requested {
-                out.push(Some((requested.clone(), o.clone())));
-                continue;
-            }
-            match ctx.aws()?.backup.get_backup_selection().backup_plan_id(&o.plan_id).selection_id(&o.id).send().await {
-                Ok(s) => out.push(s.backup_selection().map(|sel| {
-                    (
-                        SelectionInputs {
-                            name: sel.selection_name().to_string(),
-                            plan_id: o.plan_id.clone(),
-                            role_arn: sel.iam_role_arn().to_string(),
-                            resources: sel.resources().to_vec(),
-                            tags: sel
-                                .list_of_tags()
-                                .iter()
-                                .map(|c| (c.condition_key().to_string(), c.condition_value().to_string()))
-                                .collect(),
-                        },
-                        o.clone(),
-                    )
-                })),
-                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => out.push(None),
-                Err(e) => return Err(call_failed("GetBackupSelection", e)),
-            }
-        }
-        Ok(out)
+    async fn read(&self, ctx: &Ctx, o: &SelectionMade) -> ProviderResult<Option<SelectionInputs>> {
+        let backup = &ctx.aws()?.backup;
+        let call = backup.get_backup_selection().backup_plan_id(&o.plan_id).selection_id(&o.id);
+        let got = found("GetBackupSelection", |c| c == Some("ResourceNotFoundException"), call.send().await)?;
+        Ok(got.and_then(|s| s.backup_selection).map(|sel| SelectionInputs {
+            name: sel.selection_name().to_string(),
+            plan_id: o.plan_id.clone(),
+            role_arn: sel.iam_role_arn().to_string(),
+            resources: sel.resources().to_vec(),
+            tags: sel
+                .list_of_tags()
+                .iter()
+                .map(|c| (c.condition_key().to_string(), c.condition_value().to_string()))
+                .collect(),
+        }))
     }
 
     /// CreateBackupSelection carries a creator request id, so creating again after a lost answer
     /// cannot make a second selection: a failed lookup is no reason to stop.
-    async fn find(&self, ctx: &Ctx, _: &Urn, i: &SelectionInputs) -> ProviderResult<Option<SelectionOutputs>> {
+    async fn find(&self, ctx: &Ctx, _: &Urn, i: &SelectionInputs) -> ProviderResult<Option<SelectionMade>> {
         let list = match ctx.aws()?.backup.list_backup_selections().backup_plan_id(&i.plan_id).send().await {
             Ok(l) => l,
             Err(e) => {
@@ -496,12 +469,7 @@ impl TypedProvider for SelectionProvider {
             .iter()
             .find(|s| s.selection_name() == Some(i.name.as_str()))
             .and_then(|s| s.selection_id())
-            .map(|id| SelectionOutputs {
-                id: id.to_string(),
-                plan_id: i.plan_id.clone(),
-                emulator_gap: None,
-                requested: None,
-            }))
+            .map(|id| SelectionMade { id: id.to_string(), plan_id: i.plan_id.clone() }))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod create;
 pub mod ec2;
 pub mod eks;
 pub mod elbv2;
+pub mod gap;
 pub mod iam;
 pub mod kms;
 pub mod preflight;

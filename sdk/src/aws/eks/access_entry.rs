@@ -12,29 +12,37 @@ pub struct AccessEntryInputs<R = String> {
     pub policy_arn: String,
 }
 
+/// What EKS made: the entry of a principal in a cluster.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AccessEntryOutputs {
+pub struct AccessEntryMade {
     pub cluster_name: String,
     pub principal_arn: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emulator_gap: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested: Option<AccessEntryInputs>,
 }
+
+pub type AccessEntryOutputs = OrGap<AccessEntryInputs, AccessEntryMade>;
 
 pub struct AccessEntryProvider;
 
+fn made(i: &AccessEntryInputs) -> AccessEntryMade {
+    AccessEntryMade { cluster_name: i.cluster_name.clone(), principal_arn: i.principal_arn.clone() }
+}
+
 #[async_trait]
-impl TypedProvider for AccessEntryProvider {
+impl MaybeLacking for AccessEntryProvider {
     type Inputs = AccessEntryInputs;
-    type Outputs = AccessEntryOutputs;
+    type Outputs = AccessEntryMade;
     const TYPE: &'static str = ACCESS_ENTRY;
     /// A policy change is an update: the new policy is associated, then the old one disassociated.
     const REPLACE_ON: &'static [&'static str] = &["cluster_name", "principal_arn"];
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &AccessEntryInputs) -> ProviderResult<AccessEntryOutputs> {
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        i: &AccessEntryInputs,
+    ) -> ProviderResult<Result<AccessEntryMade, String>> {
         let eks = &ctx.aws()?.eks;
-        let made = eks
+        let sent = eks
             .create_access_entry()
             .cluster_name(&i.cluster_name)
             .principal_arn(&i.principal_arn)
@@ -43,136 +51,77 @@ impl TypedProvider for AccessEntryProvider {
             .client_request_token(token(urn, i))
             .send()
             .await;
-        match made {
+        match sent {
             Ok(_) => {}
             // Already there: ours only if tagged for this resource (an earlier attempt). EKS makes
             // entries of its own (the cluster creator, node roles): those are never taken over.
             Err(e) if error_code(&e) == Some("ResourceInUseException") => {
                 let tags = self.entry_tags(ctx, &i.cluster_name, &i.principal_arn).await?.unwrap_or_default();
-                crate::aws::require_ours(
-                    ctx,
-                    urn,
-                    &format!("the EKS access entry of {} in cluster {}", i.principal_arn, i.cluster_name),
-                    &tags,
-                )?;
+                let what = format!("the EKS access entry of {} in cluster {}", i.principal_arn, i.cluster_name);
+                crate::aws::require_ours(ctx, urn, &what, &tags)?;
             }
             Err(e) if emulator_lacks(ctx, &e) => {
-                return Ok(AccessEntryOutputs {
-                    cluster_name: i.cluster_name.clone(),
-                    principal_arn: i.principal_arn.clone(),
-                    emulator_gap: Some("the emulator does not implement EKS access entries (CreateAccessEntry)".into()),
-                    requested: Some(i.clone()),
-                });
+                return Ok(Err("the emulator does not implement EKS access entries (CreateAccessEntry)".into()));
             }
             Err(e) => return Err(call_failed("CreateAccessEntry", e)),
         }
-        eks.associate_access_policy()
-            .cluster_name(&i.cluster_name)
-            .principal_arn(&i.principal_arn)
-            .policy_arn(&i.policy_arn)
-            .access_scope(AccessScope::builder().r#type(AccessScopeType::Cluster).build())
-            .send()
-            .await
-            .map_err(|e| call_failed("AssociateAccessPolicy", e))?;
-        Ok(AccessEntryOutputs {
-            cluster_name: i.cluster_name.clone(),
-            principal_arn: i.principal_arn.clone(),
-            emulator_gap: None,
-            requested: None,
-        })
+        self.associate(ctx, &made(i), &i.policy_arn).await?;
+        Ok(Ok(made(i)))
     }
 
-    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<AccessEntryOutputs> {
-        let Update { old, outputs: out, new } = change;
-        if out.emulator_gap.is_some() {
-            return Ok(AccessEntryOutputs { requested: Some(new.clone()), ..out.clone() });
-        }
+    fn stand_in(i: &AccessEntryInputs) -> AccessEntryMade {
+        made(i)
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        old: &AccessEntryInputs,
+        out: &AccessEntryMade,
+        new: &AccessEntryInputs,
+    ) -> ProviderResult<AccessEntryMade> {
         if old.policy_arn != new.policy_arn {
-            let eks = &ctx.aws()?.eks;
             // The new policy first: the principal never goes without access in between.
-            eks.associate_access_policy()
-                .cluster_name(&out.cluster_name)
-                .principal_arn(&out.principal_arn)
-                .policy_arn(&new.policy_arn)
-                .access_scope(AccessScope::builder().r#type(AccessScopeType::Cluster).build())
-                .send()
-                .await
-                .map_err(|e| call_failed("AssociateAccessPolicy", e))?;
-            found(
-                "DisassociateAccessPolicy",
-                eks.disassociate_access_policy()
-                    .cluster_name(&out.cluster_name)
-                    .principal_arn(&out.principal_arn)
-                    .policy_arn(&old.policy_arn)
-                    .send()
-                    .await,
-            )?;
+            self.associate(ctx, out, &new.policy_arn).await?;
+            let eks = &ctx.aws()?.eks;
+            let call = eks.disassociate_access_policy().cluster_name(&out.cluster_name);
+            let call = call.principal_arn(&out.principal_arn).policy_arn(&old.policy_arn);
+            found("DisassociateAccessPolicy", call.send().await)?;
         }
         Ok(out.clone())
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &AccessEntryInputs, out: &AccessEntryOutputs) -> ProviderResult<()> {
-        if out.emulator_gap.is_some() {
-            return Ok(());
-        }
-        found(
-            "DeleteAccessEntry",
-            ctx.aws()?
-                .eks
-                .delete_access_entry()
-                .cluster_name(&out.cluster_name)
-                .principal_arn(&out.principal_arn)
-                .send()
-                .await,
-        )
-        .map(|_| ())
+    async fn delete(&self, ctx: &Ctx, out: &AccessEntryMade) -> ProviderResult<()> {
+        let eks = &ctx.aws()?.eks;
+        let call = eks.delete_access_entry().cluster_name(&out.cluster_name).principal_arn(&out.principal_arn);
+        found("DeleteAccessEntry", call.send().await).map(drop)
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, AccessEntryOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            if let Some(requested) = &o.requested {
-                out.push(Some((requested.clone(), o.clone())));
-                continue;
-            }
-            let eks = &ctx.aws()?.eks;
-            let entry = eks.describe_access_entry().cluster_name(&o.cluster_name).principal_arn(&o.principal_arn);
-            if found("DescribeAccessEntry", entry.send().await)?.is_none() {
-                out.push(None);
-                continue;
-            }
-            let policies = eks
-                .list_associated_access_policies()
-                .cluster_name(&o.cluster_name)
-                .principal_arn(&o.principal_arn)
-                .send()
-                .await
-                .map_err(|e| call_failed("ListAssociatedAccessPolicies", e))?;
-            let policy_arn = policies
-                .associated_access_policies()
-                .first()
-                .and_then(|p| p.policy_arn())
-                .unwrap_or_default()
-                .to_string();
-            let inputs = AccessEntryInputs {
-                cluster_name: o.cluster_name.clone(),
-                principal_arn: o.principal_arn.clone(),
-                policy_arn,
-            };
-            out.push(Some((inputs, o.clone())));
+    async fn read(&self, ctx: &Ctx, o: &AccessEntryMade) -> ProviderResult<Option<AccessEntryInputs>> {
+        let eks = &ctx.aws()?.eks;
+        let entry = eks.describe_access_entry().cluster_name(&o.cluster_name).principal_arn(&o.principal_arn);
+        if found("DescribeAccessEntry", entry.send().await)?.is_none() {
+            return Ok(None);
         }
-        Ok(out)
+        let policies = eks
+            .list_associated_access_policies()
+            .cluster_name(&o.cluster_name)
+            .principal_arn(&o.principal_arn)
+            .send()
+            .await
+            .map_err(|e| call_failed("ListAssociatedAccessPolicies", e))?;
+        let policy = policies.associated_access_policies().first().and_then(|p| p.policy_arn());
+        Ok(Some(AccessEntryInputs {
+            cluster_name: o.cluster_name.clone(),
+            principal_arn: o.principal_arn.clone(),
+            policy_arn: policy.unwrap_or_default().to_string(),
+        }))
     }
 
     /// The entry of that principal, if it is tagged for `urn`.
-    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &AccessEntryInputs) -> ProviderResult<Option<AccessEntryOutputs>> {
+    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &AccessEntryInputs) -> ProviderResult<Option<AccessEntryMade>> {
         let tags = self.entry_tags(ctx, &i.cluster_name, &i.principal_arn).await?;
-        Ok(tags.filter(|t| crate::aws::tagged_for(t, urn)).map(|_| AccessEntryOutputs {
-            cluster_name: i.cluster_name.clone(),
-            principal_arn: i.principal_arn.clone(),
-            emulator_gap: None,
-            requested: None,
-        }))
+        Ok(tags.filter(|t| crate::aws::tagged_for(t, urn)).map(|_| made(i)))
     }
 }
 
@@ -183,5 +132,20 @@ impl AccessEntryProvider {
         let described = found("DescribeAccessEntry", entry.send().await)?;
         Ok(described
             .map(|o| o.access_entry().and_then(|e| e.tags().cloned()).unwrap_or_default().into_iter().collect()))
+    }
+
+    /// Associates `policy` with the entry, cluster-wide.
+    async fn associate(&self, ctx: &Ctx, entry: &AccessEntryMade, policy: &str) -> ProviderResult<()> {
+        ctx.aws()?
+            .eks
+            .associate_access_policy()
+            .cluster_name(&entry.cluster_name)
+            .principal_arn(&entry.principal_arn)
+            .policy_arn(policy)
+            .access_scope(AccessScope::builder().r#type(AccessScopeType::Cluster).build())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| call_failed("AssociateAccessPolicy", e))
     }
 }

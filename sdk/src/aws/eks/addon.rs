@@ -36,18 +36,15 @@ fn addon_identities(i: &AddonInputs) -> Option<Vec<aws_sdk_eks::types::AddonPodI
         .map(|a| vec![a])
 }
 
+/// What EKS made: the add-on of a cluster.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AddonOutputs {
+pub struct AddonMade {
     pub cluster_name: String,
     pub name: String,
     pub arn: String,
-    /// Set when the local emulator could not create it: why, and what was asked (so plans stay
-    /// `same`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emulator_gap: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested: Option<AddonInputs>,
 }
+
+pub type AddonOutputs = OrGap<AddonInputs, AddonMade>;
 
 pub struct AddonProvider;
 
@@ -82,13 +79,13 @@ impl AddonProvider {
 }
 
 #[async_trait]
-impl TypedProvider for AddonProvider {
+impl MaybeLacking for AddonProvider {
     type Inputs = AddonInputs;
-    type Outputs = AddonOutputs;
+    type Outputs = AddonMade;
     const TYPE: &'static str = ADDON;
     const REPLACE_ON: &'static [&'static str] = &["cluster_name", "name"];
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &AddonInputs) -> ProviderResult<AddonOutputs> {
+    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &AddonInputs) -> ProviderResult<Result<AddonMade, String>> {
         let sent = ctx
             .aws()?
             .eks
@@ -108,39 +105,29 @@ impl TypedProvider for AddonProvider {
             // Already there: ours only if tagged for this resource (an earlier attempt).
             Err(e) if error_code(&e) == Some("ResourceInUseException") => {
                 let tags = self.describe(ctx, &i.cluster_name, &i.name).await?.and_then(|a| a.tags).unwrap_or_default();
-                crate::aws::require_ours(
-                    ctx,
-                    urn,
-                    &format!("EKS add-on {} of cluster {}", i.name, i.cluster_name),
-                    &tags,
-                )?;
+                let what = format!("EKS add-on {} of cluster {}", i.name, i.cluster_name);
+                crate::aws::require_ours(ctx, urn, &what, &tags)?;
             }
             Err(e) if emulator_lacks(ctx, &e) => {
-                return Ok(AddonOutputs {
-                    cluster_name: i.cluster_name.clone(),
-                    name: i.name.clone(),
-                    arn: String::new(),
-                    emulator_gap: Some("the emulator does not implement EKS add-ons (CreateAddon)".into()),
-                    requested: Some(i.clone()),
-                });
+                return Ok(Err("the emulator does not implement EKS add-ons (CreateAddon)".into()));
             }
             Err(e) => return Err(call_failed("CreateAddon", e)),
         }
         let a = self.wait(ctx, &i.cluster_name, &i.name, false).await?.expect("active");
-        Ok(AddonOutputs {
-            cluster_name: i.cluster_name.clone(),
-            name: i.name.clone(),
-            arn: a.addon_arn().unwrap_or_default().to_string(),
-            emulator_gap: None,
-            requested: None,
-        })
+        Ok(Ok(AddonMade { arn: a.addon_arn().unwrap_or_default().to_string(), ..Self::stand_in(i) }))
     }
 
-    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<AddonOutputs> {
-        let Update { old, outputs: out, new } = change;
-        if out.emulator_gap.is_some() {
-            return Ok(out.clone());
-        }
+    fn stand_in(i: &AddonInputs) -> AddonMade {
+        AddonMade { cluster_name: i.cluster_name.clone(), name: i.name.clone(), arn: String::new() }
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        old: &AddonInputs,
+        out: &AddonMade,
+        new: &AddonInputs,
+    ) -> ProviderResult<AddonMade> {
         if old.version != new.version || old.pod_identity != new.pod_identity || old.configuration != new.configuration
         {
             ctx.aws()?
@@ -162,63 +149,32 @@ impl TypedProvider for AddonProvider {
         Ok(out.clone())
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &AddonInputs, out: &AddonOutputs) -> ProviderResult<()> {
-        if out.emulator_gap.is_some() {
+    async fn delete(&self, ctx: &Ctx, out: &AddonMade) -> ProviderResult<()> {
+        let call = ctx.aws()?.eks.delete_addon().cluster_name(&out.cluster_name).addon_name(&out.name);
+        if found("DeleteAddon", call.send().await)?.is_none() {
             return Ok(());
         }
-        if found(
-            "DeleteAddon",
-            ctx.aws()?.eks.delete_addon().cluster_name(&out.cluster_name).addon_name(&out.name).send().await,
-        )?
-        .is_none()
-        {
-            return Ok(());
-        }
-        self.wait(ctx, &out.cluster_name, &out.name, true).await.map(|_| ())
+        self.wait(ctx, &out.cluster_name, &out.name, true).await.map(drop)
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, AddonOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            // What the emulator could not create cannot be read back: its record stands.
-            if let Some(requested) = &o.requested {
-                out.push(Some((requested.clone(), o.clone())));
-                continue;
-            }
-            match self.describe(ctx, &o.cluster_name, &o.name).await? {
-                None => out.push(None),
-                Some(a) => out.push(Some((
-                    AddonInputs {
-                        cluster_name: o.cluster_name.clone(),
-                        name: o.name.clone(),
-                        version: a.addon_version().map(String::from),
-                        // Associations are read as ARNs, not as what was asked: the recorded value stands.
-                        pod_identity: None,
-                        tags: crate::aws::user_tags_of(a.tags().cloned().unwrap_or_default()),
-                        configuration: a
-                            .configuration_values()
-                            .filter(|c| !c.is_empty() && *c != "{}")
-                            .map(String::from),
-                    },
-                    o.clone(),
-                ))),
-            }
-        }
-        Ok(out)
+    async fn read(&self, ctx: &Ctx, o: &AddonMade) -> ProviderResult<Option<AddonInputs>> {
+        Ok(self.describe(ctx, &o.cluster_name, &o.name).await?.map(|a| AddonInputs {
+            cluster_name: o.cluster_name.clone(),
+            name: o.name.clone(),
+            version: a.addon_version().map(String::from),
+            // Associations are read as ARNs, not as what was asked: the recorded value stands.
+            pod_identity: None,
+            tags: crate::aws::user_tags_of(a.tags().cloned().unwrap_or_default()),
+            configuration: a.configuration_values().filter(|c| !c.is_empty() && *c != "{}").map(String::from),
+        }))
     }
 
-    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &AddonInputs) -> ProviderResult<Option<AddonOutputs>> {
-        match self.describe(ctx, &i.cluster_name, &i.name).await? {
+    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &AddonInputs) -> ProviderResult<Option<AddonMade>> {
+        Ok(match self.describe(ctx, &i.cluster_name, &i.name).await? {
             Some(a) if a.tags().and_then(|t| t.get(TAG_URN)).map(String::as_str) == Some(urn.as_str()) => {
-                Ok(Some(AddonOutputs {
-                    cluster_name: i.cluster_name.clone(),
-                    name: i.name.clone(),
-                    arn: a.addon_arn().unwrap_or_default().to_string(),
-                    emulator_gap: None,
-                    requested: None,
-                }))
+                Some(AddonMade { arn: a.addon_arn().unwrap_or_default().to_string(), ..Self::stand_in(i) })
             }
-            _ => Ok(None),
-        }
+            _ => None,
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! module each; what they share (tags, the emulator's gaps, idempotency tokens, status waits) is here.
 
 use crate::aws::AwsCtx;
+use crate::aws::gap::{Lacking, MaybeLacking, OrGap};
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{TAG_URN, Tags, call_failed, error_code};
 use crate::engine::provider::{
@@ -45,7 +46,7 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
 }
 
 pub fn pod_identity_provider() -> Arc<dyn Provider> {
-    typed(PodIdentityProvider)
+    typed(Lacking(PodIdentityProvider))
 }
 
 pub fn cluster_provider() -> Arc<dyn Provider> {
@@ -57,11 +58,11 @@ pub fn node_group_provider() -> Arc<dyn Provider> {
 }
 
 pub fn addon_provider() -> Arc<dyn Provider> {
-    typed(AddonProvider)
+    typed(Lacking(AddonProvider))
 }
 
 pub fn access_entry_provider() -> Arc<dyn Provider> {
-    typed(AccessEntryProvider)
+    typed(Lacking(AccessEntryProvider))
 }
 
 fn eks_tags(ctx: &Ctx, urn: &Urn, tags: &Tags) -> HashMap<String, String> {
@@ -101,7 +102,6 @@ fn emulator_lacks<E: aws_sdk_eks::error::ProvideErrorMetadata>(ctx: &Ctx, e: &Sd
         && !not_found(e)
 }
 
-/// A request token that is the same for retries of one create (EKS de-duplicates on it).
 /// The idempotency token of a create: the same for a retry of the same create, another one for
 /// the create of a replacement (`what` is the new instance's settings).
 fn token(urn: &Urn, what: &impl Serialize) -> String {

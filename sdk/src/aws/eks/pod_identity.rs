@@ -11,15 +11,14 @@ pub struct PodIdentityInputs<R = String> {
     pub tags: Tags,
 }
 
+/// What EKS made: the association's id in its cluster.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PodIdentityOutputs {
+pub struct PodIdentityMade {
     pub cluster_name: String,
     pub association_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emulator_gap: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested: Option<PodIdentityInputs>,
 }
+
+pub type PodIdentityOutputs = OrGap<PodIdentityInputs, PodIdentityMade>;
 
 pub struct PodIdentityProvider;
 
@@ -51,13 +50,18 @@ impl PodIdentityProvider {
 }
 
 #[async_trait]
-impl TypedProvider for PodIdentityProvider {
+impl MaybeLacking for PodIdentityProvider {
     type Inputs = PodIdentityInputs;
-    type Outputs = PodIdentityOutputs;
+    type Outputs = PodIdentityMade;
     const TYPE: &'static str = POD_IDENTITY;
     const REPLACE_ON: &'static [&'static str] = &["cluster_name", "namespace", "service_account"];
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &PodIdentityInputs) -> ProviderResult<PodIdentityOutputs> {
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        i: &PodIdentityInputs,
+    ) -> ProviderResult<Result<PodIdentityMade, String>> {
         let made = ctx
             .aws()?
             .eks
@@ -88,30 +92,26 @@ impl TypedProvider for PodIdentityProvider {
                 }
             },
             Err(e) if emulator_lacks(ctx, &e) => {
-                return Ok(PodIdentityOutputs {
-                    cluster_name: i.cluster_name.clone(),
-                    association_id: String::new(),
-                    emulator_gap: Some(
-                        "the emulator does not implement EKS Pod Identity (CreatePodIdentityAssociation)".into(),
-                    ),
-                    requested: Some(i.clone()),
-                });
+                return Ok(Err(
+                    "the emulator does not implement EKS Pod Identity (CreatePodIdentityAssociation)".into()
+                ));
             }
             Err(e) => return Err(call_failed("CreatePodIdentityAssociation", e)),
         };
-        Ok(PodIdentityOutputs {
-            cluster_name: i.cluster_name.clone(),
-            association_id: id,
-            emulator_gap: None,
-            requested: None,
-        })
+        Ok(Ok(PodIdentityMade { cluster_name: i.cluster_name.clone(), association_id: id }))
     }
 
-    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<PodIdentityOutputs> {
-        let Update { old, outputs: out, new } = change;
-        if out.emulator_gap.is_some() {
-            return Ok(PodIdentityOutputs { requested: Some(new.clone()), ..out.clone() });
-        }
+    fn stand_in(i: &PodIdentityInputs) -> PodIdentityMade {
+        PodIdentityMade { cluster_name: i.cluster_name.clone(), association_id: String::new() }
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        old: &PodIdentityInputs,
+        out: &PodIdentityMade,
+        new: &PodIdentityInputs,
+    ) -> ProviderResult<PodIdentityMade> {
         if old.role_arn != new.role_arn {
             ctx.aws()?
                 .eks
@@ -126,60 +126,31 @@ impl TypedProvider for PodIdentityProvider {
         Ok(out.clone())
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &PodIdentityInputs, out: &PodIdentityOutputs) -> ProviderResult<()> {
-        if out.emulator_gap.is_some() {
-            return Ok(());
-        }
-        found(
-            "DeletePodIdentityAssociation",
-            ctx.aws()?
-                .eks
-                .delete_pod_identity_association()
-                .cluster_name(&out.cluster_name)
-                .association_id(&out.association_id)
-                .send()
-                .await,
-        )
-        .map(|_| ())
+    async fn delete(&self, ctx: &Ctx, out: &PodIdentityMade) -> ProviderResult<()> {
+        let eks = &ctx.aws()?.eks;
+        let call = eks.delete_pod_identity_association().cluster_name(&out.cluster_name);
+        found("DeletePodIdentityAssociation", call.association_id(&out.association_id).send().await).map(drop)
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, PodIdentityOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            if let Some(requested) = &o.requested {
-                out.push(Some((requested.clone(), o.clone())));
-                continue;
+    async fn read(&self, ctx: &Ctx, o: &PodIdentityMade) -> ProviderResult<Option<PodIdentityInputs>> {
+        let eks = &ctx.aws()?.eks;
+        let call = eks.describe_pod_identity_association().cluster_name(&o.cluster_name);
+        let described = found("DescribePodIdentityAssociation", call.association_id(&o.association_id).send().await)?;
+        Ok(described.and_then(|d| d.association).map(|a| PodIdentityInputs {
+            cluster_name: o.cluster_name.clone(),
+            namespace: a.namespace().unwrap_or_default().to_string(),
+            service_account: a.service_account().unwrap_or_default().to_string(),
+            role_arn: a.role_arn().unwrap_or_default().to_string(),
+            tags: crate::aws::user_tags_of(a.tags().cloned().unwrap_or_default()),
+        }))
+    }
+
+    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &PodIdentityInputs) -> ProviderResult<Option<PodIdentityMade>> {
+        Ok(match self.lookup(ctx, i).await? {
+            Some((id, tags)) if crate::aws::tagged_for(&tags, urn) => {
+                Some(PodIdentityMade { cluster_name: i.cluster_name.clone(), association_id: id })
             }
-            let association = ctx
-                .aws()?
-                .eks
-                .describe_pod_identity_association()
-                .cluster_name(&o.cluster_name)
-                .association_id(&o.association_id);
-            let described = found("DescribePodIdentityAssociation", association.send().await)?;
-            out.push(described.and_then(|d| d.association).map(|a| {
-                let inputs = PodIdentityInputs {
-                    cluster_name: o.cluster_name.clone(),
-                    namespace: a.namespace().unwrap_or_default().to_string(),
-                    service_account: a.service_account().unwrap_or_default().to_string(),
-                    role_arn: a.role_arn().unwrap_or_default().to_string(),
-                    tags: crate::aws::user_tags_of(a.tags().cloned().unwrap_or_default()),
-                };
-                (inputs, o.clone())
-            }));
-        }
-        Ok(out)
-    }
-
-    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &PodIdentityInputs) -> ProviderResult<Option<PodIdentityOutputs>> {
-        match self.lookup(ctx, i).await? {
-            Some((id, tags)) if crate::aws::tagged_for(&tags, urn) => Ok(Some(PodIdentityOutputs {
-                cluster_name: i.cluster_name.clone(),
-                association_id: id,
-                emulator_gap: None,
-                requested: None,
-            })),
-            _ => Ok(None),
-        }
+            _ => None,
+        })
     }
 }
