@@ -1,15 +1,17 @@
 //! `aws:ec2:InternetGateway`: created and attached to its VPC in one step.
 
 use super::delete_idempotent;
+use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
-use super::{Tags, check_tags, is_not_found, sync_tags, tag_specification, urn_filters, user_tags, with_name};
+use super::{Tags, check_tags, is_not_found, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
-use crate::aws::create::{create_or_find, no_retry, retry_dependency_violation};
-use crate::aws::{call_failed, classify, error_code};
-use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
+use crate::aws::create::{no_retry, retry_dependency_violation};
+use crate::aws::{Failure, call_failed, classify, error_code};
+use crate::engine::provider::{Ctx, Provider, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
-use aws_sdk_ec2::types::ResourceType;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,27 +75,12 @@ impl InternetGateway<'_> {
 }
 
 pub fn provider() -> Arc<dyn Provider> {
-    typed(InternetGatewayProvider)
+    super::tagged::provider(InternetGatewayProvider)
 }
 
 pub struct InternetGatewayProvider;
 
 impl InternetGatewayProvider {
-    async fn describe(
-        &self,
-        ctx: &Ctx,
-        filters: Vec<aws_sdk_ec2::types::Filter>,
-    ) -> ProviderResult<Vec<aws_sdk_ec2::types::InternetGateway>> {
-        let mut out = Vec::new();
-        let mut pages = ctx.aws()?.ec2.describe_internet_gateways().set_filters(Some(filters)).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            out.extend(
-                page.map_err(|e| call_failed("DescribeInternetGateways", e))?.internet_gateways().iter().cloned(),
-            );
-        }
-        Ok(out)
-    }
-
     async fn attach(&self, ctx: &Ctx, id: &str, vpc_id: &str) -> ProviderResult<()> {
         match ctx.aws()?.ec2.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc_id).send().await {
             Ok(_) => Ok(()),
@@ -121,58 +108,62 @@ fn attached_vpc(igw: &aws_sdk_ec2::types::InternetGateway) -> String {
 }
 
 #[async_trait]
-impl TypedProvider for InternetGatewayProvider {
+impl TaggedResource for InternetGatewayProvider {
     type Inputs = InternetGatewayInputs;
     type Outputs = InternetGatewayOutputs;
+    type Item = aws_sdk_ec2::types::InternetGateway;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &[];
+    const CREATE: &'static str = "CreateInternetGateway";
 
-    async fn create(
+    async fn create_once(
         &self,
+        ec2: &Client,
         ctx: &Ctx,
         urn: &Urn,
         inputs: &InternetGatewayInputs,
-    ) -> ProviderResult<InternetGatewayOutputs> {
-        let ec2 = &ctx.aws()?.ec2;
-        let out = create_or_find(
-            "CreateInternetGateway",
-            Duration::from_millis(500),
-            || async {
-                let r = ec2
-                    .create_internet_gateway()
-                    .tag_specifications(tag_specification(ResourceType::InternetGateway, ctx, urn, &inputs.tags))
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                let id = r.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default();
-                Ok(InternetGatewayOutputs { id: id.to_string() })
-            },
-            || self.find(ctx, urn, inputs),
-        )
-        .await?;
-        self.attach(ctx, &out.id, &inputs.vpc_id).await?;
-        Ok(out)
+    ) -> Result<InternetGatewayOutputs, Failure> {
+        let r = ec2
+            .create_internet_gateway()
+            .tag_specifications(tag_specification(ResourceType::InternetGateway, ctx, urn, &inputs.tags))
+            .customize()
+            .config_override(no_retry())
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let id = r.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default();
+        Ok(InternetGatewayOutputs { id: id.to_string() })
+    }
+
+    async fn after_create(
+        &self,
+        ctx: &Ctx,
+        inputs: &InternetGatewayInputs,
+        out: &InternetGatewayOutputs,
+    ) -> ProviderResult<()> {
+        self.attach(ctx, &out.id, &inputs.vpc_id).await
     }
 
     /// Moving to another VPC detaches and attaches the same gateway.
-    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<InternetGatewayOutputs> {
-        let Update { old, outputs: out, new } = change;
+    async fn update_more(
+        &self,
+        ctx: &Ctx,
+        old: &InternetGatewayInputs,
+        out: &InternetGatewayOutputs,
+        new: &InternetGatewayInputs,
+    ) -> ProviderResult<()> {
         if old.vpc_id != new.vpc_id {
             if !old.vpc_id.is_empty() {
                 self.detach(ctx, &out.id, &old.vpc_id).await?;
             }
             self.attach(ctx, &out.id, &new.vpc_id).await?;
         }
-        sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
-        Ok(out.clone())
+        Ok(())
     }
 
     async fn delete(
         &self,
         ctx: &Ctx,
-        _: &Urn,
         inputs: &InternetGatewayInputs,
         out: &InternetGatewayOutputs,
     ) -> ProviderResult<()> {
@@ -189,24 +180,29 @@ impl TypedProvider for InternetGatewayProvider {
             .await
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, InternetGatewayOutputs)]) -> Reads<Self> {
-        let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
-        Ok(items
-            .iter()
-            .map(|(_, out)| {
-                let g = found.iter().find(|g| g.internet_gateway_id() == Some(out.id.as_str()))?;
-                Some((InternetGatewayInputs { vpc_id: attached_vpc(g), tags: user_tags(g.tags()) }, out.clone()))
-            })
-            .collect())
+    async fn describe(&self, ctx: &Ctx, filters: Vec<Filter>) -> ProviderResult<Vec<Self::Item>> {
+        let request = ctx.aws()?.ec2.describe_internet_gateways().set_filters(Some(filters));
+        Ok(super::describe_all!(request, "DescribeInternetGateways", internet_gateways))
     }
 
-    async fn find(
+    async fn observe(
         &self,
-        ctx: &Ctx,
-        urn: &Urn,
-        _: &InternetGatewayInputs,
-    ) -> ProviderResult<Option<InternetGatewayOutputs>> {
-        let found = self.describe(ctx, urn_filters(ctx, urn)).await?;
-        Ok(found.first().and_then(|g| g.internet_gateway_id()).map(|id| InternetGatewayOutputs { id: id.to_string() }))
+        _: &Ctx,
+        g: &Self::Item,
+    ) -> ProviderResult<(InternetGatewayInputs, InternetGatewayOutputs)> {
+        let inputs = InternetGatewayInputs { vpc_id: attached_vpc(g), tags: user_tags(g.tags()) };
+        Ok((inputs, InternetGatewayOutputs { id: g.internet_gateway_id().unwrap_or_default().to_string() }))
+    }
+
+    fn id(out: &InternetGatewayOutputs) -> &str {
+        &out.id
+    }
+
+    fn item_id(g: &Self::Item) -> Option<&str> {
+        g.internet_gateway_id()
+    }
+
+    fn tags(inputs: &InternetGatewayInputs) -> &Tags {
+        &inputs.tags
     }
 }

@@ -11,6 +11,7 @@ pub mod route;
 pub mod route_table;
 pub mod security_group;
 pub mod subnet;
+mod tagged;
 pub mod vpc;
 pub mod zones;
 

@@ -1,18 +1,17 @@
 //! `aws:ec2:ElasticIp` and `aws:ec2:NatGateway`: outbound internet access for private subnets.
 
 use super::subnet::SubnetRef;
-use super::{
-    Tags, check_tags, delete_idempotent, describe_all, is_not_found, sync_tags, tag_specification, urn_filters,
-    user_tags, with_name,
-};
+use super::tagged::TaggedResource;
+use super::{Tags, check_tags, delete_idempotent, describe_all, is_not_found, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
-use crate::aws::create::{create_or_find, no_retry};
+use crate::aws::create::no_retry;
 use crate::aws::wait::{Poll, poll_until};
-use crate::aws::{call_failed, classify, error_code};
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
+use crate::aws::{Failure, call_failed, classify, error_code};
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{DomainType, NatGatewayState, ResourceType};
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{DomainType, Filter, NatGatewayState, ResourceType};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +84,7 @@ impl ElasticIp {
 }
 
 pub fn eip_provider() -> Arc<dyn Provider> {
-    typed(ElasticIpProvider)
+    super::tagged::provider(ElasticIpProvider)
 }
 
 pub struct ElasticIpProvider;
@@ -97,73 +96,62 @@ fn eip_outputs(a: &aws_sdk_ec2::types::Address) -> ElasticIpOutputs {
     }
 }
 
-impl ElasticIpProvider {
-    async fn describe(
-        &self,
-        ctx: &Ctx,
-        filters: Vec<aws_sdk_ec2::types::Filter>,
-    ) -> ProviderResult<Vec<aws_sdk_ec2::types::Address>> {
-        let out = ctx.aws()?.ec2.describe_addresses().set_filters(Some(filters)).send().await;
-        Ok(out.map_err(|e| call_failed("DescribeAddresses", e))?.addresses().to_vec())
-    }
-}
-
 #[async_trait]
-impl TypedProvider for ElasticIpProvider {
+impl TaggedResource for ElasticIpProvider {
     type Inputs = ElasticIpInputs;
     type Outputs = ElasticIpOutputs;
+    type Item = aws_sdk_ec2::types::Address;
     const TYPE: &'static str = EIP;
     const REPLACE_ON: &'static [&'static str] = &[];
+    const CREATE: &'static str = "AllocateAddress";
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &ElasticIpInputs) -> ProviderResult<ElasticIpOutputs> {
-        let ec2 = &ctx.aws()?.ec2;
-        create_or_find(
-            "AllocateAddress",
-            Duration::from_millis(500),
-            || async {
-                let r = ec2
-                    .allocate_address()
-                    .domain(DomainType::Vpc)
-                    .tag_specifications(tag_specification(ResourceType::ElasticIp, ctx, urn, &inputs.tags))
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                Ok(ElasticIpOutputs {
-                    allocation_id: r.allocation_id().unwrap_or_default().to_string(),
-                    public_ip: r.public_ip().unwrap_or_default().to_string(),
-                })
-            },
-            || self.find(ctx, urn, inputs),
-        )
-        .await
+    async fn create_once(
+        &self,
+        ec2: &Client,
+        ctx: &Ctx,
+        urn: &Urn,
+        inputs: &ElasticIpInputs,
+    ) -> Result<ElasticIpOutputs, Failure> {
+        let r = ec2
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .tag_specifications(tag_specification(ResourceType::ElasticIp, ctx, urn, &inputs.tags))
+            .customize()
+            .config_override(no_retry())
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(ElasticIpOutputs {
+            allocation_id: r.allocation_id().unwrap_or_default().to_string(),
+            public_ip: r.public_ip().unwrap_or_default().to_string(),
+        })
     }
 
-    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<ElasticIpOutputs> {
-        let Update { old, outputs: out, new } = change;
-        sync_tags(ctx, &out.allocation_id, &old.tags, &new.tags).await?;
-        Ok(out.clone())
-    }
-
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &ElasticIpInputs, out: &ElasticIpOutputs) -> ProviderResult<()> {
+    async fn delete(&self, ctx: &Ctx, _: &ElasticIpInputs, out: &ElasticIpOutputs) -> ProviderResult<()> {
         let ec2 = &ctx.aws()?.ec2;
         delete_idempotent("ReleaseAddress", || ec2.release_address().allocation_id(&out.allocation_id).send()).await
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ElasticIpOutputs)]) -> Reads<Self> {
-        let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
-        Ok(items
-            .iter()
-            .map(|(_, o)| {
-                let a = found.iter().find(|a| a.allocation_id() == Some(o.allocation_id.as_str()))?;
-                Some((ElasticIpInputs { tags: user_tags(a.tags()) }, eip_outputs(a)))
-            })
-            .collect())
+    /// DescribeAddresses has no pages.
+    async fn describe(&self, ctx: &Ctx, filters: Vec<Filter>) -> ProviderResult<Vec<Self::Item>> {
+        let out = ctx.aws()?.ec2.describe_addresses().set_filters(Some(filters)).send().await;
+        Ok(out.map_err(|e| call_failed("DescribeAddresses", e))?.addresses().to_vec())
     }
 
-    async fn find(&self, ctx: &Ctx, urn: &Urn, _: &ElasticIpInputs) -> ProviderResult<Option<ElasticIpOutputs>> {
-        Ok(self.describe(ctx, urn_filters(ctx, urn)).await?.first().map(eip_outputs))
+    async fn observe(&self, _: &Ctx, a: &Self::Item) -> ProviderResult<(ElasticIpInputs, ElasticIpOutputs)> {
+        Ok((ElasticIpInputs { tags: user_tags(a.tags()) }, eip_outputs(a)))
+    }
+
+    fn id(out: &ElasticIpOutputs) -> &str {
+        &out.allocation_id
+    }
+
+    fn item_id(a: &Self::Item) -> Option<&str> {
+        a.allocation_id()
+    }
+
+    fn tags(inputs: &ElasticIpInputs) -> &Tags {
+        &inputs.tags
     }
 }
 
@@ -221,29 +209,12 @@ impl NatGateway<'_> {
 }
 
 pub fn nat_provider() -> Arc<dyn Provider> {
-    typed(NatGatewayProvider)
+    super::tagged::provider(NatGatewayProvider)
 }
 
 pub struct NatGatewayProvider;
 
 impl NatGatewayProvider {
-    async fn describe(
-        &self,
-        ctx: &Ctx,
-        filters: Vec<aws_sdk_ec2::types::Filter>,
-    ) -> ProviderResult<Vec<aws_sdk_ec2::types::NatGateway>> {
-        let all = describe_all!(
-            ctx.aws()?.ec2.describe_nat_gateways().set_filter(Some(filters)),
-            "DescribeNatGateways",
-            nat_gateways
-        );
-        // Deleted gateways stay visible for a while: they are gone.
-        Ok(all
-            .into_iter()
-            .filter(|n| !matches!(n.state(), Some(NatGatewayState::Deleted | NatGatewayState::Deleting)))
-            .collect())
-    }
-
     /// Waits until the gateway is `want` (available), or gone when `want` is `None`.
     async fn wait(&self, ctx: &Ctx, id: &str, want: Option<NatGatewayState>) -> ProviderResult<()> {
         let want = &want;
@@ -280,73 +251,74 @@ impl NatGatewayProvider {
 }
 
 #[async_trait]
-impl TypedProvider for NatGatewayProvider {
+impl TaggedResource for NatGatewayProvider {
     type Inputs = NatGatewayInputs;
     type Outputs = NatGatewayOutputs;
+    type Item = aws_sdk_ec2::types::NatGateway;
     const TYPE: &'static str = NAT;
     const REPLACE_ON: &'static [&'static str] = &["subnet_id", "allocation_id"];
+    const CREATE: &'static str = "CreateNatGateway";
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &NatGatewayInputs) -> ProviderResult<NatGatewayOutputs> {
-        let ec2 = &ctx.aws()?.ec2;
-        let out = create_or_find(
-            "CreateNatGateway",
-            Duration::from_millis(500),
-            || async {
-                let r = ec2
-                    .create_nat_gateway()
-                    .subnet_id(&inputs.subnet_id)
-                    .allocation_id(&inputs.allocation_id)
-                    .tag_specifications(tag_specification(ResourceType::Natgateway, ctx, urn, &inputs.tags))
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                Ok(NatGatewayOutputs {
-                    id: r.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap_or_default().to_string(),
-                })
-            },
-            || self.find(ctx, urn, inputs),
-        )
-        .await?;
-        self.wait(ctx, &out.id, Some(NatGatewayState::Available)).await?;
-        Ok(out)
+    async fn create_once(
+        &self,
+        ec2: &Client,
+        ctx: &Ctx,
+        urn: &Urn,
+        inputs: &NatGatewayInputs,
+    ) -> Result<NatGatewayOutputs, Failure> {
+        let r = ec2
+            .create_nat_gateway()
+            .subnet_id(&inputs.subnet_id)
+            .allocation_id(&inputs.allocation_id)
+            .tag_specifications(tag_specification(ResourceType::Natgateway, ctx, urn, &inputs.tags))
+            .customize()
+            .config_override(no_retry())
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(NatGatewayOutputs { id: r.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap_or_default().to_string() })
     }
 
-    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<NatGatewayOutputs> {
-        let Update { old, outputs: out, new } = change;
-        sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
-        Ok(out.clone())
+    async fn after_create(&self, ctx: &Ctx, _: &NatGatewayInputs, out: &NatGatewayOutputs) -> ProviderResult<()> {
+        self.wait(ctx, &out.id, Some(NatGatewayState::Available)).await
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &NatGatewayInputs, out: &NatGatewayOutputs) -> ProviderResult<()> {
+    async fn delete(&self, ctx: &Ctx, _: &NatGatewayInputs, out: &NatGatewayOutputs) -> ProviderResult<()> {
         let ec2 = &ctx.aws()?.ec2;
         delete_idempotent("DeleteNatGateway", || ec2.delete_nat_gateway().nat_gateway_id(&out.id).send()).await?;
         // Its address and subnet are free only once it is gone.
         self.wait(ctx, &out.id, None).await
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, NatGatewayOutputs)]) -> Reads<Self> {
-        let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
-        Ok(items
-            .iter()
-            .map(|(_, o)| {
-                let n = found.iter().find(|n| n.nat_gateway_id() == Some(o.id.as_str()))?;
-                let allocation = n.nat_gateway_addresses().first().and_then(|a| a.allocation_id()).unwrap_or_default();
-                Some((
-                    NatGatewayInputs {
-                        subnet_id: n.subnet_id().unwrap_or_default().to_string(),
-                        allocation_id: allocation.to_string(),
-                        tags: user_tags(n.tags()),
-                    },
-                    o.clone(),
-                ))
-            })
+    async fn describe(&self, ctx: &Ctx, filters: Vec<Filter>) -> ProviderResult<Vec<Self::Item>> {
+        let request = ctx.aws()?.ec2.describe_nat_gateways().set_filter(Some(filters));
+        let all = describe_all!(request, "DescribeNatGateways", nat_gateways);
+        // Deleted gateways stay visible for a while: they are gone.
+        Ok(all
+            .into_iter()
+            .filter(|n| !matches!(n.state(), Some(NatGatewayState::Deleted | NatGatewayState::Deleting)))
             .collect())
     }
 
-    async fn find(&self, ctx: &Ctx, urn: &Urn, _: &NatGatewayInputs) -> ProviderResult<Option<NatGatewayOutputs>> {
-        let found = self.describe(ctx, urn_filters(ctx, urn)).await?;
-        Ok(found.first().and_then(|n| n.nat_gateway_id()).map(|id| NatGatewayOutputs { id: id.to_string() }))
+    async fn observe(&self, _: &Ctx, n: &Self::Item) -> ProviderResult<(NatGatewayInputs, NatGatewayOutputs)> {
+        let allocation = n.nat_gateway_addresses().first().and_then(|a| a.allocation_id()).unwrap_or_default();
+        let inputs = NatGatewayInputs {
+            subnet_id: n.subnet_id().unwrap_or_default().to_string(),
+            allocation_id: allocation.to_string(),
+            tags: user_tags(n.tags()),
+        };
+        Ok((inputs, NatGatewayOutputs { id: n.nat_gateway_id().unwrap_or_default().to_string() }))
+    }
+
+    fn id(out: &NatGatewayOutputs) -> &str {
+        &out.id
+    }
+
+    fn item_id(n: &Self::Item) -> Option<&str> {
+        n.nat_gateway_id()
+    }
+
+    fn tags(inputs: &NatGatewayInputs) -> &Tags {
+        &inputs.tags
     }
 }

@@ -2,15 +2,18 @@
 
 use super::delete_idempotent;
 use super::subnet::SubnetRef;
+use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
-use super::{Tags, check_tags, filter, is_not_found, sync_tags, tag_specification, urn_filters, user_tags, with_name};
+use super::{Tags, check_tags, filter, is_not_found, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::found;
-use crate::aws::{call_failed, classify};
+use crate::aws::{Failure, call_failed, classify};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -79,7 +82,7 @@ impl RouteTable<'_> {
 }
 
 pub fn provider() -> Arc<dyn Provider> {
-    typed(RouteTableProvider)
+    super::tagged::provider(RouteTableProvider)
 }
 
 pub struct RouteTableProvider;
@@ -96,63 +99,58 @@ pub(crate) async fn describe_route_tables(
 }
 
 #[async_trait]
-impl TypedProvider for RouteTableProvider {
+impl TaggedResource for RouteTableProvider {
     type Inputs = RouteTableInputs;
     type Outputs = RouteTableOutputs;
+    type Item = aws_sdk_ec2::types::RouteTable;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["vpc_id"];
+    const CREATE: &'static str = "CreateRouteTable";
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &RouteTableInputs) -> ProviderResult<RouteTableOutputs> {
-        let ec2 = &ctx.aws()?.ec2;
-        create_or_find(
-            "CreateRouteTable",
-            Duration::from_millis(500),
-            || async {
-                let r = ec2
-                    .create_route_table()
-                    .vpc_id(&inputs.vpc_id)
-                    .tag_specifications(tag_specification(ResourceType::RouteTable, ctx, urn, &inputs.tags))
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                let id = r.route_table().and_then(|t| t.route_table_id()).unwrap_or_default();
-                Ok(RouteTableOutputs { id: id.to_string() })
-            },
-            || self.find(ctx, urn, inputs),
-        )
-        .await
+    async fn create_once(
+        &self,
+        ec2: &Client,
+        ctx: &Ctx,
+        urn: &Urn,
+        inputs: &RouteTableInputs,
+    ) -> Result<RouteTableOutputs, Failure> {
+        let r = ec2
+            .create_route_table()
+            .vpc_id(&inputs.vpc_id)
+            .tag_specifications(tag_specification(ResourceType::RouteTable, ctx, urn, &inputs.tags))
+            .customize()
+            .config_override(no_retry())
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let id = r.route_table().and_then(|t| t.route_table_id()).unwrap_or_default();
+        Ok(RouteTableOutputs { id: id.to_string() })
     }
 
-    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<RouteTableOutputs> {
-        let Update { old, outputs: out, new } = change;
-        sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
-        Ok(out.clone())
-    }
-
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &RouteTableInputs, out: &RouteTableOutputs) -> ProviderResult<()> {
+    async fn delete(&self, ctx: &Ctx, _: &RouteTableInputs, out: &RouteTableOutputs) -> ProviderResult<()> {
         let ec2 = &ctx.aws()?.ec2;
         delete_idempotent("DeleteRouteTable", || ec2.delete_route_table().route_table_id(&out.id).send()).await
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, RouteTableOutputs)]) -> Reads<Self> {
-        let found = describe_route_tables(ctx, vec![super::stack_filter(ctx)]).await?;
-        Ok(items
-            .iter()
-            .map(|(_, out)| {
-                let t = found.iter().find(|t| t.route_table_id() == Some(out.id.as_str()))?;
-                Some((
-                    RouteTableInputs { vpc_id: t.vpc_id().unwrap_or_default().to_string(), tags: user_tags(t.tags()) },
-                    out.clone(),
-                ))
-            })
-            .collect())
+    async fn describe(&self, ctx: &Ctx, filters: Vec<Filter>) -> ProviderResult<Vec<Self::Item>> {
+        describe_route_tables(ctx, filters).await
     }
 
-    async fn find(&self, ctx: &Ctx, urn: &Urn, _: &RouteTableInputs) -> ProviderResult<Option<RouteTableOutputs>> {
-        let found = describe_route_tables(ctx, urn_filters(ctx, urn)).await?;
-        Ok(found.first().and_then(|t| t.route_table_id()).map(|id| RouteTableOutputs { id: id.to_string() }))
+    async fn observe(&self, _: &Ctx, t: &Self::Item) -> ProviderResult<(RouteTableInputs, RouteTableOutputs)> {
+        let inputs = RouteTableInputs { vpc_id: t.vpc_id().unwrap_or_default().to_string(), tags: user_tags(t.tags()) };
+        Ok((inputs, RouteTableOutputs { id: t.route_table_id().unwrap_or_default().to_string() }))
+    }
+
+    fn id(out: &RouteTableOutputs) -> &str {
+        &out.id
+    }
+
+    fn item_id(t: &Self::Item) -> Option<&str> {
+        t.route_table_id()
+    }
+
+    fn tags(inputs: &RouteTableInputs) -> &Tags {
+        &inputs.tags
     }
 }
 

@@ -4,18 +4,18 @@
 //! a rule change never rewrites the group.
 
 use super::delete_idempotent;
+use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
-use super::{
-    Tags, check_cidr, check_tags, filter, is_not_found, sync_tags, tag_specification, tag_value, urn_filters,
-    user_tags, with_name,
-};
+use super::{Tags, check_cidr, check_tags, filter, is_not_found, tag_specification, tag_value, user_tags, with_name};
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::found;
-use crate::aws::{TAG_URN, call_failed, classify, error_code};
+use crate::aws::{Failure, TAG_URN, call_failed, classify, error_code};
 use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, SecurityGroupRule, UserIdGroupPair};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
@@ -113,100 +113,71 @@ impl SecurityGroup<'_> {
 }
 
 pub fn provider() -> Arc<dyn Provider> {
-    typed(SecurityGroupProvider)
+    super::tagged::provider(SecurityGroupProvider)
 }
 
 pub struct SecurityGroupProvider;
 
-impl SecurityGroupProvider {
-    async fn describe(
-        &self,
-        ctx: &Ctx,
-        filters: Vec<aws_sdk_ec2::types::Filter>,
-    ) -> ProviderResult<Vec<aws_sdk_ec2::types::SecurityGroup>> {
-        Ok(super::describe_all!(
-            ctx.aws()?.ec2.describe_security_groups().set_filters(Some(filters)),
-            "DescribeSecurityGroups",
-            security_groups
-        ))
-    }
-}
-
 #[async_trait]
-impl TypedProvider for SecurityGroupProvider {
+impl TaggedResource for SecurityGroupProvider {
     type Inputs = SecurityGroupInputs;
     type Outputs = SecurityGroupOutputs;
+    type Item = aws_sdk_ec2::types::SecurityGroup;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["group_name", "description", "vpc_id"];
+    const CREATE: &'static str = "CreateSecurityGroup";
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &SecurityGroupInputs) -> ProviderResult<SecurityGroupOutputs> {
-        let ec2 = &ctx.aws()?.ec2;
-        create_or_find(
-            "CreateSecurityGroup",
-            Duration::from_millis(500),
-            || async {
-                let r = ec2
-                    .create_security_group()
-                    .group_name(&inputs.group_name)
-                    .description(&inputs.description)
-                    .vpc_id(&inputs.vpc_id)
-                    .tag_specifications(tag_specification(ResourceType::SecurityGroup, ctx, urn, &inputs.tags))
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                Ok(SecurityGroupOutputs { id: r.group_id().unwrap_or_default().to_string() })
-            },
-            || self.find(ctx, urn, inputs),
-        )
-        .await
-    }
-
-    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<SecurityGroupOutputs> {
-        let Update { old, outputs: out, new } = change;
-        sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
-        Ok(out.clone())
-    }
-
-    async fn delete(
+    async fn create_once(
         &self,
+        ec2: &Client,
         ctx: &Ctx,
-        _: &Urn,
-        _: &SecurityGroupInputs,
-        out: &SecurityGroupOutputs,
-    ) -> ProviderResult<()> {
+        urn: &Urn,
+        inputs: &SecurityGroupInputs,
+    ) -> Result<SecurityGroupOutputs, Failure> {
+        let r = ec2
+            .create_security_group()
+            .group_name(&inputs.group_name)
+            .description(&inputs.description)
+            .vpc_id(&inputs.vpc_id)
+            .tag_specifications(tag_specification(ResourceType::SecurityGroup, ctx, urn, &inputs.tags))
+            .customize()
+            .config_override(no_retry())
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(SecurityGroupOutputs { id: r.group_id().unwrap_or_default().to_string() })
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &SecurityGroupInputs, out: &SecurityGroupOutputs) -> ProviderResult<()> {
         let ec2 = &ctx.aws()?.ec2;
         delete_idempotent("DeleteSecurityGroup", || ec2.delete_security_group().group_id(&out.id).send()).await
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, SecurityGroupOutputs)]) -> Reads<Self> {
-        let found = self.describe(ctx, vec![super::stack_filter(ctx)]).await?;
-        Ok(items
-            .iter()
-            .map(|(_, out)| {
-                let g = found.iter().find(|g| g.group_id() == Some(out.id.as_str()))?;
-                Some((
-                    SecurityGroupInputs {
-                        group_name: g.group_name().unwrap_or_default().to_string(),
-                        description: g.description().unwrap_or_default().to_string(),
-                        vpc_id: g.vpc_id().unwrap_or_default().to_string(),
-                        tags: user_tags(g.tags()),
-                    },
-                    out.clone(),
-                ))
-            })
-            .collect())
+    async fn describe(&self, ctx: &Ctx, filters: Vec<Filter>) -> ProviderResult<Vec<Self::Item>> {
+        let request = ctx.aws()?.ec2.describe_security_groups().set_filters(Some(filters));
+        Ok(super::describe_all!(request, "DescribeSecurityGroups", security_groups))
     }
 
-    async fn find(
-        &self,
-        ctx: &Ctx,
-        urn: &Urn,
-        _: &SecurityGroupInputs,
-    ) -> ProviderResult<Option<SecurityGroupOutputs>> {
-        let found = self.describe(ctx, urn_filters(ctx, urn)).await?;
-        Ok(found.first().and_then(|g| g.group_id()).map(|id| SecurityGroupOutputs { id: id.to_string() }))
+    async fn observe(&self, _: &Ctx, g: &Self::Item) -> ProviderResult<(SecurityGroupInputs, SecurityGroupOutputs)> {
+        let inputs = SecurityGroupInputs {
+            group_name: g.group_name().unwrap_or_default().to_string(),
+            description: g.description().unwrap_or_default().to_string(),
+            vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+            tags: user_tags(g.tags()),
+        };
+        Ok((inputs, SecurityGroupOutputs { id: g.group_id().unwrap_or_default().to_string() }))
+    }
+
+    fn id(out: &SecurityGroupOutputs) -> &str {
+        &out.id
+    }
+
+    fn item_id(g: &Self::Item) -> Option<&str> {
+        g.group_id()
+    }
+
+    fn tags(inputs: &SecurityGroupInputs) -> &Tags {
+        &inputs.tags
     }
 }
 

@@ -1,19 +1,20 @@
 //! `aws:ec2:Subnet`.
 
 use super::delete_idempotent;
+use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
-use super::{Tags, check_cidr, check_tags, sync_tags, tag_specification, urn_filters, user_tags, with_name};
+use super::{Tags, check_cidr, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
-use crate::aws::create::{create_or_find, no_retry};
-use crate::aws::{call_failed, classify};
-use crate::engine::provider::{Ctx, Provider, ProviderResult, Read, Reads, TypedProvider, Update, typed};
+use crate::aws::create::no_retry;
+use crate::aws::{Failure, call_failed, classify};
+use crate::engine::provider::{Ctx, Provider, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use typed_builder::TypedBuilder;
 
 pub const TYPE: &str = "aws:ec2:Subnet";
@@ -157,24 +158,12 @@ impl Subnet<'_> {
 }
 
 pub fn provider() -> Arc<dyn Provider> {
-    typed(SubnetProvider)
+    super::tagged::provider(SubnetProvider)
 }
 
 pub struct SubnetProvider;
 
 impl SubnetProvider {
-    async fn describe(
-        &self,
-        ctx: &Ctx,
-        filters: Vec<aws_sdk_ec2::types::Filter>,
-    ) -> ProviderResult<Vec<aws_sdk_ec2::types::Subnet>> {
-        Ok(super::describe_all!(
-            ctx.aws()?.ec2.describe_subnets().set_filters(Some(filters)),
-            "DescribeSubnets",
-            subnets
-        ))
-    }
-
     async fn set_public(&self, ctx: &Ctx, id: &str, on: bool) -> ProviderResult<()> {
         ctx.aws()?
             .ec2
@@ -196,91 +185,87 @@ fn outputs(s: &aws_sdk_ec2::types::Subnet) -> SubnetOutputs {
 }
 
 #[async_trait]
-impl TypedProvider for SubnetProvider {
+impl TaggedResource for SubnetProvider {
     type Inputs = SubnetInputs;
     type Outputs = SubnetOutputs;
+    type Item = aws_sdk_ec2::types::Subnet;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["vpc_id", "cidr_block", "availability_zone"];
+    const CREATE: &'static str = "CreateSubnet";
+    const ID_FILTER: Option<&'static str> = Some("subnet-id");
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &SubnetInputs) -> ProviderResult<SubnetOutputs> {
-        let ec2 = &ctx.aws()?.ec2;
-        let out = create_or_find(
-            "CreateSubnet",
-            Duration::from_millis(500),
-            || async {
-                let r = ec2
-                    .create_subnet()
-                    .vpc_id(&inputs.vpc_id)
-                    .cidr_block(&inputs.cidr_block)
-                    .availability_zone(&inputs.availability_zone)
-                    .tag_specifications(tag_specification(ResourceType::Subnet, ctx, urn, &inputs.tags))
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                Ok(r.subnet().map(outputs).unwrap_or(SubnetOutputs { id: String::new(), arn: String::new() }))
-            },
-            || self.find(ctx, urn, inputs),
-        )
-        .await?;
+    async fn create_once(
+        &self,
+        ec2: &Client,
+        ctx: &Ctx,
+        urn: &Urn,
+        inputs: &SubnetInputs,
+    ) -> Result<SubnetOutputs, Failure> {
+        let r = ec2
+            .create_subnet()
+            .vpc_id(&inputs.vpc_id)
+            .cidr_block(&inputs.cidr_block)
+            .availability_zone(&inputs.availability_zone)
+            .tag_specifications(tag_specification(ResourceType::Subnet, ctx, urn, &inputs.tags))
+            .customize()
+            .config_override(no_retry())
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(r.subnet().map(outputs).unwrap_or(SubnetOutputs { id: String::new(), arn: String::new() }))
+    }
+
+    async fn after_create(&self, ctx: &Ctx, inputs: &SubnetInputs, out: &SubnetOutputs) -> ProviderResult<()> {
         if inputs.map_public_ip_on_launch {
             self.set_public(ctx, &out.id, true).await?;
         }
-        Ok(out)
+        Ok(())
     }
 
-    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<SubnetOutputs> {
-        let Update { old, outputs: out, new } = change;
+    async fn update_more(
+        &self,
+        ctx: &Ctx,
+        old: &SubnetInputs,
+        out: &SubnetOutputs,
+        new: &SubnetInputs,
+    ) -> ProviderResult<()> {
         if old.map_public_ip_on_launch != new.map_public_ip_on_launch {
             self.set_public(ctx, &out.id, new.map_public_ip_on_launch).await?;
         }
-        sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
-        Ok(out.clone())
+        Ok(())
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &SubnetInputs, out: &SubnetOutputs) -> ProviderResult<()> {
+    async fn delete(&self, ctx: &Ctx, _: &SubnetInputs, out: &SubnetOutputs) -> ProviderResult<()> {
         let ec2 = &ctx.aws()?.ec2;
         delete_idempotent("DeleteSubnet", || ec2.delete_subnet().subnet_id(&out.id).send()).await
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, SubnetOutputs)]) -> Reads<Self> {
-        // By id, not by tag: an imported subnet carries no fabric tags.
-        let ids: Vec<&str> = items.iter().map(|(_, o)| o.id.as_str()).collect();
-        let found = self.describe(ctx, vec![super::filter("subnet-id", ids)]).await?;
-        Ok(items
-            .iter()
-            .map(|(_, out)| {
-                let s = found.iter().find(|s| s.subnet_id() == Some(out.id.as_str()))?;
-                let inputs = SubnetInputs {
-                    vpc_id: s.vpc_id().unwrap_or_default().to_string(),
-                    cidr_block: s.cidr_block().unwrap_or_default().to_string(),
-                    availability_zone: s.availability_zone().unwrap_or_default().to_string(),
-                    map_public_ip_on_launch: s.map_public_ip_on_launch().unwrap_or(false),
-                    tags: user_tags(s.tags()),
-                };
-                Some((inputs, outputs(s)))
-            })
-            .collect())
+    async fn describe(&self, ctx: &Ctx, filters: Vec<Filter>) -> ProviderResult<Vec<Self::Item>> {
+        let request = ctx.aws()?.ec2.describe_subnets().set_filters(Some(filters));
+        Ok(super::describe_all!(request, "DescribeSubnets", subnets))
     }
 
-    const IMPORTABLE: bool = true;
-
-    /// By subnet id (`subnet-…`).
-    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
-        let probe = SubnetOutputs { id: id.to_string(), arn: String::new() };
-        self.read_one(ctx, urn, probe).await
+    async fn observe(&self, _: &Ctx, s: &Self::Item) -> ProviderResult<(SubnetInputs, SubnetOutputs)> {
+        let inputs = SubnetInputs {
+            vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+            cidr_block: s.cidr_block().unwrap_or_default().to_string(),
+            availability_zone: s.availability_zone().unwrap_or_default().to_string(),
+            map_public_ip_on_launch: s.map_public_ip_on_launch().unwrap_or(false),
+            tags: user_tags(s.tags()),
+        };
+        Ok((inputs, outputs(s)))
     }
 
-    /// Subnets whose `Name` tag is the program's name for it.
-    async fn discover(&self, ctx: &Ctx, _: &Urn, inputs: &SubnetInputs) -> ProviderResult<Vec<String>> {
-        let Some(name) = inputs.tags.get("Name") else { return Ok(Vec::new()) };
-        let found = self.describe(ctx, vec![super::filter("tag:Name", [name.as_str()])]).await?;
-        Ok(found.iter().filter_map(|s| s.subnet_id().map(String::from)).collect())
+    fn id(out: &SubnetOutputs) -> &str {
+        &out.id
     }
 
-    async fn find(&self, ctx: &Ctx, urn: &Urn, _: &SubnetInputs) -> ProviderResult<Option<SubnetOutputs>> {
-        Ok(self.describe(ctx, urn_filters(ctx, urn)).await?.first().map(outputs))
+    fn item_id(s: &Self::Item) -> Option<&str> {
+        s.subnet_id()
+    }
+
+    fn tags(inputs: &SubnetInputs) -> &Tags {
+        &inputs.tags
     }
 }
 

@@ -1,17 +1,18 @@
 //! `aws:ec2:Vpc`.
 
 use super::delete_idempotent;
-use super::{Tags, check_cidr, check_tags, sync_tags, tag_specification, urn_filters, user_tags, with_name};
+use super::tagged::TaggedResource;
+use super::{Tags, check_cidr, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
-use crate::aws::create::{create_or_find, no_retry};
-use crate::aws::{call_failed, classify};
-use crate::engine::provider::{Ctx, Provider, ProviderResult, Read, Reads, TypedProvider, Update, typed};
+use crate::aws::create::no_retry;
+use crate::aws::{Failure, call_failed, classify};
+use crate::engine::provider::{Ctx, Provider, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
 use typed_builder::TypedBuilder;
 
 pub const TYPE: &str = "aws:ec2:Vpc";
@@ -99,7 +100,7 @@ impl Vpc {
 }
 
 pub fn provider() -> Arc<dyn Provider> {
-    typed(VpcProvider)
+    super::tagged::provider(VpcProvider)
 }
 
 pub struct VpcProvider;
@@ -133,117 +134,87 @@ async fn get_attribute(ctx: &Ctx, id: &str, attr: VpcAttributeName) -> ProviderR
     Ok(v.and_then(|v| v.value()).unwrap_or(false))
 }
 
-impl VpcProvider {
-    async fn describe(
-        &self,
-        ctx: &Ctx,
-        filters: Vec<aws_sdk_ec2::types::Filter>,
-    ) -> ProviderResult<Vec<aws_sdk_ec2::types::Vpc>> {
-        Ok(super::describe_all!(ctx.aws()?.ec2.describe_vpcs().set_filters(Some(filters)), "DescribeVpcs", vpcs))
-    }
-}
-
 #[async_trait]
-impl TypedProvider for VpcProvider {
+impl TaggedResource for VpcProvider {
     type Inputs = VpcInputs;
     type Outputs = VpcOutputs;
+    type Item = aws_sdk_ec2::types::Vpc;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["cidr_block"];
+    const CREATE: &'static str = "CreateVpc";
+    const ID_FILTER: Option<&'static str> = Some("vpc-id");
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &VpcInputs) -> ProviderResult<VpcOutputs> {
-        let ec2 = &ctx.aws()?.ec2;
-        let out = create_or_find(
-            "CreateVpc",
-            Duration::from_millis(500),
-            || async {
-                let r = ec2
-                    .create_vpc()
-                    .cidr_block(&inputs.cidr_block)
-                    .tag_specifications(tag_specification(ResourceType::Vpc, ctx, urn, &inputs.tags))
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                let vpc = r.vpc().cloned().unwrap_or_else(|| aws_sdk_ec2::types::Vpc::builder().build());
-                Ok(VpcOutputs {
-                    id: vpc.vpc_id().unwrap_or_default().to_string(),
-                    owner_id: vpc.owner_id().unwrap_or_default().to_string(),
-                })
-            },
-            || self.find(ctx, urn, inputs),
-        )
-        .await?;
+    async fn create_once(&self, ec2: &Client, ctx: &Ctx, urn: &Urn, inputs: &VpcInputs) -> Result<VpcOutputs, Failure> {
+        let r = ec2
+            .create_vpc()
+            .cidr_block(&inputs.cidr_block)
+            .tag_specifications(tag_specification(ResourceType::Vpc, ctx, urn, &inputs.tags))
+            .customize()
+            .config_override(no_retry())
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let vpc = r.vpc().cloned().unwrap_or_else(|| aws_sdk_ec2::types::Vpc::builder().build());
+        Ok(outputs(&vpc))
+    }
+
+    async fn after_create(&self, ctx: &Ctx, inputs: &VpcInputs, out: &VpcOutputs) -> ProviderResult<()> {
         if inputs.enable_dns_hostnames {
             set_attribute(ctx, &out.id, VpcAttributeName::EnableDnsHostnames, true).await?;
         }
         if !inputs.enable_dns_support {
             set_attribute(ctx, &out.id, VpcAttributeName::EnableDnsSupport, false).await?;
         }
-        Ok(out)
+        Ok(())
     }
 
-    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<VpcOutputs> {
-        let Update { old, outputs: out, new } = change;
+    async fn update_more(&self, ctx: &Ctx, old: &VpcInputs, out: &VpcOutputs, new: &VpcInputs) -> ProviderResult<()> {
         if old.enable_dns_support != new.enable_dns_support {
             set_attribute(ctx, &out.id, VpcAttributeName::EnableDnsSupport, new.enable_dns_support).await?;
         }
         if old.enable_dns_hostnames != new.enable_dns_hostnames {
             set_attribute(ctx, &out.id, VpcAttributeName::EnableDnsHostnames, new.enable_dns_hostnames).await?;
         }
-        sync_tags(ctx, &out.id, &old.tags, &new.tags).await?;
-        Ok(out.clone())
+        Ok(())
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &VpcInputs, out: &VpcOutputs) -> ProviderResult<()> {
+    async fn delete(&self, ctx: &Ctx, _: &VpcInputs, out: &VpcOutputs) -> ProviderResult<()> {
         let ec2 = &ctx.aws()?.ec2;
         delete_idempotent("DeleteVpc", || ec2.delete_vpc().vpc_id(&out.id).send()).await
     }
 
-    async fn read_many(&self, ctx: &Ctx, items: &[(Urn, VpcOutputs)]) -> Reads<Self> {
-        // By id, not by tag: an imported VPC carries no fabric tags.
-        let ids: Vec<&str> = items.iter().map(|(_, o)| o.id.as_str()).collect();
-        let found = self.describe(ctx, vec![super::filter("vpc-id", ids)]).await?;
-        let mut result = Vec::with_capacity(items.len());
-        for (_, out) in items {
-            let Some(vpc) = found.iter().find(|v| v.vpc_id() == Some(out.id.as_str())) else {
-                result.push(None);
-                continue;
-            };
-            let inputs = VpcInputs {
-                cidr_block: vpc.cidr_block().unwrap_or_default().to_string(),
-                enable_dns_hostnames: get_attribute(ctx, &out.id, VpcAttributeName::EnableDnsHostnames).await?,
-                enable_dns_support: get_attribute(ctx, &out.id, VpcAttributeName::EnableDnsSupport).await?,
-                tags: user_tags(vpc.tags()),
-            };
-            result.push(Some((
-                inputs,
-                VpcOutputs { id: out.id.clone(), owner_id: vpc.owner_id().unwrap_or_default().to_string() },
-            )));
-        }
-        Ok(result)
+    async fn describe(&self, ctx: &Ctx, filters: Vec<Filter>) -> ProviderResult<Vec<Self::Item>> {
+        Ok(super::describe_all!(ctx.aws()?.ec2.describe_vpcs().set_filters(Some(filters)), "DescribeVpcs", vpcs))
     }
 
-    const IMPORTABLE: bool = true;
-
-    /// By VPC id (`vpc-…`).
-    async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
-        let probe = VpcOutputs { id: id.to_string(), owner_id: String::new() };
-        self.read_one(ctx, urn, probe).await
+    /// The DNS attributes are not in DescribeVpcs: two more calls.
+    async fn observe(&self, ctx: &Ctx, vpc: &Self::Item) -> ProviderResult<(VpcInputs, VpcOutputs)> {
+        let out = outputs(vpc);
+        let inputs = VpcInputs {
+            cidr_block: vpc.cidr_block().unwrap_or_default().to_string(),
+            enable_dns_hostnames: get_attribute(ctx, &out.id, VpcAttributeName::EnableDnsHostnames).await?,
+            enable_dns_support: get_attribute(ctx, &out.id, VpcAttributeName::EnableDnsSupport).await?,
+            tags: user_tags(vpc.tags()),
+        };
+        Ok((inputs, out))
     }
 
-    /// VPCs whose `Name` tag is the program's name for it.
-    async fn discover(&self, ctx: &Ctx, _: &Urn, inputs: &VpcInputs) -> ProviderResult<Vec<String>> {
-        let Some(name) = inputs.tags.get("Name") else { return Ok(Vec::new()) };
-        let found = self.describe(ctx, vec![super::filter("tag:Name", [name.as_str()])]).await?;
-        Ok(found.iter().filter_map(|v| v.vpc_id().map(String::from)).collect())
+    fn id(out: &VpcOutputs) -> &str {
+        &out.id
     }
 
-    async fn find(&self, ctx: &Ctx, urn: &Urn, _: &VpcInputs) -> ProviderResult<Option<VpcOutputs>> {
-        let found = self.describe(ctx, urn_filters(ctx, urn)).await?;
-        Ok(found.first().map(|v| VpcOutputs {
-            id: v.vpc_id().unwrap_or_default().to_string(),
-            owner_id: v.owner_id().unwrap_or_default().to_string(),
-        }))
+    fn item_id(vpc: &Self::Item) -> Option<&str> {
+        vpc.vpc_id()
+    }
+
+    fn tags(inputs: &VpcInputs) -> &Tags {
+        &inputs.tags
+    }
+}
+
+fn outputs(vpc: &aws_sdk_ec2::types::Vpc) -> VpcOutputs {
+    VpcOutputs {
+        id: vpc.vpc_id().unwrap_or_default().to_string(),
+        owner_id: vpc.owner_id().unwrap_or_default().to_string(),
     }
 }
