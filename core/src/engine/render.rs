@@ -85,7 +85,7 @@ pub fn render_plan(plan: &Plan) -> String {
             let lines = match step.op {
                 StepOp::Create if c.summary.is_some() => {
                     vec![format!(
-                        "{} = {} (`render` shows the YAML)",
+                        "{} = {} (`render` shows it in full)",
                         c.field,
                         c.summary.as_deref().unwrap_or_default()
                     )]
