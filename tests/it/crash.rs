@@ -114,7 +114,7 @@ async fn fx_engine_at(fx: &Fixture, dir: &std::path::Path) -> fabric::engine::En
         .await
         .unwrap();
     fabric::engine::Engine::new(
-        fabric::providers::context("example", Some(fx.aws.clone()), Default::default()),
+        fabric::providers::context("example", Some(fx.aws.clone())),
         std::sync::Arc::new(store),
         fabric::providers::registry(),
     )

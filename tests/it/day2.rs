@@ -271,7 +271,7 @@ async fn every_importable_type_reads_back_what_the_program_says() {
         .await
         .unwrap();
         let engine = fabric::engine::Engine::new(
-            fabric::providers::context(graph.stack(), Some(fx.aws.clone()), Default::default()),
+            fabric::providers::context(graph.stack(), Some(fx.aws.clone())),
             Arc::new(store),
             fabric::providers::registry(),
         );

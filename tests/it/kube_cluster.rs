@@ -20,7 +20,7 @@ async fn test_engine() -> (tempfile::TempDir, Engine) {
         StateStore::open(Arc::new(LocalBackend::new(dir.path().to_path_buf())), "kube", KeySource::LocalKeyFile)
             .await
             .unwrap();
-    let ctx = fabric::providers::context("kube", None, KubeAccess::new(Some(test_kubeconfig())));
+    let ctx = fabric::providers::context("kube", None).with(KubeAccess::new(Some(test_kubeconfig())));
     (dir, Engine::new(ctx, Arc::new(store), fabric::providers::registry()))
 }
 

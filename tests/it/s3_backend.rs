@@ -74,7 +74,7 @@ async fn a_deploy_with_state_in_s3() {
     .await
     .unwrap();
     let engine = fabric::engine::Engine::new(
-        fabric::providers::context("example", Some(fx.aws.clone()), Default::default()),
+        fabric::providers::context("example", Some(fx.aws.clone())),
         Arc::new(store),
         fabric::providers::registry(),
     );

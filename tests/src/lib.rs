@@ -43,7 +43,7 @@ impl Fixture {
                 .await
                 .unwrap();
         Engine::new(
-            fabric::providers::context(stack, Some(self.aws.clone()), Default::default()),
+            fabric::providers::context(stack, Some(self.aws.clone())),
             Arc::new(store),
             fabric::providers::registry(),
         )

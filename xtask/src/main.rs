@@ -20,7 +20,8 @@ const USAGE: &str = "usage:
   cargo xtask bench [plan|apply|e2e|--loop]   run the benchmarks (all, or one: plan, apply,
                                          no-op preview as a process, edit→preview loop)
   cargo xtask docs                       regenerate the stack graphs embedded in docs/
-  cargo xtask layers                     check that fabric-core (model, state, engine) links no cloud client";
+  cargo xtask layers                     check that fabric-core (model, state, engine) links no cloud client
+  cargo xtask features                   check that fabric builds, warning-free, with no service and with each one alone";
 
 /// The workspace this command runs in: found from the current directory at run time (a build
 /// shared between checkouts must not point at another checkout), else where xtask was built.
@@ -161,6 +162,53 @@ fn cloud_crates_in(tree: &str) -> Vec<String> {
 
 /// `engine` and `model` know no cloud: `fabric-core`, which holds them with `state`, must build
 /// without the AWS SDK and the Kubernetes client (docs/design-notes.md, "Layers").
+/// The cargo features of the `fabric` crate, one per service (`full` is all of them).
+const FEATURES: &[&str] = &["", "ec2", "iam", "route53", "acm", "elbv2", "rds", "backup", "eks", "kms", "k8s"];
+
+/// `cargo check -p fabric --no-default-features --features <one>` for each feature alone (and for
+/// none): a feature must bring what it needs, and leave nothing unused behind it.
+fn features() -> ExitCode {
+    let mut failed = Vec::new();
+    for feature in FEATURES {
+        let shown = if feature.is_empty() { "(none)" } else { feature };
+        let out = cargo()
+            .args(["check", "-p", "fabric", "--lib", "--no-default-features", "--features", feature])
+            .args(["--message-format", "short"])
+            .output();
+        let ok = match out {
+            Ok(o) => {
+                let text = String::from_utf8_lossy(&o.stderr);
+                let warnings: Vec<&str> = text.lines().filter(|l| l.contains(": warning: ")).collect();
+                for w in &warnings {
+                    eprintln!("  {shown}: {w}");
+                }
+                if !o.status.success() {
+                    eprintln!("{text}");
+                }
+                o.status.success() && warnings.is_empty()
+            }
+            Err(e) => {
+                eprintln!("error: running cargo check: {e}");
+                false
+            }
+        };
+        println!("features: {shown:<8} {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            failed.push(shown);
+        }
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "error: fabric does not build cleanly with feature(s) {}\n  fix: gate what a service needs with \
+             #[cfg(feature = \"…\")], and add to a feature the ones it refers to (sdk/Cargo.toml)",
+            failed.join(", ")
+        );
+        ExitCode::from(1)
+    }
+}
+
 fn layers() -> ExitCode {
     let out = match cargo().args(["tree", "-p", "fabric-core", "-e", "normal", "--prefix", "none"]).output() {
         Ok(o) if o.status.success() => o,
@@ -250,6 +298,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("docs") => docs(),
         Some("layers") => layers(),
+        Some("features") => features(),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -168,10 +168,8 @@ impl Plan {
 pub enum PlanError {
     #[error("{urn}: cannot compute inputs: {message}")]
     Inputs { urn: Urn, message: String },
-    #[error(
-        "{urn} is in state as type `{type_name}`, which this program does not know how to delete\n    fix: use a fabric version that has this resource type, or forget it with `cargo xtask state <stack> rm '{urn}'` (it stays in the cloud)"
-    )]
-    UnknownType { urn: Urn, type_name: String },
+    #[error("{urn} is in state as type `{type_name}`, which this program does not know how to delete\n    fix: {fix}")]
+    UnknownType { urn: Urn, type_name: String, fix: String },
     /// Resources with `protect` that the plan would delete or replace.
     #[error("{}", protected_message(.0))]
     Protected(Vec<(Urn, &'static str)>),
@@ -516,7 +514,13 @@ fn delete_steps(state: &State, urns: &[&Urn], registry: &Registry) -> Result<Vec
     for urn in reverse_dependency_order(state, urns) {
         let rec = &state.resources[urn];
         let Some(provider) = registry.get(&rec.type_name) else {
-            return Err(PlanError::UnknownType { urn: urn.clone(), type_name: rec.type_name.clone() });
+            let fix = match registry.unavailable(&rec.type_name) {
+                Some(fix) => fix.to_string(),
+                None => format!(
+                    "use a fabric version that has this resource type, or forget it with `cargo xtask state <stack> rm '{urn}'` (it stays in the cloud)"
+                ),
+            };
+            return Err(PlanError::UnknownType { urn: urn.clone(), type_name: rec.type_name.clone(), fix });
         };
         let changes = summarized(diff(&rec.inputs, &Value::Null, &[]), provider.as_ref());
         let mut step = Step::new(urn.clone(), rec.type_name.clone(), StepOp::Delete, changes);

@@ -392,6 +392,7 @@ impl<P: TypedProvider> Provider for Typed<P> {
 pub struct Registry {
     providers: HashMap<&'static str, Arc<dyn Provider>>,
     families: Vec<(&'static str, ProviderFor)>,
+    unavailable: Vec<(&'static str, &'static str)>,
 }
 
 /// The provider of one type of a family, by its type name.
@@ -409,6 +410,17 @@ impl Registry {
     /// Every type whose name starts with `prefix` is served by `provider_for(type_name)`.
     pub fn register_family(&mut self, prefix: &'static str, provider_for: ProviderFor) {
         self.families.push((prefix, provider_for));
+    }
+
+    /// Types whose name starts with `prefix` have no provider in this build, and `fix` says how to
+    /// get one (a program built without the cargo feature of their service).
+    pub fn register_unavailable(&mut self, prefix: &'static str, fix: &'static str) {
+        self.unavailable.push((prefix, fix));
+    }
+
+    /// How to get a provider for `type_name`, when it is one of [`Registry::register_unavailable`].
+    pub fn unavailable(&self, type_name: &str) -> Option<&'static str> {
+        self.unavailable.iter().find(|(prefix, _)| type_name.starts_with(prefix)).map(|(_, fix)| *fix)
     }
 
     pub fn get(&self, type_name: &str) -> Option<Arc<dyn Provider>> {

@@ -400,3 +400,20 @@ async fn a_delete_first_replacement_deletes_then_creates_and_the_plan_says_so() 
     assert!(state.retired.is_empty());
     assert_eq!(state.resources.values().next().unwrap().inputs["zone"], "b");
 }
+
+#[tokio::test]
+async fn a_recorded_type_without_a_provider_stops_the_plan_and_says_how_to_get_one() {
+    let h = harness().await;
+    h.deploy(h.graph(chain)).await;
+    let (state, _) = h.engine.load_and_recover(None, false).await.unwrap();
+    let empty = Stack::new("t").finish().unwrap();
+    // A program built without the provider's service (a cargo feature left out).
+    let mut registry = Registry::new();
+    registry.register_unavailable("test:", "build the program with the `test` feature");
+    let err = plan(&empty, &state, &registry).unwrap_err().to_string();
+    assert!(err.contains("as type `test:Thing`, which this program does not know how to delete"), "{err}");
+    assert!(err.contains("fix: build the program with the `test` feature"), "{err}");
+    // Without a hint, the generic way out.
+    let err = plan(&empty, &state, &Registry::new()).unwrap_err().to_string();
+    assert!(err.contains("fix: use a fabric version that has this resource type"), "{err}");
+}

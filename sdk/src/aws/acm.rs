@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use typed_builder::TypedBuilder;
 
-pub use crate::aws::ec2::Tags;
+pub use crate::aws::Tags;
 
 pub const CERTIFICATE: &str = "aws:acm:Certificate";
 pub const VALIDATION: &str = "aws:acm:CertificateValidation";
@@ -157,7 +157,7 @@ impl Certificate<'_> {
             "less than a minute to validate",
             "give ACM at least a few minutes",
         );
-        crate::aws::ec2::check_tags(&mut c, &self.tags);
+        crate::aws::check_tags(&mut c, &self.tags);
         s.report(c.into_errors());
         let mut alt_names = self.alt_names.clone();
         alt_names.sort();

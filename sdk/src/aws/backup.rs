@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use crate::aws::ec2::Tags;
+pub use crate::aws::Tags;
 
 pub const VAULT: &str = "aws:backup:Vault";
 pub const PLAN: &str = "aws:backup:Plan";

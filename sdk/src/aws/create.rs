@@ -15,11 +15,13 @@ use std::time::Duration;
 pub const CREATE_ATTEMPTS: u32 = 10;
 
 /// SDK config that turns retries off for one call (`.customize().config_override(no_retry())`).
+#[cfg(feature = "ec2")]
 pub fn no_retry() -> aws_sdk_ec2::config::Builder {
     aws_sdk_ec2::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
 }
 
 /// [`no_retry`] for IAM calls.
+#[cfg(feature = "iam")]
 pub fn no_retry_iam() -> aws_sdk_iam::config::Builder {
     aws_sdk_iam::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
 }

@@ -20,7 +20,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-pub use crate::aws::ec2::Tags;
+pub use crate::aws::Tags;
 
 pub const LOAD_BALANCER: &str = "aws:elbv2:LoadBalancer";
 pub const TARGET_GROUP: &str = "aws:elbv2:TargetGroup";

@@ -140,7 +140,7 @@ pub fn aws_managed_policy(path: &str) -> String {
     format!("arn:aws:iam::aws:policy/{path}")
 }
 
-pub use crate::aws::ec2::Tags;
+pub use crate::aws::Tags;
 
 /// An IAM role.
 ///
@@ -235,7 +235,7 @@ impl Role {
             "build it with `PolicyDocument::trust_services`",
         );
         self.trust.check(&mut c, "trust");
-        crate::aws::ec2::check_tags(&mut c, &self.tags);
+        crate::aws::check_tags(&mut c, &self.tags);
         s.report(c.into_errors());
         let inputs = RoleInputs {
             role_name: role_name.clone(),

@@ -1,20 +1,30 @@
 //! AWS: client configuration (the standard `aws-config` chain, or one local endpoint), error
 //! handling shared by providers, and one module per service.
 
+#[cfg(feature = "acm")]
 pub mod acm;
+#[cfg(feature = "eks")]
 pub mod autoscaling;
+#[cfg(feature = "backup")]
 pub mod backup;
 pub mod create;
+#[cfg(feature = "ec2")]
 pub mod ec2;
+#[cfg(feature = "eks")]
 pub mod eks;
+#[cfg(feature = "elbv2")]
 pub mod elbv2;
 pub mod gap;
+#[cfg(feature = "iam")]
 pub mod iam;
+#[cfg(feature = "kms")]
 pub mod kms;
 pub mod preflight;
+#[cfg(feature = "rds")]
 pub mod rds;
-#[cfg(test)]
+#[cfg(all(test, feature = "full"))]
 mod request_tests;
+#[cfg(feature = "route53")]
 pub mod route53;
 pub mod s3;
 #[cfg(test)]
@@ -22,16 +32,16 @@ pub(crate) mod scripted;
 pub mod wait;
 
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
-use crate::model::Urn;
+use crate::model::{Checker, Urn};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::sync::{Arc, Mutex};
 
 /// The AWS clients of a run, taken from its context (see [`crate::providers::context`]).
@@ -48,18 +58,61 @@ impl AwsCtx for Ctx {
 
 /// Every provider of this module, for the registry.
 pub fn providers() -> Vec<Arc<dyn Provider>> {
-    ec2::providers()
-        .into_iter()
-        .chain(iam::providers())
-        .chain(route53::providers())
-        .chain(rds::providers())
-        .chain(acm::providers())
-        .chain(backup::providers())
-        .chain(elbv2::providers())
-        .chain(eks::providers())
-        .chain(kms::providers())
-        .chain([autoscaling::attachment_provider(), s3::bucket_provider()])
-        .collect()
+    #[allow(unused_mut)]
+    let mut all = vec![s3::bucket_provider()];
+    #[cfg(feature = "ec2")]
+    all.extend(ec2::providers());
+    #[cfg(feature = "iam")]
+    all.extend(iam::providers());
+    #[cfg(feature = "route53")]
+    all.extend(route53::providers());
+    #[cfg(feature = "rds")]
+    all.extend(rds::providers());
+    #[cfg(feature = "acm")]
+    all.extend(acm::providers());
+    #[cfg(feature = "backup")]
+    all.extend(backup::providers());
+    #[cfg(feature = "elbv2")]
+    all.extend(elbv2::providers());
+    #[cfg(feature = "eks")]
+    all.extend(eks::providers().into_iter().chain([autoscaling::attachment_provider()]));
+    #[cfg(feature = "kms")]
+    all.extend(kms::providers());
+    all
+}
+
+/// Checks user tags against AWS's rules (EC2's, the strictest: 50 tags, of which fabric uses up to
+/// 5).
+// Every tagged service uses it; a build with none of them (kms alone) does not.
+#[cfg_attr(not(feature = "ec2"), allow(dead_code))]
+pub(crate) fn check_tags(c: &mut Checker, tags: &Tags) {
+    for (k, v) in tags {
+        c.require(
+            !k.is_empty() && k.len() <= 128,
+            "tags",
+            format!("tag key `{k}` must have 1 to 128 characters"),
+            "shorten the key",
+        );
+        c.require(
+            v.len() <= 256,
+            "tags",
+            format!("the value of tag `{k}` is longer than 256 characters"),
+            "shorten the value",
+        );
+        let reserved = k.to_ascii_lowercase().starts_with("aws:") || k.starts_with("fabric:");
+        c.require(
+            !reserved,
+            "tags",
+            format!("tag key `{k}` uses a reserved prefix (`aws:` or `fabric:`)"),
+            "choose another key",
+        );
+    }
+    c.require(
+        tags.len() <= 45,
+        "tags",
+        format!("{} tags given; EC2 allows 50 and fabric uses up to 5", tags.len()),
+        "use at most 45 tags",
+    );
 }
 
 /// The tag keys fabric puts on every resource it creates.
@@ -325,24 +378,47 @@ const ELAPSED_HEADER: &str = "x-fabric-elapsed-ms";
 /// The AWS clients of one run.
 pub struct Aws {
     pub config: aws_types::SdkConfig,
+    #[cfg(feature = "ec2")]
     pub ec2: aws_sdk_ec2::Client,
     pub s3: aws_sdk_s3::Client,
+    #[cfg(feature = "iam")]
     pub iam: aws_sdk_iam::Client,
+    #[cfg(feature = "route53")]
     pub route53: aws_sdk_route53::Client,
+    #[cfg(feature = "rds")]
     pub rds: aws_sdk_rds::Client,
+    #[cfg(feature = "acm")]
     pub acm: aws_sdk_acm::Client,
+    #[cfg(feature = "backup")]
     pub backup: aws_sdk_backup::Client,
+    #[cfg(feature = "elbv2")]
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    #[cfg(feature = "eks")]
     pub eks: aws_sdk_eks::Client,
+    #[cfg(feature = "eks")]
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub sts: aws_sdk_sts::Client,
     pub quotas: aws_sdk_servicequotas::Client,
+    #[cfg(feature = "kms")]
     pub kms: aws_sdk_kms::Client,
     pub calls: CallLog,
     /// Talking to the local emulator: an API it does not implement (HTTP 500) may be recorded as
     /// an *emulator gap* by providers that know it, and is reported after the deploy — never on
     /// real AWS.
     pub emulator: bool,
+}
+
+/// The client of one service (`client!(aws_sdk_ec2, &config, &calls, retry)`): its calls recorded
+/// into `calls`, retried in `retry`'s partition.
+macro_rules! client {
+    ($sdk:ident, $config:expr, $calls:expr, $retry:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($config)
+                .interceptor(Recorder($calls.clone()))
+                .retry_partition($retry.partition())
+                .build(),
+        )
+    };
 }
 
 impl Aws {
@@ -383,12 +459,6 @@ impl Aws {
         retry: RetryPolicy,
         calls: CallLog,
     ) -> Self {
-        let ec2 = aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
                 .interceptor(Recorder(calls.clone()))
@@ -396,87 +466,31 @@ impl Aws {
                 .force_path_style(custom_endpoint)
                 .build(),
         );
-        let iam = aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
-        let route53 = aws_sdk_route53::Client::from_conf(
-            aws_sdk_route53::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
-        let rds = aws_sdk_rds::Client::from_conf(
-            aws_sdk_rds::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
-        let acm = aws_sdk_acm::Client::from_conf(
-            aws_sdk_acm::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
-        let backup = aws_sdk_backup::Client::from_conf(
-            aws_sdk_backup::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
-        let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
-            aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
-        let eks = aws_sdk_eks::Client::from_conf(
-            aws_sdk_eks::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
-        let autoscaling = aws_sdk_autoscaling::Client::from_conf(
-            aws_sdk_autoscaling::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
-        let quotas = aws_sdk_servicequotas::Client::from_conf(
-            aws_sdk_servicequotas::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
-        let kms = aws_sdk_kms::Client::from_conf(
-            aws_sdk_kms::config::Builder::from(&config)
-                .interceptor(Recorder(calls.clone()))
-                .retry_partition(retry.partition())
-                .build(),
-        );
         Aws {
-            config,
-            ec2,
+            #[cfg(feature = "ec2")]
+            ec2: client!(aws_sdk_ec2, &config, &calls, retry),
             s3,
-            iam,
-            route53,
-            rds,
-            acm,
-            backup,
-            elbv2,
-            eks,
-            autoscaling,
-            sts,
-            quotas,
-            kms,
+            #[cfg(feature = "iam")]
+            iam: client!(aws_sdk_iam, &config, &calls, retry),
+            #[cfg(feature = "route53")]
+            route53: client!(aws_sdk_route53, &config, &calls, retry),
+            #[cfg(feature = "rds")]
+            rds: client!(aws_sdk_rds, &config, &calls, retry),
+            #[cfg(feature = "acm")]
+            acm: client!(aws_sdk_acm, &config, &calls, retry),
+            #[cfg(feature = "backup")]
+            backup: client!(aws_sdk_backup, &config, &calls, retry),
+            #[cfg(feature = "elbv2")]
+            elbv2: client!(aws_sdk_elasticloadbalancingv2, &config, &calls, retry),
+            #[cfg(feature = "eks")]
+            eks: client!(aws_sdk_eks, &config, &calls, retry),
+            #[cfg(feature = "eks")]
+            autoscaling: client!(aws_sdk_autoscaling, &config, &calls, retry),
+            sts: client!(aws_sdk_sts, &config, &calls, retry),
+            quotas: client!(aws_sdk_servicequotas, &config, &calls, retry),
+            #[cfg(feature = "kms")]
+            kms: client!(aws_sdk_kms, &config, &calls, retry),
+            config,
             calls,
             emulator: false,
         }

@@ -14,14 +14,20 @@
 //! changed. A check whose call the caller may not make, or the local emulator does not answer, is
 //! skipped and said so; it never blocks a deploy by itself.
 
+// Each check comes with its service's feature; the helpers they share are idle in a build with none.
+#![cfg_attr(not(feature = "full"), allow(dead_code))]
+
 use super::{Aws, describe};
 use crate::engine::{Plan, StepOp};
 use crate::model::{Graph, Lookup, Urn, ValidationError, contains_unknown};
-use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// `aws::eks::NODE_GROUP`, named here so that preflight builds without the `eks` feature.
+const NODE_GROUP: &str = "aws:eks:NodeGroup";
 
 /// What preflight found and did.
 #[derive(Debug, Default)]
@@ -120,20 +126,26 @@ pub async fn run(aws: &Aws, graph: &Graph, plan: &Plan, known: &dyn Lookup) -> P
         }
     }
 
-    let zones = check_zones(aws, graph, &changes, &mut pf, &region).await;
-    check_instance_types(aws, &changes, &zones, &mut pf).await;
+    #[cfg(feature = "ec2")]
+    {
+        let zones = check_zones(aws, graph, &changes, &mut pf, &region).await;
+        check_instance_types(aws, &changes, &zones, &mut pf).await;
+        check_quotas(aws, graph, plan, &changes, &mut pf).await;
+    }
+    #[cfg(feature = "rds")]
     check_rds(aws, &changes, &mut pf).await;
+    #[cfg(feature = "eks")]
     check_addons(aws, &changes, &mut pf).await;
-    check_quotas(aws, graph, plan, &changes, &mut pf).await;
     pf
 }
 
+#[cfg(feature = "ec2")]
 /// The zones the stack's subnets use (named, or chosen for a zone count); problems for zones that
 /// are not the region's, or counts it cannot meet.
 async fn check_zones(aws: &Aws, graph: &Graph, changes: &ByType, pf: &mut Preflight, region: &str) -> Vec<String> {
     let subnets = changes.get(super::ec2::subnet::TYPE).map(Vec::as_slice).unwrap_or_default();
     let counts = changes.get(super::ec2::zones::TYPE).map(Vec::as_slice).unwrap_or_default();
-    if subnets.is_empty() && counts.is_empty() && !changes.contains_key(super::eks::NODE_GROUP) {
+    if subnets.is_empty() && counts.is_empty() && !changes.contains_key(NODE_GROUP) {
         return Vec::new();
     }
     pf.checked.push(format!("availability zones of {region}"));
@@ -188,9 +200,10 @@ async fn check_zones(aws: &Aws, graph: &Graph, changes: &ByType, pf: &mut Prefli
     used.into_iter().collect()
 }
 
+#[cfg(feature = "ec2")]
 /// Node pool instance types, each offered in every zone the stack uses.
 async fn check_instance_types(aws: &Aws, changes: &ByType, zones: &[String], pf: &mut Preflight) {
-    let pools = changes.get(super::eks::NODE_GROUP).map(Vec::as_slice).unwrap_or_default();
+    let pools = changes.get(NODE_GROUP).map(Vec::as_slice).unwrap_or_default();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     for (_, inputs) in pools {
         for t in inputs.get("instance_types").and_then(Value::as_array).into_iter().flatten() {
@@ -258,6 +271,7 @@ async fn check_instance_types(aws: &Aws, changes: &ByType, zones: &[String], pf:
     }
 }
 
+#[cfg(feature = "rds")]
 /// RDS engine version and class, orderable as asked (Multi-AZ, storage type).
 async fn check_rds(aws: &Aws, changes: &ByType, pf: &mut Preflight) {
     let instances = changes.get(super::rds::INSTANCE).map(Vec::as_slice).unwrap_or_default();
@@ -325,6 +339,7 @@ async fn check_rds(aws: &Aws, changes: &ByType, pf: &mut Preflight) {
     }
 }
 
+#[cfg(feature = "eks")]
 /// EKS add-ons (and pinned versions) that exist for the cluster's Kubernetes version.
 async fn check_addons(aws: &Aws, changes: &ByType, pf: &mut Preflight) {
     let addons = changes.get(super::eks::ADDON).map(Vec::as_slice).unwrap_or_default();
@@ -390,6 +405,7 @@ async fn check_addons(aws: &Aws, changes: &ByType, pf: &mut Preflight) {
     }
 }
 
+#[cfg(feature = "ec2")]
 /// What the plan adds, against the account's quotas and what it already holds.
 async fn check_quotas(aws: &Aws, graph: &Graph, plan: &Plan, changes: &ByType, pf: &mut Preflight) {
     let added = |t: &str| {
@@ -462,9 +478,14 @@ fn join(set: &BTreeSet<String>) -> String {
     set.iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "full"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_node_group_type_is_the_eks_module_s() {
+        assert_eq!(NODE_GROUP, crate::aws::eks::NODE_GROUP);
+    }
     use crate::aws::RetryPolicy;
     use crate::aws::scripted::{Script, json, xml};
     use crate::engine::Step;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::aws::ec2::Tags;
+pub use crate::aws::Tags;
 
 pub const SUBNET_GROUP: &str = "aws:rds:DbSubnetGroup";
 pub const INSTANCE: &str = "aws:rds:DbInstance";

@@ -15,7 +15,7 @@ use std::sync::Arc;
 const STACK: &str = "demo";
 
 fn ctx(script: &Script, retry: RetryPolicy) -> Ctx {
-    crate::providers::context(STACK, Some(Arc::new(script.aws(retry))), Default::default())
+    crate::providers::context(STACK, Some(Arc::new(script.aws(retry))))
 }
 
 fn ours(urn: &Urn) -> Value {

@@ -238,6 +238,11 @@ where
             println!("{}", serde_json::to_string_pretty(&rendered).expect("JSON"));
             return 0;
         }
+        #[cfg(not(feature = "k8s"))]
+        Verb::Render { .. } => {
+            return fail(2, "`render` shows Kubernetes objects: build the program with fabric's `k8s` feature");
+        }
+        #[cfg(feature = "k8s")]
         Verb::Render { out, .. } => {
             let objects = crate::k8s::render::render_objects(&graph);
             return match out {
@@ -256,6 +261,7 @@ where
         }
         _ => {}
     }
+    #[cfg(feature = "k8s")]
     let graph = match kubernetes_reach(&cli, graph) {
         Ok(g) => g,
         Err((code, message)) => return fail(code, message),
@@ -269,6 +275,7 @@ where
     })
 }
 
+#[cfg(feature = "k8s")]
 /// Decides, before any call, what happens to the program's Kubernetes objects: applied (EKS
 /// reachable, or `--kubeconfig`), or — with `--local` and no kubeconfig, where the emulator's
 /// EKS has no API server — rendered, validated offline and left out of the run, said plainly.
@@ -435,9 +442,13 @@ async fn setup(cli: &Cli, stack: &str, region: Option<&str>) -> crate::Result<Se
         }
     };
     let store = Arc::new(StateStore::open(backend, stack, KeySource::from_env(local_backend)).await?);
-    let mut kube = crate::k8s::KubeAccess::new(cli.kubeconfig.clone());
-    kube.force_conflicts = cli.force_conflicts;
-    let ctx = crate::providers::context(stack, Some(aws.clone()), kube);
+    let ctx = crate::providers::context(stack, Some(aws.clone()));
+    #[cfg(feature = "k8s")]
+    let ctx = {
+        let mut kube = crate::k8s::KubeAccess::new(cli.kubeconfig.clone());
+        kube.force_conflicts = cli.force_conflicts;
+        ctx.with(kube)
+    };
     let mut engine = Engine::new(ctx, store, crate::providers::registry());
     engine.parallel = cli.parallel.max(1);
     engine.observer = Arc::new(Progress::new());

@@ -2,8 +2,8 @@
 //! with the AWS managed policies, a plan of daily (and optionally weekly) rules, and a selection.
 
 use super::database::Database;
+use crate::aws::Tags;
 use crate::aws::backup::{self, PlanInputs, RuleSpec, SelectionInputs, VaultInputs};
-use crate::aws::ec2::Tags;
 use crate::aws::iam::{PolicyDocument, Role, RolePolicyAttachment, aws_managed_policy};
 use crate::model::{Checker, Output, Stack, Urn};
 use typed_builder::TypedBuilder;

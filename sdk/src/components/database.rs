@@ -80,10 +80,12 @@ pub struct Database {
     username: String,
     database: String,
     /// The subnets the instance (and its Multi-AZ standby) may run in.
+    #[cfg_attr(not(feature = "k8s"), allow(dead_code))]
     subnet_cidrs: Vec<ipnet::Ipv4Net>,
 }
 
 impl Database {
+    #[cfg(feature = "k8s")]
     /// What a workload names in `.reach(..)` to connect: the database's subnets on 5432, and
     /// nothing else (the database's security group admits the nodes; this is the pod's half).
     pub fn reach(&self) -> crate::k8s::policy::Reach {
@@ -98,6 +100,7 @@ impl Database {
         &self.instance
     }
 
+    #[cfg(feature = "k8s")]
     /// Admits the worker nodes of `cluster` (its pods) on 5432 — and nothing more.
     pub fn allow_cluster(&self, s: &mut Stack, cluster: &crate::k8s::ClusterRef) -> crate::Result<()> {
         let Some(nodes) = cluster.nodes() else {

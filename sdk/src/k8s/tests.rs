@@ -75,7 +75,7 @@ fn ctx_with_mock(stack: &str) -> (Ctx, Mock) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let access = KubeAccess::with_client(client);
-    (crate::providers::context(stack, None, access), handle)
+    (crate::providers::context(stack, None).with(access), handle)
 }
 
 /// The inputs of the single object `manifest` declares in stack `stack`.
@@ -159,7 +159,7 @@ async fn conflicts_are_explained_and_force_conflicts_takes_over() {
     let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let mut access = KubeAccess::with_client(kube::Client::new(service, "default"));
     access.force_conflicts = true;
-    let ctx = crate::providers::context("demo", None, access);
+    let ctx = crate::providers::context("demo", None).with(access);
     let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
     let mut live =
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "apps", "uid": "u2"}});
@@ -278,7 +278,7 @@ async fn a_rollout_that_times_out_says_which_pods_are_stuck_and_why() {
     let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let mut access = KubeAccess::with_client(kube::Client::new(service, "default"));
     access.timeout_scale = 0.00005; // 600 s → 30 ms
-    let ctx = crate::providers::context("demo", None, access);
+    let ctx = crate::providers::context("demo", None).with(access);
     let (urn, inputs) = inputs_of("demo", deployment());
     let provider = provider::provider_for(urn.type_name());
     let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });

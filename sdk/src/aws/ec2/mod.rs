@@ -52,6 +52,7 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
 }
 
 pub use super::Tags;
+pub(crate) use super::check_tags;
 
 /// Tags from pairs: `tags([("team", "web")])`.
 pub fn tags<const N: usize>(pairs: [(&str, &str); N]) -> Tags {
@@ -159,37 +160,6 @@ pub(crate) use describe_all;
 /// Whether an EC2 error code says the resource does not exist.
 pub(crate) fn is_not_found(code: Option<&str>) -> bool {
     code.is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound") || c == "InvalidGroup.NotFound")
-}
-
-/// Checks user tags against EC2's rules.
-pub(crate) fn check_tags(c: &mut Checker, tags: &Tags) {
-    for (k, v) in tags {
-        c.require(
-            !k.is_empty() && k.len() <= 128,
-            "tags",
-            format!("tag key `{k}` must have 1 to 128 characters"),
-            "shorten the key",
-        );
-        c.require(
-            v.len() <= 256,
-            "tags",
-            format!("the value of tag `{k}` is longer than 256 characters"),
-            "shorten the value",
-        );
-        let reserved = k.to_ascii_lowercase().starts_with("aws:") || k.starts_with("fabric:");
-        c.require(
-            !reserved,
-            "tags",
-            format!("tag key `{k}` uses a reserved prefix (`aws:` or `fabric:`)"),
-            "choose another key",
-        );
-    }
-    c.require(
-        tags.len() <= 45,
-        "tags",
-        format!("{} tags given; EC2 allows 50 and fabric uses up to 5", tags.len()),
-        "use at most 45 tags",
-    );
 }
 
 /// Parses an IPv4 CIDR block and checks its prefix length, recording precise errors.

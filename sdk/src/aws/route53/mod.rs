@@ -36,7 +36,7 @@ mod zone;
 pub use record::*;
 pub use zone::*;
 
-pub use crate::aws::ec2::Tags;
+pub use crate::aws::Tags;
 
 /// `example.com.`: lowercase, with the trailing dot Route 53 uses.
 pub fn fqdn(name: &str) -> String {

@@ -104,7 +104,7 @@ impl HostedZone {
         let mut c = Checker::new(s.urn(ZONE, &self.name));
         check_domain(&mut c, &self.domain);
         c.require(self.comment.len() <= 256, "comment", "the comment is longer than 256 characters", "shorten it");
-        crate::aws::ec2::check_tags(&mut c, &self.tags);
+        crate::aws::check_tags(&mut c, &self.tags);
         s.report(c.into_errors());
         let domain = fqdn(&self.domain);
         let inputs = ZoneInputs { domain: domain.clone(), comment: self.comment.clone(), tags: self.tags.clone() };
