@@ -501,6 +501,41 @@ fn cluster_outputs() -> Value {
         "ca_data": "Y2E=", "oidc_issuer": "https://oidc", "node_security_group_id": "sg-2"})
 }
 
+/// A cluster of that name that another stack made is refused, nothing created or changed; one of
+/// ours whose create answer was lost is adopted and awaited.
+#[tokio::test(start_paused = true)]
+async fn a_cluster_is_adopted_only_when_it_is_ours() {
+    let urn = Urn::new(STACK, "aws:eks:Cluster", "main");
+    let in_use = || json_error("EKS.CreateCluster", 409, "ResourceInUseException", "Cluster already exists with name");
+    let cluster = |status: &str, tags: Value| {
+        j!({"cluster": {"name": "demo-main", "status": status, "tags": tags,
+            "arn": "arn:aws:eks:us-east-2:111122223333:cluster/demo-main", "endpoint": "https://x",
+            "certificateAuthority": {"data": "Y2E="}, "identity": {"oidc": {"issuer": "https://oidc"}},
+            "resourcesVpcConfig": {"clusterSecurityGroupId": "sg-2"}}})
+    };
+    let script = Script::new([in_use(), json("EKS.DescribeCluster", 200, cluster("ACTIVE", foreign()))]);
+    let err = super::eks::cluster_provider()
+        .create(&ctx(&script, RetryPolicy::RealAccount), &urn, &cluster_inputs(None))
+        .await
+        .unwrap_err()
+        .0;
+    script.assert_done();
+    assert!(err.contains("EKS cluster demo-main already exists and is not this stack's"), "{err}");
+    assert!(err.contains("it belongs to other::aws:eks:Addon::x"), "{err}");
+
+    let script = Script::new([
+        in_use(),
+        json("EKS.DescribeCluster", 200, cluster("CREATING", ours(&urn))),
+        json("EKS.DescribeCluster", 200, cluster("ACTIVE", ours(&urn))),
+    ]);
+    let out = super::eks::cluster_provider()
+        .create(&ctx(&script, RetryPolicy::RealAccount), &urn, &cluster_inputs(None))
+        .await
+        .unwrap();
+    script.assert_done();
+    assert_eq!(out["name"], "demo-main");
+}
+
 const KEY_ARN: &str = "arn:aws:kms:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 /// Envelope encryption added to a running cluster is `AssociateEncryptionConfig` (in place, then

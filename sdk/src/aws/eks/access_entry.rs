@@ -53,17 +53,21 @@ impl MaybeLacking for AccessEntryProvider {
             .await;
         match sent {
             Ok(_) => {}
-            // Already there: ours only if tagged for this resource (an earlier attempt). EKS makes
-            // entries of its own (the cluster creator, node roles): those are never taken over.
-            Err(e) if error_code(&e) == Some("ResourceInUseException") => {
-                let tags = self.entry_tags(ctx, &i.cluster_name, &i.principal_arn).await?.unwrap_or_default();
-                let what = format!("the EKS access entry of {} in cluster {}", i.principal_arn, i.cluster_name);
-                crate::aws::require_ours(ctx, urn, &what, &tags)?;
-            }
             Err(e) if emulator_lacks(ctx, &e) => {
                 return Ok(Err("the emulator does not implement EKS access entries (CreateAccessEntry)".into()));
             }
-            Err(e) => return Err(call_failed("CreateAccessEntry", e)),
+            Err(e) => {
+                let existing = || async {
+                    Ok(self
+                        .entry_tags(ctx, &i.cluster_name, &i.principal_arn)
+                        .await?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect())
+                };
+                let what = format!("the EKS access entry of {} in cluster {}", i.principal_arn, i.cluster_name);
+                already_ours(ctx, urn, &what, "CreateAccessEntry", e, existing).await?;
+            }
         }
         self.associate(ctx, &made(i), &i.policy_arn).await?;
         Ok(Ok(made(i)))

@@ -102,16 +102,16 @@ impl MaybeLacking for AddonProvider {
             .await;
         match sent {
             Ok(_) => {}
-            // Already there: ours only if tagged for this resource (an earlier attempt).
-            Err(e) if error_code(&e) == Some("ResourceInUseException") => {
-                let tags = self.describe(ctx, &i.cluster_name, &i.name).await?.and_then(|a| a.tags).unwrap_or_default();
-                let what = format!("EKS add-on {} of cluster {}", i.name, i.cluster_name);
-                crate::aws::require_ours(ctx, urn, &what, &tags)?;
-            }
             Err(e) if emulator_lacks(ctx, &e) => {
                 return Ok(Err("the emulator does not implement EKS add-ons (CreateAddon)".into()));
             }
-            Err(e) => return Err(call_failed("CreateAddon", e)),
+            Err(e) => {
+                let existing = || async {
+                    Ok(self.describe(ctx, &i.cluster_name, &i.name).await?.and_then(|a| a.tags).unwrap_or_default())
+                };
+                let what = format!("EKS add-on {} of cluster {}", i.name, i.cluster_name);
+                already_ours(ctx, urn, &what, "CreateAddon", e, existing).await?;
+            }
         }
         let a = self.wait(ctx, &i.cluster_name, &i.name, false).await?.expect("active");
         Ok(Ok(AddonMade { arn: a.addon_arn().unwrap_or_default().to_string(), ..Self::stand_in(i) }))

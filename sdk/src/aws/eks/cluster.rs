@@ -143,17 +143,9 @@ impl TypedProvider for ClusterProvider {
             .client_request_token(token(urn, i))
             .send()
             .await;
-        match sent {
-            Ok(_) => {}
-            // Ours from an earlier attempt whose answer was lost: adopt it (checked by tag).
-            Err(e) if error_code(&e) == Some("ResourceInUseException") => {
-                let theirs = self.find(ctx, urn, i).await?;
-                if theirs.is_none() {
-                    let tags = self.describe(ctx, &i.name).await?.and_then(|c| c.tags).unwrap_or_default();
-                    return Err(crate::aws::not_ours(ctx, urn, &format!("EKS cluster {}", i.name), &tags));
-                }
-            }
-            Err(e) => return Err(call_failed("CreateCluster", e)),
+        if let Err(e) = sent {
+            let existing = || async { Ok(self.describe(ctx, &i.name).await?.and_then(|c| c.tags).unwrap_or_default()) };
+            already_ours(ctx, urn, &format!("EKS cluster {}", i.name), "CreateCluster", e, existing).await?;
         }
         let c = self.wait(ctx, &i.name, false).await?.expect("active");
         Ok(self.outputs(ctx, &c, &i.security_group_ids))

@@ -94,6 +94,30 @@ where
     crate::aws::found(call, |code| code == Some("ResourceNotFoundException"), answer)
 }
 
+/// A create that failed with `e`: when the thing is already there (`ResourceInUseException`), it is
+/// this resource's from an earlier attempt whose answer was lost — checked by the tags `existing`
+/// reads, and never taken over when it is not (EKS makes entries and add-ons of its own) — and the
+/// create goes on; any other error names the call.
+async fn already_ours<E, F, Fut>(
+    ctx: &Ctx,
+    urn: &Urn,
+    what: &str,
+    call: &str,
+    e: SdkError<E, HttpResponse>,
+    existing: F,
+) -> ProviderResult<()>
+where
+    E: aws_sdk_eks::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ProviderResult<HashMap<String, String>>>,
+{
+    if error_code(&e) == Some("ResourceInUseException") {
+        crate::aws::require_ours(ctx, urn, what, &existing().await?)
+    } else {
+        Err(call_failed(call, e))
+    }
+}
+
 /// The local emulator does not implement this EKS action (it answers 404 or 500 without an
 /// EKS error code).
 fn emulator_lacks<E: aws_sdk_eks::error::ProvideErrorMetadata>(ctx: &Ctx, e: &SdkError<E, HttpResponse>) -> bool {

@@ -183,22 +183,12 @@ impl TypedProvider for NodeGroupProvider {
             .client_request_token(token(urn, i))
             .send()
             .await;
-        match sent {
-            Ok(_) => {}
-            // Ours only if tagged for this resource (an earlier attempt whose answer was lost).
-            Err(e) if error_code(&e) == Some("ResourceInUseException") => {
-                if self.find(ctx, urn, i).await?.is_none() {
-                    let tags =
-                        self.describe(ctx, &i.cluster_name, &name).await?.and_then(|g| g.tags).unwrap_or_default();
-                    return Err(crate::aws::not_ours(
-                        ctx,
-                        urn,
-                        &format!("EKS node group {name} of cluster {}", i.cluster_name),
-                        &tags,
-                    ));
-                }
-            }
-            Err(e) => return Err(call_failed("CreateNodegroup", e)),
+        if let Err(e) = sent {
+            let existing = || async {
+                Ok(self.describe(ctx, &i.cluster_name, &name).await?.and_then(|g| g.tags).unwrap_or_default())
+            };
+            let what = format!("EKS node group {name} of cluster {}", i.cluster_name);
+            already_ours(ctx, urn, &what, "CreateNodegroup", e, existing).await?;
         }
         let g = self.wait(ctx, &i.cluster_name, &name, false).await?.expect("active");
         Ok(Self::outputs(&g))
