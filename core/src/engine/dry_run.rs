@@ -85,7 +85,9 @@ pub async fn dry_run(ctx: &Ctx, graph: &Graph, state: &State, plan: &mut Plan, p
         {
             known.insert(node.urn.clone(), rec.outputs.clone());
         }
-        if !matches!(op, Some(StepOp::Create | StepOp::Update | StepOp::Same | StepOp::Replace)) {
+        if !matches!(op, Some(StepOp::Create | StepOp::Update | StepOp::Same | StepOp::Replace))
+            || !node.provider.dry_runs()
+        {
             continue;
         }
         let Ok(inputs) = node.inputs(&known) else { continue };

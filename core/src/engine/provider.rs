@@ -231,6 +231,12 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
+    /// Whether [`Provider::dry_run`] asks the cloud: the dry run of a plan skips the others without
+    /// computing their inputs (a plan of thousands of resources without one stays fast).
+    fn dry_runs(&self) -> bool {
+        false
+    }
+
     /// Asks the cloud, without changing anything, whether it would accept `inputs` for `urn`
     /// (`recorded`: state's inputs and outputs, when it exists) and what it would make of them.
     /// A refusal is an error naming the field. Providers whose cloud has no dry run keep the

@@ -571,6 +571,10 @@ impl Provider for ObjectProvider {
             .collect())
     }
 
+    fn dry_runs(&self) -> bool {
+        true
+    }
+
     /// A server-side apply with `dryRun=All` as the `fabric` manager: the cluster's own answer
     /// (defaults, admission, schema of its version), compared with the live object. Fields
     /// fabric set that another manager changed since are drift (deploy takes them back); fields
