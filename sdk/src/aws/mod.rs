@@ -27,7 +27,7 @@ mod request_tests;
 #[cfg(feature = "route53")]
 pub mod route53;
 pub mod s3;
-#[cfg(test)]
+#[cfg(all(test, feature = "full"))]
 pub(crate) mod scripted;
 pub mod wait;
 
@@ -665,8 +665,8 @@ mod tests {
 
     fn answer(
         status: u16,
-    ) -> SdkError<aws_sdk_backup::operation::create_backup_selection::CreateBackupSelectionError, HttpResponse> {
-        let err = aws_sdk_backup::operation::create_backup_selection::CreateBackupSelectionError::unhandled("boom");
+    ) -> SdkError<aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError, HttpResponse> {
+        let err = aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError::unhandled("boom");
         SdkError::service_error(err, HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()))
     }
 
