@@ -28,6 +28,7 @@ pub mod components;
 #[cfg(feature = "k8s")]
 pub mod k8s;
 pub mod local;
+pub mod numbering;
 pub mod progress;
 pub mod providers;
 pub mod random;

@@ -121,3 +121,90 @@ async fn a_second_stack_reads_the_fabric_through_a_stack_reference() {
     ok(dns(&fx, &dns_state, &["destroy", "--local", "--yes"]));
     ok(reference(&fx, &fabric_state, &["destroy", "--local", "--yes"]));
 }
+
+fn reference_in(fx: &Fixture, state: &std::path::Path, config: &std::path::Path, args: &[&str]) -> Output {
+    fabric_tests::stack_cli_in(env!("CARGO_BIN_EXE_reference-stack"), fx, state, config, args)
+}
+
+/// Two numbered fabrics joined: alice names develop in `peers`, reads its VPC, block and route
+/// tables from its state, and deploys the peering (requested and accepted) with a route to the
+/// other side's block in every route table of both. A second preview is all `same`; destroying
+/// alice takes the peering and the routes it put into develop's table, and leaves develop whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_numbered_fabrics_are_peered_with_routes_both_ways() {
+    let fx = Fixture::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks/reference/config");
+    for env in ["develop", "staging", "prod", "alice"] {
+        std::fs::copy(format!("{shipped}/{env}.toml"), config.join(format!("{env}.toml"))).unwrap();
+    }
+    let alice_cfg = std::fs::read_to_string(config.join("alice.toml")).unwrap();
+    std::fs::write(
+        config.join("alice.toml"),
+        alice_cfg.replace("network = 10\n", "network = 10\npeers = [\"develop\"]\n"),
+    )
+    .unwrap();
+    let (develop, alice) = (root.path().join("reference-develop"), root.path().join("reference-alice"));
+
+    ok(reference_in(&fx, &develop, &config, &["deploy", "--local", "--yes"]));
+    ok(reference_in(&fx, &alice, &config, &["deploy", "--local", "--yes", "--env", "alice"]));
+
+    let ec2 = &fx.aws.ec2;
+    let vpc_of = |cidr: &'static str| async move {
+        let f = aws_sdk_ec2::types::Filter::builder().name("cidr").values(cidr).build();
+        let vpcs = ec2.describe_vpcs().filters(f).send().await.unwrap();
+        assert_eq!(vpcs.vpcs().len(), 1, "one VPC numbered {cidr}");
+        vpcs.vpcs()[0].vpc_id().unwrap().to_string()
+    };
+    let (develop_vpc, alice_vpc) = (vpc_of("10.1.0.0/16").await, vpc_of("10.10.0.0/16").await);
+    let peerings = ec2.describe_vpc_peering_connections().send().await.unwrap();
+    let live: Vec<_> = peerings
+        .vpc_peering_connections()
+        .iter()
+        .filter(|p| p.status().and_then(|s| s.code()).map(|c| c.as_str()) == Some("active"))
+        .collect();
+    assert_eq!(live.len(), 1, "{peerings:?}");
+    let pcx = live[0].vpc_peering_connection_id().unwrap();
+    assert_eq!(live[0].requester_vpc_info().and_then(|v| v.vpc_id()), Some(alice_vpc.as_str()));
+    assert_eq!(live[0].accepter_vpc_info().and_then(|v| v.vpc_id()), Some(develop_vpc.as_str()));
+    let routes_to = |vpc: String, destination: &'static str| async move {
+        let f = aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(vpc).build();
+        let tables = ec2.describe_route_tables().filters(f).send().await.unwrap();
+        tables
+            .route_tables()
+            .iter()
+            .filter(|t| t.tags().iter().any(|t| t.key() == Some("fabric:stack")))
+            .map(|t| {
+                t.routes()
+                    .iter()
+                    .find(|r| r.destination_cidr_block() == Some(destination))
+                    .and_then(|r| r.vpc_peering_connection_id())
+                    .map(String::from)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(routes_to(alice_vpc.clone(), "10.1.0.0/16").await, [Some(pcx.to_string())], "alice → develop");
+    assert_eq!(routes_to(develop_vpc.clone(), "10.10.0.0/16").await, [Some(pcx.to_string())], "develop → alice");
+    let eks = fx.aws.eks.describe_cluster().name("reference-alice-main").send().await.unwrap();
+    let services = eks.cluster().and_then(|c| c.kubernetes_network_config()).and_then(|k| k.service_ipv4_cidr());
+    assert_eq!(services, Some("10.138.0.0/16"));
+
+    let out = ok(reference_in(&fx, &alice, &config, &["preview", "--local", "--json", "--env", "alice"]));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["steps"].as_array().unwrap().iter().all(|s| s["op"] == "same"), "{doc}");
+
+    ok(reference_in(&fx, &alice, &config, &["destroy", "--local", "--yes", "--env", "alice"]));
+    assert_eq!(fx.tagged("reference-alice").await, vec![]);
+    assert_eq!(
+        routes_to(develop_vpc.clone(), "10.10.0.0/16").await,
+        [None],
+        "alice's route in develop's table is gone"
+    );
+    let out = ok(reference_in(&fx, &develop, &config, &["preview", "--local", "--json"]));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["steps"].as_array().unwrap().iter().all(|s| s["op"] == "same"), "develop is whole: {doc}");
+    ok(reference_in(&fx, &develop, &config, &["destroy", "--local", "--yes"]));
+    assert_eq!(fx.tagged("reference-develop").await, vec![]);
+}

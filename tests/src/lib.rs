@@ -108,6 +108,14 @@ impl Fixture {
         v.extend(
             sgs.security_groups().iter().map(|x| ("security-group".into(), x.group_id().unwrap_or_default().into())),
         );
+        let peerings = ec2.describe_vpc_peering_connections().filters(f()).send().await.unwrap();
+        v.extend(
+            peerings
+                .vpc_peering_connections()
+                .iter()
+                .filter(|p| p.status().and_then(|s| s.code()).is_some_and(|c| c.as_str() != "deleted"))
+                .map(|x| ("vpc-peering".into(), x.vpc_peering_connection_id().unwrap_or_default().into())),
+        );
         let rules = ec2.describe_security_group_rules().send().await.unwrap();
         v.extend(
             rules

@@ -116,36 +116,74 @@ impl Stack {
     /// assert_eq!((s.name(), cfg.domain.as_str(), cfg.replicas), ("acme-dev", "dev.acme.example", 2));
     /// ```
     pub fn config<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
-        let error = |field: &str, problem: String, fix: String| {
-            crate::Error::Invalid(ValidationErrors(vec![ValidationError {
-                urn: Urn::new(&self.name, "fabric:Config", self.env().unwrap_or("none")),
-                field: field.to_string(),
-                problem,
-                fix,
-            }]))
-        };
         let Some(c) = &self.config else {
-            return Err(error(
+            return Err(self.config_error(
                 "env",
                 "this stack reads per-environment configuration, and no environment was given".into(),
                 "pass `--env <name>` (or set FABRIC_ENV); each environment has a file `stacks/<stack>/config/<name>.toml`".into(),
             ));
         };
-        let text = std::fs::read_to_string(&c.file).map_err(|e| {
-            error(
+        self.parse_config(&c.env, &c.file)
+    }
+
+    /// The typed configuration of every environment of this stack — each `<env>.toml` beside
+    /// this environment's file — sorted by environment: for checks that span environments (no
+    /// two fabrics with overlapping networks), made before any call.
+    ///
+    /// ```
+    /// #[derive(serde::Deserialize)]
+    /// struct Config { network: u8 }
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("dev.toml"), "network = 1\n").unwrap();
+    /// std::fs::write(dir.path().join("prod.toml"), "network = 2\n").unwrap();
+    /// let s = fabric_core::model::Stack::for_env("acme", "dev", dir.path().join("dev.toml"));
+    /// let all: Vec<(String, Config)> = s.all_configs().unwrap();
+    /// assert_eq!(all.iter().map(|(env, c)| (env.as_str(), c.network)).collect::<Vec<_>>(), [("dev", 1), ("prod", 2)]);
+    /// ```
+    pub fn all_configs<T: serde::de::DeserializeOwned>(&self) -> crate::Result<Vec<(String, T)>> {
+        let Some(c) = &self.config else { return self.config().map(|_: toml::Value| Vec::new()) };
+        let dir = c.file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            self.config_error(
                 "env",
-                format!("cannot read {}: {e}", c.file.display()),
-                format!("create {} for environment `{}`", c.file.display(), c.env),
+                format!("cannot list {}: {e}", dir.display()),
+                "keep every environment's `<env>.toml` in one directory".into(),
+            )
+        })?;
+        let mut files: Vec<(String, std::path::PathBuf)> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .filter_map(|p| Some((p.file_stem()?.to_str()?.to_string(), p)))
+            .collect();
+        files.sort();
+        files.into_iter().map(|(env, file)| Ok((env.clone(), self.parse_config(&env, &file)?))).collect()
+    }
+
+    fn config_error(&self, field: &str, problem: String, fix: String) -> crate::Error {
+        crate::Error::Invalid(ValidationErrors(vec![ValidationError {
+            urn: Urn::new(&self.name, "fabric:Config", self.env().unwrap_or("none")),
+            field: field.to_string(),
+            problem,
+            fix,
+        }]))
+    }
+
+    fn parse_config<T: serde::de::DeserializeOwned>(&self, env: &str, file: &std::path::Path) -> crate::Result<T> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            self.config_error(
+                "env",
+                format!("cannot read {}: {e}", file.display()),
+                format!("create {} for environment `{env}`", file.display()),
             )
         })?;
         toml::from_str(&text).map_err(|e| {
             let (line, key) = config_location(&text, e.span());
             let at = match line {
-                Some(n) => format!("{}:{n}", c.file.display()),
-                None => c.file.display().to_string(),
+                Some(n) => format!("{}:{n}", file.display()),
+                None => file.display().to_string(),
             };
             let key = key.map(|k| format!("key `{k}`: ")).unwrap_or_default();
-            error(
+            self.config_error(
                 "config",
                 format!("{at}: {key}{}", e.message().trim()),
                 "fix that line: every field of the stack's config type, with its type".into(),

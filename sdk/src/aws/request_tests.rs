@@ -492,6 +492,7 @@ fn cluster_inputs(key: Option<&str>) -> Value {
         logging: vec![],
         tags: Default::default(),
         secrets_key_arn: key.map(String::from),
+        service_cidr: None,
     })
     .unwrap()
 }

@@ -122,6 +122,11 @@ pub struct EksCluster<'a> {
     /// office, VPN and CI egress ranges instead (from config).
     #[builder(default = vec!["0.0.0.0/0".into()])]
     public_access_cidrs: Vec<String>,
+    /// The Kubernetes service range (default: EKS picks one). A fabric of a numbered network
+    /// takes its [`crate::numbering::FabricNumber::service_cidr`], so that no service address
+    /// shadows a peered VPC's. Fixed at creation: changing it replaces the cluster.
+    #[builder(default, setter(strip_option, into))]
+    service_cidr: Option<String>,
     #[builder(default = vec!["api".into(), "audit".into(), "authenticator".into()])]
     logging: Vec<String>,
     /// Add-ons by name, with a pinned version or `None` for the cluster version's default.
@@ -230,6 +235,34 @@ impl EksCluster<'_> {
                 format!("`{cidr}` is not an IPv4 CIDR block"),
                 "write blocks such as `203.0.113.0/24`",
             );
+        }
+        if let Some(cidr) = &self.service_cidr {
+            match cidr.parse::<ipnet::Ipv4Net>() {
+                Err(_) => c.error(
+                    "service_cidr",
+                    format!("`{cidr}` is not an IPv4 CIDR block"),
+                    "write a block such as `10.129.0.0/16`",
+                ),
+                Ok(block) => {
+                    let private = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+                        .iter()
+                        .any(|p| p.parse::<ipnet::Ipv4Net>().is_ok_and(|p| p.contains(&block)));
+                    c.require(
+                        private && (12..=24).contains(&block.prefix_len()),
+                        "service_cidr",
+                        format!("{block} is not a range EKS accepts for services"),
+                        "use a /12 to /24 block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16",
+                    );
+                    if let Some(vpc) = self.network.cidr() {
+                        c.require(
+                            !vpc.contains(&block.network()) && !block.contains(&vpc.network()),
+                            "service_cidr",
+                            format!("{block} overlaps the network's {vpc}"),
+                            "use a block outside the VPC (`FabricNumber::service_cidr`)",
+                        );
+                    }
+                }
+            }
         }
         let mut seen = Vec::new();
         for p in &self.pools {
@@ -440,6 +473,7 @@ impl EksCluster<'_> {
                 },
                 tags: self.tags.clone(),
                 secrets_key_arn: secrets_key.as_ref().map(|k| k.arn()),
+                service_cidr: self.service_cidr.clone(),
             },
             cluster_deps,
         );

@@ -13,6 +13,8 @@ pub mod eks;
 pub mod ingress;
 #[cfg(feature = "ec2")]
 pub mod network;
+#[cfg(feature = "ec2")]
+pub mod peering;
 #[cfg(feature = "k8s")]
 pub(crate) mod pod;
 #[cfg(feature = "k8s")]
@@ -30,6 +32,8 @@ pub use eks::{Capacity, Cluster, EksCluster, NodePool};
 pub use ingress::{AlbIngress, Edge};
 #[cfg(feature = "ec2")]
 pub use network::{Nat, Network, PrivateSubnet, PublicSubnet, Vpc, Zones};
+#[cfg(feature = "ec2")]
+pub use peering::{PeerNetwork, Peering, VpcPeering};
 #[cfg(feature = "k8s")]
 pub use prometheus::{Prometheus, PrometheusRef};
 #[cfg(all(feature = "k8s", feature = "elbv2"))]

@@ -3,8 +3,8 @@
 //! NAT gateways for the private tier.
 
 use crate::aws::ec2::{
-    self, AvailabilityZones, ElasticIp, InternetGateway, NatGateway, Route, RouteTable, RouteTableAssociation, Subnet,
-    SubnetRef, Tags,
+    self, AvailabilityZones, ElasticIp, InternetGateway, NatGateway, Route, RouteTable, RouteTableAssociation,
+    RouteTableRef, Subnet, SubnetRef, Tags,
 };
 use crate::model::{Checker, Output, Stack};
 use ipnet::Ipv4Net;
@@ -141,6 +141,8 @@ pub struct Network {
     vpc: ec2::VpcRef,
     public: Vec<PublicSubnet>,
     private: Vec<PrivateSubnet>,
+    /// The public tier's table first, then one per private subnet.
+    route_tables: Vec<RouteTableRef>,
     /// False when the network's own settings were invalid (its problems are reported): builders
     /// on it then report nothing that only follows from its having no subnets.
     valid: bool,
@@ -170,6 +172,12 @@ impl Network {
 
     pub fn private_subnets(&self) -> &[PrivateSubnet] {
         &self.private
+    }
+
+    /// Every route table of the network (the public tier's, then the private subnets'): where a
+    /// peering or a VPN adds its routes.
+    pub fn route_tables(&self) -> &[RouteTableRef] {
+        &self.route_tables
     }
 }
 
@@ -255,7 +263,13 @@ impl Vpc {
             }
         };
         let Some((public_blocks, private_blocks)) = blocks else {
-            return Ok(Network { vpc, public: Vec::new(), private: Vec::new(), valid: false });
+            return Ok(Network {
+                vpc,
+                public: Vec::new(),
+                private: Vec::new(),
+                route_tables: Vec::new(),
+                valid: false,
+            });
         };
         let letter = |i: usize| char::from(b'a' + i as u8);
 
@@ -269,6 +283,7 @@ impl Vpc {
             .gateway(&igw)
             .build()
             .add(s)?;
+        let mut route_tables = vec![public_rt.clone()];
         let mut public = Vec::new();
         for (i, block) in public_blocks.iter().enumerate() {
             let subnet = Subnet::builder()
@@ -339,8 +354,9 @@ impl Vpc {
                 .build()
                 .add(s)?;
             private.push(PrivateSubnet { subnet, cidr: *block });
+            route_tables.push(rt);
         }
-        Ok(Network { vpc, public, private, valid: true })
+        Ok(Network { vpc, public, private, route_tables, valid: true })
     }
 }
 

@@ -1,14 +1,21 @@
 //! The reference infrastructure fabric, one per environment (`--env develop|staging|prod|<you>`),
 //! each with its own state:
 //!
-//! - a VPC over the configured zones (at least three) with public subnets only — no NAT gateways;
+//! - a VPC over the configured zones (at least three) with public subnets only — no NAT gateways —
+//!   numbered: fabric `network = n` owns `10.<n>.0.0/16`, its cluster's services `10.<128+n>.0.0/16`
+//!   ([`fabric::numbering`]); no two environments' blocks may overlap, checked over every config
+//!   before any call;
+//! - peerings with the fabrics named in `peers` (their VPC, block and route tables read from their
+//!   state), routes on both sides;
 //! - a Route 53 zone for `<fabric>.<domain>`;
 //! - an EKS cluster whose nodes spread over the zones;
 //! - an S3 bucket for the team's state, `<domain>-state` (one fabric owns it: `team_state = true`).
 
 use fabric::aws::route53::HostedZone;
 use fabric::aws::s3::Bucket;
+use fabric::components::{PeerNetwork, VpcPeering};
 use fabric::model::{Checker, Urn};
+use fabric::numbering::{Allocation, FabricNumber};
 use fabric::prelude::*;
 use serde::Deserialize;
 
@@ -18,6 +25,11 @@ use serde::Deserialize;
 pub struct Config {
     /// The fabric's name; normalised to lowercase letters and digits (`Develop` → `develop`).
     pub fabric: String,
+    /// The fabric's number in the team's address plan (0–127): VPC `10.<n>.0.0/16`.
+    pub network: FabricNumber,
+    /// Fabrics (environments of this stack) to peer with; each must be deployed first.
+    #[serde(default)]
+    pub peers: Vec<String>,
     pub domain: String,
     #[serde(default = "default_region")]
     pub region: String,
@@ -87,24 +99,46 @@ fn check(s: &Stack, cfg: &Config, fabric: &str) -> Vec<fabric::model::Validation
     c.into_errors()
 }
 
+/// What the program reads of a peer fabric: the network it exports.
+#[derive(Debug, Deserialize)]
+pub struct PeerOutputs {
+    pub vpc_id: String,
+    pub vpc_cidr: String,
+    pub route_table_ids: Vec<String>,
+}
+
+/// Every environment's blocks, from every config beside this one: the input of the overlap check.
+pub fn allocations(all: &[(String, Config)]) -> Vec<Allocation> {
+    all.iter().map(|(env, cfg)| Allocation::numbered(env, cfg.network)).collect()
+}
+
 pub fn program(s: &mut Stack) -> fabric::Result<()> {
     let cfg: Config = s.config()?;
     let fabric = normalise(&cfg.fabric);
     let problems = check(s, &cfg, &fabric);
     s.report(problems);
+    let all: Vec<(String, Config)> = s.all_configs()?;
+    fabric::numbering::check_disjoint(s, "network", &allocations(&all));
     s.set_region(&cfg.region);
 
     let net = Vpc::builder()
         .name("main")
-        .cidr("10.0.0.0/16")
+        .cidr(cfg.network.vpc_cidr().to_string())
         .zones(Zones::Named(cfg.zones.clone()))
         .nat(Nat::None)
         .build()
         .add(s)?;
     let zone = HostedZone::builder().name("main").domain(format!("{fabric}.{}", cfg.domain)).build().add(s)?;
+    for peer in &cfg.peers {
+        let stack = format!("reference-{peer}");
+        let other: PeerOutputs = s.reference(&stack)?.outputs()?;
+        let network = PeerNetwork::of_other_stack(&stack, &other.vpc_id, &other.vpc_cidr, &other.route_table_ids);
+        VpcPeering::builder().name(format!("peer-{peer}")).network(&net).peer(network).build().add(s)?;
+    }
     EksCluster::builder()
         .name("main")
         .network(&net)
+        .service_cidr(cfg.network.service_cidr().to_string())
         .pool(
             NodePool::builder()
                 .name("general")
@@ -119,6 +153,10 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         s.export("state_bucket", bucket.name());
     }
     s.export("fabric", Output::known(fabric));
+    // Read by peer fabrics (`peers = [..]`).
+    s.export("vpc_id", net.id());
+    s.export("vpc_cidr", Output::known(cfg.network.vpc_cidr().to_string()));
+    s.export("route_table_ids", Output::all(net.route_tables().iter().map(|t| t.id())));
     // Read by other stacks (`s.reference("reference-<env>")`, see the `dns` stack).
     s.export("zone_id", zone.id());
     s.export("zone_domain", Output::known(zone.domain().to_string()));

@@ -70,13 +70,52 @@ fn bad_config_is_reported_before_anything_runs() {
     let dir = tempfile_dir();
     std::fs::write(
         dir.join("bad.toml"),
-        "fabric = \"_\"\ndomain = \"example.com\"\nzones = [\"us-east-2a\", \"eu-west-1b\"]\n",
+        "fabric = \"_\"\nnetwork = 0\ndomain = \"example.com\"\nzones = [\"us-east-2a\", \"eu-west-1b\"]\n",
     )
     .unwrap();
     let err = synthesize_env("reference", "bad", &dir, reference::program).err().unwrap().to_string();
     assert!(err.contains("does not make a name"), "{err}");
     assert!(err.contains("2 zones; the reference fabric spans at least three"), "{err}");
     assert!(err.contains("`eu-west-1b` is not a zone of region us-east-2"), "{err}");
+}
+
+/// The shipped environments are numbered apart (the other tests synthesize each of them); two
+/// environments with one number, or an out-of-range number, stop every environment's preview
+/// before any call, naming both fabrics and free numbers.
+#[test]
+fn environments_are_numbered_apart() {
+    let numbers: Vec<(String, u8)> = ["develop", "staging", "prod", "alice"]
+        .iter()
+        .map(|env| {
+            let text = std::fs::read_to_string(format!("{CONFIG}/{env}.toml")).unwrap();
+            (env.to_string(), toml_number(&text))
+        })
+        .collect();
+    assert_eq!(numbers.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [1, 2, 3, 10]);
+
+    let dir = tempfile_dir().join("overlap");
+    std::fs::create_dir_all(&dir).unwrap();
+    for env in ["develop", "staging", "prod", "alice"] {
+        std::fs::copy(format!("{CONFIG}/{env}.toml"), dir.join(format!("{env}.toml"))).unwrap();
+    }
+    let alice = std::fs::read_to_string(dir.join("alice.toml")).unwrap().replace("network = 10", "network = 2");
+    std::fs::write(dir.join("alice.toml"), alice).unwrap();
+    let err = synthesize_env("reference", "develop", &dir, reference::program).err().unwrap().to_string();
+    assert!(err.contains("`staging` vpc 10.2.0.0/16 overlaps `alice` vpc 10.2.0.0/16"), "{err}");
+    assert!(err.contains("`staging` services 10.130.0.0/16 overlaps `alice` services 10.130.0.0/16"), "{err}");
+    assert!(err.contains("unused: 0, 4, 5"), "{err}");
+
+    std::fs::write(
+        dir.join("alice.toml"),
+        std::fs::read_to_string(format!("{CONFIG}/alice.toml")).unwrap().replace("network = 10", "network = 200"),
+    )
+    .unwrap();
+    let err = synthesize_env("reference", "develop", &dir, reference::program).err().unwrap().to_string();
+    assert!(err.contains("alice.toml:4: key `network`: fabric number 200 is out of range"), "{err}");
+}
+
+fn toml_number(text: &str) -> u8 {
+    text.lines().find_map(|l| l.strip_prefix("network = ")).unwrap().trim().parse().unwrap()
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

@@ -7,6 +7,7 @@
 pub mod internet_gateway;
 pub mod launch_template;
 pub mod nat;
+pub mod peering;
 pub mod route;
 pub mod route_table;
 pub mod security_group;
@@ -18,6 +19,7 @@ pub mod zones;
 pub use internet_gateway::{InternetGateway, InternetGatewayRef};
 pub use launch_template::{LaunchTemplate, LaunchTemplateRef};
 pub use nat::{ElasticIp, ElasticIpRef, NatGateway, NatGatewayRef};
+pub use peering::{VpcPeeringConnection, VpcPeeringRef};
 pub use route::{Route, RouteRef};
 pub use route_table::{RouteTable, RouteTableAssociation, RouteTableAssociationRef, RouteTableRef};
 pub use security_group::{IngressRule, IngressRuleRef, Protocol, SecurityGroup, SecurityGroupRef};
@@ -43,6 +45,7 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
         launch_template::provider(),
         nat::eip_provider(),
         nat::nat_provider(),
+        peering::provider(),
         route_table::provider(),
         route_table::association_provider(),
         route::provider(),

@@ -3,6 +3,7 @@
 
 use super::internet_gateway::InternetGatewayRef;
 use super::nat::NatGatewayRef;
+use super::peering::VpcPeeringRef;
 use super::route_table::{RouteTableRef, describe_route_tables};
 use super::{check_cidr, filter, is_not_found};
 use crate::aws::AwsCtx;
@@ -43,9 +44,12 @@ pub struct Route<'a> {
     /// Target: an internet gateway …
     #[builder(default, setter(strip_option))]
     gateway: Option<&'a InternetGatewayRef>,
-    /// … or a NAT gateway (give exactly one).
+    /// … or a NAT gateway …
     #[builder(default, setter(strip_option))]
     nat_gateway: Option<&'a NatGatewayRef>,
+    /// … or a VPC peering connection (give exactly one).
+    #[builder(default, setter(strip_option))]
+    peering: Option<&'a VpcPeeringRef>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,6 +60,8 @@ pub struct RouteInputs<R = String> {
     pub gateway_id: Option<R>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nat_gateway_id: Option<R>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_peering_connection_id: Option<R>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,10 +87,11 @@ impl Route<'_> {
     pub fn add(self, s: &mut Stack) -> crate::Result<RouteRef> {
         let mut c = Checker::new(s.urn(TYPE, &self.name));
         check_cidr(&mut c, "destination", &self.destination, 0, 32);
+        let targets = [self.gateway.is_some(), self.nat_gateway.is_some(), self.peering.is_some()];
         c.require(
-            self.gateway.is_some() != self.nat_gateway.is_some(),
+            targets.iter().filter(|t| **t).count() == 1,
             "target",
-            "a route needs exactly one target: `gateway` or `nat_gateway`",
+            "a route needs exactly one target: `gateway`, `nat_gateway` or `peering`",
             "give one of them",
         );
         s.report(c.into_errors());
@@ -93,6 +100,7 @@ impl Route<'_> {
             destination_cidr_block: self.destination.clone(),
             gateway_id: self.gateway.map(|g| g.id()),
             nat_gateway_id: self.nat_gateway.map(|n| n.id()),
+            vpc_peering_connection_id: self.peering.map(|p| p.id()),
         };
         Ok(RouteRef { urn: s.declare(provider(), &self.name, inputs, vec![]) })
     }
@@ -112,16 +120,17 @@ fn outputs(inputs: &RouteInputs) -> RouteOutputs {
     }
 }
 
-/// The targets (internet gateway, NAT gateway) of the route to `destination` in table
-/// `table_id`, if the route exists.
-fn route_targets(
-    tables: &[aws_sdk_ec2::types::RouteTable],
-    table_id: &str,
-    destination: &str,
-) -> Option<(Option<String>, Option<String>)> {
+/// The route to `destination` in table `table_id` as its inputs, if the route exists.
+fn route_inputs(tables: &[aws_sdk_ec2::types::RouteTable], table_id: &str, destination: &str) -> Option<RouteInputs> {
     let t = tables.iter().find(|t| t.route_table_id() == Some(table_id))?;
     let r = t.routes().iter().find(|r| r.destination_cidr_block() == Some(destination))?;
-    Some((r.gateway_id().map(str::to_string), r.nat_gateway_id().map(str::to_string)))
+    Some(RouteInputs {
+        route_table_id: table_id.to_string(),
+        destination_cidr_block: destination.to_string(),
+        gateway_id: r.gateway_id().map(str::to_string),
+        nat_gateway_id: r.nat_gateway_id().map(str::to_string),
+        vpc_peering_connection_id: r.vpc_peering_connection_id().map(str::to_string),
+    })
 }
 
 #[async_trait]
@@ -143,6 +152,7 @@ impl TypedProvider for RouteProvider {
                     .destination_cidr_block(&inputs.destination_cidr_block)
                     .set_gateway_id(inputs.gateway_id.clone())
                     .set_nat_gateway_id(inputs.nat_gateway_id.clone())
+                    .set_vpc_peering_connection_id(inputs.vpc_peering_connection_id.clone())
                     .customize()
                     .config_override(no_retry())
                     .send()
@@ -170,6 +180,7 @@ impl TypedProvider for RouteProvider {
             .destination_cidr_block(&new.destination_cidr_block)
             .set_gateway_id(new.gateway_id.clone())
             .set_nat_gateway_id(new.nat_gateway_id.clone())
+            .set_vpc_peering_connection_id(new.vpc_peering_connection_id.clone())
             .send()
             .await
             .map_err(|e| call_failed("ReplaceRoute", e))?;
@@ -202,17 +213,7 @@ impl TypedProvider for RouteProvider {
         Ok(items
             .iter()
             .map(|(_, out)| {
-                let (gateway_id, nat_gateway_id) =
-                    route_targets(&tables, &out.route_table_id, &out.destination_cidr_block)?;
-                Some((
-                    RouteInputs {
-                        route_table_id: out.route_table_id.clone(),
-                        destination_cidr_block: out.destination_cidr_block.clone(),
-                        gateway_id,
-                        nat_gateway_id,
-                    },
-                    out.clone(),
-                ))
+                Some((route_inputs(&tables, &out.route_table_id, &out.destination_cidr_block)?, out.clone()))
             })
             .collect())
     }
@@ -220,6 +221,6 @@ impl TypedProvider for RouteProvider {
     async fn find(&self, ctx: &Ctx, _: &Urn, inputs: &RouteInputs) -> ProviderResult<Option<RouteOutputs>> {
         let tables =
             describe_route_tables(ctx, vec![filter("route-table-id", [inputs.route_table_id.as_str()])]).await?;
-        Ok(route_targets(&tables, &inputs.route_table_id, &inputs.destination_cidr_block).map(|_| outputs(inputs)))
+        Ok(route_inputs(&tables, &inputs.route_table_id, &inputs.destination_cidr_block).map(|_| outputs(inputs)))
     }
 }

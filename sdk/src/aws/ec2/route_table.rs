@@ -59,15 +59,30 @@ pub struct RouteTableOutputs {
 pub struct RouteTableRef {
     urn: Urn,
     vpc: Urn,
+    /// The id of a table another stack owns (read through a stack reference).
+    known: Option<String>,
 }
 
 impl RouteTableRef {
+    /// A route table another stack owns, by the id that stack exports: routes can be added to it
+    /// (they are this stack's); the table itself is never changed.
+    pub fn of_other_stack(stack: &str, id: &str) -> RouteTableRef {
+        RouteTableRef {
+            urn: Urn::new(stack, TYPE, id),
+            vpc: Urn::new(stack, super::vpc::TYPE, "unknown"),
+            known: Some(id.to_string()),
+        }
+    }
+
     pub fn urn(&self) -> &Urn {
         &self.urn
     }
 
     pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
+        match &self.known {
+            Some(id) => Output::known(id.clone()),
+            None => Output::reference(self.urn.clone(), "id"),
+        }
     }
 }
 
@@ -77,7 +92,11 @@ impl RouteTable<'_> {
         check_tags(&mut c, &self.tags);
         s.report(c.into_errors());
         let inputs = RouteTableInputs { vpc_id: self.vpc.id(), tags: with_name(&self.tags, &self.name) };
-        Ok(RouteTableRef { urn: s.declare(provider(), &self.name, inputs, vec![]), vpc: self.vpc.urn().clone() })
+        Ok(RouteTableRef {
+            urn: s.declare(provider(), &self.name, inputs, vec![]),
+            vpc: self.vpc.urn().clone(),
+            known: None,
+        })
     }
 }
 

@@ -1,7 +1,10 @@
 //! The EKS cluster: its control plane, endpoint access, logging and secrets encryption.
 
 use super::*;
-use aws_sdk_eks::types::{AuthenticationMode, CreateAccessConfigRequest, LogSetup, LogType, Logging, VpcConfigRequest};
+use aws_sdk_eks::types::{
+    AuthenticationMode, CreateAccessConfigRequest, KubernetesNetworkConfigRequest, LogSetup, LogType, Logging,
+    VpcConfigRequest,
+};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClusterInputs<R = String, L = Vec<String>> {
@@ -23,6 +26,10 @@ pub struct ClusterInputs<R = String, L = Vec<String>> {
     /// only). Added to a cluster in place; never changed or removed (EKS cannot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_key_arn: Option<R>,
+    /// The Kubernetes service range (`None`: EKS picks 10.100.0.0/16 or 172.20.0.0/16). Fixed at
+    /// creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_cidr: Option<String>,
 }
 
 /// The encryption configuration of Secrets with `key_arn`. (`resources` is deprecated in the SDK's
@@ -47,6 +54,10 @@ pub struct ClusterOutputs {
     pub node_security_group_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emulator_gap: Option<String>,
+    /// The service range, when the program chose it (a cluster whose range EKS picked reads back
+    /// as not chosen, so it shows no drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_cidr: Option<String>,
 }
 
 pub struct ClusterProvider;
@@ -90,7 +101,8 @@ impl ClusterProvider {
         .await
     }
 
-    fn outputs(&self, ctx: &Ctx, c: &aws_sdk_eks::types::Cluster, i_sgs: &[String]) -> ClusterOutputs {
+    /// The outputs of cluster `c`; `chosen`: whether the program chose its service range.
+    fn outputs(&self, ctx: &Ctx, c: &aws_sdk_eks::types::Cluster, i_sgs: &[String], chosen: bool) -> ClusterOutputs {
         let cluster_sg = c.resources_vpc_config().and_then(|v| v.cluster_security_group_id()).unwrap_or_default();
         let emulated = ctx.aws().is_ok_and(|a| a.emulator) && cluster_sg.is_empty();
         ClusterOutputs {
@@ -108,8 +120,13 @@ impl ClusterProvider {
                 "the emulator creates no cluster security group: NodePort rules went to the control-plane group instead"
                     .to_string()
             }),
+            service_cidr: if chosen { service_cidr(c) } else { None },
         }
     }
+}
+
+fn service_cidr(c: &aws_sdk_eks::types::Cluster) -> Option<String> {
+    c.kubernetes_network_config().and_then(|k| k.service_ipv4_cidr()).map(String::from)
 }
 
 #[async_trait]
@@ -117,7 +134,7 @@ impl TypedProvider for ClusterProvider {
     type Inputs = ClusterInputs;
     type Outputs = ClusterOutputs;
     const TYPE: &'static str = CLUSTER;
-    const REPLACE_ON: &'static [&'static str] = &["name", "role_arn"];
+    const REPLACE_ON: &'static [&'static str] = &["name", "role_arn", "service_cidr"];
     /// The cluster's name is what everything on it refers to (node groups, add-ons, kubeconfig,
     /// subnet tags): a replacement deletes the old cluster first — which EKS refuses while node
     /// groups remain, so nothing is lost by surprise.
@@ -133,6 +150,11 @@ impl TypedProvider for ClusterProvider {
             .resources_vpc_config(vpc_config(i))
             .logging(logging(&i.logging))
             .set_encryption_config(i.secrets_key_arn.as_deref().map(|arn| vec![secrets_encryption(arn)]))
+            .set_kubernetes_network_config(
+                i.service_cidr
+                    .as_ref()
+                    .map(|cidr| KubernetesNetworkConfigRequest::builder().service_ipv4_cidr(cidr).build()),
+            )
             .access_config(
                 CreateAccessConfigRequest::builder()
                     .authentication_mode(AuthenticationMode::Api)
@@ -148,7 +170,7 @@ impl TypedProvider for ClusterProvider {
             already_ours(ctx, urn, &format!("EKS cluster {}", i.name), "CreateCluster", e, existing).await?;
         }
         let c = self.wait(ctx, &i.name, false).await?.expect("active");
-        Ok(self.outputs(ctx, &c, &i.security_group_ids))
+        Ok(self.outputs(ctx, &c, &i.security_group_ids, i.service_cidr.is_some()))
     }
 
     async fn update(&self, ctx: &Ctx, _urn: &Urn, change: Update<'_, Self>) -> ProviderResult<ClusterOutputs> {
@@ -208,7 +230,7 @@ impl TypedProvider for ClusterProvider {
         }
         sync_tags(ctx, &out.arn, &old.tags, &new.tags).await?;
         let c = self.wait(ctx, &new.name, false).await?.expect("active");
-        Ok(self.outputs(ctx, &c, &new.security_group_ids))
+        Ok(self.outputs(ctx, &c, &new.security_group_ids, new.service_cidr.is_some()))
     }
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &ClusterInputs, out: &ClusterOutputs) -> ProviderResult<()> {
@@ -257,8 +279,9 @@ impl TypedProvider for ClusterProvider {
                     .and_then(|e| e.provider())
                     .and_then(|p| p.key_arn())
                     .map(String::from),
+                service_cidr: o.service_cidr.as_ref().and_then(|_| service_cidr(&c)),
             };
-            let outputs = self.outputs(ctx, &c, &sgs);
+            let outputs = self.outputs(ctx, &c, &sgs, o.service_cidr.is_some());
             out.push(Some((inputs, outputs)));
         }
         Ok(out)
@@ -276,6 +299,8 @@ impl TypedProvider for ClusterProvider {
             oidc_issuer: String::new(),
             node_security_group_id: String::new(),
             emulator_gap: None,
+            // An imported cluster shows its range as it is.
+            service_cidr: Some(String::new()),
         };
         self.read_one(ctx, urn, probe).await
     }
@@ -288,7 +313,7 @@ impl TypedProvider for ClusterProvider {
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &ClusterInputs) -> ProviderResult<Option<ClusterOutputs>> {
         match self.describe(ctx, &i.name).await? {
             Some(c) if c.tags().and_then(|t| t.get(TAG_URN)).map(String::as_str) == Some(urn.as_str()) => {
-                Ok(Some(self.outputs(ctx, &c, &i.security_group_ids)))
+                Ok(Some(self.outputs(ctx, &c, &i.security_group_ids, i.service_cidr.is_some())))
             }
             _ => Ok(None),
         }
