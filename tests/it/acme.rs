@@ -41,6 +41,26 @@ async fn acme_deploys_locally_previews_same_and_destroys_clean() {
     let out = acme(&fx, state, &["outputs", "kubeconfig", "--local"]);
     assert_eq!(text(&out.stdout).trim(), kubeconfig.trim());
 
+    // Internal names: `acme-dev.internal` is private and attached to the fabric's VPC only (it
+    // resolves nowhere else), and `db.acme-dev.internal` names the database's address (the
+    // api's POSTGRES_URL uses that name: `stacks/acme/tests`).
+    assert!(stdout.contains("db_host = \"db.acme-dev.internal\""), "{stdout}");
+    let zones = fx.aws.route53.list_hosted_zones().send().await.unwrap();
+    let internal = zones.hosted_zones().iter().find(|z| z.name() == "acme-dev.internal.").expect("the internal zone");
+    assert_eq!(internal.config().map(|c| c.private_zone()), Some(true));
+    let zone = fx.aws.route53.get_hosted_zone().id(internal.id()).send().await.unwrap();
+    let vpc_filter = aws_sdk_ec2::types::Filter::builder().name("tag:fabric:stack").values("acme-dev").build();
+    let vpcs = fx.aws.ec2.describe_vpcs().filters(vpc_filter).send().await.unwrap();
+    let vpc_ids: Vec<&str> = vpcs.vpcs().iter().filter_map(|v| v.vpc_id()).collect();
+    let attached: Vec<&str> = zone.vpcs().iter().filter_map(|v| v.vpc_id()).collect();
+    assert_eq!(attached, vpc_ids, "attached to the fabric's VPC, and to nothing else");
+    assert!(zone.delegation_set().is_none(), "a private zone has no public name servers");
+    let records = fx.aws.route53.list_resource_record_sets().hosted_zone_id(internal.id()).send().await.unwrap();
+    let db = records.resource_record_sets().iter().find(|r| r.name() == "db.acme-dev.internal.").expect("db record");
+    let instances = fx.aws.rds.describe_db_instances().send().await.unwrap();
+    let address = instances.db_instances()[0].endpoint().and_then(|e| e.address()).unwrap();
+    assert_eq!(db.resource_records()[0].value(), address);
+
     let out = acme(&fx, state, &["refresh", "--local"]);
     let err = text(&out.stderr);
     assert!(out.status.success() && err.contains("no drift"), "{err}");

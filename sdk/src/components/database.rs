@@ -146,8 +146,15 @@ impl Database {
 
     /// `postgres://user:password@host:5432/db?sslmode=require`, as a secret.
     pub fn url(&self) -> Output<Secret<String>> {
+        self.url_at(self.address())
+    }
+
+    /// The connection URL through another name of the database: a record in a private zone
+    /// (`db.<fabric>.internal`, see [`crate::aws::route53::HostedZone`]'s `private`), so that a
+    /// restore or a replacement changes that one record, not every consumer.
+    pub fn url_at(&self, host: Output<String>) -> Output<Secret<String>> {
         let (user, db) = (self.username.clone(), self.database.clone());
-        self.password.value().zip(self.address()).map(move |(pw, host)| {
+        self.password.value().zip(host).map(move |(pw, host)| {
             Secret::new(format!("postgres://{user}:{}@{host}:5432/{db}?sslmode=require", pw.expose()))
         })
     }

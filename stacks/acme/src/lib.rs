@@ -5,10 +5,10 @@
 //! |---|---|---|
 //! | ui (`acme/ui`, static files) | `WebService` on EKS, `www.<domain>` | the internet, HTTPS at the ALB (HTTP redirected) |
 //! | api (`acme/api`, REST) | `WebService` on EKS, `api.<domain>` | the internet, HTTPS at the ALB |
-//! | db (PostgreSQL 5432) | `RdsPostgres`, Multi-AZ, encrypted, PITR | the cluster's nodes only |
+//! | db (PostgreSQL 5432) | `RdsPostgres`, Multi-AZ, encrypted, PITR; named `db.<stack>.internal` in a private zone | the cluster's nodes only |
 //! | metrics (Prometheus, port 80) | `Prometheus` on EKS, ClusterIP | inside the cluster only |
 
-use fabric::aws::route53::HostedZone;
+use fabric::aws::route53::{HostedZone, Record, RecordValue};
 use fabric::components::prometheus::VOLUME_BACKUP_TAG;
 use fabric::prelude::*;
 use serde::Deserialize;
@@ -133,6 +133,25 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
     };
     db.allow_cluster(s, &eks)?;
 
+    // Internal names: a zone only the VPC resolves (`<stack>.internal`), with `db.<stack>.internal`
+    // → the database's address. The api connects by that name, so a restore or a replacement
+    // changes this one record, not every consumer.
+    let internal = HostedZone::builder()
+        .name("internal")
+        .domain(format!("{}.internal", s.name()))
+        .comment("Internal names of the acme fabric; resolves only inside its VPC")
+        .private(&net)
+        .build()
+        .add(s)?;
+    let db_name = Record::builder()
+        .name("db")
+        .zone(&internal)
+        .record_name("db")
+        .value(RecordValue::Cname(db.address()))
+        .ttl(60)
+        .build()
+        .add(s)?;
+
     // metrics: Prometheus on port 80 inside the cluster.
     let metrics = Prometheus::builder()
         .name("metrics")
@@ -153,7 +172,7 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .port(8443)
         .health(Health::http("/healthz"))
         .replicas(api_min..=api_max)
-        .env("POSTGRES_URL", db.url())
+        .env("POSTGRES_URL", db.url_at(db_name.host()))
         .env("METRICS_URL", metrics.url())
         .reach(db.reach())
         .reach(metrics.reach())
@@ -198,5 +217,6 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
     s.export("www", edge.url(&format!("www.{}", cfg.domain)));
     s.export("name_servers", zone.name_servers());
     s.export("db_url", db.url());
+    s.export("db_host", db_name.host());
     Ok(())
 }

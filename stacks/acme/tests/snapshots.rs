@@ -401,3 +401,21 @@ fn hardened_defaults_are_in_the_generated_specs() {
         }
     }
 }
+
+/// The api reaches the database by its internal name: its Secret waits for the record
+/// `db.<stack>.internal` (in a zone private to the VPC), not for the instance's own address, so a
+/// restore or a replacement changes one record.
+#[test]
+fn the_api_connects_by_the_internal_name() {
+    let inputs = rendered_inputs(&graph("dev"));
+    let secret = &inputs["acme-dev::k8s:v1:Secret::main/acme/api-env"];
+    let deps: Vec<&str> = secret["deps"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    assert!(deps.contains(&"acme-dev::aws:route53:Record::db"), "{deps:?}");
+    assert!(!deps.contains(&"acme-dev::aws:rds:DbInstance::db"), "{deps:?}");
+    let zone = &inputs["acme-dev::aws:route53:HostedZone::internal"];
+    assert_eq!(zone["inputs"]["domain"], "acme-dev.internal.");
+    assert_eq!(zone["inputs"]["vpc_id"]["$unknown"], "acme-dev::aws:ec2:Vpc::main.id", "private to the fabric's VPC");
+    let record = &inputs["acme-dev::aws:route53:Record::db"];
+    assert_eq!(record["inputs"]["name"], "db.acme-dev.internal.");
+    assert_eq!(record["inputs"]["values"][0]["$unknown"], "acme-dev::aws:rds:DbInstance::db.address");
+}

@@ -18,7 +18,7 @@ use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, HostedZoneConfig, ResourceRecord, ResourceRecordSet,
-    RrType, Tag, TagResourceType,
+    RrType, Tag, TagResourceType, Vpc, VpcRegion,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -7,7 +7,9 @@ use super::*;
 pub enum RecordValue {
     A(Vec<String>),
     Aaaa(Vec<String>),
-    Cname(String),
+    /// A CNAME to a host name: a fixed one (`"acme.example".into()`) or another resource's
+    /// output (a database's address).
+    Cname(Output<String>),
     Txt(Vec<String>),
     /// Name servers of a subdomain's zone: the delegation of that subdomain.
     Ns(Vec<String>),
@@ -50,7 +52,7 @@ pub struct RecordInputs<R = String> {
     #[serde(rename = "type")]
     pub record_type: String,
     pub ttl: Option<i64>,
-    pub values: Vec<String>,
+    pub values: Vec<R>,
     pub alias: Option<Alias<R>>,
 }
 
@@ -74,8 +76,26 @@ pub(super) fn record_fqdn(record_name: &str, zone: &str) -> String {
     }
 }
 
+/// A declared record.
+#[derive(Clone, Debug)]
+pub struct RecordRef {
+    urn: Urn,
+}
+
+impl RecordRef {
+    pub fn urn(&self) -> &Urn {
+        &self.urn
+    }
+
+    /// The record's name without the final dot (`db.acme-dev.internal`), known once the record
+    /// exists: what a consumer connects to (its settings then wait for the record).
+    pub fn host(&self) -> Output<String> {
+        Output::reference(self.urn.clone(), "name").map(|n: String| n.trim_end_matches('.').to_string())
+    }
+}
+
 impl Record<'_> {
-    pub fn add(self, s: &mut Stack) -> crate::Result<Urn> {
+    pub fn add(self, s: &mut Stack) -> crate::Result<RecordRef> {
         let mut c = Checker::new(s.urn(RECORD, &self.name));
         let name = record_fqdn(&self.record_name, self.zone.domain());
         c.require(
@@ -106,7 +126,7 @@ impl Record<'_> {
                         "give addresses such as `192.0.2.10`",
                     );
                 }
-                ("A", v.clone(), None)
+                ("A", known(v), None)
             }
             RecordValue::Aaaa(v) => {
                 for ip in v {
@@ -117,7 +137,7 @@ impl Record<'_> {
                         "give addresses such as `2001:db8::1`",
                     );
                 }
-                ("AAAA", v.clone(), None)
+                ("AAAA", known(v), None)
             }
             RecordValue::Cname(target) => {
                 c.require(
@@ -126,12 +146,14 @@ impl Record<'_> {
                     "a CNAME cannot be at the zone apex",
                     "use an alias A record at the apex (`RecordValue::AliasA`)",
                 );
-                c.require(
-                    valid_dns_name(target, true),
-                    "value",
-                    format!("`{target}` is not a DNS name"),
-                    "point the CNAME at a host name",
-                );
+                if let Some(target) = target.known_value() {
+                    c.require(
+                        valid_dns_name(&target, true),
+                        "value",
+                        format!("`{target}` is not a DNS name"),
+                        "point the CNAME at a host name",
+                    );
+                }
                 ("CNAME", vec![target.clone()], None)
             }
             RecordValue::Txt(v) => {
@@ -143,7 +165,7 @@ impl Record<'_> {
                         "split it into several strings",
                     );
                 }
-                ("TXT", v.iter().map(|t| format!("\"{}\"", t.replace('"', "\\\""))).collect(), None)
+                ("TXT", v.iter().map(|t| Output::known(format!("\"{}\"", t.replace('"', "\\\"")))).collect(), None)
             }
             RecordValue::Ns(v) => {
                 c.require(
@@ -160,7 +182,7 @@ impl Record<'_> {
                         "give the subdomain zone's name servers (its `name_servers` output)",
                     );
                 }
-                ("NS", v.iter().map(|n| fqdn(n)).collect(), None)
+                ("NS", v.iter().map(|n| Output::known(fqdn(n))).collect(), None)
             }
             RecordValue::AliasA { dns_name, zone_id } => {
                 ("A", Vec::new(), Some(Alias { dns_name: dns_name.clone(), zone_id: zone_id.clone() }))
@@ -179,8 +201,12 @@ impl Record<'_> {
             values,
             alias,
         };
-        Ok(s.declare(record_provider(), &self.name, inputs, vec![]))
+        Ok(RecordRef { urn: s.declare(record_provider(), &self.name, inputs, vec![]) })
     }
+}
+
+fn known(values: &[String]) -> Vec<Output<String>> {
+    values.iter().cloned().map(Output::known).collect()
 }
 
 pub fn record_provider() -> Arc<dyn Provider> {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// A public hosted zone fabric creates and owns.
+/// A hosted zone fabric creates and owns: public, or private to a network with `.private(&net)`.
 ///
 /// ```
 /// use fabric::prelude::*;
@@ -13,6 +13,21 @@ use super::*;
 ///     .build().add(&mut s).unwrap();
 /// assert_eq!(s.finish().unwrap().nodes().len(), 2);
 /// ```
+///
+/// A private zone answers only inside the network it is attached to — internal names such as
+/// `db.<fabric>.internal`, so that consumers keep one name when the database is restored or
+/// replaced:
+///
+/// ```
+/// use fabric::prelude::*;
+/// use fabric::aws::route53::{HostedZone, Record, RecordValue};
+/// let mut s = Stack::new("demo");
+/// let net = Vpc::builder().name("main").cidr("10.1.0.0/16").nat(Nat::None).build().add(&mut s).unwrap();
+/// let internal = HostedZone::builder().name("internal").domain("demo.internal").private(&net).build().add(&mut s).unwrap();
+/// Record::builder().name("db").zone(&internal).record_name("db").value(RecordValue::Cname("db-1.example".into()))
+///     .build().add(&mut s).unwrap();
+/// assert!(internal.is_private());
+/// ```
 #[derive(TypedBuilder, Clone, Debug)]
 pub struct HostedZone {
     #[builder(setter(into))]
@@ -22,8 +37,31 @@ pub struct HostedZone {
     domain: String,
     #[builder(default = "Managed by fabric".to_string(), setter(into))]
     comment: String,
+    /// Private to this network (its VPC): the zone answers only inside it.
+    #[builder(default, setter(strip_option, into))]
+    private: Option<PrivateTo>,
     #[builder(default, setter(into))]
     tags: Tags,
+}
+
+/// The network a private zone is attached to.
+#[derive(Clone, Debug)]
+pub struct PrivateTo {
+    vpc_id: Output<String>,
+}
+
+#[cfg(feature = "ec2")]
+impl From<&crate::components::Network> for PrivateTo {
+    fn from(net: &crate::components::Network) -> Self {
+        PrivateTo { vpc_id: net.id() }
+    }
+}
+
+#[cfg(feature = "ec2")]
+impl From<&crate::aws::ec2::VpcRef> for PrivateTo {
+    fn from(vpc: &crate::aws::ec2::VpcRef) -> Self {
+        PrivateTo { vpc_id: vpc.id() }
+    }
 }
 
 /// A zone: created by this stack, or an existing one looked up by domain.
@@ -33,6 +71,7 @@ pub struct ZoneRef {
     domain: String,
     /// A zone another stack owns, read through a stack reference: its id and name servers.
     known: Option<(String, Vec<String>)>,
+    private: bool,
 }
 
 impl ZoneRef {
@@ -47,7 +86,13 @@ impl ZoneRef {
             urn: Urn::new(stack, ZONE, &zone_id_plain(id)),
             domain: fqdn(domain),
             known: Some((zone_id_plain(id), name_servers)),
+            private: false,
         }
+    }
+
+    /// Whether the zone is private to a network.
+    pub fn is_private(&self) -> bool {
+        self.private
     }
 
     /// The zone id (without `/hostedzone/`).
@@ -72,10 +117,13 @@ impl ZoneRef {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ZoneInputs {
+pub struct ZoneInputs<R = String> {
     pub domain: String,
     pub comment: String,
     pub tags: Tags,
+    /// The VPC of a private zone (in the stack's region); none for a public zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<R>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,8 +155,14 @@ impl HostedZone {
         crate::aws::check_tags(&mut c, &self.tags);
         s.report(c.into_errors());
         let domain = fqdn(&self.domain);
-        let inputs = ZoneInputs { domain: domain.clone(), comment: self.comment.clone(), tags: self.tags.clone() };
-        Ok(ZoneRef { urn: s.declare(zone_provider(), &self.name, inputs, vec![]), domain, known: None })
+        let private = self.private.is_some();
+        let inputs = ZoneInputs {
+            domain: domain.clone(),
+            comment: self.comment.clone(),
+            tags: self.tags.clone(),
+            vpc_id: self.private.map(|p| p.vpc_id),
+        };
+        Ok(ZoneRef { urn: s.declare(zone_provider(), &self.name, inputs, vec![]), domain, known: None, private })
     }
 }
 
@@ -144,7 +198,7 @@ impl ExistingZone {
         s.report(c.into_errors());
         let domain = fqdn(&self.domain);
         let inputs = LookupInputs { domain: domain.clone() };
-        Ok(ZoneRef { urn: s.declare(lookup_provider(), &name, inputs, vec![]), domain, known: None })
+        Ok(ZoneRef { urn: s.declare(lookup_provider(), &name, inputs, vec![]), domain, known: None, private: false })
     }
 }
 
@@ -171,6 +225,12 @@ async fn zone_outputs(ctx: &Ctx, id: &str) -> ProviderResult<Option<ZoneOutputs>
         id: zone_id_plain(out.hosted_zone().map(|z| z.id()).unwrap_or(id)),
         name_servers: out.delegation_set().map(|d| d.name_servers().to_vec()).unwrap_or_default(),
     }))
+}
+
+/// The VPCs a private zone is attached to.
+pub async fn zone_vpcs(ctx: &Ctx, id: &str) -> ProviderResult<Vec<String>> {
+    let out = ctx.aws()?.route53.get_hosted_zone().id(id).send().await.map_err(|e| call_failed("GetHostedZone", e))?;
+    Ok(out.vpcs().iter().filter_map(|v| v.vpc_id().map(String::from)).collect())
 }
 
 async fn zone_tags(ctx: &Ctx, id: &str) -> ProviderResult<Tags> {
@@ -220,10 +280,15 @@ impl TypedProvider for ZoneProvider {
     type Inputs = ZoneInputs;
     type Outputs = ZoneOutputs;
     const TYPE: &'static str = ZONE;
-    const REPLACE_ON: &'static [&'static str] = &["domain"];
+    const REPLACE_ON: &'static [&'static str] = &["domain", "vpc_id"];
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &ZoneInputs) -> ProviderResult<ZoneOutputs> {
-        let r53 = &ctx.aws()?.route53;
+        let aws = ctx.aws()?;
+        let r53 = &aws.route53;
+        let vpc = inputs
+            .vpc_id
+            .as_ref()
+            .map(|id| Vpc::builder().vpc_id(id).vpc_region(VpcRegion::from(aws.region().as_str())).build());
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         // The caller reference makes a retried request idempotent and names the URN.
@@ -236,8 +301,12 @@ impl TypedProvider for ZoneProvider {
                     .create_hosted_zone()
                     .name(&inputs.domain)
                     .caller_reference(&reference)
+                    .set_vpc(vpc.clone())
                     .hosted_zone_config(
-                        HostedZoneConfig::builder().comment(&inputs.comment).private_zone(false).build(),
+                        HostedZoneConfig::builder()
+                            .comment(&inputs.comment)
+                            .private_zone(inputs.vpc_id.is_some())
+                            .build(),
                     )
                     .send()
                     .await
@@ -298,6 +367,10 @@ impl TypedProvider for ZoneProvider {
                         domain: fqdn(z.name()),
                         comment: z.config().and_then(|c| c.comment()).unwrap_or_default().to_string(),
                         tags: zone_tags(ctx, &o.id).await?,
+                        vpc_id: match z.config().is_some_and(|c| c.private_zone()) {
+                            true => zone_vpcs(ctx, &o.id).await?.into_iter().next(),
+                            false => None,
+                        },
                     },
                     o.clone(),
                 ))),
@@ -314,12 +387,12 @@ impl TypedProvider for ZoneProvider {
         self.read_one(ctx, urn, outputs).await
     }
 
-    /// Public zones of the program's domain.
+    /// Zones of the program's domain, public or private as the program's.
     async fn discover(&self, ctx: &Ctx, _: &Urn, inputs: &ZoneInputs) -> ProviderResult<Vec<String>> {
         Ok(zones_named(ctx, &inputs.domain)
             .await?
             .iter()
-            .filter(|z| !z.config().is_some_and(|c| c.private_zone()))
+            .filter(|z| z.config().is_some_and(|c| c.private_zone()) == inputs.vpc_id.is_some())
             .map(|z| zone_id_plain(z.id()))
             .collect())
     }
