@@ -33,6 +33,8 @@ pub mod progress;
 pub mod providers;
 pub mod random;
 pub mod testing;
+#[cfg(feature = "verify")]
+pub mod verify;
 
 /// What a stack declares: resources, outputs, options, references (from `fabric-core`).
 pub use fabric_core::model;

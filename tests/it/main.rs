@@ -23,3 +23,4 @@ mod reference;
 mod route53;
 mod s3_backend;
 mod shop;
+mod verify;

@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode};
 
 const STACK_VERBS: &[&str] = &[
     "deploy", "preview", "destroy", "refresh", "outputs", "render", "graph", "unlock", "import", "state", "history",
-    "diff",
+    "diff", "verify",
 ];
 
 const USAGE: &str = "usage:
@@ -15,6 +15,8 @@ const USAGE: &str = "usage:
   cargo xtask state <stack> <list|show|rm|mv|unprotect|undo> ...   edit state (journalled, undoable)
   cargo xtask history <stack> [--json]   every deploy, destroy, refresh, import, state command
   cargo xtask diff <stack> <rev-a> <rev-b>   what changed in the desired inputs between two entries
+  cargo xtask verify <stack> [--local] [--json] [--kubeconfig PATH] [--no-canary]   check the deployed fabric:
+                                         records, listeners, HTTPS, DNS through the zone's servers, canary upgrade
   cargo xtask local <up|down|status>     the local AWS emulator (moto) used by --local
   cargo xtask test [cargo test args]     install the emulator if needed, run every test
   cargo xtask bench [plan|apply|e2e|--loop]   run the benchmarks (all, or one: plan, apply,

@@ -3,6 +3,7 @@
 //! ```text
 //! <stack> deploy|preview|destroy|refresh|outputs [NAME]|render|graph [--mermaid]|unlock
 //!         |import <urn> <id>|import --discover|state list|show|rm|mv|unprotect|undo|history|diff A B
+//!         |verify [--no-canary]
 //!         [--local] [--json] [--yes] [--parallel N] [--backend s3://bucket/prefix] [--refresh]
 //!         [--target URN]… [--exclude URN]…
 //! ```
@@ -131,6 +132,16 @@ enum Verb {
     History,
     /// What changed in the desired inputs between two history entries.
     Diff { a: u64, b: u64 },
+    /// Check the deployed fabric: records, listeners, HTTPS, DNS through the zone's name servers,
+    /// and a canary rolled from v1 to v2 under requests. One line per check; exit 1 on a failure.
+    Verify {
+        /// Do not run the rolling-upgrade canary on the cluster.
+        #[arg(long)]
+        no_canary: bool,
+        /// The canary's image: an HTTP server on port 8080 (`agnhost netexec` by default).
+        #[arg(long)]
+        canary_image: Option<String>,
+    },
 }
 
 /// Exit codes: 0 success, 1 failure, 2 invalid stack or usage.
@@ -455,6 +466,78 @@ async fn setup(cli: &Cli, stack: &str, region: Option<&str>) -> crate::Result<Se
     Ok(Setup { engine, aws, locator })
 }
 
+/// `verify`: every check of the deployed fabric, one line each (or `--json`); exit 1 on a failure.
+#[cfg(feature = "verify")]
+async fn verify_command(
+    cli: &Cli,
+    state: &crate::state::State,
+    aws: &Aws,
+    no_canary: bool,
+    canary_image: Option<String>,
+) -> crate::Result<i32> {
+    use crate::verify::{Check, Outcome, canary};
+    if state.resources.is_empty() {
+        return Ok(fail(1, format!("stack `{}` has nothing deployed: deploy it first", state.stack)));
+    }
+    let probes = crate::verify::probe::Probes::real().map_err(crate::Error::Other)?;
+    let target = crate::verify::Target { aws, local: cli.local, probes };
+    let mut report = crate::verify::verify(state, &target).await;
+    // The cluster the stack's Kubernetes objects went to, or (with --local, where they are only
+    // rendered) its EKS cluster.
+    let applied = state.resources.values().find_map(|r| {
+        r.type_name.starts_with("k8s:").then(|| serde_json::from_value(r.inputs["cluster"].clone()).ok())?
+    });
+    let eks = || {
+        state.resources.iter().find(|(_, r)| r.type_name == "aws:eks:Cluster").and_then(|(urn, r)| {
+            let info = serde_json::json!({"name": urn.name(), "via": "eks", "cluster_name": r.outputs["name"],
+                "endpoint": r.outputs["endpoint"], "ca_data": r.outputs["ca_data"]});
+            serde_json::from_value(info).ok()
+        })
+    };
+    let cluster: Option<crate::k8s::ClusterInfo> = applied.or_else(eks);
+    if let Some(cluster) = cluster {
+        let access = crate::k8s::KubeAccess::new(cli.kubeconfig.clone());
+        let subject = format!("namespace {}", canary::NAMESPACE);
+        let check = if no_canary {
+            Check { check: "canary", subject, outcome: Outcome::NotCheckable, detail: "skipped (--no-canary)".into() }
+        } else if !access.can_reach(&cluster.via, cli.local) {
+            Check {
+                check: "canary",
+                subject,
+                outcome: Outcome::NotCheckable,
+                detail: "not checkable locally: no cluster is reached (pass --kubeconfig to run the canary on one)"
+                    .into(),
+            }
+        } else {
+            match access.client(&cluster, Some(aws)).await {
+                Ok(client) => {
+                    let mut c = canary::Canary::default();
+                    if let Some(image) = canary_image {
+                        c.image = image;
+                    }
+                    canary::run(client, &c).await
+                }
+                Err(e) => Check { check: "canary", subject, outcome: Outcome::Fail, detail: e.0 },
+            }
+        };
+        report = crate::verify::with_canary(report, check);
+    }
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(if report.passed { 0 } else { 1 })
+}
+
+#[cfg(not(feature = "verify"))]
+async fn verify_command(_: &Cli, _: &crate::state::State, _: &Aws, _: bool, _: Option<String>) -> crate::Result<i32> {
+    Ok(fail(
+        2,
+        "this program was built without fabric's `verify` feature: add it to the `fabric` dependency's features",
+    ))
+}
+
 fn confirm(cli: &Cli, question: &str) -> Result<bool, String> {
     if cli.yes {
         return Ok(true);
@@ -495,6 +578,10 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
             None => state.outputs.iter().for_each(|(k, v)| println!("{k} = {}", shown(v))),
         }
         return Ok(0);
+    }
+    if let Verb::Verify { no_canary, canary_image } = &cli.verb {
+        let state = engine.store.load().await?;
+        return verify_command(cli, &state, &aws, *no_canary, canary_image.clone()).await;
     }
     match &cli.verb {
         Verb::History => return day2::history_command(cli, &engine).await,
