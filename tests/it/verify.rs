@@ -355,3 +355,37 @@ async fn serve_dns(fx: &Fixture) -> Server {
     });
     Server { addr, task }
 }
+
+/// The canary on a real API server (`../shared/kube`): it is applied at v1, rolled to v2 by the
+/// Deployment controller under continuous requests through the service proxy, and removed with
+/// its namespace. The simulated nodes run no container, so every request fails there, and the
+/// check must say so — it never passes a rollout nothing answered. (On nodes that run the
+/// image, the same check counts the failed requests of a real rolling upgrade.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: FABRIC_TEST_KUBECONFIG (`cargo xtask test` runs it when that is set; CI starts ../shared/kube)"]
+async fn the_canary_rolls_from_v1_to_v2_under_requests_and_is_removed() {
+    use fabric::verify::canary::{Canary, NAMESPACE, run};
+    let client = fabric_tests::test_cluster_client().await;
+    let canary = Canary { timeout: std::time::Duration::from_secs(120), ..Canary::default() };
+    let check = run(client.clone(), &canary).await;
+    assert_eq!(check.check, "canary");
+    assert_eq!(check.outcome, Outcome::Fail, "{check:?}");
+    assert!(check.detail.contains("requests failed while v1 rolled to v2 in"), "the rollout completed: {check:?}");
+    assert!(check.detail.ends_with("; canary removed"), "{check:?}");
+    let (failed, total) =
+        check.detail.split_once(" of ").map(|(f, rest)| (f, rest.split(' ').next().unwrap())).unwrap();
+    assert_eq!(failed, total, "nothing runs on simulated nodes: {check:?}");
+    assert!(total.parse::<usize>().unwrap() > 0, "{check:?}");
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    assert!(namespaces.get_opt(NAMESPACE).await.unwrap().is_none(), "the canary's namespace is gone");
+
+    // A namespace of that name that is not the canary's is left alone.
+    let foreign = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}});
+    let params = kube::api::PatchParams::apply("someone-else");
+    namespaces.patch(NAMESPACE, &params, &kube::api::Patch::Apply(foreign)).await.unwrap();
+    let check = run(client.clone(), &canary).await;
+    assert_eq!(check.outcome, Outcome::Fail);
+    assert!(check.detail.contains("exists and is not the canary's"), "{check:?}");
+    assert!(namespaces.get_opt(NAMESPACE).await.unwrap().is_some(), "not deleted");
+    namespaces.delete(NAMESPACE, &Default::default()).await.unwrap();
+}

@@ -392,4 +392,3 @@ mod urls {
         vec![https, redirect]
     }
 }
-
