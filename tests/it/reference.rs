@@ -38,6 +38,22 @@ async fn fabrics_side_by_side() {
     let block = fx.aws.s3.get_public_access_block().bucket("example-com-state").send().await.unwrap();
     assert_eq!(block.public_access_block_configuration().and_then(|c| c.block_public_acls()), Some(true));
 
+    // Operator access: develop reaches Session Manager through its three endpoints; alice has
+    // a running bastion admitting SSH from her block only.
+    let develop_things = fx.tagged("reference-develop").await;
+    assert_eq!(develop_things.iter().filter(|(kind, _)| kind == "vpc-endpoint").count(), 3, "{develop_things:?}");
+    let alice_things = fx.tagged("reference-alice").await;
+    assert_eq!(alice_things.iter().filter(|(kind, _)| kind == "instance").count(), 1, "{alice_things:?}");
+    assert!(!develop_things.iter().any(|(kind, _)| kind == "instance"));
+    let rules = fx.aws.ec2.describe_security_group_rules().send().await.unwrap();
+    let ssh: Vec<&str> = rules
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.from_port() == Some(22) && r.is_egress() == Some(false))
+        .filter_map(|r| r.cidr_ipv4())
+        .collect();
+    assert_eq!(ssh, ["203.0.113.0/24"]);
+
     for (dir, env) in [(develop.path(), "develop"), (alice.path(), "alice")] {
         // Refresh reads every resource back (the bucket's versioning, tags …): no drift.
         let out = ok(reference(&fx, dir, &["refresh", "--local", "--env", env]));

@@ -108,6 +108,23 @@ impl Fixture {
         v.extend(
             sgs.security_groups().iter().map(|x| ("security-group".into(), x.group_id().unwrap_or_default().into())),
         );
+        let endpoints = ec2.describe_vpc_endpoints().filters(f()).send().await.unwrap();
+        v.extend(
+            endpoints
+                .vpc_endpoints()
+                .iter()
+                .filter(|e| e.state().is_some_and(|s| !s.as_str().eq_ignore_ascii_case("deleted")))
+                .map(|x| ("vpc-endpoint".into(), x.vpc_endpoint_id().unwrap_or_default().into())),
+        );
+        let instances = ec2.describe_instances().filters(f()).send().await.unwrap();
+        v.extend(
+            instances
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter(|i| i.state().and_then(|s| s.name()).is_some_and(|n| n.as_str() != "terminated"))
+                .map(|x| ("instance".into(), x.instance_id().unwrap_or_default().into())),
+        );
         let peerings = ec2.describe_vpc_peering_connections().filters(f()).send().await.unwrap();
         v.extend(
             peerings

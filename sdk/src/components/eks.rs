@@ -140,6 +140,11 @@ pub struct EksCluster<'a> {
     /// default encryption of etcd only). Once on, it stays on: EKS cannot remove it.
     #[builder(default = true)]
     secrets_encryption: bool,
+    /// Let operators open shells on the nodes through AWS Systems Manager Session Manager (the
+    /// nodes' role gets `AmazonSSMManagedInstanceCore`; the EKS node images run the agent). No
+    /// port is opened; in a network without NAT, add [`crate::components::SessionManagerEndpoints`].
+    #[builder(default = true)]
+    session_manager: bool,
     #[builder(via_mutators)]
     pools: Vec<NodePool>,
     #[builder(via_mutators)]
@@ -397,7 +402,12 @@ impl EksCluster<'_> {
             .build()
             .add(s)?;
         let mut node_deps = Vec::new();
-        for policy in ["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"] {
+        let mut node_policies =
+            vec!["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"];
+        if self.session_manager {
+            node_policies.push("AmazonSSMManagedInstanceCore");
+        }
+        for policy in node_policies {
             let short = policy.rsplit('/').next().unwrap_or(policy);
             node_deps.push(
                 RolePolicyAttachment::builder()

@@ -1,6 +1,8 @@
 //! The builders users meet first: production defaults over the low-level resources of
 //! [`crate::aws`].
 
+#[cfg(feature = "ec2")]
+pub mod access;
 #[cfg(feature = "backup")]
 pub mod backup;
 #[cfg(feature = "eks")]
@@ -22,6 +24,8 @@ pub mod prometheus;
 #[cfg(all(feature = "k8s", feature = "elbv2"))]
 pub mod web_service;
 
+#[cfg(feature = "ec2")]
+pub use access::{Bastion, BastionRef, SessionManagerEndpoints};
 #[cfg(feature = "backup")]
 pub use backup::{BackupPlan, BackupPlanRef, Protectable, Weekly};
 #[cfg(feature = "rds")]

@@ -8,12 +8,15 @@
 //! - peerings with the fabrics named in `peers` (their VPC, block and route tables read from their
 //!   state), routes on both sides;
 //! - a Route 53 zone for `<fabric>.<domain>`;
+//! - operator access without open ports (`[access]`): Session Manager on the nodes, its VPC
+//!   endpoints where asked, the cluster API from named blocks or private only, an SSH bastion
+//!   only for named blocks (see docs/reference.md, "Operator access");
 //! - an EKS cluster whose nodes spread over the zones;
 //! - an S3 bucket for the team's state, `<domain>-state` (one fabric owns it: `team_state = true`).
 
 use fabric::aws::route53::HostedZone;
 use fabric::aws::s3::Bucket;
-use fabric::components::{PeerNetwork, VpcPeering};
+use fabric::components::{Bastion, PeerNetwork, SessionManagerEndpoints, VpcPeering};
 use fabric::model::{Checker, Urn};
 use fabric::numbering::{Allocation, FabricNumber};
 use fabric::prelude::*;
@@ -40,6 +43,26 @@ pub struct Config {
     pub team_state: bool,
     #[serde(default)]
     pub nodes: Nodes,
+    #[serde(default)]
+    pub access: Access,
+}
+
+/// How operators reach the fabric's private parts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Access {
+    /// Interface endpoints for Session Manager (`ssm`, `ssmmessages`, `ec2messages`): shells and
+    /// port forwarding to the nodes with no NAT and no open port.
+    #[serde(default)]
+    pub session_manager_endpoints: bool,
+    /// Who may reach the cluster's API endpoint (`[]`: private only — reachable from inside the
+    /// VPC, through Session Manager port forwarding or a peered network). Default: anywhere,
+    /// warned about in every plan.
+    #[serde(default)]
+    pub api_from: Option<Vec<String>>,
+    /// An SSH bastion admitting these blocks (empty: no bastion).
+    #[serde(default)]
+    pub bastion_ssh_from: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,19 +158,30 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         let network = PeerNetwork::of_other_stack(&stack, &other.vpc_id, &other.vpc_cidr, &other.route_table_ids);
         VpcPeering::builder().name(format!("peer-{peer}")).network(&net).peer(network).build().add(s)?;
     }
-    EksCluster::builder()
-        .name("main")
-        .network(&net)
-        .service_cidr(cfg.network.service_cidr().to_string())
-        .pool(
+    if cfg.access.session_manager_endpoints {
+        SessionManagerEndpoints::builder().name("ssm").network(&net).build().add(s)?;
+    }
+    if !cfg.access.bastion_ssh_from.is_empty() {
+        let bastion = Bastion::builder()
+            .name("bastion")
+            .network(&net)
+            .ssh_from(cfg.access.bastion_ssh_from.clone())
+            .build()
+            .add(s)?;
+        s.export("bastion", bastion.public_ip());
+    }
+    let cluster =
+        EksCluster::builder().name("main").network(&net).service_cidr(cfg.network.service_cidr().to_string()).pool(
             NodePool::builder()
                 .name("general")
                 .instance_types(cfg.nodes.instance_types.clone())
                 .size(cfg.nodes.min..=cfg.nodes.max)
                 .build(),
-        )
-        .build()
-        .add(s)?;
+        );
+    match &cfg.access.api_from {
+        Some(blocks) => cluster.public_access_cidrs(blocks.clone()).build().add(s)?,
+        None => cluster.build().add(s)?,
+    };
     if cfg.team_state {
         let bucket = Bucket::builder().name("team-state").bucket(state_bucket(&cfg.domain)).build().add(s)?;
         s.export("state_bucket", bucket.name());

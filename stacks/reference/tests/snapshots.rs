@@ -131,3 +131,51 @@ fn the_documented_graph_is_current() {
     let block = doc.split("```mermaid\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
     assert_eq!(block.trim(), graph("develop").to_mermaid().trim(), "regenerate it: cargo xtask docs");
 }
+
+/// Operator access: every fabric's nodes may take Session Manager sessions; develop and prod
+/// reach it through VPC endpoints (no NAT); alice's bastion admits SSH from her block only, and
+/// no fabric opens port 22 to the internet. `api_from = []` makes the cluster endpoint private.
+#[test]
+fn operators_get_in_without_open_ports() {
+    for env in ["develop", "staging", "prod", "alice"] {
+        let inputs = rendered_inputs(&graph(env));
+        let of_type =
+            |t: &str| -> Vec<&Value> { inputs.as_object().unwrap().values().filter(|v| v["type"] == t).collect() };
+        let ssm_policy = of_type("aws:iam:RolePolicyAttachment")
+            .iter()
+            .any(|a| a["inputs"]["policy_arn"] == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore");
+        assert!(ssm_policy, "{env}: the nodes' role lets Session Manager in");
+        let mut services: Vec<&str> =
+            of_type("aws:ec2:VpcEndpoint").iter().map(|e| e["inputs"]["service"].as_str().unwrap()).collect();
+        services.sort();
+        let expected: &[&str] =
+            if env == "develop" || env == "prod" { &["ec2messages", "ssm", "ssmmessages"] } else { &[] };
+        assert_eq!(services, expected, "{env}");
+        let ssh: Vec<&str> = of_type("aws:ec2:SecurityGroupIngressRule")
+            .iter()
+            .filter(|r| r["inputs"]["from_port"] == 22)
+            .map(|r| r["inputs"]["cidr_ipv4"].as_str().unwrap())
+            .collect();
+        assert_eq!(ssh, if env == "alice" { vec!["203.0.113.0/24"] } else { vec![] }, "{env}");
+        assert_eq!(of_type("aws:ec2:Instance").len(), usize::from(env == "alice"), "{env}: the bastion");
+    }
+
+    let dir = tempfile_dir().join("access");
+    std::fs::create_dir_all(&dir).unwrap();
+    for env in ["develop", "staging", "prod", "alice"] {
+        std::fs::copy(format!("{CONFIG}/{env}.toml"), dir.join(format!("{env}.toml"))).unwrap();
+    }
+    let private = std::fs::read_to_string(dir.join("staging.toml")).unwrap() + "\n[access]\napi_from = []\n";
+    std::fs::write(dir.join("staging.toml"), private).unwrap();
+    let inputs = rendered_inputs(&synthesize_env("reference", "staging", &dir, reference::program).unwrap());
+    let cluster = &inputs["reference-staging::aws:eks:Cluster::main"]["inputs"];
+    assert_eq!(
+        (cluster["endpoint_public"].as_bool(), cluster["endpoint_private"].as_bool()),
+        (Some(false), Some(true))
+    );
+
+    let open = std::fs::read_to_string(dir.join("alice.toml")).unwrap().replace("203.0.113.0/24", "0.0.0.0/0");
+    std::fs::write(dir.join("alice.toml"), open).unwrap();
+    let err = synthesize_env("reference", "alice", &dir, reference::program).err().unwrap().to_string();
+    assert!(err.contains("SSH from the whole internet (0.0.0.0/0) is refused"), "{err}");
+}

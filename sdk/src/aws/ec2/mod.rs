@@ -4,6 +4,8 @@
 //! Each resource is a builder (what the program declares), a typed handle (what other resources
 //! refer to) and a provider (how it is created, read, updated and deleted).
 
+pub mod endpoint;
+pub mod instance;
 pub mod internet_gateway;
 pub mod launch_template;
 pub mod nat;
@@ -16,6 +18,8 @@ mod tagged;
 pub mod vpc;
 pub mod zones;
 
+pub use endpoint::{VpcEndpoint, VpcEndpointRef};
+pub use instance::InstanceRef;
 pub use internet_gateway::{InternetGateway, InternetGatewayRef};
 pub use launch_template::{LaunchTemplate, LaunchTemplateRef};
 pub use nat::{ElasticIp, ElasticIpRef, NatGateway, NatGatewayRef};
@@ -42,6 +46,9 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
         zones::provider(),
         subnet::provider(),
         internet_gateway::provider(),
+        endpoint::provider(),
+        instance::provider(),
+        instance::image_lookup_provider(),
         launch_template::provider(),
         nat::eip_provider(),
         nat::nat_provider(),

@@ -45,6 +45,11 @@ pub(crate) trait TaggedResource: Send + Sync + 'static {
     async fn after_create(&self, _ctx: &Ctx, _inputs: &Self::Inputs, _out: &Self::Outputs) -> ProviderResult<()> {
         Ok(())
     }
+    /// The outputs once [`TaggedResource::after_create`] is done, for kinds whose create answer
+    /// lacks what comes later (an instance's addresses).
+    async fn settled(&self, _ctx: &Ctx, out: Self::Outputs) -> ProviderResult<Self::Outputs> {
+        Ok(out)
+    }
     /// What an in-place update changes besides the tags.
     async fn update_more(
         &self,
@@ -96,7 +101,7 @@ impl<T: TaggedResource> TypedProvider for Tagged<T> {
         let create = || self.0.create_once(ec2, ctx, urn, inputs);
         let out = create_or_find(T::CREATE, Duration::from_millis(500), create, || self.find(ctx, urn, inputs)).await?;
         self.0.after_create(ctx, inputs, &out).await?;
-        Ok(out)
+        self.0.settled(ctx, out).await
     }
 
     async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<T::Outputs> {
