@@ -567,7 +567,12 @@ impl WebService<'_> {
             for (edge, host) in &self.routes {
                 let tg = edge.route(s, &name, host, port, &health_path)?;
                 let Some(nodes) = &nodes else { continue };
+                // Only EKS clusters have node groups to attach (built with the `eks` feature).
+                #[cfg(not(feature = "eks"))]
+                let _ = &tg;
+                #[cfg(feature = "eks")]
                 let tg_arn: Output<String> = Output::reference(tg.clone(), "arn");
+                #[cfg(feature = "eks")]
                 for (pool, asg) in &nodes.autoscaling_groups {
                     crate::aws::autoscaling::TargetGroupAttachment::declare(
                         s,
