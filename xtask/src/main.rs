@@ -165,7 +165,8 @@ fn cloud_crates_in(tree: &str) -> Vec<String> {
 /// `engine` and `model` know no cloud: `fabric-core`, which holds them with `state`, must build
 /// without the AWS SDK and the Kubernetes client (docs/design-notes.md, "Layers").
 /// The cargo features of the `fabric` crate, one per service (`full` is all of them).
-const FEATURES: &[&str] = &["", "ec2", "iam", "route53", "acm", "elbv2", "rds", "backup", "eks", "kms", "k8s", "verify"];
+const FEATURES: &[&str] =
+    &["", "ec2", "iam", "route53", "acm", "elbv2", "rds", "backup", "eks", "kms", "k8s", "verify"];
 
 /// `cargo check -p fabric --no-default-features --features <one>` for each feature alone (and for
 /// none): a feature must bring what it needs, and leave nothing unused behind it.

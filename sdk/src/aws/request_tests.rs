@@ -1,7 +1,8 @@
 //! What the local emulator cannot show, request by request, in the wire format of the real APIs:
 //! EKS add-ons, access entries and Pod Identity (the emulator does not implement them), the
 //! ownership checks of creates that meet an existing resource, waits that end at once on a failure
-//! state, an interrupted RDS restore, and the retry policy under throttling.
+//! state, an interrupted RDS restore, the retry policy under throttling, and the waits of VPC
+//! peerings (accepted, or failed with AWS's reason) and endpoints (states as EC2 spells them).
 
 use super::RetryPolicy;
 use super::eks::{AccessEntryInputs, AddonInputs, PodIdentityInputs};
@@ -574,4 +575,122 @@ async fn secrets_encryption_is_added_in_place_and_never_changed() {
         .0;
     assert!(err.contains("EKS cannot change or remove that key") && err.contains("nothing was changed"), "{err}");
     assert!(script.sent().is_empty(), "no call was made");
+}
+
+// ------------------------------------------------------------------ VPC peering and endpoints
+
+const EC2_NS: &str = "xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"";
+
+fn peering_step(op: &'static str, status: &str, message: &str) -> super::scripted::Step {
+    let (root, item_open, item_close) = match op {
+        "EC2.DescribeVpcPeeringConnections" => (
+            "DescribeVpcPeeringConnectionsResponse",
+            "<vpcPeeringConnectionSet><item>",
+            "</item></vpcPeeringConnectionSet>",
+        ),
+        "EC2.AcceptVpcPeeringConnection" => {
+            ("AcceptVpcPeeringConnectionResponse", "<vpcPeeringConnection>", "</vpcPeeringConnection>")
+        }
+        _ => ("CreateVpcPeeringConnectionResponse", "<vpcPeeringConnection>", "</vpcPeeringConnection>"),
+    };
+    xml(
+        op,
+        200,
+        &format!(
+            "<{root} {EC2_NS}><requestId>r</requestId>{item_open}<vpcPeeringConnectionId>pcx-1</vpcPeeringConnectionId><status><code>{status}</code><message>{message}</message></status>{item_close}</{root}>"
+        ),
+    )
+}
+
+fn peering_inputs() -> Value {
+    serde_json::to_value(super::ec2::peering::PeeringInputs::<String> {
+        vpc_id: "vpc-a".into(),
+        peer_vpc_id: "vpc-b".into(),
+        tags: Default::default(),
+    })
+    .unwrap()
+}
+
+/// A real account answers a new peering `initiating-request`, then `pending-acceptance` until
+/// the accepter accepts: the create accepts it (same account) and waits for `active`.
+#[tokio::test(start_paused = true)]
+async fn a_peering_is_accepted_and_awaited_until_active() {
+    let script = Script::new([
+        peering_step("EC2.CreateVpcPeeringConnection", "initiating-request", "Initiating Request to 111122223333"),
+        peering_step("EC2.DescribeVpcPeeringConnections", "pending-acceptance", "Pending Acceptance by 111122223333"),
+        peering_step("EC2.AcceptVpcPeeringConnection", "provisioning", "Provisioning"),
+        peering_step("EC2.DescribeVpcPeeringConnections", "provisioning", "Provisioning"),
+        peering_step("EC2.DescribeVpcPeeringConnections", "active", "Active"),
+    ]);
+    let out = super::ec2::peering::provider()
+        .create(
+            &ctx(&script, RetryPolicy::RealAccount),
+            &Urn::new(STACK, "aws:ec2:VpcPeeringConnection", "a-b"),
+            &peering_inputs(),
+        )
+        .await
+        .unwrap();
+    script.assert_done();
+    assert_eq!(out["id"], "pcx-1");
+    let accept = script.sent().into_iter().find(|s| s.op == "EC2.AcceptVpcPeeringConnection").unwrap();
+    assert!(accept.body.contains("VpcPeeringConnectionId=pcx-1"), "{}", accept.body);
+}
+
+/// Overlapping blocks make AWS fail the peering: the wait ends at once, saying why.
+#[tokio::test(start_paused = true)]
+async fn a_failed_peering_ends_the_wait_at_once_with_its_reason() {
+    let script = Script::new([
+        peering_step("EC2.CreateVpcPeeringConnection", "initiating-request", "Initiating Request"),
+        peering_step("EC2.DescribeVpcPeeringConnections", "failed", "Failed due to overlapping CIDR range"),
+    ]);
+    let err = super::ec2::peering::provider()
+        .create(
+            &ctx(&script, RetryPolicy::RealAccount),
+            &Urn::new(STACK, "aws:ec2:VpcPeeringConnection", "a-b"),
+            &peering_inputs(),
+        )
+        .await
+        .unwrap_err()
+        .0;
+    script.assert_done();
+    assert!(err.contains("VPC peering pcx-1: failed (Failed due to overlapping CIDR range)"), "{err}");
+}
+
+/// EC2 answers VPC endpoint states in lowercase (`pending`, `available`), which the SDK's
+/// `State` enum (`Available`) does not match: the wait still ends when the endpoint is available.
+#[tokio::test(start_paused = true)]
+async fn an_endpoint_is_awaited_until_available_in_the_real_apis_spelling() {
+    let endpoint = |root: &str, wrap: (&str, &str), state: &str| {
+        format!(
+            "<{root} {EC2_NS}><requestId>r</requestId>{}<vpcEndpointId>vpce-1</vpcEndpointId><state>{state}</state><serviceName>com.amazonaws.us-east-2.ssm</serviceName>{}</{root}>",
+            wrap.0, wrap.1
+        )
+    };
+    let set = ("<vpcEndpointSet><item>", "</item></vpcEndpointSet>");
+    let script = Script::new([
+        xml(
+            "EC2.CreateVpcEndpoint",
+            200,
+            &endpoint("CreateVpcEndpointResponse", ("<vpcEndpoint>", "</vpcEndpoint>"), "pending"),
+        ),
+        xml("EC2.DescribeVpcEndpoints", 200, &endpoint("DescribeVpcEndpointsResponse", set, "pending")),
+        xml("EC2.DescribeVpcEndpoints", 200, &endpoint("DescribeVpcEndpointsResponse", set, "available")),
+    ]);
+    let inputs = serde_json::to_value(super::ec2::endpoint::EndpointInputs::<String> {
+        vpc_id: "vpc-a".into(),
+        service: "ssm".into(),
+        subnet_ids: vec!["subnet-a".into()],
+        security_group_ids: vec!["sg-1".into()],
+        tags: Default::default(),
+    })
+    .unwrap();
+    let out = super::ec2::endpoint::provider()
+        .create(&ctx(&script, RetryPolicy::RealAccount), &Urn::new(STACK, "aws:ec2:VpcEndpoint", "ssm/ssm"), &inputs)
+        .await
+        .unwrap();
+    script.assert_done();
+    assert_eq!(out["id"], "vpce-1");
+    let create = &script.sent()[0];
+    assert!(create.body.contains("ServiceName=com.amazonaws.us-east-2.ssm"), "{}", create.body);
+    assert!(create.body.contains("PrivateDnsEnabled=true"), "{}", create.body);
 }

@@ -99,8 +99,12 @@ fn finished(p: &Item) -> bool {
 }
 
 impl PeeringProvider {
+    /// The connection in whatever state (a failed one too, with its reason).
     async fn describe_one(&self, ctx: &Ctx, id: &str) -> ProviderResult<Option<Item>> {
-        Ok(self.describe(ctx, vec![super::filter("vpc-peering-connection-id", [id])]).await?.into_iter().next())
+        let filters = vec![super::filter("vpc-peering-connection-id", [id])];
+        let request = ctx.aws()?.ec2.describe_vpc_peering_connections().set_filters(Some(filters));
+        let all: Vec<Item> = super::describe_all!(request, "DescribeVpcPeeringConnections", vpc_peering_connections);
+        Ok(all.into_iter().next())
     }
 }
 
