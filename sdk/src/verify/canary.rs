@@ -92,11 +92,21 @@ async fn roll(deployments: &Api<Deployment>, c: &Canary, version: &str) -> Resul
     Ok(started.elapsed())
 }
 
+/// What one canary run saw: requests sent, requests failed, how long v1 → v2 took, the first
+/// failure.
+type Seen = (usize, usize, Duration, Option<String>);
+
 /// Runs the canary on the cluster `client` reaches and reports it as one check.
 pub async fn run(client: kube::Client, c: &Canary) -> Check {
-    let outcome = attempt(client.clone(), c).await;
+    let seen = attempt(client.clone(), c).await;
     let removed = remove(client).await;
-    let (outcome, detail) = match (outcome, removed) {
+    verdict(seen, removed)
+}
+
+/// The check a run makes: it passes only when requests were sent, none failed, the rollout
+/// finished and the canary is gone.
+fn verdict(seen: Result<Seen, String>, removed: Result<(), String>) -> Check {
+    let (outcome, detail) = match (seen, removed) {
         (Ok((total, failed, took, _)), Ok(())) if failed == 0 && total > 0 => {
             (Outcome::Pass, format!("{total} requests while v1 rolled to v2 in {took:.0?}, 0 failed; canary removed"))
         }
@@ -116,8 +126,7 @@ pub async fn run(client: kube::Client, c: &Canary) -> Check {
     Check::new("canary", format!("namespace {NAMESPACE}"), outcome, detail)
 }
 
-/// (requests, failed, rollout time, first failure).
-async fn attempt(client: kube::Client, c: &Canary) -> Result<(usize, usize, Duration, Option<String>), String> {
+async fn attempt(client: kube::Client, c: &Canary) -> Result<Seen, String> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     if let Some(ns) = namespaces.get_opt(NAMESPACE).await.map_err(|e| format!("reading namespace {NAMESPACE}: {e}"))? {
         let ours = ns.metadata.labels.as_ref().and_then(|l| l.get("app.kubernetes.io/managed-by")).map(String::as_str)
@@ -202,4 +211,33 @@ async fn remove(client: kube::Client) -> Result<(), String> {
     .map_err(|_| format!("namespace {NAMESPACE} still there after 3 minutes: delete it by hand"))?
     .map_err(|e| format!("watching {NAMESPACE} go: {e}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canary_passes_only_with_requests_none_failed_and_nothing_left() {
+        let took = Duration::from_secs(12);
+        let pass = verdict(Ok((120, 0, took, None)), Ok(()));
+        assert_eq!(pass.outcome, Outcome::Pass);
+        assert_eq!(pass.detail, "120 requests while v1 rolled to v2 in 12s, 0 failed; canary removed");
+
+        let dropped = verdict(Ok((120, 3, took, Some("503 Service Unavailable".into()))), Ok(()));
+        assert_eq!(dropped.outcome, Outcome::Fail);
+        assert_eq!(
+            dropped.detail,
+            "3 of 120 requests failed while v1 rolled to v2 in 12s (first: 503 Service Unavailable); canary removed"
+        );
+        assert_eq!(verdict(Ok((0, 0, took, None)), Ok(())).outcome, Outcome::Fail, "nothing was asked");
+        let left = verdict(Ok((120, 0, took, None)), Err("namespace fabric-verify still there".into()));
+        assert_eq!(left.outcome, Outcome::Fail);
+        assert!(left.detail.ends_with("; namespace fabric-verify still there"), "{}", left.detail);
+        let stuck = verdict(Err("the canary did not roll out v2 within 300s".into()), Ok(()));
+        assert_eq!(
+            (stuck.outcome, stuck.detail.as_str()),
+            (Outcome::Fail, "the canary did not roll out v2 within 300s; canary removed")
+        );
+    }
 }
