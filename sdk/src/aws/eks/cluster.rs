@@ -129,6 +129,20 @@ fn service_cidr(c: &aws_sdk_eks::types::Cluster) -> Option<String> {
     c.kubernetes_network_config().and_then(|k| k.service_ipv4_cidr()).map(String::from)
 }
 
+/// The ranges EKS picks when a cluster is created without one.
+const EKS_DEFAULT_SERVICE_RANGES: [&str; 2] = ["10.100.0.0/16", "172.20.0.0/16"];
+
+/// The service range as the program would state it: what the cluster has when the program chose
+/// it (`recorded` holds it); for a cluster being imported (`recorded` is empty), what it has
+/// unless that is one of EKS's own picks, which reads as "not chosen".
+pub(super) fn observed_service_cidr(recorded: Option<&String>, c: &aws_sdk_eks::types::Cluster) -> Option<String> {
+    let actual = service_cidr(c)?;
+    match recorded? {
+        asked if asked.is_empty() && EKS_DEFAULT_SERVICE_RANGES.contains(&actual.as_str()) => None,
+        _ => Some(actual),
+    }
+}
+
 #[async_trait]
 impl TypedProvider for ClusterProvider {
     type Inputs = ClusterInputs;
@@ -279,9 +293,10 @@ impl TypedProvider for ClusterProvider {
                     .and_then(|e| e.provider())
                     .and_then(|p| p.key_arn())
                     .map(String::from),
-                service_cidr: o.service_cidr.as_ref().and_then(|_| service_cidr(&c)),
+                service_cidr: observed_service_cidr(o.service_cidr.as_ref(), &c),
             };
-            let outputs = self.outputs(ctx, &c, &sgs, o.service_cidr.is_some());
+            let outputs =
+                ClusterOutputs { service_cidr: inputs.service_cidr.clone(), ..self.outputs(ctx, &c, &sgs, false) };
             out.push(Some((inputs, outputs)));
         }
         Ok(out)
@@ -299,7 +314,7 @@ impl TypedProvider for ClusterProvider {
             oidc_issuer: String::new(),
             node_security_group_id: String::new(),
             emulator_gap: None,
-            // An imported cluster shows its range as it is.
+            // An imported cluster shows its range as it is, unless EKS picked it.
             service_cidr: Some(String::new()),
         };
         self.read_one(ctx, urn, probe).await

@@ -56,3 +56,24 @@ fn logging_turns_off_what_is_not_asked_for() {
     assert_eq!(setups[1].enabled(), Some(false));
     assert_eq!(setups[1].types().len(), 3);
 }
+
+/// The service range reads back as the program states it: as it is when the program chose it, as
+/// "not chosen" for a cluster whose range EKS picked, and as it is for an imported cluster unless
+/// EKS picked it.
+#[test]
+fn a_service_range_reads_back_as_the_program_states_it() {
+    use super::cluster::observed_service_cidr;
+    let with = |cidr: &str| {
+        aws_sdk_eks::types::Cluster::builder()
+            .kubernetes_network_config(
+                aws_sdk_eks::types::KubernetesNetworkConfigResponse::builder().service_ipv4_cidr(cidr).build(),
+            )
+            .build()
+    };
+    let chosen = "10.129.0.0/16".to_string();
+    assert_eq!(observed_service_cidr(Some(&chosen), &with("10.129.0.0/16")), Some(chosen.clone()));
+    assert_eq!(observed_service_cidr(None, &with("172.20.0.0/16")), None, "EKS picked it; the program did not");
+    let importing = String::new();
+    assert_eq!(observed_service_cidr(Some(&importing), &with("172.20.0.0/16")), None);
+    assert_eq!(observed_service_cidr(Some(&importing), &with("10.129.0.0/16")), Some(chosen));
+}
