@@ -170,22 +170,25 @@ mod records {
             Some(a) => format!("alias {a}"),
             None => values.join(", "),
         };
-        let mut checks = vec![through_api(target, zone, &name, record_type, &alias, &values, &subject, &shown).await];
-        checks.push(through_name_servers(target, zone, &name, record_type, &alias, &values, &subject, &shown).await);
-        checks
+        let want =
+            Wanted { zone, name: &name, record_type, alias: &alias, values: &values, subject: &subject, shown: &shown };
+        vec![through_api(target, &want).await, through_name_servers(target, &want).await]
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn through_api(
-        target: &Target<'_>,
-        zone: &str,
-        name: &str,
-        record_type: &str,
-        alias: &Option<String>,
-        values: &[String],
-        subject: &str,
-        shown: &str,
-    ) -> Check {
+    /// One record as the state says it should be, and how it is shown.
+    #[derive(Clone, Copy)]
+    struct Wanted<'a> {
+        zone: &'a str,
+        name: &'a str,
+        record_type: &'a str,
+        alias: &'a Option<String>,
+        values: &'a [String],
+        subject: &'a str,
+        shown: &'a str,
+    }
+
+    async fn through_api(target: &Target<'_>, want: &Wanted<'_>) -> Check {
+        let Wanted { zone, name, record_type, alias, values, subject, shown } = *want;
         let answer = target
             .aws
             .route53
@@ -226,17 +229,8 @@ mod records {
         Check::new("record", subject, Outcome::Fail, format!("points elsewhere: {is} (want {shown})"))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn through_name_servers(
-        target: &Target<'_>,
-        zone: &str,
-        name: &str,
-        record_type: &str,
-        alias: &Option<String>,
-        values: &[String],
-        subject: &str,
-        shown: &str,
-    ) -> Check {
+    async fn through_name_servers(target: &Target<'_>, want: &Wanted<'_>) -> Check {
+        let Wanted { zone, name, record_type, alias, values, subject, shown } = *want;
         if target.local {
             return Check::new("dns", subject, Outcome::NotCheckable, format!("{LOCAL}: the emulator serves no DNS"));
         }
