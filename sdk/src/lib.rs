@@ -48,6 +48,15 @@ pub mod state {
     pub mod s3;
 }
 
+// The component snapshot tests (`tests/components.rs`) are compiled into this library's test
+// binary rather than as an integration test (one link of the whole SDK fewer per test build); they
+// name the crate as an integration test would.
+#[cfg(all(test, feature = "full"))]
+extern crate self as fabric;
+#[cfg(all(test, feature = "full"))]
+#[path = "../tests/components.rs"]
+mod components_tests;
+
 pub use cli::{run, run_env};
 pub use fabric_core::{Error, Result};
 

@@ -4,10 +4,10 @@
 //! kubeconfig is an output and a file; destroy leaves nothing.
 
 use fabric_tests::Fixture;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 fn acme(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
-    fabric_tests::stack_cli(env!("CARGO_BIN_EXE_acme-stack"), fx, state, "acme", args)
+    fabric_tests::stack_cli(crate::stack_command("acme"), fx, state, "acme", args)
 }
 
 fn text(b: &[u8]) -> String {
@@ -83,7 +83,7 @@ async fn an_environment_without_config_is_refused_up_front() {
     let dir = tempfile::tempdir().unwrap();
     let aws = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     aws.set_nonblocking(true).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_acme-stack"))
+    let out = crate::stack_command("acme")
         .args(["preview", "--env", "staging"])
         .env("FABRIC_STATE_DIR", dir.path())
         .env("FABRIC_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks/acme/config"))
@@ -120,7 +120,7 @@ async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
     std::fs::write(config.join("dev.toml"), &dev).unwrap();
     let run = |args: &[&str]| {
         let args = [args, &["--local", "--kubeconfig", kubeconfig.to_str().unwrap()]].concat();
-        let out = fabric_tests::stack_cli_in(env!("CARGO_BIN_EXE_acme-stack"), &fx, &state, &config, &args);
+        let out = fabric_tests::stack_cli_in(crate::stack_command("acme"), &fx, &state, &config, &args);
         let err = text(&out.stderr);
         assert!(out.status.success(), "{args:?}: {err}");
         err

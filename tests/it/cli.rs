@@ -2,7 +2,7 @@
 //! rule, deploy, outputs, graph, refresh, destroy, and S3 state with --backend.
 
 use fabric_tests::Fixture;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 fn stack(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
     stack_at(&fx.emulator.endpoint(), state, args)
@@ -10,7 +10,7 @@ fn stack(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
 
 /// The example stack's binary, against `endpoint` as an AWS endpoint (not `--local`).
 fn stack_at(endpoint: &str, state: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_example-stack"))
+    crate::stack_command("example")
         .args(args)
         .env("FABRIC_AWS_ENDPOINT", endpoint)
         .env("FABRIC_STATE_DIR", state)
@@ -110,7 +110,7 @@ async fn state_in_s3_with_backend_flag() {
     fx.bucket("state").await;
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str], pass: Option<&str>| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_example-stack"));
+        let mut c = crate::stack_command("example");
         c.args(args)
             .args(["--backend", "s3://state/teams/web"])
             .env("FABRIC_AWS_ENDPOINT", fx.emulator.endpoint())

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn deploy_command(fx: &Fixture, state_dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_example-stack"));
+    let mut c = crate::stack_command("example");
     c.args(["deploy", "--yes", "--parallel", "4"])
         .env("FABRIC_AWS_ENDPOINT", fx.emulator.endpoint())
         .env("FABRIC_STATE_DIR", state_dir)

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 fn run(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> std::process::Output {
-    fabric_tests::stack_cli(env!("CARGO_BIN_EXE_example-stack"), fx, state, "example", args)
+    fabric_tests::stack_cli(crate::stack_command("example"), fx, state, "example", args)
 }
 
 fn text(b: &[u8]) -> String {
@@ -242,12 +242,13 @@ async fn every_importable_type_reads_back_what_the_program_says() {
     let mut imported_types = std::collections::BTreeSet::new();
     for (stack, env, program) in cases {
         let state_dir = dir.path().join(stack);
-        let binary = match stack {
-            "acme" => env!("CARGO_BIN_EXE_acme-stack"),
-            _ => env!("CARGO_BIN_EXE_reference-stack"),
-        };
-        let out =
-            fabric_tests::stack_cli(binary, &fx, &state_dir, stack, &["deploy", "--local", "--yes", "--env", env]);
+        let out = fabric_tests::stack_cli(
+            crate::stack_command(stack),
+            &fx,
+            &state_dir,
+            stack,
+            &["deploy", "--local", "--yes", "--env", env],
+        );
         assert!(out.status.success(), "{}", text(&out.stderr));
         let recorded: Value =
             serde_json::from_str(&std::fs::read_to_string(state_dir.join("state.json")).unwrap()).unwrap();
@@ -295,8 +296,13 @@ async fn every_importable_type_reads_back_what_the_program_says() {
             );
             imported_types.insert(step.type_name.clone());
         }
-        let out =
-            fabric_tests::stack_cli(binary, &fx, &state_dir, stack, &["destroy", "--local", "--yes", "--env", env]);
+        let out = fabric_tests::stack_cli(
+            crate::stack_command(stack),
+            &fx,
+            &state_dir,
+            stack,
+            &["destroy", "--local", "--yes", "--env", env],
+        );
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
     let expected = [

@@ -24,3 +24,11 @@ mod route53;
 mod s3_backend;
 mod shop;
 mod verify;
+
+/// A stack of this repository as `cargo xtask` runs it: the test build's `stacks` binary
+/// (`tests/src/bin/stacks.rs`), its first argument the stack's name.
+fn stack_command(stack: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stacks"));
+    command.arg(stack);
+    command
+}

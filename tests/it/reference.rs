@@ -6,7 +6,7 @@ use fabric_tests::Fixture;
 use std::process::Output;
 
 fn reference(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
-    fabric_tests::stack_cli(env!("CARGO_BIN_EXE_reference-stack"), fx, state, "reference", args)
+    fabric_tests::stack_cli(crate::stack_command("reference"), fx, state, "reference", args)
 }
 
 fn ok(out: Output) -> Output {
@@ -77,7 +77,7 @@ async fn fabrics_side_by_side() {
 }
 
 fn dns(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
-    fabric_tests::stack_cli(env!("CARGO_BIN_EXE_dns-stack"), fx, state, "dns", args)
+    fabric_tests::stack_cli(crate::stack_command("dns"), fx, state, "dns", args)
 }
 
 /// The dns stack reads the develop fabric's zone id and name servers from its state (a stack
@@ -139,7 +139,7 @@ async fn a_second_stack_reads_the_fabric_through_a_stack_reference() {
 }
 
 fn reference_in(fx: &Fixture, state: &std::path::Path, config: &std::path::Path, args: &[&str]) -> Output {
-    fabric_tests::stack_cli_in(env!("CARGO_BIN_EXE_reference-stack"), fx, state, config, args)
+    fabric_tests::stack_cli_in(crate::stack_command("reference"), fx, state, config, args)
 }
 
 /// Two numbered fabrics joined: alice names develop in `peers`, reads its VPC, block and route

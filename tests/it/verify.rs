@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio_rustls::rustls;
 
 fn acme(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
-    fabric_tests::stack_cli(env!("CARGO_BIN_EXE_acme-stack"), fx, state, "acme", args)
+    fabric_tests::stack_cli(crate::stack_command("acme"), fx, state, "acme", args)
 }
 
 fn text(b: &[u8]) -> String {

@@ -10,6 +10,7 @@ use fabric::state::store::KeySource;
 use fabric::state::{LocalBackend, StateStore};
 use fabric_local::TestEmulator;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 
 /// The workspace's `.fabric` (where `cargo xtask test` installed the emulator).
@@ -155,23 +156,24 @@ fn http_post(port: u16, path: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A stack binary of this crate (`acme-stack`, …) run as `cargo xtask <verb> <stack> --local`
-/// runs it: against this fixture's emulator, with state in `state` and config from
-/// `stacks/<config>/config`, no ambient FABRIC_* settings, no terminal.
-pub fn stack_cli(binary: &str, fx: &Fixture, state: &Path, config: &str, args: &[&str]) -> std::process::Output {
+/// A stack of this repository (`command`: the test build's `stacks` binary with the stack's name,
+/// `stack_command` in the integration tests) run as `cargo xtask <verb> <stack> --local` runs it:
+/// against this fixture's emulator, with state in `state` and config from `stacks/<config>/config`,
+/// no ambient FABRIC_* settings, no terminal.
+pub fn stack_cli(command: Command, fx: &Fixture, state: &Path, config: &str, args: &[&str]) -> std::process::Output {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks").join(config).join("config");
-    stack_cli_in(binary, fx, state, &dir, args)
+    stack_cli_in(command, fx, state, &dir, args)
 }
 
 /// [`stack_cli`] with the config files of `config_dir`.
 pub fn stack_cli_in(
-    binary: &str,
+    mut command: Command,
     fx: &Fixture,
     state: &Path,
     config_dir: &Path,
     args: &[&str],
 ) -> std::process::Output {
-    std::process::Command::new(binary)
+    command
         .args(args)
         .env("FABRIC_AWS_ENDPOINT", fx.emulator.endpoint())
         .env("FABRIC_STATE_DIR", state)

@@ -158,6 +158,15 @@ fn exe_stack_name() -> String {
         .unwrap_or_else(|| "stack".into())
 }
 
+// The entry points are generic over the program (and the arguments); each does nothing but hand
+// them on as trait objects to `run_program`, so that a stack's binary compiles (and relinks after an
+// edit) only these few lines: everything else is compiled once, in this crate. (With the whole run
+// generic, the stack crate compiled the CLI, the tokio runtime's `block_on` and the tracing set-up
+// anew: 2.8 s of a 6 s rebuild of `example`'s binary.)
+
+/// A stack program, as the CLI runs it.
+type Program<'a> = &'a mut dyn FnMut(&mut Stack) -> crate::Result<()>;
+
 /// Runs the stack program named after the executable with the process's arguments, and exits.
 pub fn run(program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> crate::Result<()> {
     run_as(&exe_stack_name(), program)
@@ -165,14 +174,14 @@ pub fn run(program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> crate::Resu
 
 /// Like [`run`], with an explicit stack name.
 pub fn run_as(stack: &str, program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> crate::Result<()> {
-    let code = run_with_args(stack, std::env::args_os(), program);
+    let code = run_program(stack, std::env::args_os().collect(), None, &mut once(program));
     std::process::exit(code);
 }
 
 /// Runs a stack program that reads per-environment config: `default_env` unless `--env` (or
 /// `FABRIC_ENV`) names another.
 pub fn run_env(default_env: &str, program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> crate::Result<()> {
-    let code = run_with_args_env(&exe_stack_name(), std::env::args_os(), Some(default_env), program);
+    let code = run_program(&exe_stack_name(), std::env::args_os().collect(), Some(default_env), &mut once(program));
     std::process::exit(code);
 }
 
@@ -182,7 +191,7 @@ pub fn run_as_env(
     default_env: &str,
     program: impl FnOnce(&mut Stack) -> crate::Result<()>,
 ) -> crate::Result<()> {
-    let code = run_with_args_env(stack, std::env::args_os(), Some(default_env), program);
+    let code = run_program(stack, std::env::args_os().collect(), Some(default_env), &mut once(program));
     std::process::exit(code);
 }
 
@@ -190,9 +199,9 @@ pub fn run_as_env(
 pub fn run_with_args<I, T>(stack: &str, args: I, program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> i32
 where
     I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
+    T: Into<std::ffi::OsString>,
 {
-    run_with_args_env(stack, args, None, program)
+    run_program(stack, args.into_iter().map(Into::into).collect(), None, &mut once(program))
 }
 
 /// [`run_with_args`] with a default environment.
@@ -204,8 +213,22 @@ pub fn run_with_args_env<I, T>(
 ) -> i32
 where
     I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
+    T: Into<std::ffi::OsString>,
 {
+    run_program(stack, args.into_iter().map(Into::into).collect(), default_env, &mut once(program))
+}
+
+/// A run-once program as the `FnMut` a trait object can hold (the CLI calls it at most once).
+fn once(program: impl FnOnce(&mut Stack) -> crate::Result<()>) -> impl FnMut(&mut Stack) -> crate::Result<()> {
+    let mut program = Some(program);
+    move |s: &mut Stack| match program.take() {
+        Some(p) => p(s),
+        None => Err(crate::Error::Other("the stack program ran twice".into())),
+    }
+}
+
+/// The CLI itself: parses `args`, builds the stack with `program`, and runs the verb.
+fn run_program(stack: &str, args: Vec<std::ffi::OsString>, default_env: Option<&str>, program: Program<'_>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {

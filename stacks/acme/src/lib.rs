@@ -8,6 +8,15 @@
 //! | db (PostgreSQL 5432) | `RdsPostgres`, Multi-AZ, encrypted, PITR; named `db.<stack>.internal` in a private zone | the cluster's nodes only |
 //! | metrics (Prometheus, port 80) | `Prometheus` on EKS, ClusterIP | inside the cluster only |
 
+// The snapshot tests (`tests/snapshots.rs`) are compiled into this library's test binary rather
+// than as an integration test: `cargo test` then builds no stack executable (a link of ~100 MB).
+// They name the crate as an integration test would.
+#[cfg(test)]
+extern crate self as acme;
+#[cfg(test)]
+#[path = "../tests/snapshots.rs"]
+mod snapshots;
+
 use fabric::aws::route53::{HostedZone, Record, RecordValue};
 use fabric::components::prometheus::VOLUME_BACKUP_TAG;
 use fabric::prelude::*;

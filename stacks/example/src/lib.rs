@@ -2,6 +2,15 @@
 //! an internet gateway, a public route table (0.0.0.0/0 → gateway) with its associations, and two
 //! security groups: `lb` admits HTTPS from the internet, `app` admits 8080 from `lb` only.
 
+// The snapshot tests (`tests/snapshots.rs`) are compiled into this library's test binary rather
+// than as an integration test: `cargo test` then builds no stack executable (a link of ~100 MB).
+// They name the crate as an integration test would.
+#[cfg(test)]
+extern crate self as example;
+#[cfg(test)]
+#[path = "../tests/snapshots.rs"]
+mod snapshots;
+
 use fabric::aws::ec2::Vpc;
 use fabric::prelude::*;
 

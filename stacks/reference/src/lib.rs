@@ -14,6 +14,15 @@
 //! - an EKS cluster whose nodes spread over the zones;
 //! - an S3 bucket for the team's state, `<domain>-state` (one fabric owns it: `team_state = true`).
 
+// The snapshot tests (`tests/snapshots.rs`) are compiled into this library's test binary rather
+// than as an integration test: `cargo test` then builds no stack executable (a link of ~100 MB).
+// They name the crate as an integration test would.
+#[cfg(test)]
+extern crate self as reference;
+#[cfg(test)]
+#[path = "../tests/snapshots.rs"]
+mod snapshots;
+
 use fabric::aws::route53::HostedZone;
 use fabric::aws::s3::Bucket;
 use fabric::components::{Bastion, PeerNetwork, SessionManagerEndpoints, VpcPeering};

@@ -9,6 +9,15 @@
 //! - AWS Backup of the database, daily (35 days) and weekly (a year), plus RDS point-in-time
 //!   recovery (7 days).
 
+// The snapshot tests (`tests/snapshots.rs`) are compiled into this library's test binary rather
+// than as an integration test: `cargo test` then builds no stack executable (a link of ~100 MB).
+// They name the crate as an integration test would.
+#[cfg(test)]
+extern crate self as shop;
+#[cfg(test)]
+#[path = "../tests/snapshots.rs"]
+mod snapshots;
+
 use fabric::aws::route53::HostedZone;
 use fabric::prelude::*;
 

@@ -1,4 +1,0 @@
-//! The acme stack as a binary of this crate, so that tests can run it as `cargo xtask` does.
-fn main() -> fabric::Result<()> {
-    fabric::cli::run_as_env("acme", "dev", acme::program)
-}

@@ -1,0 +1,21 @@
+//! The stacks of this repository as one binary, run by the integration tests as `cargo xtask`
+//! runs a stack: `stacks <acme|dns|example|reference> <verb> …`. (One binary links the SDK once;
+//! one per stack cost a link of ~150 MB each on every test build.)
+
+use std::ffi::OsString;
+
+fn main() {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let stack = if args.len() > 1 { args.remove(1) } else { OsString::new() };
+    let code = match stack.to_str() {
+        Some("acme") => fabric::cli::run_with_args_env("acme", args, Some("dev"), acme::program),
+        Some("dns") => fabric::cli::run_with_args_env("dns", args, Some("develop"), dns::program),
+        Some("example") => fabric::cli::run_with_args("example", args, example::program),
+        Some("reference") => fabric::cli::run_with_args_env("reference", args, Some("develop"), reference::program),
+        _ => {
+            eprintln!("usage: stacks <acme|dns|example|reference> <verb> …");
+            2
+        }
+    };
+    std::process::exit(code);
+}
