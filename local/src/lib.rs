@@ -56,20 +56,41 @@ pub fn kubernetes_validate(home: &Path) -> PathBuf {
     home.join("venv").join("bin").join("kubernetes-validate")
 }
 
+/// How the emulator is started: moto's server with a fix for speed (`emulator.py`, beside this
+/// file), run by the venv's Python.
+const LAUNCHER: &str = include_str!("emulator.py");
+
+/// The emulator's launcher in the venv under `home`.
+fn launcher(home: &Path) -> PathBuf {
+    home.join("venv").join("fabric-emulator.py")
+}
+
+/// Writes the launcher into the venv unless it is there as this build wants it (written aside and
+/// renamed into place: concurrent tests read it while another writes).
+fn write_launcher(home: &Path) -> Result<PathBuf, String> {
+    let path = launcher(home);
+    if std::fs::read_to_string(&path).is_ok_and(|s| s == LAUNCHER) {
+        return Ok(path);
+    }
+    let aside = path.with_extension(format!("py.{}", std::process::id()));
+    std::fs::write(&aside, LAUNCHER).map_err(|e| err("writing the emulator launcher", e))?;
+    std::fs::rename(&aside, &path).map_err(|e| err("writing the emulator launcher", e))?;
+    Ok(path)
+}
+
 /// Installs the pinned moto and kubernetes-validate into `home/venv` unless they are there.
-/// Prints what it does to stderr.
+/// Prints what it does to stderr. Returns the emulator's launcher (what [`spawn`] runs).
 pub fn ensure_installed(home: &Path) -> Result<PathBuf, String> {
     let server = moto_server(home);
     let marker = home.join("venv").join(".fabric-moto");
     let wanted = REQUIREMENTS.join(" ");
     if server.exists() && std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == wanted) {
-        return Ok(server);
+        return write_launcher(home);
     }
     std::fs::create_dir_all(home).map_err(|e| err("creating .fabric", e))?;
     // The venv's scripts record its absolute path: build it where `home` really is (CI links
     // `.fabric` to a cache that outlives the clone).
     let home = home.canonicalize().map_err(|e| err("resolving .fabric", e))?;
-    let server = moto_server(&home);
     let marker = home.join("venv").join(".fabric-moto");
     let venv = home.join("venv");
     eprintln!("fabric: installing the local AWS emulator and manifest validator ({wanted}) into {} …", venv.display());
@@ -91,7 +112,7 @@ pub fn ensure_installed(home: &Path) -> Result<PathBuf, String> {
         return Err(format!("`pip install {wanted}` failed ({status})"));
     }
     std::fs::write(&marker, &wanted).map_err(|e| err("writing the install marker", e))?;
-    Ok(server)
+    write_launcher(&home)
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -120,16 +141,32 @@ pub fn process_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Starts `moto_server` on a free loopback port; `detach` puts it in its own process group so
-/// that it outlives the command (Ctrl-C of a deploy does not stop it).
-pub fn spawn(server: &Path, log: &Path, detach: bool) -> Result<(std::process::Child, u16), String> {
+/// How an emulator process relates to the process that starts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    /// A child like any other (killed by its owner).
+    Child,
+    /// In its own process group, so that it outlives the command (Ctrl-C of a deploy does not stop
+    /// it).
+    Detached,
+    /// Killed by the kernel when the thread that started it ends (Linux `PR_SET_PDEATHSIG`): for
+    /// emulators kept by a long-lived thread of a test process, which may exit without dropping
+    /// them.
+    EndsWithStartingThread,
+}
+
+/// Starts the emulator (`launcher`, from [`ensure_installed`]) on a free loopback port.
+pub fn spawn(launcher: &Path, log: &Path, lifetime: Lifetime) -> Result<(std::process::Child, u16), String> {
     let port = free_port()?;
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).map_err(|e| err("creating the log directory", e))?;
     }
     let log_file = std::fs::File::create(log).map_err(|e| err("creating the emulator log", e))?;
-    let mut cmd = Command::new(server);
-    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // The launcher lies in the venv, whose Python has moto.
+    let venv = launcher.parent().ok_or("the emulator's launcher is not in a venv")?;
+    let mut cmd = Command::new(venv.join("bin").join("python"));
+    cmd.arg(launcher)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
         // The emulator issues every DNS-validated certificate after this many seconds, whether or
         // not the validation records exist (real ACM checks them); the default is 60.
@@ -137,10 +174,24 @@ pub fn spawn(server: &Path, log: &Path, detach: bool) -> Result<(std::process::C
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().map_err(|e| err("emulator log", e))?)
         .stderr(log_file);
-    if detach {
-        cmd.process_group(0);
+    match lifetime {
+        Lifetime::Child => {}
+        Lifetime::Detached => {
+            cmd.process_group(0);
+        }
+        Lifetime::EndsWithStartingThread => {
+            // SAFETY: between fork and exec the child calls only prctl, which is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
     }
-    let child = cmd.spawn().map_err(|e| err(&format!("starting {}", server.display()), e))?;
+    let child = cmd.spawn().map_err(|e| err(&format!("starting {}", launcher.display()), e))?;
     Ok((child, port))
 }
 
@@ -198,7 +249,7 @@ pub fn ensure_running(home: &Path) -> Result<(Emulator, bool), String> {
         return Ok((e, false));
     }
     let server = ensure_installed(home)?;
-    let (child, port) = spawn(&server, &home.join("local").join("emulator.log"), true)?;
+    let (child, port) = spawn(&server, &home.join("local").join("emulator.log"), Lifetime::Detached)?;
     let pid = child.id();
     if let Err(e) = wait_ready(port, Duration::from_secs(60)) {
         // SAFETY: the child we just started.
@@ -254,9 +305,14 @@ pub struct TestEmulator {
 impl TestEmulator {
     /// Starts one (installing moto into `home/venv` if needed).
     pub fn start(home: &Path) -> Result<Self, String> {
+        Self::start_with(home, Lifetime::Child)
+    }
+
+    /// [`TestEmulator::start`], its process bound as `lifetime` says.
+    pub fn start_with(home: &Path, lifetime: Lifetime) -> Result<Self, String> {
         let server = ensure_installed(home)?;
         let log = std::env::temp_dir().join(format!("fabric-test-emulator-{}.log", std::process::id()));
-        let (child, port) = spawn(&server, &log, false)?;
+        let (child, port) = spawn(&server, &log, lifetime)?;
         let mut me = TestEmulator { child, port };
         if let Err(e) = wait_ready(port, Duration::from_secs(60)) {
             let _ = me.child.kill();

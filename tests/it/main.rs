@@ -1,6 +1,7 @@
 //! The integration tests: one binary (linking the SDK once, its tests run in parallel), one
-//! module per area. Each test starts its own emulator (or uses the real test cluster named by
-//! `FABRIC_TEST_KUBECONFIG`; those are `#[ignore]`d without one).
+//! module per area. Each test has an emulator of its own for as long as it runs — a wiped one from
+//! the process's pool (`fabric_tests::pool`) — or uses the real test cluster named by
+//! `FABRIC_TEST_KUBECONFIG` (those are `#[ignore]`d without one).
 
 mod acm;
 mod acme;
@@ -11,6 +12,7 @@ mod cli;
 mod crash;
 mod day2;
 mod eks;
+mod emulator;
 mod iam;
 mod ingress;
 mod k8s_validate;

@@ -2,13 +2,14 @@
 //! and queries of what is tagged in the emulated account.
 
 pub mod faults;
+pub mod pool;
 
 use fabric::aws::{Aws, AwsSettings};
 use fabric::engine::{ApplyReport, Engine, Plan, Session};
 use fabric::model::{Graph, Stack};
 use fabric::state::store::KeySource;
 use fabric::state::{LocalBackend, StateStore};
-use fabric_local::TestEmulator;
+use pool::PooledEmulator;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -18,9 +19,10 @@ pub fn fabric_home() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join(".fabric")
 }
 
-/// A private emulator on a free loopback port, stopped when dropped, and state in a temp dir.
+/// An emulator of this test's own (wiped, from the process's pool: [`pool`]) and state in a temp
+/// dir.
 pub struct Fixture {
-    pub emulator: TestEmulator,
+    pub emulator: PooledEmulator,
     pub aws: Arc<Aws>,
     pub dir: tempfile::TempDir,
 }
@@ -29,7 +31,7 @@ impl Fixture {
     pub async fn start() -> Fixture {
         let home = fabric_home();
         let emulator =
-            tokio::task::spawn_blocking(move || TestEmulator::start(&home)).await.unwrap().expect("emulator");
+            tokio::task::spawn_blocking(move || PooledEmulator::take(home)).await.unwrap().expect("emulator");
         let aws = Arc::new(Aws::connect(&AwsSettings::local(&emulator.endpoint())).await);
         Fixture { emulator, aws, dir: tempfile::tempdir().unwrap() }
     }
@@ -78,11 +80,8 @@ impl Fixture {
 
     /// Wipes the emulated account.
     pub async fn reset(&self) {
-        let _ = tokio::task::spawn_blocking({
-            let port = self.emulator.port;
-            move || http_post(port, "/moto-api/reset")
-        })
-        .await;
+        let port = self.emulator.port;
+        tokio::task::spawn_blocking(move || pool::reset(port)).await.unwrap().expect("emulator reset");
     }
 
     /// Every resource tagged `fabric:stack=<stack>` that exists, as (type, id). (The emulator's
@@ -147,13 +146,14 @@ impl Fixture {
     }
 }
 
-fn http_post(port: u16, path: &str) -> std::io::Result<()> {
+/// POSTs nothing to `path` on the loopback `port`; the whole answer.
+fn http_post(port: u16, path: &str) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     write!(s, "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
-    Ok(())
+    Ok(buf)
 }
 
 /// A stack of this repository (`command`: the test build's `stacks` binary with the stack's name,
