@@ -56,7 +56,12 @@ fn run_stack(verb: &str, stack: &str, rest: &[String]) -> ExitCode {
         eprintln!("error: no stack `{stack}` (looked for stacks/{stack}/Cargo.toml)");
         return ExitCode::from(2);
     }
-    let build = cargo().args(["build", "--quiet", "-p", stack]).status();
+    let mut build = cargo();
+    build.args(["build", "--quiet", "-p", stack]);
+    if has_dylib_feature(&root, stack) {
+        build.args(["--features", &format!("{stack}/dylib")]);
+    }
+    let build = build.status();
     match build {
         Ok(s) if s.success() => {}
         Ok(s) => return status_code(s),
@@ -75,6 +80,13 @@ fn run_stack(verb: &str, stack: &str, rest: &[String]) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether the stack offers the `dylib` feature (`dylib = ["dep:fabric-dylib"]`: fabric linked as a
+/// shared library, a fast relink after each edit; `sdk-dylib/src/lib.rs`).
+fn has_dylib_feature(root: &Path, stack: &str) -> bool {
+    std::fs::read_to_string(root.join("stacks").join(stack).join("Cargo.toml"))
+        .is_ok_and(|manifest| manifest.lines().any(|l| l.trim_start().starts_with("dylib = [\"dep:fabric-dylib\"]")))
 }
 
 fn local(action: Option<&str>) -> ExitCode {
