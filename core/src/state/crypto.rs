@@ -98,22 +98,25 @@ impl Cipher {
 
     /// The inverse of [`Cipher::seal`].
     pub fn open(&self, value: &Value) -> Result<Value, String> {
+        let mut opened = value.clone();
+        self.open_in_place(&mut opened)?;
+        Ok(opened)
+    }
+
+    /// [`Cipher::open`] of a value this caller owns: each encrypted secret is replaced where it
+    /// lies, and nothing else is copied (a 10,000-resource state is a tree of ~100,000 values).
+    pub fn open_in_place(&self, value: &mut Value) -> Result<(), String> {
         match value {
             Value::Object(map) if map.len() == 1 && map.contains_key(ENCRYPTED_KEY) => {
                 let enc = map[ENCRYPTED_KEY].as_str().ok_or("malformed encrypted value")?;
                 let plain = self.decrypt_bytes(enc)?;
                 let inner: Value = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
-                Ok(serde_json::json!({ SECRET_KEY: inner }))
+                *value = serde_json::json!({ SECRET_KEY: inner });
+                Ok(())
             }
-            Value::Object(map) => {
-                let mut out = serde_json::Map::with_capacity(map.len());
-                for (k, v) in map {
-                    out.insert(k.clone(), self.open(v)?);
-                }
-                Ok(Value::Object(out))
-            }
-            Value::Array(items) => items.iter().map(|v| self.open(v)).collect::<Result<Vec<_>, _>>().map(Value::Array),
-            other => Ok(other.clone()),
+            Value::Object(map) => map.values_mut().try_for_each(|v| self.open_in_place(v)),
+            Value::Array(items) => items.iter_mut().try_for_each(|v| self.open_in_place(v)),
+            _ => Ok(()),
         }
     }
 }
@@ -160,6 +163,48 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
         assert!(!has_plain_secret(&sealed));
         assert_eq!(c.open(&sealed).unwrap(), v);
+    }
+
+    /// A snapshot is parsed straight into a `State` and opened value by value
+    /// (`State::values_mut`): every place a secret can lie must be among them.
+    #[test]
+    fn a_sealed_state_opens_in_place_wherever_its_secrets_lie() {
+        use crate::model::Urn;
+        use crate::state::{Op, Pending, Record, Retired, State};
+        let c = Cipher::from_key(Cipher::random_key());
+        let secret = |s: &str| json!({ "$secret": s });
+        let record = |inputs: serde_json::Value, outputs: serde_json::Value| Record {
+            type_name: "t".into(),
+            inputs,
+            outputs,
+            deps: Vec::new(),
+            options: Default::default(),
+        };
+        let urn = |n: &str| Urn::new("s", "t", n);
+        let mut state = State::new("s");
+        state.resources.insert(urn("a"), record(json!({"p": secret("plain-in")}), json!({"v": [secret("plain-out")]})));
+        state
+            .retired
+            .push(Retired { urn: urn("a"), record: record(secret("plain-retired-in"), secret("plain-retired-out")) });
+        state.pending.insert(
+            urn("b"),
+            Pending {
+                op: Op::Create,
+                type_name: "t".into(),
+                inputs: secret("plain-pending"),
+                deps: Vec::new(),
+                failed: false,
+            },
+        );
+        state.outputs.insert("o".into(), secret("plain-output"));
+
+        let sealed = c.seal(&serde_json::to_value(&state).unwrap()).to_string();
+        for plain in ["in", "out", "retired-in", "retired-out", "pending", "output"] {
+            assert!(!sealed.contains(&format!("plain-{plain}")), "{plain} in {sealed}");
+        }
+        let mut loaded: State = serde_json::from_str(&sealed).unwrap();
+        loaded.values_mut().try_for_each(|v| c.open_in_place(v)).unwrap();
+        assert_eq!(loaded, state);
     }
 
     #[test]

@@ -145,6 +145,16 @@ pub enum JournalEntry {
 pub const STATE_VERSION: u32 = 1;
 
 impl State {
+    /// Every JSON value the state holds — each record's inputs and outputs (retired ones too), the
+    /// inputs of pending operations, the stack's outputs: the only places a secret can be.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        let records = self.resources.values_mut().chain(self.retired.iter_mut().map(|r| &mut r.record));
+        records
+            .flat_map(|r| [&mut r.inputs, &mut r.outputs])
+            .chain(self.pending.values_mut().map(|p| &mut p.inputs))
+            .chain(self.outputs.values_mut())
+    }
+
     pub fn new(stack: &str) -> Self {
         State { version: STATE_VERSION, stack: stack.to_string(), ..State::default() }
     }

@@ -314,15 +314,14 @@ impl StateStore {
         let place = self.backend.describe();
         let mut state = match self.backend.read(SNAPSHOT).await? {
             Some(bytes) => {
-                let sealed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+                // Parsed straight into the state (secrets lie only in its JSON values), then each
+                // encrypted secret opened where it lies: no intermediate copy of the whole tree.
+                let mut state: State = serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
                     place: format!("{place}/{SNAPSHOT}"),
                     message: e.to_string(),
                 })?;
-                let plain = self.cipher().open(&sealed).map_err(StateError::Key)?;
-                let state: State = serde_json::from_value(plain).map_err(|e| StateError::Corrupt {
-                    place: format!("{place}/{SNAPSHOT}"),
-                    message: e.to_string(),
-                })?;
+                let cipher = self.cipher();
+                state.values_mut().try_for_each(|v| cipher.open_in_place(v)).map_err(StateError::Key)?;
                 if state.version > STATE_VERSION {
                     return Err(StateError::Corrupt {
                         place,
@@ -361,14 +360,15 @@ impl StateStore {
             }
         };
         for (i, line) in self.backend.read_journal().await?.into_iter().enumerate() {
-            let sealed: serde_json::Value = serde_json::from_slice(&line).map_err(|e| StateError::Corrupt {
+            let mut sealed: serde_json::Value = serde_json::from_slice(&line).map_err(|e| StateError::Corrupt {
                 place: format!("{place} journal entry {}", i + 1),
                 message: e.to_string(),
             })?;
-            let entry: JournalEntry =
-                serde_json::from_value(self.cipher().open(&sealed).map_err(StateError::Key)?).map_err(|e| {
-                    StateError::Corrupt { place: format!("{place} journal entry {}", i + 1), message: e.to_string() }
-                })?;
+            self.cipher().open_in_place(&mut sealed).map_err(StateError::Key)?;
+            let entry: JournalEntry = serde_json::from_value(sealed).map_err(|e| StateError::Corrupt {
+                place: format!("{place} journal entry {}", i + 1),
+                message: e.to_string(),
+            })?;
             state.apply(&entry);
         }
         Ok(state)
