@@ -82,11 +82,16 @@ fn run_stack(verb: &str, stack: &str, rest: &[String]) -> ExitCode {
     }
 }
 
-/// Whether the stack offers the `dylib` feature (`dylib = ["dep:fabric-dylib"]`: fabric linked as a
-/// shared library, a fast relink after each edit; `sdk-dylib/src/lib.rs`).
+/// Whether the stack offers the `dylib` feature: fabric linked as a shared library, a fast relink
+/// after each edit (`sdk-dylib/src/lib.rs`). Its executable finds the library through the library
+/// path `cargo run` gives this process (and so its children).
 fn has_dylib_feature(root: &Path, stack: &str) -> bool {
-    std::fs::read_to_string(root.join("stacks").join(stack).join("Cargo.toml"))
-        .is_ok_and(|manifest| manifest.lines().any(|l| l.trim_start().starts_with("dylib = [\"dep:fabric-dylib\"]")))
+    std::fs::read_to_string(root.join("stacks").join(stack).join("Cargo.toml")).is_ok_and(|m| offers_dylib(&m))
+}
+
+/// Whether a stack's manifest declares `dylib = ["dep:fabric-dylib"]`.
+fn offers_dylib(manifest: &str) -> bool {
+    manifest.lines().any(|l| l.split_whitespace().collect::<String>() == "dylib=[\"dep:fabric-dylib\"]")
 }
 
 fn local(action: Option<&str>) -> ExitCode {
@@ -338,7 +343,18 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::cloud_crates_in;
+    use super::{cloud_crates_in, offers_dylib};
+
+    #[test]
+    fn a_stack_offers_the_shared_library_only_by_the_feature_line() {
+        assert!(offers_dylib("[features]\ndylib = [\"dep:fabric-dylib\"]\n"));
+        assert!(offers_dylib("[features]\ndylib=[ \"dep:fabric-dylib\" ]\n"));
+        assert!(!offers_dylib("[dependencies]\nfabric-dylib = { path = \"../../sdk-dylib\" }\n"));
+        assert!(!offers_dylib("# dylib = [\"dep:fabric-dylib\"]\n"));
+        let example =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks/example/Cargo.toml")).unwrap();
+        assert!(offers_dylib(&example), "stacks/example offers it");
+    }
 
     #[test]
     fn the_layer_check_names_every_cloud_crate_it_sees() {
