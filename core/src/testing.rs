@@ -18,6 +18,8 @@ pub struct MemoryCloud {
     next_id: AtomicU64,
     latency: Mutex<Duration>,
     failing: Mutex<HashSet<String>>,
+    refusing: Mutex<HashSet<String>>,
+    find_failing: std::sync::atomic::AtomicBool,
     calls: Mutex<Vec<String>>,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
@@ -41,8 +43,21 @@ impl MemoryCloud {
         self.failing.lock().unwrap().insert(name.to_string());
     }
 
+    /// Calls for resources with this name are refused, with an answer that proves nothing
+    /// happened (a validation error, a name someone else holds).
+    pub fn refuse_on(&self, name: &str) {
+        self.refusing.lock().unwrap().insert(name.to_string());
+    }
+
+    /// `find` fails (the cloud cannot tell, or what it found is not this stack's).
+    pub fn fail_finds(&self) {
+        self.find_failing.store(true, Ordering::SeqCst);
+    }
+
     pub fn heal(&self) {
         self.failing.lock().unwrap().clear();
+        self.refusing.lock().unwrap().clear();
+        self.find_failing.store(false, Ordering::SeqCst);
     }
 
     /// `op name` for every call so far.
@@ -93,7 +108,13 @@ impl MemoryCloud {
         self.peak.load(Ordering::SeqCst)
     }
 
+    /// One write call: noted for the step's witness before it is sent; an injected failure is a
+    /// lost answer (`fail_on`: it may have happened) or a refusal (`refuse_on`: it did not).
     async fn call(&self, op: &str, urn: &Urn) -> ProviderResult<()> {
+        use crate::engine::provider::{WriteAnswer, note_write_answered, note_write_sent};
+        if op != "import" {
+            note_write_sent();
+        }
         self.calls.lock().unwrap().push(format!("{op} {}", urn.name()));
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
@@ -102,8 +123,15 @@ impl MemoryCloud {
             tokio::time::sleep(latency).await;
         }
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.refusing.lock().unwrap().contains(urn.name()) {
+            note_write_answered(WriteAnswer::Refused);
+            return Err(ProviderError(format!("{op} {}: refused (injected)", urn.name())));
+        }
         if self.failing.lock().unwrap().contains(urn.name()) {
             return Err(ProviderError(format!("{op} {}: injected failure", urn.name())));
+        }
+        if op != "import" {
+            note_write_answered(WriteAnswer::Accepted);
         }
         Ok(())
     }
@@ -180,12 +208,40 @@ impl Provider for MemoryProvider {
 
     async fn find(&self, _: &Ctx, urn: &Urn, _: &Value) -> ProviderResult<Option<Value>> {
         self.cloud.calls.lock().unwrap().push(format!("find {}", urn.name()));
+        if self.cloud.find_failing.load(Ordering::SeqCst) {
+            return Err(ProviderError(format!("find {}: injected failure", urn.name())));
+        }
         let objects = self.cloud.objects.lock().unwrap();
         Ok(objects.iter().find(|(_, (u, _))| u == urn).map(|(id, _)| json!({"id": id})))
     }
 
     fn importable(&self) -> bool {
         true
+    }
+
+    /// A thing's name is its `value`: taken when an object of another stack has it.
+    async fn names_taken(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, Value)],
+    ) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>> {
+        let objects = self.cloud.objects.lock().unwrap();
+        Ok(Some(
+            items
+                .iter()
+                .map(|(_, inputs)| {
+                    let value = inputs["value"].as_str().filter(|v| !v.is_empty())?;
+                    let (id, (owner, _)) =
+                        objects.iter().find(|(_, (u, i))| u.stack() != ctx.stack && i["value"] == value)?;
+                    Some(crate::engine::Taken {
+                        field: "value".into(),
+                        name: value.to_string(),
+                        holder: format!("{id} belongs to {owner}"),
+                        fix: "choose another value".into(),
+                    })
+                })
+                .collect(),
+        ))
     }
 
     async fn import(&self, _: &Ctx, urn: &Urn, id: &str, _: &Value) -> ProviderResult<Option<Observed>> {

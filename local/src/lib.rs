@@ -134,12 +134,7 @@ pub fn answers(port: u16) -> bool {
     matches!(s.read(&mut buf), Ok(n) if n >= 12 && buf.starts_with(b"HTTP/1."))
 }
 
-/// Whether process `pid` exists. `EPERM` (it exists, but belongs to another user) means alive.
-pub fn process_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
+pub use fabric_core::state::store::process_alive;
 
 /// How an emulator process relates to the process that starts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use super::executor::{Outcome, TaskFuture, run_dag};
 use super::plan::{Plan, StepOp};
-use super::provider::{Ctx, Registry, with_wait_limit};
+use super::provider::{Ctx, Registry, with_wait_limit, witnessed};
 use super::{EngineError, Observer};
 use crate::model::{Graph, Urn, contains_unknown};
 use crate::state::{JournalEntry, Op, Record, State, StateStore};
@@ -253,6 +253,11 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
             if contains_unknown(&inputs) {
                 return Err(format!("internal error: inputs of {urn} still refer to unknown outputs: {inputs}"));
             }
+            if let Some(p) = shared.state.lock().await.pending.get(urn) {
+                // Left by an earlier run, and recovery could not tell whether it happened: doing it
+                // again could make a second one.
+                return Err(unsettled_refusal(urn, p.op));
+            }
             shared
                 .commit(JournalEntry::Intent {
                     urn: urn.clone(),
@@ -264,12 +269,12 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
                 .await?;
             let p = &node.provider;
             let timeouts = &node.options.timeouts;
-            let result = match (op, &old) {
+            let (result, may_have_changed) = match (op, &old) {
                 (Op::Update, Some(old)) => {
-                    with_wait_limit(timeouts.update, p.update(&shared.ctx, urn, &old.inputs, &old.outputs, &inputs))
-                        .await
+                    let update = p.update(&shared.ctx, urn, &old.inputs, &old.outputs, &inputs);
+                    witnessed(with_wait_limit(timeouts.update, update)).await
                 }
-                _ => with_wait_limit(timeouts.create, p.create(&shared.ctx, urn, &inputs)).await,
+                _ => witnessed(with_wait_limit(timeouts.create, p.create(&shared.ctx, urn, &inputs))).await,
             };
             let result = match (result, op, &old) {
                 (Ok(outputs), Op::Replace, Some(old)) => {
@@ -289,7 +294,8 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
                     shared.commit(JournalEntry::Done { urn: urn.clone(), op, record: Some(record) }).await
                 }
                 Err(e) => {
-                    shared.commit(JournalEntry::Failed { urn: urn.clone(), op, error: e.0.clone() }).await?;
+                    let definite = !may_have_changed;
+                    shared.commit(JournalEntry::Failed { urn: urn.clone(), op, error: e.0.clone(), definite }).await?;
                     Err(e.0)
                 }
             }
@@ -337,17 +343,37 @@ async fn run_task(shared: Arc<Shared>, graph: Option<Arc<Graph>>, task: Task) ->
             };
             let inputs = policy.as_ref().unwrap_or(&record.inputs);
             let limit = record.options.delete_timeout;
-            match with_wait_limit(limit, provider.delete(&shared.ctx, urn, inputs, &record.outputs)).await {
+            let (result, may_have_changed) =
+                witnessed(with_wait_limit(limit, provider.delete(&shared.ctx, urn, inputs, &record.outputs))).await;
+            match result {
                 Ok(()) => {
                     shared.commit(JournalEntry::Done { urn: urn.clone(), op: task.op, record: Some(record) }).await
                 }
                 Err(e) => {
-                    shared.commit(JournalEntry::Failed { urn: urn.clone(), op: task.op, error: e.0.clone() }).await?;
+                    let definite = !may_have_changed;
+                    let entry = JournalEntry::Failed { urn: urn.clone(), op: task.op, error: e.0.clone(), definite };
+                    shared.commit(entry).await?;
                     Err(e.0)
                 }
             }
         }
     }
+}
+
+/// The refusal of a step whose earlier attempt recovery could not settle, with how to settle it.
+pub fn unsettled_refusal(urn: &Urn, op: Op) -> String {
+    format!(
+        "an earlier {} of {urn} may or may not have happened, and recovery could not tell, so it is not tried again (it could make a second one)\n    fix: {}",
+        op.verb(),
+        settle_hint(urn)
+    )
+}
+
+/// How a user settles a pending operation recovery could not settle.
+pub fn settle_hint(urn: &Urn) -> String {
+    format!(
+        "if it exists, adopt it with `import {urn} <cloud-id>`; if it does not, say so with `state settle {urn}`; then deploy again"
+    )
 }
 
 /// A replacement is reported as done only when the cloud shows a new instance with the new

@@ -5,6 +5,9 @@ pub mod apply;
 mod day2_tests;
 pub mod dry_run;
 pub mod executor;
+#[cfg(test)]
+mod failure_tests;
+pub mod names;
 pub mod plan;
 pub mod provider;
 pub mod refresh;
@@ -24,7 +27,7 @@ pub use plan::{
     FieldChange, Plan, PlanError, PlanInputs, Step, StepOp, Summary, plan, plan_destroy, plan_destroy_with, plan_json,
     plan_with,
 };
-pub use provider::{Ctx, Provider, ProviderError, Registry, TypedProvider};
+pub use provider::{Ctx, Provider, ProviderError, Registry, Taken, TypedProvider};
 pub use refresh::{Drift, RefreshReport};
 pub use select::Selection;
 pub use session::Session;
@@ -67,8 +70,32 @@ pub struct Recovered {
     pub urn: Urn,
     pub op: Op,
     /// `adopted` (found in the cloud by tag or natural key), `absent` (never happened),
-    /// `deleted` (the delete had happened), `present` (still there), `refreshed`.
+    /// `deleted` (the delete had happened), `present` (still there), `refreshed`, or
+    /// `unsettled`: it could not be told, and the operation stays pending (see
+    /// [`Recovered::detail`]); runs go on with everything else.
     pub finding: &'static str,
+    /// Why it is `unsettled`, or what showed it `absent` when that was a name held by another.
+    pub detail: Option<String>,
+}
+
+impl Recovered {
+    /// Recovery could not tell whether the operation happened.
+    pub fn unsettled(&self) -> bool {
+        self.finding == "unsettled"
+    }
+
+    /// One line for the user: what was found, and for an unsettled one how to settle it.
+    pub fn describe(&self) -> String {
+        let what = format!("an interrupted {} of {}", self.op.verb(), self.urn.display_short());
+        match (&self.detail, self.unsettled()) {
+            (Some(d), true) => format!(
+                "could not settle {what}: {d}\n    it stays pending; everything else goes on\n    fix: {}",
+                apply::settle_hint(&self.urn)
+            ),
+            (Some(d), false) => format!("recovered {what}: {} ({d})", self.finding),
+            (None, _) => format!("recovered {what}: {}", self.finding),
+        }
+    }
 }
 
 /// Drives providers against one stack's state.
@@ -106,65 +133,15 @@ impl Engine {
             state.pending.iter().map(|(u, p)| (u.clone(), p.clone())).collect();
         let mut found = Vec::new();
         for (urn, p) in pending {
-            let provider = self
-                .provider(&p.type_name, graph)
-                .ok_or_else(|| EngineError::Provider(format!("{urn}: no provider for type `{}`", p.type_name)))?;
-            let fail = |e: ProviderError| EngineError::Provider(format!("recovering {urn} ({:?}): {e}", p.op));
-            let read_one = |outputs: serde_json::Value| {
-                let provider = provider.clone();
-                let urn = urn.clone();
-                async move { provider.read_many(&self.ctx, &[(urn, outputs)]).await.map(|mut v| v.pop().flatten()) }
+            let settled = match self.provider(&p.type_name, graph) {
+                Some(provider) => self.settle(&state, graph, &urn, &p, provider).await,
+                None => Err(ProviderError(format!("no provider for type `{}` in this program", p.type_name))),
             };
-            let resolved = JournalEntry::Resolved { urn: urn.clone() };
-            let (entry, finding) = match p.op {
-                Op::Create | Op::Replace => match provider.find(&self.ctx, &urn, &p.inputs).await.map_err(fail)? {
-                    Some(outputs) => {
-                        // Record what is really there, so the plan fixes whatever the create did not finish.
-                        let observed = read_one(outputs.clone()).await.map_err(fail)?;
-                        let inputs = observed.map(|o| o.over(&p.inputs)).unwrap_or(p.inputs.clone());
-                        let record = Record {
-                            type_name: p.type_name.clone(),
-                            inputs,
-                            outputs,
-                            deps: p.deps.clone(),
-                            options: graph.and_then(|g| g.get(&urn)).map(|n| n.options.recorded()).unwrap_or_default(),
-                        };
-                        (JournalEntry::Done { urn: urn.clone(), op: p.op, record: Some(record) }, "adopted")
-                    }
-                    None => (resolved, "absent"),
-                },
-                Op::Update | Op::Import => match state.resources.get(&urn).cloned() {
-                    Some(rec) => match read_one(rec.outputs.clone()).await.map_err(fail)? {
-                        Some(o) => {
-                            let record = Record { inputs: o.over(&rec.inputs), outputs: o.outputs, ..rec };
-                            (JournalEntry::Done { urn: urn.clone(), op: Op::Update, record: Some(record) }, "refreshed")
-                        }
-                        None => (JournalEntry::Done { urn: urn.clone(), op: Op::Delete, record: None }, "deleted"),
-                    },
-                    None => (resolved, "absent"),
-                },
-                Op::Delete => match state.resources.get(&urn).cloned() {
-                    Some(rec) => match read_one(rec.outputs.clone()).await.map_err(fail)? {
-                        Some(_) => (resolved, "present"),
-                        None => (JournalEntry::Done { urn: urn.clone(), op: Op::Delete, record: None }, "deleted"),
-                    },
-                    None => (resolved, "absent"),
-                },
-                Op::DeleteRetired => {
-                    let mut finding = (resolved, "absent");
-                    for r in state.retired.iter().filter(|r| r.urn == urn) {
-                        if read_one(r.record.outputs.clone()).await.map_err(fail)?.is_none() {
-                            let done = JournalEntry::Done {
-                                urn: urn.clone(),
-                                op: Op::DeleteRetired,
-                                record: Some(r.record.clone()),
-                            };
-                            finding = (done, "deleted");
-                            break;
-                        }
-                        finding.1 = "present";
-                    }
-                    finding
+            let (entry, finding, detail) = match settled {
+                Ok(found) => found,
+                Err(e) => {
+                    found.push(Recovered { urn, op: p.op, finding: "unsettled", detail: Some(e.0) });
+                    continue;
                 }
             };
             if persist {
@@ -172,7 +149,7 @@ impl Engine {
             }
             state.apply(&entry);
             state.pending.remove(&urn);
-            found.push(Recovered { urn, op: p.op, finding });
+            found.push(Recovered { urn, op: p.op, finding, detail });
         }
         if persist {
             // Loading replayed the journal; compacting it now means every later append goes to a
@@ -180,6 +157,93 @@ impl Engine {
             self.store.save(&mut state).await?;
         }
         Ok((state, found))
+    }
+
+    /// What became of one pending operation: the journal entry that settles it, the finding, and
+    /// a detail. An error when the cloud cannot tell (the operation stays pending).
+    async fn settle(
+        &self,
+        state: &State,
+        graph: Option<&Graph>,
+        urn: &Urn,
+        p: &crate::state::Pending,
+        provider: Arc<dyn Provider>,
+    ) -> Result<(JournalEntry, &'static str, Option<String>), ProviderError> {
+        let read_one = |outputs: serde_json::Value| {
+            let provider = provider.clone();
+            let urn = urn.clone();
+            async move { provider.read_many(&self.ctx, &[(urn, outputs)]).await.map(|mut v| v.pop().flatten()) }
+        };
+        let resolved = JournalEntry::Resolved { urn: urn.clone() };
+        Ok(match p.op {
+            Op::Create | Op::Replace => match provider.find(&self.ctx, urn, &p.inputs).await {
+                Ok(Some(outputs)) => {
+                    // Record what is really there, so the plan fixes whatever the create did not finish.
+                    let observed = read_one(outputs.clone()).await?;
+                    let inputs = observed.map(|o| o.over(&p.inputs)).unwrap_or(p.inputs.clone());
+                    let record = Record {
+                        type_name: p.type_name.clone(),
+                        inputs,
+                        outputs,
+                        deps: p.deps.clone(),
+                        options: graph.and_then(|g| g.get(urn)).map(|n| n.options.recorded()).unwrap_or_default(),
+                    };
+                    (JournalEntry::Done { urn: urn.clone(), op: p.op, record: Some(record) }, "adopted", None)
+                }
+                Ok(None) => (resolved, "absent", None),
+                Err(e) => {
+                    // A name held by someone else proves the create did not happen: this stack's
+                    // creates tag (or label) what they make in the same call.
+                    let item = [(urn.clone(), p.inputs.clone())];
+                    match provider.names_taken(&self.ctx, &item).await {
+                        Ok(Some(mut v)) => match v.pop().flatten() {
+                            Some(t) => {
+                                (resolved, "absent", Some(format!("`{}` is held by another: {}", t.name, t.holder)))
+                            }
+                            None => return Err(e),
+                        },
+                        _ => return Err(e),
+                    }
+                }
+            },
+            Op::Update | Op::Import => match state.resources.get(urn).cloned() {
+                Some(rec) => match read_one(rec.outputs.clone()).await? {
+                    Some(o) => {
+                        let record = Record { inputs: o.over(&rec.inputs), outputs: o.outputs, ..rec };
+                        (
+                            JournalEntry::Done { urn: urn.clone(), op: Op::Update, record: Some(record) },
+                            "refreshed",
+                            None,
+                        )
+                    }
+                    None => (JournalEntry::Done { urn: urn.clone(), op: Op::Delete, record: None }, "deleted", None),
+                },
+                None => (resolved, "absent", None),
+            },
+            Op::Delete => match state.resources.get(urn).cloned() {
+                Some(rec) => match read_one(rec.outputs.clone()).await? {
+                    Some(_) => (resolved, "present", None),
+                    None => (JournalEntry::Done { urn: urn.clone(), op: Op::Delete, record: None }, "deleted", None),
+                },
+                None => (resolved, "absent", None),
+            },
+            Op::DeleteRetired => {
+                let mut finding = (resolved, "absent", None);
+                for r in state.retired.iter().filter(|r| &r.urn == urn) {
+                    if read_one(r.record.outputs.clone()).await?.is_none() {
+                        let done = JournalEntry::Done {
+                            urn: urn.clone(),
+                            op: Op::DeleteRetired,
+                            record: Some(r.record.clone()),
+                        };
+                        finding = (done, "deleted", None);
+                        break;
+                    }
+                    finding.1 = "present";
+                }
+                finding
+            }
+        })
     }
 
     /// Applies a plan made from `graph` against `state`, then records the stack outputs and saves

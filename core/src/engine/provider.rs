@@ -134,6 +134,80 @@ pub struct RecordedItem {
     pub outputs: Value,
 }
 
+/// What one write call's answer proves (see [`note_write_sent`], [`note_write_answered`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteAnswer {
+    /// The service refused it (validation, already exists, access denied, quota, throttling):
+    /// nothing happened.
+    Refused,
+    /// The service accepted it: something may have changed.
+    Accepted,
+}
+
+/// The writes a running step sent, as their answers tell (see [`witnessed`]).
+#[derive(Debug, Default)]
+struct Writes {
+    /// Sent and not (yet) answered: lost answers stay here.
+    unanswered: std::sync::atomic::AtomicUsize,
+    accepted: std::sync::atomic::AtomicBool,
+}
+
+tokio::task_local! {
+    static WRITES: Arc<Writes>;
+}
+
+/// A client is about to send a call that may change the cloud (every call but reads). Clients
+/// (the AWS SDK's interceptor, the Kubernetes provider) call this before each attempt, so that a
+/// call whose answer never comes (a timeout, a dropped future) counts as one that may have
+/// changed something.
+pub fn note_write_sent() {
+    let _ = WRITES.try_with(|w| w.unanswered.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+}
+
+/// The answer to the last write sent (see [`note_write_sent`]) came back. Answers that prove
+/// nothing (a 5xx, a broken connection) are not reported: the call stays unanswered.
+pub fn note_write_answered(answer: WriteAnswer) {
+    let _ = WRITES.try_with(|w| {
+        use std::sync::atomic::Ordering::SeqCst;
+        let _ = w.unanswered.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
+        if answer == WriteAnswer::Accepted {
+            w.accepted.store(true, SeqCst);
+        }
+    });
+}
+
+/// Runs one provider call and tells whether it may have changed the cloud: `false` only when
+/// every write it sent was answered with a refusal (or it sent none). A failed step for which
+/// this is `false` failed definitely: nothing happened, and recovery has nothing to settle.
+pub async fn witnessed<F: std::future::Future>(call: F) -> (F::Output, bool) {
+    let writes = Arc::new(Writes::default());
+    let out = WRITES.scope(writes.clone(), call).await;
+    use std::sync::atomic::Ordering::SeqCst;
+    let may_have_changed = writes.accepted.load(SeqCst) || writes.unanswered.load(SeqCst) > 0;
+    (out, may_have_changed)
+}
+
+/// A name that a resource of the program would be created under and that someone else holds
+/// (see [`Provider::names_taken`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// The input field that chose the name (`identifier`, `name`).
+    pub field: String,
+    /// The name as the cloud knows it (`acme-dev-db-b31c0e`).
+    pub name: String,
+    /// Who holds it, as far as a read can tell (`it belongs to other::aws:rds:DbInstance::db`,
+    /// `it carries no fabric tags`).
+    pub holder: String,
+    /// How to go on.
+    pub fix: String,
+}
+
+/// The text of input `field` of `inputs`, when the program already knows it (not an output of
+/// another resource still to be made).
+pub fn known_text<'a>(inputs: &'a Value, field: &str) -> Option<&'a str> {
+    inputs.get(field).filter(|v| !crate::model::contains_unknown(v)).and_then(Value::as_str)
+}
+
 tokio::task_local! {
     /// How long the waits of the current step may take (`custom_timeouts`).
     static WAIT_LIMIT: std::time::Duration;
@@ -231,6 +305,15 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
+    /// Whether the names these resources would be created under are free, for preflight: for each
+    /// item (its URN and desired inputs, which may still hold unknown values), `None` when the
+    /// name is free or is this resource's own (by tag, label or state), `Some` when someone else
+    /// holds it. `Ok(None)`: this type has no such check (its identity is not a chosen name).
+    /// Reads only, batched: one List or Describe per type where the API allows it.
+    async fn names_taken(&self, _ctx: &Ctx, _items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        Ok(None)
+    }
+
     /// Whether [`Provider::dry_run`] asks the cloud: the dry run of a plan skips the others without
     /// computing their inputs (a plan of thousands of resources without one stays fast).
     fn dry_runs(&self) -> bool {
@@ -286,6 +369,12 @@ pub trait TypedProvider: Send + Sync + 'static {
     /// See [`Provider::discover`].
     async fn discover(&self, _ctx: &Ctx, _urn: &Urn, _inputs: &Self::Inputs) -> ProviderResult<Vec<String>> {
         Ok(Vec::new())
+    }
+
+    /// See [`Provider::names_taken`]: the inputs are given as JSON, since fields other than the
+    /// name may still be unknown (read the name with [`known_text`]).
+    async fn names_taken(&self, _ctx: &Ctx, _items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        Ok(None)
     }
 }
 
@@ -388,6 +477,10 @@ impl<P: TypedProvider> Provider for Typed<P> {
     async fn discover(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Vec<String>> {
         let inputs: P::Inputs = decode("inputs", inputs)?;
         self.0.discover(ctx, urn, &inputs).await
+    }
+
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        self.0.names_taken(ctx, items).await
     }
 }
 

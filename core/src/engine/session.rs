@@ -62,7 +62,7 @@ impl<'e> Session<'e> {
     /// program's providers too.
     pub async fn change_of(engine: &'e Engine, operation: &str, graph: Option<&Graph>) -> Result<Self, EngineError> {
         let this_host = crate::state::store::hostname();
-        let stale = |h: &LockInfo| h.host == this_host && !fabric_local::process_alive(h.pid);
+        let stale = |h: &LockInfo| h.host == this_host && !crate::state::store::process_alive(h.pid);
         let took_over = engine.store.lock_or_take_over(operation, stale).await?;
         match engine.load_and_recover(graph, true).await {
             Ok((state, recovered)) => Ok(Session { engine, state, recovered, locked: true, took_over }),

@@ -48,6 +48,20 @@ pub enum Op {
     Import,
 }
 
+impl Op {
+    /// The operation in words (`create`, `delete of the old instance`).
+    pub fn verb(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Replace => "replacement",
+            Op::Delete => "delete",
+            Op::DeleteRetired => "delete of the old instance",
+            Op::Import => "import",
+        }
+    }
+}
+
 /// An operation whose intent was journalled but whose success was not.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
@@ -109,6 +123,10 @@ pub enum JournalEntry {
         urn: Urn,
         op: Op,
         error: String,
+        /// The answer proved that nothing happened (every write the step sent was refused, or it
+        /// sent none): the operation is settled, not pending.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        definite: bool,
     },
     /// A pending operation was found, against the cloud, not to have happened.
     Resolved {
@@ -200,7 +218,10 @@ impl State {
                     _ => {}
                 }
             }
-            JournalEntry::Failed { urn, .. } => {
+            JournalEntry::Failed { urn, definite: true, .. } => {
+                self.pending.remove(urn);
+            }
+            JournalEntry::Failed { urn, definite: false, .. } => {
                 if let Some(p) = self.pending.get_mut(urn) {
                     p.failed = true;
                 }
@@ -285,8 +306,17 @@ mod tests {
             deps: vec![],
         });
         assert!(s.pending.contains_key(&u));
-        s.apply(&JournalEntry::Failed { urn: u.clone(), op: Op::Create, error: "boom".into() });
+        s.apply(&JournalEntry::Failed { urn: u.clone(), op: Op::Create, error: "boom".into(), definite: false });
         assert!(s.pending[&u].failed, "a failed create stays pending: it may have created something");
+        let definite = JournalEntry::Failed { urn: u.clone(), op: Op::Create, error: "refused".into(), definite: true };
+        let line = serde_json::to_string(&definite).unwrap();
+        assert!(line.contains("\"definite\":true"), "{line}");
+        let mut settled = s.clone();
+        settled.apply(&serde_json::from_str(&line).unwrap());
+        assert!(settled.pending.is_empty(), "a definite failure settles the step: nothing happened");
+        let lost: JournalEntry =
+            serde_json::from_str(r#"{"event":"failed","urn":"s::t::a","op":"create","error":"x"}"#).unwrap();
+        assert!(matches!(lost, JournalEntry::Failed { definite: false, .. }), "journals written before stay pending");
         s.apply(&JournalEntry::Done { urn: u.clone(), op: Op::Create, record: Some(rec("1")) });
         assert!(s.pending.is_empty());
         s.apply(&JournalEntry::Done { urn: u.clone(), op: Op::Replace, record: Some(rec("2")) });

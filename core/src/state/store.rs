@@ -88,7 +88,13 @@ pub fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-use fabric_local::process_alive;
+/// Whether process `pid` exists (a lock's holder on this host). `EPERM` (it exists, but belongs to
+/// another user) means alive.
+pub fn process_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
 
 /// Where the key for secrets may come from.
 #[derive(Clone, Debug)]

@@ -5,14 +5,17 @@ use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::found;
 use crate::aws::gap::{Lacking, MaybeLacking, OrGap};
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
+use crate::engine::provider::{
+    Ctx, Provider, ProviderError, ProviderResult, Reads, Taken, TypedProvider, Update, typed,
+};
 use crate::model::Urn;
 use async_trait::async_trait;
 use aws_sdk_backup::types::{
     BackupPlanInput, BackupRuleInput, BackupSelection, Condition, ConditionType, CopyAction, Lifecycle,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 pub use crate::aws::Tags;
@@ -157,6 +160,20 @@ impl TypedProvider for VaultProvider {
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &VaultInputs) -> ProviderResult<Option<VaultOutputs>> {
         let Some(v) = self.get(ctx, &i.name).await? else { return Ok(None) };
         Ok(super::tagged_for(&self.tags(ctx, &v.arn).await?, urn).then_some(v))
+    }
+
+    /// One `ListBackupVaults` listing; the tags of the vaults the program's names meet.
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        let mut existing = BTreeMap::new();
+        let mut pages = ctx.aws()?.backup.list_backup_vaults().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for v in page.map_err(|e| call_failed("ListBackupVaults", e))?.backup_vault_list() {
+                if let (Some(name), Some(arn)) = (v.backup_vault_name(), v.backup_vault_arn()) {
+                    existing.insert(name.to_string(), arn.to_string());
+                }
+            }
+        }
+        super::names_held(ctx, items, "name", &existing, |arn| async move { self.tags(ctx, &arn).await }).await
     }
 }
 
@@ -346,6 +363,20 @@ impl TypedProvider for PlanProvider {
             }
         }
         Ok(None)
+    }
+
+    /// One `ListBackupPlans` listing; the tags of the plans the program's names meet.
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        let mut existing = BTreeMap::new();
+        let mut pages = ctx.aws()?.backup.list_backup_plans().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for p in page.map_err(|e| call_failed("ListBackupPlans", e))?.backup_plans_list() {
+                if let (Some(name), Some(arn)) = (p.backup_plan_name(), p.backup_plan_arn()) {
+                    existing.insert(name.to_string(), arn.to_string());
+                }
+            }
+        }
+        super::names_held(ctx, items, "name", &existing, |arn| async move { VaultProvider.tags(ctx, &arn).await }).await
     }
 }
 

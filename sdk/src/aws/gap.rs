@@ -59,6 +59,14 @@ pub trait MaybeLacking: Send + Sync + 'static {
     async fn read(&self, ctx: &Ctx, outputs: &Self::Outputs) -> ProviderResult<Option<Self::Inputs>>;
     /// What this stack made for `urn` before an answer was lost.
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &Self::Inputs) -> ProviderResult<Option<Self::Outputs>>;
+    /// See [`crate::engine::Provider::names_taken`].
+    async fn names_taken(
+        &self,
+        _ctx: &Ctx,
+        _items: &[(Urn, serde_json::Value)],
+    ) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>> {
+        Ok(None)
+    }
 }
 
 /// The [`TypedProvider`] of a [`MaybeLacking`] provider, whose outputs are [`OrGap`].
@@ -110,6 +118,14 @@ impl<P: MaybeLacking> TypedProvider for Lacking<P> {
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &P::Inputs) -> ProviderResult<Option<Self::Outputs>> {
         let found = self.0.find(ctx, urn, inputs).await?;
         Ok(found.map(|made| OrGap { made, emulator_gap: None, requested: None }))
+    }
+
+    async fn names_taken(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, serde_json::Value)],
+    ) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>> {
+        self.0.names_taken(ctx, items).await
     }
 }
 

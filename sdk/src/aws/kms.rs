@@ -8,11 +8,12 @@
 use super::{Tags, call_failed, error_code, not_ours, tagged_for, user_tags_of};
 use crate::aws::AwsCtx;
 use crate::aws::found;
-use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, Taken, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, Tag};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::sync::Arc;
 use typed_builder::TypedBuilder;
 
@@ -239,6 +240,26 @@ impl TypedProvider for KeyProvider {
             out.push(Some((inputs, Self::outputs(&meta))));
         }
         Ok(out)
+    }
+
+    /// One `ListAliases` listing; the tags of the keys behind the aliases the program's names meet.
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        let mut existing = std::collections::BTreeMap::new();
+        let mut pages = ctx.aws()?.kms.list_aliases().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for a in page.map_err(|e| call_failed("ListAliases", e))?.aliases() {
+                if let Some(name) = a.alias_name() {
+                    existing.insert(name.to_string(), a.target_key_id().unwrap_or_default().to_string());
+                }
+            }
+        }
+        super::names_held(ctx, items, "alias", &existing, |key| async move {
+            if key.is_empty() {
+                return Ok(Tags::new());
+            }
+            Ok(self.tags(ctx, &key).await?.into_iter().collect())
+        })
+        .await
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &KeyInputs) -> ProviderResult<Option<KeyOutputs>> {

@@ -8,6 +8,8 @@ pub mod autoscaling;
 #[cfg(feature = "backup")]
 pub mod backup;
 pub mod create;
+#[cfg(all(test, feature = "full"))]
+mod definite_tests;
 #[cfg(feature = "ec2")]
 pub mod ec2;
 #[cfg(feature = "eks")]
@@ -174,6 +176,61 @@ where
     if tagged_for(tags, urn) { Ok(()) } else { Err(not_ours(ctx, urn, what, tags)) }
 }
 
+/// For a names check ([`crate::engine::Provider::names_taken`]): `None` when a resource met by
+/// `name` carries `tags` proving it is `urn`'s, else who holds it and how to go on.
+pub fn taken_unless_ours<'a>(
+    ctx: &Ctx,
+    urn: &Urn,
+    field: &str,
+    name: &str,
+    tags: impl IntoIterator<Item = (&'a String, &'a String)> + Clone,
+) -> Option<crate::engine::Taken> {
+    if tagged_for(tags.clone(), urn) {
+        return None;
+    }
+    let owner = tags.into_iter().find(|(k, _)| *k == TAG_URN).map(|(_, v)| v.clone());
+    Some(crate::engine::Taken {
+        field: field.to_string(),
+        name: name.to_string(),
+        holder: owner
+            .map(|o| format!("it belongs to {o}"))
+            .unwrap_or_else(|| "it exists in this account and carries no fabric tags".into()),
+        fix: format!(
+            "give it another name in the program; or adopt it with `import {urn} {name}`; or, if it is this stack's, tag it {TAG_STACK}={} and {TAG_URN}={urn}",
+            ctx.stack
+        ),
+    })
+}
+
+/// Answers a names check from one batched listing: `existing` maps each name that exists to
+/// what `tags_of` needs to read its tags (an ARN), which is read only for names the program
+/// wants. Items whose name is not known yet are not checked.
+pub async fn names_held<F, Fut>(
+    ctx: &Ctx,
+    items: &[(Urn, serde_json::Value)],
+    field: &str,
+    existing: &std::collections::BTreeMap<String, String>,
+    tags_of: F,
+) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = ProviderResult<Tags>>,
+{
+    let mut out = Vec::with_capacity(items.len());
+    for (urn, inputs) in items {
+        let Some(name) = crate::engine::provider::known_text(inputs, field) else {
+            out.push(None);
+            continue;
+        };
+        let taken = match existing.get(name) {
+            Some(id) => taken_unless_ours(ctx, urn, field, name, &tags_of(id.clone()).await?),
+            None => None,
+        };
+        out.push(taken);
+    }
+    Ok(Some(out))
+}
+
 /// What it takes to go from tags `old` to `new`: keys to remove, pairs to add or overwrite.
 #[derive(Debug, Default, PartialEq)]
 pub struct TagChanges {
@@ -310,14 +367,18 @@ impl CallLog {
 
     /// Calls that change something (everything but Describe/Get/List/Head).
     pub fn writes(&self) -> Vec<String> {
-        self.calls()
-            .into_iter()
-            .filter(|c| {
-                let op = c.rsplit('.').next().unwrap_or("");
-                !["Describe", "Get", "List", "Head"].iter().any(|p| op.starts_with(p))
-            })
-            .collect()
+        self.calls().into_iter().filter(|c| is_write(c.rsplit('.').next().unwrap_or(""))).collect()
     }
+}
+
+/// Whether an operation may change something: every one but Describe/Get/List/Head.
+fn is_write(operation: &str) -> bool {
+    !["Describe", "Get", "List", "Head"].iter().any(|p| operation.starts_with(p))
+}
+
+/// Whether the operation of this call (its config bag) may change something.
+fn writes_in(cfg: &ConfigBag) -> bool {
+    cfg.load::<Metadata>().is_some_and(|m| is_write(m.name()))
 }
 
 #[derive(Debug)]
@@ -341,6 +402,37 @@ impl Intercept for Recorder {
         Ok(())
     }
 
+    /// Each attempt of a write is noted before it is sent, for the running step's witness
+    /// ([`crate::engine::provider::witnessed`]): an attempt whose answer never comes may have
+    /// changed the cloud.
+    fn read_before_transmit(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if writes_in(cfg) {
+            crate::engine::provider::note_write_sent();
+        }
+        Ok(())
+    }
+
+    /// A write's answer, when one came: a refusal (4xx, throttling included) proves nothing
+    /// happened; a success that something did. A 5xx or no answer proves nothing either way.
+    fn read_after_attempt(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if writes_in(cfg)
+            && let Some(answer) = context.response().and_then(|r| write_answer(r.status().as_u16()))
+        {
+            crate::engine::provider::note_write_answered(answer);
+        }
+        Ok(())
+    }
+
     /// Notes on the final answer how many attempts the call took and for how long, for
     /// [`call_failed`]'s one-line errors.
     fn modify_before_completion(
@@ -360,6 +452,18 @@ impl Intercept for Recorder {
             }
         }
         Ok(())
+    }
+}
+
+/// What an HTTP status proves about a write: a refusal (4xx but a request timeout), an acceptance
+/// (2xx, 3xx), or nothing (5xx).
+fn write_answer(status: u16) -> Option<crate::engine::provider::WriteAnswer> {
+    use crate::engine::provider::WriteAnswer;
+    match status {
+        200..=399 => Some(WriteAnswer::Accepted),
+        408 => None,
+        400..=499 => Some(WriteAnswer::Refused),
+        _ => None,
     }
 }
 

@@ -54,6 +54,14 @@ impl Preflight {
         s
     }
 
+    /// Adds what the check of names found ([`crate::engine::names::check`]).
+    pub fn add_names(&mut self, names: crate::engine::names::NameReport) {
+        self.problems.extend(names.problems);
+        self.checked.extend(names.checked.into_iter().map(|c| format!("names of {c}")));
+        self.checked.extend(names.skipped.iter().cloned());
+        self.skipped.extend(names.skipped);
+    }
+
     fn problem(&mut self, urn: &Urn, field: &str, problem: String, fix: String) {
         self.problems.push(ValidationError { urn: urn.clone(), field: field.into(), problem, fix });
     }

@@ -6,12 +6,14 @@ use crate::aws::AwsCtx;
 use crate::aws::create::create_or_find;
 use crate::aws::found;
 use crate::engine::provider::{
-    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, Taken, TypedProvider, Update, typed,
 };
 use crate::model::{Secret, Urn};
 use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,6 +112,17 @@ impl TypedProvider for SubnetGroupProvider {
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &SubnetGroupInputs) -> ProviderResult<SubnetGroupOutputs> {
         let rds = &ctx.aws()?.rds;
+        // Look before creating: the local emulator overwrites a group of the same name instead of
+        // answering DBSubnetGroupAlreadyExists, and AWS's answer alone would not say whose it is.
+        if let Some(g) = self.get(ctx, &inputs.name).await? {
+            let out = group_outputs(&g);
+            let tags = self.all_tags(ctx, &out.arn).await?;
+            return if super::tagged_for(&tags, urn) {
+                Ok(out)
+            } else {
+                Err(super::not_ours(ctx, urn, &format!("DB subnet group {}", inputs.name), &tags))
+            };
+        }
         let created = create_or_find(
             "CreateDBSubnetGroup",
             Duration::from_millis(500),
@@ -214,6 +227,19 @@ impl TypedProvider for SubnetGroupProvider {
         let Some(g) = self.get(ctx, &inputs.name).await? else { return Ok(None) };
         let out = group_outputs(&g);
         Ok(super::tagged_for(&self.all_tags(ctx, &out.arn).await?, urn).then_some(out))
+    }
+
+    /// One `DescribeDBSubnetGroups` listing; the tags of the groups the program's names meet.
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        let mut existing = BTreeMap::new();
+        let mut pages = ctx.aws()?.rds.describe_db_subnet_groups().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for g in page.map_err(|e| call_failed("DescribeDBSubnetGroups", e))?.db_subnet_groups() {
+                let o = group_outputs(g);
+                existing.insert(o.name, o.arn);
+            }
+        }
+        super::names_held(ctx, items, "name", &existing, |arn| async move { self.all_tags(ctx, &arn).await }).await
     }
 }
 
@@ -679,6 +705,26 @@ impl TypedProvider for InstanceProvider {
     /// The instance of the program's identifier, if it exists.
     async fn discover(&self, ctx: &Ctx, urn: &Urn, i: &InstanceInputs) -> ProviderResult<Vec<String>> {
         Ok(self.import(ctx, urn, &i.identifier).await?.map(|(_, o)| o.identifier).into_iter().collect())
+    }
+
+    /// One `DescribeDBInstances` listing (tags included) for every instance the plan creates.
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        let mut existing = BTreeMap::new();
+        let mut tags: BTreeMap<String, Tags> = BTreeMap::new();
+        let mut pages = ctx.aws()?.rds.describe_db_instances().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for d in page.map_err(|e| call_failed("DescribeDBInstances", e))?.db_instances() {
+                let id = d.db_instance_identifier().unwrap_or_default().to_string();
+                let pairs = d.tag_list().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())));
+                tags.insert(id.clone(), pairs.collect());
+                existing.insert(id.clone(), id);
+            }
+        }
+        let tags = &tags;
+        super::names_held(ctx, items, "identifier", &existing, |id| async move {
+            Ok(tags.get(&id).cloned().unwrap_or_default())
+        })
+        .await
     }
 
     /// The instance this resource created. A restored one counts only once its restore is

@@ -5,7 +5,7 @@
 use super::{TAG_URN, Tags, call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::engine::provider::{
-    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, Taken, TypedProvider, Update, typed,
 };
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -15,6 +15,7 @@ use aws_sdk_s3::types::{
     Tag, Tagging, VersioningConfiguration,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::sync::Arc;
 use typed_builder::TypedBuilder;
 
@@ -290,6 +291,35 @@ impl TypedProvider for BucketProvider {
     /// The bucket of the program's name, if it exists (a name is global).
     async fn discover(&self, ctx: &Ctx, _: &Urn, i: &BucketInputs) -> ProviderResult<Vec<String>> {
         Ok(self.tags(ctx, &i.bucket).await?.map(|_| i.bucket.clone()).into_iter().collect())
+    }
+
+    /// Bucket names are global, and no call lists another account's: one `HeadBucket` per bucket
+    /// (403: another account holds it), and the tags of those this account holds.
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        let s3 = &ctx.aws()?.s3;
+        let mut out = Vec::with_capacity(items.len());
+        for (urn, inputs) in items {
+            let Some(bucket) = crate::engine::provider::known_text(inputs, "bucket") else {
+                out.push(None);
+                continue;
+            };
+            let taken = match s3.head_bucket().bucket(bucket).send().await {
+                Ok(_) => {
+                    let tags: Tags = self.tags(ctx, bucket).await?.unwrap_or_default().into_iter().collect();
+                    super::taken_unless_ours(ctx, urn, "bucket", bucket, &tags)
+                }
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => None,
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => Some(Taken {
+                    field: "bucket".into(),
+                    name: bucket.to_string(),
+                    holder: "another AWS account holds it (bucket names are global)".into(),
+                    fix: "choose another bucket name (a prefix of your own, such as the account id or domain)".into(),
+                }),
+                Err(e) => return Err(call_failed("HeadBucket", e)),
+            };
+            out.push(taken);
+        }
+        Ok(Some(out))
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &BucketInputs) -> ProviderResult<Option<BucketOutputs>> {

@@ -60,6 +60,11 @@ pub fn query_error(op: &'static str, status: u16, code: &str, message: &str) -> 
     )
 }
 
+/// A request whose answer is lost on the way (the connection is reset after it was sent).
+pub fn lost(op: &'static str) -> Step {
+    Step { op, status: 0, headers: Vec::new(), body: String::new() }
+}
+
 /// A request as it was sent.
 #[derive(Clone, Debug)]
 pub struct Sent {
@@ -158,6 +163,11 @@ impl HttpConnector for Script {
                 }
             }
         };
+        if step.status == 0 {
+            return HttpConnectorFuture::ready(Err(aws_smithy_runtime_api::client::result::ConnectorError::io(
+                "connection reset by peer (scripted)".into(),
+            )));
+        }
         let mut response = Response::new(StatusCode::try_from(step.status).expect("status"), SdkBody::from(step.body));
         for (k, v) in step.headers {
             response.headers_mut().insert(k, v);

@@ -37,6 +37,9 @@ pub(super) enum StateCmd {
     Unprotect { urn: String },
     /// Reverse a state command (`rm`, `mv`, `unprotect`, an import) by its history id.
     Undo { id: u64 },
+    /// Say that a pending operation recovery could not settle did not happen (a create that made
+    /// nothing): it leaves the journal, and the next deploy plans it again.
+    Settle { urn: String },
 }
 
 /// Where the state of any stack of this backend lives (for `state mv --to-stack`, stack
@@ -214,6 +217,56 @@ pub(super) async fn state_command(
             }
             let entries = vec![JournalEntry::Forgotten { urn: urn.clone(), record }];
             commit_state_change(engine, state, "state rm", format!("forgot {urn}"), entries).await
+        }
+        StateCmd::Settle { urn: text } => {
+            let matches: Vec<Urn> = state
+                .pending
+                .keys()
+                .filter(|u| u.as_str() == text || u.name() == text || u.display_short() == *text)
+                .cloned()
+                .collect();
+            let urn = match matches.as_slice() {
+                [one] => one.clone(),
+                [] => {
+                    let pending: Vec<String> = state.pending.keys().map(|u| u.to_string()).collect();
+                    return Ok(fail(
+                        2,
+                        format!(
+                            "no pending operation of `{text}` in stack `{stack}`{}",
+                            if pending.is_empty() {
+                                " (nothing is pending)".to_string()
+                            } else {
+                                format!("; pending: {}", pending.join(", "))
+                            }
+                        ),
+                    ));
+                }
+                many => {
+                    let names: Vec<String> = many.iter().map(|u| u.to_string()).collect();
+                    return Ok(fail(
+                        2,
+                        format!("`{text}` names several pending operations: give the URN ({})", names.join(", ")),
+                    ));
+                }
+            };
+            let op = state.pending[&urn].op;
+            eprintln!(
+                "settle the pending {} of {} as not having happened (if it did, import what it made instead)",
+                op.verb(),
+                urn.display_short()
+            );
+            if !confirm(cli, "Settle it?").map_err(crate::Error::Other)? {
+                eprintln!("Nothing was changed.");
+                return Ok(1);
+            }
+            let entry = JournalEntry::Resolved { urn: urn.clone() };
+            engine.store.record(&entry).await?;
+            state.apply(&entry);
+            engine.store.save(state).await?;
+            let summary = format!("settled the pending {} of {urn}", op.verb());
+            record_entries(engine, "state settle", summary.clone(), vec![entry]).await;
+            eprintln!("{summary}");
+            Ok(0)
         }
         StateCmd::Unprotect { urn } => {
             let urn = match resolve_one(urn, None, state) {

@@ -647,7 +647,11 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
         eprintln!("warning: took over the lock of stack `{stack}` left by {holder}");
     }
     for r in session.recovered() {
-        eprintln!("recovered an interrupted {:?} of {}: {}", r.op, r.urn.display_short(), r.finding);
+        let line = r
+            .describe()
+            .replace("`import ", &format!("`cargo xtask import {stack} "))
+            .replace("`state settle ", &format!("`cargo xtask state {stack} settle "));
+        eprintln!("{}{line}", if r.unsettled() { "warning: " } else { "" });
     }
     let result = match &cli.verb {
         Verb::State { cmd } => day2::state_command(cli, &mut session, &graph, &locator, cmd).await,
@@ -729,7 +733,10 @@ async fn run_verb(cli: &Cli, session: &mut Session<'_>, graph: &Arc<Graph>) -> c
             }
             if plan.has_changes() && !cli.skip_preflight {
                 let aws = engine.ctx.aws().map_err(|e| crate::Error::Other(e.0))?;
-                let pf = crate::aws::preflight::run(aws, graph, &plan, session.state()).await;
+                let mut pf = crate::aws::preflight::run(aws, graph, &plan, session.state()).await;
+                // Names held by others, asked of every provider that creates under a chosen name.
+                let names = crate::engine::names::check(&engine.ctx, graph, &plan, session.state()).await;
+                pf.add_names(names);
                 eprintln!("{}", pf.summary());
                 if !pf.problems.is_empty() {
                     let n = pf.problems.len();

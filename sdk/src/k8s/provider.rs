@@ -238,6 +238,32 @@ fn comparable(object: &Value, masked_against: Option<&Value>) -> Value {
     o
 }
 
+/// A write to the cluster, noted for the running step's witness
+/// ([`crate::engine::provider::witnessed`]): a refusal (4xx) proves nothing changed.
+async fn noted<T>(call: impl std::future::Future<Output = Result<T, kube::Error>>) -> Result<T, kube::Error> {
+    use crate::engine::provider::{WriteAnswer, note_write_answered, note_write_sent};
+    note_write_sent();
+    let answer = call.await;
+    match &answer {
+        Ok(_) => note_write_answered(WriteAnswer::Accepted),
+        Err(kube::Error::Api(s)) if (400..500).contains(&s.code) && s.code != 408 => {
+            note_write_answered(WriteAnswer::Refused)
+        }
+        Err(_) => {}
+    }
+    answer
+}
+
+/// Who an object that is not this stack's belongs to, as its labels say.
+fn owner_of(obj: &DynamicObject) -> String {
+    let labels = obj.metadata.labels.clone().unwrap_or_default();
+    match (labels.get(LABEL_MANAGED_BY), labels.get(LABEL_STACK)) {
+        (Some(m), Some(s)) => format!("it is managed by {m} for stack `{s}`"),
+        (Some(m), None) => format!("it is managed by {m}"),
+        _ => "it does not carry fabric's labels".to_string(),
+    }
+}
+
 fn owned_by(obj: &DynamicObject, stack: &str) -> bool {
     let labels = obj.metadata.labels.as_ref();
     let get = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
@@ -261,7 +287,7 @@ impl ObjectProvider {
         if ctx.kube().force_conflicts {
             params = params.force();
         }
-        let applied = match api.patch(&target.name, &params, &Patch::Apply(&object)).await {
+        let applied = match noted(api.patch(&target.name, &params, &Patch::Apply(&object))).await {
             Ok(o) => o,
             Err(kube::Error::Api(status)) if status.is_conflict() => {
                 let Some(taken) = reclaimable(&status, applied) else {
@@ -275,7 +301,7 @@ impl ObjectProvider {
                         c.manager
                     );
                 }
-                api.patch(&target.name, &params.clone().force(), &Patch::Apply(&object))
+                noted(api.patch(&target.name, &params.clone().force(), &Patch::Apply(&object)))
                     .await
                     .map_err(|e| explain(&target, "apply", e))?
             }
@@ -438,6 +464,58 @@ impl Provider for ObjectProvider {
         ))
     }
 
+    /// One LIST per cluster and namespace (this provider serves one kind): an object of the
+    /// program's name that does not carry this stack's labels is someone else's. Objects of a
+    /// cluster this deploy creates are not checked.
+    async fn names_taken(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, Value)],
+    ) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>> {
+        let mut groups: HashMap<(ClusterInfo, Option<String>), Vec<usize>> = HashMap::new();
+        let mut targets = Vec::with_capacity(items.len());
+        for (i, (_, inputs)) in items.iter().enumerate() {
+            let target = Target::of_manifest(inputs.get("manifest").unwrap_or(&Value::Null));
+            let cluster = inputs.get("cluster").filter(|c| !contains_unknown(c));
+            if let Some(cluster) = cluster.and_then(|c| serde_json::from_value::<ClusterInfo>(c.clone()).ok())
+                && !target.name.is_empty()
+            {
+                groups.entry((cluster, target.namespace.clone())).or_default().push(i);
+            }
+            targets.push(target);
+        }
+        let mut out = vec![None; items.len()];
+        for ((cluster, namespace), indices) in groups {
+            let target = &targets[indices[0]];
+            let client = self.client(ctx, &cluster).await?;
+            let api: Api<DynamicObject> = match &namespace {
+                Some(ns) => Api::namespaced_with(client, ns, &target.resource()),
+                None => Api::all_with(client, &target.resource()),
+            };
+            let live = api.list(&ListParams::default()).await.map_err(|e| explain(target, "list", e))?;
+            for i in indices {
+                let (urn, t) = (&items[i].0, &targets[i]);
+                let Some(obj) = live.items.iter().find(|o| o.metadata.name.as_deref() == Some(t.name.as_str())) else {
+                    continue;
+                };
+                if owned_by(obj, &ctx.stack) {
+                    continue;
+                }
+                out[i] = Some(crate::engine::Taken {
+                    field: "manifest".into(),
+                    name: t.describe(),
+                    holder: format!("it exists in cluster {} and {}", cluster.name, owner_of(obj)),
+                    fix: format!(
+                        "give it another name in the program; or delete the existing object; or, to bring it under this stack ({}), label it {LABEL_MANAGED_BY}={FIELD_MANAGER} and {LABEL_STACK}={}",
+                        urn.display_short(),
+                        ctx.stack
+                    ),
+                });
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Server-side apply, but never over an object of the same name that is not this stack's
     /// (server-side apply alone would adopt it).
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Value> {
@@ -447,12 +525,7 @@ impl Provider for ObjectProvider {
         if let Some(live) = target.api(client).get_opt(&target.name).await.map_err(|e| explain(&target, "read", e))?
             && !owned_by(&live, &ctx.stack)
         {
-            let labels = live.metadata.labels.unwrap_or_default();
-            let owner = match (labels.get(LABEL_MANAGED_BY), labels.get(LABEL_STACK)) {
-                (Some(m), Some(s)) => format!("it is managed by {m} for stack `{s}`"),
-                (Some(m), None) => format!("it is managed by {m}"),
-                _ => "it does not carry fabric's labels".to_string(),
-            };
+            let owner = owner_of(&live);
             return Err(ProviderError(format!(
                 "{} already exists in cluster {} and is not this stack's ({owner}); nothing was changed\n    fix: give it another name in the program; or delete the existing object; or, to bring it under this stack ({}), label it {LABEL_MANAGED_BY}={FIELD_MANAGER} and {LABEL_STACK}={} and deploy again",
                 target.describe(),
@@ -512,7 +585,7 @@ impl Provider for ObjectProvider {
             preconditions: Some(kube::api::Preconditions { uid: Some(uid.clone()), resource_version: None }),
             ..Default::default()
         };
-        match api.delete(&target.name, &params).await {
+        match noted(api.delete(&target.name, &params)).await {
             Ok(_) => {}
             // Gone already, or replaced by a new object of the same name (uid precondition).
             Err(kube::Error::Api(s)) if s.is_not_found() || s.is_conflict() => return Ok(()),

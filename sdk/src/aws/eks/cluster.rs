@@ -325,6 +325,21 @@ impl TypedProvider for ClusterProvider {
         Ok(self.describe(ctx, &i.name).await?.and_then(|c| c.name().map(String::from)).into_iter().collect())
     }
 
+    /// One `ListClusters` listing; the tags of the clusters the program's names meet.
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        let mut existing = std::collections::BTreeMap::new();
+        let mut pages = ctx.aws()?.eks.list_clusters().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for name in page.map_err(|e| call_failed("ListClusters", e))?.clusters() {
+                existing.insert(name.clone(), name.clone());
+            }
+        }
+        crate::aws::names_held(ctx, items, "name", &existing, |name| async move {
+            Ok(self.describe(ctx, &name).await?.and_then(|c| c.tags).unwrap_or_default().into_iter().collect())
+        })
+        .await
+    }
+
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &ClusterInputs) -> ProviderResult<Option<ClusterOutputs>> {
         match self.describe(ctx, &i.name).await? {
             Some(c) if c.tags().and_then(|t| t.get(TAG_URN)).map(String::as_str) == Some(urn.as_str()) => {

@@ -6,13 +6,14 @@ use crate::aws::gap::{Lacking, MaybeLacking, OrGap};
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{TAG_URN, Tags, call_failed, error_code};
 use crate::engine::provider::{
-    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, Taken, TypedProvider, Update, typed,
 };
 use crate::model::Urn;
 use async_trait::async_trait;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +88,27 @@ fn not_found<E: aws_sdk_eks::error::ProvideErrorMetadata>(e: &SdkError<E, HttpRe
 }
 
 /// An EKS answer in which "no such thing" is `None`; any other error names the call.
+/// The names of a cluster's node groups or add-ons (`list`, paginated), each mapped to itself;
+/// none when the cluster does not exist (nothing of it can be taken).
+async fn names_in_cluster<F, Fut>(list: F) -> ProviderResult<std::collections::BTreeMap<String, String>>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ProviderResult<Option<Vec<String>>>>,
+{
+    Ok(list().await?.unwrap_or_default().into_iter().map(|n| (n.clone(), n)).collect())
+}
+
+/// The items of a names check grouped by their cluster, where it is known.
+fn by_cluster(items: &[(Urn, Value)]) -> std::collections::BTreeMap<String, Vec<usize>> {
+    let mut clusters: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (i, (_, inputs)) in items.iter().enumerate() {
+        if let Some(c) = crate::engine::provider::known_text(inputs, "cluster_name") {
+            clusters.entry(c.to_string()).or_default().push(i);
+        }
+    }
+    clusters
+}
+
 fn found<T, E>(call: &str, answer: Result<T, SdkError<E, HttpResponse>>) -> ProviderResult<Option<T>>
 where
     E: aws_sdk_eks::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,

@@ -335,6 +335,52 @@ impl TypedProvider for NodeGroupProvider {
             .collect())
     }
 
+    /// One `ListNodegroups` per cluster that exists; the tags of the groups the program's
+    /// (physical) names meet. A pool whose name is not known yet is not checked.
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        let eks = &ctx.aws()?.eks;
+        let mut out = vec![None; items.len()];
+        for (cluster, indices) in by_cluster(items) {
+            let existing = names_in_cluster(|| async {
+                let mut names = Vec::new();
+                let mut pages = eks.list_nodegroups().cluster_name(&cluster).into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    match found("ListNodegroups", page)? {
+                        Some(p) => names.extend(p.nodegroups().iter().cloned()),
+                        None => return Ok(None),
+                    }
+                }
+                Ok(Some(names))
+            })
+            .await?;
+            // The physical name, where every field it is made of is known.
+            let part: Vec<(Urn, Value)> = indices
+                .iter()
+                .map(|&i| {
+                    let (urn, v) = &items[i];
+                    let name = serde_json::from_value::<NodeGroupInputs>(v.clone()).ok().map(|n| node_group_name(&n));
+                    (urn.clone(), serde_json::json!({ "name": name }))
+                })
+                .collect();
+            let cluster = &cluster;
+            let answers = crate::aws::names_held(ctx, &part, "name", &existing, |name| async move {
+                Ok(self
+                    .describe(ctx, cluster, &name)
+                    .await?
+                    .and_then(|g| g.tags)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect())
+            })
+            .await?
+            .unwrap_or_default();
+            for (i, a) in indices.into_iter().zip(answers) {
+                out[i] = a;
+            }
+        }
+        Ok(Some(out))
+    }
+
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &NodeGroupInputs) -> ProviderResult<Option<NodeGroupOutputs>> {
         match self.describe(ctx, &i.cluster_name, &node_group_name(i)).await? {
             Some(g) if g.tags().and_then(|t| t.get(TAG_URN)).map(String::as_str) == Some(urn.as_str()) => {

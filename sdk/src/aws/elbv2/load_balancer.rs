@@ -151,6 +151,20 @@ impl TypedProvider for LoadBalancerProvider {
             .collect())
     }
 
+    /// One `DescribeLoadBalancers` listing; the tags of the load balancers the program's names meet.
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        let mut existing = std::collections::BTreeMap::new();
+        let mut pages = ctx.aws()?.elbv2.describe_load_balancers().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for lb in page.map_err(|e| call_failed("DescribeLoadBalancers", e))?.load_balancers() {
+                if let (Some(name), Some(arn)) = (lb.load_balancer_name(), lb.load_balancer_arn()) {
+                    existing.insert(name.to_string(), arn.to_string());
+                }
+            }
+        }
+        crate::aws::names_held(ctx, items, "name", &existing, |arn| async move { tags_of(ctx, &arn).await }).await
+    }
+
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &LoadBalancerInputs) -> ProviderResult<Option<LoadBalancerOutputs>> {
         let Some(lb) = self.by_name(ctx, &i.name).await? else { return Ok(None) };
         let arn = lb.load_balancer_arn().unwrap_or_default();

@@ -9,7 +9,9 @@
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::found;
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
+use crate::engine::provider::{
+    Ctx, Provider, ProviderError, ProviderResult, Reads, Taken, TypedProvider, Update, typed,
+};
 use crate::model::Urn;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
@@ -18,6 +20,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RedirectActionStatusCodeEnum, RuleCondition, Tag, TargetTypeEnum,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::sync::Arc;
 
 pub use crate::aws::Tags;

@@ -118,6 +118,28 @@ impl TypedProvider for TargetGroupProvider {
             .collect())
     }
 
+    /// One `DescribeTargetGroups` listing; the tags of the groups the program's (physical) names
+    /// meet. A group whose VPC is still to be made cannot be taken (its name holds the VPC's id).
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        let mut existing = std::collections::BTreeMap::new();
+        let mut pages = ctx.aws()?.elbv2.describe_target_groups().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for tg in page.map_err(|e| call_failed("DescribeTargetGroups", e))?.target_groups() {
+                if let (Some(name), Some(arn)) = (tg.target_group_name(), tg.target_group_arn()) {
+                    existing.insert(name.to_string(), arn.to_string());
+                }
+            }
+        }
+        let named: Vec<(Urn, Value)> = items
+            .iter()
+            .map(|(urn, v)| {
+                let name = serde_json::from_value::<TargetGroupInputs>(v.clone()).ok().map(|t| target_group_name(&t));
+                (urn.clone(), serde_json::json!({ "name": name }))
+            })
+            .collect();
+        crate::aws::names_held(ctx, &named, "name", &existing, |arn| async move { tags_of(ctx, &arn).await }).await
+    }
+
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &TargetGroupInputs) -> ProviderResult<Option<TargetGroupOutputs>> {
         let found = match ctx.aws()?.elbv2.describe_target_groups().names(target_group_name(i)).send().await {
             Ok(o) => o.target_groups().first().and_then(|t| t.target_group_arn()).map(str::to_string),

@@ -283,4 +283,22 @@ impl TypedProvider for RoleProvider {
         let ours = tags.tags().iter().any(|t| t.key() == TAG_URN && t.value() == urn.as_str());
         Ok(ours.then(|| role_outputs(&role)))
     }
+
+    /// One `ListRoles` listing (roles are account-wide); the tags of the roles the program's names
+    /// meet (`ListRoles` leaves tags out).
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+        let iam = &ctx.aws()?.iam;
+        let mut existing = BTreeMap::new();
+        let mut pages = iam.list_roles().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for r in page.map_err(|e| call_failed("ListRoles", e))?.roles() {
+                existing.insert(r.role_name().to_string(), r.role_name().to_string());
+            }
+        }
+        crate::aws::names_held(ctx, items, "role_name", &existing, |name| async move {
+            let tags = iam.list_role_tags().role_name(name).send().await.map_err(|e| call_failed("ListRoleTags", e))?;
+            Ok(tags.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect())
+        })
+        .await
+    }
 }
