@@ -25,6 +25,7 @@ mod reference;
 mod route53;
 mod s3_backend;
 mod shop;
+mod taken;
 mod verify;
 
 /// A stack of this repository as `cargo xtask` runs it: the test build's `stacks` binary
