@@ -335,3 +335,66 @@ async fn an_object_made_by_hand_is_imported_and_taken_over() {
     assert!(!again.has_changes(), "{}", fabric::engine::render::render_plan(&again));
     namespaces.delete(&namespace, &DeleteParams::default()).await.unwrap();
 }
+
+/// A namespace and a ConfigMap someone made by hand, under the names the program gives its own:
+/// the names check (what preview runs before the first write) finds both, with one LIST per kind
+/// and namespace; a deploy that meets them anyway is refused at the namespace with nothing
+/// written (a definite failure: nothing left pending), and both are left as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: FABRIC_TEST_KUBECONFIG (`cargo xtask test` runs it when that is set; CI starts ../shared/kube)"]
+async fn names_someone_else_holds_on_a_real_cluster_are_found_before_any_write() {
+    use k8s_openapi::api::core::v1::{ConfigMap as KubeConfigMap, Namespace as KubeNamespace};
+    use kube::api::{Api, DeleteParams, PostParams};
+
+    let namespace = format!("fabric-taken-{}", std::process::id());
+    let client = test_cluster_client().await;
+    let namespaces: Api<KubeNamespace> = Api::all(client.clone());
+    let mut ns: KubeNamespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": namespace, "labels": {"team": "data"}}
+    }))
+    .unwrap();
+    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    let maps: Api<KubeConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let map: KubeConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "settings"}, "data": {"OWNER": "data team"}
+    }))
+    .unwrap();
+    maps.create(&PostParams::default(), &map).await.unwrap();
+
+    let (_dir, engine) = test_engine().await;
+    let graph = Arc::new(
+        fabric::testing::synthesize(
+            "kube",
+            service_program(namespace.clone(), "nginxinc/nginx-unprivileged:1.27-alpine"),
+        )
+        .unwrap(),
+    );
+    let (mut state, _) = engine.load_and_recover(Some(&graph), true).await.unwrap();
+    let p = plan(&graph, &state, &engine.registry).unwrap();
+    let names = fabric::engine::names::check(&engine.ctx, &graph, &p, &state).await;
+    let problems: Vec<String> = names.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 2, "{problems:#?} {:?}", names.skipped);
+    assert!(
+        problems.iter().any(|p| p.contains(&format!("the name `Namespace {namespace}` is taken"))
+            && p.contains("it does not carry fabric's labels")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains(&format!("the name `ConfigMap {namespace}/settings` is taken"))),
+        "{problems:#?}"
+    );
+
+    // Applied anyway (the objects made after the check): refused at the namespace, nothing
+    // written, nothing pending.
+    let report = engine.apply(graph, &mut state, &p).await.unwrap();
+    assert!(!report.ok());
+    assert!(state.pending.is_empty(), "{:?}", state.pending);
+    assert!(state.resources.is_empty(), "{:?}", state.resources.keys().collect::<Vec<_>>());
+    ns = namespaces.get(&namespace).await.unwrap();
+    let labels = ns.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get("team").map(String::as_str), Some("data"));
+    assert!(!labels.contains_key("fabric.dev/stack"), "{labels:?}");
+    let map = maps.get("settings").await.unwrap();
+    assert_eq!(map.data.unwrap().get("OWNER").map(String::as_str), Some("data team"));
+    namespaces.delete(&namespace, &DeleteParams::default()).await.unwrap();
+}
