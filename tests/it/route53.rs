@@ -309,6 +309,15 @@ async fn records_that_are_not_ours_are_never_overwritten_or_deleted() {
     let fabric::engine::Outcome::Failed(m) = &failed[0].outcome else { unreachable!() };
     assert!(m.contains("Route 53 record www.shop.example. A already exists") && m.contains("[203.0.113.7]"), "{m}");
     assert!(m.contains("nothing was changed") && m.contains("_fabric-a.www.shop.example."), "{m}");
+    // Once the zone's id is known (recorded), the names check preview runs finds `www` with one
+    // listing of the zone; `api` is this stack's now.
+    let graph = program();
+    let plan = fx.preview(&engine, &graph).await;
+    let state = engine.store.load().await.unwrap();
+    let names = fabric::engine::names::check(&engine.ctx, &graph, &plan, &state).await;
+    let problems: Vec<String> = names.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 1, "{problems:?} {:?}", names.skipped);
+    assert!(problems[0].contains("aws:route53:Record \"www\" field `name`: the name `www.shop.example. A` is taken: it holds [203.0.113.7] and carries no fabric owner record"), "{problems:?}");
     let now = records(&fx, &zone_id).await;
     assert!(now.contains(&("www.shop.example.".into(), "A".into(), vec!["203.0.113.7".into()])), "untouched: {now:?}");
     assert!(now.contains(&("api.shop.example.".into(), "A".into(), vec!["192.0.2.11".into()])), "{now:?}");

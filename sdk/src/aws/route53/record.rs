@@ -649,6 +649,61 @@ impl TypedProvider for RecordProvider {
     }
 
     /// Only a record whose owner marker names `urn`: a record that was there before is not ours.
+    /// One listing per zone that exists: a record of the program's name and type whose owner
+    /// record does not name this resource is someone else's.
+    async fn names_taken(
+        &self,
+        ctx: &Ctx,
+        items: &[(Urn, serde_json::Value)],
+    ) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>> {
+        use crate::engine::provider::known_text;
+        let mut zones: BTreeMap<String, Option<Vec<ResourceRecordSet>>> = BTreeMap::new();
+        let mut out = Vec::with_capacity(items.len());
+        for (urn, inputs) in items {
+            let (Some(zone), Some(name), Some(kind)) =
+                (known_text(inputs, "zone_id"), known_text(inputs, "name"), known_text(inputs, "type"))
+            else {
+                out.push(None);
+                continue;
+            };
+            if !zones.contains_key(zone) {
+                zones.insert(zone.to_string(), self.list(ctx, zone).await?);
+            }
+            let sets = zones[zone].as_deref().unwrap_or_default();
+            let named = |n: &str, t: &str| {
+                sets.iter().find(|r| normalize_name(r.name()) == normalize_name(n) && r.r#type().as_str() == t)
+            };
+            let Some(record) = named(name, kind) else {
+                out.push(None);
+                continue;
+            };
+            let owner = named(&owner_record_name(name, kind), "TXT").map(owner_of);
+            if owner.as_ref().is_some_and(|(_, u)| u.as_deref() == Some(urn.as_str())) {
+                out.push(None);
+                continue;
+            }
+            let values = describe_values(&observed(zone, record));
+            out.push(Some(crate::engine::Taken {
+                field: "name".into(),
+                name: format!("{} {kind}", normalize_name(name)),
+                holder: match owner {
+                    Some((stack, u)) => format!(
+                        "it holds {values} and belongs to {} ({})",
+                        stack.map(|s| format!("stack `{s}`")).unwrap_or_else(|| "another stack".into()),
+                        u.unwrap_or_else(|| "unknown resource".into())
+                    ),
+                    None => format!("it holds {values} and carries no fabric owner record"),
+                },
+                fix: format!(
+                    "give the record another name; or delete the existing one; or, to bring it under this stack, add the TXT record {} with the values {}",
+                    owner_record_name(name, kind),
+                    owner_values(&ctx.stack, urn).join(" ")
+                ),
+            }));
+        }
+        Ok(Some(out))
+    }
+
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &RecordInputs) -> ProviderResult<Option<RecordOutputs>> {
         let found = match self.find_pair(ctx, inputs).await {
             Ok(f) => f,
