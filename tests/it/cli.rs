@@ -191,3 +191,49 @@ async fn one_deploy_converges_through_throttling_5xx_and_lost_answers() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(fx.tagged("example").await.is_empty());
 }
+
+/// A pending step recovery cannot settle (here: of a type no provider of this program knows) is
+/// reported by name with the command that settles it, blocks neither preview nor deploy, and
+/// `state settle` clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_step_recovery_cannot_settle_is_reported_and_settled_by_hand() {
+    use fabric::state::store::KeySource;
+    use fabric::state::{JournalEntry, LocalBackend, Op, StateStore};
+    let fx = Fixture::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    let out = stack(&fx, state, &["deploy", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let urn = fabric::model::Urn::new("example", "test:Gone", "left-over");
+    {
+        let backend = std::sync::Arc::new(LocalBackend::new(state));
+        let store = StateStore::open(backend, "example", KeySource::LocalKeyFile).await.unwrap();
+        let entry = JournalEntry::Intent {
+            urn: urn.clone(),
+            op: Op::Create,
+            type_name: "test:Gone".into(),
+            inputs: serde_json::json!({}),
+            deps: vec![],
+        };
+        store.record(&entry).await.unwrap();
+    }
+    let out = stack(&fx, state, &["preview"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("warning: could not settle an interrupted create of test:Gone \"left-over\""), "{err}");
+    assert!(err.contains("cargo xtask state example settle example::test:Gone::left-over"), "{err}");
+    let out = stack(&fx, state, &["deploy", "--yes"]);
+    assert!(out.status.success(), "a deploy goes on: {}", text(&out.stderr));
+
+    let out = stack(&fx, state, &["state", "settle", "nothing-like-it", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("pending: example::test:Gone::left-over"), "{}", text(&out.stderr));
+    let out = stack(&fx, state, &["state", "settle", "left-over", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("settled the pending create of example::test:Gone::left-over"));
+    let out = stack(&fx, state, &["preview"]);
+    assert!(!text(&out.stderr).contains("could not settle"), "{}", text(&out.stderr));
+    let out = stack(&fx, state, &["destroy", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fx.tagged("example").await.len(), 0);
+}

@@ -12,7 +12,7 @@ const STACK_VERBS: &[&str] = &[
 const USAGE: &str = "usage:
   cargo xtask <deploy|preview|destroy|refresh|outputs|render|graph|unlock> <stack> [--local] [--json] [--yes] [--parallel N] [--refresh] [--backend s3://bucket/prefix] [--target URN]... [--exclude URN]... [...]
   cargo xtask import <stack> <urn> <cloud-id> | --discover    adopt an existing resource
-  cargo xtask state <stack> <list|show|rm|mv|unprotect|undo> ...   edit state (journalled, undoable)
+  cargo xtask state <stack> <list|show|rm|mv|unprotect|undo|settle> ...   edit state (journalled, undoable)
   cargo xtask history <stack> [--json]   every deploy, destroy, refresh, import, state command
   cargo xtask diff <stack> <rev-a> <rev-b>   what changed in the desired inputs between two entries
   cargo xtask verify <stack> [--local] [--json] [--kubeconfig PATH] [--no-canary]   check the deployed fabric:
