@@ -96,6 +96,11 @@ impl TypedProvider for VaultProvider {
     const DELETE_BEFORE_REPLACE: bool = true;
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &VaultInputs) -> ProviderResult<VaultOutputs> {
+        // Looked up first: the local emulator does not refuse a vault name that is taken, and a
+        // vault of this name that is someone else's is refused before any write.
+        if let Some(v) = self.get_owned(ctx, urn, &i.name).await? {
+            return Ok(v);
+        }
         // The creator request id makes a retried create idempotent.
         let out = ctx
             .aws()?
@@ -264,6 +269,18 @@ impl TypedProvider for PlanProvider {
     const REPLACE_ON: &'static [&'static str] = &["name"];
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &PlanInputs) -> ProviderResult<PlanOutputs> {
+        // Looked up first (one listing): a plan of this name that is ours is an earlier attempt;
+        // anyone else's is refused before any write (the local emulator would make a second one).
+        let item = [(urn.clone(), serde_json::json!({ "name": i.name }))];
+        if let Some(taken) = self.names_taken(ctx, &item).await?.and_then(|mut v| v.pop().flatten()) {
+            return Err(ProviderError(format!(
+                "backup plan {} already exists and is not this stack's ({}); nothing was changed\n    fix: {}",
+                i.name, taken.holder, taken.fix
+            )));
+        }
+        if let Some(found) = self.find(ctx, urn, i).await? {
+            return Ok(found);
+        }
         let out = ctx
             .aws()?
             .backup
