@@ -220,11 +220,7 @@ impl Provider for MemoryProvider {
     }
 
     /// A thing's name is its `value`: taken when an object of another stack has it.
-    async fn names_taken(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, Value)],
-    ) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> crate::engine::provider::NamesTaken {
         let objects = self.cloud.objects.lock().unwrap();
         Ok(Some(
             items

@@ -10,6 +10,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// A type's provider and the creates of that type to ask it about.
+type ByType = (Arc<dyn Provider>, Vec<(Urn, Value)>);
+
 /// What the check found.
 #[derive(Debug, Default)]
 pub struct NameReport {
@@ -24,7 +27,7 @@ pub struct NameReport {
 /// Checks the names of everything `plan` creates (or creates anew for a replacement) from `graph`,
 /// with inputs resolved against `known` as far as they are known.
 pub async fn check(ctx: &Ctx, graph: &Graph, plan: &Plan, known: &dyn Lookup) -> NameReport {
-    let mut by_type: BTreeMap<&str, (Arc<dyn Provider>, Vec<(Urn, Value)>)> = BTreeMap::new();
+    let mut by_type: BTreeMap<&str, ByType> = BTreeMap::new();
     for step in plan.steps.iter().filter(|s| matches!(s.op, StepOp::Create | StepOp::Replace)) {
         let Some(node) = graph.get(&step.urn) else { continue };
         let Ok(inputs) = node.inputs(known) else { continue };

@@ -202,6 +202,10 @@ pub struct Taken {
     pub fix: String,
 }
 
+/// What [`Provider::names_taken`] answers: `None` when the type has no such check, else one
+/// answer per item asked, in order.
+pub type NamesTaken = ProviderResult<Option<Vec<Option<Taken>>>>;
+
 /// The text of input `field` of `inputs`, when the program already knows it (not an output of
 /// another resource still to be made).
 pub fn known_text<'a>(inputs: &'a Value, field: &str) -> Option<&'a str> {
@@ -310,7 +314,7 @@ pub trait Provider: Send + Sync + 'static {
     /// name is free or is this resource's own (by tag, label or state), `Some` when someone else
     /// holds it. `Ok(None)`: this type has no such check (its identity is not a chosen name).
     /// Reads only, batched: one List or Describe per type where the API allows it.
-    async fn names_taken(&self, _ctx: &Ctx, _items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, _ctx: &Ctx, _items: &[(Urn, Value)]) -> NamesTaken {
         Ok(None)
     }
 
@@ -373,7 +377,7 @@ pub trait TypedProvider: Send + Sync + 'static {
 
     /// See [`Provider::names_taken`]: the inputs are given as JSON, since fields other than the
     /// name may still be unknown (read the name with [`known_text`]).
-    async fn names_taken(&self, _ctx: &Ctx, _items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, _ctx: &Ctx, _items: &[(Urn, Value)]) -> NamesTaken {
         Ok(None)
     }
 }
@@ -479,7 +483,7 @@ impl<P: TypedProvider> Provider for Typed<P> {
         self.0.discover(ctx, urn, &inputs).await
     }
 
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         self.0.names_taken(ctx, items).await
     }
 }

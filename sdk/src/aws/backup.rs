@@ -6,7 +6,7 @@ use crate::aws::AwsCtx;
 use crate::aws::found;
 use crate::aws::gap::{Lacking, MaybeLacking, OrGap};
 use crate::engine::provider::{
-    Ctx, Provider, ProviderError, ProviderResult, Reads, Taken, TypedProvider, Update, typed,
+    Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed,
 };
 use crate::model::Urn;
 use async_trait::async_trait;
@@ -168,7 +168,7 @@ impl TypedProvider for VaultProvider {
     }
 
     /// One `ListBackupVaults` listing; the tags of the vaults the program's names meet.
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let mut existing = BTreeMap::new();
         let mut pages = ctx.aws()?.backup.list_backup_vaults().into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -383,7 +383,7 @@ impl TypedProvider for PlanProvider {
     }
 
     /// One `ListBackupPlans` listing; the tags of the plans the program's names meet.
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let mut existing = BTreeMap::new();
         let mut pages = ctx.aws()?.backup.list_backup_plans().into_paginator().send();
         while let Some(page) = pages.next().await {

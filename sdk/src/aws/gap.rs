@@ -64,7 +64,7 @@ pub trait MaybeLacking: Send + Sync + 'static {
         &self,
         _ctx: &Ctx,
         _items: &[(Urn, serde_json::Value)],
-    ) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>> {
+    ) -> crate::engine::provider::NamesTaken {
         Ok(None)
     }
 }
@@ -120,11 +120,7 @@ impl<P: MaybeLacking> TypedProvider for Lacking<P> {
         Ok(found.map(|made| OrGap { made, emulator_gap: None, requested: None }))
     }
 
-    async fn names_taken(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, serde_json::Value)],
-    ) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, serde_json::Value)]) -> crate::engine::provider::NamesTaken {
         self.0.names_taken(ctx, items).await
     }
 }

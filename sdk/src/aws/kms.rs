@@ -8,7 +8,7 @@
 use super::{Tags, call_failed, error_code, not_ours, tagged_for, user_tags_of};
 use crate::aws::AwsCtx;
 use crate::aws::found;
-use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, Taken, TypedProvider, Update, typed};
+use crate::engine::provider::{Ctx, NamesTaken, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, Tag};
@@ -243,7 +243,7 @@ impl TypedProvider for KeyProvider {
     }
 
     /// One `ListAliases` listing; the tags of the keys behind the aliases the program's names meet.
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let mut existing = std::collections::BTreeMap::new();
         let mut pages = ctx.aws()?.kms.list_aliases().into_paginator().send();
         while let Some(page) = pages.next().await {

@@ -211,7 +211,7 @@ pub async fn names_held<F, Fut>(
     field: &str,
     existing: &std::collections::BTreeMap<String, String>,
     tags_of: F,
-) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>>
+) -> crate::engine::provider::NamesTaken
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = ProviderResult<Tags>>,

@@ -6,7 +6,7 @@ use crate::aws::AwsCtx;
 use crate::aws::create::create_or_find;
 use crate::aws::found;
 use crate::engine::provider::{
-    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, Taken, TypedProvider, Update, typed,
+    Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
 };
 use crate::model::{Secret, Urn};
 use async_trait::async_trait;
@@ -230,7 +230,7 @@ impl TypedProvider for SubnetGroupProvider {
     }
 
     /// One `DescribeDBSubnetGroups` listing; the tags of the groups the program's names meet.
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let mut existing = BTreeMap::new();
         let mut pages = ctx.aws()?.rds.describe_db_subnet_groups().into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -708,7 +708,7 @@ impl TypedProvider for InstanceProvider {
     }
 
     /// One `DescribeDBInstances` listing (tags included) for every instance the plan creates.
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let mut existing = BTreeMap::new();
         let mut tags: BTreeMap<String, Tags> = BTreeMap::new();
         let mut pages = ctx.aws()?.rds.describe_db_instances().into_paginator().send();

@@ -295,7 +295,7 @@ impl TypedProvider for BucketProvider {
 
     /// Bucket names are global, and no call lists another account's: one `HeadBucket` per bucket
     /// (403: another account holds it), and the tags of those this account holds.
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> crate::engine::provider::NamesTaken {
         let s3 = &ctx.aws()?.s3;
         let mut out = Vec::with_capacity(items.len());
         for (urn, inputs) in items {

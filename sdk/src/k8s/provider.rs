@@ -467,11 +467,7 @@ impl Provider for ObjectProvider {
     /// One LIST per cluster and namespace (this provider serves one kind): an object of the
     /// program's name that does not carry this stack's labels is someone else's. Objects of a
     /// cluster this deploy creates are not checked.
-    async fn names_taken(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, Value)],
-    ) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> crate::engine::provider::NamesTaken {
         let mut groups: HashMap<(ClusterInfo, Option<String>), Vec<usize>> = HashMap::new();
         let mut targets = Vec::with_capacity(items.len());
         for (i, (_, inputs)) in items.iter().enumerate() {

@@ -171,7 +171,7 @@ impl MaybeLacking for AddonProvider {
 
     /// One `ListAddons` per cluster that exists; the tags of the add-ons the program's names meet.
     /// (EKS may install add-ons of its own: those are taken too, and say so.)
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let eks = &ctx.aws()?.eks;
         let mut out = vec![None; items.len()];
         for (cluster, indices) in by_cluster(items) {

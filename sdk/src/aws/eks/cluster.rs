@@ -326,7 +326,7 @@ impl TypedProvider for ClusterProvider {
     }
 
     /// One `ListClusters` listing; the tags of the clusters the program's names meet.
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let mut existing = std::collections::BTreeMap::new();
         let mut pages = ctx.aws()?.eks.list_clusters().into_paginator().send();
         while let Some(page) = pages.next().await {

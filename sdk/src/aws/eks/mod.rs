@@ -6,7 +6,7 @@ use crate::aws::gap::{Lacking, MaybeLacking, OrGap};
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{TAG_URN, Tags, call_failed, error_code};
 use crate::engine::provider::{
-    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, Taken, TypedProvider, Update, typed,
+    Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
 };
 use crate::model::Urn;
 use async_trait::async_trait;

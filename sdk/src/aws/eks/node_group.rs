@@ -337,7 +337,7 @@ impl TypedProvider for NodeGroupProvider {
 
     /// One `ListNodegroups` per cluster that exists; the tags of the groups the program's
     /// (physical) names meet. A pool whose name is not known yet is not checked.
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let eks = &ctx.aws()?.eks;
         let mut out = vec![None; items.len()];
         for (cluster, indices) in by_cluster(items) {

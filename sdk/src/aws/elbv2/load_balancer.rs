@@ -152,7 +152,7 @@ impl TypedProvider for LoadBalancerProvider {
     }
 
     /// One `DescribeLoadBalancers` listing; the tags of the load balancers the program's names meet.
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let mut existing = std::collections::BTreeMap::new();
         let mut pages = ctx.aws()?.elbv2.describe_load_balancers().into_paginator().send();
         while let Some(page) = pages.next().await {

@@ -10,7 +10,7 @@ use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::found;
 use crate::engine::provider::{
-    Ctx, Provider, ProviderError, ProviderResult, Reads, Taken, TypedProvider, Update, typed,
+    Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed,
 };
 use crate::model::Urn;
 use async_trait::async_trait;

@@ -120,7 +120,7 @@ impl TypedProvider for TargetGroupProvider {
 
     /// One `DescribeTargetGroups` listing; the tags of the groups the program's (physical) names
     /// meet. A group whose VPC is still to be made cannot be taken (its name holds the VPC's id).
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let mut existing = std::collections::BTreeMap::new();
         let mut pages = ctx.aws()?.elbv2.describe_target_groups().into_paginator().send();
         while let Some(page) = pages.next().await {

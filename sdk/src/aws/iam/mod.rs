@@ -9,7 +9,7 @@ use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry_iam};
 use crate::aws::found;
 use crate::engine::provider::{
-    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, Taken, TypedProvider, Update, typed,
+    Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
 };
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;

@@ -286,7 +286,7 @@ impl TypedProvider for RoleProvider {
 
     /// One `ListRoles` listing (roles are account-wide); the tags of the roles the program's names
     /// meet (`ListRoles` leaves tags out).
-    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> ProviderResult<Option<Vec<Option<Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let iam = &ctx.aws()?.iam;
         let mut existing = BTreeMap::new();
         let mut pages = iam.list_roles().into_paginator().send();

@@ -651,11 +651,7 @@ impl TypedProvider for RecordProvider {
     /// Only a record whose owner marker names `urn`: a record that was there before is not ours.
     /// One listing per zone that exists: a record of the program's name and type whose owner
     /// record does not name this resource is someone else's.
-    async fn names_taken(
-        &self,
-        ctx: &Ctx,
-        items: &[(Urn, serde_json::Value)],
-    ) -> ProviderResult<Option<Vec<Option<crate::engine::Taken>>>> {
+    async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, serde_json::Value)]) -> crate::engine::provider::NamesTaken {
         use crate::engine::provider::known_text;
         let mut zones: BTreeMap<String, Option<Vec<ResourceRecordSet>>> = BTreeMap::new();
         let mut out = Vec::with_capacity(items.len());
