@@ -23,57 +23,70 @@ pub fn registry() -> Registry {
     r.register(crate::random::provider());
     #[cfg(feature = "k8s")]
     r.register_family(crate::k8s::TYPE_PREFIX, crate::k8s::provider::provider_for);
-    for (prefix, fix) in MISSING_FEATURES.iter().filter(|(prefix, _)| !built(prefix)) {
+    for (prefix, _, fix) in missing_features().into_iter().filter(|(_, built, _)| !built) {
         r.register_unavailable(prefix, fix);
     }
     r
 }
 
-/// How to build in the service of cargo feature `$feature`.
-macro_rules! fix {
-    ($feature:literal) => {
-        concat!(
-            "build the program with fabric's `",
-            $feature,
-            "` feature (Cargo.toml: fabric = { features = [\"",
-            $feature,
-            "\"] })"
-        )
-    };
+/// How to build in the service of cargo feature `feature`.
+fn fix(feature: &str) -> String {
+    format!(
+        "build the program with fabric's `{feature}` feature (Cargo.toml: fabric = {{ features = [\"{feature}\"] }})"
+    )
 }
 
-/// The type prefix of each service behind a cargo feature, and how to build it in: a program
-/// built without a service it once deployed is told which feature deletes those resources.
-const MISSING_FEATURES: &[(&str, &str)] = &[
-    ("aws:ec2:", fix!("ec2")),
-    ("aws:iam:", fix!("iam")),
-    ("aws:route53:", fix!("route53")),
-    ("aws:acm:", fix!("acm")),
-    ("aws:elbv2:", fix!("elbv2")),
-    ("aws:rds:", fix!("rds")),
-    ("aws:backup:", fix!("backup")),
-    ("aws:eks:", fix!("eks")),
-    ("aws:autoscaling:", fix!("eks")),
-    ("aws:kms:", fix!("kms")),
-    ("k8s:", fix!("k8s")),
+/// The type prefix of each service behind a cargo feature (the AWS service table, and
+/// Kubernetes), whether this program has it, and how to build it in: a program built without a
+/// service it once deployed is told which feature deletes those resources.
+fn missing_features() -> Vec<(&'static str, bool, String)> {
+    let mut all: Vec<(&'static str, bool, String)> = crate::aws::SERVICES
+        .iter()
+        .flat_map(|s| s.prefixes.iter().map(move |p| (*p, s.built, fix(s.feature))))
+        .collect();
+    all.push((KUBERNETES_PREFIX, cfg!(feature = "k8s"), fix("k8s")));
+    all
+}
+
+/// The resource types that cannot be adopted with `import`, and why; every other type can (a test
+/// holds the two together, over every type the SDK declares).
+pub const NOT_IMPORTABLE: &[(&str, &str)] = &[
+    ("aws:acm:CertificateValidation", "a wait for the certificate's validation: nothing in the cloud to adopt"),
+    ("aws:autoscaling:TargetGroupAttachment", "a link between two resources, found again by its pair"),
+    ("aws:backup:Plan", "not implemented yet"),
+    ("aws:backup:Selection", "not implemented yet"),
+    ("aws:backup:Vault", "not implemented yet"),
+    ("aws:ec2:AvailabilityZones", "a read of the region's zones, not a resource"),
+    ("aws:ec2:ElasticIp", "not implemented yet"),
+    ("aws:ec2:ImageLookup", "a read of an AMI id, not a resource"),
+    ("aws:ec2:Instance", "not implemented yet"),
+    ("aws:ec2:InternetGateway", "not implemented yet"),
+    ("aws:ec2:LaunchTemplate", "not implemented yet"),
+    ("aws:ec2:NatGateway", "not implemented yet"),
+    ("aws:ec2:Route", "a route of a route table, found again by its table and destination"),
+    ("aws:ec2:RouteTable", "not implemented yet"),
+    ("aws:ec2:RouteTableAssociation", "a link between two resources, found again by its pair"),
+    ("aws:ec2:SecurityGroup", "not implemented yet"),
+    ("aws:ec2:SecurityGroupIngressRule", "a rule of a security group, found again by its group and source"),
+    ("aws:ec2:VpcEndpoint", "not implemented yet"),
+    ("aws:ec2:VpcPeeringConnection", "not implemented yet"),
+    ("aws:eks:AccessEntry", "not implemented yet"),
+    ("aws:eks:Addon", "not implemented yet"),
+    ("aws:eks:PodIdentityAssociation", "not implemented yet"),
+    ("aws:elbv2:Listener", "not implemented yet"),
+    ("aws:elbv2:ListenerRule", "not implemented yet"),
+    ("aws:elbv2:LoadBalancer", "not implemented yet"),
+    ("aws:elbv2:TargetGroup", "not implemented yet"),
+    ("aws:iam:RolePolicy", "an inline policy of a role, found again by its role and name"),
+    ("aws:iam:RolePolicyAttachment", "a link between a role and a policy, found again by its pair"),
+    ("aws:kms:Key", "not implemented yet"),
+    ("aws:rds:DbSubnetGroup", "not implemented yet"),
+    ("aws:route53:ZoneLookup", "a read of an existing zone's id, not a resource"),
+    ("fabric:random:Password", "a secret fabric generates: nothing in the cloud to adopt"),
 ];
 
-/// Whether the service of type prefix `prefix` is built into this program.
-fn built(prefix: &str) -> bool {
-    match prefix {
-        "aws:ec2:" => cfg!(feature = "ec2"),
-        "aws:iam:" => cfg!(feature = "iam"),
-        "aws:route53:" => cfg!(feature = "route53"),
-        "aws:acm:" => cfg!(feature = "acm"),
-        "aws:elbv2:" => cfg!(feature = "elbv2"),
-        "aws:rds:" => cfg!(feature = "rds"),
-        "aws:backup:" => cfg!(feature = "backup"),
-        "aws:eks:" | "aws:autoscaling:" => cfg!(feature = "eks"),
-        "aws:kms:" => cfg!(feature = "kms"),
-        "k8s:" => cfg!(feature = "k8s"),
-        _ => true,
-    }
-}
+/// `crate::k8s::TYPE_PREFIX`, named here so that the table builds without the `k8s` feature.
+const KUBERNETES_PREFIX: &str = "k8s:";
 
 /// The context of a run of `stack` with its AWS clients (none: a run without AWS, such as tests
 /// with in-memory providers). Kubernetes is reached as the kubeconfig of each cluster says unless
@@ -88,58 +101,89 @@ pub fn context(stack: &str, aws: Option<Arc<Aws>>) -> Ctx {
 
 #[cfg(test)]
 mod tests {
-    use super::{MISSING_FEATURES, built, registry};
+    use super::{missing_features, registry};
 
     #[test]
     fn every_service_prefix_is_one_the_registry_serves_or_names_the_feature_of() {
         let r = registry();
-        for (prefix, fix) in MISSING_FEATURES {
+        for (prefix, built, fix) in missing_features() {
             let type_name = format!("{prefix}Anything");
-            if built(prefix) {
+            if built {
                 assert_eq!(r.unavailable(&type_name), None, "{prefix}");
             } else {
-                assert_eq!(r.unavailable(&type_name), Some(*fix), "{prefix}");
+                assert_eq!(r.unavailable(&type_name), Some(fix.as_str()), "{prefix}");
             }
         }
     }
 
+    #[cfg(feature = "k8s")]
+    #[test]
+    fn the_kubernetes_prefix_is_the_k8s_module_s() {
+        assert_eq!(super::KUBERNETES_PREFIX, crate::k8s::TYPE_PREFIX);
+    }
+
+    /// Every resource type the SDK's source declares: each `const NAME: &str = "aws:<service>:<Type>"`
+    /// (or `fabric:…`) in `sdk/src`, read from the code itself, so that a type added without being
+    /// registered is caught.
+    fn declared_types() -> std::collections::BTreeSet<String> {
+        fn walk(dir: &std::path::Path, out: &mut std::collections::BTreeSet<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for line in text.lines().map(str::trim) {
+                    let Some((decl, value)) =
+                        line.split_once(": &str = \"").or_else(|| line.split_once(": &'static str = \""))
+                    else {
+                        continue;
+                    };
+                    let Some(value) = value.strip_suffix("\";") else { continue };
+                    let parts: Vec<&str> = value.split(':').collect();
+                    let a_type = parts.len() == 3
+                        && matches!(parts[0], "aws" | "fabric")
+                        && parts[2].starts_with(|c: char| c.is_ascii_uppercase());
+                    if decl.contains("const ") && a_type {
+                        out.insert(value.to_string());
+                    }
+                }
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        walk(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")), &mut out);
+        out
+    }
+
     #[cfg(feature = "full")]
     #[test]
-    fn the_standard_registry_knows_every_type_the_sdk_declares() {
-        // A type missing here could not be deleted once removed from a program.
+    fn every_type_the_sdk_declares_has_a_provider_an_import_rule_and_a_feature() {
+        let declared = declared_types();
+        assert!(declared.len() >= 40, "the scan found only {declared:?}");
         let r = registry();
-        for t in [
-            "aws:ec2:Vpc",
-            "aws:ec2:AvailabilityZones",
-            "aws:ec2:Subnet",
-            "aws:ec2:InternetGateway",
-            "aws:ec2:ElasticIp",
-            "aws:ec2:NatGateway",
-            "aws:ec2:RouteTable",
-            "aws:ec2:RouteTableAssociation",
-            "aws:ec2:Route",
-            "aws:ec2:SecurityGroup",
-            "aws:ec2:SecurityGroupIngressRule",
-            "aws:iam:Role",
-            "aws:iam:RolePolicyAttachment",
-            "aws:iam:RolePolicy",
-            "aws:route53:HostedZone",
-            "aws:route53:ZoneLookup",
-            "aws:route53:Record",
-            "aws:rds:DbSubnetGroup",
-            "aws:rds:DbInstance",
-            "fabric:random:Password",
-            "aws:acm:Certificate",
-            "aws:acm:CertificateValidation",
-            "aws:backup:Vault",
-            "aws:backup:Plan",
-            "aws:backup:Selection",
-            "aws:elbv2:LoadBalancer",
-            "aws:elbv2:TargetGroup",
-            "aws:elbv2:Listener",
-            "aws:elbv2:ListenerRule",
-        ] {
-            assert!(r.get(t).is_some(), "{t} is not in registry()");
+        for t in &declared {
+            // Without a provider, a type could not be deleted once it left a program.
+            let p = r
+                .get(t)
+                .unwrap_or_else(|| panic!("{t} is declared but not in registry(): add it to its module's providers()"));
+            // Importable, or said why not.
+            let not_importable = super::NOT_IMPORTABLE.iter().find(|(n, _)| n == t);
+            assert!(
+                p.importable() != not_importable.is_some(),
+                "{t}: importable = {}, but NOT_IMPORTABLE {} it (providers.rs)",
+                p.importable(),
+                if not_importable.is_some() { "lists" } else { "does not list" }
+            );
+            // Behind a feature of the service table, or always built (S3, fabric's own).
+            let always = t.starts_with("aws:s3:") || t.starts_with("fabric:");
+            assert!(
+                always || crate::aws::SERVICES.iter().any(|s| s.prefixes.iter().any(|p| t.starts_with(p))),
+                "{t}: no line of the service table (aws/mod.rs) serves its prefix"
+            );
+        }
+        for (t, _) in super::NOT_IMPORTABLE {
+            assert!(declared.contains(*t), "NOT_IMPORTABLE lists {t}, which the SDK does not declare");
         }
     }
 }

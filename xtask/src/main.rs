@@ -4,26 +4,46 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const STACK_VERBS: &[&str] = &[
-    "deploy", "preview", "destroy", "refresh", "outputs", "render", "graph", "unlock", "import", "state", "history",
-    "diff", "verify",
-];
+use clap::{Parser, Subcommand};
 
-const USAGE: &str = "usage:
-  cargo xtask <deploy|preview|destroy|refresh|outputs|render|graph|unlock> <stack> [--local] [--json] [--yes] [--parallel N] [--refresh] [--backend s3://bucket/prefix] [--target URN]... [--exclude URN]... [...]
-  cargo xtask import <stack> <urn> <cloud-id> | --discover    adopt an existing resource
-  cargo xtask state <stack> <list|show|rm|mv|unprotect|undo|settle> ...   edit state (journalled, undoable)
-  cargo xtask history <stack> [--json]   every deploy, destroy, refresh, import, state command
-  cargo xtask diff <stack> <rev-a> <rev-b>   what changed in the desired inputs between two entries
-  cargo xtask verify <stack> [--local] [--json] [--kubeconfig PATH] [--no-canary]   check the deployed fabric:
-                                         records, listeners, HTTPS, DNS through the zone's servers, canary upgrade
-  cargo xtask local <up|down|status>     the local AWS emulator (moto) used by --local
-  cargo xtask test [cargo test args]     install the emulator if needed, run every test
-  cargo xtask bench [plan|apply|e2e|--loop]   run the benchmarks (all, or one: plan, apply,
-                                         no-op preview as a process, edit→preview loop)
-  cargo xtask docs                       regenerate the stack graphs embedded in docs/
-  cargo xtask layers                     check that fabric-core (model, state, engine) links no cloud client
-  cargo xtask features                   check that fabric builds, warning-free, with no service and with each one alone";
+/// `cargo xtask`: fabric's tasks, and any other verb for a stack (`deploy`, `preview`, `destroy`,
+/// `refresh`, `outputs`, `render`, `graph`, `unlock`, `import`, `state`, `history`, `diff`,
+/// `verify`, …): the stack's binary is built and runs the verb, so its own command line (`cargo
+/// xtask <verb> <stack> --help`) is the one reference of the verbs and their flags.
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", about, disable_help_subcommand = true)]
+struct Xtask {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand, Debug)]
+enum Task {
+    /// The local AWS emulator (moto) used by --local.
+    Local {
+        #[arg(value_parser = ["up", "down", "status"])]
+        action: String,
+    },
+    /// Install the emulator if needed, run every test (arguments go to `cargo test`).
+    Test {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the benchmarks: all, or one of plan, apply, e2e, --loop.
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Regenerate the stack graphs embedded in docs/.
+    Docs,
+    /// Check that fabric-core (model, state, engine) links no cloud client and no crate of ours.
+    Layers,
+    /// Check that fabric builds, warning-free, with no service and with each one alone.
+    Features,
+    /// `<verb> <stack> [flags]`: build stack `<stack>` and run `<verb>` with it.
+    #[command(external_subcommand)]
+    Stack(Vec<String>),
+}
 
 /// The workspace this command runs in: found from the current directory at run time (a build
 /// shared between checkouts must not point at another checkout), else where xtask was built.
@@ -89,29 +109,34 @@ fn has_dylib_feature(root: &Path, stack: &str) -> bool {
     std::fs::read_to_string(root.join("stacks").join(stack).join("Cargo.toml")).is_ok_and(|m| offers_dylib(&m))
 }
 
-/// Whether a stack's manifest declares `dylib = ["dep:fabric-dylib"]`.
+/// Whether a stack's manifest declares a `dylib` feature that brings `fabric-dylib`.
 fn offers_dylib(manifest: &str) -> bool {
-    manifest.lines().any(|l| l.split_whitespace().collect::<String>() == "dylib=[\"dep:fabric-dylib\"]")
+    let Ok(manifest) = manifest.parse::<toml::Table>() else { return false };
+    manifest
+        .get("features")
+        .and_then(|f| f.get("dylib"))
+        .and_then(toml::Value::as_array)
+        .is_some_and(|deps| deps.iter().any(|d| d.as_str() == Some("dep:fabric-dylib")))
 }
 
-fn local(action: Option<&str>) -> ExitCode {
+fn local(action: &str) -> ExitCode {
     let home = workspace_root().join(".fabric");
     let result = match action {
-        Some("up") => fabric_local::ensure_running(&home).map(|(e, fresh)| {
+        "up" => fabric_local::ensure_running(&home).map(|(e, fresh)| {
             println!("{} ({})", e.endpoint(), if fresh { "started" } else { "already running" });
         }),
-        Some("down") => fabric_local::stop(&home).map(|e| match e {
+        "down" => fabric_local::stop(&home).map(|e| match e {
             Some(e) => println!("stopped the local AWS emulator (pid {}); local state was discarded with it", e.pid),
             None => println!("the local AWS emulator was not running"),
         }),
-        Some("status") => {
+        "status" => {
             match fabric_local::running(&home) {
                 Some(e) => println!("running at {} (pid {})", e.endpoint(), e.pid),
                 None => println!("not running"),
             }
             Ok(())
         }
-        _ => Err(USAGE.to_string()),
+        other => Err(format!("unknown action `{other}`: up, down or status")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -166,33 +191,68 @@ fn bench(rest: &[String]) -> ExitCode {
 /// Crates the cloud-free layers must not link: the AWS SDK, and the Kubernetes client and types.
 const CLOUD_CRATES: &[&str] = &["aws-", "kube", "k8s-openapi"];
 
-/// The cloud crates among the normal dependencies listed by `cargo tree --prefix none`.
-fn cloud_crates_in(tree: &str) -> Vec<String> {
-    let mut found: Vec<String> = tree
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|name| CLOUD_CRATES.iter().any(|c| name.starts_with(c)))
-        .map(str::to_string)
-        .collect();
+/// What `fabric-core` links through normal dependencies that it must not: cloud crates and
+/// crates of this workspace, by name, from `cargo metadata`'s resolved graph.
+fn forbidden_in_core(metadata: &cargo_metadata::Metadata) -> Result<(Vec<String>, usize), String> {
+    use cargo_metadata::DependencyKind;
+    let resolve = metadata.resolve.as_ref().ok_or("cargo metadata resolved nothing")?;
+    let core =
+        metadata.workspace_packages().into_iter().find(|p| p.name.as_str() == "fabric-core").ok_or("no fabric-core")?;
+    let members: std::collections::HashSet<_> = metadata.workspace_members.iter().collect();
+    let nodes: std::collections::HashMap<_, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![&core.id];
+    let mut found = Vec::new();
+    while let Some(id) = todo.pop() {
+        let Some(node) = nodes.get(id) else { continue };
+        for dep in &node.deps {
+            let normal = dep.dep_kinds.iter().any(|k| k.kind == DependencyKind::Normal);
+            if !normal || !seen.insert(&dep.pkg) {
+                continue;
+            }
+            let name = metadata[&dep.pkg].name.to_string();
+            if members.contains(&dep.pkg) {
+                found.push(format!("{name} (a crate of this workspace)"));
+            } else if CLOUD_CRATES.iter().any(|c| name.starts_with(c)) {
+                found.push(name);
+            }
+            todo.push(&dep.pkg);
+        }
+    }
     found.sort();
     found.dedup();
-    found
+    Ok((found, seen.len()))
 }
 
 /// `engine` and `model` know no cloud: `fabric-core`, which holds them with `state`, must build
 /// without the AWS SDK and the Kubernetes client (docs/design-notes.md, "Layers").
-/// The cargo features of the `fabric` crate, one per service (`full` is all of them).
-const FEATURES: &[&str] =
-    &["", "ec2", "iam", "route53", "acm", "elbv2", "rds", "backup", "eks", "kms", "k8s", "verify"];
+/// The cargo features of the `fabric` crate to check alone (and none): every feature of
+/// `sdk/Cargo.toml` but `default` and `full`, read from the manifest.
+fn fabric_features(manifest: &str) -> Result<Vec<String>, String> {
+    let manifest: toml::Table = manifest.parse().map_err(|e| format!("sdk/Cargo.toml: {e}"))?;
+    let features =
+        manifest.get("features").and_then(toml::Value::as_table).ok_or("sdk/Cargo.toml has no [features]")?;
+    let mut all = vec![String::new()];
+    all.extend(features.keys().filter(|k| !matches!(k.as_str(), "default" | "full")).cloned());
+    Ok(all)
+}
 
 /// `cargo check -p fabric --no-default-features --features <one>` for each feature alone (and for
 /// none): a feature must bring what it needs, and leave nothing unused behind it.
 fn features() -> ExitCode {
+    let manifest = std::fs::read_to_string(workspace_root().join("sdk/Cargo.toml")).unwrap_or_default();
+    let features = match fabric_features(&manifest) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let mut failed = Vec::new();
-    for feature in FEATURES {
-        let shown = if feature.is_empty() { "(none)" } else { feature };
+    for feature in &features {
+        let shown = if feature.is_empty() { "(none)".to_string() } else { feature.clone() };
         let out = cargo()
-            .args(["check", "-p", "fabric", "--lib", "--no-default-features", "--features", feature])
+            .args(["check", "-p", "fabric", "--lib", "--no-default-features", "--features", feature.as_str()])
             .args(["--message-format", "short"])
             .output();
         let ok = match out {
@@ -214,7 +274,7 @@ fn features() -> ExitCode {
         };
         println!("features: {shown:<8} {}", if ok { "ok" } else { "FAILED" });
         if !ok {
-            failed.push(shown);
+            failed.push(shown.clone());
         }
     }
     // A program built without a service names the feature when its state holds that service's
@@ -226,7 +286,7 @@ fn features() -> ExitCode {
     let table_ok = matches!(table, Ok(s) if s.success());
     println!("features: ec2 alone, the missing-feature table: {}", if table_ok { "ok" } else { "FAILED" });
     if !table_ok {
-        failed.push("ec2 (providers:: tests)");
+        failed.push("ec2 (providers:: tests)".to_string());
     }
     if failed.is_empty() {
         ExitCode::SUCCESS
@@ -241,32 +301,25 @@ fn features() -> ExitCode {
 }
 
 fn layers() -> ExitCode {
-    let out = match cargo().args(["tree", "-p", "fabric-core", "-e", "normal", "--prefix", "none"]).output() {
-        Ok(o) if o.status.success() => o,
-        Ok(o) => {
-            eprintln!("error: cargo tree: {}", String::from_utf8_lossy(&o.stderr));
-            return ExitCode::from(1);
+    let metadata = cargo_metadata::MetadataCommand::new().current_dir(workspace_root()).exec();
+    let checked = metadata.map_err(|e| e.to_string()).and_then(|m| forbidden_in_core(&m));
+    match checked {
+        Ok((found, _)) if !found.is_empty() => {
+            eprintln!(
+                "error: fabric-core depends on {}\n  fix: the engine and the model know providers only through \
+                 engine::provider (the trait and Ctx); move what needs a cloud client, or a crate of ours, into the fabric crate",
+                found.join(", ")
+            );
+            ExitCode::from(1)
         }
-        Err(e) => {
-            eprintln!("error: running cargo tree: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let tree = String::from_utf8_lossy(&out.stdout);
-    match cloud_crates_in(&tree).as_slice() {
-        [] => {
+        Ok((_, n)) => {
             println!(
-                "layers: fabric-core (model, state, engine) depends on no cloud crate ({} crates)",
-                tree.lines().count()
+                "layers: fabric-core (model, state, engine) depends on no cloud crate and no crate of ours ({n} crates)"
             );
             ExitCode::SUCCESS
         }
-        found => {
-            eprintln!(
-                "error: fabric-core depends on {}\n  fix: the engine and the model know providers only through \
-                 engine::provider (the trait and Ctx); move what needs a cloud client into the fabric crate",
-                found.join(", ")
-            );
+        Err(e) => {
+            eprintln!("error: cargo metadata: {e}");
             ExitCode::from(1)
         }
     }
@@ -315,38 +368,32 @@ fn docs() -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some(verb) if STACK_VERBS.contains(&verb) => match args.get(1) {
-            Some(stack) if !stack.starts_with('-') => run_stack(verb, stack, &args[2..]),
-            _ => {
-                eprintln!("error: `cargo xtask {verb}` needs a stack name\n{USAGE}");
+    match Xtask::parse().task {
+        Task::Local { action } => local(&action),
+        Task::Test { args } => test(&args),
+        Task::Bench { args } => bench(&args),
+        Task::Docs => docs(),
+        Task::Layers => layers(),
+        Task::Features => features(),
+        Task::Stack(args) => match args.as_slice() {
+            [verb, stack, rest @ ..] if !stack.starts_with('-') => run_stack(verb, stack, rest),
+            [verb, ..] => {
+                eprintln!(
+                    "error: `cargo xtask {verb}` needs a stack name: `cargo xtask {verb} <stack>` (stacks/<stack>)"
+                );
                 ExitCode::from(2)
             }
+            [] => ExitCode::from(2),
         },
-        Some("local") => local(args.get(1).map(String::as_str)),
-        Some("test") => test(&args[1..]),
-        Some("bench") => bench(&args[1..]),
-        Some("docs") => docs(),
-        Some("layers") => layers(),
-        Some("features") => features(),
-        Some("help" | "--help" | "-h") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{cloud_crates_in, offers_dylib};
+    use super::{fabric_features, forbidden_in_core, offers_dylib};
 
     #[test]
-    fn a_stack_offers_the_shared_library_only_by_the_feature_line() {
+    fn a_stack_offers_the_shared_library_only_by_the_feature() {
         assert!(offers_dylib("[features]\ndylib = [\"dep:fabric-dylib\"]\n"));
         assert!(offers_dylib("[features]\ndylib=[ \"dep:fabric-dylib\" ]\n"));
         assert!(!offers_dylib("[dependencies]\nfabric-dylib = { path = \"../../sdk-dylib\" }\n"));
@@ -357,10 +404,22 @@ mod tests {
     }
 
     #[test]
-    fn the_layer_check_names_every_cloud_crate_it_sees() {
-        let tree =
-            "fabric-core v0.1.0 (/w/core)\nserde v1.0.228\naws-sdk-s3 v1.2.0\nkube-client v3.0.0\naws-sdk-s3 v1.2.0\n";
-        assert_eq!(cloud_crates_in(tree), vec!["aws-sdk-s3", "kube-client"]);
-        assert!(cloud_crates_in("fabric-core v0.1.0\ntokio v1.0.0\n").is_empty());
+    fn the_features_checked_are_the_manifest_s() {
+        let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/Cargo.toml")).unwrap();
+        let features = fabric_features(&manifest).unwrap();
+        assert_eq!(features[0], "", "none first");
+        assert!(features.iter().any(|f| f == "rds") && features.iter().any(|f| f == "k8s"), "{features:?}");
+        assert!(!features.iter().any(|f| f == "full" || f == "default"), "{features:?}");
+    }
+
+    #[test]
+    fn fabric_core_links_no_cloud_crate_and_no_crate_of_ours() {
+        let metadata = cargo_metadata::MetadataCommand::new()
+            .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+            .exec()
+            .unwrap();
+        let (found, n) = forbidden_in_core(&metadata).unwrap();
+        assert!(found.is_empty(), "{found:?}");
+        assert!(n > 10, "the walk saw {n} crates");
     }
 }

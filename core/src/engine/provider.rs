@@ -495,7 +495,7 @@ impl<P: TypedProvider> Provider for Typed<P> {
 pub struct Registry {
     providers: HashMap<&'static str, Arc<dyn Provider>>,
     families: Vec<(&'static str, ProviderFor)>,
-    unavailable: Vec<(&'static str, &'static str)>,
+    unavailable: Vec<(&'static str, String)>,
 }
 
 /// The provider of one type of a family, by its type name.
@@ -517,13 +517,13 @@ impl Registry {
 
     /// Types whose name starts with `prefix` have no provider in this build, and `fix` says how to
     /// get one (a program built without the cargo feature of their service).
-    pub fn register_unavailable(&mut self, prefix: &'static str, fix: &'static str) {
-        self.unavailable.push((prefix, fix));
+    pub fn register_unavailable(&mut self, prefix: &'static str, fix: impl Into<String>) {
+        self.unavailable.push((prefix, fix.into()));
     }
 
     /// How to get a provider for `type_name`, when it is one of [`Registry::register_unavailable`].
-    pub fn unavailable(&self, type_name: &str) -> Option<&'static str> {
-        self.unavailable.iter().find(|(prefix, _)| type_name.starts_with(prefix)).map(|(_, fix)| *fix)
+    pub fn unavailable(&self, type_name: &str) -> Option<&str> {
+        self.unavailable.iter().find(|(prefix, _)| type_name.starts_with(prefix)).map(|(_, fix)| fix.as_str())
     }
 
     pub fn get(&self, type_name: &str) -> Option<Arc<dyn Provider>> {

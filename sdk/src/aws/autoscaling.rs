@@ -15,6 +15,11 @@ pub fn attachment_provider() -> Arc<dyn Provider> {
     typed(AttachmentProvider)
 }
 
+/// Every Auto Scaling provider.
+pub fn providers() -> Vec<Arc<dyn Provider>> {
+    vec![attachment_provider()]
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttachmentInputs<R = String> {
     pub autoscaling_group: R,

@@ -1,37 +1,39 @@
 //! AWS: client configuration (the standard `aws-config` chain, or one local endpoint), error
 //! handling shared by providers, and one module per service.
 
-#[cfg(feature = "acm")]
-pub mod acm;
-#[cfg(feature = "eks")]
-pub mod autoscaling;
-#[cfg(feature = "backup")]
-pub mod backup;
 pub mod create;
 #[cfg(all(test, feature = "full"))]
 mod definite_tests;
-#[cfg(feature = "ec2")]
-pub mod ec2;
-#[cfg(feature = "eks")]
-pub mod eks;
-#[cfg(feature = "elbv2")]
-pub mod elbv2;
 pub mod gap;
-#[cfg(feature = "iam")]
-pub mod iam;
-#[cfg(feature = "kms")]
-pub mod kms;
 pub mod preflight;
-#[cfg(feature = "rds")]
-pub mod rds;
 #[cfg(all(test, feature = "full"))]
 mod request_tests;
-#[cfg(feature = "route53")]
-pub mod route53;
 pub mod s3;
 #[cfg(all(test, feature = "full"))]
 pub(crate) mod scripted;
+#[macro_use]
+mod services;
 pub mod wait;
+
+pub use services::Service;
+
+// The service table: one line per AWS service behind a cargo feature — its module, the feature
+// (in `sdk/Cargo.toml`), the type-name prefixes its providers serve, and its client in [`Aws`].
+// The modules, the clients, `providers()` and the registry's missing-feature table are derived
+// from it; `services::tests` checks it against the manifest's features. Adding a service is its
+// module, one line here, and the two Cargo manifests (docs/adding-a-resource-type.md).
+table! {
+    ec2: "ec2", ["aws:ec2:"], ec2 = aws_sdk_ec2;
+    iam: "iam", ["aws:iam:"], iam = aws_sdk_iam;
+    route53: "route53", ["aws:route53:"], route53 = aws_sdk_route53;
+    acm: "acm", ["aws:acm:"], acm = aws_sdk_acm;
+    elbv2: "elbv2", ["aws:elbv2:"], elbv2 = aws_sdk_elasticloadbalancingv2;
+    rds: "rds", ["aws:rds:"], rds = aws_sdk_rds;
+    backup: "backup", ["aws:backup:"], backup = aws_sdk_backup;
+    eks: "eks", ["aws:eks:"], eks = aws_sdk_eks;
+    autoscaling: "eks", ["aws:autoscaling:"], autoscaling = aws_sdk_autoscaling;
+    kms: "kms", ["aws:kms:"], kms = aws_sdk_kms;
+}
 
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Urn};
@@ -58,28 +60,11 @@ impl AwsCtx for Ctx {
     }
 }
 
-/// Every provider of this module, for the registry.
+/// Every provider of this module, for the registry: the S3 bucket (S3 is always built, for
+/// state), and each built service's.
 pub fn providers() -> Vec<Arc<dyn Provider>> {
-    #[allow(unused_mut)]
     let mut all = vec![s3::bucket_provider()];
-    #[cfg(feature = "ec2")]
-    all.extend(ec2::providers());
-    #[cfg(feature = "iam")]
-    all.extend(iam::providers());
-    #[cfg(feature = "route53")]
-    all.extend(route53::providers());
-    #[cfg(feature = "rds")]
-    all.extend(rds::providers());
-    #[cfg(feature = "acm")]
-    all.extend(acm::providers());
-    #[cfg(feature = "backup")]
-    all.extend(backup::providers());
-    #[cfg(feature = "elbv2")]
-    all.extend(elbv2::providers());
-    #[cfg(feature = "eks")]
-    all.extend(eks::providers().into_iter().chain([autoscaling::attachment_provider()]));
-    #[cfg(feature = "kms")]
-    all.extend(kms::providers());
+    all.extend(service_providers());
     all
 }
 
@@ -479,52 +464,6 @@ impl aws_smithy_types::config_bag::Storable for CallStarted {
 const ATTEMPTS_HEADER: &str = "x-fabric-attempts";
 const ELAPSED_HEADER: &str = "x-fabric-elapsed-ms";
 
-/// The AWS clients of one run.
-pub struct Aws {
-    pub config: aws_types::SdkConfig,
-    #[cfg(feature = "ec2")]
-    pub ec2: aws_sdk_ec2::Client,
-    pub s3: aws_sdk_s3::Client,
-    #[cfg(feature = "iam")]
-    pub iam: aws_sdk_iam::Client,
-    #[cfg(feature = "route53")]
-    pub route53: aws_sdk_route53::Client,
-    #[cfg(feature = "rds")]
-    pub rds: aws_sdk_rds::Client,
-    #[cfg(feature = "acm")]
-    pub acm: aws_sdk_acm::Client,
-    #[cfg(feature = "backup")]
-    pub backup: aws_sdk_backup::Client,
-    #[cfg(feature = "elbv2")]
-    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
-    #[cfg(feature = "eks")]
-    pub eks: aws_sdk_eks::Client,
-    #[cfg(feature = "eks")]
-    pub autoscaling: aws_sdk_autoscaling::Client,
-    pub sts: aws_sdk_sts::Client,
-    pub quotas: aws_sdk_servicequotas::Client,
-    #[cfg(feature = "kms")]
-    pub kms: aws_sdk_kms::Client,
-    pub calls: CallLog,
-    /// Talking to the local emulator: an API it does not implement (HTTP 500) may be recorded as
-    /// an *emulator gap* by providers that know it, and is reported after the deploy — never on
-    /// real AWS.
-    pub emulator: bool,
-}
-
-/// The client of one service (`client!(aws_sdk_ec2, &config, &calls, retry)`): its calls recorded
-/// into `calls`, retried in `retry`'s partition.
-macro_rules! client {
-    ($sdk:ident, $config:expr, $calls:expr, $retry:expr) => {
-        $sdk::Client::from_conf(
-            $sdk::config::Builder::from($config)
-                .interceptor(Recorder($calls.clone()))
-                .retry_partition($retry.partition())
-                .build(),
-        )
-    };
-}
-
 impl Aws {
     /// Loads configuration from the standard chain (environment, profiles, SSO, IMDS), with the
     /// overrides of `settings`.
@@ -570,34 +509,9 @@ impl Aws {
                 .force_path_style(custom_endpoint)
                 .build(),
         );
-        Aws {
-            #[cfg(feature = "ec2")]
-            ec2: client!(aws_sdk_ec2, &config, &calls, retry),
-            s3,
-            #[cfg(feature = "iam")]
-            iam: client!(aws_sdk_iam, &config, &calls, retry),
-            #[cfg(feature = "route53")]
-            route53: client!(aws_sdk_route53, &config, &calls, retry),
-            #[cfg(feature = "rds")]
-            rds: client!(aws_sdk_rds, &config, &calls, retry),
-            #[cfg(feature = "acm")]
-            acm: client!(aws_sdk_acm, &config, &calls, retry),
-            #[cfg(feature = "backup")]
-            backup: client!(aws_sdk_backup, &config, &calls, retry),
-            #[cfg(feature = "elbv2")]
-            elbv2: client!(aws_sdk_elasticloadbalancingv2, &config, &calls, retry),
-            #[cfg(feature = "eks")]
-            eks: client!(aws_sdk_eks, &config, &calls, retry),
-            #[cfg(feature = "eks")]
-            autoscaling: client!(aws_sdk_autoscaling, &config, &calls, retry),
-            sts: client!(aws_sdk_sts, &config, &calls, retry),
-            quotas: client!(aws_sdk_servicequotas, &config, &calls, retry),
-            #[cfg(feature = "kms")]
-            kms: client!(aws_sdk_kms, &config, &calls, retry),
-            config,
-            calls,
-            emulator: false,
-        }
+        let sts = client!(aws_sdk_sts, &config, &calls, retry);
+        let quotas = client!(aws_sdk_servicequotas, &config, &calls, retry);
+        Aws::with_service_clients(config, s3, sts, quotas, calls, retry)
     }
 
     pub fn region(&self) -> String {
