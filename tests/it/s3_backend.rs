@@ -137,7 +137,14 @@ async fn a_bucket_that_is_not_ours_is_never_taken_over() {
     let fabric::engine::Outcome::Failed(m) = &report.results[0].outcome else { panic!("{report:?}") };
     assert!(m.contains("S3 bucket someone-elses-bucket already exists and is not this stack's"), "{m}");
     assert!(m.contains("fabric:urn=buckets::aws:s3:Bucket::data"), "{m}");
+    // A bucket made without tags has no tag set: S3 answers NoSuchTagSet, and nothing else.
     let tags = fx.aws.s3.get_bucket_tagging().bucket("someone-elses-bucket").send().await;
-    assert!(tags.is_err() || tags.unwrap().tag_set().is_empty(), "no tag was put on it");
+    match tags {
+        Err(e) => {
+            let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e).map(String::from);
+            assert_eq!(code.as_deref(), Some("NoSuchTagSet"), "{e:?}");
+        }
+        Ok(t) => panic!("tags were put on someone else's bucket: {:?}", t.tag_set()),
+    }
     assert!(engine.store.load().await.unwrap().resources.is_empty());
 }

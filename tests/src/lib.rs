@@ -239,3 +239,11 @@ pub fn example_graph(cfg: &example::Config) -> Arc<Graph> {
     example::program_with(cfg)(&mut s).unwrap();
     Arc::new(s.finish().unwrap())
 }
+
+/// `kind-demo`: a ConfigMap on a cluster reached only through a kubeconfig (`tests/it/kube_reach.rs`,
+/// run as `stacks kind-demo <verb>`).
+pub fn kind_demo_program(s: &mut fabric::model::Stack) -> fabric::Result<()> {
+    let kind = fabric::k8s::ClusterRef::kubeconfig("kind");
+    fabric::k8s::ConfigMap::builder().name("settings").namespace("apps").cluster(&kind).build().add(s)?;
+    Ok(())
+}

@@ -39,6 +39,20 @@ async fn next(handle: &mut Mock, status: u16, answer: Value) -> Seen {
     Seen { method, path, query, content_type, body }
 }
 
+/// Awaits the provider call `call`, failing the test if it sends another request before it ends
+/// (such a request would otherwise wait for an answer forever, hanging the test instead of
+/// failing it).
+async fn ends_without_another_request<T>(server: &mut Mock, call: tokio::task::JoinHandle<T>) -> T {
+    tokio::select! {
+        biased;
+        out = call => out.unwrap(),
+        req = server.next_request() => match req {
+            Some((r, _)) => panic!("the call sent {} {} as well", r.method(), r.uri().path()),
+            None => panic!("the client went away before the call ended"),
+        },
+    }
+}
+
 /// Answers the GET a create sends first (is an object of that name already there?) with 404.
 async fn absent(handle: &mut Mock) {
     let get = next(handle, 404, status(404, "NotFound", "not found")).await;
@@ -180,10 +194,9 @@ async fn a_create_never_takes_over_an_object_that_is_not_this_stacks() {
     theirs["metadata"]["labels"] = json!({LABEL_MANAGED_BY: "Helm"});
     let get = next(&mut server, 200, theirs).await;
     assert_eq!((get.method.as_str(), get.path.as_str()), ("GET", "/apis/apps/v1/namespaces/apps/deployments/web"));
-    let err = call.await.unwrap().unwrap_err().to_string();
+    let err = ends_without_another_request(&mut server, call).await.unwrap_err().to_string();
     assert!(err.contains("Deployment apps/web already exists") && err.contains("managed by Helm"), "{err}");
     assert!(err.contains("fabric.dev/stack=demo"), "says how to bring it under the stack: {err}");
-    drop(server); // no PATCH was sent: the call ended after the GET
 }
 
 #[tokio::test]
@@ -195,9 +208,9 @@ async fn delete_leaves_an_object_that_is_another_one_than_the_one_applied() {
     let provider = provider::provider_for(urn.type_name());
     let call = tokio::spawn(async move { provider.delete(&ctx, &urn, &json!({}), &outputs).await });
     // Same name and labels, but another object (uid-1): not the one this state recorded.
-    next(&mut server, 200, live_deployment(1, 1, 2, true)).await;
-    call.await.unwrap().unwrap();
-    drop(server); // no DELETE was sent
+    let get = next(&mut server, 200, live_deployment(1, 1, 2, true)).await;
+    assert_eq!((get.method.as_str(), get.path.as_str()), ("GET", "/apis/apps/v1/namespaces/apps/deployments/web"));
+    ends_without_another_request(&mut server, call).await.expect("left in place, without an error");
 }
 
 /// A PodDisruptionBudget `web` under `api_version`, as a program declares it.

@@ -11,9 +11,10 @@ fn main() {
         Some("acme") => fabric::cli::run_with_args_env("acme", args, Some("dev"), acme::program),
         Some("dns") => fabric::cli::run_with_args_env("dns", args, Some("develop"), dns::program),
         Some("example") => fabric::cli::run_with_args("example", args, example::program),
+        Some("kind-demo") => fabric::cli::run_with_args("kind-demo", args, fabric_tests::kind_demo_program),
         Some("reference") => fabric::cli::run_with_args_env("reference", args, Some("develop"), reference::program),
         _ => {
-            eprintln!("usage: stacks <acme|dns|example|reference> <verb> …");
+            eprintln!("usage: stacks <acme|dns|example|kind-demo|reference> <verb> …");
             2
         }
     };
