@@ -82,11 +82,3 @@ async fn backup_plan_against_the_emulator() {
     let plans = fx.aws.backup.list_backup_plans().send().await.unwrap();
     assert!(plans.backup_plans_list().iter().all(|p| p.backup_plan_name() != Some("bk-daily")));
 }
-
-async fn plan_id(engine: &fabric::engine::Engine) -> String {
-    let state = engine.store.load().await.unwrap();
-    state.resources.iter().find(|(u, _)| u.type_name() == "aws:backup:Plan").unwrap().1.outputs["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}

@@ -173,38 +173,20 @@ impl MaybeLacking for AddonProvider {
     /// (EKS may install add-ons of its own: those are taken too, and say so.)
     async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let eks = &ctx.aws()?.eks;
-        let mut out = vec![None; items.len()];
-        for (cluster, indices) in by_cluster(items) {
-            let existing = names_in_cluster(|| async {
-                let mut names = Vec::new();
-                let mut pages = eks.list_addons().cluster_name(&cluster).into_paginator().send();
-                while let Some(page) = pages.next().await {
-                    match found("ListAddons", page)? {
-                        Some(p) => names.extend(p.addons().iter().cloned()),
-                        None => return Ok(None),
-                    }
-                }
-                Ok(Some(names))
-            })
-            .await?;
-            let part: Vec<(Urn, Value)> = indices.iter().map(|&i| items[i].clone()).collect();
-            let cluster = &cluster;
-            let answers = crate::aws::names_held(ctx, &part, "name", &existing, |name| async move {
-                Ok(self
-                    .describe(ctx, cluster, &name)
-                    .await?
-                    .and_then(|a| a.tags)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect())
-            })
-            .await?
-            .unwrap_or_default();
-            for (i, a) in indices.into_iter().zip(answers) {
-                out[i] = a;
+        let list = |cluster: String| async move {
+            let mut names = Vec::new();
+            let mut pages = eks.list_addons().cluster_name(cluster).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let Some(p) = found("ListAddons", page)? else { return Ok(None) };
+                names.extend(p.addons().iter().cloned());
             }
-        }
-        Ok(Some(out))
+            Ok(Some(names))
+        };
+        let name_of = |v: &Value| crate::engine::provider::known_text(v, "name").map(String::from);
+        let tags = |cluster: String, name: String| async move {
+            Ok(self.describe(ctx, &cluster, &name).await?.and_then(|a| a.tags).unwrap_or_default().into_iter().collect())
+        };
+        names_in_clusters(ctx, items, list, name_of, tags).await
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &AddonInputs) -> ProviderResult<Option<AddonMade>> {

@@ -88,14 +88,37 @@ fn not_found<E: aws_sdk_eks::error::ProvideErrorMetadata>(e: &SdkError<E, HttpRe
 }
 
 /// An EKS answer in which "no such thing" is `None`; any other error names the call.
-/// The names of a cluster's node groups or add-ons (`list`, paginated), each mapped to itself;
-/// none when the cluster does not exist (nothing of it can be taken).
-async fn names_in_cluster<F, Fut>(list: F) -> ProviderResult<std::collections::BTreeMap<String, String>>
+/// A names check of what lives in a cluster (node groups, add-ons), one listing per cluster that
+/// exists: `list(cluster)` gives the names there (`None`: no such cluster, so nothing is taken),
+/// `name_of(inputs)` an item's name (`None`: not known yet), `tags(cluster, name)` the tags of one
+/// that is there.
+async fn names_in_clusters<L, LF, T, TF>(
+    ctx: &Ctx,
+    items: &[(Urn, Value)],
+    list: L,
+    name_of: impl Fn(&Value) -> Option<String>,
+    tags: T,
+) -> NamesTaken
 where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = ProviderResult<Option<Vec<String>>>>,
+    L: Fn(String) -> LF,
+    LF: std::future::Future<Output = ProviderResult<Option<Vec<String>>>>,
+    T: Fn(String, String) -> TF,
+    TF: std::future::Future<Output = ProviderResult<Tags>>,
 {
-    Ok(list().await?.unwrap_or_default().into_iter().map(|n| (n.clone(), n)).collect())
+    let mut out = vec![None; items.len()];
+    for (cluster, indices) in by_cluster(items) {
+        let existing: std::collections::BTreeMap<String, String> =
+            list(cluster.clone()).await?.unwrap_or_default().into_iter().map(|n| (n.clone(), n)).collect();
+        let named: Vec<(Urn, Value)> =
+            indices.iter().map(|&i| (items[i].0.clone(), serde_json::json!({ "name": name_of(&items[i].1) }))).collect();
+        let answers = crate::aws::names_held(ctx, &named, "name", &existing, |name| tags(cluster.clone(), name))
+            .await?
+            .unwrap_or_default();
+        for (i, answer) in indices.into_iter().zip(answers) {
+            out[i] = answer;
+        }
+    }
+    Ok(Some(out))
 }
 
 /// The items of a names check grouped by their cluster, where it is known.

@@ -339,46 +339,22 @@ impl TypedProvider for NodeGroupProvider {
     /// (physical) names meet. A pool whose name is not known yet is not checked.
     async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let eks = &ctx.aws()?.eks;
-        let mut out = vec![None; items.len()];
-        for (cluster, indices) in by_cluster(items) {
-            let existing = names_in_cluster(|| async {
-                let mut names = Vec::new();
-                let mut pages = eks.list_nodegroups().cluster_name(&cluster).into_paginator().send();
-                while let Some(page) = pages.next().await {
-                    match found("ListNodegroups", page)? {
-                        Some(p) => names.extend(p.nodegroups().iter().cloned()),
-                        None => return Ok(None),
-                    }
-                }
-                Ok(Some(names))
-            })
-            .await?;
-            // The physical name, where every field it is made of is known.
-            let part: Vec<(Urn, Value)> = indices
-                .iter()
-                .map(|&i| {
-                    let (urn, v) = &items[i];
-                    let name = serde_json::from_value::<NodeGroupInputs>(v.clone()).ok().map(|n| node_group_name(&n));
-                    (urn.clone(), serde_json::json!({ "name": name }))
-                })
-                .collect();
-            let cluster = &cluster;
-            let answers = crate::aws::names_held(ctx, &part, "name", &existing, |name| async move {
-                Ok(self
-                    .describe(ctx, cluster, &name)
-                    .await?
-                    .and_then(|g| g.tags)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect())
-            })
-            .await?
-            .unwrap_or_default();
-            for (i, a) in indices.into_iter().zip(answers) {
-                out[i] = a;
+        let list = |cluster: String| async move {
+            let mut names = Vec::new();
+            let mut pages = eks.list_nodegroups().cluster_name(cluster).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let Some(p) = found("ListNodegroups", page)? else { return Ok(None) };
+                names.extend(p.nodegroups().iter().cloned());
             }
-        }
-        Ok(Some(out))
+            Ok(Some(names))
+        };
+        // The physical name, where every field it is made of is known.
+        let name_of =
+            |v: &Value| serde_json::from_value::<NodeGroupInputs>(v.clone()).ok().map(|n| node_group_name(&n));
+        let tags = |cluster: String, name: String| async move {
+            Ok(self.describe(ctx, &cluster, &name).await?.and_then(|g| g.tags).unwrap_or_default().into_iter().collect())
+        };
+        names_in_clusters(ctx, items, list, name_of, tags).await
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &NodeGroupInputs) -> ProviderResult<Option<NodeGroupOutputs>> {
