@@ -276,19 +276,19 @@ impl TypedProvider for CertificateProvider {
 
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &CertificateInputs, out: &CertificateOutputs) -> ProviderResult<()> {
         // A certificate still attached to a listener being replaced is released shortly.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        loop {
-            match ctx.aws()?.acm.delete_certificate().certificate_arn(&out.arn).send().await {
-                Ok(_) => return Ok(()),
-                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(()),
-                Err(e)
-                    if error_code(&e) == Some("ResourceInUseException") && tokio::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                }
-                Err(e) => return Err(call_failed("DeleteCertificate", e)),
+        let acm = &ctx.aws()?.acm;
+        let check = || async {
+            match acm.delete_certificate().certificate_arn(&out.arn).send().await {
+                Ok(_) => Ok(Poll::Ready(())),
+                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(Poll::Ready(())),
+                Err(e) if error_code(&e) == Some("ResourceInUseException") => Ok(Poll::Waiting("in use".into())),
+                Err(e) => Err(call_failed("DeleteCertificate", e)),
             }
-        }
+        };
+        poll_until(Duration::from_secs(300), Duration::from_secs(10), check, |_| {
+            format!("certificate {}: still in use after 5 minutes (a listener holds it)", out.arn)
+        })
+        .await
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, CertificateOutputs)]) -> Reads<Self> {

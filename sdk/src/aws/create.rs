@@ -5,6 +5,7 @@
 //! make a second resource. [`create_or_find`] sends the create with the SDK's retries off; on an
 //! ambiguous failure it looks the resource up (by its `fabric:urn` tag, or its natural key) and
 //! retries only if it is not there. Throttling (which never creates anything) is retried directly.
+//! The delays between attempts are backon's exponential backoff with jitter.
 
 use super::Failure;
 use crate::engine::provider::{ProviderError, ProviderResult};
@@ -40,7 +41,7 @@ where
     L: FnMut() -> LF,
     LF: Future<Output = ProviderResult<Option<T>>>,
 {
-    let mut delay = base_delay;
+    let mut delays = backoff(base_delay, Duration::from_secs(20));
     let mut last = String::new();
     for attempt in 1..=CREATE_ATTEMPTS {
         match create().await {
@@ -51,27 +52,34 @@ where
             Err(Failure::Throttled(m)) => {
                 tracing::warn!("{what}: throttled (attempt {attempt}): {m}");
                 last = m;
+                tokio::time::sleep(delays.next().unwrap_or(base_delay)).await;
             }
             Err(Failure::Ambiguous(m)) => {
                 tracing::warn!("{what}: answer lost (attempt {attempt}), looking it up before retrying: {m}");
-                tokio::time::sleep(delay).await;
+                // Time for a create that did happen to show in a lookup.
+                tokio::time::sleep(delays.next().unwrap_or(base_delay)).await;
                 if let Some(found) = find().await? {
                     return Ok(found);
                 }
                 last = m;
             }
         }
-        tokio::time::sleep(jittered(delay)).await;
-        delay = (delay * 2).min(Duration::from_secs(20));
     }
     Err(ProviderError(format!("{what} failed after {CREATE_ATTEMPTS} attempts: {last}")))
 }
 
-/// Half of `delay` plus a random share of the other half, so that calls throttled together do not
-/// come back together.
-fn jittered(delay: Duration) -> Duration {
-    use rand::Rng;
-    delay / 2 + delay.mul_f64(rand::rng().random::<f64>() / 2.0)
+/// The delays between attempts: from `first`, doubling up to `most`, each with a random share
+/// added, so that calls throttled together do not come back together (backon's exponential
+/// backoff).
+fn backoff(first: Duration, most: Duration) -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(first)
+        .with_max_delay(most)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 /// Error codes that mean "something still uses this; it will let go": an address still held by a
@@ -86,7 +94,7 @@ where
     Fut: Future<Output = Result<(), Failure>>,
 {
     let start = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(500);
+    let mut delays = backoff(Duration::from_millis(500), Duration::from_secs(15));
     loop {
         match op().await {
             Ok(()) => return Ok(()),
@@ -98,8 +106,7 @@ where
             Err(Failure::Throttled(_)) if start.elapsed() < budget => {}
             Err(f) => return Err(ProviderError(format!("{what} failed: {}", f.message()))),
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(15));
+        tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(15))).await;
     }
 }
 

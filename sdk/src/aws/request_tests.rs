@@ -694,3 +694,43 @@ async fn an_endpoint_is_awaited_until_available_in_the_real_apis_spelling() {
     assert!(create.body.contains("ServiceName=com.amazonaws.us-east-2.ssm"), "{}", create.body);
     assert!(create.body.contains("PrivateDnsEnabled=true"), "{}", create.body);
 }
+
+/// Every AWS wait goes through `aws::wait::poll_until`, so a step's custom timeout bounds it: an
+/// endpoint that stays `pending` fails at the custom limit (30 s), not at the provider's 10
+/// minutes, and the error says which limit it was.
+#[tokio::test(start_paused = true)]
+async fn an_endpoint_wait_honours_the_custom_timeout() {
+    let body = |root: &str, wrap: (&str, &str)| {
+        format!(
+            "<{root} {EC2_NS}><requestId>r</requestId>{}<vpcEndpointId>vpce-1</vpcEndpointId><state>pending</state><serviceName>com.amazonaws.us-east-2.ssm</serviceName>{}</{root}>",
+            wrap.0, wrap.1
+        )
+    };
+    let set = ("<vpcEndpointSet><item>", "</item></vpcEndpointSet>");
+    // The create, then a look every 5 s: at 0, 5, …, 30 and 35 s (past the limit).
+    let mut steps = vec![xml(
+        "EC2.CreateVpcEndpoint",
+        200,
+        &body("CreateVpcEndpointResponse", ("<vpcEndpoint>", "</vpcEndpoint>")),
+    )];
+    steps.extend((0..8).map(|_| xml("EC2.DescribeVpcEndpoints", 200, &body("DescribeVpcEndpointsResponse", set))));
+    let script = Script::new(steps);
+    let inputs = serde_json::to_value(super::ec2::endpoint::EndpointInputs::<String> {
+        vpc_id: "vpc-a".into(),
+        service: "ssm".into(),
+        subnet_ids: vec!["subnet-a".into()],
+        security_group_ids: vec!["sg-1".into()],
+        tags: Default::default(),
+    })
+    .unwrap();
+    let ctx = ctx(&script, RetryPolicy::RealAccount);
+    let urn = Urn::new(STACK, "aws:ec2:VpcEndpoint", "ssm/ssm");
+    let provider = super::ec2::endpoint::provider();
+    let started = tokio::time::Instant::now();
+    let limit = Some(std::time::Duration::from_secs(30));
+    let err =
+        crate::engine::provider::with_wait_limit(limit, provider.create(&ctx, &urn, &inputs)).await.unwrap_err().0;
+    assert!(err.contains("VPC endpoint vpce-1: not available") && err.contains("still pending"), "{err}");
+    assert!(err.contains("custom timeout of 30s"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "waited {:?}", started.elapsed());
+}

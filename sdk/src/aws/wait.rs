@@ -1,6 +1,6 @@
 //! Waiting for the cloud: one polling loop for every provider that waits on a status (EKS
 //! clusters, node groups and add-ons, RDS instances, NAT gateways, ACM certificates, Route 53
-//! changes).
+//! changes, VPC peerings and endpoints, EC2 instances), bounded by the step's custom timeout.
 
 use crate::engine::provider::{ProviderError, ProviderResult};
 use std::future::Future;

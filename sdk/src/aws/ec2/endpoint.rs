@@ -5,6 +5,7 @@
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::create::no_retry;
+use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Failure, call_failed, classify};
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -179,8 +180,7 @@ impl TaggedResource for EndpointProvider {
 
     /// Waits until the endpoint is available (its interfaces are up).
     async fn after_create(&self, ctx: &Ctx, _: &EndpointInputs, out: &EndpointOutputs) -> ProviderResult<()> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(600);
-        loop {
+        let check = || async {
             // By id (the emulator answers no `vpc-endpoint-id` filter).
             let request = ctx.aws()?.ec2.describe_vpc_endpoints().vpc_endpoint_ids(&out.id);
             let found: Vec<Item> = match request.send().await {
@@ -189,15 +189,16 @@ impl TaggedResource for EndpointProvider {
                 Err(e) => return Err(call_failed("DescribeVpcEndpoints", e)),
             };
             match found.first().and_then(state).as_deref() {
-                Some("available") => return Ok(()),
-                Some("pending" | "pendingacceptance") | None => {}
-                Some(other) => return Err(ProviderError(format!("VPC endpoint {}: {other}", out.id))),
+                Some("available") => Ok(Poll::Ready(())),
+                Some(waiting @ ("pending" | "pendingacceptance")) => Ok(Poll::Waiting(waiting.to_string())),
+                None => Ok(Poll::Waiting("not listed yet".into())),
+                Some(other) => Err(ProviderError(format!("VPC endpoint {}: {other}", out.id))),
             }
-            if std::time::Instant::now() > deadline {
-                return Err(ProviderError(format!("VPC endpoint {}: not available after 10 minutes", out.id)));
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
+        };
+        poll_until(Duration::from_secs(600), Duration::from_secs(5), check, |last| {
+            format!("VPC endpoint {}: not available after 10 minutes (still {last})", out.id)
+        })
+        .await
     }
 
     /// Subnets and security groups change in place.

@@ -5,6 +5,7 @@
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::create::no_retry;
+use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Failure, call_failed, classify};
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Output, Stack, Urn};
@@ -86,28 +87,24 @@ fn state(i: &Item) -> Option<&InstanceStateName> {
 impl InstanceProvider {
     /// Waits until the instance is running (or, with `gone`, terminated or absent).
     async fn wait(&self, ctx: &Ctx, id: &str, gone: bool) -> ProviderResult<()> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(600);
-        loop {
+        let check = || async {
             let request = ctx.aws()?.ec2.describe_instances().filters(super::filter("instance-id", [id]));
             let all: Vec<aws_sdk_ec2::types::Reservation> =
                 super::describe_all!(request, "DescribeInstances", reservations);
             let now = all.iter().flat_map(|r| r.instances()).next().and_then(state).cloned();
             match (gone, now) {
-                (false, Some(InstanceStateName::Running)) => return Ok(()),
-                (true, None | Some(InstanceStateName::Terminated)) => return Ok(()),
+                (false, Some(InstanceStateName::Running)) => Ok(Poll::Ready(())),
+                (true, None | Some(InstanceStateName::Terminated)) => Ok(Poll::Ready(())),
                 (false, Some(s @ (InstanceStateName::Terminated | InstanceStateName::ShuttingDown))) => {
-                    return Err(ProviderError(format!("instance {id} is {} right after it was started", s.as_str())));
+                    Err(ProviderError(format!("instance {id} is {} right after it was started", s.as_str())))
                 }
-                _ => {}
+                (_, now) => Ok(Poll::Waiting(now.map(|s| s.as_str().to_string()).unwrap_or_else(|| "not listed".into()))),
             }
-            if std::time::Instant::now() > deadline {
-                return Err(ProviderError(format!(
-                    "instance {id}: not {} after 10 minutes",
-                    if gone { "terminated" } else { "running" }
-                )));
-            }
-            tokio::time::sleep(Duration::from_secs(3)).await;
-        }
+        };
+        poll_until(Duration::from_secs(600), Duration::from_secs(3), check, |last| {
+            format!("instance {id}: not {} after 10 minutes (still {last})", if gone { "terminated" } else { "running" })
+        })
+        .await
     }
 }
 

@@ -5,6 +5,7 @@
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, delete_idempotent, tag_specification, user_tags, with_name};
 use crate::aws::create::no_retry;
+use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Failure, call_failed, classify};
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -140,13 +141,12 @@ impl TaggedResource for PeeringProvider {
 
     /// Accepts the request (both VPCs are this account's) and waits until it is active.
     async fn after_create(&self, ctx: &Ctx, _: &PeeringInputs, out: &PeeringOutputs) -> ProviderResult<()> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(300);
-        loop {
+        let check = || async {
             let Some(p) = self.describe_one(ctx, &out.id).await? else {
                 return Err(ProviderError(format!("VPC peering {}: gone right after it was requested", out.id)));
             };
             match status(&p) {
-                Some(Status::Active) => return Ok(()),
+                Some(Status::Active) => return Ok(Poll::Ready(())),
                 Some(Status::PendingAcceptance) => {
                     ctx.aws()?
                         .ec2
@@ -166,11 +166,12 @@ impl TaggedResource for PeeringProvider {
                 }
                 _ => {}
             }
-            if std::time::Instant::now() > deadline {
-                return Err(ProviderError(format!("VPC peering {}: not active after 5 minutes", out.id)));
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
+            Ok(Poll::Waiting(status(&p).map(|s| s.as_str().to_string()).unwrap_or_default()))
+        };
+        poll_until(Duration::from_secs(300), Duration::from_secs(2), check, |last| {
+            format!("VPC peering {}: not active after 5 minutes (still {last})", out.id)
+        })
+        .await
     }
 
     async fn delete(&self, ctx: &Ctx, _: &PeeringInputs, out: &PeeringOutputs) -> ProviderResult<()> {
