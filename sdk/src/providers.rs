@@ -23,10 +23,15 @@ pub fn registry() -> Registry {
     r.register(crate::random::provider());
     #[cfg(feature = "k8s")]
     r.register_family(crate::k8s::TYPE_PREFIX, crate::k8s::provider::provider_for);
-    for (prefix, _, fix) in missing_features().into_iter().filter(|(_, built, _)| !built) {
+    register_missing(&mut r, missing_features(crate::aws::SERVICES, cfg!(feature = "k8s")));
+    r
+}
+
+/// Registers, for each service this program was built without, how to build it in.
+fn register_missing(r: &mut Registry, services: Vec<(&'static str, bool, String)>) {
+    for (prefix, _, fix) in services.into_iter().filter(|(_, built, _)| !built) {
         r.register_unavailable(prefix, fix);
     }
-    r
 }
 
 /// How to build in the service of cargo feature `feature`.
@@ -39,12 +44,10 @@ fn fix(feature: &str) -> String {
 /// The type prefix of each service behind a cargo feature (the AWS service table, and
 /// Kubernetes), whether this program has it, and how to build it in: a program built without a
 /// service it once deployed is told which feature deletes those resources.
-fn missing_features() -> Vec<(&'static str, bool, String)> {
-    let mut all: Vec<(&'static str, bool, String)> = crate::aws::SERVICES
-        .iter()
-        .flat_map(|s| s.prefixes.iter().map(move |p| (*p, s.built, fix(s.feature))))
-        .collect();
-    all.push((KUBERNETES_PREFIX, cfg!(feature = "k8s"), fix("k8s")));
+fn missing_features(services: &[crate::aws::Service], kubernetes_built: bool) -> Vec<(&'static str, bool, String)> {
+    let mut all: Vec<(&'static str, bool, String)> =
+        services.iter().flat_map(|s| s.prefixes.iter().map(move |p| (*p, s.built, fix(s.feature)))).collect();
+    all.push((KUBERNETES_PREFIX, kubernetes_built, fix("k8s")));
     all
 }
 
@@ -101,12 +104,13 @@ pub fn context(stack: &str, aws: Option<Arc<Aws>>) -> Ctx {
 
 #[cfg(test)]
 mod tests {
-    use super::{missing_features, registry};
+    use super::{missing_features, register_missing, registry};
+    use crate::engine::Registry;
 
     #[test]
     fn every_service_prefix_is_one_the_registry_serves_or_names_the_feature_of() {
         let r = registry();
-        for (prefix, built, fix) in missing_features() {
+        for (prefix, built, fix) in missing_features(crate::aws::SERVICES, cfg!(feature = "k8s")) {
             let type_name = format!("{prefix}Anything");
             if built {
                 assert_eq!(r.unavailable(&type_name), None, "{prefix}");
@@ -114,6 +118,28 @@ mod tests {
                 assert_eq!(r.unavailable(&type_name), Some(fix.as_str()), "{prefix}");
             }
         }
+    }
+
+    /// A program built without some services (here: as if without `rds`, `eks` and `k8s`) is told,
+    /// for a type of theirs in its state, which feature to build with — and only for those.
+    #[test]
+    fn a_program_built_without_a_service_names_its_feature() {
+        let without: Vec<crate::aws::Service> = crate::aws::SERVICES
+            .iter()
+            .map(|s| crate::aws::Service { built: !matches!(s.feature, "rds" | "eks"), ..*s })
+            .collect();
+        let mut r = Registry::new();
+        register_missing(&mut r, missing_features(&without, false));
+        let fix = |t: &str| r.unavailable(t).map(String::from);
+        let wanted = |f: &str| {
+            format!("build the program with fabric's `{f}` feature (Cargo.toml: fabric = {{ features = [\"{f}\"] }})")
+        };
+        assert_eq!(fix("aws:rds:DbInstance"), Some(wanted("rds")));
+        assert_eq!(fix("aws:eks:Cluster"), Some(wanted("eks")));
+        assert_eq!(fix("aws:autoscaling:TargetGroupAttachment"), Some(wanted("eks")), "Auto Scaling comes with eks");
+        assert_eq!(fix("k8s:apps/v1:Deployment"), Some(wanted("k8s")));
+        assert_eq!(fix("aws:ec2:Vpc"), None, "built");
+        assert_eq!(fix("aws:s3:Bucket"), None, "always built");
     }
 
     #[cfg(feature = "k8s")]
