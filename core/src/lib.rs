@@ -18,8 +18,10 @@
 //! assert_eq!(graph.nodes().len(), 1);
 //! ```
 
+mod config;
 pub mod engine;
 pub mod model;
+mod picture;
 pub mod state;
 pub mod testing;
 

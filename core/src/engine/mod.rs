@@ -14,6 +14,7 @@ pub mod refresh;
 pub mod render;
 pub mod select;
 pub mod session;
+pub mod shown;
 #[cfg(test)]
 mod tests;
 

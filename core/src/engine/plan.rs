@@ -304,7 +304,7 @@ pub fn plan_with(graph: &Graph, state: &State, registry: &Registry, extra: &Plan
                     if at(&desired) != at(&kept) {
                         options_said.push(format!(
                             "ignore_changes: `{path}` differs in the program ({}); the recorded value is kept",
-                            super::render::show_value(at(&desired).as_ref())
+                            super::shown::show_value(at(&desired).as_ref())
                         ));
                     }
                 }
@@ -432,7 +432,7 @@ pub(super) fn import_conflicts(replace_on: &[&str], live: &Value, desired: &Valu
         .iter()
         .filter(|f| desired.get(**f).is_none_or(|v| !contains_unknown(v)) && live.get(**f) != desired.get(**f))
         .map(|f| {
-            let show = |v: Option<&Value>| super::render::show_value(v);
+            let show = |v: Option<&Value>| super::shown::show_value(v);
             format!("`{f}` is {} in the cloud and {} in the program", show(live.get(*f)), show(desired.get(*f)))
         })
         .collect()

@@ -9,15 +9,15 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 use serde_json::Value;
 use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 type InputsFn = Arc<dyn Fn() -> Result<Value, serde_json::Error> + Send + Sync>;
 
 /// Where an environment's configuration comes from.
-struct EnvConfig {
-    env: String,
-    file: std::path::PathBuf,
+pub(crate) struct EnvConfig {
+    pub(crate) env: String,
+    pub(crate) file: std::path::PathBuf,
 }
 
 struct Decl {
@@ -46,8 +46,8 @@ struct Decl {
 /// assert_eq!(graph.nodes().len(), 1);
 /// ```
 pub struct Stack {
-    name: String,
-    config: Option<EnvConfig>,
+    pub(crate) name: String,
+    pub(crate) config: Option<EnvConfig>,
     decls: Vec<Decl>,
     index: HashMap<Urn, usize>,
     errors: Vec<ValidationError>,
@@ -101,94 +101,6 @@ impl Stack {
     /// The environment, when the stack was started with `--env`.
     pub fn env(&self) -> Option<&str> {
         self.config.as_ref().map(|c| c.env.as_str())
-    }
-
-    /// The typed configuration of this environment (TOML).
-    ///
-    /// ```
-    /// #[derive(serde::Deserialize)]
-    /// struct Config { domain: String, replicas: u32 }
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let file = dir.path().join("dev.toml");
-    /// std::fs::write(&file, "domain = \"dev.acme.example\"\nreplicas = 2\n").unwrap();
-    /// let s = fabric_core::model::Stack::for_env("acme", "dev", &file);
-    /// let cfg: Config = s.config().unwrap();
-    /// assert_eq!((s.name(), cfg.domain.as_str(), cfg.replicas), ("acme-dev", "dev.acme.example", 2));
-    /// ```
-    pub fn config<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
-        let Some(c) = &self.config else {
-            return Err(self.config_error(
-                "env",
-                "this stack reads per-environment configuration, and no environment was given".into(),
-                "pass `--env <name>` (or set FABRIC_ENV); each environment has a file `stacks/<stack>/config/<name>.toml`".into(),
-            ));
-        };
-        self.parse_config(&c.env, &c.file)
-    }
-
-    /// The typed configuration of every environment of this stack — each `<env>.toml` beside
-    /// this environment's file — sorted by environment: for checks that span environments (no
-    /// two fabrics with overlapping networks), made before any call.
-    ///
-    /// ```
-    /// #[derive(serde::Deserialize)]
-    /// struct Config { network: u8 }
-    /// let dir = tempfile::tempdir().unwrap();
-    /// std::fs::write(dir.path().join("dev.toml"), "network = 1\n").unwrap();
-    /// std::fs::write(dir.path().join("prod.toml"), "network = 2\n").unwrap();
-    /// let s = fabric_core::model::Stack::for_env("acme", "dev", dir.path().join("dev.toml"));
-    /// let all: Vec<(String, Config)> = s.all_configs().unwrap();
-    /// assert_eq!(all.iter().map(|(env, c)| (env.as_str(), c.network)).collect::<Vec<_>>(), [("dev", 1), ("prod", 2)]);
-    /// ```
-    pub fn all_configs<T: serde::de::DeserializeOwned>(&self) -> crate::Result<Vec<(String, T)>> {
-        let Some(c) = &self.config else { return self.config().map(|_: toml::Value| Vec::new()) };
-        let dir = c.file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            self.config_error(
-                "env",
-                format!("cannot list {}: {e}", dir.display()),
-                "keep every environment's `<env>.toml` in one directory".into(),
-            )
-        })?;
-        let mut files: Vec<(String, std::path::PathBuf)> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .filter_map(|p| Some((p.file_stem()?.to_str()?.to_string(), p)))
-            .collect();
-        files.sort();
-        files.into_iter().map(|(env, file)| Ok((env.clone(), self.parse_config(&env, &file)?))).collect()
-    }
-
-    fn config_error(&self, field: &str, problem: String, fix: String) -> crate::Error {
-        crate::Error::Invalid(ValidationErrors(vec![ValidationError {
-            urn: Urn::new(&self.name, "fabric:Config", self.env().unwrap_or("none")),
-            field: field.to_string(),
-            problem,
-            fix,
-        }]))
-    }
-
-    fn parse_config<T: serde::de::DeserializeOwned>(&self, env: &str, file: &std::path::Path) -> crate::Result<T> {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            self.config_error(
-                "env",
-                format!("cannot read {}: {e}", file.display()),
-                format!("create {} for environment `{env}`", file.display()),
-            )
-        })?;
-        toml::from_str(&text).map_err(|e| {
-            let (line, key) = config_location(&text, e.span());
-            let at = match line {
-                Some(n) => format!("{}:{n}", file.display()),
-                None => file.display().to_string(),
-            };
-            let key = key.map(|k| format!("key `{k}`: ")).unwrap_or_default();
-            self.config_error(
-                "config",
-                format!("{at}: {key}{}", e.message().trim()),
-                "fix that line: every field of the stack's config type, with its type".into(),
-            )
-        })
     }
 
     /// How [`Stack::reference`] reads other stacks (the command line sets it to this stack's
@@ -525,10 +437,10 @@ impl Stack {
 
 /// A validated stack: resources in dependency order.
 pub struct Graph {
-    stack: String,
+    pub(crate) stack: String,
     region: Option<String>,
-    nodes: Vec<Node>,
-    index: HashMap<Urn, usize>,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) index: HashMap<Urn, usize>,
     exports: BTreeMap<String, InputsFn>,
     warnings: Vec<ValidationError>,
 }
@@ -614,65 +526,6 @@ impl Graph {
                 (k.clone(), v)
             })
             .collect()
-    }
-
-    /// DOT source of the dependency graph.
-    pub fn to_dot(&self) -> String {
-        let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n", self.stack);
-        for n in &self.nodes {
-            out.push_str(&format!("  \"{}\" [label=\"{}\\n{}\"];\n", n.urn, n.type_name(), n.urn.name()));
-        }
-        let drawn = self.drawn_deps();
-        for (i, n) in self.nodes.iter().enumerate() {
-            for &d in &drawn[i] {
-                out.push_str(&format!("  \"{}\" -> \"{}\";\n", self.nodes[d].urn, n.urn));
-            }
-        }
-        out.push_str("}\n");
-        out
-    }
-
-    /// Each node's dependencies to draw: its direct ones, less those another direct dependency
-    /// already leads to (a transitive reduction: the picture shows the order, not every edge).
-    fn drawn_deps(&self) -> Vec<Vec<usize>> {
-        use petgraph::algo::tred::{dag_to_toposorted_adjacency_list, dag_transitive_reduction_closure};
-        use petgraph::visit::IntoNeighbors;
-        let direct: Vec<Vec<usize>> =
-            self.nodes.iter().map(|n| n.deps.iter().filter_map(|d| self.index.get(d).copied()).collect()).collect();
-        let mut g: DiGraph<(), ()> = DiGraph::with_capacity(direct.len(), 0);
-        let ids: Vec<NodeIndex> = direct.iter().map(|_| g.add_node(())).collect();
-        for (i, deps) in direct.iter().enumerate() {
-            g.extend_with_edges(deps.iter().map(|&d| (ids[d], ids[i])));
-        }
-        // Nodes are in dependency order: their indices are a topological order already.
-        let (sorted, _) = dag_to_toposorted_adjacency_list::<_, u32>(&g, &ids);
-        let (reduced, _) = dag_transitive_reduction_closure(&sorted);
-        let mut kept: Vec<HashSet<usize>> = vec![HashSet::new(); direct.len()];
-        for d in 0..direct.len() {
-            for i in reduced.neighbors(d as u32) {
-                kept[i as usize].insert(d);
-            }
-        }
-        // In the order the program gave them.
-        direct
-            .iter()
-            .enumerate()
-            .map(|(i, deps)| deps.iter().copied().filter(|d| kept[i].contains(d)).collect())
-            .collect()
-    }
-
-    /// Mermaid source of the dependency graph.
-    pub fn to_mermaid(&self) -> String {
-        let mut out = String::from("flowchart LR\n");
-        for (i, n) in self.nodes.iter().enumerate() {
-            out.push_str(&format!("  n{i}[\"{}<br/>{}\"]\n", n.type_name(), n.urn.name()));
-        }
-        for (i, deps) in self.drawn_deps().iter().enumerate() {
-            for d in deps {
-                out.push_str(&format!("  n{d} --> n{i}\n"));
-            }
-        }
-        out
     }
 }
 
@@ -772,20 +625,6 @@ fn root_causes_first(errors: Vec<ValidationError>) -> Vec<ValidationError> {
         }
     }
     roots
-}
-
-/// The line (1-based) of `span` in `text`, and the key written on that line (`zones` of
-/// `zones = "x"`; for a problem of a table, the table's name).
-fn config_location(text: &str, span: Option<std::ops::Range<usize>>) -> (Option<usize>, Option<String>) {
-    let Some(span) = span else { return (None, None) };
-    let start = span.start.min(text.len());
-    let line_no = text[..start].matches('\n').count() + 1;
-    let line = text.lines().nth(line_no - 1).unwrap_or("");
-    let key = match line.split_once('=') {
-        Some((k, _)) => Some(k.trim().trim_matches('"').to_string()),
-        None => line.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')).map(|t| t.trim().to_string()),
-    };
-    (Some(line_no), key.filter(|k| !k.is_empty()))
 }
 
 #[cfg(test)]
