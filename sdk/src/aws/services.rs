@@ -90,6 +90,39 @@ macro_rules! table {
 mod tests {
     use crate::aws::SERVICES;
 
+    /// The layer rule `providers → components`: no provider module names a component (tests, which
+    /// may compose a component to drive a provider, are left out).
+    #[test]
+    fn no_provider_module_uses_a_component() {
+        fn walk(dir: &std::path::Path, offenders: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                if path.is_dir() {
+                    walk(&path, offenders);
+                } else if !name.contains("test") && name != "scripted.rs" {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                    // Code, not comments (a doc link to a component names no dependency).
+                    for (n, line) in code.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("//")) {
+                        if line.contains("crate::components")
+                            || line.trim_start().starts_with("use super::super::components")
+                        {
+                            offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        let mut offenders = Vec::new();
+        walk(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src/aws")), &mut offenders);
+        assert!(
+            offenders.is_empty(),
+            "providers must not use components (move the code into the component):\n{}",
+            offenders.join("\n")
+        );
+    }
+
     /// `sdk/Cargo.toml`'s `[features]`.
     fn manifest_features() -> toml::Table {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();

@@ -208,17 +208,50 @@ fn cluster_name(stack: &str, name: &str) -> String {
 }
 
 impl EksCluster<'_> {
+    /// Declares the cluster, step by step: its inputs checked, the control plane's role (and the
+    /// key of its Secrets), the nodes' role, the roles of what runs in it, the cluster, its node
+    /// pools, add-ons and admins, the Cluster Autoscaler, and the outputs.
     pub fn add(self, s: &mut Stack) -> crate::Result<Cluster> {
         let name = self.name.clone();
-        let mut c = Checker::new(s.urn(eks::CLUSTER, &name));
-        let private = !self.network.private_subnets().is_empty();
-        let subnets: Vec<Output<String>> = if private {
-            self.network.private_subnets().iter().map(|p| p.id()).collect()
-        } else {
+        let subnets = self.subnets();
+        self.check(s, subnets.len());
+        let stack = s.name().to_string();
+        let eks_name = cluster_name(&stack, &name);
+        let (cluster_role, cluster_deps, secrets_key) = self.control_plane_role(s, &eks_name)?;
+        let (node_role, node_deps) = self.node_role(s)?;
+        let (ebs_csi, autoscaler_role) = self.pod_roles(s, &eks_name)?;
+        let subnet_ids = Output::all(subnets).map(|mut v| {
+            v.sort();
+            v
+        });
+        let cluster = self.cluster(s, &eks_name, &cluster_role, &subnet_ids, secrets_key.as_ref(), cluster_deps)?;
+        let cluster_name_out: Output<String> = Output::reference(cluster.clone(), "name");
+        let (groups, asgs) = self.node_pools(s, &cluster_name_out, &node_role, &subnet_ids, &node_deps)?;
+        let ready_after = self.addons(s, &cluster_name_out, &groups, ebs_csi.as_ref());
+        self.admins(s, &cluster_name_out);
+        let kube = self.kube(&cluster, cluster_name_out, asgs, ready_after);
+        if let Some(role) = &autoscaler_role {
+            self.autoscaler(s, &cluster, &kube, &eks_name, role)?;
+        }
+        Ok(export(s, &name, Cluster { urn: cluster, kube }))
+    }
+
+    /// The subnets of the control plane and the nodes: the private ones, or the public ones of a
+    /// network without a private tier.
+    fn subnets(&self) -> Vec<Output<String>> {
+        if self.network.private_subnets().is_empty() {
             self.network.public_subnets().iter().map(|p| p.id()).collect()
-        };
+        } else {
+            self.network.private_subnets().iter().map(|p| p.id()).collect()
+        }
+    }
+
+    /// Every problem of the inputs, reported together (and a warning for an endpoint open to all).
+    fn check(&self, s: &mut Stack, subnets: usize) {
+        let name = &self.name;
+        let mut c = Checker::new(s.urn(eks::CLUSTER, name));
         c.require(
-            !self.network.is_valid() || subnets.len() >= 2,
+            !self.network.is_valid() || subnets >= 2,
             "network",
             "EKS needs subnets in at least two zones",
             "use a network of two or more zones",
@@ -341,16 +374,23 @@ impl EksCluster<'_> {
         );
         if self.public_access_cidrs.iter().any(|c| c == "0.0.0.0/0") {
             s.warn(
-                &s.urn(eks::CLUSTER, &name),
+                &s.urn(eks::CLUSTER, name),
                 "public_access_cidrs",
                 "the cluster's API endpoint is open to the whole internet (0.0.0.0/0); only its authentication stands in the way",
                 "name the ranges that may reach it (office, VPN, CI egress) with `.public_access_cidrs(..)` from config, or `vec![]` for a private endpoint",
             );
         }
         s.report(c.into_errors());
+    }
 
-        let stack = s.name().to_string();
-        let eks_name = cluster_name(&stack, &name);
+    /// The control plane's role with the AWS managed policies, and — with Secrets encryption — a
+    /// key of this stack that only this role may use.
+    fn control_plane_role(
+        &self,
+        s: &mut Stack,
+        eks_name: &str,
+    ) -> crate::Result<(crate::aws::iam::RoleRef, Vec<Urn>, Option<crate::aws::kms::KmsKeyRef>)> {
+        let name = &self.name;
         let cluster_role = Role::builder()
             .name(format!("eks-{name}-cluster"))
             .trust(PolicyDocument::trust_services(&["eks.amazonaws.com"]))
@@ -394,6 +434,12 @@ impl EksCluster<'_> {
         } else {
             None
         };
+        Ok((cluster_role, cluster_deps, secrets_key))
+    }
+
+    /// The nodes' role with the AWS managed policies (and Session Manager's, when asked).
+    fn node_role(&self, s: &mut Stack) -> crate::Result<(crate::aws::iam::RoleRef, Vec<Urn>)> {
+        let name = &self.name;
         let node_role = Role::builder()
             .name(format!("eks-{name}-nodes"))
             .trust(PolicyDocument::trust_services(&["ec2.amazonaws.com"]))
@@ -418,6 +464,18 @@ impl EksCluster<'_> {
                     .add(s)?,
             );
         }
+        Ok((node_role, node_deps))
+    }
+
+    /// The roles of what runs in the cluster and calls AWS (the EBS CSI driver, the Cluster
+    /// Autoscaler), each through EKS Pod Identity.
+    #[allow(clippy::type_complexity)]
+    fn pod_roles(
+        &self,
+        s: &mut Stack,
+        eks_name: &str,
+    ) -> crate::Result<(Option<(crate::aws::iam::RoleRef, Urn)>, Option<crate::aws::iam::RoleRef>)> {
+        let name = &self.name;
         // What runs in the cluster and calls AWS gets its own role through EKS Pod Identity, not
         // the nodes' role (which every pod could reach through the instance metadata).
         let pod_role = |s: &mut Stack, role: &str, what: &str| {
@@ -446,13 +504,27 @@ impl EksCluster<'_> {
             RolePolicy::builder()
                 .name(format!("eks-{name}-cluster-autoscaler"))
                 .role(&role)
-                .policy(crate::components::cluster_autoscaler::policy(&eks_name))
+                .policy(crate::components::cluster_autoscaler::policy(eks_name))
                 .build()
                 .add(s)?;
             Some(role)
         } else {
             None
         };
+        Ok((ebs_csi, autoscaler_role))
+    }
+
+    /// The control plane's extra security group, and the cluster itself.
+    fn cluster(
+        &self,
+        s: &mut Stack,
+        eks_name: &str,
+        cluster_role: &crate::aws::iam::RoleRef,
+        subnet_ids: &Output<Vec<String>>,
+        secrets_key: Option<&crate::aws::kms::KmsKeyRef>,
+        cluster_deps: Vec<Urn>,
+    ) -> crate::Result<Urn> {
+        let name = &self.name;
         let control_plane_sg = SecurityGroup::builder()
             .name(format!("{name}/control-plane"))
             .vpc(self.network.vpc())
@@ -460,15 +532,11 @@ impl EksCluster<'_> {
             .tags(self.tags.clone())
             .build()
             .add(s)?;
-        let subnet_ids = Output::all(subnets).map(|mut v| {
-            v.sort();
-            v
-        });
         let cluster = s.declare(
             eks::cluster_provider(),
-            &name,
+            name,
             ClusterInputs {
-                name: eks_name,
+                name: eks_name.to_string(),
                 version: self.version.clone(),
                 role_arn: cluster_role.arn(),
                 subnet_ids: subnet_ids.clone(),
@@ -487,8 +555,21 @@ impl EksCluster<'_> {
             },
             cluster_deps,
         );
-        let eks_name = cluster_name(&stack, &name);
-        let cluster_name_out: Output<String> = Output::reference(cluster.clone(), "name");
+        Ok(cluster)
+    }
+
+    /// A launch template (IMDSv2, one hop) and a managed node group per pool; with each group's
+    /// autoscaling group, for load balancers to attach.
+    #[allow(clippy::type_complexity)]
+    fn node_pools(
+        &self,
+        s: &mut Stack,
+        cluster_name_out: &Output<String>,
+        node_role: &crate::aws::iam::RoleRef,
+        subnet_ids: &Output<Vec<String>>,
+        node_deps: &[Urn],
+    ) -> crate::Result<(Vec<Urn>, Vec<(String, Output<String>)>)> {
+        let name = &self.name;
         let mut groups = Vec::new();
         let mut asgs = Vec::new();
         for p in &self.pools {
@@ -529,12 +610,24 @@ impl EksCluster<'_> {
                     tags: self.tags.clone(),
                     launch_template: Some(eks::NodeLaunchTemplate { id: template.id(), version: template.version() }),
                 },
-                node_deps.clone(),
+                node_deps.to_vec(),
             );
             asgs.push((p.name.clone(), Output::<String>::reference(group.clone(), "autoscaling_group")));
             groups.push(group);
         }
-        let mut ready_after = groups.clone();
+        Ok((groups, asgs))
+    }
+
+    /// The add-ons, after the node groups they run on; what the cluster is ready after.
+    fn addons(
+        &self,
+        s: &mut Stack,
+        cluster_name_out: &Output<String>,
+        groups: &[Urn],
+        ebs_csi: Option<&(crate::aws::iam::RoleRef, Urn)>,
+    ) -> Vec<Urn> {
+        let name = &self.name;
+        let mut ready_after = groups.to_vec();
         for (addon, version) in &self.addons {
             // Add-ons run on nodes (coredns, metrics-server); the rest is harmless to order too.
             let addon_urn = s.declare(
@@ -544,7 +637,7 @@ impl EksCluster<'_> {
                     cluster_name: cluster_name_out.clone(),
                     name: addon.clone(),
                     version: version.clone(),
-                    pod_identity: match (&ebs_csi, addon.as_str()) {
+                    pod_identity: match (ebs_csi, addon.as_str()) {
                         (Some((role, _)), "aws-ebs-csi-driver") => Some(eks::AddonIdentity {
                             service_account: "ebs-csi-controller-sa".into(),
                             role_arn: role.arn(),
@@ -555,15 +648,21 @@ impl EksCluster<'_> {
                     // The VPC CNI enforces NetworkPolicies (the isolation of namespaces and workloads).
                     configuration: (addon == "vpc-cni").then(|| VPC_CNI_CONFIGURATION.to_string()),
                 },
-                match (&ebs_csi, addon.as_str()) {
+                match (ebs_csi, addon.as_str()) {
                     (Some((_, attached)), "aws-ebs-csi-driver") => {
                         groups.iter().cloned().chain([attached.clone()]).collect()
                     }
-                    _ => groups.clone(),
+                    _ => groups.to_vec(),
                 },
             );
             ready_after.push(addon_urn);
         }
+        ready_after
+    }
+
+    /// An access entry (cluster admin) per principal named with `.admin(arn)`.
+    fn admins(&self, s: &mut Stack, cluster_name_out: &Output<String>) {
+        let name = &self.name;
         for principal in &self.admins {
             let short = principal.rsplit(['/', ':']).next().unwrap_or(principal);
             s.declare(
@@ -577,8 +676,20 @@ impl EksCluster<'_> {
                 vec![],
             );
         }
+    }
+
+    /// How Kubernetes objects reach the cluster: its endpoint and CA, its nodes, its version and
+    /// network, and the steps it is ready after.
+    fn kube(
+        &self,
+        cluster: &Urn,
+        cluster_name_out: Output<String>,
+        asgs: Vec<(String, Output<String>)>,
+        ready_after: Vec<Urn>,
+    ) -> ClusterRef {
+        let name = &self.name;
         let mut kube = ClusterRef::eks(
-            &name,
+            name,
             cluster_name_out,
             Output::reference(cluster.clone(), "endpoint"),
             Output::reference(cluster.clone(), "ca_data"),
@@ -594,37 +705,52 @@ impl EksCluster<'_> {
         if let Some(cidr) = self.network.cidr() {
             kube = kube.with_network_cidr(cidr);
         }
-        if let Some(role) = &autoscaler_role {
-            s.declare(
-                eks::pod_identity_provider(),
-                &format!("{name}/cluster-autoscaler"),
-                eks::PodIdentityInputs {
-                    cluster_name: Output::<String>::reference(cluster.clone(), "name"),
-                    namespace: "kube-system".into(),
-                    service_account: "cluster-autoscaler".into(),
-                    role_arn: role.arn(),
-                    tags: self.tags.clone(),
-                },
-                vec![],
-            );
-            crate::components::cluster_autoscaler::declare(
-                s,
-                &kube,
-                &eks_name,
-                Output::reference(cluster.clone(), "arn"),
-                &self.version,
-            )?;
-        }
-        let cluster = Cluster { urn: cluster, kube };
-        // `cargo xtask outputs <stack> kubeconfig` prints it; deploy writes it beside the state.
-        // A second cluster's outputs carry its name.
-        let suffix = if s.has_export("kubeconfig") { format!("-{name}") } else { String::new() };
-        s.export(&format!("kubeconfig{suffix}"), cluster.kubeconfig());
-        s.export(&format!("cluster_endpoint{suffix}"), cluster.endpoint());
-        s.export(&format!("cluster_ca_data{suffix}"), cluster.ca_data());
-        s.export(&format!("cluster_oidc_issuer{suffix}"), cluster.oidc_issuer());
-        Ok(cluster)
+        kube
     }
+
+    /// The Cluster Autoscaler: its Pod Identity association and its Kubernetes objects.
+    fn autoscaler(
+        &self,
+        s: &mut Stack,
+        cluster: &Urn,
+        kube: &ClusterRef,
+        eks_name: &str,
+        role: &crate::aws::iam::RoleRef,
+    ) -> crate::Result<()> {
+        let name = &self.name;
+        s.declare(
+            eks::pod_identity_provider(),
+            &format!("{name}/cluster-autoscaler"),
+            eks::PodIdentityInputs {
+                cluster_name: Output::<String>::reference(cluster.clone(), "name"),
+                namespace: "kube-system".into(),
+                service_account: "cluster-autoscaler".into(),
+                role_arn: role.arn(),
+                tags: self.tags.clone(),
+            },
+            vec![],
+        );
+        crate::components::cluster_autoscaler::declare(
+            s,
+            kube,
+            eks_name,
+            Output::reference(cluster.clone(), "arn"),
+            &self.version,
+        )?;
+        Ok(())
+    }
+}
+
+/// The cluster's outputs: `kubeconfig` (`cargo xtask outputs <stack> kubeconfig` prints it;
+/// deploy writes it beside the state), endpoint, CA data and OIDC issuer; a second cluster's carry
+/// its name.
+fn export(s: &mut Stack, name: &str, cluster: Cluster) -> Cluster {
+    let suffix = if s.has_export("kubeconfig") { format!("-{name}") } else { String::new() };
+    s.export(&format!("kubeconfig{suffix}"), cluster.kubeconfig());
+    s.export(&format!("cluster_endpoint{suffix}"), cluster.endpoint());
+    s.export(&format!("cluster_ca_data{suffix}"), cluster.ca_data());
+    s.export(&format!("cluster_oidc_issuer{suffix}"), cluster.oidc_issuer());
+    cluster
 }
 
 #[cfg(test)]

@@ -369,6 +369,14 @@ fn tier_tags(tags: &Tags, tier: &str) -> Tags {
     t
 }
 
+/// A private zone attached to this network (`HostedZone::builder().private(&net)`).
+#[cfg(feature = "route53")]
+impl From<&Network> for crate::aws::route53::PrivateTo {
+    fn from(net: &Network) -> Self {
+        net.vpc().into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

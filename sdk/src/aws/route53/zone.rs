@@ -51,13 +51,6 @@ pub struct PrivateTo {
 }
 
 #[cfg(feature = "ec2")]
-impl From<&crate::components::Network> for PrivateTo {
-    fn from(net: &crate::components::Network) -> Self {
-        PrivateTo { vpc_id: net.id() }
-    }
-}
-
-#[cfg(feature = "ec2")]
 impl From<&crate::aws::ec2::VpcRef> for PrivateTo {
     fn from(vpc: &crate::aws::ec2::VpcRef) -> Self {
         PrivateTo { vpc_id: vpc.id() }
