@@ -213,12 +213,37 @@ fn drain_hook(cluster: &crate::k8s::ClusterRef, seconds: i64) -> LifecycleHandle
 }
 
 impl WebService<'_> {
+    /// Declares the service, step by step: its inputs checked, the Secret of its secret
+    /// variables, the Deployment's pod (container, probes, drain), its NodePort when routed, the
+    /// objects (PodDisruptionBudget, NetworkPolicy, Service, Deployment, autoscaler), and the
+    /// load balancer's routes to it.
     pub fn add(self, s: &mut Stack) -> crate::Result<WebServiceRef> {
-        let name = self.name.clone();
-        let ns = self.namespace.clone();
+        let (name, ns) = (self.name.clone(), self.namespace.clone());
+        let mut c = self.check(s);
+        let mut labels: BTreeMap<String, String> =
+            [("app.kubernetes.io/name".to_string(), name.clone())].into_iter().collect();
+        let selector = labels.clone();
+        labels.insert("app.kubernetes.io/component".into(), "web".into());
+        let secret_name = format!("{name}-env");
+        let secrets = self.env_secret(s, &secret_name)?;
+        let container = self.container(&secret_name);
+        let deployment = self.deployment(container, &labels, &selector, &secrets);
+        let node_port = self.node_port(s, &mut c);
+        s.report(c.into_errors());
+        let (service, deployment) = self.objects(s, deployment, &labels, &selector, node_port)?;
+        if let Some(port) = node_port {
+            self.routes(s, port)?;
+        }
+        Ok(WebServiceRef { name, namespace: ns, port: self.port, deployment, service })
+    }
+
+    /// Every problem of the inputs, in a checker the NodePort adds to before it is reported.
+    fn check(&self, s: &Stack) -> Checker {
+        let name = &self.name;
+        let ns = &self.namespace;
         let mut c = Checker::new(s.urn("k8s:apps/v1:Deployment", &format!("{}/{ns}/{name}", self.cluster.name())));
         c.require(
-            dns_label(&name),
+            dns_label(name),
             "name",
             format!("`{name}` is not a valid service name"),
             "use at most 63 lowercase letters, digits and `-`",
@@ -271,13 +296,14 @@ impl WebService<'_> {
             );
         }
 
-        let mut labels: BTreeMap<String, String> =
-            [("app.kubernetes.io/name".to_string(), name.clone())].into_iter().collect();
-        let selector = labels.clone();
-        labels.insert("app.kubernetes.io/component".into(), "web".into());
+        c
+    }
 
+    /// The Kubernetes Secret of the secret variables (none when there are none); what the pods
+    /// roll on.
+    fn env_secret(&self, s: &mut Stack, secret_name: &str) -> crate::Result<Vec<(String, Output<Secret<String>>)>> {
+        let ns = &self.namespace;
         // Secrets go through one Kubernetes Secret; pods restart when it changes.
-        let secret_name = format!("{name}-env");
         let secrets: Vec<(String, Output<Secret<String>>)> = self
             .env
             .iter()
@@ -288,13 +314,20 @@ impl WebService<'_> {
             .collect();
         if !secrets.is_empty() {
             KubeSecret::builder()
-                .name(secret_name.clone())
+                .name(secret_name.to_string())
                 .namespace(ns.clone())
                 .cluster(self.cluster)
                 .values(secrets.clone())
                 .build()
                 .add(s)?;
         }
+        Ok(secrets)
+    }
+
+    /// The container: image, port, variables (secret ones through `secretKeyRef`), probes,
+    /// requests and limits, the drain before it stops, a restricted security context.
+    fn container(&self, secret_name: &str) -> Container {
+        let name = &self.name;
         let env: Vec<EnvVar> = self
             .env
             .iter()
@@ -306,7 +339,7 @@ impl WebService<'_> {
                     name: k.clone(),
                     value_from: Some(EnvVarSource {
                         secret_key_ref: Some(SecretKeySelector {
-                            name: secret_name.clone(),
+                            name: secret_name.to_string(),
                             key: k.clone(),
                             optional: Some(false),
                         }),
@@ -345,16 +378,7 @@ impl WebService<'_> {
         };
         probe_handler(&mut liveness);
 
-        let mut annotations = BTreeMap::new();
-        if let Some(path) = &self.metrics_path {
-            annotations.insert("prometheus.io/scrape".to_string(), "true".to_string());
-            annotations.insert("prometheus.io/port".to_string(), self.port.to_string());
-            annotations.insert("prometheus.io/path".to_string(), path.clone());
-        }
-        if !secrets.is_empty() {
-            annotations.insert("fabric.dev/secret-version".to_string(), String::new());
-        }
-        let container = Container {
+        Container {
             name: name.clone(),
             image: Some(self.image.clone()),
             args: (!self.args.is_empty()).then(|| self.args.clone()),
@@ -380,7 +404,30 @@ impl WebService<'_> {
             volume_mounts: (!self.writable_root)
                 .then(|| vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() }]),
             ..Default::default()
-        };
+        }
+    }
+
+    /// The Deployment (rolling with no pod unavailable, spread over zones, autoscaled or not),
+    /// with what is known only at apply injected: the secrets' version, variables from outputs.
+    fn deployment(
+        &self,
+        container: Container,
+        labels: &BTreeMap<String, String>,
+        selector: &BTreeMap<String, String>,
+        secrets: &[(String, Output<Secret<String>>)],
+    ) -> Manifest {
+        let name = &self.name;
+        let ns = &self.namespace;
+        let mut annotations = BTreeMap::new();
+        if let Some(path) = &self.metrics_path {
+            annotations.insert("prometheus.io/scrape".to_string(), "true".to_string());
+            annotations.insert("prometheus.io/port".to_string(), self.port.to_string());
+            annotations.insert("prometheus.io/path".to_string(), path.clone());
+        }
+        if !secrets.is_empty() {
+            annotations.insert("fabric.dev/secret-version".to_string(), String::new());
+        }
+        let (min, max) = (*self.replicas.start(), *self.replicas.end());
         // The pods carry what the policies of others look for: who they reach, whether scraped.
         let mut pod_labels = labels.clone();
         pod_labels.extend(self.reaches.iter().filter_map(|r| r.pod_label().cloned()));
@@ -389,7 +436,7 @@ impl WebService<'_> {
         }
         let autoscaled = max > min;
         let deployment = Deployment {
-            metadata: meta(&name, &ns, &labels),
+            metadata: meta(name, ns, labels),
             spec: Some(DeploymentSpec {
                 // With an autoscaler, the replica count is the autoscaler's field.
                 replicas: (!autoscaled).then_some(min),
@@ -423,7 +470,7 @@ impl WebService<'_> {
                         }),
                         security_context: Some(restricted_pod(self.run_as_user)),
                         termination_grace_period_seconds: Some(self.drain_seconds + 30),
-                        topology_spread_constraints: Some(spread(&selector)),
+                        topology_spread_constraints: Some(spread(selector)),
                         automount_service_account_token: Some(false),
                         ..Default::default()
                     }),
@@ -453,9 +500,17 @@ impl WebService<'_> {
             }
         }
 
+        deployment
+    }
+
+    /// The NodePort a routed service listens on (chosen from its name, or given), kept apart
+    /// from the cluster's other services; `None` for a service no load balancer routes to.
+    fn node_port(&self, s: &mut Stack, c: &mut Checker) -> Option<i32> {
+        let name = &self.name;
+        let ns = &self.namespace;
         // Routed services listen on a NodePort the load balancer's target groups point at.
         let routed = !self.routes.is_empty();
-        let node_port = routed.then(|| {
+        routed.then(|| {
             let cluster = self.cluster.name().to_string();
             let who = format!("{ns}/{name}");
             let taken = s.extension::<NodePorts>().0.entry(cluster).or_default();
@@ -480,11 +535,26 @@ impl WebService<'_> {
             );
             taken.push((port, who));
             port
-        });
-        s.report(c.into_errors());
+        })
+    }
 
+    /// The objects: PodDisruptionBudget, NetworkPolicy, Service, Deployment and (for a range of
+    /// replicas) the HorizontalPodAutoscaler; the Service and the Deployment.
+    fn objects(
+        &self,
+        s: &mut Stack,
+        deployment: Manifest,
+        labels: &BTreeMap<String, String>,
+        selector: &BTreeMap<String, String>,
+        node_port: Option<i32>,
+    ) -> crate::Result<(ObjectRef, ObjectRef)> {
+        let name = &self.name;
+        let ns = &self.namespace;
+        let routed = node_port.is_some();
+        let (min, max) = (*self.replicas.start(), *self.replicas.end());
+        let autoscaled = max > min;
         let service = Service {
-            metadata: meta(&name, &ns, &labels),
+            metadata: meta(name, ns, labels),
             spec: Some(ServiceSpec {
                 type_: Some(if routed { "NodePort" } else { "ClusterIP" }.into()),
                 selector: Some(selector.clone()),
@@ -500,26 +570,26 @@ impl WebService<'_> {
             }),
             ..Default::default()
         };
-        let pdb = disruption_budget(&name, &ns, &labels, &selector);
+        let pdb = disruption_budget(name, ns, labels, selector);
         Manifest::of(&pdb).add(s, self.cluster)?;
         // Isolation: its port from the load balancer (routed) or from the pods that reach it,
         // scrapes from Prometheus, and out only to what it reaches.
         let mut ingress = vec![if routed {
             policy::from_anywhere(self.port)
         } else {
-            let (k, v) = client_label(&name);
+            let (k, v) = client_label(name);
             policy::from_pods_labelled((&k, &v), self.port)
         }];
         if self.metrics_path.is_some() && !routed {
             ingress.push(policy::from_pods_labelled((LABEL_SCRAPER, "true"), self.port));
         }
         let egress = self.reaches.iter().map(Reach::egress_rule).collect();
-        Manifest::new(policy::workload(&name, &ns, &selector, ingress, egress)).add(s, self.cluster)?;
+        Manifest::new(policy::workload(name, ns, selector, ingress, egress)).add(s, self.cluster)?;
         let service = Manifest::of(&service).add(s, self.cluster)?;
         let deployment = deployment.add(s, self.cluster)?;
         if autoscaled {
             let hpa = HorizontalPodAutoscaler {
-                metadata: meta(&name, &ns, &labels),
+                metadata: meta(name, ns, labels),
                 spec: Some(HorizontalPodAutoscalerSpec {
                     scale_target_ref: CrossVersionObjectReference {
                         api_version: Some("apps/v1".into()),
@@ -557,51 +627,57 @@ impl WebService<'_> {
             };
             Manifest::of(&hpa).add(s, self.cluster)?;
         }
-        if let Some(port) = node_port {
-            let health_path = match &self.health {
-                Health::Http(p) => p.clone(),
-                Health::Tcp => "/".into(),
-            };
-            let nodes = self.cluster.nodes().cloned();
-            let mut admitted = Vec::new();
-            for (edge, host) in &self.routes {
-                let tg = edge.route(s, &name, host, port, &health_path)?;
-                let Some(nodes) = &nodes else { continue };
-                // Only EKS clusters have node groups to attach (built with the `eks` feature).
-                #[cfg(not(feature = "eks"))]
-                let _ = &tg;
-                #[cfg(feature = "eks")]
-                let tg_arn: Output<String> = Output::reference(tg.clone(), "arn");
-                #[cfg(feature = "eks")]
-                for (pool, asg) in &nodes.autoscaling_groups {
-                    crate::aws::autoscaling::TargetGroupAttachment::declare(
-                        s,
-                        &format!("{}/{pool}/{}", tg.name(), self.cluster.name()),
-                        asg.clone(),
-                        tg_arn.clone(),
-                    );
-                }
-                // The nodes admit the load balancer on this NodePort (once per load balancer).
-                let sg_name = edge.security_group().urn().name().to_string();
-                if !admitted.contains(&sg_name) {
-                    admitted.push(sg_name);
-                    s.declare(
-                        rule_provider(),
-                        &format!("{}/{ns}-{name}-{}", self.cluster.name(), edge.security_group().urn().name()),
-                        IngressRuleInputs {
-                            security_group_id: nodes.security_group_id.clone(),
-                            ip_protocol: "tcp".into(),
-                            from_port: port,
-                            to_port: port,
-                            cidr_ipv4: None,
-                            source_security_group_id: Some(edge.security_group().id()),
-                            description: format!("NodePort {port} of {ns}/{name} from load balancer"),
-                        },
-                        vec![],
-                    );
-                }
+        Ok((service, deployment))
+    }
+
+    /// A target group, host rule and record per route; the node pools' autoscaling groups
+    /// attached to each target group, and the nodes admitting each load balancer on the NodePort.
+    fn routes(&self, s: &mut Stack, port: i32) -> crate::Result<()> {
+        let name = &self.name;
+        let ns = &self.namespace;
+        let health_path = match &self.health {
+            Health::Http(p) => p.clone(),
+            Health::Tcp => "/".into(),
+        };
+        let nodes = self.cluster.nodes().cloned();
+        let mut admitted = Vec::new();
+        for (edge, host) in &self.routes {
+            let tg = edge.route(s, name, host, port, &health_path)?;
+            let Some(nodes) = &nodes else { continue };
+            // Only EKS clusters have node groups to attach (built with the `eks` feature).
+            #[cfg(not(feature = "eks"))]
+            let _ = &tg;
+            #[cfg(feature = "eks")]
+            let tg_arn: Output<String> = Output::reference(tg.clone(), "arn");
+            #[cfg(feature = "eks")]
+            for (pool, asg) in &nodes.autoscaling_groups {
+                crate::aws::autoscaling::TargetGroupAttachment::declare(
+                    s,
+                    &format!("{}/{pool}/{}", tg.name(), self.cluster.name()),
+                    asg.clone(),
+                    tg_arn.clone(),
+                );
+            }
+            // The nodes admit the load balancer on this NodePort (once per load balancer).
+            let sg_name = edge.security_group().urn().name().to_string();
+            if !admitted.contains(&sg_name) {
+                admitted.push(sg_name);
+                s.declare(
+                    rule_provider(),
+                    &format!("{}/{ns}-{name}-{}", self.cluster.name(), edge.security_group().urn().name()),
+                    IngressRuleInputs {
+                        security_group_id: nodes.security_group_id.clone(),
+                        ip_protocol: "tcp".into(),
+                        from_port: port,
+                        to_port: port,
+                        cidr_ipv4: None,
+                        source_security_group_id: Some(edge.security_group().id()),
+                        description: format!("NodePort {port} of {ns}/{name} from load balancer"),
+                    },
+                    vec![],
+                );
             }
         }
-        Ok(WebServiceRef { name, namespace: ns, port: self.port, deployment, service })
+        Ok(())
     }
 }
