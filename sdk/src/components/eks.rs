@@ -304,67 +304,8 @@ impl EksCluster<'_> {
         }
         let mut seen = Vec::new();
         for p in &self.pools {
-            let (min, max) = (*p.size.start(), *p.size.end());
-            let pool_field = format!("pool {}", p.name);
-            c.require(
-                crate::k8s::manifest::dns_label(&p.name),
-                &pool_field,
-                format!("`{}` is not a valid pool name", p.name),
-                "use lowercase letters, digits and `-`",
-            );
-            c.require(!seen.contains(&p.name), &pool_field, "two pools have this name", "name each pool once");
+            check_pool(&mut c, p, &seen);
             seen.push(p.name.clone());
-            c.require(
-                0 <= min && min <= max && max >= 1,
-                &pool_field,
-                format!("size {min}..={max} is not a node count range"),
-                "give `min..=max` with 0 ≤ min ≤ max and max ≥ 1",
-            );
-            if let Some(d) = p.desired {
-                c.require(
-                    p.size.contains(&d),
-                    &pool_field,
-                    format!("desired {d} is outside {min}..={max}"),
-                    "start within the bounds",
-                );
-            }
-            c.require(
-                !p.instance_types.is_empty(),
-                &pool_field,
-                "no instance types",
-                "give at least one, such as `t3.large`",
-            );
-            // The AMI types EKS knows (the SDK's list); the kinds fabric's nodes boot (AL2023 and
-            // Bottlerocket) need at least 20 GiB of disk.
-            let known = aws_sdk_eks::types::AmiTypes::values();
-            c.require(
-                known.contains(&p.ami_type.as_str()) && p.ami_type != "CUSTOM",
-                &pool_field,
-                format!("AMI type `{}` is not one EKS offers for managed nodes", p.ami_type),
-                format!(
-                    "use one of {}",
-                    known
-                        .iter()
-                        .filter(|a| a.starts_with("AL2023") || a.starts_with("BOTTLEROCKET"))
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            );
-            c.require(
-                (20..=16_384).contains(&p.disk_gib),
-                &pool_field,
-                format!("a {} GiB disk", p.disk_gib),
-                "give 20 to 16384 GiB (EKS refuses less than the AMI's 20 GiB root volume)",
-            );
-            for t in &p.taints {
-                c.require(
-                    ["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"].contains(&t.effect.as_str()),
-                    &pool_field,
-                    format!("taint effect `{}` is not one EKS knows", t.effect),
-                    "use NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE",
-                );
-            }
         }
         c.require(
             self.pools.iter().any(|p| !p.taints.iter().any(|t| t.effect != "PREFER_NO_SCHEDULE") && *p.size.end() >= 2),
@@ -738,6 +679,65 @@ impl EksCluster<'_> {
             &self.version,
         )?;
         Ok(())
+    }
+}
+
+/// The problems of one node pool (`seen`: the names of the pools before it).
+fn check_pool(c: &mut Checker, p: &NodePool, seen: &[String]) {
+    let (min, max) = (*p.size.start(), *p.size.end());
+    let pool_field = format!("pool {}", p.name);
+    c.require(
+        crate::k8s::manifest::dns_label(&p.name),
+        &pool_field,
+        format!("`{}` is not a valid pool name", p.name),
+        "use lowercase letters, digits and `-`",
+    );
+    c.require(!seen.contains(&p.name), &pool_field, "two pools have this name", "name each pool once");
+    c.require(
+        0 <= min && min <= max && max >= 1,
+        &pool_field,
+        format!("size {min}..={max} is not a node count range"),
+        "give `min..=max` with 0 ≤ min ≤ max and max ≥ 1",
+    );
+    if let Some(d) = p.desired {
+        c.require(
+            p.size.contains(&d),
+            &pool_field,
+            format!("desired {d} is outside {min}..={max}"),
+            "start within the bounds",
+        );
+    }
+    c.require(!p.instance_types.is_empty(), &pool_field, "no instance types", "give at least one, such as `t3.large`");
+    // The AMI types EKS knows (the SDK's list); the kinds fabric's nodes boot (AL2023 and
+    // Bottlerocket) need at least 20 GiB of disk.
+    let known = aws_sdk_eks::types::AmiTypes::values();
+    c.require(
+        known.contains(&p.ami_type.as_str()) && p.ami_type != "CUSTOM",
+        &pool_field,
+        format!("AMI type `{}` is not one EKS offers for managed nodes", p.ami_type),
+        format!(
+            "use one of {}",
+            known
+                .iter()
+                .filter(|a| a.starts_with("AL2023") || a.starts_with("BOTTLEROCKET"))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    c.require(
+        (20..=16_384).contains(&p.disk_gib),
+        &pool_field,
+        format!("a {} GiB disk", p.disk_gib),
+        "give 20 to 16384 GiB (EKS refuses less than the AMI's 20 GiB root volume)",
+    );
+    for t in &p.taints {
+        c.require(
+            ["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"].contains(&t.effect.as_str()),
+            &pool_field,
+            format!("taint effect `{}` is not one EKS knows", t.effect),
+            "use NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE",
+        );
     }
 }
 
