@@ -656,6 +656,18 @@ async fn a_failed_peering_ends_the_wait_at_once_with_its_reason() {
     assert!(err.contains("VPC peering pcx-1: failed (Failed due to overlapping CIDR range)"), "{err}");
 }
 
+/// The inputs of an interface endpoint for Session Manager in one subnet.
+fn ssm_endpoint_inputs() -> Value {
+    serde_json::to_value(super::ec2::endpoint::EndpointInputs::<String> {
+        vpc_id: "vpc-a".into(),
+        service: "ssm".into(),
+        subnet_ids: vec!["subnet-a".into()],
+        security_group_ids: vec!["sg-1".into()],
+        tags: Default::default(),
+    })
+    .unwrap()
+}
+
 /// EC2 answers VPC endpoint states in lowercase (`pending`, `available`), which the SDK's
 /// `State` enum (`Available`) does not match: the wait still ends when the endpoint is available.
 #[tokio::test(start_paused = true)]
@@ -676,14 +688,7 @@ async fn an_endpoint_is_awaited_until_available_in_the_real_apis_spelling() {
         xml("EC2.DescribeVpcEndpoints", 200, &endpoint("DescribeVpcEndpointsResponse", set, "pending")),
         xml("EC2.DescribeVpcEndpoints", 200, &endpoint("DescribeVpcEndpointsResponse", set, "available")),
     ]);
-    let inputs = serde_json::to_value(super::ec2::endpoint::EndpointInputs::<String> {
-        vpc_id: "vpc-a".into(),
-        service: "ssm".into(),
-        subnet_ids: vec!["subnet-a".into()],
-        security_group_ids: vec!["sg-1".into()],
-        tags: Default::default(),
-    })
-    .unwrap();
+    let inputs = ssm_endpoint_inputs();
     let out = super::ec2::endpoint::provider()
         .create(&ctx(&script, RetryPolicy::RealAccount), &Urn::new(STACK, "aws:ec2:VpcEndpoint", "ssm/ssm"), &inputs)
         .await
@@ -715,14 +720,7 @@ async fn an_endpoint_wait_honours_the_custom_timeout() {
     )];
     steps.extend((0..8).map(|_| xml("EC2.DescribeVpcEndpoints", 200, &body("DescribeVpcEndpointsResponse", set))));
     let script = Script::new(steps);
-    let inputs = serde_json::to_value(super::ec2::endpoint::EndpointInputs::<String> {
-        vpc_id: "vpc-a".into(),
-        service: "ssm".into(),
-        subnet_ids: vec!["subnet-a".into()],
-        security_group_ids: vec!["sg-1".into()],
-        tags: Default::default(),
-    })
-    .unwrap();
+    let inputs = ssm_endpoint_inputs();
     let ctx = ctx(&script, RetryPolicy::RealAccount);
     let urn = Urn::new(STACK, "aws:ec2:VpcEndpoint", "ssm/ssm");
     let provider = super::ec2::endpoint::provider();
