@@ -82,3 +82,72 @@ async fn backup_plan_against_the_emulator() {
     let plans = fx.aws.backup.list_backup_plans().send().await.unwrap();
     assert!(plans.backup_plans_list().iter().all(|p| p.backup_plan_name() != Some("bk-daily")));
 }
+
+/// A backup vault or plan of the stack's name that someone else made (the emulator accepts a
+/// second one of either, so the providers look first): the step is refused before any write, as a
+/// definite failure (nothing pending), the foreign one is left as it was, and destroy removes
+/// everything the stack made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vault_or_plan_someone_else_named_is_refused_and_left_alone() {
+    let fx = Fixture::start().await;
+    let backup = &fx.aws.backup;
+    for foreign in ["vault", "plan"] {
+        fx.reset().await;
+        let engine = fx.engine("bk").await;
+        // The foreign vault as it is: still there afterwards, with the same tags (none of ours).
+        let vault_tags = || async {
+            let vault = backup.describe_backup_vault().backup_vault_name("bk-daily").send().await.unwrap();
+            let tags = backup.list_tags().resource_arn(vault.backup_vault_arn().unwrap()).send().await.unwrap();
+            let mut tags: Vec<(String, String)> = tags.tags().cloned().unwrap_or_default().into_iter().collect();
+            tags.sort();
+            tags
+        };
+        let mut before = None;
+        if foreign == "vault" {
+            backup
+                .create_backup_vault()
+                .backup_vault_name("bk-daily")
+                .backup_vault_tags("team", "data")
+                .send()
+                .await
+                .unwrap();
+            before = Some(vault_tags().await);
+        } else {
+            let rule = aws_sdk_backup::types::BackupRuleInput::builder()
+                .rule_name("theirs")
+                .target_backup_vault_name("Default")
+                .schedule_expression("cron(0 1 * * ? *)")
+                .build()
+                .unwrap();
+            let plan = aws_sdk_backup::types::BackupPlanInput::builder()
+                .backup_plan_name("bk-daily")
+                .rules(rule)
+                .build()
+                .unwrap();
+            backup.create_backup_plan().backup_plan(plan).backup_plan_tags("team", "data").send().await.unwrap();
+        }
+        let (_, report) = fx.deploy(&engine, graph(35)).await;
+        let failed: Vec<String> = report.failed().map(|f| format!("{} {:?}", f.urn, f.outcome)).collect();
+        assert_eq!(failed.len(), 1, "{foreign}: {failed:?}");
+        let what = if foreign == "vault" { "backup vault bk-daily" } else { "backup plan bk-daily" };
+        assert!(failed[0].contains(&format!("{what} already exists and is not this stack's")), "{failed:?}");
+        assert!(engine.store.load().await.unwrap().pending.is_empty(), "{foreign}: a refusal leaves nothing pending");
+
+        let (_, report) = fabric::engine::Session::destroy_all(&engine).await.unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert!(fx.tagged("bk").await.is_empty());
+        if let Some(before) = &before {
+            let after = vault_tags().await;
+            assert_eq!(&after, before, "the foreign vault is untouched");
+            assert!(after.iter().all(|(k, _)| !k.starts_with("fabric:")), "{after:?}");
+        } else {
+            let plans = backup.list_backup_plans().send().await.unwrap();
+            let theirs: Vec<_> =
+                plans.backup_plans_list().iter().filter(|p| p.backup_plan_name() == Some("bk-daily")).collect();
+            assert_eq!(theirs.len(), 1, "no second plan of that name");
+            let got =
+                backup.get_backup_plan().backup_plan_id(theirs[0].backup_plan_id().unwrap()).send().await.unwrap();
+            assert_eq!(got.backup_plan().unwrap().rules()[0].rule_name(), "theirs", "the foreign plan is untouched");
+        }
+    }
+}

@@ -221,7 +221,7 @@ async fn a_pending_step_recovery_cannot_settle_is_reported_and_settled_by_hand()
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("warning: could not settle an interrupted create of test:Gone \"left-over\""), "{err}");
-    assert!(err.contains("cargo xtask state example settle example::test:Gone::left-over"), "{err}");
+    assert!(err.contains("cargo xtask state <stack> settle example::test:Gone::left-over"), "{err}");
     let out = stack(&fx, state, &["deploy", "--yes"]);
     assert!(out.status.success(), "a deploy goes on: {}", text(&out.stderr));
 

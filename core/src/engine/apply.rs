@@ -369,10 +369,11 @@ pub fn unsettled_refusal(urn: &Urn, op: Op) -> String {
     )
 }
 
-/// How a user settles a pending operation recovery could not settle.
+/// How a user settles a pending operation recovery could not settle (the commands as
+/// `cargo xtask` takes them; `<stack>` is the stack's crate, with its `--env`).
 pub fn settle_hint(urn: &Urn) -> String {
     format!(
-        "if it exists, adopt it with `import {urn} <cloud-id>`; if it does not, say so with `state settle {urn}`; then deploy again"
+        "if it exists, adopt it with `cargo xtask import <stack> {urn} <cloud-id>`; if it does not, say so with `cargo xtask state <stack> settle {urn}`; then deploy again"
     )
 }
 

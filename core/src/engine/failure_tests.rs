@@ -99,7 +99,10 @@ async fn a_pending_create_recovery_cannot_settle_is_reported_and_blocks_nothing_
     assert!(recovered[0].unsettled(), "{recovered:?}");
     let line = recovered[0].describe();
     assert!(line.contains("could not settle an interrupted create of test:Thing \"e\""), "{line}");
-    assert!(line.contains("state settle t::test:Thing::e") && line.contains("import t::test:Thing::e"), "{line}");
+    assert!(
+        line.contains("state <stack> settle t::test:Thing::e") && line.contains("import <stack> t::test:Thing::e"),
+        "{line}"
+    );
     assert!(state.pending.keys().any(|u| u.name() == "e"));
 
     // A deploy refuses that one step, by name, and does the rest.
@@ -112,7 +115,10 @@ async fn a_pending_create_recovery_cannot_settle_is_reported_and_blocks_nothing_
     let failed: Vec<_> = report.failed().collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].urn.name(), "e");
-    assert!(matches!(&failed[0].outcome, Outcome::Failed(m) if m.contains("state settle")), "{failed:?}");
+    assert!(
+        matches!(&failed[0].outcome, Outcome::Failed(m) if m.contains("cargo xtask state <stack> settle t::test:Thing::e")),
+        "{failed:?}"
+    );
     assert!(h.cloud.objects().values().any(|(u, _)| u.name() == "f"), "the rest was created");
     assert!(!h.cloud.calls().iter().any(|c| c == "create e"), "never tried again");
 

@@ -196,15 +196,10 @@ impl Engine {
                     // A name held by someone else proves the create did not happen: this stack's
                     // creates tag (or label) what they make in the same call.
                     let item = [(urn.clone(), p.inputs.clone())];
-                    match provider.names_taken(&self.ctx, &item).await {
-                        Ok(Some(mut v)) => match v.pop().flatten() {
-                            Some(t) => {
-                                (resolved, "absent", Some(format!("`{}` is held by another: {}", t.name, t.holder)))
-                            }
-                            None => return Err(e),
-                        },
-                        _ => return Err(e),
-                    }
+                    let taken =
+                        provider.names_taken(&self.ctx, &item).await.ok().flatten().and_then(|mut v| v.pop().flatten());
+                    let Some(t) = taken else { return Err(e) };
+                    (resolved, "absent", Some(format!("`{}` is held by another: {}", t.name, t.holder)))
                 }
             },
             Op::Update | Op::Import => match state.resources.get(urn).cloned() {

@@ -261,6 +261,25 @@ pub fn plan_provider() -> Arc<dyn Provider> {
 
 pub struct PlanProvider;
 
+impl PlanProvider {
+    /// The plans called `name` (AWS refuses a second one; the emulator does not), with their
+    /// tags: one listing.
+    async fn named(&self, ctx: &Ctx, name: &str) -> ProviderResult<Vec<(PlanOutputs, Tags)>> {
+        let mut found = Vec::new();
+        let mut pages = ctx.aws()?.backup.list_backup_plans().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for p in page.map_err(|e| call_failed("ListBackupPlans", e))?.backup_plans_list() {
+                if p.backup_plan_name() == Some(name) {
+                    let arn = p.backup_plan_arn().unwrap_or_default().to_string();
+                    let tags = VaultProvider.tags(ctx, &arn).await?;
+                    found.push((PlanOutputs { id: p.backup_plan_id().unwrap_or_default().to_string(), arn }, tags));
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
 #[async_trait]
 impl TypedProvider for PlanProvider {
     type Inputs = PlanInputs;
@@ -271,15 +290,12 @@ impl TypedProvider for PlanProvider {
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &PlanInputs) -> ProviderResult<PlanOutputs> {
         // Looked up first (one listing): a plan of this name that is ours is an earlier attempt;
         // anyone else's is refused before any write (the local emulator would make a second one).
-        let item = [(urn.clone(), serde_json::json!({ "name": i.name }))];
-        if let Some(taken) = self.names_taken(ctx, &item).await?.and_then(|mut v| v.pop().flatten()) {
-            return Err(ProviderError(format!(
-                "backup plan {} already exists and is not this stack's ({}); nothing was changed\n    fix: {}",
-                i.name, taken.holder, taken.fix
-            )));
+        let named = self.named(ctx, &i.name).await?;
+        if let Some((found, _)) = named.iter().find(|(_, tags)| super::tagged_for(tags, urn)) {
+            return Ok(found.clone());
         }
-        if let Some(found) = self.find(ctx, urn, i).await? {
-            return Ok(found);
+        if let Some((_, tags)) = named.first() {
+            return Err(super::not_ours(ctx, urn, &format!("backup plan {}", i.name), tags));
         }
         let out = ctx
             .aws()?
@@ -368,18 +384,8 @@ impl TypedProvider for PlanProvider {
     /// A plan of that name that is tagged for `urn` (a plan of that name that is not ours is left
     /// alone).
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &PlanInputs) -> ProviderResult<Option<PlanOutputs>> {
-        let mut pages = ctx.aws()?.backup.list_backup_plans().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            for p in page.map_err(|e| call_failed("ListBackupPlans", e))?.backup_plans_list() {
-                if p.backup_plan_name() == Some(i.name.as_str()) {
-                    let arn = p.backup_plan_arn().unwrap_or_default().to_string();
-                    if super::tagged_for(&VaultProvider.tags(ctx, &arn).await?, urn) {
-                        return Ok(Some(PlanOutputs { id: p.backup_plan_id().unwrap_or_default().to_string(), arn }));
-                    }
-                }
-            }
-        }
-        Ok(None)
+        let named = self.named(ctx, &i.name).await?;
+        Ok(named.into_iter().find(|(_, tags)| super::tagged_for(tags, urn)).map(|(p, _)| p))
     }
 
     /// One `ListBackupPlans` listing; the tags of the plans the program's names meet.

@@ -144,12 +144,16 @@ pub fn not_ours<'a>(
     what: &str,
     tags: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) -> ProviderError {
-    let owner = tags.into_iter().find(|(k, _)| *k == TAG_URN).map(|(_, v)| v.clone());
     ProviderError(format!(
         "{what} already exists and is not this stack's ({}); nothing was changed\n    fix: give it another name in the program; or delete the existing one; or, to bring it under this stack, tag it {TAG_STACK}={} and {TAG_URN}={urn} and deploy again",
-        owner.map(|o| format!("it belongs to {o}")).unwrap_or_else(|| "it carries no fabric tags".into()),
+        holder(tags).unwrap_or_else(|| "it carries no fabric tags".into()),
         ctx.stack
     ))
+}
+
+/// Whose a resource is by its `fabric:urn` tag (`it belongs to …`), when it has one.
+fn holder<'a>(tags: impl IntoIterator<Item = (&'a String, &'a String)>) -> Option<String> {
+    tags.into_iter().find(|(k, _)| *k == TAG_URN).map(|(_, v)| format!("it belongs to {v}"))
 }
 
 /// Succeeds when `tags`, read from a resource met by its name, prove it is `urn`'s; otherwise the
@@ -173,13 +177,10 @@ pub fn taken_unless_ours<'a>(
     if tagged_for(tags.clone(), urn) {
         return None;
     }
-    let owner = tags.into_iter().find(|(k, _)| *k == TAG_URN).map(|(_, v)| v.clone());
     Some(crate::engine::Taken {
         field: field.to_string(),
         name: name.to_string(),
-        holder: owner
-            .map(|o| format!("it belongs to {o}"))
-            .unwrap_or_else(|| "it exists in this account and carries no fabric tags".into()),
+        holder: holder(tags).unwrap_or_else(|| "it exists in this account and carries no fabric tags".into()),
         fix: format!(
             "give it another name in the program; or adopt it with `import {urn} {name}`; or, if it is this stack's, tag it {TAG_STACK}={} and {TAG_URN}={urn}",
             ctx.stack
@@ -187,9 +188,8 @@ pub fn taken_unless_ours<'a>(
     })
 }
 
-/// Answers a names check from one batched listing: `existing` maps each name that exists to
-/// what `tags_of` needs to read its tags (an ARN), which is read only for names the program
-/// wants. Items whose name is not known yet are not checked.
+/// Answers a names check from one batched listing, for names that are input `field` as it is:
+/// see [`names_held_by`].
 pub async fn names_held<F, Fut>(
     ctx: &Ctx,
     items: &[(Urn, serde_json::Value)],
@@ -201,14 +201,30 @@ where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = ProviderResult<Tags>>,
 {
+    let name_of = |inputs: &serde_json::Value| crate::engine::provider::known_text(inputs, field).map(String::from);
+    names_held_by(ctx, items, field, name_of, existing, tags_of).await
+}
+
+/// Answers a names check from one batched listing: `name_of` gives the name each item would be
+/// created under (`None`: not known yet, not checked), `existing` maps each name that exists to
+/// what `tags_of` needs to read its tags (an ARN), which is read only for names the program
+/// wants.
+pub async fn names_held_by<F, Fut>(
+    ctx: &Ctx,
+    items: &[(Urn, serde_json::Value)],
+    field: &str,
+    name_of: impl Fn(&serde_json::Value) -> Option<String>,
+    existing: &std::collections::BTreeMap<String, String>,
+    tags_of: F,
+) -> crate::engine::provider::NamesTaken
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = ProviderResult<Tags>>,
+{
     let mut out = Vec::with_capacity(items.len());
     for (urn, inputs) in items {
-        let Some(name) = crate::engine::provider::known_text(inputs, field) else {
-            out.push(None);
-            continue;
-        };
-        let taken = match existing.get(name) {
-            Some(id) => taken_unless_ours(ctx, urn, field, name, &tags_of(id.clone()).await?),
+        let taken = match name_of(inputs).and_then(|name| existing.get(&name).map(|id| (name, id))) {
+            Some((name, id)) => taken_unless_ours(ctx, urn, field, &name, &tags_of(id.clone()).await?),
             None => None,
         };
         out.push(taken);

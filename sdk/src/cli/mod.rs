@@ -647,11 +647,7 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
         eprintln!("warning: took over the lock of stack `{stack}` left by {holder}");
     }
     for r in session.recovered() {
-        let line = r
-            .describe()
-            .replace("`import ", &format!("`cargo xtask import {stack} "))
-            .replace("`state settle ", &format!("`cargo xtask state {stack} settle "));
-        eprintln!("{}{line}", if r.unsettled() { "warning: " } else { "" });
+        eprintln!("{}{}", if r.unsettled() { "warning: " } else { "" }, r.describe());
     }
     let result = match &cli.verb {
         Verb::State { cmd } => day2::state_command(cli, &mut session, &graph, &locator, cmd).await,

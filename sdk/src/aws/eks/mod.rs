@@ -109,9 +109,8 @@ where
     for (cluster, indices) in by_cluster(items) {
         let existing: std::collections::BTreeMap<String, String> =
             list(cluster.clone()).await?.unwrap_or_default().into_iter().map(|n| (n.clone(), n)).collect();
-        let named: Vec<(Urn, Value)> =
-            indices.iter().map(|&i| (items[i].0.clone(), serde_json::json!({ "name": name_of(&items[i].1) }))).collect();
-        let answers = crate::aws::names_held(ctx, &named, "name", &existing, |name| tags(cluster.clone(), name))
+        let part: Vec<(Urn, Value)> = indices.iter().map(|&i| items[i].clone()).collect();
+        let answers = crate::aws::names_held_by(ctx, &part, "name", &name_of, &existing, |name| tags(cluster.clone(), name))
             .await?
             .unwrap_or_default();
         for (i, answer) in indices.into_iter().zip(answers) {

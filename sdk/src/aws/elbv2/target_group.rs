@@ -130,14 +130,9 @@ impl TypedProvider for TargetGroupProvider {
                 }
             }
         }
-        let named: Vec<(Urn, Value)> = items
-            .iter()
-            .map(|(urn, v)| {
-                let name = serde_json::from_value::<TargetGroupInputs>(v.clone()).ok().map(|t| target_group_name(&t));
-                (urn.clone(), serde_json::json!({ "name": name }))
-            })
-            .collect();
-        crate::aws::names_held(ctx, &named, "name", &existing, |arn| async move { tags_of(ctx, &arn).await }).await
+        let name_of = |v: &Value| serde_json::from_value::<TargetGroupInputs>(v.clone()).ok().map(|t| target_group_name(&t));
+        crate::aws::names_held_by(ctx, items, "name", name_of, &existing, |arn| async move { tags_of(ctx, &arn).await })
+            .await
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &TargetGroupInputs) -> ProviderResult<Option<TargetGroupOutputs>> {
