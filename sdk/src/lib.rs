@@ -62,27 +62,15 @@ pub use fabric_core::{Error, Result};
 
 /// What a stack program needs in scope.
 ///
-/// Each builder comes with the cargo feature of its service (`ec2`, `rds`, …, all in `full`, the
-/// default); see the crate's `Cargo.toml`.
+/// Each service's builders come with its cargo feature (`ec2`, `rds`, …, all in `full`, the
+/// default; see the crate's `Cargo.toml`), from the service module's own `prelude`
+/// ([`aws::prelude`] gathers those of the service table).
 pub mod prelude {
-    #[cfg(feature = "ec2")]
-    pub use crate::aws::ec2::{
-        IngressRule, InternetGateway, Protocol, Route, RouteTable, RouteTableAssociation, SecurityGroup, Subnet, tags,
-    };
+    pub use crate::aws::prelude::*;
     #[cfg(feature = "k8s")]
     pub use crate::components::Prometheus;
-    #[cfg(feature = "elbv2")]
-    pub use crate::components::{AlbIngress, Edge};
-    #[cfg(feature = "backup")]
-    pub use crate::components::{BackupPlan, Protectable, Weekly};
-    #[cfg(feature = "eks")]
-    pub use crate::components::{Capacity, Cluster, EksCluster, NodePool};
-    #[cfg(feature = "rds")]
-    pub use crate::components::{Database, RdsPostgres};
     #[cfg(all(feature = "k8s", feature = "elbv2"))]
     pub use crate::components::{Health, WebService};
-    #[cfg(feature = "ec2")]
-    pub use crate::components::{Nat, Network, PrivateSubnet, PublicSubnet, Vpc, Zones};
     #[cfg(feature = "k8s")]
     pub use crate::k8s::{ClusterRef, ConfigMap, KubeSecret, Manifest, Namespace};
     pub use crate::model::{Output, Secret, Stack};

@@ -11,7 +11,7 @@ use serde_json::Value;
 ///
 /// ```
 /// let graph = fabric::testing::synthesize("demo", |s| {
-///     fabric::aws::ec2::Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)?;
+///     fabric::aws::ec2::Vpc::builder().name("main").cidr("10.0.0.0/16").build().add_alone(s)?;
 ///     Ok(())
 /// }).unwrap();
 /// assert_eq!(graph.nodes().len(), 1);

@@ -79,7 +79,7 @@ fn variants() -> Vec<(&'static str, Program, Vec<&'static str>)> {
             "reference to a resource of another stack",
             with_extra(|s| {
                 let mut elsewhere = Stack::new("other");
-                let vpc = Vpc::builder().name("elsewhere").cidr("10.9.0.0/16").build().add(&mut elsewhere)?;
+                let vpc = Vpc::builder().name("elsewhere").cidr("10.9.0.0/16").build().add_alone(&mut elsewhere)?;
                 Subnet::builder().name("stray").vpc(&vpc).cidr("10.9.0.0/24").zone("us-east-2a").build().add(s)?;
                 Ok(())
             }),
@@ -91,7 +91,7 @@ fn variants() -> Vec<(&'static str, Program, Vec<&'static str>)> {
         (
             "a rule with two sources",
             with_extra(|s| {
-                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add(s)?;
+                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add_alone(s)?;
                 let g = SecurityGroup::builder().name("g").vpc(&vpc).build().add(s)?;
                 IngressRule::builder()
                     .name("both")
@@ -108,7 +108,7 @@ fn variants() -> Vec<(&'static str, Program, Vec<&'static str>)> {
         (
             "all protocols with ports",
             with_extra(|s| {
-                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add(s)?;
+                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add_alone(s)?;
                 let g = SecurityGroup::builder().name("g").vpc(&vpc).build().add(s)?;
                 IngressRule::builder()
                     .name("all")
@@ -125,7 +125,7 @@ fn variants() -> Vec<(&'static str, Program, Vec<&'static str>)> {
         (
             "security group description",
             with_extra(|s| {
-                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add(s)?;
+                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add_alone(s)?;
                 SecurityGroup::builder().name("g").vpc(&vpc).description("café").build().add(s)?;
                 Ok(())
             }),
@@ -134,8 +134,8 @@ fn variants() -> Vec<(&'static str, Program, Vec<&'static str>)> {
         (
             "route table of another VPC",
             with_extra(|s| {
-                let a = Vpc::builder().name("a").cidr("10.1.0.0/16").build().add(s)?;
-                let b = Vpc::builder().name("b").cidr("10.2.0.0/16").build().add(s)?;
+                let a = Vpc::builder().name("a").cidr("10.1.0.0/16").build().add_alone(s)?;
+                let b = Vpc::builder().name("b").cidr("10.2.0.0/16").build().add_alone(s)?;
                 let subnet =
                     Subnet::builder().name("in-a").vpc(&a).cidr("10.1.0.0/24").zone("us-east-2a").build().add(s)?;
                 let rt = RouteTable::builder().name("of-b").vpc(&b).build().add(s)?;
@@ -150,7 +150,7 @@ fn variants() -> Vec<(&'static str, Program, Vec<&'static str>)> {
         (
             "route destination",
             with_extra(|s| {
-                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add(s)?;
+                let vpc = Vpc::builder().name("second").cidr("10.1.0.0/16").build().add_alone(s)?;
                 let igw = InternetGateway::builder().name("second").vpc(&vpc).build().add(s)?;
                 let rt = RouteTable::builder().name("second").vpc(&vpc).build().add(s)?;
                 Route::builder().name("bad").route_table(&rt).destination("everywhere").gateway(&igw).build().add(s)?;
@@ -210,7 +210,7 @@ fn all_problems_are_reported_together() {
 fn a_duplicate_component_is_reported_once_with_its_consequences_counted() {
     let mut s = Stack::new("dup");
     for _ in 0..2 {
-        fabric::components::Vpc::builder()
+        fabric::aws::ec2::Vpc::builder()
             .name("main")
             .cidr("10.0.0.0/16")
             .zones(3)
@@ -235,7 +235,7 @@ fn a_duplicate_component_is_reported_once_with_its_consequences_counted() {
 #[test]
 fn an_invalid_network_is_the_only_problem_reported() {
     let mut s = Stack::new("net");
-    let net = fabric::components::Vpc::builder().name("main").cidr("10.0.0.0/33").zones(3).build().add(&mut s).unwrap();
+    let net = fabric::aws::ec2::Vpc::builder().name("main").cidr("10.0.0.0/33").zones(3).build().add(&mut s).unwrap();
     RdsPostgres::builder().name("db").network(&net).build().add(&mut s).unwrap();
     let errors = s.finish().err().unwrap();
     let text = errors.to_string();

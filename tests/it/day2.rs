@@ -173,7 +173,7 @@ async fn protect_blocks_destroy_and_an_import_is_refused_when_it_would_replace()
             if protect {
                 options = options.protect();
             }
-            s.with(options, |s| Vpc::builder().name("legacy").cidr(cidr).build().add(s)).unwrap();
+            s.with(options, |s| Vpc::builder().name("legacy").cidr(cidr).build().add_alone(s)).unwrap();
             Arc::new(s.finish().unwrap())
         }
     };

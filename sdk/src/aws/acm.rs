@@ -6,6 +6,10 @@
 //! certificate to be ISSUED, with a timeout. Dependents take the ARN from the validation, so
 //! nothing uses the certificate before it is issued.
 
+/// What a stack program needs of ACM in scope (part of [`crate::prelude`]): nothing by default;
+/// its builders are named by path (`fabric::aws::…`).
+pub mod prelude {}
+
 use super::route53::{Created, RecordInputs, ZoneRef, create_owned, delete_owned};
 use super::wait::{Poll, poll_until};
 use super::{TAG_URN, call_failed, error_code};

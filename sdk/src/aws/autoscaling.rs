@@ -1,6 +1,10 @@
 //! EC2 Auto Scaling: load balancer target groups attached to the autoscaling groups of node
 //! pools, so that instances join (and leave) the target groups as the pool scales.
 
+/// What a stack program needs of Auto Scaling in scope (part of [`crate::prelude`]): nothing by default;
+/// its builders are named by path (`fabric::aws::…`).
+pub mod prelude {}
+
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};

@@ -5,6 +5,10 @@
 //! that what it encrypted can still be read back if the delete was a mistake) and removes the
 //! alias; the key can be restored with `aws kms cancel-key-deletion` until then.
 
+/// What a stack program needs of KMS in scope (part of [`crate::prelude`]): nothing by default;
+/// its builders are named by path (`fabric::aws::…`).
+pub mod prelude {}
+
 use super::{Tags, call_failed, error_code, not_ours, tagged_for, user_tags_of};
 use crate::aws::AwsCtx;
 use crate::aws::found;

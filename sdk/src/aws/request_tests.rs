@@ -40,7 +40,7 @@ fn addon_inputs() -> Value {
         version: None,
         pod_identity: None,
         tags: Default::default(),
-        configuration: Some(crate::components::eks::VPC_CNI_CONFIGURATION.into()),
+        configuration: Some(crate::aws::eks::VPC_CNI_CONFIGURATION.into()),
     })
     .unwrap()
 }

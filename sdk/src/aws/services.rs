@@ -35,6 +35,12 @@ macro_rules! table {
     ($( $module:ident : $feature:literal, [$($prefix:literal),*], $client:ident = $sdk:ident; )*) => {
         $( #[cfg(feature = $feature)] pub mod $module; )*
 
+        /// What a stack program needs in scope from every service this program was built with:
+        /// each service module's own `prelude` (part of [`crate::prelude`]).
+        pub mod prelude {
+            $( #[cfg(feature = $feature)] #[allow(unused_imports)] pub use super::$module::prelude::*; )*
+        }
+
         /// Every AWS service behind a cargo feature, built into this program or not.
         pub const SERVICES: &[Service] = &[
             $( Service { module: stringify!($module), feature: $feature, prefixes: &[$($prefix),*], built: cfg!(feature = $feature) }, )*

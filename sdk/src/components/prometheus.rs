@@ -2,7 +2,7 @@
 //! (gp3, encrypted) volume, a service account allowed to discover pods and nodes, a scrape
 //! configuration for annotated pods, the kubelets and cAdvisor, and a ClusterIP service.
 
-use super::pod::{check_image, disruption_budget, meta, quantities, restricted_container, restricted_pod, spread};
+use crate::k8s::pod::{check_image, disruption_budget, meta, quantities, restricted_container, restricted_pod, spread};
 use crate::k8s::policy::{self, LABEL_SCRAPED, LABEL_SCRAPER, Reach, client_label};
 use crate::k8s::{ClusterRef, Manifest, ObjectRef, manifest::dns_label};
 use crate::model::{Checker, Stack};

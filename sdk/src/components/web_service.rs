@@ -3,10 +3,10 @@
 //! a non-root security context, a pre-stop delay so the load balancer drains first, an
 //! autoscaler and a disruption budget — optionally routed from an [`AlbIngress`](super::AlbIngress).
 
-use super::ingress::Edge;
-use super::pod::{check_image, disruption_budget, meta, quantities, restricted_container, restricted_pod, spread};
 use crate::aws::ec2::security_group::{IngressRuleInputs, rule_provider};
+use crate::aws::elbv2::Edge;
 use crate::k8s::objects::{KubeSecret, pointer_key};
+use crate::k8s::pod::{check_image, disruption_budget, meta, quantities, restricted_container, restricted_pod, spread};
 use crate::k8s::policy::{self, LABEL_SCRAPED, LABEL_SCRAPER, Reach, client_label};
 use crate::k8s::{ClusterRef, Manifest, ObjectRef, manifest::dns_label};
 use crate::model::{Checker, Output, Secret, Stack, stable_hash};

@@ -13,6 +13,7 @@ pub mod access;
 pub mod fields;
 pub mod manifest;
 pub mod objects;
+pub(crate) mod pod;
 pub mod policy;
 pub mod provider;
 pub mod ready;
@@ -38,7 +39,7 @@ pub const TYPE_PREFIX: &str = "k8s:";
 
 /// A cluster objects are applied to.
 ///
-/// [`crate::components::EksCluster`] gives one (reached through its endpoint with a token from
+/// [`crate::aws::eks::EksCluster`] gives one (reached through its endpoint with a token from
 /// STS, or with `--kubeconfig`); [`ClusterRef::kubeconfig`] names a cluster fabric does not manage,
 /// reached only with `--kubeconfig PATH` (kind, minikube, an existing EKS).
 #[derive(Clone, Debug, Serialize)]
@@ -61,7 +62,7 @@ pub struct ClusterRef {
     ready_after: Vec<Urn>,
 }
 
-/// The worker nodes of a cluster fabric manages: what an [`crate::components::AlbIngress`] route
+/// The worker nodes of a cluster fabric manages: what an [`crate::aws::elbv2::AlbIngress`] route
 /// attaches to and admits traffic into.
 #[derive(Clone, Debug)]
 pub struct ClusterNodes {

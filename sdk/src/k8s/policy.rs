@@ -13,7 +13,7 @@
 //!   port.
 //!
 //! NetworkPolicies are enforced only where the network plugin enforces them (on EKS: the VPC CNI
-//! with `enableNetworkPolicy`, which [`crate::components::EksCluster`] turns on).
+//! with `enableNetworkPolicy`, which [`crate::aws::eks::EksCluster`] turns on).
 
 use ipnet::Ipv4Net;
 use serde_json::{Value, json};

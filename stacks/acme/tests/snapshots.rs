@@ -376,7 +376,7 @@ fn hardened_defaults_are_in_the_generated_specs() {
 
         // NetworkPolicies are enforced: the VPC CNI runs its network policy agent.
         let cni = &inputs[format!("{stack}::aws:eks:Addon::main/vpc-cni")]["inputs"];
-        assert_eq!(cni["configuration"], fabric::components::eks::VPC_CNI_CONFIGURATION);
+        assert_eq!(cni["configuration"], fabric::aws::eks::VPC_CNI_CONFIGURATION);
 
         // Secrets envelope-encrypted with the stack's own key; the control plane may use that key only.
         let cluster = &inputs[format!("{stack}::aws:eks:Cluster::main")]["inputs"];

@@ -54,7 +54,7 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
 pub fn program_with(cfg: &Config) -> impl FnOnce(&mut Stack) -> fabric::Result<()> + '_ {
     move |s| {
         let tags: fabric::aws::ec2::Tags = cfg.tags.iter().cloned().collect();
-        let vpc = Vpc::builder().name("main").cidr(cfg.vpc_cidr.as_str()).tags(tags.clone()).build().add(s)?;
+        let vpc = Vpc::builder().name("main").cidr(cfg.vpc_cidr.as_str()).tags(tags.clone()).build().add_alone(s)?;
         let igw = InternetGateway::builder().name("main").vpc(&vpc).tags(tags.clone()).build().add(s)?;
         let public = RouteTable::builder().name("public").vpc(&vpc).tags(tags.clone()).build().add(s)?;
         Route::builder()

@@ -23,9 +23,9 @@ extern crate self as reference;
 #[path = "../tests/snapshots.rs"]
 mod snapshots;
 
+use fabric::aws::ec2::{Bastion, PeerNetwork, SessionManagerEndpoints, VpcPeering};
 use fabric::aws::route53::HostedZone;
 use fabric::aws::s3::Bucket;
-use fabric::components::{Bastion, PeerNetwork, SessionManagerEndpoints, VpcPeering};
 use fabric::model::{Checker, Urn};
 use fabric::numbering::{Allocation, FabricNumber};
 use fabric::prelude::*;

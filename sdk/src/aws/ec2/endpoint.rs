@@ -25,7 +25,7 @@ pub const TYPE: &str = "aws:ec2:VpcEndpoint";
 /// use fabric::prelude::*;
 /// use fabric::aws::ec2::{Vpc, VpcEndpoint};
 /// let mut s = Stack::new("demo");
-/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add_alone(&mut s).unwrap();
 /// let a = Subnet::builder().name("a").vpc(&vpc).cidr("10.0.0.0/24").zone("us-east-2a").build().add(&mut s).unwrap();
 /// let sg = SecurityGroup::builder().name("endpoints").vpc(&vpc).build().add(&mut s).unwrap();
 /// VpcEndpoint::builder().name("ssm").vpc(&vpc).service("ssm").subnets(vec![a.id()]).security_groups(vec![sg.id()])

@@ -25,7 +25,7 @@ pub const TYPE: &str = "aws:ec2:InternetGateway";
 /// use fabric::prelude::*;
 /// use fabric::aws::ec2::Vpc;
 /// let mut s = Stack::new("demo");
-/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add_alone(&mut s).unwrap();
 /// let igw = InternetGateway::builder().name("main").vpc(&vpc).build().add(&mut s).unwrap();
 /// assert_eq!(igw.urn().name(), "main");
 /// ```

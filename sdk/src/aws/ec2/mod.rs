@@ -1,14 +1,17 @@
 //! Amazon EC2 networking: VPC, subnets, internet gateway, route tables, routes and their
-//! associations, security groups and their rules.
+//! associations, security groups and their rules; and the builders composed of them: [`Vpc`] (the
+//! production network), [`VpcPeering`], [`Bastion`] and [`SessionManagerEndpoints`].
 //!
 //! Each resource is a builder (what the program declares), a typed handle (what other resources
 //! refer to) and a provider (how it is created, read, updated and deleted).
 
+pub mod bastion;
 pub mod endpoint;
 pub mod instance;
 pub mod internet_gateway;
 pub mod launch_template;
 pub mod nat;
+pub mod network;
 pub mod peering;
 pub mod route;
 pub mod route_table;
@@ -16,20 +19,32 @@ pub mod security_group;
 pub mod subnet;
 mod tagged;
 pub mod vpc;
+pub mod vpc_peering;
 pub mod zones;
 
+pub use bastion::{Bastion, BastionRef, SessionManagerEndpoints};
 pub use endpoint::{VpcEndpoint, VpcEndpointRef};
 pub use instance::InstanceRef;
 pub use internet_gateway::{InternetGateway, InternetGatewayRef};
 pub use launch_template::{LaunchTemplate, LaunchTemplateRef};
 pub use nat::{ElasticIp, ElasticIpRef, NatGateway, NatGatewayRef};
+pub use network::{Nat, Network, PrivateSubnet, PublicSubnet, Vpc, Zones};
 pub use peering::{VpcPeeringConnection, VpcPeeringRef};
 pub use route::{Route, RouteRef};
 pub use route_table::{RouteTable, RouteTableAssociation, RouteTableAssociationRef, RouteTableRef};
 pub use security_group::{IngressRule, IngressRuleRef, Protocol, SecurityGroup, SecurityGroupRef};
 pub use subnet::{Subnet, SubnetRef};
-pub use vpc::{Vpc, VpcRef};
+pub use vpc::VpcRef;
+pub use vpc_peering::{PeerNetwork, Peering, VpcPeering};
 pub use zones::AvailabilityZones;
+
+/// What a stack program needs of EC2 in scope (part of [`crate::prelude`]).
+pub mod prelude {
+    pub use super::{
+        IngressRule, InternetGateway, Nat, Network, PrivateSubnet, Protocol, PublicSubnet, Route, RouteTable,
+        RouteTableAssociation, SecurityGroup, Subnet, Vpc, Zones, tags,
+    };
+}
 
 use super::create::retry_dependency_violation;
 use super::{TAG_STACK, TAG_URN, classify, error_code};

@@ -29,7 +29,7 @@ const NAT_WAIT: Duration = Duration::from_secs(15 * 60);
 /// use fabric::prelude::*;
 /// use fabric::aws::ec2::{ElasticIp, NatGateway, Vpc};
 /// let mut s = Stack::new("demo");
-/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add_alone(&mut s).unwrap();
 /// let public = Subnet::builder().name("public-a").vpc(&vpc).cidr("10.0.0.0/24").zone("us-east-2a").public(true).build().add(&mut s).unwrap();
 /// let ip = ElasticIp::builder().name("nat-a").build().add(&mut s).unwrap();
 /// NatGateway::builder().name("a").subnet(&public).address(&ip).build().add(&mut s).unwrap();

@@ -20,14 +20,14 @@ use typed_builder::TypedBuilder;
 pub const TYPE: &str = "aws:ec2:VpcPeeringConnection";
 
 /// A peering connection between two VPCs (routes are separate: see
-/// [`crate::components::VpcPeering`], which adds them on both sides).
+/// [`super::VpcPeering`], which adds them on both sides).
 ///
 /// ```
 /// use fabric::prelude::*;
 /// use fabric::aws::ec2::{Vpc, VpcPeeringConnection};
 /// let mut s = Stack::new("demo");
-/// let a = Vpc::builder().name("a").cidr("10.1.0.0/16").build().add(&mut s).unwrap();
-/// let b = Vpc::builder().name("b").cidr("10.2.0.0/16").build().add(&mut s).unwrap();
+/// let a = Vpc::builder().name("a").cidr("10.1.0.0/16").build().add_alone(&mut s).unwrap();
+/// let b = Vpc::builder().name("b").cidr("10.2.0.0/16").build().add_alone(&mut s).unwrap();
 /// VpcPeeringConnection::builder().name("a-b").vpc(a.id()).peer_vpc(b.id()).build().add(&mut s).unwrap();
 /// assert_eq!(s.finish().unwrap().nodes().len(), 3);
 /// ```

@@ -26,7 +26,7 @@ pub const TYPE: &str = "aws:ec2:Route";
 /// use fabric::prelude::*;
 /// use fabric::aws::ec2::Vpc;
 /// let mut s = Stack::new("demo");
-/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add_alone(&mut s).unwrap();
 /// let igw = InternetGateway::builder().name("main").vpc(&vpc).build().add(&mut s).unwrap();
 /// let rt = RouteTable::builder().name("public").vpc(&vpc).build().add(&mut s).unwrap();
 /// Route::builder().name("public-default").route_table(&rt).destination("0.0.0.0/0").gateway(&igw)

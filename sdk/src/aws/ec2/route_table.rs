@@ -29,7 +29,7 @@ pub const ASSOCIATION_TYPE: &str = "aws:ec2:RouteTableAssociation";
 /// use fabric::prelude::*;
 /// use fabric::aws::ec2::Vpc;
 /// let mut s = Stack::new("demo");
-/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add_alone(&mut s).unwrap();
 /// let subnet = Subnet::builder().name("a").vpc(&vpc).cidr("10.0.0.0/24").zone("us-east-2a").build().add(&mut s).unwrap();
 /// let rt = RouteTable::builder().name("public").vpc(&vpc).build().add(&mut s).unwrap();
 /// RouteTableAssociation::builder().name("public-a").route_table(&rt).subnet(&subnet).build().add(&mut s).unwrap();

@@ -33,7 +33,7 @@ pub const RULE_TYPE: &str = "aws:ec2:SecurityGroupIngressRule";
 /// use fabric::prelude::*;
 /// use fabric::aws::ec2::Vpc;
 /// let mut s = Stack::new("demo");
-/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add_alone(&mut s).unwrap();
 /// let lb = SecurityGroup::builder().name("lb").vpc(&vpc).description("load balancer").build().add(&mut s).unwrap();
 /// let app = SecurityGroup::builder().name("app").vpc(&vpc).description("application").build().add(&mut s).unwrap();
 /// IngressRule::builder().name("https-from-internet").group(&lb).protocol(Protocol::Tcp).ports(443..=443)

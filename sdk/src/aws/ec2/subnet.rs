@@ -25,7 +25,7 @@ pub const TYPE: &str = "aws:ec2:Subnet";
 /// use fabric::prelude::*;
 /// use fabric::aws::ec2::Vpc;
 /// let mut s = Stack::new("demo");
-/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add_alone(&mut s).unwrap();
 /// let a = Subnet::builder().name("public-a").vpc(&vpc).cidr("10.0.0.0/24").zone("us-east-2a")
 ///     .public(true).build().add(&mut s).unwrap();
 /// // A second subnet over the same addresses is reported when the stack is finished.

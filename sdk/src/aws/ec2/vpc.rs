@@ -13,34 +13,8 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use typed_builder::TypedBuilder;
 
 pub const TYPE: &str = "aws:ec2:Vpc";
-
-/// A VPC.
-///
-/// ```
-/// use fabric::prelude::*;
-/// use fabric::aws::ec2::Vpc;
-/// let mut s = Stack::new("demo");
-/// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
-/// assert_eq!(vpc.cidr().unwrap().to_string(), "10.0.0.0/16");
-/// ```
-#[derive(TypedBuilder, Clone, Debug)]
-pub struct Vpc {
-    #[builder(setter(into))]
-    name: String,
-    /// IPv4 block, /16 to /28.
-    #[builder(setter(into))]
-    cidr: String,
-    /// DNS hostnames for instances (on by default: EKS and RDS need them).
-    #[builder(default = true)]
-    dns_hostnames: bool,
-    #[builder(default = true)]
-    dns_support: bool,
-    #[builder(default, setter(into))]
-    tags: Tags,
-}
 
 /// What the provider receives.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,23 +54,22 @@ impl VpcRef {
     }
 }
 
-impl Vpc {
-    /// Validates and declares the VPC.
-    pub fn add(self, s: &mut Stack) -> crate::Result<VpcRef> {
-        let urn = s.urn(TYPE, &self.name);
-        let mut c = Checker::new(urn.clone());
-        let cidr = check_cidr(&mut c, "cidr", &self.cidr, 16, 28);
-        check_tags(&mut c, &self.tags);
-        s.report(c.into_errors());
-        let inputs = VpcInputs {
-            cidr_block: self.cidr.clone(),
-            enable_dns_hostnames: self.dns_hostnames,
-            enable_dns_support: self.dns_support,
-            tags: with_name(&self.tags, &self.name),
-        };
-        let urn = s.declare(provider(), &self.name, inputs, vec![]);
-        Ok(VpcRef { urn, cidr })
-    }
+/// Validates and declares the VPC alone (DNS support and hostnames on: EKS and RDS need them);
+/// [`super::Vpc`] is the builder, whose `add_alone` comes here and whose `add` builds the network on it.
+pub(super) fn declare(s: &mut Stack, name: &str, cidr: &str, tags: &Tags) -> crate::Result<VpcRef> {
+    let urn = s.urn(TYPE, name);
+    let mut c = Checker::new(urn.clone());
+    let block = check_cidr(&mut c, "cidr", cidr, 16, 28);
+    check_tags(&mut c, tags);
+    s.report(c.into_errors());
+    let inputs = VpcInputs {
+        cidr_block: cidr.to_string(),
+        enable_dns_hostnames: true,
+        enable_dns_support: true,
+        tags: with_name(tags, name),
+    };
+    let urn = s.declare(provider(), name, inputs, vec![]);
+    Ok(VpcRef { urn, cidr: block })
 }
 
 pub fn provider() -> Arc<dyn Provider> {

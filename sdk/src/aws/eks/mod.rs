@@ -20,7 +20,9 @@ use std::time::Duration;
 
 mod access_entry;
 mod addon;
+pub mod cluster_autoscaler;
 mod cluster;
+mod eks_cluster;
 mod node_group;
 mod pod_identity;
 #[cfg(test)]
@@ -29,8 +31,14 @@ mod tests;
 pub use access_entry::*;
 pub use addon::*;
 pub use cluster::*;
+pub use eks_cluster::*;
 pub use node_group::*;
 pub use pod_identity::*;
+
+/// What a stack program needs of EKS in scope (part of [`crate::prelude`]).
+pub mod prelude {
+    pub use super::{Capacity, Cluster, EksCluster, NodePool};
+}
 
 pub const CLUSTER: &str = "aws:eks:Cluster";
 pub const NODE_GROUP: &str = "aws:eks:NodeGroup";

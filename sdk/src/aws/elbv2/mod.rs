@@ -25,6 +25,11 @@ use std::sync::Arc;
 
 pub use crate::aws::Tags;
 
+/// What a stack program needs of ELB in scope (part of [`crate::prelude`]).
+pub mod prelude {
+    pub use super::{AlbIngress, Edge};
+}
+
 pub const LOAD_BALANCER: &str = "aws:elbv2:LoadBalancer";
 pub const TARGET_GROUP: &str = "aws:elbv2:TargetGroup";
 pub const LISTENER: &str = "aws:elbv2:Listener";
@@ -62,10 +67,12 @@ fn not_found(code: Option<&str>) -> bool {
 
 // ---------------------------------------------------------------- load balancer
 
+mod alb_ingress;
 mod listener;
 mod load_balancer;
 mod target_group;
 
+pub use alb_ingress::{AlbIngress, Edge};
 pub use listener::*;
 pub use load_balancer::*;
 pub use target_group::*;

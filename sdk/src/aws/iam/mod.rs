@@ -4,6 +4,10 @@
 //! policies cannot carry tags: they are found by their natural keys (role and policy ARN, role and
 //! policy name), which makes creating them idempotent.
 
+/// What a stack program needs of IAM in scope (part of [`crate::prelude`]): nothing by default;
+/// its builders are named by path (`fabric::aws::…`).
+pub mod prelude {}
+
 use super::{TAG_URN, call_failed, classify, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry_iam};

@@ -7,6 +7,10 @@
 //! all-or-nothing change batch ([`owner_record_name`]). A record is created with CREATE, never
 //! UPSERT, so a record that is already there and not marked as this resource's is never taken over.
 
+/// What a stack program needs of Route 53 in scope (part of [`crate::prelude`]): nothing by default;
+/// its builders are named by path (`fabric::aws::…`).
+pub mod prelude {}
+
 use super::wait::{Poll, poll_until};
 use super::{TAG_STACK, TAG_URN, call_failed, error_code};
 use crate::aws::AwsCtx;

@@ -2,7 +2,7 @@
 
 use crate::aws::ec2::{IngressRule, Protocol, SecurityGroup, SecurityGroupRef, Tags};
 use crate::aws::rds::{self, InstanceInputs, SubnetGroupInputs};
-use crate::components::network::Network;
+use crate::aws::ec2::Network;
 use crate::model::{Checker, Output, Secret, Stack, Urn};
 use crate::random::Password;
 use typed_builder::TypedBuilder;

@@ -1,7 +1,7 @@
 //! `BackupPlan`: AWS Backup for the resources a program names — a vault, a role for AWS Backup
 //! with the AWS managed policies, a plan of daily (and optionally weekly) rules, and a selection.
 
-use super::database::Database;
+use crate::aws::rds::Database;
 use crate::aws::Tags;
 use crate::aws::backup::{self, PlanInputs, RuleSpec, SelectionInputs, VaultInputs};
 use crate::aws::iam::{PolicyDocument, Role, RolePolicyAttachment, aws_managed_policy};

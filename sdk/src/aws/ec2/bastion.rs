@@ -2,7 +2,7 @@
 //! SSH port:
 //!
 //! - **Session Manager** (the default path): nodes run the SSM agent and their role carries
-//!   `AmazonSSMManagedInstanceCore` ([`crate::components::EksCluster`]'s `session_manager`, on by
+//!   `AmazonSSMManagedInstanceCore` ([`crate::aws::eks::EksCluster`]'s `session_manager`, on by
 //!   default); `aws ssm start-session --target <instance>` opens a shell, and port forwarding
 //!   reaches the database or a private API endpoint. In a network without NAT the agent reaches
 //!   Systems Manager through [`SessionManagerEndpoints`].
@@ -10,7 +10,7 @@
 //!   named in config; from the whole internet only with an explicit, reasoned waiver in code.
 
 use crate::aws::ec2::{IngressRule, Protocol, SecurityGroup, SecurityGroupRef, Tags, VpcEndpoint, instance};
-use crate::components::Network;
+use crate::aws::ec2::Network;
 use crate::model::{Checker, Output, Stack};
 use typed_builder::TypedBuilder;
 
@@ -20,7 +20,7 @@ use typed_builder::TypedBuilder;
 ///
 /// ```
 /// use fabric::prelude::*;
-/// use fabric::components::SessionManagerEndpoints;
+/// use fabric::aws::ec2::SessionManagerEndpoints;
 /// let mut s = Stack::new("demo");
 /// let net = Vpc::builder().name("main").cidr("10.1.0.0/16").nat(Nat::None).build().add(&mut s).unwrap();
 /// SessionManagerEndpoints::builder().name("ssm").network(&net).build().add(&mut s).unwrap();
@@ -85,7 +85,7 @@ impl SessionManagerEndpoints<'_> {
 ///
 /// ```
 /// use fabric::prelude::*;
-/// use fabric::components::Bastion;
+/// use fabric::aws::ec2::Bastion;
 /// let mut s = Stack::new("demo");
 /// let net = Vpc::builder().name("main").cidr("10.1.0.0/16").nat(Nat::None).build().add(&mut s).unwrap();
 /// let b = Bastion::builder().name("bastion").network(&net).ssh_from(vec!["203.0.113.0/24".into()])
@@ -98,7 +98,7 @@ impl SessionManagerEndpoints<'_> {
 ///
 /// ```
 /// use fabric::prelude::*;
-/// use fabric::components::Bastion;
+/// use fabric::aws::ec2::Bastion;
 /// let mut s = Stack::new("demo");
 /// let net = Vpc::builder().name("main").cidr("10.1.0.0/16").nat(Nat::None).build().add(&mut s).unwrap();
 /// Bastion::builder().name("bastion").network(&net).ssh_from(vec!["0.0.0.0/0".into()]).build().add(&mut s).unwrap();

@@ -6,7 +6,7 @@ use crate::aws::acm::{Certificate, CertificateRef};
 use crate::aws::ec2::{IngressRule, Protocol, SecurityGroup, SecurityGroupRef, Tags};
 use crate::aws::elbv2::{self, DefaultAction, ListenerInputs, LoadBalancerInputs, RuleInputs, TargetGroupInputs};
 use crate::aws::route53::{Record, RecordValue, ZoneRef, fqdn};
-use crate::components::network::Network;
+use crate::aws::ec2::Network;
 use crate::model::{Checker, Output, Stack, Urn};
 use typed_builder::TypedBuilder;
 

@@ -2,8 +2,8 @@
 //! per zone with computed, non-overlapping blocks, an internet gateway, a route table per tier, and
 //! NAT gateways for the private tier.
 
-use crate::aws::ec2::{
-    self, AvailabilityZones, ElasticIp, InternetGateway, NatGateway, Route, RouteTable, RouteTableAssociation,
+use super::{
+    self as ec2, AvailabilityZones, ElasticIp, InternetGateway, NatGateway, Route, RouteTable, RouteTableAssociation,
     RouteTableRef, Subnet, SubnetRef, Tags,
 };
 use crate::model::{Checker, Output, Stack};
@@ -213,6 +213,20 @@ pub fn plan_subnets(vpc: Ipv4Net, zones: usize, private: bool) -> Result<(Vec<Ip
 }
 
 impl Vpc {
+    /// The VPC alone, for a layout of one's own (`zones` and `nat` do not apply): its subnets,
+    /// gateways and route tables are declared with the low-level builders of [`crate::aws::ec2`].
+    ///
+    /// ```
+    /// use fabric::prelude::*;
+    /// let mut s = Stack::new("demo");
+    /// let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add_alone(&mut s).unwrap();
+    /// assert_eq!(vpc.cidr().unwrap().to_string(), "10.0.0.0/16");
+    /// ```
+    pub fn add_alone(self, s: &mut Stack) -> crate::Result<ec2::VpcRef> {
+        ec2::vpc::declare(s, &self.name, &self.cidr, &self.tags)
+    }
+
+    /// The production network: the VPC, its subnets over the zones, gateways and route tables.
     pub fn add(self, s: &mut Stack) -> crate::Result<Network> {
         let urn = s.urn("fabric:Vpc", &self.name);
         let mut c = Checker::new(urn);
@@ -254,7 +268,7 @@ impl Vpc {
 
         let name = &self.name;
         let tags = self.tags.clone();
-        let vpc = ec2::Vpc::builder().name(name.as_str()).cidr(self.cidr.as_str()).tags(tags.clone()).build().add(s)?;
+        let vpc = ec2::vpc::declare(s, name, &self.cidr, &tags)?;
         let zone_names: Vec<Output<String>> = match &self.zones {
             Zones::Named(v) => v.iter().map(|z| Output::known(z.clone())).collect(),
             Zones::Count(n) => {

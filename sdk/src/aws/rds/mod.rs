@@ -19,6 +19,14 @@ use std::time::Duration;
 
 pub use crate::aws::Tags;
 
+mod postgres;
+pub use postgres::{Database, RdsPostgres};
+
+/// What a stack program needs of RDS in scope (part of [`crate::prelude`]).
+pub mod prelude {
+    pub use super::{Database, RdsPostgres};
+}
+
 pub const SUBNET_GROUP: &str = "aws:rds:DbSubnetGroup";
 pub const INSTANCE: &str = "aws:rds:DbInstance";
 

@@ -2,7 +2,7 @@
 //! account and region) and a route to the other side's block in every route table of both sides.
 
 use crate::aws::ec2::{Route, RouteTableRef, Tags, VpcPeeringConnection, VpcPeeringRef};
-use crate::components::Network;
+use crate::aws::ec2::Network;
 use crate::model::{Checker, Output, Stack};
 use ipnet::Ipv4Net;
 use typed_builder::TypedBuilder;
@@ -46,7 +46,7 @@ impl From<&Network> for PeerNetwork {
 ///
 /// ```
 /// use fabric::prelude::*;
-/// use fabric::components::{PeerNetwork, VpcPeering};
+/// use fabric::aws::ec2::{PeerNetwork, VpcPeering};
 /// let mut s = Stack::new("demo");
 /// let a = Vpc::builder().name("a").cidr("10.1.0.0/16").nat(Nat::None).build().add(&mut s).unwrap();
 /// let b = Vpc::builder().name("b").cidr("10.2.0.0/16").nat(Nat::None).build().add(&mut s).unwrap();
@@ -60,7 +60,7 @@ impl From<&Network> for PeerNetwork {
 ///
 /// ```
 /// use fabric::prelude::*;
-/// use fabric::components::{PeerNetwork, VpcPeering};
+/// use fabric::aws::ec2::{PeerNetwork, VpcPeering};
 /// let mut s = Stack::new("demo");
 /// let a = Vpc::builder().name("a").cidr("10.1.0.0/16").build().add(&mut s).unwrap();
 /// let peer = PeerNetwork::of_other_stack("legacy", "vpc-0abc", "10.0.0.0/8", &["rtb-0abc".to_string()]);

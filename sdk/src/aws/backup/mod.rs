@@ -20,6 +20,14 @@ use std::sync::Arc;
 
 pub use crate::aws::Tags;
 
+mod backup_plan;
+pub use backup_plan::{BackupPlan, BackupPlanRef, Protectable, Weekly};
+
+/// What a stack program needs of AWS Backup in scope (part of [`crate::prelude`]).
+pub mod prelude {
+    pub use super::{BackupPlan, Protectable, Weekly};
+}
+
 pub const VAULT: &str = "aws:backup:Vault";
 pub const PLAN: &str = "aws:backup:Plan";
 pub const SELECTION: &str = "aws:backup:Selection";

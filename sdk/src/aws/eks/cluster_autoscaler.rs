@@ -6,7 +6,7 @@
 //! (`k8s.io/cluster-autoscaler/enabled`, `k8s.io/cluster-autoscaler/<cluster>`), and acts with a
 //! role of its own (EKS Pod Identity for its service account; [`ACTIONS`] allowed).
 
-use super::pod::{quantities, restricted_container, restricted_pod};
+use crate::k8s::pod::{quantities, restricted_container, restricted_pod};
 use crate::k8s::{ClusterRef, Manifest};
 use crate::model::{Output, Stack};
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 use crate::aws::ec2::{SecurityGroup, Tags};
 use crate::aws::eks::{self, AccessEntryInputs, AddonInputs, ClusterInputs, NodeGroupInputs, NodeTaint};
 use crate::aws::iam::{PolicyDocument, Role, RolePolicy, RolePolicyAttachment, aws_managed_policy};
-use crate::components::network::Network;
+use crate::aws::ec2::Network;
 use crate::k8s::access::{UserAuth, kubeconfig_yaml};
 use crate::k8s::{ClusterNodes, ClusterRef};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -35,7 +35,7 @@ pub enum Capacity {
 /// A pool of worker nodes of one shape (an EKS managed node group across the cluster's subnets).
 ///
 /// ```
-/// use fabric::components::eks::{Capacity, NodePool};
+/// use fabric::aws::eks::{Capacity, NodePool};
 /// let gpu = NodePool::builder().name("gpu").instance_types(vec!["g5.xlarge".into()]).size(0..=4)
 ///     .ami_type("AL2023_x86_64_NVIDIA").label("accelerator", "nvidia")
 ///     .taint("nvidia.com/gpu", "true", "NO_SCHEDULE").capacity(Capacity::OnDemand).build();
@@ -142,7 +142,7 @@ pub struct EksCluster<'a> {
     secrets_encryption: bool,
     /// Let operators open shells on the nodes through AWS Systems Manager Session Manager (the
     /// nodes' role gets `AmazonSSMManagedInstanceCore`; the EKS node images run the agent). No
-    /// port is opened; in a network without NAT, add [`crate::components::SessionManagerEndpoints`].
+    /// port is opened; in a network without NAT, add [`crate::aws::ec2::SessionManagerEndpoints`].
     #[builder(default = true)]
     session_manager: bool,
     #[builder(via_mutators)]
@@ -445,7 +445,7 @@ impl EksCluster<'_> {
             RolePolicy::builder()
                 .name(format!("eks-{name}-cluster-autoscaler"))
                 .role(&role)
-                .policy(crate::components::cluster_autoscaler::policy(eks_name))
+                .policy(super::cluster_autoscaler::policy(eks_name))
                 .build()
                 .add(s)?;
             Some(role)
@@ -671,7 +671,7 @@ impl EksCluster<'_> {
             },
             vec![],
         );
-        crate::components::cluster_autoscaler::declare(
+        super::cluster_autoscaler::declare(
             s,
             kube,
             eks_name,
@@ -756,7 +756,7 @@ fn export(s: &mut Stack, name: &str, cluster: Cluster) -> Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::components::{Nat, Vpc};
+    use crate::aws::ec2::{Nat, Vpc};
 
     #[test]
     fn bad_pools_and_versions_are_reported_together() {
