@@ -12,6 +12,7 @@ mod cli;
 mod crash;
 mod day2;
 mod eks;
+mod elasticache;
 mod emulator;
 mod iam;
 mod ingress;

@@ -33,6 +33,7 @@ table! {
     eks: "eks", ["aws:eks:"], eks = aws_sdk_eks;
     autoscaling: "eks", ["aws:autoscaling:"], autoscaling = aws_sdk_autoscaling;
     kms: "kms", ["aws:kms:"], kms = aws_sdk_kms;
+    elasticache: "elasticache", ["aws:elasticache:"], elasticache = aws_sdk_elasticache;
 }
 
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};

@@ -1,0 +1,469 @@
+//! `Redis`: a private, encrypted, Multi-AZ Valkey (or Redis OSS) cache with a generated AUTH
+//! token and TLS.
+
+use super::{ReplicationGroupInputs, SubnetGroupInputs, replication_group_provider, subnet_group_provider};
+use crate::aws::ec2::{IngressRule, Network, Protocol, SecurityGroup, SecurityGroupRef, Tags};
+use crate::model::{Checker, Output, Secret, Stack, Urn};
+use crate::random::Password;
+use typed_builder::TypedBuilder;
+
+/// Which engine a cache runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// Valkey (the default): the open-source fork of Redis that ElastiCache prices lowest.
+    Valkey,
+    /// Redis OSS.
+    RedisOss,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Valkey => "valkey",
+            Engine::RedisOss => "redis",
+        }
+    }
+
+    /// The oldest major.minor version fabric runs: one with AUTH over TLS and in-place upgrades.
+    fn oldest(self) -> (u32, u32) {
+        match self {
+            Engine::Valkey => (7, 2),
+            Engine::RedisOss => (6, 2),
+        }
+    }
+}
+
+/// A Valkey or Redis OSS cache on Amazon ElastiCache, in the private subnets of a network.
+///
+/// Defaults: Valkey 8.0 on `cache.t4g.small`, a primary and two replicas, one per zone, automatic
+/// failover and Multi-AZ, encrypted at rest (the AWS managed key, or `kms_key`) and in transit
+/// (TLS only), a generated 32-character AUTH token kept encrypted in state, daily snapshots kept 7
+/// days, a final snapshot on delete; changes are applied at once (ElastiCache scales node types
+/// and replicas online). Only the groups named in `allow_from` (or a cluster given to
+/// `allow_cluster`) reach its port. AWS Backup does not protect ElastiCache: its own daily
+/// snapshots do.
+///
+/// ```
+/// use fabric::prelude::*;
+/// let mut s = Stack::new("demo");
+/// let net = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let cache = Redis::builder().name("cache").network(&net).build().add(&mut s).unwrap();
+/// s.export("redis_url", cache.url());
+/// assert!(s.finish().is_ok());
+/// ```
+#[derive(TypedBuilder, Clone, Debug)]
+pub struct Redis<'a> {
+    #[builder(setter(into))]
+    name: String,
+    network: &'a Network,
+    #[builder(default = Engine::Valkey)]
+    engine: Engine,
+    /// Major.minor (`8.0`); ElastiCache picks the patch.
+    #[builder(default = "8.0".to_string(), setter(into))]
+    engine_version: String,
+    #[builder(default = "cache.t4g.small".to_string(), setter(into))]
+    node_type: String,
+    /// Read replicas besides the primary: 1 to 5, at most one per zone of the network.
+    #[builder(default = 2)]
+    replicas: i32,
+    #[builder(default = 6379)]
+    port: i32,
+    /// `ddd:hh24:mi-ddd:hh24:mi` (UTC), at least an hour, not overlapping the snapshot window.
+    #[builder(default = "sun:05:00-sun:06:00".to_string(), setter(into))]
+    maintenance_window: String,
+    /// `hh24:mi-hh24:mi` (UTC), at least an hour: the daily snapshot.
+    #[builder(default = "03:00-04:00".to_string(), setter(into))]
+    snapshot_window: String,
+    /// Days of daily snapshots (1 to 35).
+    #[builder(default = 7)]
+    snapshot_retention_days: i32,
+    /// Leave no final snapshot when the cache is deleted.
+    #[builder(default = false)]
+    skip_final_snapshot: bool,
+    /// Security groups admitted on the port (nothing else is).
+    #[builder(default)]
+    allow_from: Vec<&'a SecurityGroupRef>,
+    /// A customer managed key for encryption at rest (none: the AWS managed key). Changing it
+    /// replaces the cache.
+    #[builder(default, setter(strip_option))]
+    kms_key: Option<&'a crate::aws::kms::KmsKeyRef>,
+    #[builder(default, setter(into))]
+    tags: Tags,
+}
+
+/// A declared cache.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    group: Urn,
+    token: Password,
+    security_group: SecurityGroupRef,
+    port: i32,
+    /// The subnets its nodes may run in.
+    #[cfg_attr(not(feature = "k8s"), allow(dead_code))]
+    subnet_cidrs: Vec<ipnet::Ipv4Net>,
+}
+
+impl Cache {
+    pub fn urn(&self) -> &Urn {
+        &self.group
+    }
+
+    /// The primary endpoint's host name (reads and writes; it follows a failover).
+    pub fn address(&self) -> Output<String> {
+        Output::reference(self.group.clone(), "primary_address")
+    }
+
+    /// The reader endpoint's host name (reads, spread over the replicas).
+    pub fn reader_address(&self) -> Output<String> {
+        Output::reference(self.group.clone(), "reader_address")
+    }
+
+    pub fn port(&self) -> i32 {
+        self.port
+    }
+
+    /// The AUTH token, as a secret.
+    pub fn auth_token(&self) -> Output<Secret<String>> {
+        self.token.value()
+    }
+
+    /// `rediss://:token@host:port` (TLS), as a secret: what a `WebService` takes as `REDIS_URL`.
+    pub fn url(&self) -> Output<Secret<String>> {
+        self.url_at(self.address())
+    }
+
+    /// The URL through another name of the cache (a record in a private zone).
+    pub fn url_at(&self, host: Output<String>) -> Output<Secret<String>> {
+        let port = self.port;
+        self.token.value().zip(host).map(move |(token, host)| Secret::new(format!("rediss://:{}@{host}:{port}", token.expose())))
+    }
+
+    /// The cache's own security group (to admit more clients with an `IngressRule`).
+    pub fn security_group(&self) -> &SecurityGroupRef {
+        &self.security_group
+    }
+
+    #[cfg(feature = "k8s")]
+    /// What a workload names in `.reach(..)` to connect: the cache's subnets on its port, and
+    /// nothing else (the cache's security group admits the nodes; this is the pod's half).
+    pub fn reach(&self) -> crate::k8s::policy::Reach {
+        crate::k8s::policy::Reach::Cidrs {
+            name: self.group.name().to_string(),
+            cidrs: self.subnet_cidrs.clone(),
+            port: self.port,
+        }
+    }
+
+    #[cfg(feature = "k8s")]
+    /// Admits the worker nodes of `cluster` (its pods) on the cache's port — and nothing more.
+    pub fn allow_cluster(&self, s: &mut Stack, cluster: &crate::k8s::ClusterRef) -> crate::Result<()> {
+        let Some(nodes) = cluster.nodes() else {
+            let mut c = Checker::new(self.group.clone());
+            c.error(
+                "allow_cluster",
+                format!("cluster `{}` has no nodes fabric knows", cluster.name()),
+                "admit an `EksCluster`, or its nodes' security group with `allow_from`",
+            );
+            s.report(c.into_errors());
+            return Ok(());
+        };
+        s.declare(
+            crate::aws::ec2::security_group::rule_provider(),
+            &format!("{}/cache-from-cluster-{}", self.group.name(), cluster.name()),
+            crate::aws::ec2::security_group::IngressRuleInputs {
+                security_group_id: self.security_group.id(),
+                ip_protocol: "tcp".into(),
+                from_port: self.port,
+                to_port: self.port,
+                cidr_ipv4: None,
+                source_security_group_id: Some(nodes.security_group_id.clone()),
+                description: format!("Redis from the nodes of cluster {}", cluster.name()),
+            },
+            vec![],
+        );
+        Ok(())
+    }
+}
+
+/// A replication group id: 1–40 lower-case letters, digits and single hyphens, starting with a
+/// letter, not ending with a hyphen.
+fn valid_group_id(id: &str) -> bool {
+    (1..=40).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `hh24:mi` → minutes since midnight.
+fn clock(t: &str) -> Option<u32> {
+    let (h, m) = t.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+const WEEK: u32 = 7 * 24 * 60;
+
+/// `ddd:hh24:mi-ddd:hh24:mi` → (start, end) in minutes since Sunday 00:00.
+fn weekly_window(w: &str) -> Option<(u32, u32)> {
+    let at = |part: &str| -> Option<u32> {
+        let (day, time) = part.split_once(':')?;
+        let d = DAYS.iter().position(|x| *x == day.to_ascii_lowercase())? as u32;
+        Some(d * 24 * 60 + clock(time)?)
+    };
+    let (a, b) = w.split_once('-')?;
+    Some((at(a)?, at(b)?))
+}
+
+/// `hh24:mi-hh24:mi` → (start, end) in minutes since midnight.
+fn daily_window(w: &str) -> Option<(u32, u32)> {
+    let (a, b) = w.split_once('-')?;
+    Some((clock(a)?, clock(b)?))
+}
+
+/// Length of a window that may wrap round its period.
+fn span((start, end): (u32, u32), period: u32) -> u32 {
+    (end + period - start) % period
+}
+
+/// Whether the daily snapshot window meets the weekly maintenance window on any day.
+fn overlap(weekly: (u32, u32), daily: (u32, u32)) -> bool {
+    let inside = |t: u32, (s, e): (u32, u32), p: u32| (t + p - s) % p < span((s, e), p);
+    (0..7).any(|day| {
+        let (s, e) = (daily.0 + day * 24 * 60, daily.1 + day * 24 * 60);
+        let snapshot = (s % WEEK, e % WEEK);
+        inside(snapshot.0, weekly, WEEK) || inside(weekly.0, snapshot, WEEK)
+    })
+}
+
+impl Redis<'_> {
+    pub fn add(self, s: &mut Stack) -> crate::Result<Cache> {
+        let name = self.name.clone();
+        let group_id = self.group_id(s);
+        self.check(s, &group_id);
+        let sg = self.security_group(s)?;
+        let subnet_ids = Output::all(self.network.private_subnets().iter().map(|p| p.id())).map(|mut ids| {
+            ids.sort();
+            ids
+        });
+        let subnet_group = s.declare(
+            subnet_group_provider(),
+            &name,
+            SubnetGroupInputs {
+                name: group_id.clone(),
+                description: format!("Private subnets of cache {name}"),
+                subnet_ids,
+                tags: self.tags.clone(),
+            },
+            vec![],
+        );
+        let token = Password::add(s, &format!("{name}/auth-token"), 32);
+        let failover = self.replicas >= 1;
+        let inputs: ReplicationGroupInputs<Output<String>, Output<Secret<String>>> = ReplicationGroupInputs {
+            id: group_id,
+            description: format!("{} {name} of stack {}", self.engine.name(), s.name()),
+            engine: self.engine.name().into(),
+            engine_version: Some(self.engine_version.clone()),
+            node_type: self.node_type.clone(),
+            replicas: self.replicas,
+            automatic_failover: failover,
+            multi_az: failover,
+            subnet_group_name: Some(Output::reference(subnet_group, "name")),
+            security_group_ids: Some(vec![sg.id()]),
+            port: self.port,
+            at_rest_encryption: true,
+            kms_key_id: self.kms_key.map(|k| k.arn()),
+            transit_encryption: true,
+            maintenance_window: Some(self.maintenance_window.clone()),
+            snapshot_window: self.snapshot_window.clone(),
+            snapshot_retention_days: self.snapshot_retention_days,
+            auth_token: Some(token.value()),
+            skip_final_snapshot: Some(self.skip_final_snapshot),
+            tags: self.tags.clone(),
+        };
+        let group = s.declare(replication_group_provider(), &name, inputs, vec![]);
+        Ok(Cache {
+            group,
+            token,
+            security_group: sg,
+            port: self.port,
+            subnet_cidrs: self.network.private_subnets().iter().map(|p| p.cidr()).collect(),
+        })
+    }
+
+    /// `<stack>-<name>-<hash>`, at most 40 characters; the hash is over what forces a replacement
+    /// (the port and the key), so a replacement gets a new id and is made before the old one goes.
+    fn group_id(&self, s: &Stack) -> String {
+        let base = format!("{}-{}", s.name(), self.name).to_ascii_lowercase().replace(['/', '_', '.'], "-");
+        let port = self.port.to_string();
+        let key = self.kms_key.map(|k| k.urn().to_string()).unwrap_or_default();
+        crate::aws::physical_name(&base, 40, &[&port, &key])
+    }
+
+    fn check(&self, s: &mut Stack, group_id: &str) {
+        let mut c = Checker::new(s.urn(super::REPLICATION_GROUP, &self.name));
+        c.require(
+            valid_group_id(group_id),
+            "name",
+            format!("`{group_id}` (stack-name-hash) is not a valid replication group id"),
+            "use lower-case letters, digits and single hyphens, starting with a letter",
+        );
+        let version: Option<(u32, u32)> = self
+            .engine_version
+            .split_once('.')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+        let oldest = self.engine.oldest();
+        c.require(
+            version.is_some_and(|v| v >= oldest),
+            "engine_version",
+            format!("{} `{}` is not a version fabric runs", self.engine.name(), self.engine_version),
+            format!(
+                "give a major.minor version from {}.{} on, such as `{}`",
+                oldest.0,
+                oldest.1,
+                if self.engine == Engine::Valkey { "8.0" } else { "7.1" }
+            ),
+        );
+        let parts: Vec<&str> = self.node_type.split('.').collect();
+        c.require(
+            parts.len() == 3 && parts[0] == "cache" && parts.iter().all(|p| !p.is_empty()),
+            "node_type",
+            format!("`{}` is not an ElastiCache node type", self.node_type),
+            "use a node type such as `cache.t4g.small` or `cache.r7g.large`",
+        );
+        let zones = self.network.private_subnets().len() as i32;
+        c.require(
+            !self.network.is_valid() || zones >= 2,
+            "network",
+            format!("the network has {zones} private subnets; a cache with failover needs two zones"),
+            "use a network with NAT (`Nat::Single` or `Nat::PerZone`), which has private subnets",
+        );
+        c.require(
+            (1..=5).contains(&self.replicas),
+            "replicas",
+            format!("{} replicas; automatic failover needs 1 and ElastiCache allows up to 5", self.replicas),
+            "give 1 to 5 replicas (2, the default, puts a node in each of three zones)",
+        );
+        if zones >= 2 && (1..=5).contains(&self.replicas) {
+            c.require(
+                self.replicas <= zones,
+                "replicas",
+                format!(
+                    "{} replicas over {zones} zones: two nodes would share a zone, and losing it would take both",
+                    self.replicas
+                ),
+                format!("give at most {zones} replicas, or a network over more zones"),
+            );
+        }
+        c.require(
+            (1..=65535).contains(&self.port),
+            "port",
+            format!("{} is not a TCP port", self.port),
+            "use 6379, the default",
+        );
+        c.require(
+            (1..=35).contains(&self.snapshot_retention_days),
+            "snapshot_retention_days",
+            format!("{} days of snapshots; ElastiCache keeps 1 to 35 (0 turns them off)", self.snapshot_retention_days),
+            "keep at least 1 day (7 is the default)",
+        );
+        let maintenance = weekly_window(&self.maintenance_window);
+        let snapshot = daily_window(&self.snapshot_window);
+        match maintenance {
+            None => c.error(
+                "maintenance_window",
+                format!("`{}` is not a weekly window", self.maintenance_window),
+                "write `ddd:hh24:mi-ddd:hh24:mi` in UTC, such as `sun:05:00-sun:06:00`",
+            ),
+            Some(w) if span(w, WEEK) < 60 => c.error(
+                "maintenance_window",
+                format!("`{}` is shorter than an hour", self.maintenance_window),
+                "give the window at least 60 minutes",
+            ),
+            Some(_) => {}
+        }
+        match snapshot {
+            None => c.error(
+                "snapshot_window",
+                format!("`{}` is not a daily window", self.snapshot_window),
+                "write `hh24:mi-hh24:mi` in UTC, such as `03:00-04:00`",
+            ),
+            Some(w) if span(w, 24 * 60) < 60 => c.error(
+                "snapshot_window",
+                format!("`{}` is shorter than an hour", self.snapshot_window),
+                "give the window at least 60 minutes",
+            ),
+            Some(_) => {}
+        }
+        if let (Some(m), Some(d)) = (maintenance, snapshot) {
+            c.require(
+                !overlap(m, d),
+                "snapshot_window",
+                format!(
+                    "the snapshot window `{}` overlaps the maintenance window `{}`",
+                    self.snapshot_window, self.maintenance_window
+                ),
+                "move one of them (the defaults are `03:00-04:00` and `sun:05:00-sun:06:00`)",
+            );
+        }
+        s.report(c.into_errors());
+    }
+
+    /// The cache's own group: its port from the named groups only.
+    fn security_group(&self, s: &mut Stack) -> crate::Result<SecurityGroupRef> {
+        let name = &self.name;
+        let sg = SecurityGroup::builder()
+            .name(format!("{name}/cache"))
+            .vpc(self.network.vpc())
+            .description(format!("Cache {name}: {} from named groups only", self.port))
+            .tags(self.tags.clone())
+            .build()
+            .add(s)?;
+        for (i, from) in self.allow_from.iter().enumerate() {
+            IngressRule::builder()
+                .name(format!("{name}/cache-from-{i}"))
+                .group(&sg)
+                .protocol(Protocol::Tcp)
+                .ports(self.port..=self.port)
+                .from_group(from)
+                .description(format!("Redis from {}", from.urn().name().replace('/', "-")))
+                .build()
+                .add(s)?;
+        }
+        Ok(sg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_parse_and_overlaps_are_found_across_midnight_and_the_week() {
+        assert_eq!(weekly_window("sun:05:00-sun:06:00"), Some((300, 360)));
+        assert_eq!(weekly_window("sat:23:30-sun:00:30").map(|w| span(w, WEEK)), Some(60));
+        assert_eq!(daily_window("23:30-00:30").map(|w| span(w, 1440)), Some(60));
+        assert_eq!(weekly_window("sun:25:00-sun:26:00"), None);
+        assert_eq!(daily_window("3:00-4:00"), None);
+        assert!(!overlap(weekly_window("sun:05:00-sun:06:00").unwrap(), daily_window("03:00-04:00").unwrap()));
+        assert!(overlap(weekly_window("sun:05:00-sun:06:00").unwrap(), daily_window("05:30-06:30").unwrap()));
+        // Wednesday's snapshot meets a Wednesday maintenance window.
+        assert!(overlap(weekly_window("wed:03:30-wed:04:30").unwrap(), daily_window("03:00-04:00").unwrap()));
+        // A maintenance window across Saturday midnight meets a snapshot just after midnight.
+        assert!(overlap(weekly_window("sat:23:30-sun:00:30").unwrap(), daily_window("00:00-01:00").unwrap()));
+    }
+
+    #[test]
+    fn group_ids_follow_elasticache_rules() {
+        assert!(valid_group_id("acme-cache-1a2b3c"));
+        assert!(!valid_group_id("Acme"));
+        assert!(!valid_group_id("a--b"));
+        assert!(!valid_group_id("a-"));
+        assert!(!valid_group_id(&"a".repeat(41)));
+    }
+}
