@@ -215,8 +215,8 @@ impl Provider for MemoryProvider {
         Ok(objects.iter().find(|(_, (u, _))| u == urn).map(|(id, _)| json!({"id": id})))
     }
 
-    fn importable(&self) -> bool {
-        true
+    fn import_rule(&self) -> crate::engine::Import {
+        crate::engine::Import::ById
     }
 
     /// A thing's name is its `value`: taken when an object of another stack has it.

@@ -51,43 +51,6 @@ fn missing_features(services: &[crate::aws::Service], kubernetes_built: bool) ->
     all
 }
 
-/// The resource types that cannot be adopted with `import`, and why; every other type can (a test
-/// holds the two together, over every type the SDK declares).
-pub const NOT_IMPORTABLE: &[(&str, &str)] = &[
-    ("aws:acm:CertificateValidation", "a wait for the certificate's validation: nothing in the cloud to adopt"),
-    ("aws:autoscaling:TargetGroupAttachment", "a link between two resources, found again by its pair"),
-    ("aws:backup:Plan", "not implemented yet"),
-    ("aws:backup:Selection", "not implemented yet"),
-    ("aws:backup:Vault", "not implemented yet"),
-    ("aws:ec2:AvailabilityZones", "a read of the region's zones, not a resource"),
-    ("aws:ec2:ElasticIp", "not implemented yet"),
-    ("aws:ec2:ImageLookup", "a read of an AMI id, not a resource"),
-    ("aws:ec2:Instance", "not implemented yet"),
-    ("aws:ec2:InternetGateway", "not implemented yet"),
-    ("aws:ec2:LaunchTemplate", "not implemented yet"),
-    ("aws:ec2:NatGateway", "not implemented yet"),
-    ("aws:ec2:Route", "a route of a route table, found again by its table and destination"),
-    ("aws:ec2:RouteTable", "not implemented yet"),
-    ("aws:ec2:RouteTableAssociation", "a link between two resources, found again by its pair"),
-    ("aws:ec2:SecurityGroup", "not implemented yet"),
-    ("aws:ec2:SecurityGroupIngressRule", "a rule of a security group, found again by its group and source"),
-    ("aws:ec2:VpcEndpoint", "not implemented yet"),
-    ("aws:ec2:VpcPeeringConnection", "not implemented yet"),
-    ("aws:eks:AccessEntry", "not implemented yet"),
-    ("aws:eks:Addon", "not implemented yet"),
-    ("aws:eks:PodIdentityAssociation", "not implemented yet"),
-    ("aws:elbv2:Listener", "not implemented yet"),
-    ("aws:elbv2:ListenerRule", "not implemented yet"),
-    ("aws:elbv2:LoadBalancer", "not implemented yet"),
-    ("aws:elbv2:TargetGroup", "not implemented yet"),
-    ("aws:iam:RolePolicy", "an inline policy of a role, found again by its role and name"),
-    ("aws:iam:RolePolicyAttachment", "a link between a role and a policy, found again by its pair"),
-    ("aws:kms:Key", "not implemented yet"),
-    ("aws:rds:DbSubnetGroup", "not implemented yet"),
-    ("aws:route53:ZoneLookup", "a read of an existing zone's id, not a resource"),
-    ("fabric:random:Password", "a secret fabric generates: nothing in the cloud to adopt"),
-];
-
 /// `crate::k8s::TYPE_PREFIX`, named here so that the table builds without the `k8s` feature.
 const KUBERNETES_PREFIX: &str = "k8s:";
 
@@ -193,23 +156,17 @@ mod tests {
             let p = r
                 .get(t)
                 .unwrap_or_else(|| panic!("{t} is declared but not in registry(): add it to its module's providers()"));
-            // Importable, or said why not.
-            let not_importable = super::NOT_IMPORTABLE.iter().find(|(n, _)| n == t);
-            assert!(
-                p.importable() != not_importable.is_some(),
-                "{t}: importable = {}, but NOT_IMPORTABLE {} it (providers.rs)",
-                p.importable(),
-                if not_importable.is_some() { "lists" } else { "does not list" }
-            );
+            // Importable, or said why not (the rule is the provider's own `IMPORT`, beside its code;
+            // a provider without one does not compile).
+            if let crate::engine::Import::Never(why) = p.import_rule() {
+                assert!(why.len() > 10, "{t}: not importable, with no reason worth the name: `{why}`");
+            }
             // Behind a feature of the service table, or always built (S3, fabric's own).
             let always = t.starts_with("aws:s3:") || t.starts_with("fabric:");
             assert!(
                 always || crate::aws::SERVICES.iter().any(|s| s.prefixes.iter().any(|p| t.starts_with(p))),
                 "{t}: no line of the service table (aws/mod.rs) serves its prefix"
             );
-        }
-        for (t, _) in super::NOT_IMPORTABLE {
-            assert!(declared.contains(*t), "NOT_IMPORTABLE lists {t}, which the SDK does not declare");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `fabric:random:Password`: a password generated once, at its first apply, and kept (encrypted)
 //! in state, so every later plan sees the same value.
 
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Output, Secret, Stack, Urn};
 use async_trait::async_trait;
@@ -68,6 +69,7 @@ impl TypedProvider for PasswordProvider {
     type Outputs = PasswordOutputs;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["length"];
+    const IMPORT: Import = Import::Never("a secret fabric generates: nothing in the cloud to adopt");
 
     async fn create(&self, _: &Ctx, _: &Urn, inputs: &PasswordInputs) -> ProviderResult<PasswordOutputs> {
         Ok(PasswordOutputs { value: Secret::new(generate(inputs.length)) })

@@ -28,7 +28,7 @@ pub use plan::{
     FieldChange, Plan, PlanError, PlanInputs, Step, StepOp, Summary, plan, plan_destroy, plan_destroy_with, plan_json,
     plan_with,
 };
-pub use provider::{Ctx, Provider, ProviderError, Registry, Taken, TypedProvider};
+pub use provider::{Ctx, Import, Provider, ProviderError, Registry, Taken, TypedProvider};
 pub use refresh::{Drift, RefreshReport};
 pub use select::Selection;
 pub use session::Session;

@@ -285,9 +285,13 @@ pub trait Provider: Send + Sync + 'static {
         self.read_many(ctx, &batch).await
     }
 
-    /// Whether this provider can adopt an existing resource by its cloud id ([`Provider::import`]).
+    /// Whether this provider can adopt an existing resource by its cloud id ([`Provider::import`]),
+    /// and if not, why not (which `import` says).
+    fn import_rule(&self) -> Import;
+
+    /// Whether [`Provider::import_rule`] is [`Import::ById`].
     fn importable(&self) -> bool {
-        false
+        self.import_rule() == Import::ById
     }
 
     /// Reads the existing resource whose cloud id is `id`, to adopt it as `urn` (`inputs`: what the
@@ -339,6 +343,17 @@ pub trait Provider: Send + Sync + 'static {
     }
 }
 
+/// Whether a type can adopt what exists (`import`, `import --discover`). Every provider says,
+/// beside its code: a type without a decision does not compile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Import {
+    /// By its cloud id ([`Provider::import`]).
+    ById,
+    /// Not importable, and why: a link found again by its pair, a read that is no resource, a
+    /// secret fabric makes, or "not implemented yet".
+    Never(&'static str),
+}
+
 /// A provider with typed inputs and outputs. Implement this; [`typed`] makes it a [`Provider`].
 #[async_trait]
 pub trait TypedProvider: Send + Sync + 'static {
@@ -362,8 +377,8 @@ pub trait TypedProvider: Send + Sync + 'static {
         Ok(self.read_many(ctx, &[(urn.clone(), outputs)]).await?.pop().flatten())
     }
 
-    /// Whether [`TypedProvider::import`] is implemented.
-    const IMPORTABLE: bool = false;
+    /// Whether [`TypedProvider::import`] is implemented, and if not, why not.
+    const IMPORT: Import;
 
     /// Reads the resource with cloud id `id` for an import (see [`Provider::import`]).
     async fn import(&self, _ctx: &Ctx, urn: &Urn, _id: &str) -> Read<Self> {
@@ -467,8 +482,8 @@ impl<P: TypedProvider> Provider for Typed<P> {
         }
     }
 
-    fn importable(&self) -> bool {
-        P::IMPORTABLE
+    fn import_rule(&self) -> Import {
+        P::IMPORT
     }
 
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str, _inputs: &Value) -> ProviderResult<Option<Observed>> {

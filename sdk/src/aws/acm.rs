@@ -10,6 +10,7 @@
 /// its builders are named by path (`fabric::aws::…`).
 pub mod prelude {}
 
+use crate::engine::provider::Import;
 use super::route53::{Created, RecordInputs, ZoneRef, create_owned, delete_owned};
 use super::wait::{Poll, poll_until};
 use super::{TAG_URN, call_failed, error_code};
@@ -328,7 +329,7 @@ impl TypedProvider for CertificateProvider {
         Ok(out)
     }
 
-    const IMPORTABLE: bool = true;
+    const IMPORT: Import = Import::ById;
 
     /// By certificate ARN.
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
@@ -451,6 +452,7 @@ impl TypedProvider for ValidationProvider {
     type Outputs = ValidationOutputs;
     const TYPE: &'static str = VALIDATION;
     const REPLACE_ON: &'static [&'static str] = &["certificate_arn", "zone_id"];
+    const IMPORT: Import = Import::Never("a wait for the certificate's validation: nothing in the cloud to adopt");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &ValidationInputs) -> ProviderResult<ValidationOutputs> {
         self.validate(ctx, urn, inputs).await

@@ -5,6 +5,7 @@
 /// its builders are named by path (`fabric::aws::…`).
 pub mod prelude {}
 
+use crate::engine::provider::Import;
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
@@ -76,6 +77,7 @@ impl TypedProvider for AttachmentProvider {
     type Outputs = AttachmentOutputs;
     const TYPE: &'static str = TARGET_GROUP_ATTACHMENT;
     const REPLACE_ON: &'static [&'static str] = &["autoscaling_group", "target_group_arn"];
+    const IMPORT: Import = Import::Never("a link between two resources, found again by its pair");
 
     /// Attaching is idempotent: attaching an attached group changes nothing.
     async fn create(&self, ctx: &Ctx, _: &Urn, i: &AttachmentInputs) -> ProviderResult<AttachmentOutputs> {

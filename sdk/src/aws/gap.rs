@@ -34,6 +34,8 @@ pub trait MaybeLacking: Send + Sync + 'static {
     type Outputs: Serialize + DeserializeOwned + Clone + Send + Sync;
     const TYPE: &'static str;
     const REPLACE_ON: &'static [&'static str];
+    /// Whether it can be imported, and if not, why not.
+    const IMPORT: crate::engine::Import;
 
     /// Creates it: `Ok(Err(why))` when the emulator does not implement the call.
     async fn create(
@@ -78,6 +80,7 @@ impl<P: MaybeLacking> TypedProvider for Lacking<P> {
     type Outputs = OrGap<P::Inputs, P::Outputs>;
     const TYPE: &'static str = P::TYPE;
     const REPLACE_ON: &'static [&'static str] = P::REPLACE_ON;
+    const IMPORT: crate::engine::Import = P::IMPORT;
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &P::Inputs) -> ProviderResult<Self::Outputs> {
         Ok(match self.0.create(ctx, urn, inputs).await? {

@@ -9,6 +9,7 @@
 /// its builders are named by path (`fabric::aws::…`).
 pub mod prelude {}
 
+use crate::engine::provider::Import;
 use super::{Tags, call_failed, error_code, not_ours, tagged_for, user_tags_of};
 use crate::aws::AwsCtx;
 use crate::aws::found;
@@ -149,6 +150,7 @@ impl TypedProvider for KeyProvider {
     type Outputs = KeyOutputs;
     const TYPE: &'static str = KEY;
     const REPLACE_ON: &'static [&'static str] = &["alias"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     /// The alias first names the key: one there already is adopted only if tagged for this
     /// resource (an earlier attempt whose answer was lost), and refused otherwise.

@@ -18,7 +18,8 @@ pub mod wait;
 pub use services::Service;
 
 // The service table: one line per AWS service behind a cargo feature — its module, the feature
-// (in `sdk/Cargo.toml`), the type-name prefixes its providers serve, and its client in [`Aws`].
+// (in `sdk/Cargo.toml`), the type-name prefixes its providers serve, its client in [`Aws`], and
+// `preflight` when the module has checks of its own for preflight.
 // The modules, the clients, `providers()` and the registry's missing-feature table are derived
 // from it; `services::tests` checks it against the manifest's features. Adding a service is its
 // module, one line here, and the two Cargo manifests (docs/adding-a-resource-type.md).
@@ -28,12 +29,12 @@ table! {
     route53: "route53", ["aws:route53:"], route53 = aws_sdk_route53;
     acm: "acm", ["aws:acm:"], acm = aws_sdk_acm;
     elbv2: "elbv2", ["aws:elbv2:"], elbv2 = aws_sdk_elasticloadbalancingv2;
-    rds: "rds", ["aws:rds:"], rds = aws_sdk_rds;
+    rds: "rds", ["aws:rds:"], rds = aws_sdk_rds, preflight;
     backup: "backup", ["aws:backup:"], backup = aws_sdk_backup;
-    eks: "eks", ["aws:eks:"], eks = aws_sdk_eks;
+    eks: "eks", ["aws:eks:"], eks = aws_sdk_eks, preflight;
     autoscaling: "eks", ["aws:autoscaling:"], autoscaling = aws_sdk_autoscaling;
     kms: "kms", ["aws:kms:"], kms = aws_sdk_kms;
-    elasticache: "elasticache", ["aws:elasticache:"], elasticache = aws_sdk_elasticache;
+    elasticache: "elasticache", ["aws:elasticache:"], elasticache = aws_sdk_elasticache, preflight;
 }
 
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};

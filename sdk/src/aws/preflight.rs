@@ -5,8 +5,10 @@
 //! - the caller's identity and the region (`sts:GetCallerIdentity`, `ec2:DescribeAvailabilityZones`):
 //!   zones named for another region, more zones asked for than the region has;
 //! - node pool instance types in the zones the stack uses (`ec2:DescribeInstanceTypeOfferings`);
-//! - RDS engine version and class (`rds:DescribeOrderableDBInstanceOptions`), Multi-AZ included;
-//! - EKS add-ons and pinned versions for the cluster's Kubernetes version (`eks:DescribeAddonVersions`);
+//! - each service's own checks, in its module (`preflight`, marked in the service table): RDS
+//!   engine version and class orderable as asked (`aws/rds/preflight.rs`), EKS add-ons and pinned
+//!   versions (`aws/eks/preflight.rs`), ElastiCache engine versions and node types and the engine
+//!   changes it cannot make (`aws/elasticache/preflight.rs`);
 //! - account quotas against what the plan adds: Elastic IPs (`ec2:DescribeAccountAttributes`),
 //!   VPCs per region (`servicequotas:GetServiceQuota`).
 //!
@@ -62,12 +64,13 @@ impl Preflight {
         self.skipped.extend(names.skipped);
     }
 
-    fn problem(&mut self, urn: &Urn, field: &str, problem: String, fix: String) {
+    /// Records a problem of `urn`'s `field`: what is wrong, and how to fix it.
+    pub(crate) fn problem(&mut self, urn: &Urn, field: &str, problem: String, fix: String) {
         self.problems.push(ValidationError { urn: urn.clone(), field: field.into(), problem, fix });
     }
 
     /// Records a check whose call failed as skipped (never as a problem).
-    fn skip<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    pub(crate) fn skip<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
         &mut self,
         aws: &Aws,
         check: &str,
@@ -85,7 +88,21 @@ impl Preflight {
 }
 
 /// Desired inputs by resource type.
-type ByType = BTreeMap<String, Vec<(Urn, Value)>>;
+pub type ByType = BTreeMap<String, Vec<(Urn, Value)>>;
+
+/// What a service's checks see: the plan, and the desired inputs of what it creates, replaces or
+/// updates, by type.
+pub struct Changes<'a> {
+    pub plan: &'a Plan,
+    pub by_type: ByType,
+}
+
+impl Changes<'_> {
+    /// The changing resources of type `t`, with their desired inputs.
+    pub fn of(&self, t: &str) -> &[(Urn, Value)] {
+        self.by_type.get(t).map(Vec::as_slice).unwrap_or_default()
+    }
+}
 
 /// The desired inputs of the resources this plan creates, replaces or updates, by type.
 fn changing(graph: &Graph, plan: &Plan, known: &dyn Lookup) -> ByType {
@@ -101,7 +118,8 @@ fn changing(graph: &Graph, plan: &Plan, known: &dyn Lookup) -> ByType {
     by_type
 }
 
-fn text<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
+/// A known text field of desired inputs.
+pub(crate) fn text<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
     v.get(field).filter(|f| !contains_unknown(f)).and_then(Value::as_str)
 }
 
@@ -140,10 +158,8 @@ pub async fn run(aws: &Aws, graph: &Graph, plan: &Plan, known: &dyn Lookup) -> P
         check_instance_types(aws, &changes, &zones, &mut pf).await;
         check_quotas(aws, graph, plan, &changes, &mut pf).await;
     }
-    #[cfg(feature = "rds")]
-    check_rds(aws, &changes, &mut pf).await;
-    #[cfg(feature = "eks")]
-    check_addons(aws, &changes, &mut pf).await;
+    // Each service's own checks (its module's `preflight`, named in the service table).
+    super::service_preflight(aws, &Changes { plan, by_type: changes }, &mut pf).await;
     pf
 }
 
@@ -273,140 +289,6 @@ async fn check_instance_types(aws: &Aws, changes: &ByType, zones: &[String], pf:
                         have.iter().cloned().collect::<Vec<_>>().join(", ")
                     ),
                     "choose a type offered in every zone of the cluster, or list a second type the pool may fall back to".into(),
-                );
-            }
-        }
-    }
-}
-
-#[cfg(feature = "rds")]
-/// RDS engine version and class, orderable as asked (Multi-AZ, storage type).
-async fn check_rds(aws: &Aws, changes: &ByType, pf: &mut Preflight) {
-    let instances = changes.get(super::rds::INSTANCE).map(Vec::as_slice).unwrap_or_default();
-    // (engine, version, class) → the resources asking, with their Multi-AZ and storage type.
-    type Users = Vec<(Urn, bool, String)>;
-    let mut asked: BTreeMap<(String, String, String), Users> = BTreeMap::new();
-    for (urn, i) in instances {
-        let (Some(engine), Some(version), Some(class)) =
-            (text(i, "engine"), text(i, "engine_version"), text(i, "instance_class"))
-        else {
-            continue;
-        };
-        let multi_az = i.get("multi_az").and_then(Value::as_bool).unwrap_or(false);
-        let storage = text(i, "storage_type").unwrap_or("gp3").to_string();
-        asked.entry((engine.into(), version.into(), class.into())).or_default().push((urn.clone(), multi_az, storage));
-    }
-    for ((engine, version, class), users) in asked {
-        pf.checked.push(format!("RDS {engine} {version} on {class}"));
-        let options = aws
-            .rds
-            .describe_orderable_db_instance_options()
-            .engine(&engine)
-            .engine_version(&version)
-            .db_instance_class(&class)
-            .send()
-            .await;
-        let options = match options {
-            Ok(o) => o.orderable_db_instance_options().to_vec(),
-            Err(e) => {
-                pf.skip(aws, &format!("RDS {engine} {version} on {class}"), "DescribeOrderableDBInstanceOptions", &e);
-                continue;
-            }
-        };
-        if options.is_empty() && aws.emulator {
-            // The emulator's catalogue of orderable options is a small sample of AWS's.
-            pf.skipped.push(format!(
-                "RDS {engine} {version} on {class} (the local emulator's orderable-options data does not list it)"
-            ));
-            continue;
-        }
-        for (urn, multi_az, storage) in users {
-            if options.is_empty() {
-                pf.problem(
-                    &urn,
-                    "instance_class",
-                    format!("{engine} {version} cannot be ordered on {class} in this region"),
-                    "choose another class (`db.r6g.large`, `db.t4g.medium`) or engine version; `aws rds describe-orderable-db-instance-options --engine postgres --engine-version <v>` lists them".into(),
-                );
-            } else if multi_az && !options.iter().any(|o| o.multi_az_capable() == Some(true)) {
-                pf.problem(
-                    &urn,
-                    "multi_az",
-                    format!("{engine} {version} on {class} cannot be Multi-AZ here"),
-                    "choose another class, or turn Multi-AZ off".into(),
-                );
-            } else if !options.iter().any(|o| o.storage_type() == Some(storage.as_str())) {
-                pf.problem(
-                    &urn,
-                    "storage_type",
-                    format!("{engine} {version} on {class} does not offer storage type `{storage}`"),
-                    "use `gp3` or `io1`".into(),
-                );
-            }
-        }
-    }
-}
-
-#[cfg(feature = "eks")]
-/// EKS add-ons (and pinned versions) that exist for the cluster's Kubernetes version.
-async fn check_addons(aws: &Aws, changes: &ByType, pf: &mut Preflight) {
-    let addons = changes.get(super::eks::ADDON).map(Vec::as_slice).unwrap_or_default();
-    if addons.is_empty() {
-        return;
-    }
-    // The Kubernetes version of each cluster the program declares, by name.
-    let mut k8s: BTreeMap<String, String> = BTreeMap::new();
-    for (_, c) in changes.get(super::eks::CLUSTER).map(Vec::as_slice).unwrap_or_default() {
-        if let (Some(name), Some(version)) = (text(c, "name"), text(c, "version")) {
-            k8s.insert(name.into(), version.into());
-        }
-    }
-    // (add-on, Kubernetes version) → the resources asking, with their pinned version.
-    type Users = Vec<(Urn, Option<String>)>;
-    let mut asked: BTreeMap<(String, String), Users> = BTreeMap::new();
-    for (urn, a) in addons {
-        let Some(name) = text(a, "name") else { continue };
-        // A new cluster's name is not known yet when it is an output: use the only cluster.
-        let version = text(a, "cluster_name")
-            .and_then(|c| k8s.get(c))
-            .or_else(|| (k8s.len() == 1).then(|| k8s.values().next()).flatten());
-        let Some(version) = version else { continue };
-        asked
-            .entry((name.into(), version.clone()))
-            .or_default()
-            .push((urn.clone(), text(a, "version").map(str::to_string)));
-    }
-    for ((name, version), users) in asked {
-        pf.checked.push(format!("EKS add-on {name} for Kubernetes {version}"));
-        let found = aws.eks.describe_addon_versions().addon_name(&name).kubernetes_version(&version).send().await;
-        let found = match found {
-            Ok(f) => f,
-            Err(e) => {
-                pf.skip(aws, &format!("EKS add-on {name}"), "DescribeAddonVersions", &e);
-                continue;
-            }
-        };
-        let versions: Vec<String> = found
-            .addons()
-            .iter()
-            .flat_map(|a| a.addon_versions())
-            .filter_map(|v| v.addon_version().map(str::to_string))
-            .collect();
-        for (urn, pinned) in users {
-            if versions.is_empty() {
-                pf.problem(
-                    &urn,
-                    "name",
-                    format!("EKS has no add-on `{name}` for Kubernetes {version}"),
-                    "check the add-on's name (`aws eks describe-addon-versions --kubernetes-version <v>` lists them)"
-                        .into(),
-                );
-            } else if let Some(p) = pinned.filter(|p| !versions.contains(p)) {
-                pf.problem(
-                    &urn,
-                    "version",
-                    format!("add-on {name} has no version `{p}` for Kubernetes {version}"),
-                    format!("pin one of {}, or leave the version unset for the default", versions.join(", ")),
                 );
             }
         }
@@ -662,8 +544,10 @@ mod tests {
             ),
         ]);
         let mut pf = Preflight::default();
-        check_rds(&aws, &c, &mut pf).await;
-        check_addons(&aws, &c, &mut pf).await;
+        let plan = Plan { stack: "demo".into(), steps: Vec::new(), partial: None };
+        let c = Changes { plan: &plan, by_type: c };
+        crate::aws::rds::preflight(&aws, &c, &mut pf).await;
+        crate::aws::eks::preflight(&aws, &c, &mut pf).await;
         script.assert_done();
         let problems: Vec<String> = pf.problems.iter().map(|p| p.to_string()).collect();
         assert!(problems[0].contains("postgres 17.4 cannot be ordered on db.m9.huge"), "{problems:?}");

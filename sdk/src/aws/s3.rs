@@ -4,6 +4,7 @@
 
 use super::{TAG_URN, Tags, call_failed, error_code};
 use crate::aws::AwsCtx;
+use crate::engine::provider::Import;
 use crate::engine::provider::{
     Ctx, Provider, ProviderError, ProviderResult, Read, Reads, Taken, TypedProvider, Update, typed,
 };
@@ -281,7 +282,7 @@ impl TypedProvider for BucketProvider {
         Ok(out)
     }
 
-    const IMPORTABLE: bool = true;
+    const IMPORT: Import = Import::ById;
 
     /// By bucket name.
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {

@@ -30,9 +30,11 @@ macro_rules! client {
     };
 }
 
-/// `module: "feature", ["aws:prefix:"], client_field = sdk_crate;` per service.
+/// `module: "feature", ["aws:prefix:"], client_field = sdk_crate;` per service, with `, preflight`
+/// before the `;` when the module has checks of its own for preflight
+/// (`pub(crate) async fn preflight(&Aws, &preflight::Changes, &mut preflight::Preflight)`).
 macro_rules! table {
-    ($( $module:ident : $feature:literal, [$($prefix:literal),*], $client:ident = $sdk:ident; )*) => {
+    ($( $module:ident : $feature:literal, [$($prefix:literal),*], $client:ident = $sdk:ident $(, $hook:ident)?; )*) => {
         $( #[cfg(feature = $feature)] pub mod $module; )*
 
         /// What a stack program needs in scope from every service this program was built with:
@@ -45,6 +47,12 @@ macro_rules! table {
         pub const SERVICES: &[Service] = &[
             $( Service { module: stringify!($module), feature: $feature, prefixes: &[$($prefix),*], built: cfg!(feature = $feature) }, )*
         ];
+
+        /// Preflight's service checks: the `preflight` of each built service that has one.
+        #[allow(unused_variables)]
+        async fn service_preflight(aws: &Aws, changes: &preflight::Changes<'_>, pf: &mut preflight::Preflight) {
+            $( #[cfg(feature = $feature)] { $( $module::$hook(aws, changes, pf).await; )? } )*
+        }
 
         /// The providers of every service this program was built with.
         fn service_providers() -> Vec<Arc<dyn Provider>> {

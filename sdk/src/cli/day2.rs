@@ -484,8 +484,14 @@ pub(super) async fn import_command(
     if state.resources.contains_key(&urn) {
         return Ok(fail(2, format!("`{urn}` is already in state; nothing to import")));
     }
-    if !node.provider.importable() {
-        return Ok(fail(2, format!("{} cannot be imported", node.type_name())));
+    if let crate::engine::Import::Never(why) = node.provider.import_rule() {
+        return Ok(fail(
+            2,
+            format!(
+                "{} cannot be imported: {why}\n    fix: let fabric create it (deploy), or remove the existing one",
+                node.type_name()
+            ),
+        ));
     }
     let import_ids: std::collections::HashMap<Urn, String> = [(urn.clone(), id.to_string())].into();
     let mut imports = engine.read_imports_with(graph, state, &import_ids).await?;

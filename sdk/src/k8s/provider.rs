@@ -740,8 +740,8 @@ impl Provider for ObjectProvider {
         Ok(DryRun::Accepted { change, notes })
     }
 
-    fn importable(&self) -> bool {
-        true
+    fn import_rule(&self) -> crate::engine::Import {
+        crate::engine::Import::ById
     }
 
     /// By `namespace/name` (or `name` for cluster-scoped kinds, or when the program's manifest

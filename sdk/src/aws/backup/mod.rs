@@ -1,6 +1,7 @@
 //! AWS Backup: vaults, plans (rules with schedule, retention, cold storage, cross-region copy) and
 //! selections (what a plan protects, by ARN or by tag).
 
+use crate::engine::provider::Import;
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::found;
@@ -99,6 +100,7 @@ impl TypedProvider for VaultProvider {
     type Outputs = VaultOutputs;
     const TYPE: &'static str = VAULT;
     const REPLACE_ON: &'static [&'static str] = &["name", "kms_key_arn"];
+    const IMPORT: Import = Import::Never("not implemented yet");
     /// Plans and restores refer to a vault by its name: a new key means the old vault goes first
     /// (AWS refuses while it holds recovery points, so no backup is lost by surprise).
     const DELETE_BEFORE_REPLACE: bool = true;
@@ -294,6 +296,7 @@ impl TypedProvider for PlanProvider {
     type Outputs = PlanOutputs;
     const TYPE: &'static str = PLAN;
     const REPLACE_ON: &'static [&'static str] = &["name"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &PlanInputs) -> ProviderResult<PlanOutputs> {
         // Looked up first (one listing): a plan of this name that is ours is an earlier attempt;
@@ -463,6 +466,7 @@ impl MaybeLacking for SelectionProvider {
     const TYPE: &'static str = SELECTION;
     /// Selections cannot be modified: any change is a new selection.
     const REPLACE_ON: &'static [&'static str] = &["name", "plan_id", "role_arn", "resources", "tags"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &SelectionInputs) -> ProviderResult<Result<SelectionMade, String>> {
         let aws = ctx.aws()?;

@@ -2,6 +2,7 @@
 //! from inside the VPC through network interfaces in its subnets, with private DNS, without NAT
 //! or a public route.
 
+use crate::engine::provider::Import;
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::create::no_retry;
@@ -151,6 +152,7 @@ impl TaggedResource for EndpointProvider {
     type Item = Item;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["vpc_id", "service"];
+    const IMPORT: Import = Import::Never("not implemented yet");
     const CREATE: &'static str = "CreateVpcEndpoint";
 
     async fn create_once(

@@ -2,6 +2,7 @@
 //! Amazon Linux 2023 image of the region, looked up once at the first deploy and kept (a new
 //! image does not replace a running instance by surprise).
 
+use crate::engine::provider::Import;
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::create::no_retry;
@@ -115,6 +116,7 @@ impl TaggedResource for InstanceProvider {
     type Item = Item;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["image_id", "instance_type", "subnet_id", "key_name"];
+    const IMPORT: Import = Import::Never("not implemented yet");
     const CREATE: &'static str = "RunInstances";
 
     async fn create_once(
@@ -270,6 +272,7 @@ impl TypedProvider for ImageLookupProvider {
     type Outputs = ImageLookupOutputs;
     const TYPE: &'static str = IMAGE_LOOKUP;
     const REPLACE_ON: &'static [&'static str] = &["owner", "name"];
+    const IMPORT: Import = Import::Never("a read of an AMI id, not a resource");
 
     async fn create(&self, ctx: &Ctx, _: &Urn, i: &ImageLookupInputs) -> ProviderResult<ImageLookupOutputs> {
         let request = ctx

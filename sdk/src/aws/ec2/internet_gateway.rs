@@ -1,5 +1,6 @@
 //! `aws:ec2:InternetGateway`: created and attached to its VPC in one step.
 
+use crate::engine::provider::Import;
 use super::delete_idempotent;
 use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
@@ -114,6 +115,7 @@ impl TaggedResource for InternetGatewayProvider {
     type Item = aws_sdk_ec2::types::InternetGateway;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &[];
+    const IMPORT: Import = Import::Never("not implemented yet");
     const CREATE: &'static str = "CreateInternetGateway";
 
     async fn create_once(

@@ -6,6 +6,7 @@
 //! hash of them), and the node pool that uses it is replaced — new nodes, then the old ones
 //! drained — which is what a change of how nodes boot needs anyway.
 
+use crate::engine::provider::Import;
 use super::{Tags, check_tags, is_not_found, sync_tags, user_tags};
 use crate::aws::AwsCtx;
 use crate::aws::found;
@@ -190,6 +191,7 @@ impl TypedProvider for LaunchTemplateProvider {
     type Outputs = LaunchTemplateOutputs;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["name", "disk_size_gib", "http_tokens", "hop_limit"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &LaunchTemplateInputs) -> ProviderResult<LaunchTemplateOutputs> {
         let sent = ctx

@@ -1,5 +1,6 @@
 //! `aws:ec2:ElasticIp` and `aws:ec2:NatGateway`: outbound internet access for private subnets.
 
+use crate::engine::provider::Import;
 use super::subnet::SubnetRef;
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, delete_idempotent, describe_all, is_not_found, tag_specification, user_tags, with_name};
@@ -103,6 +104,7 @@ impl TaggedResource for ElasticIpProvider {
     type Item = aws_sdk_ec2::types::Address;
     const TYPE: &'static str = EIP;
     const REPLACE_ON: &'static [&'static str] = &[];
+    const IMPORT: Import = Import::Never("not implemented yet");
     const CREATE: &'static str = "AllocateAddress";
 
     async fn create_once(
@@ -257,6 +259,7 @@ impl TaggedResource for NatGatewayProvider {
     type Item = aws_sdk_ec2::types::NatGateway;
     const TYPE: &'static str = NAT;
     const REPLACE_ON: &'static [&'static str] = &["subnet_id", "allocation_id"];
+    const IMPORT: Import = Import::Never("not implemented yet");
     const CREATE: &'static str = "CreateNatGateway";
 
     async fn create_once(

@@ -2,6 +2,7 @@
 //! requested and accepted in one step. A peering of another account or region would need the other
 //! side to accept it; that is not offered.
 
+use crate::engine::provider::Import;
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, delete_idempotent, tag_specification, user_tags, with_name};
 use crate::aws::create::no_retry;
@@ -116,6 +117,7 @@ impl TaggedResource for PeeringProvider {
     type Item = Item;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["vpc_id", "peer_vpc_id"];
+    const IMPORT: Import = Import::Never("not implemented yet");
     const CREATE: &'static str = "CreateVpcPeeringConnection";
 
     async fn create_once(

@@ -1,6 +1,7 @@
 //! `aws:ec2:Route`: one route of a route table. Untaggable: found by its natural key (route table,
 //! destination).
 
+use crate::engine::provider::Import;
 use super::internet_gateway::InternetGatewayRef;
 use super::nat::NatGatewayRef;
 use super::peering::VpcPeeringRef;
@@ -139,6 +140,7 @@ impl TypedProvider for RouteProvider {
     type Outputs = RouteOutputs;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["route_table_id", "destination_cidr_block"];
+    const IMPORT: Import = Import::Never("a route of a route table, found again by its table and destination");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &RouteInputs) -> ProviderResult<RouteOutputs> {
         let ec2 = &ctx.aws()?.ec2;

@@ -1,5 +1,6 @@
 //! `aws:ec2:RouteTable` and `aws:ec2:RouteTableAssociation`.
 
+use crate::engine::provider::Import;
 use super::delete_idempotent;
 use super::subnet::SubnetRef;
 use super::tagged::TaggedResource;
@@ -124,6 +125,7 @@ impl TaggedResource for RouteTableProvider {
     type Item = aws_sdk_ec2::types::RouteTable;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["vpc_id"];
+    const IMPORT: Import = Import::Never("not implemented yet");
     const CREATE: &'static str = "CreateRouteTable";
 
     async fn create_once(
@@ -272,6 +274,7 @@ impl TypedProvider for AssociationProvider {
     type Outputs = AssociationOutputs;
     const TYPE: &'static str = ASSOCIATION_TYPE;
     const REPLACE_ON: &'static [&'static str] = &["subnet_id"];
+    const IMPORT: Import = Import::Never("a link between two resources, found again by its pair");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &AssociationInputs) -> ProviderResult<AssociationOutputs> {
         // Idempotent by natural key: an existing association of this subnet with this table is ours.

@@ -3,6 +3,7 @@
 //! Rules are resources of their own, so that two groups can admit each other without a cycle, and
 //! a rule change never rewrites the group.
 
+use crate::engine::provider::Import;
 use super::delete_idempotent;
 use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
@@ -125,6 +126,7 @@ impl TaggedResource for SecurityGroupProvider {
     type Item = aws_sdk_ec2::types::SecurityGroup;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["group_name", "description", "vpc_id"];
+    const IMPORT: Import = Import::Never("not implemented yet");
     const CREATE: &'static str = "CreateSecurityGroup";
 
     async fn create_once(
@@ -414,6 +416,7 @@ impl TypedProvider for IngressRuleProvider {
     const TYPE: &'static str = RULE_TYPE;
     const REPLACE_ON: &'static [&'static str] =
         &["security_group_id", "ip_protocol", "from_port", "to_port", "cidr_ipv4", "source_security_group_id"];
+    const IMPORT: Import = Import::Never("a rule of a security group, found again by its group and source");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &IngressRuleInputs) -> ProviderResult<IngressRuleOutputs> {
         let ec2 = &ctx.aws()?.ec2;

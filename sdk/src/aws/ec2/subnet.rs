@@ -1,5 +1,6 @@
 //! `aws:ec2:Subnet`.
 
+use crate::engine::provider::Import;
 use super::delete_idempotent;
 use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
@@ -191,6 +192,7 @@ impl TaggedResource for SubnetProvider {
     type Item = aws_sdk_ec2::types::Subnet;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["vpc_id", "cidr_block", "availability_zone"];
+    const IMPORT: Import = Import::ById;
     const CREATE: &'static str = "CreateSubnet";
     const ID_FILTER: Option<&'static str> = Some("subnet-id");
 

@@ -32,6 +32,8 @@ pub(crate) trait TaggedResource: Send + Sync + 'static {
     /// The Describe filter on its id (`vpc-id`), for kinds that can be imported: they are read by
     /// id (an imported resource carries no fabric tags) and discovered by their `Name` tag.
     const ID_FILTER: Option<&'static str> = None;
+    /// Whether it can be imported (by `ID_FILTER`), and if not, why not.
+    const IMPORT: crate::engine::Import;
 
     /// One create call, carrying fabric's tags ([`super::tag_specification`]).
     async fn create_once(
@@ -94,7 +96,7 @@ impl<T: TaggedResource> TypedProvider for Tagged<T> {
     type Outputs = T::Outputs;
     const TYPE: &'static str = T::TYPE;
     const REPLACE_ON: &'static [&'static str] = T::REPLACE_ON;
-    const IMPORTABLE: bool = T::ID_FILTER.is_some();
+    const IMPORT: crate::engine::Import = T::IMPORT;
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &T::Inputs) -> ProviderResult<T::Outputs> {
         let ec2 = &ctx.aws()?.ec2;

@@ -1,5 +1,6 @@
 //! `aws:ec2:Vpc`.
 
+use crate::engine::provider::Import;
 use super::delete_idempotent;
 use super::tagged::TaggedResource;
 use super::{Tags, check_cidr, check_tags, tag_specification, user_tags, with_name};
@@ -114,6 +115,7 @@ impl TaggedResource for VpcProvider {
     type Item = aws_sdk_ec2::types::Vpc;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &["cidr_block"];
+    const IMPORT: Import = Import::ById;
     const CREATE: &'static str = "CreateVpc";
     const ID_FILTER: Option<&'static str> = Some("vpc-id");
 

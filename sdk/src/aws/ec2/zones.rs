@@ -5,6 +5,7 @@
 //! region, in name order) and records them, so later plans resolve them from state and stay
 //! stable. Asking for more zones later keeps the chosen ones and adds others.
 
+use crate::engine::provider::Import;
 use crate::aws::AwsCtx;
 use crate::aws::call_failed;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
@@ -119,6 +120,7 @@ impl TypedProvider for ZonesProvider {
     type Outputs = ZonesOutputs;
     const TYPE: &'static str = TYPE;
     const REPLACE_ON: &'static [&'static str] = &[];
+    const IMPORT: Import = Import::Never("a read of the region's zones, not a resource");
 
     async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &ZonesInputs) -> ProviderResult<ZonesOutputs> {
         let region = ctx.aws()?.region();

@@ -1,5 +1,6 @@
 //! EKS access entries: an IAM principal let into the cluster with an access policy.
 
+use crate::engine::provider::Import;
 use super::*;
 use aws_sdk_eks::types::{AccessScope, AccessScopeType};
 
@@ -34,6 +35,7 @@ impl MaybeLacking for AccessEntryProvider {
     const TYPE: &'static str = ACCESS_ENTRY;
     /// A policy change is an update: the new policy is associated, then the old one disassociated.
     const REPLACE_ON: &'static [&'static str] = &["cluster_name", "principal_arn"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     async fn create(
         &self,

@@ -1,5 +1,6 @@
 //! EKS add-ons (VPC CNI, CoreDNS, kube-proxy, the EBS CSI driver, …) and their pod identities.
 
+use crate::engine::provider::Import;
 use super::*;
 use aws_sdk_eks::types::ResolveConflicts;
 
@@ -84,6 +85,7 @@ impl MaybeLacking for AddonProvider {
     type Outputs = AddonMade;
     const TYPE: &'static str = ADDON;
     const REPLACE_ON: &'static [&'static str] = &["cluster_name", "name"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &AddonInputs) -> ProviderResult<Result<AddonMade, String>> {
         let sent = ctx

@@ -1,5 +1,6 @@
 //! The EKS cluster: its control plane, endpoint access, logging and secrets encryption.
 
+use crate::engine::provider::Import;
 use super::*;
 use aws_sdk_eks::types::{
     AuthenticationMode, CreateAccessConfigRequest, KubernetesNetworkConfigRequest, LogSetup, LogType, Logging,
@@ -302,7 +303,7 @@ impl TypedProvider for ClusterProvider {
         Ok(out)
     }
 
-    const IMPORTABLE: bool = true;
+    const IMPORT: Import = Import::ById;
 
     /// By cluster name.
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {

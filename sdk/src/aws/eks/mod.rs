@@ -25,6 +25,8 @@ mod cluster;
 mod eks_cluster;
 mod node_group;
 mod pod_identity;
+mod preflight;
+pub(crate) use preflight::preflight;
 #[cfg(test)]
 mod tests;
 

@@ -1,5 +1,6 @@
 //! Managed node groups: the cluster's workers, rolled one batch at a time.
 
+use crate::engine::provider::Import;
 use super::*;
 use aws_sdk_eks::types::{
     NodegroupScalingConfig, NodegroupUpdateConfig, Taint, TaintEffect, UpdateLabelsPayload, UpdateTaintsPayload,
@@ -308,7 +309,7 @@ impl TypedProvider for NodeGroupProvider {
         Ok(out)
     }
 
-    const IMPORTABLE: bool = true;
+    const IMPORT: Import = Import::ById;
 
     /// By `<cluster>/<node group>`.
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {

@@ -1,5 +1,6 @@
 //! EKS Pod Identity associations: an IAM role for a Kubernetes service account.
 
+use crate::engine::provider::Import;
 use super::*;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +56,7 @@ impl MaybeLacking for PodIdentityProvider {
     type Outputs = PodIdentityMade;
     const TYPE: &'static str = POD_IDENTITY;
     const REPLACE_ON: &'static [&'static str] = &["cluster_name", "namespace", "service_account"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     async fn create(
         &self,

@@ -8,12 +8,14 @@
 //! the fields only they show — engine version, maintenance window, subnet group, security groups —
 //! keep their recorded values there).
 
+mod preflight;
 mod redis;
 mod replication_group;
 #[cfg(all(test, feature = "full"))]
 mod request_tests;
 mod subnet_group;
 
+pub(crate) use preflight::preflight;
 pub use redis::{Cache, Engine, Redis};
 pub use replication_group::*;
 pub use subnet_group::*;

@@ -2,6 +2,7 @@
 //! mode disabled), spread over its subnet group's zones, with automatic failover and Multi-AZ when
 //! it has a replica, encrypted at rest and in transit, behind an AUTH token.
 
+use crate::engine::provider::Import;
 use super::{REPLICATION_GROUP, all_tags, cache_tags, sync_tags};
 use crate::aws::create::create_or_find;
 use crate::aws::wait::{Poll, poll_until};
@@ -420,7 +421,7 @@ impl TypedProvider for ReplicationGroupProvider {
         Ok(tagged.then(|| outputs(&g)))
     }
 
-    const IMPORTABLE: bool = true;
+    const IMPORT: Import = Import::ById;
 
     /// By replication group id. The AUTH token cannot be read: the program's is kept, and set on
     /// the group (rotated) by the first deploy after the import.

@@ -1,5 +1,6 @@
 //! `aws:elasticache:SubnetGroup`: the private subnets a replication group's nodes run in.
 
+use crate::engine::provider::Import;
 use super::{SUBNET_GROUP, all_tags, cache_tags, sync_tags};
 use crate::aws::create::create_or_find;
 use crate::aws::{AwsCtx, Tags, call_failed, classify, error_code, found};
@@ -172,7 +173,7 @@ impl TypedProvider for SubnetGroupProvider {
         Ok(crate::aws::tagged_for(&all_tags(ctx, &out.arn).await?, urn).then_some(out))
     }
 
-    const IMPORTABLE: bool = true;
+    const IMPORT: Import = Import::ById;
 
     /// By name.
     async fn import(&self, ctx: &Ctx, _: &Urn, id: &str) -> Read<Self> {

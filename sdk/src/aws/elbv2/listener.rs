@@ -1,5 +1,6 @@
 //! Listeners (found by load balancer and port) and host-based listener rules (by listener and priority).
 
+use crate::engine::provider::Import;
 use super::*;
 
 /// What a listener does with requests no rule matches.
@@ -78,6 +79,7 @@ impl TypedProvider for ListenerProvider {
     type Outputs = ListenerOutputs;
     const TYPE: &'static str = LISTENER;
     const REPLACE_ON: &'static [&'static str] = &["load_balancer_arn", "port"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &ListenerInputs) -> ProviderResult<ListenerOutputs> {
         if let Some(found) = self.find(ctx, urn, i).await? {
@@ -236,6 +238,7 @@ impl TypedProvider for RuleProvider {
     type Outputs = RuleOutputs;
     const TYPE: &'static str = RULE;
     const REPLACE_ON: &'static [&'static str] = &["listener_arn", "priority"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &RuleInputs) -> ProviderResult<RuleOutputs> {
         if let Some(found) = self.find(ctx, urn, i).await? {

@@ -1,5 +1,6 @@
 //! Application load balancers: found by name, checked to carry this URN's tag.
 
+use crate::engine::provider::Import;
 use super::*;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,6 +57,7 @@ impl TypedProvider for LoadBalancerProvider {
     type Outputs = LoadBalancerOutputs;
     const TYPE: &'static str = LOAD_BALANCER;
     const REPLACE_ON: &'static [&'static str] = &["name", "internet_facing"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &LoadBalancerInputs) -> ProviderResult<LoadBalancerOutputs> {
         if let Some(found) = self.find(ctx, urn, i).await? {

@@ -1,5 +1,6 @@
 //! Target groups: where a listener rule forwards, with their health checks.
 
+use crate::engine::provider::Import;
 use super::*;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,7 @@ impl TypedProvider for TargetGroupProvider {
     type Outputs = TargetGroupOutputs;
     const TYPE: &'static str = TARGET_GROUP;
     const REPLACE_ON: &'static [&'static str] = &["name", "vpc_id", "port"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &TargetGroupInputs) -> ProviderResult<TargetGroupOutputs> {
         if let Some(found) = self.find(ctx, urn, i).await? {

@@ -1,5 +1,6 @@
 //! What a role may do: managed policies attached, and policies embedded in it.
 
+use crate::engine::provider::Import;
 use super::*;
 
 /// Attaches a managed policy to a role.
@@ -76,6 +77,7 @@ impl TypedProvider for AttachmentProvider {
     type Outputs = AttachmentOutputs;
     const TYPE: &'static str = ATTACHMENT;
     const REPLACE_ON: &'static [&'static str] = &["role_name", "policy_arn"];
+    const IMPORT: Import = Import::Never("a link between a role and a policy, found again by its pair");
 
     async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &AttachmentInputs) -> ProviderResult<AttachmentOutputs> {
         // Attaching the same policy twice is a no-op in IAM: the natural key makes this idempotent.
@@ -203,6 +205,7 @@ impl TypedProvider for InlineProvider {
     type Outputs = InlineOutputs;
     const TYPE: &'static str = INLINE;
     const REPLACE_ON: &'static [&'static str] = &["role_name", "policy_name"];
+    const IMPORT: Import = Import::Never("an inline policy of a role, found again by its role and name");
 
     /// PutRolePolicy is an upsert: idempotent by its natural key.
     async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &InlineInputs) -> ProviderResult<InlineOutputs> {

@@ -1,5 +1,6 @@
 //! Roles: named `<stack>-<name>`, tagged, with their trust policy.
 
+use crate::engine::provider::Import;
 use super::*;
 
 /// An IAM role.
@@ -257,7 +258,7 @@ impl TypedProvider for RoleProvider {
         Ok(out)
     }
 
-    const IMPORTABLE: bool = true;
+    const IMPORT: Import = Import::ById;
 
     /// By role name.
     async fn import(&self, ctx: &Ctx, _: &Urn, id: &str) -> Read<Self> {

@@ -1,5 +1,6 @@
 //! Amazon RDS: DB subnet groups and DB instances.
 
+use crate::engine::provider::Import;
 use super::wait::{Poll, poll_until};
 use super::{call_failed, classify, error_code};
 use crate::aws::AwsCtx;
@@ -20,6 +21,8 @@ use std::time::Duration;
 pub use crate::aws::Tags;
 
 mod postgres;
+mod preflight;
+pub(crate) use preflight::preflight;
 pub use postgres::{Database, RdsPostgres};
 
 /// What a stack program needs of RDS in scope (part of [`crate::prelude`]).
@@ -117,6 +120,7 @@ impl TypedProvider for SubnetGroupProvider {
     type Outputs = SubnetGroupOutputs;
     const TYPE: &'static str = SUBNET_GROUP;
     const REPLACE_ON: &'static [&'static str] = &["name"];
+    const IMPORT: Import = Import::Never("not implemented yet");
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &SubnetGroupInputs) -> ProviderResult<SubnetGroupOutputs> {
         let rds = &ctx.aws()?.rds;
@@ -696,7 +700,7 @@ impl TypedProvider for InstanceProvider {
             .collect())
     }
 
-    const IMPORTABLE: bool = true;
+    const IMPORT: Import = Import::ById;
 
     /// By DB instance identifier. The master password cannot be read: the program's is kept.
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {

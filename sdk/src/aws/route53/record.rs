@@ -1,5 +1,6 @@
 //! Records, and the owner markers that make them fabric's.
 
+use crate::engine::provider::Import;
 use super::*;
 
 /// What a record holds.
@@ -612,7 +613,7 @@ impl TypedProvider for RecordProvider {
             .collect())
     }
 
-    const IMPORTABLE: bool = true;
+    const IMPORT: Import = Import::ById;
 
     /// By `<zone id>/<name>/<type>` (`Z0123/www.acme.com./A`).
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {

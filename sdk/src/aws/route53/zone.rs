@@ -1,5 +1,6 @@
 //! Hosted zones: the zones fabric creates, and existing zones looked up by domain.
 
+use crate::engine::provider::Import;
 use super::*;
 
 /// A hosted zone fabric creates and owns: public, or private to a network with `.private(&net)`.
@@ -372,7 +373,7 @@ impl TypedProvider for ZoneProvider {
         Ok(out)
     }
 
-    const IMPORTABLE: bool = true;
+    const IMPORT: Import = Import::ById;
 
     /// By zone id (`Z…`, or `/hostedzone/Z…`).
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
@@ -429,6 +430,7 @@ impl TypedProvider for LookupProvider {
     type Outputs = LookupOutputs;
     const TYPE: &'static str = ZONE_LOOKUP;
     const REPLACE_ON: &'static [&'static str] = &["domain"];
+    const IMPORT: Import = Import::Never("a read of an existing zone's id, not a resource");
 
     async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &LookupInputs) -> ProviderResult<LookupOutputs> {
         self.lookup(ctx, &inputs.domain).await?.ok_or_else(|| {
