@@ -6,6 +6,7 @@
 //! | ui (`acme/ui`, static files) | `WebService` on EKS, `www.<domain>` | the internet, HTTPS at the ALB (HTTP redirected) |
 //! | api (`acme/api`, REST) | `WebService` on EKS, `api.<domain>` | the internet, HTTPS at the ALB |
 //! | db (PostgreSQL 5432) | `RdsPostgres`, Multi-AZ, encrypted, PITR; named `db.<stack>.internal` in a private zone | the cluster's nodes only |
+//! | cache (Valkey 6379, TLS) | `Redis`, a primary and replicas over the zones, failover, AUTH token | the cluster's nodes only; api's pods |
 //! | metrics (Prometheus, port 80) | `Prometheus` on EKS, ClusterIP | inside the cluster only |
 
 // The snapshot tests (`tests/snapshots.rs`) are compiled into this library's test binary rather
@@ -42,6 +43,7 @@ pub struct AcmeConfig {
     pub api: Service,
     pub ui: Service,
     pub db: Db,
+    pub cache: CacheSettings,
     pub metrics: Metrics,
     pub backup: Backup,
 }
@@ -75,6 +77,15 @@ pub struct Db {
     /// (`docs/disaster-recovery.md`).
     #[serde(default)]
     pub restore: Option<fabric::aws::rds::Restore>,
+}
+
+/// The api's cache (sessions, rate limits): Valkey on ElastiCache.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    pub node_type: String,
+    /// Read replicas besides the primary, one per zone.
+    pub replicas: i32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +153,17 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
     };
     db.allow_cluster(s, &eks)?;
 
+    // cache: Valkey with TLS and a generated AUTH token, a primary and replicas over the zones with
+    // automatic failover; only the nodes may connect.
+    let cache = Redis::builder()
+        .name("cache")
+        .network(&net)
+        .node_type(cfg.cache.node_type.as_str())
+        .replicas(cfg.cache.replicas)
+        .build()
+        .add(s)?;
+    cache.allow_cluster(s, &eks)?;
+
     // Internal names: a zone only the VPC resolves (`<stack>.internal`), with `db.<stack>.internal`
     // → the database's address. The api connects by that name, so a restore or a replacement
     // changes this one record, not every consumer.
@@ -171,7 +193,7 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .build()
         .add(s)?;
 
-    // api: REST API behind api.<domain>; the database URL only through a Kubernetes Secret.
+    // api: REST API behind api.<domain>; the database and cache URLs only through a Kubernetes Secret.
     let [api_min, api_max] = cfg.api.replicas;
     WebService::builder()
         .name("api")
@@ -182,8 +204,10 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .health(Health::http("/healthz"))
         .replicas(api_min..=api_max)
         .env("POSTGRES_URL", db.url_at(db_name.host()))
+        .env("REDIS_URL", cache.url())
         .env("METRICS_URL", metrics.url())
         .reach(db.reach())
+        .reach(cache.reach())
         .reach(metrics.reach())
         .route(&edge, &format!("api.{}", cfg.domain))
         .build()

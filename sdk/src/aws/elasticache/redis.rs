@@ -2,7 +2,8 @@
 //! token and TLS.
 
 use super::{ReplicationGroupInputs, SubnetGroupInputs, replication_group_provider, subnet_group_provider};
-use crate::aws::ec2::{IngressRule, Network, Protocol, SecurityGroup, SecurityGroupRef, Tags};
+use crate::aws::ec2::private_access::require_two_zones;
+use crate::aws::ec2::{AccessNames, Network, PrivateAccess, SecurityGroupRef, Tags};
 use crate::model::{Checker, Output, Secret, Stack, Urn};
 use crate::random::Password;
 use typed_builder::TypedBuilder;
@@ -97,11 +98,7 @@ pub struct Redis<'a> {
 pub struct Cache {
     group: Urn,
     token: Password,
-    security_group: SecurityGroupRef,
-    port: i32,
-    /// The subnets its nodes may run in.
-    #[cfg_attr(not(feature = "k8s"), allow(dead_code))]
-    subnet_cidrs: Vec<ipnet::Ipv4Net>,
+    access: PrivateAccess,
 }
 
 impl Cache {
@@ -120,7 +117,7 @@ impl Cache {
     }
 
     pub fn port(&self) -> i32 {
-        self.port
+        self.access.port()
     }
 
     /// The AUTH token, as a secret.
@@ -135,54 +132,26 @@ impl Cache {
 
     /// The URL through another name of the cache (a record in a private zone).
     pub fn url_at(&self, host: Output<String>) -> Output<Secret<String>> {
-        let port = self.port;
+        let port = self.access.port();
         self.token.value().zip(host).map(move |(token, host)| Secret::new(format!("rediss://:{}@{host}:{port}", token.expose())))
     }
 
     /// The cache's own security group (to admit more clients with an `IngressRule`).
     pub fn security_group(&self) -> &SecurityGroupRef {
-        &self.security_group
+        self.access.security_group()
     }
 
     #[cfg(feature = "k8s")]
     /// What a workload names in `.reach(..)` to connect: the cache's subnets on its port, and
     /// nothing else (the cache's security group admits the nodes; this is the pod's half).
     pub fn reach(&self) -> crate::k8s::policy::Reach {
-        crate::k8s::policy::Reach::Cidrs {
-            name: self.group.name().to_string(),
-            cidrs: self.subnet_cidrs.clone(),
-            port: self.port,
-        }
+        self.access.reach()
     }
 
     #[cfg(feature = "k8s")]
     /// Admits the worker nodes of `cluster` (its pods) on the cache's port — and nothing more.
     pub fn allow_cluster(&self, s: &mut Stack, cluster: &crate::k8s::ClusterRef) -> crate::Result<()> {
-        let Some(nodes) = cluster.nodes() else {
-            let mut c = Checker::new(self.group.clone());
-            c.error(
-                "allow_cluster",
-                format!("cluster `{}` has no nodes fabric knows", cluster.name()),
-                "admit an `EksCluster`, or its nodes' security group with `allow_from`",
-            );
-            s.report(c.into_errors());
-            return Ok(());
-        };
-        s.declare(
-            crate::aws::ec2::security_group::rule_provider(),
-            &format!("{}/cache-from-cluster-{}", self.group.name(), cluster.name()),
-            crate::aws::ec2::security_group::IngressRuleInputs {
-                security_group_id: self.security_group.id(),
-                ip_protocol: "tcp".into(),
-                from_port: self.port,
-                to_port: self.port,
-                cidr_ipv4: None,
-                source_security_group_id: Some(nodes.security_group_id.clone()),
-                description: format!("Redis from the nodes of cluster {}", cluster.name()),
-            },
-            vec![],
-        );
-        Ok(())
+        self.access.allow_cluster(s, cluster)
     }
 }
 
@@ -246,11 +215,17 @@ impl Redis<'_> {
         let name = self.name.clone();
         let group_id = self.group_id(s);
         self.check(s, &group_id);
-        let sg = self.security_group(s)?;
-        let subnet_ids = Output::all(self.network.private_subnets().iter().map(|p| p.id())).map(|mut ids| {
-            ids.sort();
-            ids
-        });
+        let access = PrivateAccess::add(
+            s,
+            s.urn(super::REPLICATION_GROUP, &name),
+            AccessNames { label: "cache", protocol: "Redis" },
+            self.network,
+            self.port,
+            &self.allow_from,
+            format!("Cache {name}: {} from named groups only", self.port),
+            &self.tags,
+        )?;
+        let subnet_ids = PrivateAccess::subnet_ids(self.network);
         let subnet_group = s.declare(
             subnet_group_provider(),
             &name,
@@ -274,7 +249,7 @@ impl Redis<'_> {
             automatic_failover: failover,
             multi_az: failover,
             subnet_group_name: Some(Output::reference(subnet_group, "name")),
-            security_group_ids: Some(vec![sg.id()]),
+            security_group_ids: Some(vec![access.security_group().id()]),
             port: self.port,
             at_rest_encryption: true,
             kms_key_id: self.kms_key.map(|k| k.arn()),
@@ -287,13 +262,7 @@ impl Redis<'_> {
             tags: self.tags.clone(),
         };
         let group = s.declare(replication_group_provider(), &name, inputs, vec![]);
-        Ok(Cache {
-            group,
-            token,
-            security_group: sg,
-            port: self.port,
-            subnet_cidrs: self.network.private_subnets().iter().map(|p| p.cidr()).collect(),
-        })
+        Ok(Cache { group, token, access })
     }
 
     /// `<stack>-<name>-<hash>`, at most 40 characters; the hash is over what forces a replacement
@@ -337,12 +306,7 @@ impl Redis<'_> {
             "use a node type such as `cache.t4g.small` or `cache.r7g.large`",
         );
         let zones = self.network.private_subnets().len() as i32;
-        c.require(
-            !self.network.is_valid() || zones >= 2,
-            "network",
-            format!("the network has {zones} private subnets; a cache with failover needs two zones"),
-            "use a network with NAT (`Nat::Single` or `Nat::PerZone`), which has private subnets",
-        );
+        require_two_zones(&mut c, self.network, "a cache with failover");
         c.require(
             (1..=5).contains(&self.replicas),
             "replicas",
@@ -412,30 +376,6 @@ impl Redis<'_> {
             );
         }
         s.report(c.into_errors());
-    }
-
-    /// The cache's own group: its port from the named groups only.
-    fn security_group(&self, s: &mut Stack) -> crate::Result<SecurityGroupRef> {
-        let name = &self.name;
-        let sg = SecurityGroup::builder()
-            .name(format!("{name}/cache"))
-            .vpc(self.network.vpc())
-            .description(format!("Cache {name}: {} from named groups only", self.port))
-            .tags(self.tags.clone())
-            .build()
-            .add(s)?;
-        for (i, from) in self.allow_from.iter().enumerate() {
-            IngressRule::builder()
-                .name(format!("{name}/cache-from-{i}"))
-                .group(&sg)
-                .protocol(Protocol::Tcp)
-                .ports(self.port..=self.port)
-                .from_group(from)
-                .description(format!("Redis from {}", from.urn().name().replace('/', "-")))
-                .build()
-                .add(s)?;
-        }
-        Ok(sg)
     }
 }
 

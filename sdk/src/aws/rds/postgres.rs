@@ -1,8 +1,8 @@
 //! `RdsPostgres`: a private, encrypted, Multi-AZ PostgreSQL with a generated master password.
 
-use crate::aws::ec2::{IngressRule, Protocol, SecurityGroup, SecurityGroupRef, Tags};
+use crate::aws::ec2::private_access::require_two_zones;
+use crate::aws::ec2::{AccessNames, Network, PrivateAccess, SecurityGroupRef, Tags};
 use crate::aws::rds::{self, InstanceInputs, SubnetGroupInputs};
-use crate::aws::ec2::Network;
 use crate::model::{Checker, Output, Secret, Stack, Urn};
 use crate::random::Password;
 use typed_builder::TypedBuilder;
@@ -76,24 +76,20 @@ pub struct RdsPostgres<'a> {
 pub struct Database {
     instance: Urn,
     password: Password,
-    security_group: SecurityGroupRef,
+    access: PrivateAccess,
     username: String,
     database: String,
-    /// The subnets the instance (and its Multi-AZ standby) may run in.
-    #[cfg_attr(not(feature = "k8s"), allow(dead_code))]
-    subnet_cidrs: Vec<ipnet::Ipv4Net>,
 }
+
+/// How a PostgreSQL service's access is named (`<name>/db`, `<name>/db-from-cluster-main`).
+pub(crate) const POSTGRES_ACCESS: AccessNames = AccessNames { label: "db", protocol: "PostgreSQL" };
 
 impl Database {
     #[cfg(feature = "k8s")]
     /// What a workload names in `.reach(..)` to connect: the database's subnets on 5432, and
     /// nothing else (the database's security group admits the nodes; this is the pod's half).
     pub fn reach(&self) -> crate::k8s::policy::Reach {
-        crate::k8s::policy::Reach::Cidrs {
-            name: self.instance.name().to_string(),
-            cidrs: self.subnet_cidrs.clone(),
-            port: 5432,
-        }
+        self.access.reach()
     }
 
     pub fn urn(&self) -> &Urn {
@@ -103,31 +99,7 @@ impl Database {
     #[cfg(feature = "k8s")]
     /// Admits the worker nodes of `cluster` (its pods) on 5432 — and nothing more.
     pub fn allow_cluster(&self, s: &mut Stack, cluster: &crate::k8s::ClusterRef) -> crate::Result<()> {
-        let Some(nodes) = cluster.nodes() else {
-            let mut c = Checker::new(self.instance.clone());
-            c.error(
-                "allow_cluster",
-                format!("cluster `{}` has no nodes fabric knows", cluster.name()),
-                "admit an `EksCluster`, or its nodes' security group with `allow_from`",
-            );
-            s.report(c.into_errors());
-            return Ok(());
-        };
-        s.declare(
-            crate::aws::ec2::security_group::rule_provider(),
-            &format!("{}/db-from-cluster-{}", self.instance.name(), cluster.name()),
-            crate::aws::ec2::security_group::IngressRuleInputs {
-                security_group_id: self.security_group.id(),
-                ip_protocol: "tcp".into(),
-                from_port: 5432,
-                to_port: 5432,
-                cidr_ipv4: None,
-                source_security_group_id: Some(nodes.security_group_id.clone()),
-                description: format!("PostgreSQL from the nodes of cluster {}", cluster.name()),
-            },
-            vec![],
-        );
-        Ok(())
+        self.access.allow_cluster(s, cluster)
     }
 
     /// The endpoint's host name.
@@ -141,7 +113,7 @@ impl Database {
 
     /// The database's own security group (to admit more clients with an `IngressRule`).
     pub fn security_group(&self) -> &SecurityGroupRef {
-        &self.security_group
+        self.access.security_group()
     }
 
     /// `postgres://user:password@host:5432/db?sslmode=require`, as a secret.
@@ -256,15 +228,7 @@ impl RdsPostgres<'_> {
             "a database reachable from the internet is refused",
             "keep it private and admit clients with `allow_from`, or give `.public_waiver(\"why\")` to accept the risk by name",
         );
-        c.require(
-            !self.network.is_valid() || self.network.private_subnets().len() >= 2,
-            "network",
-            format!(
-                "the network has {} private subnets; a database needs two zones",
-                self.network.private_subnets().len()
-            ),
-            "use a network with NAT (`Nat::Single` or `Nat::PerZone`), which has private subnets",
-        );
+        require_two_zones(&mut c, self.network, "a database");
         c.require(
             self.database.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
                 && self.database.starts_with(|ch: char| ch.is_ascii_alphabetic()),
@@ -281,29 +245,17 @@ impl RdsPostgres<'_> {
         );
         s.report(c.into_errors());
 
-        let vpc = self.network.vpc();
-        let sg = SecurityGroup::builder()
-            .name(format!("{name}/db"))
-            .vpc(vpc)
-            .description(format!("PostgreSQL {name}: 5432 from named groups only"))
-            .tags(self.tags.clone())
-            .build()
-            .add(s)?;
-        for (i, from) in self.allow_from.iter().enumerate() {
-            IngressRule::builder()
-                .name(format!("{name}/db-from-{i}"))
-                .group(&sg)
-                .protocol(Protocol::Tcp)
-                .ports(5432..=5432)
-                .from_group(from)
-                .description(format!("PostgreSQL from {}", from.urn().name().replace('/', "-")))
-                .build()
-                .add(s)?;
-        }
-        let subnet_ids = Output::all(self.network.private_subnets().iter().map(|p| p.id())).map(|mut ids| {
-            ids.sort();
-            ids
-        });
+        let access = PrivateAccess::add(
+            s,
+            s.urn(rds::INSTANCE, name),
+            POSTGRES_ACCESS,
+            self.network,
+            5432,
+            &self.allow_from,
+            format!("PostgreSQL {name}: 5432 from named groups only"),
+            &self.tags,
+        )?;
+        let subnet_ids = PrivateAccess::subnet_ids(self.network);
         let group_inputs = SubnetGroupInputs {
             name: identifier.clone(),
             description: format!("Private subnets of {name}"),
@@ -327,7 +279,7 @@ impl RdsPostgres<'_> {
             deletion_protection: self.deletion_protection,
             publicly_accessible: self.publicly_accessible,
             db_subnet_group_name: Output::reference(group, "name"),
-            vpc_security_group_ids: vec![sg.id()],
+            vpc_security_group_ids: vec![access.security_group().id()],
             db_name: self.database.clone(),
             master_username: self.master_username.clone(),
             master_password: Some(password.value()),
@@ -337,14 +289,6 @@ impl RdsPostgres<'_> {
             tags: self.tags.clone(),
         };
         let instance = s.declare(rds::instance_provider(), name, inputs, vec![]);
-        let subnet_cidrs = self.network.private_subnets().iter().map(|p| p.cidr()).collect();
-        Ok(Database {
-            instance,
-            password,
-            security_group: sg,
-            username: self.master_username,
-            database: self.database,
-            subnet_cidrs,
-        })
+        Ok(Database { instance, password, access, username: self.master_username, database: self.database })
     }
 }
