@@ -135,6 +135,55 @@ fn rds_postgres_generates_a_private_encrypted_multi_az_instance() {
 }
 
 #[test]
+fn aurora_postgres_generates_a_tls_only_cluster_with_a_writer_and_readers_over_the_zones() {
+    let graph = synthesize("snap", |s| {
+        let net = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)?;
+        let app = SecurityGroup::builder().name("app").vpc(net.vpc()).build().add(s)?;
+        let db =
+            AuroraPostgres::builder().name("orders").network(&net).readers(2).allow_from(vec![&app]).build().add(s)?;
+        AuroraPostgres::builder()
+            .name("events")
+            .network(&net)
+            .serverless_v2(Acus { min: 0.5, max: 16.0 })
+            .readers(0)
+            .build()
+            .add(s)?;
+        s.export("db_url", db.url());
+        s.export("db_reader_url", db.reader_url().unwrap());
+        Ok(())
+    })
+    .unwrap();
+    let generated = inputs_of(&graph, &["aws:rds:", "aws:ec2:SecurityGroup", "fabric:random:"]);
+    let cluster = &generated["snap::aws:rds:DbCluster::orders"]["inputs"];
+    assert_eq!(
+        (cluster["storage_encrypted"].as_bool(), cluster["deletion_protection"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let group = &generated["snap::aws:rds:DbClusterParameterGroup::orders"]["inputs"];
+    assert_eq!(group["parameters"]["rds.force_ssl"], "1");
+    insta::assert_json_snapshot!(generated);
+}
+
+#[test]
+fn redis_generates_a_tls_only_group_with_a_replica_per_zone() {
+    let graph = synthesize("snap", |s| {
+        let net = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)?;
+        let app = SecurityGroup::builder().name("app").vpc(net.vpc()).build().add(s)?;
+        let cache = Redis::builder().name("cache").network(&net).allow_from(vec![&app]).build().add(s)?;
+        s.export("redis_url", cache.url());
+        Ok(())
+    })
+    .unwrap();
+    let generated = inputs_of(&graph, &["aws:elasticache:", "aws:ec2:SecurityGroup", "fabric:random:"]);
+    let group = &generated["snap::aws:elasticache:ReplicationGroup::cache"]["inputs"];
+    assert_eq!(
+        (group["transit_encryption"].as_bool(), group["at_rest_encryption"].as_bool()),
+        (Some(true), Some(true))
+    );
+    insta::assert_json_snapshot!(generated);
+}
+
+#[test]
 fn dns_and_iam_generate_what_they_say() {
     use fabric::aws::iam::{PolicyDocument, Role, RolePolicy, RolePolicyAttachment, aws_managed_policy};
     use fabric::aws::route53::{HostedZone, Record, RecordValue};

@@ -5,6 +5,7 @@
 
 mod acm;
 mod acme;
+mod aurora;
 mod backup;
 mod bad_input;
 mod call_log;

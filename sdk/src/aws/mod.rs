@@ -14,6 +14,8 @@ pub(crate) mod scripted;
 #[macro_use]
 mod services;
 pub mod wait;
+#[cfg(any(feature = "rds", feature = "elasticache"))]
+pub mod windows;
 
 pub use services::Service;
 

@@ -22,10 +22,13 @@ pub struct AccessNames {
 #[derive(Clone, Debug)]
 pub struct PrivateAccess {
     /// The service's main resource: errors name it, `reach` is named after it.
+    #[cfg_attr(not(feature = "k8s"), allow(dead_code))]
     owner: Urn,
+    #[cfg_attr(not(feature = "k8s"), allow(dead_code))]
     names: AccessNames,
     security_group: SecurityGroupRef,
     port: i32,
+    #[cfg_attr(not(feature = "k8s"), allow(dead_code))]
     subnet_cidrs: Vec<ipnet::Ipv4Net>,
 }
 

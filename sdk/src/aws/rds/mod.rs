@@ -20,14 +20,20 @@ use std::time::Duration;
 
 pub use crate::aws::Tags;
 
+mod aurora;
+pub mod cluster;
+#[cfg(all(test, feature = "full"))]
+mod cluster_request_tests;
 mod postgres;
 mod preflight;
+pub use aurora::AuroraPostgres;
+pub use cluster::Acus;
 pub(crate) use preflight::preflight;
 pub use postgres::{Database, RdsPostgres};
 
 /// What a stack program needs of RDS in scope (part of [`crate::prelude`]).
 pub mod prelude {
-    pub use super::{Database, RdsPostgres};
+    pub use super::{Acus, AuroraPostgres, Database, RdsPostgres, Restore};
 }
 
 pub const SUBNET_GROUP: &str = "aws:rds:DbSubnetGroup";
@@ -764,5 +770,11 @@ fn restore_key(r: &Restore) -> String {
 
 /// Every RDS provider.
 pub fn providers() -> Vec<Arc<dyn Provider>> {
-    vec![subnet_group_provider(), instance_provider()]
+    vec![
+        subnet_group_provider(),
+        instance_provider(),
+        cluster::cluster_parameter_group_provider(),
+        cluster::cluster_provider(),
+        cluster::cluster_instance_provider(),
+    ]
 }

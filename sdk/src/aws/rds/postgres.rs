@@ -74,17 +74,35 @@ pub struct RdsPostgres<'a> {
 /// A declared database.
 #[derive(Clone, Debug)]
 pub struct Database {
+    /// The instance (`RdsPostgres`) or the cluster (`AuroraPostgres`).
     instance: Urn,
     password: Password,
     access: PrivateAccess,
     username: String,
     database: String,
+    /// An Aurora cluster, which has a reader endpoint.
+    cluster: bool,
 }
 
 /// How a PostgreSQL service's access is named (`<name>/db`, `<name>/db-from-cluster-main`).
 pub(crate) const POSTGRES_ACCESS: AccessNames = AccessNames { label: "db", protocol: "PostgreSQL" };
 
 impl Database {
+    /// An Aurora cluster's: `address` is its writer endpoint, and it has a reader endpoint.
+    pub(super) fn of_cluster(cluster: Urn, password: Password, access: PrivateAccess, username: String, database: String) -> Self {
+        Database { instance: cluster, password, access, username, database, cluster: true }
+    }
+
+    /// The reader endpoint's host name (an Aurora cluster's; reads spread over its readers).
+    pub fn reader_address(&self) -> Option<Output<String>> {
+        self.cluster.then(|| Output::reference(self.instance.clone(), "reader_address"))
+    }
+
+    /// The URL of the reader endpoint, as a secret (an Aurora cluster's).
+    pub fn reader_url(&self) -> Option<Output<Secret<String>>> {
+        self.reader_address().map(|host| self.url_at(host))
+    }
+
     #[cfg(feature = "k8s")]
     /// What a workload names in `.reach(..)` to connect: the database's subnets on 5432, and
     /// nothing else (the database's security group admits the nodes; this is the pod's half).
@@ -102,7 +120,7 @@ impl Database {
         self.access.allow_cluster(s, cluster)
     }
 
-    /// The endpoint's host name.
+    /// The endpoint's host name (an Aurora cluster's writer endpoint).
     pub fn address(&self) -> Output<String> {
         Output::reference(self.instance.clone(), "address")
     }
@@ -132,7 +150,56 @@ impl Database {
     }
 }
 
-fn valid_identifier(id: &str) -> bool {
+/// Refuses a restore source that cannot be one: `what` is `instance` or `cluster`.
+pub(super) fn check_restore(c: &mut Checker, restore: &crate::aws::rds::Restore, what: &str) {
+    match restore {
+        crate::aws::rds::Restore::PointInTime { source, time } => {
+            c.require(
+                valid_identifier(source),
+                "restore",
+                format!("`{source}` is not an RDS {what} identifier"),
+                format!("name the {what} to restore from, as `outputs` or the RDS console shows it"),
+            );
+            if let Some(t) = time {
+                c.require(
+                    humantime::parse_rfc3339(t).is_ok(),
+                    "restore",
+                    format!("`{t}` is not an RFC 3339 UTC time"),
+                    "write a time such as `2026-11-22T04:55:00Z` (or none for the latest restorable time)",
+                );
+            }
+        }
+        crate::aws::rds::Restore::Snapshot { snapshot } => c.require(
+            !snapshot.trim().is_empty(),
+            "restore",
+            "no snapshot named",
+            format!(
+                "give a DB {}snapshot identifier or ARN (`aws rds describe-db-{}snapshots`, or AWS Backup's recovery points)",
+                if what == "cluster" { "cluster " } else { "" },
+                if what == "cluster" { "cluster-" } else { "" }
+            ),
+        ),
+    }
+}
+
+/// Refuses a database name PostgreSQL would not take, and a reserved or too long master user.
+pub(super) fn check_database_and_user(c: &mut Checker, database: &str, master_username: &str) {
+    c.require(
+        database.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            && database.starts_with(|ch: char| ch.is_ascii_alphabetic()),
+        "database",
+        format!("`{database}` is not a PostgreSQL database name"),
+        "use letters, digits and underscores, starting with a letter",
+    );
+    c.require(
+        !["postgres", "admin", "rdsadmin"].contains(&master_username) && master_username.len() <= 63,
+        "master_username",
+        format!("`{master_username}` is reserved or too long"),
+        "choose another name (the default is `fabric_admin`)",
+    );
+}
+
+pub(super) fn valid_identifier(id: &str) -> bool {
     id.len() <= 63
         && id.starts_with(|c: char| c.is_ascii_lowercase())
         && !id.ends_with('-')
@@ -188,30 +255,8 @@ impl RdsPostgres<'_> {
             ),
             "set `max_storage_gb` at least as large as `storage_gb`",
         );
-        match &self.restore {
-            Some(crate::aws::rds::Restore::PointInTime { source, time }) => {
-                c.require(
-                    valid_identifier(source),
-                    "restore",
-                    format!("`{source}` is not an RDS instance identifier"),
-                    "name the instance to restore from, as `outputs` or the RDS console shows it",
-                );
-                if let Some(t) = time {
-                    c.require(
-                        humantime::parse_rfc3339(t).is_ok(),
-                        "restore",
-                        format!("`{t}` is not an RFC 3339 UTC time"),
-                        "write a time such as `2026-11-22T04:55:00Z` (or none for the latest restorable time)",
-                    );
-                }
-            }
-            Some(crate::aws::rds::Restore::Snapshot { snapshot }) => c.require(
-                !snapshot.trim().is_empty(),
-                "restore",
-                "no snapshot named",
-                "give a DB snapshot identifier or ARN (`aws rds describe-db-snapshots`, or AWS Backup's recovery points)",
-            ),
-            None => {}
+        if let Some(restore) = &self.restore {
+            check_restore(&mut c, restore, "instance");
         }
         c.require(
             (1..=35).contains(&self.backup_retention_days),
@@ -229,20 +274,7 @@ impl RdsPostgres<'_> {
             "keep it private and admit clients with `allow_from`, or give `.public_waiver(\"why\")` to accept the risk by name",
         );
         require_two_zones(&mut c, self.network, "a database");
-        c.require(
-            self.database.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                && self.database.starts_with(|ch: char| ch.is_ascii_alphabetic()),
-            "database",
-            format!("`{}` is not a PostgreSQL database name", self.database),
-            "use letters, digits and underscores, starting with a letter",
-        );
-        c.require(
-            !["postgres", "admin", "rdsadmin"].contains(&self.master_username.as_str())
-                && self.master_username.len() <= 63,
-            "master_username",
-            format!("`{}` is reserved or too long", self.master_username),
-            "choose another name (the default is `fabric_admin`)",
-        );
+        check_database_and_user(&mut c, &self.database, &self.master_username);
         s.report(c.into_errors());
 
         let access = PrivateAccess::add(
@@ -289,6 +321,6 @@ impl RdsPostgres<'_> {
             tags: self.tags.clone(),
         };
         let instance = s.declare(rds::instance_provider(), name, inputs, vec![]);
-        Ok(Database { instance, password, access, username: self.master_username, database: self.database })
+        Ok(Database { instance, password, access, username: self.master_username, database: self.database, cluster: false })
     }
 }
