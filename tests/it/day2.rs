@@ -218,7 +218,9 @@ fn import_id(type_name: &str, outputs: &Value) -> Option<String> {
         "aws:ec2:Vpc" | "aws:ec2:Subnet" | "aws:route53:HostedZone" => s("id"),
         "aws:route53:Record" => Some(format!("{}/{}/{}", s("zone_id")?, s("name")?, s("type")?)),
         "aws:acm:Certificate" => s("arn"),
-        "aws:rds:DbInstance" => s("identifier"),
+        "aws:rds:DbInstance" | "aws:rds:DbCluster" | "aws:rds:ClusterInstance" => s("identifier"),
+        "aws:elasticache:SubnetGroup" => s("name"),
+        "aws:elasticache:ReplicationGroup" => s("id"),
         "aws:eks:Cluster" => s("name"),
         "aws:eks:NodeGroup" => Some(format!("{}/{}", s("cluster_name")?, s("name")?)),
         "aws:iam:Role" => s("name"),
@@ -227,8 +229,9 @@ fn import_id(type_name: &str, outputs: &Value) -> Option<String> {
     }
 }
 
-/// Every importable type of acme (VPC, subnets, zone, records, certificate, RDS instance, EKS
-/// cluster and node group, IAM roles; the S3 bucket of the reference fabric) read back by its
+/// Every importable type of acme (VPC, subnets, zone, records, certificate, RDS instance, the
+/// cache's subnet group and replication group, EKS cluster and node group, IAM roles; the S3
+/// bucket of the reference fabric) read back by its
 /// cloud id matches the program exactly: a stack that adopts what another deploy made plans
 /// `import` with no difference for each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,6 +320,8 @@ async fn every_importable_type_reads_back_what_the_program_says() {
         "aws:ec2:Vpc",
         "aws:eks:Cluster",
         "aws:eks:NodeGroup",
+        "aws:elasticache:ReplicationGroup",
+        "aws:elasticache:SubnetGroup",
         "aws:iam:Role",
         "aws:rds:DbInstance",
         "aws:route53:HostedZone",

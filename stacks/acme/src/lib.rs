@@ -67,16 +67,33 @@ pub struct Service {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Db {
+    /// `postgres` (the default: RDS PostgreSQL, one instance with a Multi-AZ standby) or
+    /// `aurora` (Aurora PostgreSQL: a writer and `readers` readers over the zones).
+    #[serde(default)]
+    pub engine: DbEngine,
     pub instance_class: String,
-    pub storage_gb: i32,
-    /// Storage autoscaling ceiling.
-    pub max_storage_gb: i32,
-    pub multi_az: bool,
+    /// `postgres` only: storage to start with, GiB (Aurora's grows by itself).
+    pub storage_gb: Option<i32>,
+    /// `postgres` only: storage autoscaling ceiling.
+    pub max_storage_gb: Option<i32>,
+    /// `postgres` only: a standby in another zone (Aurora's readers are its other zones).
+    pub multi_az: Option<bool>,
+    /// `aurora` only: readers besides the writer (default 1).
+    pub readers: Option<i32>,
     pub deletion_protection: bool,
     /// Disaster recovery: create the database from a snapshot or a point in time
-    /// (`docs/disaster-recovery.md`).
+    /// (`docs/disaster-recovery.md`; a cluster snapshot or a cluster with `aurora`).
     #[serde(default)]
     pub restore: Option<fabric::aws::rds::Restore>,
+}
+
+/// The database engine behind `[db]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbEngine {
+    #[default]
+    Postgres,
+    Aurora,
 }
 
 /// The api's cache (sessions, rate limits): Valkey on ElastiCache.
@@ -105,6 +122,81 @@ pub struct Backup {
 
 /// The Kubernetes namespace of the acme services.
 pub const NAMESPACE: &str = "acme";
+
+/// The `[db]` of the config: RDS PostgreSQL or Aurora PostgreSQL; a setting of the other engine
+/// is refused, naming it.
+fn database(s: &mut Stack, cfg: &Db, net: &Network) -> fabric::Result<Database> {
+    let env = s.env().unwrap_or("none").to_string();
+    let mut c = fabric::model::Checker::new(fabric::model::Urn::new(s.name(), "fabric:Config", &format!("{env}/db")));
+    let wrong = |field: &str, engine: &str| {
+        (
+            format!("`db.{field}` is a setting of engine = \"{engine}\""),
+            format!("remove `{field}` from [db], or set engine = \"{engine}\""),
+        )
+    };
+    match cfg.engine {
+        DbEngine::Postgres => {
+            for (field, missing) in [
+                ("storage_gb", cfg.storage_gb.is_none()),
+                ("max_storage_gb", cfg.max_storage_gb.is_none()),
+                ("multi_az", cfg.multi_az.is_none()),
+            ] {
+                c.require(
+                    !missing,
+                    field,
+                    format!("[db] with engine = \"postgres\" needs `{field}`"),
+                    format!("add `{field}` to [db]"),
+                );
+            }
+            if cfg.readers.is_some() {
+                let (what, fix) = wrong("readers", "aurora");
+                c.error("readers", what, fix);
+            }
+        }
+        DbEngine::Aurora => {
+            for (field, given) in [
+                ("storage_gb", cfg.storage_gb.is_some()),
+                ("max_storage_gb", cfg.max_storage_gb.is_some()),
+                ("multi_az", cfg.multi_az.is_some()),
+            ] {
+                if given {
+                    let (what, fix) = wrong(field, "postgres");
+                    c.error(field, what, fix);
+                }
+            }
+        }
+    }
+    s.report(c.into_errors());
+    let db = match cfg.engine {
+        DbEngine::Postgres => {
+            let b = RdsPostgres::builder()
+                .name("db")
+                .network(net)
+                .instance_class(cfg.instance_class.as_str())
+                .storage_gb(cfg.storage_gb.unwrap_or(20))
+                .max_storage_gb(cfg.max_storage_gb.unwrap_or(100))
+                .multi_az(cfg.multi_az.unwrap_or(true))
+                .deletion_protection(cfg.deletion_protection);
+            match cfg.restore.clone() {
+                Some(restore) => b.restore(restore).build().add(s)?,
+                None => b.build().add(s)?,
+            }
+        }
+        DbEngine::Aurora => {
+            let b = AuroraPostgres::builder()
+                .name("db")
+                .network(net)
+                .instance_class(cfg.instance_class.as_str())
+                .readers(cfg.readers.unwrap_or(1))
+                .deletion_protection(cfg.deletion_protection);
+            match cfg.restore.clone() {
+                Some(restore) => b.restore(restore).build().add(s)?,
+                None => b.build().add(s)?,
+            }
+        }
+    };
+    Ok(db)
+}
 
 pub fn program(s: &mut Stack) -> fabric::Result<()> {
     let cfg: AcmeConfig = s.config()?;
@@ -138,19 +230,9 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .add(s)?;
     Namespace::builder().name(NAMESPACE).cluster(&eks).build().add(s)?;
 
-    // db: PostgreSQL, Multi-AZ, encrypted, 7 days of point-in-time recovery; only the nodes may connect.
-    let db = RdsPostgres::builder()
-        .name("db")
-        .network(&net)
-        .instance_class(cfg.db.instance_class.as_str())
-        .storage_gb(cfg.db.storage_gb)
-        .max_storage_gb(cfg.db.max_storage_gb)
-        .multi_az(cfg.db.multi_az)
-        .deletion_protection(cfg.db.deletion_protection);
-    let db = match cfg.db.restore.clone() {
-        Some(restore) => db.restore(restore).build().add(s)?,
-        None => db.build().add(s)?,
-    };
+    // db: PostgreSQL (RDS Multi-AZ, or Aurora with readers over the zones), encrypted, 7 days of
+    // point-in-time recovery; only the nodes may connect.
+    let db = database(s, &cfg.db, &net)?;
     db.allow_cluster(s, &eks)?;
 
     // cache: Valkey with TLS and a generated AUTH token, a primary and replicas over the zones with

@@ -419,3 +419,45 @@ fn the_api_connects_by_the_internal_name() {
     assert_eq!(record["inputs"]["name"], "db.acme-dev.internal.");
     assert_eq!(record["inputs"]["values"][0]["$unknown"], "acme-dev::aws:rds:DbInstance::db.address");
 }
+
+/// `[db]` of `dev.toml` replaced by `db`, in a config directory of its own.
+fn with_db(db: &str) -> Result<Graph, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.toml")).unwrap();
+    let start = dev.find("[db]\n").unwrap();
+    let end = dev[start + 1..].find("\n[").map_or(dev.len(), |e| start + 1 + e + 1);
+    std::fs::write(dir.path().join("dev.toml"), format!("{}{db}\n{}", &dev[..start], &dev[end..])).unwrap();
+    synthesize_env("acme", "dev", dir.path().to_str().unwrap(), acme::program).map_err(|e| e.to_string())
+}
+
+/// `[db] engine = "aurora"`: an Aurora cluster (a writer and its readers) behind the same
+/// internal name, reached the same way; settings of the other engine are refused by name.
+#[test]
+fn the_database_can_be_aurora() {
+    let g = with_db(
+        "[db]\nengine = \"aurora\"\ninstance_class = \"db.r6g.large\"\nreaders = 2\ndeletion_protection = false\n",
+    )
+    .unwrap();
+    let inputs = rendered_inputs(&g);
+    let types: Vec<&str> = inputs.as_object().unwrap().values().filter_map(|v| v["type"].as_str()).collect();
+    assert_eq!(types.iter().filter(|t| **t == "aws:rds:ClusterInstance").count(), 3);
+    assert!(types.contains(&"aws:rds:DbCluster") && !types.contains(&"aws:rds:DbInstance"), "{types:?}");
+    let record = &inputs["acme-dev::aws:route53:Record::db"];
+    assert_eq!(record["inputs"]["values"][0]["$unknown"], "acme-dev::aws:rds:DbCluster::db.address");
+    assert_eq!(inputs["acme-dev::aws:rds:DbCluster::db"]["inputs"]["deletion_protection"], false);
+    // The nodes are admitted to the cluster's group as to the instance's.
+    assert!(
+        inputs.as_object().unwrap().contains_key("acme-dev::aws:ec2:SecurityGroupIngressRule::db/db-from-cluster-main")
+    );
+
+    let err = with_db(
+        "[db]\nengine = \"aurora\"\ninstance_class = \"db.r6g.large\"\nstorage_gb = 20\ndeletion_protection = false\n",
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("`db.storage_gb` is a setting of engine = \"postgres\""), "{err}");
+    let err =
+        with_db("[db]\ninstance_class = \"db.t4g.medium\"\nreaders = 1\ndeletion_protection = false\n").err().unwrap();
+    assert!(err.contains("`db.readers` is a setting of engine = \"aurora\""), "{err}");
+    assert!(err.contains("[db] with engine = \"postgres\" needs `storage_gb`"), "{err}");
+}
