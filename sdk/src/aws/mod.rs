@@ -209,6 +209,18 @@ where
     names_held_by(ctx, items, field, name_of, existing, tags_of).await
 }
 
+/// Answers a names check from a listing that came with each entry's tags (name → tags).
+pub async fn names_held_listed(
+    ctx: &Ctx,
+    items: &[(Urn, serde_json::Value)],
+    field: &str,
+    listed: &std::collections::BTreeMap<String, Tags>,
+) -> crate::engine::provider::NamesTaken {
+    let existing = listed.keys().map(|k| (k.clone(), k.clone())).collect();
+    names_held(ctx, items, field, &existing, |name| async move { Ok(listed.get(&name).cloned().unwrap_or_default()) })
+        .await
+}
+
 /// Answers a names check from one batched listing: `name_of` gives the name each item would be
 /// created under (`None`: not known yet, not checked), `existing` maps each name that exists to
 /// what `tags_of` needs to read its tags (an ARN), which is read only for names the program

@@ -5,7 +5,7 @@
 //! identifier (it overwrites; so every create looks first), its clusters and instances are
 //! `available` at once, and its orderable-options catalogue for `aurora-postgresql` ends at 15.2.
 
-use super::{Restore, TAG_RESTORE_FINISHED, restore_key, rds_tags, sync_tags};
+use super::{Restore, TAG_RESTORE_FINISHED, delete_unless_protected, rds_tags, restore_key, sync_tags, tag_pairs as pairs};
 use crate::aws::create::create_or_find;
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Tags, call_failed, classify, error_code, found};
@@ -29,11 +29,8 @@ pub const CLUSTER_INSTANCE: &str = "aws:rds:ClusterInstance";
 /// 10–20 minutes, a restore of a large snapshot longer).
 const CLUSTER_WAIT: Duration = Duration::from_secs(90 * 60);
 
-fn pairs(tags: &[Tag]) -> Tags {
-    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()))).collect()
-}
-
-async fn all_tags(ctx: &Ctx, arn: &str) -> ProviderResult<Tags> {
+/// Every tag of an RDS resource, fabric's included.
+pub(super) async fn all_tags(ctx: &Ctx, arn: &str) -> ProviderResult<Tags> {
     let out = ctx
         .aws()?
         .rds
@@ -678,29 +675,20 @@ impl TypedProvider for ClusterProvider {
         } else {
             req.skip_final_snapshot(false).final_db_snapshot_identifier(format!("{}-final-{stamp}", out.identifier))
         };
-        let mut lifted = false;
-        loop {
-            match req.clone().send().await {
-                Ok(_) => break,
-                Err(e) if error_code(&e) == Some("DBClusterNotFoundFault") => return Ok(()),
-                Err(e) if error_code(&e) == Some("InvalidParameterCombination") && i.deletion_protection => {
-                    return Err(ProviderError(format!(
-                        "Aurora cluster {} has deletion protection: set `.deletion_protection(false)`, deploy, then delete it",
-                        out.identifier
-                    )));
-                }
-                Err(e) if error_code(&e) == Some("InvalidParameterCombination") && !lifted => {
-                    rds.modify_db_cluster()
-                        .db_cluster_identifier(&out.identifier)
-                        .deletion_protection(false)
-                        .apply_immediately(true)
-                        .send()
-                        .await
-                        .map_err(|e| call_failed("ModifyDBCluster", e))?;
-                    lifted = true;
-                }
-                Err(e) => return Err(call_failed("DeleteDBCluster", e)),
-            }
+        let gone = delete_unless_protected(
+            &format!("Aurora cluster {}", out.identifier),
+            "DeleteDBCluster",
+            i.deletion_protection,
+            |c| c == "DBClusterNotFoundFault",
+            || async { req.clone().send().await.map(drop) },
+            || async {
+                let lift = rds.modify_db_cluster().db_cluster_identifier(&out.identifier).deletion_protection(false);
+                lift.apply_immediately(true).send().await.map(drop).map_err(|e| call_failed("ModifyDBCluster", e))
+            },
+        )
+        .await?;
+        if gone {
+            return Ok(());
         }
         self.wait(ctx, &out.identifier, true).await.map(drop)
     }
@@ -744,21 +732,14 @@ impl TypedProvider for ClusterProvider {
 
     /// One `DescribeDBClusters` listing (tags included) for every cluster the plan creates.
     async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
-        let mut existing = BTreeMap::new();
-        let mut tags: BTreeMap<String, Tags> = BTreeMap::new();
+        let mut listed: BTreeMap<String, Tags> = BTreeMap::new();
         let mut pages = ctx.aws()?.rds.describe_db_clusters().into_paginator().send();
         while let Some(page) = pages.next().await {
             for c in page.map_err(|e| call_failed("DescribeDBClusters", e))?.db_clusters() {
-                let id = c.db_cluster_identifier().unwrap_or_default().to_string();
-                tags.insert(id.clone(), pairs(c.tag_list()));
-                existing.insert(id.clone(), id);
+                listed.insert(c.db_cluster_identifier().unwrap_or_default().to_string(), pairs(c.tag_list()));
             }
         }
-        let tags = &tags;
-        crate::aws::names_held(ctx, items, "identifier", &existing, |id| async move {
-            Ok(tags.get(&id).cloned().unwrap_or_default())
-        })
-        .await
+        crate::aws::names_held_listed(ctx, items, "identifier", &listed).await
     }
 }
 
@@ -805,7 +786,8 @@ fn instance_outputs(d: &DbInstance) -> ClusterInstanceOutputs {
     }
 }
 
-async fn get_instance(ctx: &Ctx, id: &str) -> ProviderResult<Option<DbInstance>> {
+/// The DB instance of that identifier, standalone or in a cluster, if there is one.
+pub(super) async fn get_instance(ctx: &Ctx, id: &str) -> ProviderResult<Option<DbInstance>> {
     Ok(found(
         "DescribeDBInstances",
         |c| c.is_some_and(|c| c.starts_with("DBInstanceNotFound")),
@@ -950,24 +932,8 @@ impl TypedProvider for ClusterInstanceProvider {
         Ok(get_instance(ctx, &i.identifier).await?.and_then(|d| d.db_instance_identifier().map(str::to_string)).into_iter().collect())
     }
 
-    /// One `DescribeDBInstances` listing (tags included): an instance identifier is unique
-    /// among all of an account's instances, standalone or in a cluster.
     async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
-        let mut existing = BTreeMap::new();
-        let mut tags: BTreeMap<String, Tags> = BTreeMap::new();
-        let mut pages = ctx.aws()?.rds.describe_db_instances().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            for d in page.map_err(|e| call_failed("DescribeDBInstances", e))?.db_instances() {
-                let id = d.db_instance_identifier().unwrap_or_default().to_string();
-                tags.insert(id.clone(), pairs(d.tag_list()));
-                existing.insert(id.clone(), id);
-            }
-        }
-        let tags = &tags;
-        crate::aws::names_held(ctx, items, "identifier", &existing, |id| async move {
-            Ok(tags.get(&id).cloned().unwrap_or_default())
-        })
-        .await
+        super::instance_names_taken(ctx, items).await
     }
 }
 

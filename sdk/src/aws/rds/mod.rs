@@ -93,21 +93,8 @@ fn group_outputs(g: &aws_sdk_rds::types::DbSubnetGroup) -> SubnetGroupOutputs {
 }
 
 impl SubnetGroupProvider {
-    /// All tags of an RDS resource, fabric's included.
     async fn all_tags(&self, ctx: &Ctx, arn: &str) -> ProviderResult<Tags> {
-        let out = ctx
-            .aws()?
-            .rds
-            .list_tags_for_resource()
-            .resource_name(arn)
-            .send()
-            .await
-            .map_err(|e| call_failed("ListTagsForResource", e))?;
-        Ok(out
-            .tag_list()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-            .collect())
+        cluster::all_tags(ctx, arn).await
     }
 
     async fn get(&self, ctx: &Ctx, name: &str) -> ProviderResult<Option<aws_sdk_rds::types::DbSubnetGroup>> {
@@ -211,14 +198,7 @@ impl TypedProvider for SubnetGroupProvider {
                 out.push(None);
                 continue;
             };
-            let tags = ctx
-                .aws()?
-                .rds
-                .list_tags_for_resource()
-                .resource_name(&o.arn)
-                .send()
-                .await
-                .map_err(|e| call_failed("ListTagsForResource", e))?;
+            let tags = self.all_tags(ctx, &o.arn).await?;
             let mut subnet_ids: Vec<String> =
                 g.subnets().iter().filter_map(|s| s.subnet_identifier().map(str::to_string)).collect();
             subnet_ids.sort();
@@ -227,7 +207,7 @@ impl TypedProvider for SubnetGroupProvider {
                     name: o.name.clone(),
                     description: g.db_subnet_group_description().unwrap_or_default().to_string(),
                     subnet_ids,
-                    tags: user_tags(tags.tag_list()),
+                    tags: super::user_tags_of(tags),
                 },
                 group_outputs(&g),
             )));
@@ -259,6 +239,62 @@ impl TypedProvider for SubnetGroupProvider {
         }
         super::names_held(ctx, items, "name", &existing, |arn| async move { self.all_tags(ctx, &arn).await }).await
     }
+}
+
+/// Sends a delete until it is accepted (`Ok(false)`), or finds the resource gone (`Ok(true)`).
+/// Refused for deletion protection, the program's word decides: still protected in the program
+/// (`protected`), it refuses with the way out; no longer (an old instance of a replaced
+/// database), `lift` turns protection off once and the delete is sent again.
+async fn delete_unless_protected<E, D, DF, L, LF>(
+    what: &str,
+    call: &str,
+    protected: bool,
+    gone: impl Fn(&str) -> bool,
+    delete: D,
+    lift: L,
+) -> ProviderResult<bool>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    D: Fn() -> DF,
+    DF: std::future::Future<Output = Result<(), aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>>,
+    L: Fn() -> LF,
+    LF: std::future::Future<Output = ProviderResult<()>>,
+{
+    let mut lifted = false;
+    loop {
+        match delete().await {
+            Ok(()) => return Ok(false),
+            Err(e) if error_code(&e).is_some_and(&gone) => return Ok(true),
+            Err(e) if error_code(&e) == Some("InvalidParameterCombination") && protected => {
+                return Err(ProviderError(format!(
+                    "{what} has deletion protection: set `.deletion_protection(false)`, deploy, then delete it"
+                )));
+            }
+            Err(e) if error_code(&e) == Some("InvalidParameterCombination") && !lifted => {
+                lift().await?;
+                lifted = true;
+            }
+            Err(e) => return Err(call_failed(call, e)),
+        }
+    }
+}
+
+/// One `DescribeDBInstances` listing (tags included) for every instance the plan creates,
+/// standalone or in a cluster: an instance identifier is unique among all of an account's.
+async fn instance_names_taken(ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
+    let mut listed: BTreeMap<String, Tags> = BTreeMap::new();
+    let mut pages = ctx.aws()?.rds.describe_db_instances().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for d in page.map_err(|e| call_failed("DescribeDBInstances", e))?.db_instances() {
+            listed.insert(d.db_instance_identifier().unwrap_or_default().to_string(), tag_pairs(d.tag_list()));
+        }
+    }
+    super::names_held_listed(ctx, items, "identifier", &listed).await
+}
+
+/// Every tag of a listing's entry, fabric's included.
+fn tag_pairs(tags: &[Tag]) -> Tags {
+    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()))).collect()
 }
 
 /// Statuses that end a wait for `available` at once: the SDK's `DBInstanceAvailable` waiter's.
@@ -346,16 +382,7 @@ fn instance_outputs(d: &aws_sdk_rds::types::DbInstance) -> InstanceOutputs {
 
 impl InstanceProvider {
     async fn get(&self, ctx: &Ctx, id: &str) -> ProviderResult<Option<aws_sdk_rds::types::DbInstance>> {
-        match ctx.aws()?.rds.describe_db_instances().db_instance_identifier(id).send().await {
-            Ok(o) => Ok(o.db_instances().first().cloned()),
-            Err(e)
-                if error_code(&e) == Some("DBInstanceNotFound")
-                    || error_code(&e) == Some("DBInstanceNotFoundFault") =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(call_failed("DescribeDBInstances", e)),
-        }
+        cluster::get_instance(ctx, id).await
     }
 
     /// Restores `i` from `restore`, then sets what a restore cannot: this stack's master password,
@@ -456,12 +483,7 @@ impl InstanceProvider {
         i: &InstanceInputs,
     ) -> ProviderResult<Option<aws_sdk_rds::types::DbInstance>> {
         let Some(d) = self.get(ctx, &i.identifier).await? else { return Ok(None) };
-        let tags: Tags = d
-            .tag_list()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-            .collect();
-        super::require_ours(ctx, urn, &format!("RDS instance {}", i.identifier), &tags)?;
+        super::require_ours(ctx, urn, &format!("RDS instance {}", i.identifier), &tag_pairs(d.tag_list()))?;
         Ok(Some(d))
     }
 
@@ -625,31 +647,20 @@ impl TypedProvider for InstanceProvider {
             req.skip_final_snapshot(false).final_db_snapshot_identifier(format!("{}-final-{stamp}", out.identifier))
         };
         let rds = &ctx.aws()?.rds;
-        let mut lifted = false;
-        loop {
-            match req.clone().send().await {
-                Ok(_) => break,
-                Err(e) if error_code(&e).is_some_and(|c| c.starts_with("DBInstanceNotFound")) => return Ok(()),
-                Err(e) if error_code(&e) == Some("InvalidParameterCombination") && i.deletion_protection => {
-                    return Err(ProviderError(format!(
-                        "RDS instance {} has deletion protection: set `.deletion_protection(false)`, deploy, then delete it",
-                        out.identifier
-                    )));
-                }
-                // Protection is on in AWS but off in the program (an old instance of a replaced
-                // database): the program's word lifts it.
-                Err(e) if error_code(&e) == Some("InvalidParameterCombination") && !lifted => {
-                    rds.modify_db_instance()
-                        .db_instance_identifier(&out.identifier)
-                        .deletion_protection(false)
-                        .apply_immediately(true)
-                        .send()
-                        .await
-                        .map_err(|e| call_failed("ModifyDBInstance", e))?;
-                    lifted = true;
-                }
-                Err(e) => return Err(call_failed("DeleteDBInstance", e)),
-            }
+        let gone = delete_unless_protected(
+            &format!("RDS instance {}", out.identifier),
+            "DeleteDBInstance",
+            i.deletion_protection,
+            |c| c.starts_with("DBInstanceNotFound"),
+            || async { req.clone().send().await.map(drop) },
+            || async {
+                let lift = rds.modify_db_instance().db_instance_identifier(&out.identifier).deletion_protection(false);
+                lift.apply_immediately(true).send().await.map(drop).map_err(|e| call_failed("ModifyDBInstance", e))
+            },
+        )
+        .await?;
+        if gone {
+            return Ok(());
         }
         self.wait(ctx, &out.identifier, true).await.map(|_| ())
     }
@@ -725,24 +736,8 @@ impl TypedProvider for InstanceProvider {
         Ok(self.import(ctx, urn, &i.identifier).await?.map(|(_, o)| o.identifier).into_iter().collect())
     }
 
-    /// One `DescribeDBInstances` listing (tags included) for every instance the plan creates.
     async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
-        let mut existing = BTreeMap::new();
-        let mut tags: BTreeMap<String, Tags> = BTreeMap::new();
-        let mut pages = ctx.aws()?.rds.describe_db_instances().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            for d in page.map_err(|e| call_failed("DescribeDBInstances", e))?.db_instances() {
-                let id = d.db_instance_identifier().unwrap_or_default().to_string();
-                let pairs = d.tag_list().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())));
-                tags.insert(id.clone(), pairs.collect());
-                existing.insert(id.clone(), id);
-            }
-        }
-        let tags = &tags;
-        super::names_held(ctx, items, "identifier", &existing, |id| async move {
-            Ok(tags.get(&id).cloned().unwrap_or_default())
-        })
-        .await
+        instance_names_taken(ctx, items).await
     }
 
     /// The instance this resource created. A restored one counts only once its restore is
