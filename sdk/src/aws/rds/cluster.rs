@@ -803,24 +803,9 @@ impl ClusterInstanceProvider {
         Ok(Some(d))
     }
 
+    /// An instance of a cluster waits as any RDS instance does.
     async fn wait(&self, ctx: &Ctx, id: &str, gone: bool) -> ProviderResult<Option<DbInstance>> {
-        let check = || async move {
-            let d = get_instance(ctx, id).await?;
-            let status = d.as_ref().and_then(|d| d.db_instance_status()).unwrap_or_default().to_string();
-            match (&d, gone) {
-                (None, true) => Ok(Poll::Ready(None)),
-                (Some(_), false) if status == "available" => Ok(Poll::Ready(d)),
-                (Some(_), false) if status.starts_with("failed") || status == "incompatible-parameters" => {
-                    Err(ProviderError(format!("Aurora instance {id} is {status} (while waiting for it to be available)")))
-                }
-                (None, false) => Err(ProviderError(format!("Aurora instance {id} disappeared while it was being changed"))),
-                _ => Ok(Poll::Waiting(status)),
-            }
-        };
-        poll_until(CLUSTER_WAIT, Duration::from_secs(15), check, |last| {
-            format!("Aurora instance {id} did not settle within {CLUSTER_WAIT:?} (still {last})")
-        })
-        .await
+        super::InstanceProvider.wait(ctx, id, gone).await
     }
 }
 
