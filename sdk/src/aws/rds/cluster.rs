@@ -5,7 +5,9 @@
 //! identifier (it overwrites; so every create looks first), its clusters and instances are
 //! `available` at once, and its orderable-options catalogue for `aurora-postgresql` ends at 15.2.
 
-use super::{Restore, TAG_RESTORE_FINISHED, delete_unless_protected, rds_tags, restore_key, sync_tags, tag_pairs as pairs};
+use super::{
+    Restore, delete_unless_protected, mark_restore_finished, rds_tags, restore_finished, sync_tags, tag_pairs as pairs,
+};
 use crate::aws::create::create_or_find;
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Tags, call_failed, classify, error_code, found};
@@ -14,7 +16,7 @@ use crate::engine::provider::{
 };
 use crate::model::{Secret, Urn};
 use async_trait::async_trait;
-use aws_sdk_rds::types::{DbCluster, DbInstance, Parameter, ServerlessV2ScalingConfiguration, Tag};
+use aws_sdk_rds::types::{DbCluster, DbInstance, Parameter, ServerlessV2ScalingConfiguration};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -472,12 +474,7 @@ impl ClusterProvider {
             .map_err(|e| call_failed("ModifyDBCluster", e))?;
         let c = self.wait(ctx, &i.identifier, false).await?.expect("available");
         // Only now is the restore done: this stack's password is set.
-        rds.add_tags_to_resource()
-            .resource_name(c.db_cluster_arn().unwrap_or_default())
-            .tags(Tag::builder().key(TAG_RESTORE_FINISHED).value(restore_key(restore)).build())
-            .send()
-            .await
-            .map_err(|e| call_failed("AddTagsToResource", e))?;
+        mark_restore_finished(ctx, c.db_cluster_arn().unwrap_or_default(), restore).await?;
         Ok(cluster_outputs(&c))
     }
 
@@ -709,9 +706,7 @@ impl TypedProvider for ClusterProvider {
         if !crate::aws::tagged_for(&tags, urn) {
             return Ok(None);
         }
-        if let Some(restore) = &i.restore
-            && tags.get(TAG_RESTORE_FINISHED) != Some(&restore_key(restore))
-        {
+        if !restore_finished(&tags, i.restore.as_ref()) {
             return Ok(None);
         }
         Ok(Some(cluster_outputs(&c)))

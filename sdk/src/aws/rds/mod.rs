@@ -465,12 +465,7 @@ impl InstanceProvider {
             .map_err(|e| call_failed("ModifyDBInstance", e))?;
         let db = self.wait(ctx, &i.identifier, false).await?.expect("available");
         // Only now is the restore done: this stack's password is set.
-        rds.add_tags_to_resource()
-            .resource_name(db.db_instance_arn().unwrap_or_default())
-            .tags(Tag::builder().key(TAG_RESTORE_FINISHED).value(restore_key(restore)).build())
-            .send()
-            .await
-            .map_err(|e| call_failed("AddTagsToResource", e))?;
+        mark_restore_finished(ctx, db.db_instance_arn().unwrap_or_default(), restore).await?;
         Ok(instance_outputs(&db))
     }
 
@@ -745,14 +740,8 @@ impl TypedProvider for InstanceProvider {
     /// not there, so the create runs again and finishes it.
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &InstanceInputs) -> ProviderResult<Option<InstanceOutputs>> {
         let Some(d) = self.owned(ctx, urn, i).await? else { return Ok(None) };
-        if let Some(restore) = &i.restore {
-            let finished = d
-                .tag_list()
-                .iter()
-                .any(|t| t.key() == Some(TAG_RESTORE_FINISHED) && t.value() == Some(restore_key(restore).as_str()));
-            if !finished {
-                return Ok(None);
-            }
+        if !restore_finished(&tag_pairs(d.tag_list()), i.restore.as_ref()) {
+            return Ok(None);
         }
         Ok(Some(instance_outputs(&d)))
     }
@@ -761,6 +750,18 @@ impl TypedProvider for InstanceProvider {
 /// A short key of a restore source (the value of [`TAG_RESTORE_FINISHED`]).
 fn restore_key(r: &Restore) -> String {
     crate::model::short_hash(&serde_json::to_string(r).unwrap_or_default())
+}
+
+/// Marks a restored instance or cluster done: called once this stack's password is set on it.
+async fn mark_restore_finished(ctx: &Ctx, arn: &str, restore: &Restore) -> ProviderResult<()> {
+    let tag = Tag::builder().key(TAG_RESTORE_FINISHED).value(restore_key(restore)).build();
+    let call = ctx.aws()?.rds.add_tags_to_resource().resource_name(arn).tags(tag);
+    call.send().await.map(drop).map_err(|e| call_failed("AddTagsToResource", e))
+}
+
+/// Whether what carries `tags` is a finished restore of `restore` (anything not restored is).
+fn restore_finished(tags: &Tags, restore: Option<&Restore>) -> bool {
+    restore.is_none_or(|r| tags.get(TAG_RESTORE_FINISHED) == Some(&restore_key(r)))
 }
 
 /// Every RDS provider.
