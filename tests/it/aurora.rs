@@ -229,6 +229,17 @@ async fn a_cluster_someone_else_holds_is_found_refused_and_left_alone() {
     assert_eq!(theirs.len(), 1);
     assert_eq!((theirs[0].master_username(), theirs[0].database_name()), (Some("theirs"), Some("ledger")));
     assert!(instances(&fx).await.is_empty(), "no instance was made in their cluster");
+    // Everything the failed deploy made of its own is gone: state, groups, subnet group.
+    assert!(engine.store.load().await.unwrap().resources.is_empty());
+    let groups = fx.aws.rds.describe_db_cluster_parameter_groups().send().await.unwrap();
+    assert!(
+        !groups
+            .db_cluster_parameter_groups()
+            .iter()
+            .any(|g| g.db_cluster_parameter_group_name() == Some(format!("{id}-pg15").as_str()))
+    );
+    let subnets = fx.aws.rds.describe_db_subnet_groups().send().await.unwrap();
+    assert!(!subnets.db_subnet_groups().iter().any(|g| g.db_subnet_group_name() == Some(id.as_str())), "{subnets:?}");
 }
 
 /// Preflight asks the orderable options of `aurora-postgresql` once per version and class: a
