@@ -289,3 +289,24 @@ fn alb_ingress_generates_https_edge_and_routes() {
         &["aws:elbv2:", "aws:acm:", "aws:route53:Record", "aws:ec2:SecurityGroup"]
     ));
 }
+
+#[test]
+fn search_domain_generates_a_zone_aware_https_only_domain_behind_fine_grained_access() {
+    let graph = synthesize("snap", |s| {
+        let net = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(s)?;
+        let app = SecurityGroup::builder().name("app").vpc(net.vpc()).build().add(s)?;
+        let search = SearchDomain::builder().name("search").network(&net).allow_from(vec![&app]).build().add(s)?;
+        s.export("search_url", search.url());
+        Ok(())
+    })
+    .unwrap();
+    let generated = inputs_of(&graph, &["aws:opensearch:", "aws:ec2:SecurityGroup", "fabric:random:"]);
+    let domain = &generated["snap::aws:opensearch:Domain::search"]["inputs"];
+    assert_eq!(
+        (domain["enforce_https"].as_bool(), domain["node_to_node_encryption"].as_bool(), domain["at_rest_encryption"].as_bool()),
+        (Some(true), Some(true), Some(true))
+    );
+    assert_eq!((domain["zone_count"].as_i64(), domain["instance_count"].as_i64()), (Some(3), Some(3)));
+    assert_eq!(domain["access_policy"], "domain-only");
+    insta::assert_json_snapshot!(generated);
+}

@@ -22,6 +22,7 @@ mod kube_cluster;
 mod kube_reach;
 mod lifecycle;
 mod network;
+mod opensearch;
 mod rds;
 mod reference;
 mod route53;

@@ -394,6 +394,10 @@ pub fn plan_with(graph: &Graph, state: &State, registry: &Registry, extra: &Plan
         options_said.extend(option_changes(recorded.map(|r| r.options), &node.options));
         options_said.extend(timeout_lines(op, &node.options));
         let mut step = Step::new(node.urn.clone(), node.type_name(), op, changes);
+        if op == StepOp::Update {
+            let fields: Vec<&str> = step.changes.iter().map(|c| c.field.as_str()).collect();
+            step.notes = node.provider.update_notes(&fields, &inputs);
+        }
         step.delete_first = delete_first;
         step.retain = retain;
         step.options = options_said;

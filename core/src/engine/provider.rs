@@ -257,6 +257,13 @@ pub trait Provider: Send + Sync + 'static {
     fn identity(&self, _inputs: &Value, _outputs: Option<&Value>) -> Option<String> {
         None
     }
+    /// What the plan says of an in-place update that changes these top-level input `fields`
+    /// (to the desired inputs `new`, which may hold unknown values), beyond the fields themselves:
+    /// how the cloud carries it out when that matters to the reader (an OpenSearch domain that a
+    /// change moves to new nodes by a blue/green deployment).
+    fn update_notes(&self, _fields: &[&str], _new: &Value) -> Vec<String> {
+        Vec::new()
+    }
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Value>;
     async fn update(
         &self,
@@ -363,6 +370,10 @@ pub trait TypedProvider: Send + Sync + 'static {
     const REPLACE_ON: &'static [&'static str];
     /// See [`Provider::delete_before_replace`].
     const DELETE_BEFORE_REPLACE: bool = false;
+    /// See [`Provider::update_notes`].
+    fn update_notes(&self, _fields: &[&str], _new: &Value) -> Vec<String> {
+        Vec::new()
+    }
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Self::Inputs) -> ProviderResult<Self::Outputs>;
     /// Changes the resource in place (see [`Update`]); what [`TypedProvider::REPLACE_ON`] names
@@ -439,6 +450,10 @@ impl<P: TypedProvider> Provider for Typed<P> {
 
     fn delete_before_replace(&self) -> bool {
         P::DELETE_BEFORE_REPLACE
+    }
+
+    fn update_notes(&self, fields: &[&str], new: &Value) -> Vec<String> {
+        self.0.update_notes(fields, new)
     }
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &Value) -> ProviderResult<Value> {

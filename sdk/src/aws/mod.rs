@@ -37,6 +37,7 @@ table! {
     autoscaling: "eks", ["aws:autoscaling:"], autoscaling = aws_sdk_autoscaling;
     kms: "kms", ["aws:kms:"], kms = aws_sdk_kms;
     elasticache: "elasticache", ["aws:elasticache:"], elasticache = aws_sdk_elasticache, preflight;
+    opensearch: "opensearch", ["aws:opensearch:"], opensearch = aws_sdk_opensearch, preflight;
 }
 
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
