@@ -27,6 +27,7 @@ mod rds;
 mod reference;
 mod route53;
 mod s3_backend;
+mod s3_bucket;
 mod shop;
 mod taken;
 mod verify;

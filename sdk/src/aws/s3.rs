@@ -1,6 +1,9 @@
-//! Amazon S3 buckets: private (public access blocked), encrypted at rest, versioned — what a
-//! bucket for state or backups needs. A bucket that still holds objects is never deleted: the
-//! delete fails and says so.
+//! Amazon S3 buckets: private (all four public access blocks, ACLs off: the bucket owner owns
+//! every object), encrypted at rest (SSE-S3, or SSE-KMS with a key of the stack), reachable over
+//! TLS only (a bucket policy denies any request without it), versioned, with lifecycle rules. A
+//! bucket that still holds objects is never deleted unless its program says `force_destroy`: the
+//! delete fails and says so. `BucketRef::grant` lets a Kubernetes workload use it through EKS Pod
+//! Identity, scoped to this bucket.
 
 use super::{TAG_URN, Tags, call_failed, error_code};
 use crate::aws::AwsCtx;
@@ -11,7 +14,7 @@ use crate::engine::provider::{
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration,
+    BucketLifecycleConfiguration, BucketLocationConstraint, ObjectOwnership, OwnershipControls, OwnershipControlsRule, BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration,
     ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     Tag, Tagging, VersioningConfiguration,
 };
@@ -37,17 +40,80 @@ pub fn valid_bucket_name(name: &str) -> bool {
         && name.parse::<std::net::Ipv4Addr>().is_err()
 }
 
-/// A private, encrypted, versioned bucket.
+/// What a bucket's objects go through as they age: after `transition_days` to
+/// `transition_class`, after `expire_days` gone; noncurrent versions gone after
+/// `noncurrent_expire_days`; unfinished multipart uploads aborted after `abort_multipart_days`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleRule {
+    /// The rule's id (unique in the bucket).
+    pub id: String,
+    /// The key prefix it applies to (empty: every object).
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition_days: Option<i32>,
+    /// `STANDARD_IA`, `INTELLIGENT_TIERING`, `GLACIER_IR`, `GLACIER`, `DEEP_ARCHIVE`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_days: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noncurrent_expire_days: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_multipart_days: Option<i32>,
+}
+
+impl LifecycleRule {
+    /// A rule of that id over the keys under `prefix`, doing nothing yet.
+    pub fn new(id: &str, prefix: &str) -> Self {
+        LifecycleRule { id: id.into(), prefix: prefix.into(), ..Default::default() }
+    }
+    pub fn transition(mut self, days: i32, class: &str) -> Self {
+        self.transition_days = Some(days);
+        self.transition_class = Some(class.into());
+        self
+    }
+    pub fn expire(mut self, days: i32) -> Self {
+        self.expire_days = Some(days);
+        self
+    }
+    pub fn expire_noncurrent(mut self, days: i32) -> Self {
+        self.noncurrent_expire_days = Some(days);
+        self
+    }
+    pub fn abort_multipart(mut self, days: i32) -> Self {
+        self.abort_multipart_days = Some(days);
+        self
+    }
+}
+
+/// The storage classes a lifecycle rule may move objects to, and the fewest days S3 accepts.
+const TRANSITIONS: &[(&str, i32)] = &[
+    ("STANDARD_IA", 30),
+    ("ONEZONE_IA", 30),
+    ("INTELLIGENT_TIERING", 0),
+    ("GLACIER_IR", 0),
+    ("GLACIER", 0),
+    ("DEEP_ARCHIVE", 0),
+];
+
+/// A private, encrypted, versioned bucket, reachable over TLS only.
 ///
 /// ```
-/// use fabric::aws::s3::Bucket;
+/// use fabric::aws::s3::{Bucket, LifecycleRule};
 /// let mut s = fabric::model::Stack::new("demo");
-/// let b = Bucket::builder().name("state").bucket("example-com-state").build().add(&mut s).unwrap();
+/// let b = Bucket::builder()
+///     .name("uploads")
+///     .bucket("example-com-uploads")
+///     .lifecycle(vec![LifecycleRule::new("tmp", "tmp/").expire(7).abort_multipart(1)])
+///     .build()
+///     .add(&mut s)
+///     .unwrap();
 /// s.export("bucket", b.name());
 /// assert!(s.finish().is_ok());
 /// ```
 #[derive(TypedBuilder, Clone, Debug)]
-pub struct Bucket {
+pub struct Bucket<'a> {
     /// The resource's name in the stack.
     #[builder(setter(into))]
     name: String,
@@ -56,14 +122,39 @@ pub struct Bucket {
     bucket: String,
     #[builder(default = true)]
     versioning: bool,
+    /// SSE-KMS with this key (none: SSE-S3). Objects written before a change keep their old
+    /// encryption.
+    #[cfg(feature = "kms")]
+    #[builder(default, setter(strip_option))]
+    kms_key: Option<&'a crate::aws::kms::KmsKeyRef>,
+    #[builder(default)]
+    lifecycle: Vec<LifecycleRule>,
+    /// Let destroy delete every object (and every version) before it deletes the bucket. Off: a
+    /// bucket that holds objects is kept, and the destroy says so.
+    #[builder(default = false)]
+    force_destroy: bool,
     #[builder(default, setter(into))]
     tags: Tags,
+    #[builder(default, setter(skip))]
+    _key: std::marker::PhantomData<&'a ()>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BucketInputs {
+pub struct BucketInputs<R = String> {
     pub bucket: String,
     pub versioning: bool,
+    /// A KMS key's ARN for SSE-KMS; none: SSE-S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<R>,
+    /// ACLs off (`BucketOwnerEnforced`) and a policy denying requests without TLS: always on for
+    /// buckets fabric makes; a read shows whether they still are.
+    #[serde(default)]
+    pub hardened: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle: Vec<LifecycleRule>,
+    /// fabric's own: whether destroy empties the bucket first (not a setting of the bucket).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_destroy: bool,
     pub tags: Tags,
 }
 
@@ -77,9 +168,15 @@ pub struct BucketOutputs {
 #[derive(Clone, Debug)]
 pub struct BucketRef {
     urn: Urn,
+    bucket: String,
+    #[cfg_attr(not(feature = "eks"), allow(dead_code))]
+    kms_key_arn: Option<Output<String>>,
 }
 
 impl BucketRef {
+    pub fn urn(&self) -> &Urn {
+        &self.urn
+    }
     pub fn name(&self) -> Output<String> {
         Output::reference(self.urn.clone(), "bucket")
     }
@@ -88,7 +185,97 @@ impl BucketRef {
     }
 }
 
-impl Bucket {
+/// What a workload may do with a bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// List and get objects.
+    Read,
+    /// List, get, put and delete objects.
+    ReadWrite,
+}
+
+#[cfg(feature = "eks")]
+impl BucketRef {
+    /// Lets `workload`'s pods use this bucket, and nothing else, through EKS Pod Identity: a role
+    /// only its service account can take (`<bucket's name>-<workload>`), a policy scoped to this
+    /// bucket (and its key, for SSE-KMS), and the association of the two in the workload's
+    /// cluster. The AWS SDKs in the pods find the credentials themselves.
+    ///
+    /// ```
+    /// use fabric::prelude::*;
+    /// use fabric::aws::eks::NodePool;
+    /// use fabric::aws::s3::{Access, Bucket};
+    /// let mut s = Stack::new("demo");
+    /// let net = Vpc::builder().name("main").cidr("10.0.0.0/16").nat(Nat::Single).build().add(&mut s).unwrap();
+    /// let eks = EksCluster::builder().name("main").network(&net)
+    ///     .pool(NodePool::builder().name("general").instance_types(vec!["t3.large".into()]).size(2..=6).build())
+    ///     .build().add(&mut s).unwrap();
+    /// let api = WebService::builder().name("api").cluster(&eks).image("acme/api:1.0.0").port(8080)
+    ///     .health(Health::http("/healthz")).build().add(&mut s).unwrap();
+    /// let uploads = Bucket::builder().name("uploads").bucket("demo-uploads-example").build().add(&mut s).unwrap();
+    /// uploads.grant(&mut s, &api, Access::ReadWrite).unwrap();
+    /// if let Err(e) = s.finish() { panic!("{e}") }
+    /// ```
+    pub fn grant(&self, s: &mut Stack, workload: &impl crate::k8s::Workload, access: Access) -> crate::Result<()> {
+        use crate::aws::iam::{PolicyDocument, Role, RolePolicy};
+        let who = workload.identity();
+        let label = format!("{}-{}", self.urn.name().replace('/', "-"), who.name);
+        let Some(cluster_name) = who.cluster.eks_cluster_name() else {
+            let mut c = Checker::new(self.urn.clone());
+            c.error(
+                "grant",
+                format!("workload `{}` runs in cluster `{}`, which is not an EKS cluster of this stack", who.name, who.cluster.name()),
+                "grant a workload of an `EksCluster` (Pod Identity is EKS's)",
+            );
+            s.report(c.into_errors());
+            return Ok(());
+        };
+        let role = Role::builder()
+            .name(label.clone())
+            .trust(PolicyDocument::trust_eks_pods())
+            .description(format!("Workload {} (namespace {}): bucket {}", who.name, who.namespace, self.bucket))
+            .build()
+            .add(s)?;
+        let bucket_arn = format!("arn:aws:s3:::{}", self.bucket);
+        let objects = format!("{bucket_arn}/*");
+        let object_actions: &[&str] = match access {
+            Access::Read => &["s3:GetObject", "s3:GetObjectVersion"],
+            Access::ReadWrite => &["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+        };
+        let mut policy = PolicyDocument::new()
+            .allow(&["s3:ListBucket", "s3:GetBucketLocation"], &[&bucket_arn])
+            .allow(object_actions, &[&objects]);
+        if self.kms_key_arn.is_some() {
+            // The key's ARN is known only once it is made; what S3 asks of it on this bucket's
+            // behalf carries the bucket in its encryption context, which scopes the grant.
+            let key_actions: &[&str] = match access {
+                Access::Read => &["kms:Decrypt"],
+                Access::ReadWrite => &["kms:Decrypt", "kms:GenerateDataKey"],
+            };
+            policy = policy.allow_when(
+                key_actions,
+                &["*"],
+                serde_json::json!({"StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, objects]}}),
+            );
+        }
+        RolePolicy::builder().name(label.clone()).role(&role).policy(policy).build().add(s)?;
+        s.declare(
+            crate::aws::eks::pod_identity_provider(),
+            &label,
+            crate::aws::eks::PodIdentityInputs {
+                cluster_name,
+                namespace: who.namespace.clone(),
+                service_account: who.service_account.clone(),
+                role_arn: role.arn(),
+                tags: Tags::new(),
+            },
+            vec![],
+        );
+        Ok(())
+    }
+}
+
+impl Bucket<'_> {
     pub fn add(self, s: &mut Stack) -> crate::Result<BucketRef> {
         let mut c = Checker::new(s.urn(BUCKET, &self.name));
         c.require(
@@ -97,10 +284,82 @@ impl Bucket {
             format!("`{}` is not a valid bucket name", self.bucket),
             "use 3 to 63 lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit",
         );
+        check_lifecycle(&mut c, &self.lifecycle);
         s.report(c.into_errors());
-        let inputs = BucketInputs { bucket: self.bucket, versioning: self.versioning, tags: self.tags };
+        #[cfg(feature = "kms")]
+        let kms_key_arn = self.kms_key.map(|k| k.arn());
+        #[cfg(not(feature = "kms"))]
+        let kms_key_arn: Option<Output<String>> = None;
+        let inputs = BucketInputs {
+            bucket: self.bucket.clone(),
+            versioning: self.versioning,
+            kms_key_id: kms_key_arn.clone(),
+            hardened: true,
+            lifecycle: self.lifecycle,
+            force_destroy: self.force_destroy,
+            tags: self.tags,
+        };
         let urn = s.declare(bucket_provider(), &self.name, inputs, vec![]);
-        Ok(BucketRef { urn })
+        Ok(BucketRef { urn, bucket: self.bucket, kms_key_arn })
+    }
+}
+
+/// Every problem of a bucket's lifecycle rules.
+fn check_lifecycle(c: &mut Checker, rules: &[LifecycleRule]) {
+    for (i, r) in rules.iter().enumerate() {
+        let field = format!("lifecycle[{i}]");
+        c.require(
+            !r.id.is_empty() && r.id.len() <= 255,
+            &field,
+            "a lifecycle rule needs an id of 1 to 255 characters",
+            "name it: `LifecycleRule::new(\"logs\", \"logs/\")`",
+        );
+        if rules[..i].iter().any(|o| o.id == r.id) {
+            c.error(&field, format!("two lifecycle rules are named `{}`", r.id), "name each rule once");
+        }
+        let days = [r.transition_days, r.expire_days, r.noncurrent_expire_days, r.abort_multipart_days];
+        let below_one = [r.expire_days, r.noncurrent_expire_days, r.abort_multipart_days].iter().flatten().any(|d| *d < 1);
+        c.require(
+            !below_one && !r.transition_days.is_some_and(|d| d < 0),
+            &field,
+            format!("rule `{}` counts days below 1", r.id),
+            "give every age in whole days from 1 (a transition may be from day 0)",
+        );
+        c.require(
+            days.iter().any(Option::is_some),
+            &field,
+            format!("rule `{}` does nothing", r.id),
+            "give it a transition, an expiry, a noncurrent expiry or a multipart abort",
+        );
+        if let Some(class) = &r.transition_class {
+            match TRANSITIONS.iter().find(|(k, _)| k == class) {
+                None => c.error(
+                    &field,
+                    format!("`{class}` is not a storage class a lifecycle rule moves objects to"),
+                    format!("use one of {}", TRANSITIONS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")),
+                ),
+                Some((_, min)) => c.require(
+                    r.transition_days.is_some_and(|d| d >= *min),
+                    &field,
+                    format!("S3 moves objects to {class} after {min} days at the earliest"),
+                    format!("give `transition_days` of at least {min}"),
+                ),
+            }
+        }
+        c.require(
+            r.transition_days.is_some() == r.transition_class.is_some(),
+            &field,
+            format!("rule `{}` has a transition without both its days and its storage class", r.id),
+            "use `.transition(days, \"GLACIER_IR\")`",
+        );
+        if let (Some(t), Some(e)) = (r.transition_days, r.expire_days) {
+            c.require(
+                t < e,
+                &field,
+                format!("rule `{}` moves objects to {} after {t} days but expires them after {e}: the transition never happens", r.id, r.transition_class.as_deref().unwrap_or("another class")),
+                "expire after the transition (or drop the transition)",
+            );
+        }
     }
 }
 
@@ -138,7 +397,133 @@ fn tagging(ctx: &Ctx, urn: &Urn, tags: &Tags) -> ProviderResult<Tagging> {
         .map_err(|e| ProviderError(e.to_string()))
 }
 
+/// The bucket policy of every bucket fabric makes: any request without TLS is denied.
+pub fn tls_only_policy(bucket: &str) -> Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "TlsOnly",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }]
+    })
+}
+
+fn lifecycle_rule(r: &LifecycleRule) -> ProviderResult<aws_sdk_s3::types::LifecycleRule> {
+    use aws_sdk_s3::types::{
+        AbortIncompleteMultipartUpload, ExpirationStatus, LifecycleExpiration, LifecycleRuleFilter,
+        NoncurrentVersionExpiration, Transition, TransitionStorageClass,
+    };
+    aws_sdk_s3::types::LifecycleRule::builder()
+        .id(&r.id)
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix(&r.prefix).build())
+        .set_transitions(r.transition_days.zip(r.transition_class.as_ref()).map(|(days, class)| {
+            vec![Transition::builder().days(days).storage_class(TransitionStorageClass::from(class.as_str())).build()]
+        }))
+        .set_expiration(r.expire_days.map(|d| LifecycleExpiration::builder().days(d).build()))
+        .set_noncurrent_version_expiration(
+            r.noncurrent_expire_days.map(|d| NoncurrentVersionExpiration::builder().noncurrent_days(d).build()),
+        )
+        .set_abort_incomplete_multipart_upload(
+            r.abort_multipart_days.map(|d| AbortIncompleteMultipartUpload::builder().days_after_initiation(d).build()),
+        )
+        .build()
+        .map_err(|e| ProviderError(e.to_string()))
+}
+
+/// A bucket's lifecycle rules as the program gives them, from S3's answer.
+fn lifecycle_of(rules: &[aws_sdk_s3::types::LifecycleRule]) -> Vec<LifecycleRule> {
+    rules
+        .iter()
+        .map(|r| {
+            let transition = r.transitions().first();
+            LifecycleRule {
+                id: r.id().unwrap_or_default().to_string(),
+                prefix: r.filter().and_then(|f| f.prefix()).unwrap_or_default().to_string(),
+                transition_days: transition.and_then(|t| t.days()),
+                transition_class: transition.and_then(|t| t.storage_class()).map(|c| c.as_str().to_string()),
+                expire_days: r.expiration().and_then(|e| e.days()),
+                noncurrent_expire_days: r.noncurrent_version_expiration().and_then(|e| e.noncurrent_days()),
+                abort_multipart_days: r.abort_incomplete_multipart_upload().and_then(|a| a.days_after_initiation()),
+            }
+        })
+        .collect()
+}
+
 impl BucketProvider {
+    /// What a read shows of encryption (the KMS key, when SSE-KMS), hardening (ACLs off and the
+    /// TLS-only policy) and lifecycle.
+    async fn settings(&self, ctx: &Ctx, bucket: &str) -> ProviderResult<(Option<String>, bool, Vec<LifecycleRule>)> {
+        let s3 = &ctx.aws()?.s3;
+        let key = match s3.get_bucket_encryption().bucket(bucket).send().await {
+            Ok(o) => o
+                .server_side_encryption_configuration()
+                .and_then(|c| c.rules().first())
+                .and_then(|r| r.apply_server_side_encryption_by_default())
+                .and_then(|d| d.kms_master_key_id())
+                .map(str::to_string),
+            Err(e) if error_code(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => None,
+            Err(e) => return Err(call_failed("GetBucketEncryption", e)),
+        };
+        let owner_enforced = match s3.get_bucket_ownership_controls().bucket(bucket).send().await {
+            Ok(o) => o
+                .ownership_controls()
+                .is_some_and(|c| c.rules().iter().any(|r| r.object_ownership() == &ObjectOwnership::BucketOwnerEnforced)),
+            Err(e) if error_code(&e) == Some("OwnershipControlsNotFoundError") => false,
+            Err(e) => return Err(call_failed("GetBucketOwnershipControls", e)),
+        };
+        let tls_only = match s3.get_bucket_policy().bucket(bucket).send().await {
+            Ok(o) => o.policy().and_then(|p| serde_json::from_str::<Value>(p).ok()) == Some(tls_only_policy(bucket)),
+            Err(e) if error_code(&e) == Some("NoSuchBucketPolicy") => false,
+            Err(e) => return Err(call_failed("GetBucketPolicy", e)),
+        };
+        let lifecycle = match s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
+            Ok(o) => lifecycle_of(o.rules()),
+            Err(e) if error_code(&e) == Some("NoSuchLifecycleConfiguration") => Vec::new(),
+            Err(e) => return Err(call_failed("GetBucketLifecycleConfiguration", e)),
+        };
+        Ok((key, owner_enforced && tls_only, lifecycle))
+    }
+
+    /// Deletes every object version and delete marker of the bucket (`force_destroy`), a page
+    /// (up to 1,000) at a time.
+    async fn empty(&self, ctx: &Ctx, bucket: &str) -> ProviderResult<()> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let s3 = &ctx.aws()?.s3;
+        loop {
+            let page = s3.list_object_versions().bucket(bucket).send().await.map_err(|e| call_failed("ListObjectVersions", e))?;
+            let mut ids = Vec::new();
+            for v in page.versions() {
+                ids.push((v.key().unwrap_or_default().to_string(), v.version_id().map(str::to_string)));
+            }
+            for m in page.delete_markers() {
+                ids.push((m.key().unwrap_or_default().to_string(), m.version_id().map(str::to_string)));
+            }
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let objects: Result<Vec<ObjectIdentifier>, _> =
+                ids.into_iter().map(|(k, v)| ObjectIdentifier::builder().key(k).set_version_id(v).build()).collect();
+            let delete = Delete::builder()
+                .set_objects(Some(objects.map_err(|e| ProviderError(e.to_string()))?))
+                .quiet(true)
+                .build()
+                .map_err(|e| ProviderError(e.to_string()))?;
+            let out = s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|e| call_failed("DeleteObjects", e))?;
+            if let Some(e) = out.errors().first() {
+                return Err(ProviderError(format!(
+                    "bucket {bucket}: object {} could not be deleted: {}",
+                    e.key().unwrap_or_default(),
+                    e.message().unwrap_or_default()
+                )));
+            }
+        }
+    }
+
     /// The bucket's tags, or `None` when there is no such bucket of ours.
     async fn tags(&self, ctx: &Ctx, bucket: &str) -> ProviderResult<Option<Vec<(String, String)>>> {
         let s3 = &ctx.aws()?.s3;
@@ -169,13 +554,15 @@ impl BucketProvider {
             .send()
             .await
             .map_err(|e| call_failed("PutPublicAccessBlock", e))?;
+        let by_default = match &i.kms_key_id {
+            Some(key) => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(key),
+            None => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256),
+        };
         let rule = ServerSideEncryptionRule::builder()
-            .apply_server_side_encryption_by_default(
-                ServerSideEncryptionByDefault::builder()
-                    .sse_algorithm(ServerSideEncryption::Aes256)
-                    .build()
-                    .map_err(|e| ProviderError(e.to_string()))?,
-            )
+            .apply_server_side_encryption_by_default(by_default.build().map_err(|e| ProviderError(e.to_string()))?)
+            // One data key per bucket rather than per object: KMS calls (and their cost) drop by
+            // orders of magnitude.
+            .set_bucket_key_enabled(i.kms_key_id.is_some().then_some(true))
             .build();
         s3.put_bucket_encryption()
             .bucket(&i.bucket)
@@ -188,6 +575,44 @@ impl BucketProvider {
             .send()
             .await
             .map_err(|e| call_failed("PutBucketEncryption", e))?;
+        if i.hardened {
+            let owner = OwnershipControlsRule::builder()
+                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                .build()
+                .map_err(|e| ProviderError(e.to_string()))?;
+            s3.put_bucket_ownership_controls()
+                .bucket(&i.bucket)
+                .ownership_controls(OwnershipControls::builder().rules(owner).build().map_err(|e| ProviderError(e.to_string()))?)
+                .send()
+                .await
+                .map_err(|e| call_failed("PutBucketOwnershipControls", e))?;
+            s3.put_bucket_policy()
+                .bucket(&i.bucket)
+                .policy(tls_only_policy(&i.bucket).to_string())
+                .send()
+                .await
+                .map_err(|e| call_failed("PutBucketPolicy", e))?;
+        }
+        if i.lifecycle.is_empty() {
+            match s3.delete_bucket_lifecycle().bucket(&i.bucket).send().await {
+                Ok(_) => {}
+                Err(e) if error_code(&e) == Some("NoSuchLifecycleConfiguration") => {}
+                Err(e) => return Err(call_failed("DeleteBucketLifecycle", e)),
+            }
+        } else {
+            let rules: Result<Vec<_>, _> = i.lifecycle.iter().map(lifecycle_rule).collect();
+            s3.put_bucket_lifecycle_configuration()
+                .bucket(&i.bucket)
+                .lifecycle_configuration(
+                    BucketLifecycleConfiguration::builder()
+                        .set_rules(Some(rules?))
+                        .build()
+                        .map_err(|e| ProviderError(e.to_string()))?,
+                )
+                .send()
+                .await
+                .map_err(|e| call_failed("PutBucketLifecycleConfiguration", e))?;
+        }
         s3.put_bucket_versioning()
             .bucket(&i.bucket)
             .versioning_configuration(
@@ -256,12 +681,20 @@ impl TypedProvider for BucketProvider {
         Ok(out.clone())
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &BucketInputs, out: &BucketOutputs) -> ProviderResult<()> {
+    /// Deletes the bucket; one that holds objects is kept (the delete fails and says so) unless
+    /// its program set `force_destroy`, which empties it first.
+    async fn delete(&self, ctx: &Ctx, _: &Urn, i: &BucketInputs, out: &BucketOutputs) -> ProviderResult<()> {
+        if i.force_destroy {
+            match self.tags(ctx, &out.bucket).await? {
+                Some(_) => self.empty(ctx, &out.bucket).await?,
+                None => return Ok(()),
+            }
+        }
         match ctx.aws()?.s3.delete_bucket().bucket(&out.bucket).send().await {
             Ok(_) => Ok(()),
             Err(e) if error_code(&e) == Some("NoSuchBucket") => Ok(()),
             Err(e) if error_code(&e) == Some("BucketNotEmpty") => Err(ProviderError(format!(
-                "bucket {} still holds objects (state, backups?), so it is kept\n    fix: move or delete its objects (every version) first, then destroy again",
+                "bucket {} still holds objects (state, backups?), so it is kept\n    fix: move or delete its objects (every version) first, or set `force_destroy(true)` on the bucket in the program and deploy, then destroy again",
                 out.bucket
             ))),
             Err(e) => Err(call_failed("DeleteBucket", e)),
@@ -276,7 +709,16 @@ impl TypedProvider for BucketProvider {
                 continue;
             };
             let versioning = versioning_enabled(ctx.aws()?.s3.get_bucket_versioning().bucket(&o.bucket).send().await)?;
-            let inputs = BucketInputs { bucket: o.bucket.clone(), versioning, tags: super::user_tags_of(tags) };
+            let (kms_key_id, hardened, lifecycle) = self.settings(ctx, &o.bucket).await?;
+            let inputs = BucketInputs {
+                bucket: o.bucket.clone(),
+                versioning,
+                kms_key_id,
+                hardened,
+                lifecycle,
+                force_destroy: false,
+                tags: super::user_tags_of(tags),
+            };
             out.push(Some((inputs, o.clone())));
         }
         Ok(out)

@@ -17,8 +17,8 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, Lifecycle,
-    LifecycleHandler, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, Service, ServicePort,
-    ServiceSpec, SleepAction, TCPSocketAction, Volume, VolumeMount,
+    LifecycleHandler, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, Service, ServiceAccount,
+    ServicePort, ServiceSpec, SleepAction, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -94,7 +94,7 @@ impl From<Secret<String>> for EnvValue {
 /// assert_eq!(web.url(), "http://api.shop.svc.cluster.local");
 /// let kinds: Vec<String> = fabric::k8s::render::render_objects(&s.finish().unwrap())
 ///     .iter().map(|o| o.object["kind"].as_str().unwrap().to_string()).collect();
-/// assert_eq!(kinds, ["NetworkPolicy", "PodDisruptionBudget", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler"]);
+/// assert_eq!(kinds, ["NetworkPolicy", "PodDisruptionBudget", "ServiceAccount", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler"]);
 /// ```
 #[derive(TypedBuilder)]
 #[builder(mutators(
@@ -169,8 +169,22 @@ pub struct WebServiceRef {
     name: String,
     namespace: String,
     port: i32,
+    cluster: ClusterRef,
     pub deployment: ObjectRef,
     pub service: ObjectRef,
+}
+
+/// The pods run as the service's own service account (`<name>`), which AWS access can be granted
+/// to (`BucketRef::grant`) and nothing else shares.
+impl crate::k8s::Workload for WebServiceRef {
+    fn identity(&self) -> crate::k8s::WorkloadIdentity {
+        crate::k8s::WorkloadIdentity {
+            name: self.name.clone(),
+            cluster: self.cluster.clone(),
+            namespace: self.namespace.clone(),
+            service_account: self.name.clone(),
+        }
+    }
 }
 
 impl WebServiceRef {
@@ -234,7 +248,7 @@ impl WebService<'_> {
         if let Some(port) = node_port {
             self.routes(s, port)?;
         }
-        Ok(WebServiceRef { name, namespace: ns, port: self.port, deployment, service })
+        Ok(WebServiceRef { name, namespace: ns, port: self.port, cluster: self.cluster.clone(), deployment, service })
     }
 
     /// Every problem of the inputs, in a checker the NodePort adds to before it is reported.
@@ -472,6 +486,7 @@ impl WebService<'_> {
                         termination_grace_period_seconds: Some(self.drain_seconds + 30),
                         topology_spread_constraints: Some(spread(selector)),
                         automount_service_account_token: Some(false),
+                        service_account_name: Some(self.name.clone()),
                         ..Default::default()
                     }),
                 },
@@ -572,6 +587,14 @@ impl WebService<'_> {
         };
         let pdb = disruption_budget(name, ns, labels, selector);
         Manifest::of(&pdb).add(s, self.cluster)?;
+        // Its own identity: nothing else runs as it, and no API token is mounted (AWS access
+        // granted to it comes through EKS Pod Identity's own token).
+        let account = ServiceAccount {
+            metadata: meta(name, ns, labels),
+            automount_service_account_token: Some(false),
+            ..Default::default()
+        };
+        Manifest::of(&account).add(s, self.cluster)?;
         // Isolation: its port from the load balancer (routed) or from the pods that reach it,
         // scrapes from Prometheus, and out only to what it reaches.
         let mut ingress = vec![if routed {

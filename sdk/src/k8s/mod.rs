@@ -186,6 +186,31 @@ impl ClusterRef {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The EKS cluster's name, for a cluster of this stack's `EksCluster` (`None`: a kubeconfig
+    /// cluster).
+    pub fn eks_cluster_name(&self) -> Option<Output<String>> {
+        match &self.connection {
+            Connection::Eks(eks) => Some(eks.cluster_name.clone()),
+            Connection::Kubeconfig => None,
+        }
+    }
+}
+
+/// Who a workload's pods are to the cluster and to AWS: their service account.
+#[derive(Clone, Debug)]
+pub struct WorkloadIdentity {
+    /// The workload's name.
+    pub name: String,
+    pub cluster: ClusterRef,
+    pub namespace: String,
+    pub service_account: String,
+}
+
+/// A workload whose pods run as a service account of their own, which AWS access can be granted
+/// to (`BucketRef::grant`).
+pub trait Workload {
+    fn identity(&self) -> WorkloadIdentity;
 }
 
 /// Where an object stands in the apply order: namespaces and CRDs first, then policy and
