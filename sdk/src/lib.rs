@@ -69,6 +69,7 @@ pub mod prelude {
     // Empty in a build whose services have no builders (`iam`, `kms` alone, or none).
     #[allow(unused_imports)]
     pub use crate::aws::prelude::*;
+    pub use crate::aws::s3::{Access, Bucket, LifecycleRule};
     #[cfg(feature = "k8s")]
     pub use crate::components::Prometheus;
     #[cfg(all(feature = "k8s", feature = "elbv2"))]

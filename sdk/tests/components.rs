@@ -303,7 +303,11 @@ fn search_domain_generates_a_zone_aware_https_only_domain_behind_fine_grained_ac
     let generated = inputs_of(&graph, &["aws:opensearch:", "aws:ec2:SecurityGroup", "fabric:random:"]);
     let domain = &generated["snap::aws:opensearch:Domain::search"]["inputs"];
     assert_eq!(
-        (domain["enforce_https"].as_bool(), domain["node_to_node_encryption"].as_bool(), domain["at_rest_encryption"].as_bool()),
+        (
+            domain["enforce_https"].as_bool(),
+            domain["node_to_node_encryption"].as_bool(),
+            domain["at_rest_encryption"].as_bool()
+        ),
         (Some(true), Some(true), Some(true))
     );
     assert_eq!((domain["zone_count"].as_i64(), domain["instance_count"].as_i64()), (Some(3), Some(3)));

@@ -23,12 +23,12 @@ async fn acme_deploys_locally_previews_same_and_destroys_clean() {
     let out = acme(&fx, state, &["deploy", "--local", "--yes"]);
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("Kubernetes: 29 objects rendered to"), "{err}");
+    assert!(err.contains("Kubernetes: 31 objects rendered to"), "{err}");
     assert!(err.contains("validated against the Kubernetes 1.33 schemas"), "{err}");
     assert!(err.contains("No cluster was reached"), "{err}");
     assert!(err.contains("Apply complete"), "{err}");
     let manifests: Vec<_> = std::fs::read_dir(state.join("manifests")).unwrap().collect();
-    assert_eq!(manifests.len(), 29);
+    assert_eq!(manifests.len(), 31);
     let stdout = text(&out.stdout);
     assert!(stdout.contains("db_url = \"[secret]\""), "{stdout}");
     assert!(stdout.contains("kubeconfig = (") && !stdout.contains("certificate-authority-data"), "{stdout}");
@@ -135,7 +135,7 @@ async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
 
     // Asked again, the cluster accepts every object and nothing changes.
     let err = run(&["preview"]);
-    assert!(err.contains("No changes") && err.contains("accepted 29 of 29"), "{err}");
+    assert!(err.contains("No changes") && err.contains("accepted 31 of 31"), "{err}");
 
     // An image change: availability never drops below what it was before the rollout.
     let before = deployments.get("api").await.unwrap().status.unwrap().available_replicas.unwrap_or(0);

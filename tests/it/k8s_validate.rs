@@ -24,7 +24,7 @@ fn every_rendered_object_of_the_acme_stack_is_valid() {
         )
         .unwrap();
         let objects = render_objects(&graph);
-        assert_eq!(objects.len(), 29);
+        assert_eq!(objects.len(), 31);
         let dir = tempfile::tempdir().unwrap();
         let files = write_dir(&objects, dir.path()).unwrap();
         let acme_version = KubeVersion::new(1, 33);

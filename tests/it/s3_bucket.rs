@@ -52,7 +52,12 @@ async fn bucket_lifecycle() {
     let block = s3.get_public_access_block().bucket(NAME).send().await.unwrap();
     let block = block.public_access_block_configuration().unwrap();
     assert_eq!(
-        (block.block_public_acls(), block.ignore_public_acls(), block.block_public_policy(), block.restrict_public_buckets()),
+        (
+            block.block_public_acls(),
+            block.ignore_public_acls(),
+            block.block_public_policy(),
+            block.restrict_public_buckets()
+        ),
         (Some(true), Some(true), Some(true), Some(true))
     );
     let owner = s3.get_bucket_ownership_controls().bucket(NAME).send().await.unwrap();

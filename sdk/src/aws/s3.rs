@@ -14,9 +14,10 @@ use crate::engine::provider::{
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, BucketLocationConstraint, ObjectOwnership, OwnershipControls, OwnershipControlsRule, BucketVersioningStatus, CreateBucketConfiguration, PublicAccessBlockConfiguration,
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    Tag, Tagging, VersioningConfiguration,
+    BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+    ObjectOwnership, OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+    VersioningConfiguration,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -194,6 +195,15 @@ pub enum Access {
     ReadWrite,
 }
 
+#[cfg(feature = "k8s")]
+impl BucketRef {
+    /// What a workload names in `.reach(..)` to use the bucket: the AWS APIs over HTTPS and the
+    /// Pod Identity agent (who may do what is the role's business: [`BucketRef::grant`]).
+    pub fn reach(&self) -> crate::k8s::policy::Reach {
+        crate::k8s::policy::Reach::AwsApis { name: format!("bucket {}", self.bucket) }
+    }
+}
+
 #[cfg(feature = "eks")]
 impl BucketRef {
     /// Lets `workload`'s pods use this bucket, and nothing else, through EKS Pod Identity: a role
@@ -224,7 +234,11 @@ impl BucketRef {
             let mut c = Checker::new(self.urn.clone());
             c.error(
                 "grant",
-                format!("workload `{}` runs in cluster `{}`, which is not an EKS cluster of this stack", who.name, who.cluster.name()),
+                format!(
+                    "workload `{}` runs in cluster `{}`, which is not an EKS cluster of this stack",
+                    who.name,
+                    who.cluster.name()
+                ),
                 "grant a workload of an `EksCluster` (Pod Identity is EKS's)",
             );
             s.report(c.into_errors());
@@ -240,7 +254,9 @@ impl BucketRef {
         let objects = format!("{bucket_arn}/*");
         let object_actions: &[&str] = match access {
             Access::Read => &["s3:GetObject", "s3:GetObjectVersion"],
-            Access::ReadWrite => &["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+            Access::ReadWrite => {
+                &["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+            }
         };
         let mut policy = PolicyDocument::new()
             .allow(&["s3:ListBucket", "s3:GetBucketLocation"], &[&bucket_arn])
@@ -318,7 +334,8 @@ fn check_lifecycle(c: &mut Checker, rules: &[LifecycleRule]) {
             c.error(&field, format!("two lifecycle rules are named `{}`", r.id), "name each rule once");
         }
         let days = [r.transition_days, r.expire_days, r.noncurrent_expire_days, r.abort_multipart_days];
-        let below_one = [r.expire_days, r.noncurrent_expire_days, r.abort_multipart_days].iter().flatten().any(|d| *d < 1);
+        let below_one =
+            [r.expire_days, r.noncurrent_expire_days, r.abort_multipart_days].iter().flatten().any(|d| *d < 1);
         c.require(
             !below_one && !r.transition_days.is_some_and(|d| d < 0),
             &field,
@@ -470,9 +487,9 @@ impl BucketProvider {
             Err(e) => return Err(call_failed("GetBucketEncryption", e)),
         };
         let owner_enforced = match s3.get_bucket_ownership_controls().bucket(bucket).send().await {
-            Ok(o) => o
-                .ownership_controls()
-                .is_some_and(|c| c.rules().iter().any(|r| r.object_ownership() == &ObjectOwnership::BucketOwnerEnforced)),
+            Ok(o) => o.ownership_controls().is_some_and(|c| {
+                c.rules().iter().any(|r| r.object_ownership() == &ObjectOwnership::BucketOwnerEnforced)
+            }),
             Err(e) if error_code(&e) == Some("OwnershipControlsNotFoundError") => false,
             Err(e) => return Err(call_failed("GetBucketOwnershipControls", e)),
         };
@@ -495,7 +512,12 @@ impl BucketProvider {
         use aws_sdk_s3::types::{Delete, ObjectIdentifier};
         let s3 = &ctx.aws()?.s3;
         loop {
-            let page = s3.list_object_versions().bucket(bucket).send().await.map_err(|e| call_failed("ListObjectVersions", e))?;
+            let page = s3
+                .list_object_versions()
+                .bucket(bucket)
+                .send()
+                .await
+                .map_err(|e| call_failed("ListObjectVersions", e))?;
             let mut ids = Vec::new();
             for v in page.versions() {
                 ids.push((v.key().unwrap_or_default().to_string(), v.version_id().map(str::to_string)));
@@ -513,7 +535,13 @@ impl BucketProvider {
                 .quiet(true)
                 .build()
                 .map_err(|e| ProviderError(e.to_string()))?;
-            let out = s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|e| call_failed("DeleteObjects", e))?;
+            let out = s3
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| call_failed("DeleteObjects", e))?;
             if let Some(e) = out.errors().first() {
                 return Err(ProviderError(format!(
                     "bucket {bucket}: object {} could not be deleted: {}",
@@ -555,7 +583,9 @@ impl BucketProvider {
             .await
             .map_err(|e| call_failed("PutPublicAccessBlock", e))?;
         let by_default = match &i.kms_key_id {
-            Some(key) => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(key),
+            Some(key) => ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::AwsKms)
+                .kms_master_key_id(key),
             None => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256),
         };
         let rule = ServerSideEncryptionRule::builder()
@@ -582,7 +612,9 @@ impl BucketProvider {
                 .map_err(|e| ProviderError(e.to_string()))?;
             s3.put_bucket_ownership_controls()
                 .bucket(&i.bucket)
-                .ownership_controls(OwnershipControls::builder().rules(owner).build().map_err(|e| ProviderError(e.to_string()))?)
+                .ownership_controls(
+                    OwnershipControls::builder().rules(owner).build().map_err(|e| ProviderError(e.to_string()))?,
+                )
                 .send()
                 .await
                 .map_err(|e| call_failed("PutBucketOwnershipControls", e))?;

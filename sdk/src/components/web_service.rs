@@ -17,8 +17,8 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, Lifecycle,
-    LifecycleHandler, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, Service, ServiceAccount,
-    ServicePort, ServiceSpec, SleepAction, TCPSocketAction, Volume, VolumeMount,
+    LifecycleHandler, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, Service,
+    ServiceAccount, ServicePort, ServiceSpec, SleepAction, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -606,7 +606,7 @@ impl WebService<'_> {
         if self.metrics_path.is_some() && !routed {
             ingress.push(policy::from_pods_labelled((LABEL_SCRAPER, "true"), self.port));
         }
-        let egress = self.reaches.iter().map(Reach::egress_rule).collect();
+        let egress = self.reaches.iter().flat_map(Reach::egress_rules).collect();
         Manifest::new(policy::workload(name, ns, selector, ingress, egress)).add(s, self.cluster)?;
         let service = Manifest::of(&service).add(s, self.cluster)?;
         let deployment = deployment.add(s, self.cluster)?;

@@ -37,19 +37,45 @@ pub enum Reach {
     Pods { name: String, selector: BTreeMap<String, String>, port: i32, client_label: (String, String) },
     /// Addresses outside the cluster on `port` (a database in its subnets).
     Cidrs { name: String, cidrs: Vec<Ipv4Net>, port: i32 },
+    /// The AWS APIs (`name`: what for, such as a bucket): HTTPS to public addresses (never to
+    /// the private ranges, so not into the VPC), and the EKS Pod Identity agent on the node
+    /// (`169.254.170.23:80`), where the SDKs get the pod's credentials.
+    AwsApis { name: String },
 }
+
+/// The EKS Pod Identity agent's address on every node.
+pub const POD_IDENTITY_AGENT: &str = "169.254.170.23/32";
 
 impl Reach {
     /// What it is, for plans and errors.
     pub fn name(&self) -> &str {
         match self {
-            Reach::Pods { name, .. } | Reach::Cidrs { name, .. } => name,
+            Reach::Pods { name, .. } | Reach::Cidrs { name, .. } | Reach::AwsApis { name } => name,
         }
     }
 
-    /// The egress rule of the reaching workload.
+    /// The egress rules of the reaching workload.
+    pub fn egress_rules(&self) -> Vec<Value> {
+        match self {
+            Reach::AwsApis { .. } => vec![
+                json!({
+                    "to": [{"ipBlock": {"cidr": "0.0.0.0/0",
+                        "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"]}}],
+                    "ports": [{"protocol": "TCP", "port": 443}],
+                }),
+                json!({
+                    "to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}],
+                    "ports": [{"protocol": "TCP", "port": 80}],
+                }),
+            ],
+            _ => vec![self.egress_rule()],
+        }
+    }
+
+    /// The egress rule of the reaching workload (the first, for [`Reach::AwsApis`]).
     pub fn egress_rule(&self) -> Value {
         match self {
+            Reach::AwsApis { .. } => self.egress_rules().remove(0),
             Reach::Pods { selector, port, .. } => json!({
                 "to": [{"podSelector": {"matchLabels": selector}}],
                 "ports": [{"protocol": "TCP", "port": port}],
@@ -65,7 +91,7 @@ impl Reach {
     pub fn pod_label(&self) -> Option<&(String, String)> {
         match self {
             Reach::Pods { client_label, .. } => Some(client_label),
-            Reach::Cidrs { .. } => None,
+            Reach::Cidrs { .. } | Reach::AwsApis { .. } => None,
         }
     }
 }

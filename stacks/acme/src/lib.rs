@@ -7,6 +7,8 @@
 //! | api (`acme/api`, REST) | `WebService` on EKS, `api.<domain>` | the internet, HTTPS at the ALB |
 //! | db (PostgreSQL 5432) | `RdsPostgres`, Multi-AZ, encrypted, PITR; named `db.<stack>.internal` in a private zone | the cluster's nodes only |
 //! | cache (Valkey 6379, TLS) | `Redis`, a primary and replicas over the zones, failover, AUTH token | the cluster's nodes only; api's pods |
+//! | uploads (S3) | `Bucket`, SSE-KMS, TLS only, lifecycle | api's pods, through its Pod Identity role |
+//! | search (OpenSearch 443, prod) | `SearchDomain` over the zones, HTTPS, fine-grained access | the cluster's nodes only; api's pods |
 //! | metrics (Prometheus, port 80) | `Prometheus` on EKS, ClusterIP | inside the cluster only |
 
 // The snapshot tests (`tests/snapshots.rs`) are compiled into this library's test binary rather
@@ -44,6 +46,10 @@ pub struct AcmeConfig {
     pub ui: Service,
     pub db: Db,
     pub cache: CacheSettings,
+    pub uploads: Uploads,
+    /// An OpenSearch domain for the api (`OPENSEARCH_URL`); none: the api runs without search.
+    #[serde(default)]
+    pub search: Option<SearchSettings>,
     pub metrics: Metrics,
     pub backup: Backup,
 }
@@ -103,6 +109,28 @@ pub struct CacheSettings {
     pub node_type: String,
     /// Read replicas besides the primary, one per zone.
     pub replicas: i32,
+}
+
+/// The api's uploads bucket: `<domain with - for .>-uploads`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Uploads {
+    /// Destroy empties the bucket (every version) before deleting it; off: a non-empty bucket is
+    /// kept.
+    pub force_destroy: bool,
+    /// Objects under `tmp/` expire after this many days.
+    pub keep_tmp_days: i32,
+}
+
+/// The api's search domain: OpenSearch over the network's zones.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSettings {
+    pub instance_type: String,
+    /// Data nodes: a multiple of the zone count.
+    pub instance_count: i32,
+    /// GiB of gp3 storage per node.
+    pub volume_gb: i32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,6 +274,43 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .add(s)?;
     cache.allow_cluster(s, &eks)?;
 
+    // uploads: a private bucket, SSE-KMS with its own key, TLS only; the api's pods reach it
+    // through their own Pod Identity role (granted below, once the api is declared).
+    let uploads_key = fabric::aws::kms::KmsKey::builder()
+        .name("uploads")
+        .description("Uploads bucket of the acme fabric")
+        .build()
+        .add(s)?;
+    let uploads = Bucket::builder()
+        .name("uploads")
+        .bucket(format!("{}-uploads", cfg.domain.replace('.', "-")))
+        .kms_key(&uploads_key)
+        .lifecycle(vec![
+            LifecycleRule::new("tmp", "tmp/").expire(cfg.uploads.keep_tmp_days),
+            LifecycleRule::new("versions", "").expire_noncurrent(30).abort_multipart(1),
+        ])
+        .force_destroy(cfg.uploads.force_destroy)
+        .build()
+        .add(s)?;
+
+    // search (optional): OpenSearch over the zones, HTTPS only, a generated master user; only the
+    // nodes may connect.
+    let search = match &cfg.search {
+        Some(c) => {
+            let search = SearchDomain::builder()
+                .name("search")
+                .network(&net)
+                .instance_type(c.instance_type.as_str())
+                .instance_count(c.instance_count)
+                .volume_gb(c.volume_gb)
+                .build()
+                .add(s)?;
+            search.allow_cluster(s, &eks)?;
+            Some(search)
+        }
+        None => None,
+    };
+
     // Internal names: a zone only the VPC resolves (`<stack>.internal`), with `db.<stack>.internal`
     // → the database's address. The api connects by that name, so a restore or a replacement
     // changes this one record, not every consumer.
@@ -277,7 +342,7 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
 
     // api: REST API behind api.<domain>; the database and cache URLs only through a Kubernetes Secret.
     let [api_min, api_max] = cfg.api.replicas;
-    WebService::builder()
+    let api = WebService::builder()
         .name("api")
         .cluster(&eks)
         .namespace(NAMESPACE)
@@ -288,12 +353,17 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .env("POSTGRES_URL", db.url_at(db_name.host()))
         .env("REDIS_URL", cache.url())
         .env("METRICS_URL", metrics.url())
+        .env("UPLOADS_BUCKET", uploads.name())
         .reach(db.reach())
         .reach(cache.reach())
         .reach(metrics.reach())
-        .route(&edge, &format!("api.{}", cfg.domain))
-        .build()
-        .add(s)?;
+        .reach(uploads.reach())
+        .route(&edge, &format!("api.{}", cfg.domain));
+    let api = match &search {
+        Some(search) => api.env("OPENSEARCH_URL", search.url()).reach(search.reach()).build().add(s)?,
+        None => api.build().add(s)?,
+    };
+    uploads.grant(s, &api, Access::ReadWrite)?;
 
     // ui: static files behind www.<domain>.
     let [ui_min, ui_max] = cfg.ui.replicas;

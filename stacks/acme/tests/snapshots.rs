@@ -302,6 +302,9 @@ fn inside_the_cluster_only_the_declared_paths_are_open() {
             ("api → DNS", &api, &dns, 53),
             ("ui → DNS", &ui, &dns, 53),
             ("metrics → DNS", &metrics, &dns, 53),
+            // The uploads bucket: the AWS APIs over HTTPS (public addresses only), for the api
+            // alone, which reaches it.
+            ("api → AWS APIs:443", &api, &internet, 443),
         ];
         for (what, from, to, port) in open {
             assert!(allowed(&policies, from, to, "TCP", port), "{env}: {what} must be open");
@@ -310,7 +313,9 @@ fn inside_the_cluster_only_the_declared_paths_are_open() {
             ("ui → db:5432", &ui, &db, 5432),
             ("metrics → db:5432", &metrics, &db, 5432),
             ("api → db:22", &api, &db, 22),
-            ("api → internet:443", &api, &internet, 443),
+            ("api → internet:80", &api, &internet, 80),
+            ("ui → internet:443", &ui, &internet, 443),
+            ("metrics → internet:443", &metrics, &internet, 443),
             ("ui → metrics:9090", &ui, &metrics, 9090),
             ("another namespace → metrics:9090", &elsewhere, &metrics, 9090),
             ("internet → metrics:9090", &internet, &metrics, 9090),
