@@ -138,12 +138,12 @@ async fn rollout_drift_report_and_repair_on_a_real_cluster() {
     let (p, checked) = deploy(v1).await;
     assert_eq!(
         checked.accepted,
-        8,
-        "namespace, its two NetworkPolicies, ConfigMap, Service, PDB, Deployment and its policy: {}",
+        9,
+        "namespace, its two NetworkPolicies, ConfigMap, ServiceAccount, Service, PDB, Deployment and its policy: {}",
         checked.render()
     );
     let in_default = p.steps.iter().filter(|s| s.notes.iter().any(|n| n.contains("checked in namespace `default`")));
-    assert_eq!(in_default.count(), 7, "{}", fabric::engine::render::render_plan(&p));
+    assert_eq!(in_default.count(), 8, "{}", fabric::engine::render::render_plan(&p));
 
     // A rolling image change: availability never drops below the two wanted replicas.
     let client = test_cluster_client().await;
