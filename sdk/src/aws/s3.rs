@@ -169,6 +169,7 @@ pub struct BucketOutputs {
 #[derive(Clone, Debug)]
 pub struct BucketRef {
     urn: Urn,
+    #[cfg_attr(not(feature = "k8s"), allow(dead_code))]
     bucket: String,
     #[cfg_attr(not(feature = "eks"), allow(dead_code))]
     kms_key_arn: Option<Output<String>>,
@@ -337,7 +338,7 @@ fn check_lifecycle(c: &mut Checker, rules: &[LifecycleRule]) {
         let below_one =
             [r.expire_days, r.noncurrent_expire_days, r.abort_multipart_days].iter().flatten().any(|d| *d < 1);
         c.require(
-            !below_one && !r.transition_days.is_some_and(|d| d < 0),
+            !below_one && r.transition_days.is_none_or(|d| d >= 0),
             &field,
             format!("rule `{}` counts days below 1", r.id),
             "give every age in whole days from 1 (a transition may be from day 0)",
