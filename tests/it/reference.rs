@@ -224,3 +224,42 @@ async fn two_numbered_fabrics_are_peered_with_routes_both_ways() {
     ok(reference_in(&fx, &develop, &config, &["destroy", "--local", "--yes"]));
     assert_eq!(fx.tagged("reference-develop").await, vec![]);
 }
+
+/// A fabric with the private tier and its data services (`nat`, `[db] engine = "aurora"`,
+/// `[cache]`, `[search]`) through the command line: deployed, each service admitting the
+/// cluster's nodes only, the URLs exported as secrets; a second preview is all `same`; destroy
+/// leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fabric_with_its_data_services() {
+    let fx = Fixture::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks/reference/config");
+    let develop = std::fs::read_to_string(format!("{shipped}/develop.toml")).unwrap();
+    let sections = "[db]\nengine = \"aurora\"\ninstance_class = \"db.r6g.large\"\nreaders = 1\n\n\
+        [cache]\nnode_type = \"cache.t4g.small\"\nreplicas = 2\n\n\
+        [search]\ninstance_type = \"m7g.large.search\"\ninstance_count = 3\nvolume_gb = 20\n";
+    std::fs::write(config.join("develop.toml"), format!("nat = \"single\"\n{develop}\n{sections}")).unwrap();
+    let state = root.path().join("reference-develop");
+
+    let out = ok(reference_in(&fx, &state, &config, &["deploy", "--local", "--yes"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for export in ["db_url = \"[secret]\"", "redis_url = \"[secret]\"", "search_url = \"[secret]\""] {
+        assert!(stdout.contains(export), "{export} in {stdout}");
+    }
+    let clusters = fx.aws.rds.describe_db_clusters().send().await.unwrap();
+    assert_eq!(clusters.db_clusters().len(), 1);
+    let groups = fx.aws.elasticache.describe_replication_groups().send().await.unwrap();
+    assert_eq!(groups.replication_groups().len(), 1);
+    let domains = fx.aws.opensearch.list_domain_names().send().await.unwrap();
+    assert_eq!(domains.domain_names().len(), 1);
+
+    let out = ok(reference_in(&fx, &state, &config, &["preview", "--local", "--json"]));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["steps"].as_array().unwrap().iter().all(|s| s["op"] == "same"), "{doc}");
+
+    ok(reference_in(&fx, &state, &config, &["destroy", "--local", "--yes"]));
+    assert_eq!(fx.tagged("reference-develop").await, vec![]);
+    assert!(fx.aws.opensearch.list_domain_names().send().await.unwrap().domain_names().is_empty());
+}

@@ -12,7 +12,11 @@
 //!   endpoints where asked, the cluster API from named blocks or private only, an SSH bastion
 //!   only for named blocks (see docs/reference.md, "Operator access");
 //! - an EKS cluster whose nodes spread over the zones;
-//! - an S3 bucket for the team's state, `<domain>-state` (one fabric owns it: `team_state = true`).
+//! - an S3 bucket for the team's state, `<domain>-state` (one fabric owns it: `team_state = true`);
+//! - optional data services for the workloads (`[db]`, `[cache]`, `[search]`), which need the
+//!   private tier (`nat = "single"` or `"per-zone"`): PostgreSQL (RDS or Aurora), Valkey,
+//!   OpenSearch, each admitting the cluster's nodes only, their URLs exported as secrets for the
+//!   stacks that run the workloads.
 
 // The snapshot tests (`tests/snapshots.rs`) are compiled into this library's test binary rather
 // than as an integration test: `cargo test` then builds no stack executable (a link of ~100 MB).
@@ -54,6 +58,57 @@ pub struct Config {
     pub nodes: Nodes,
     #[serde(default)]
     pub access: Access,
+    /// The private tier: `none` (the default: public subnets only, no NAT), `single` or
+    /// `per-zone` NAT gateways with private subnets for the nodes and the data services.
+    #[serde(default = "no_nat")]
+    pub nat: Nat,
+    #[serde(default)]
+    pub db: Option<DbSettings>,
+    #[serde(default)]
+    pub cache: Option<CacheSettings>,
+    #[serde(default)]
+    pub search: Option<SearchSettings>,
+}
+
+fn no_nat() -> Nat {
+    Nat::None
+}
+
+/// `[db]`: PostgreSQL for the workloads.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbSettings {
+    /// `postgres` (RDS, Multi-AZ) or `aurora` (Aurora PostgreSQL, a writer and `readers`).
+    #[serde(default = "postgres")]
+    pub engine: String,
+    pub instance_class: String,
+    /// `aurora` only: readers besides the writer (default 1).
+    pub readers: Option<i32>,
+    #[serde(default)]
+    pub deletion_protection: bool,
+}
+
+fn postgres() -> String {
+    "postgres".into()
+}
+
+/// `[cache]`: Valkey for the workloads.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    pub node_type: String,
+    /// Replicas besides the primary, at most one per zone.
+    pub replicas: i32,
+}
+
+/// `[search]`: OpenSearch for the workloads.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSettings {
+    pub instance_type: String,
+    /// Data nodes, a multiple of the zone count (at most three zones).
+    pub instance_count: i32,
+    pub volume_gb: i32,
 }
 
 /// How operators reach the fabric's private parts.
@@ -119,6 +174,29 @@ fn check(s: &Stack, cfg: &Config, fabric: &str) -> Vec<fabric::model::Validation
         format!("{} zones; the reference fabric spans at least three", cfg.zones.len()),
         "list three or more zones of the region",
     );
+    let services = [("db", cfg.db.is_some()), ("cache", cfg.cache.is_some()), ("search", cfg.search.is_some())];
+    for (section, given) in services {
+        c.require(
+            !given || cfg.nat != Nat::None,
+            section,
+            format!("[{section}] needs private subnets, and `nat` is \"none\" (public subnets only)"),
+            "set `nat = \"single\"` (one NAT gateway) or `nat = \"per-zone\"`, or remove the section",
+        );
+    }
+    if let Some(db) = &cfg.db {
+        c.require(
+            db.engine == "postgres" || db.engine == "aurora",
+            "db.engine",
+            format!("`{}` is not a database engine of the reference fabric", db.engine),
+            "use \"postgres\" or \"aurora\"",
+        );
+        c.require(
+            db.engine == "aurora" || db.readers.is_none(),
+            "db.readers",
+            "`readers` is a setting of engine = \"aurora\"",
+            "remove `readers`, or set engine = \"aurora\"",
+        );
+    }
     for z in &cfg.zones {
         c.require(
             z.strip_prefix(cfg.region.as_str())
@@ -157,7 +235,7 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .name("main")
         .cidr(cfg.network.vpc_cidr().to_string())
         .zones(Zones::Named(cfg.zones.clone()))
-        .nat(Nat::None)
+        .nat(cfg.nat)
         .build()
         .add(s)?;
     let zone = HostedZone::builder().name("main").domain(format!("{fabric}.{}", cfg.domain)).build().add(s)?;
@@ -187,10 +265,11 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
                 .size(cfg.nodes.min..=cfg.nodes.max)
                 .build(),
         );
-    match &cfg.access.api_from {
+    let cluster = match &cfg.access.api_from {
         Some(blocks) => cluster.public_access_cidrs(blocks.clone()).build().add(s)?,
         None => cluster.build().add(s)?,
     };
+    data_services(s, &cfg, &net, &cluster)?;
     if cfg.team_state {
         let bucket = Bucket::builder().name("team-state").bucket(state_bucket(&cfg.domain)).build().add(s)?;
         s.export("state_bucket", bucket.name());
@@ -204,6 +283,60 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
     s.export("zone_id", zone.id());
     s.export("zone_domain", Output::known(zone.domain().to_string()));
     s.export("name_servers", zone.name_servers());
+    Ok(())
+}
+
+/// `[db]`, `[cache]` and `[search]`: each admits the cluster's nodes only, and exports its URL as
+/// a secret (`db_url`, `redis_url`, `search_url`) for the stacks that run the workloads.
+fn data_services(s: &mut Stack, cfg: &Config, net: &Network, cluster: &ClusterRef) -> fabric::Result<()> {
+    if cfg.nat == Nat::None {
+        return Ok(());
+    }
+    if let Some(db) = &cfg.db {
+        let database = if db.engine == "aurora" {
+            AuroraPostgres::builder()
+                .name("db")
+                .network(net)
+                .instance_class(db.instance_class.as_str())
+                .readers(db.readers.unwrap_or(1))
+                .deletion_protection(db.deletion_protection)
+                .build()
+                .add(s)?
+        } else {
+            RdsPostgres::builder()
+                .name("db")
+                .network(net)
+                .instance_class(db.instance_class.as_str())
+                .deletion_protection(db.deletion_protection)
+                .build()
+                .add(s)?
+        };
+        database.allow_cluster(s, cluster)?;
+        s.export("db_url", database.url());
+    }
+    if let Some(c) = &cfg.cache {
+        let cache = Redis::builder()
+            .name("cache")
+            .network(net)
+            .node_type(c.node_type.as_str())
+            .replicas(c.replicas)
+            .build()
+            .add(s)?;
+        cache.allow_cluster(s, cluster)?;
+        s.export("redis_url", cache.url());
+    }
+    if let Some(c) = &cfg.search {
+        let search = SearchDomain::builder()
+            .name("search")
+            .network(net)
+            .instance_type(c.instance_type.as_str())
+            .instance_count(c.instance_count)
+            .volume_gb(c.volume_gb)
+            .build()
+            .add(s)?;
+        search.allow_cluster(s, cluster)?;
+        s.export("search_url", search.url());
+    }
     Ok(())
 }
 

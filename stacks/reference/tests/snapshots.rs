@@ -179,3 +179,56 @@ fn operators_get_in_without_open_ports() {
     let err = synthesize_env("reference", "alice", &dir, reference::program).err().unwrap().to_string();
     assert!(err.contains("SSH from the whole internet (0.0.0.0/0) is refused"), "{err}");
 }
+
+/// develop's config with `extra` top-level settings and `sections` added.
+fn develop_with(extra: &str, sections: &str) -> Result<fabric::model::Graph, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let develop = std::fs::read_to_string(format!("{CONFIG}/develop.toml")).unwrap();
+    std::fs::write(dir.path().join("develop.toml"), format!("{extra}\n{develop}\n{sections}")).unwrap();
+    synthesize_env("reference", "develop", dir.path().to_str().unwrap(), reference::program).map_err(|e| e.to_string())
+}
+
+/// `[db]` (RDS or Aurora), `[cache]` and `[search]` with a private tier: each in the private
+/// subnets, admitting the cluster's nodes only, its URL exported as a secret; without a private
+/// tier each is refused by name before anything runs.
+#[test]
+fn data_services_need_the_private_tier_and_admit_the_cluster_only() {
+    let sections = "[db]\nengine = \"aurora\"\ninstance_class = \"db.r6g.large\"\nreaders = 2\n\n\
+        [cache]\nnode_type = \"cache.t4g.small\"\nreplicas = 2\n\n\
+        [search]\ninstance_type = \"m7g.large.search\"\ninstance_count = 3\nvolume_gb = 20\n";
+    let g = develop_with("nat = \"single\"", sections).unwrap();
+    let inputs = rendered_inputs(&g);
+    let types: Vec<&str> = inputs.as_object().unwrap().values().filter_map(|v| v["type"].as_str()).collect();
+    for t in ["aws:rds:DbCluster", "aws:elasticache:ReplicationGroup", "aws:opensearch:Domain", "aws:ec2:NatGateway"] {
+        assert!(types.contains(&t), "{t} missing: {types:?}");
+    }
+    assert_eq!(types.iter().filter(|t| **t == "aws:rds:ClusterInstance").count(), 3);
+    for rule in ["db/db-from-cluster-main", "cache/cache-from-cluster-main", "search/search-from-cluster-main"] {
+        let rule = &inputs[format!("reference-develop::aws:ec2:SecurityGroupIngressRule::{rule}")]["inputs"];
+        assert_eq!(
+            rule["source_security_group_id"]["$unknown"],
+            "reference-develop::aws:eks:Cluster::main.node_security_group_id"
+        );
+        assert_eq!(rule["cidr_ipv4"], Value::Null);
+    }
+    // Private subnets for the data services, the nodes in them too.
+    let domain = &inputs["reference-develop::aws:opensearch:Domain::search"]["inputs"];
+    assert!(domain["subnet_ids"]["$unknown"].as_str().unwrap().contains("main/private-"), "{domain}");
+    let exports = g.exports(&fabric::model::NothingKnown);
+    for export in ["db_url", "redis_url", "search_url"] {
+        assert!(exports.contains_key(export), "{export}: {exports:?}");
+    }
+
+    let err = develop_with("", "[cache]\nnode_type = \"cache.t4g.small\"\nreplicas = 2\n").err().unwrap();
+    assert!(
+        err.contains("fabric:Config \"develop\" field `cache`: [cache] needs private subnets, and `nat` is \"none\""),
+        "{err}"
+    );
+    assert!(err.contains("set `nat = \"single\"`"), "{err}");
+    let err =
+        develop_with("nat = \"single\"", "[db]\nengine = \"mysql\"\ninstance_class = \"db.t4g.medium\"\nreaders = 1\n")
+            .err()
+            .unwrap();
+    assert!(err.contains("field `db.engine`: `mysql` is not a database engine"), "{err}");
+    assert!(err.contains("field `db.readers`: `readers` is a setting of engine = \"aurora\""), "{err}");
+}
