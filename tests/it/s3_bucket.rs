@@ -149,8 +149,19 @@ fn bad_buckets_are_refused_before_any_call() {
         .build()
         .add(&mut s)
         .unwrap();
+    let unversioned =
+        Bucket::builder().name("scratch").bucket("scratch-bucket").versioning(false).build().add(&mut s).unwrap();
+    BackupPlan::builder()
+        .name("scratch")
+        .daily_at("05:00")
+        .keep_days(7)
+        .protect(&unversioned)
+        .build()
+        .add(&mut s)
+        .unwrap();
     let text = s.finish().err().unwrap().to_string();
     for expected in [
+        "aws:backup:Plan \"scratch\" field `protect`: bucket `scratch` is not versioned, and AWS Backup backs up only versioned buckets",
         "aws:s3:Bucket \"shouty\" field `bucket`: `Uploads_Bucket` is not a valid bucket name",
         "aws:s3:Bucket \"late\" field `lifecycle[0]`: rule `old` moves objects to GLACIER after 90 days but expires them after 30",
         "aws:s3:Bucket \"late\" field `lifecycle[1]`: S3 moves objects to STANDARD_IA after 30 days at the earliest",

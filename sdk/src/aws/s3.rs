@@ -169,6 +169,7 @@ pub struct BucketOutputs {
 #[derive(Clone, Debug)]
 pub struct BucketRef {
     urn: Urn,
+    versioned: bool,
     #[cfg_attr(not(feature = "k8s"), allow(dead_code))]
     bucket: String,
     #[cfg_attr(not(feature = "eks"), allow(dead_code))]
@@ -184,6 +185,10 @@ impl BucketRef {
     }
     pub fn arn(&self) -> Output<String> {
         Output::reference(self.urn.clone(), "arn")
+    }
+    /// Whether the bucket keeps versions of its objects.
+    pub fn versioned(&self) -> bool {
+        self.versioned
     }
 }
 
@@ -317,7 +322,7 @@ impl Bucket<'_> {
             tags: self.tags,
         };
         let urn = s.declare(bucket_provider(), &self.name, inputs, vec![]);
-        Ok(BucketRef { urn, bucket: self.bucket, kms_key_arn })
+        Ok(BucketRef { urn, versioned: self.versioning, bucket: self.bucket, kms_key_arn })
     }
 }
 

@@ -380,7 +380,8 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .build()
         .add(s)?;
 
-    // Backups: the database daily and weekly (plus its own PITR), and the Prometheus volume
+    // Backups: the database daily and weekly (plus its own PITR), the uploads bucket daily, and
+    // the Prometheus volume
     // (EBS volumes of the fabric storage class carry the backup tag).
     BackupPlan::builder()
         .name("daily")
@@ -388,6 +389,13 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .keep_days(cfg.backup.keep_days)
         .weekly(Weekly { day: "SUN", at: "06:00".into(), keep_days: cfg.backup.weekly_keep_days })
         .protect(&db)
+        .build()
+        .add(s)?;
+    BackupPlan::builder()
+        .name("uploads")
+        .daily_at(cfg.backup.daily_at.as_str())
+        .keep_days(cfg.backup.keep_days)
+        .protect(&uploads)
         .build()
         .add(s)?;
     BackupPlan::builder()

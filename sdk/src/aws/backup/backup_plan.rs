@@ -12,6 +12,33 @@ use typed_builder::TypedBuilder;
 pub trait Protectable {
     /// The ARN AWS Backup selects it by.
     fn backup_arn(&self) -> Output<String>;
+    /// The AWS managed policies (their paths: `service-role/…` or at the root) the plan's role
+    /// needs for it besides the general backup and restore ones.
+    fn backup_policies(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Why AWS Backup cannot protect it as declared, and the fix.
+    fn backup_refusal(&self) -> Option<(String, String)> {
+        None
+    }
+}
+
+/// An S3 bucket: AWS Backup's S3 policies on the role; versioning required.
+impl Protectable for crate::aws::s3::BucketRef {
+    fn backup_arn(&self) -> Output<String> {
+        self.arn()
+    }
+    fn backup_policies(&self) -> &'static [&'static str] {
+        &["AWSBackupServiceRolePolicyForS3Backup", "AWSBackupServiceRolePolicyForS3Restore"]
+    }
+    fn backup_refusal(&self) -> Option<(String, String)> {
+        (!self.versioned()).then(|| {
+            (
+                format!("bucket `{}` is not versioned, and AWS Backup backs up only versioned buckets", self.urn().name()),
+                "keep the bucket's versioning on (the default)".to_string(),
+            )
+        })
+    }
 }
 
 impl Protectable for Database {
@@ -19,6 +46,9 @@ impl Protectable for Database {
         self.arn()
     }
 }
+
+/// What the plan protects: its ARN, the extra policies its role needs, and a refusal.
+type Protected = (Output<String>, &'static [&'static str], Option<(String, String)>);
 
 /// A weekly rule: day (`SUN` … `SAT`), UTC time, retention.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,8 +86,8 @@ pub struct BackupPlan {
     /// Copy every recovery point to this vault (another region, for disaster recovery).
     #[builder(default, setter(strip_option, into))]
     copy_to_vault_arn: Option<String>,
-    #[builder(default, setter(transform = |p: &dyn Protectable| vec![p.backup_arn()]))]
-    protect: Vec<Output<String>>,
+    #[builder(default, setter(transform = |p: &dyn Protectable| vec![(p.backup_arn(), p.backup_policies(), p.backup_refusal())]))]
+    protect: Vec<Protected>,
     /// Resources tagged `key=value` are protected too.
     #[builder(default, setter(transform = |k: &str, v: &str| Some((k.to_string(), v.to_string()))))]
     by_tag: Option<(String, String)>,
@@ -140,6 +170,9 @@ impl BackupPlan {
             "the plan protects nothing",
             "name what it protects with `.protect(&db)` or `.by_tag(\"backup\", \"daily\")`",
         );
+        for (problem, fix) in self.protect.iter().filter_map(|(.., refusal)| refusal.clone()) {
+            c.error("protect", problem, fix);
+        }
         s.report(c.into_errors());
 
         let stack = s.name().to_string();
@@ -158,12 +191,20 @@ impl BackupPlan {
             .build()
             .add(s)?;
         let mut attachments = Vec::new();
-        for policy in ["AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores"] {
+        let mut policies =
+            vec!["service-role/AWSBackupServiceRolePolicyForBackup", "service-role/AWSBackupServiceRolePolicyForRestores"];
+        for extra in self.protect.iter().flat_map(|(_, extra, _)| extra.iter()) {
+            if !policies.contains(extra) {
+                policies.push(extra);
+            }
+        }
+        for policy in policies {
+            let short = policy.rsplit('/').next().unwrap_or(policy);
             attachments.push(
                 RolePolicyAttachment::builder()
-                    .name(format!("backup-{name}/{policy}"))
+                    .name(format!("backup-{name}/{short}"))
                     .role(&role)
-                    .policy_arn(aws_managed_policy(&format!("service-role/{policy}")))
+                    .policy_arn(aws_managed_policy(policy))
                     .build()
                     .add(s)?,
             );
@@ -201,7 +242,7 @@ impl BackupPlan {
             name: format!("{stack}-{name}"),
             plan_id: Output::<String>::reference(plan.clone(), "id"),
             role_arn: role.arn(),
-            resources: self.protect.clone(),
+            resources: self.protect.iter().map(|(arn, ..)| arn.clone()).collect(),
             tags: self.by_tag.iter().cloned().collect(),
         };
         // The role must hold its policies before AWS Backup assumes it.
