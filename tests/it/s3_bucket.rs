@@ -1,6 +1,7 @@
 //! `Bucket` against the emulator: private (four public access blocks, ACLs off), SSE-KMS with a
 //! bucket key, a policy denying requests without TLS, versioning, lifecycle rules; no-op; drift
-//! (the policy removed by hand) seen by refresh and put back; lifecycle changed in place; a
+//! (the policy removed by hand) seen by refresh and put back; lifecycle changed in place; a new
+//! name replaces the bucket (made before the old one goes); a
 //! destroy of a bucket that holds objects refused until `force_destroy` is set in code, then
 //! emptied (every version) and deleted.
 //!
@@ -15,11 +16,15 @@ use std::sync::Arc;
 const NAME: &str = "fabric-test-uploads";
 
 fn graph(rules: Vec<LifecycleRule>, force_destroy: bool) -> Arc<fabric::model::Graph> {
+    graph_named(NAME, rules, force_destroy)
+}
+
+fn graph_named(name: &str, rules: Vec<LifecycleRule>, force_destroy: bool) -> Arc<fabric::model::Graph> {
     let mut s = Stack::new("files");
     let key = fabric::aws::kms::KmsKey::builder().name("uploads").description("uploads").build().add(&mut s).unwrap();
     let bucket = Bucket::builder()
         .name("uploads")
-        .bucket(NAME)
+        .bucket(name)
         .kms_key(&key)
         .lifecycle(rules)
         .force_destroy(force_destroy)
@@ -104,6 +109,17 @@ async fn bucket_lifecycle() {
     assert!(report.ok(), "{report:?}");
     let lifecycle = s3.get_bucket_lifecycle_configuration().bucket(NAME).send().await.unwrap();
     assert_eq!((lifecycle.rules().len(), lifecycle.rules()[0].expiration().unwrap().days()), (1, Some(3)));
+
+    // A new bucket name is a new bucket: made before the old (empty) one goes.
+    const RENAMED: &str = "fabric-test-uploads-2";
+    let plan = fx.preview(&engine, &graph_named(RENAMED, fewer.clone(), false)).await;
+    assert_eq!(bucket_step(&plan), StepOp::Replace);
+    let (_, report) = fx.deploy(&engine, graph_named(RENAMED, fewer.clone(), false)).await;
+    assert!(report.ok(), "{report:?}");
+    assert!(s3.head_bucket().bucket(NAME).send().await.is_err(), "the old bucket is gone");
+    assert!(s3.head_bucket().bucket(RENAMED).send().await.is_ok());
+    let (_, report) = fx.deploy(&engine, graph(fewer.clone(), false)).await;
+    assert!(report.ok(), "{report:?}");
 
     // The emulator speaks plain HTTP, and the bucket's policy denies object requests without TLS
     // as AWS would: the policy is proven, and taken off by hand to put objects in.
