@@ -175,8 +175,21 @@ fn bad_buckets_are_refused_before_any_call() {
         .build()
         .add(&mut s)
         .unwrap();
+    // Pod Identity is EKS's: a grant to a workload of another cluster is refused by name.
+    let kind = fabric::k8s::ClusterRef::kubeconfig("kind");
+    let api = WebService::builder()
+        .name("api")
+        .cluster(&kind)
+        .image("acme/api:1.0.0")
+        .port(8080)
+        .health(Health::http("/healthz"))
+        .build()
+        .add(&mut s)
+        .unwrap();
+    unversioned.grant(&mut s, &api, fabric::aws::s3::Access::Read).unwrap();
     let text = s.finish().err().unwrap().to_string();
     for expected in [
+        "aws:s3:Bucket \"scratch\" field `grant`: workload `api` runs in cluster `kind`, which is not an EKS cluster of this stack",
         "aws:backup:Plan \"scratch\" field `protect`: bucket `scratch` is not versioned, and AWS Backup backs up only versioned buckets",
         "aws:s3:Bucket \"shouty\" field `bucket`: `Uploads_Bucket` is not a valid bucket name",
         "aws:s3:Bucket \"late\" field `lifecycle[0]`: rule `old` moves objects to GLACIER after 90 days but expires them after 30",

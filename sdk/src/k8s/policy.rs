@@ -54,9 +54,18 @@ impl Reach {
         }
     }
 
-    /// The egress rules of the reaching workload.
+    /// The egress rules of the reaching workload: one, on one port, but for [`Reach::AwsApis`]
+    /// (HTTPS out, and the Pod Identity agent).
     pub fn egress_rules(&self) -> Vec<Value> {
         match self {
+            Reach::Pods { selector, port, .. } => vec![json!({
+                "to": [{"podSelector": {"matchLabels": selector}}],
+                "ports": [{"protocol": "TCP", "port": port}],
+            })],
+            Reach::Cidrs { cidrs, port, .. } => vec![json!({
+                "to": cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect::<Vec<_>>(),
+                "ports": [{"protocol": "TCP", "port": port}],
+            })],
             Reach::AwsApis { .. } => vec![
                 json!({
                     "to": [{"ipBlock": {"cidr": "0.0.0.0/0",
@@ -68,22 +77,6 @@ impl Reach {
                     "ports": [{"protocol": "TCP", "port": 80}],
                 }),
             ],
-            _ => vec![self.egress_rule()],
-        }
-    }
-
-    /// The egress rule of the reaching workload (the first, for [`Reach::AwsApis`]).
-    pub fn egress_rule(&self) -> Value {
-        match self {
-            Reach::AwsApis { .. } => self.egress_rules().remove(0),
-            Reach::Pods { selector, port, .. } => json!({
-                "to": [{"podSelector": {"matchLabels": selector}}],
-                "ports": [{"protocol": "TCP", "port": port}],
-            }),
-            Reach::Cidrs { cidrs, port, .. } => json!({
-                "to": cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c.to_string()}})).collect::<Vec<_>>(),
-                "ports": [{"protocol": "TCP", "port": port}],
-            }),
         }
     }
 
@@ -160,8 +153,8 @@ mod tests {
     fn a_reach_is_one_egress_rule_on_one_port() {
         let db = Reach::Cidrs { name: "db".into(), cidrs: vec!["10.0.128.0/20".parse().unwrap()], port: 5432 };
         assert_eq!(
-            db.egress_rule(),
-            json!({"to": [{"ipBlock": {"cidr": "10.0.128.0/20"}}], "ports": [{"protocol": "TCP", "port": 5432}]})
+            db.egress_rules(),
+            [json!({"to": [{"ipBlock": {"cidr": "10.0.128.0/20"}}], "ports": [{"protocol": "TCP", "port": 5432}]})]
         );
         assert_eq!(db.pod_label(), None);
         let metrics = Reach::Pods {

@@ -92,9 +92,6 @@ pub struct DomainOutputs {
     pub arn: String,
     /// The VPC endpoint's host name (HTTPS on 443).
     pub endpoint: String,
-    /// The subnets as created, in the program's order (a read lists them in AWS's).
-    #[serde(default)]
-    pub subnet_ids: Vec<String>,
 }
 
 pub fn domain_provider() -> Arc<dyn Provider> {
@@ -130,13 +127,13 @@ pub fn engine_version(v: &str) -> Option<(u32, u32)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-fn outputs(d: &DomainStatus, subnet_ids: Vec<String>) -> DomainOutputs {
+fn outputs(d: &DomainStatus) -> DomainOutputs {
     let endpoint = d
         .endpoints()
         .and_then(|e| e.get("vpc").cloned())
         .or_else(|| d.endpoint().map(str::to_string))
         .unwrap_or_default();
-    DomainOutputs { name: d.domain_name().to_string(), arn: d.arn().to_string(), endpoint, subnet_ids }
+    DomainOutputs { name: d.domain_name().to_string(), arn: d.arn().to_string(), endpoint }
 }
 
 /// The domain of that name, if there is one (a domain being deleted reads as gone).
@@ -187,18 +184,6 @@ fn policy_as_input(live: Option<&str>, arn: &str) -> String {
     match parsed {
         Some(p) if p == domain_only_policy(arn) => DOMAIN_ONLY.into(),
         _ => live.unwrap_or_default().to_string(),
-    }
-}
-
-/// `ids` in the order of `recorded` when they are the same set (a read lists them in AWS's order).
-fn in_recorded_order(mut ids: Vec<String>, recorded: &[String]) -> Vec<String> {
-    let mut sorted = ids.clone();
-    sorted.sort();
-    let mut known = recorded.to_vec();
-    known.sort();
-    if sorted == known { recorded.to_vec() } else {
-        ids.sort();
-        ids
     }
 }
 
@@ -293,12 +278,13 @@ impl DomainProvider {
         .await
     }
 
-    /// What the domain shows (the subnets in `recorded`'s order when they are the same).
-    async fn observe(&self, ctx: &Ctx, d: &DomainStatus, recorded: &[String]) -> ProviderResult<(DomainInputs, DomainOutputs)> {
+    /// What the domain shows (the subnets and groups sorted, as the builder gives them).
+    async fn observe(&self, ctx: &Ctx, d: &DomainStatus) -> ProviderResult<(DomainInputs, DomainOutputs)> {
         let tags = all_tags(ctx, d.arn()).await?;
         let cluster = d.cluster_config();
         let vpc = d.vpc_options();
-        let subnet_ids = in_recorded_order(vpc.map(|v| v.subnet_ids().to_vec()).unwrap_or_default(), recorded);
+        let mut subnet_ids = vpc.map(|v| v.subnet_ids().to_vec()).unwrap_or_default();
+        subnet_ids.sort();
         let mut security_group_ids = vpc.map(|v| v.security_group_ids().to_vec()).unwrap_or_default();
         security_group_ids.sort();
         let masters = cluster.filter(|c| c.dedicated_master_enabled() == Some(true)).map(|c| Masters {
@@ -323,7 +309,7 @@ impl DomainProvider {
             dedicated_masters: masters,
             volume_gb: ebs.and_then(|e| e.volume_size()).unwrap_or(0),
             volume_type: ebs.and_then(|e| e.volume_type()).map(|t| t.as_str().to_string()).unwrap_or_default(),
-            subnet_ids: subnet_ids.clone(),
+            subnet_ids,
             security_group_ids,
             at_rest_encryption: d.encryption_at_rest_options().and_then(|e| e.enabled()).unwrap_or(false),
             kms_key_id: None,
@@ -337,7 +323,7 @@ impl DomainProvider {
             access_policy: policy_as_input(d.access_policies(), d.arn()),
             tags: crate::aws::user_tags_of(tags),
         };
-        Ok((inputs, outputs(d, subnet_ids)))
+        Ok((inputs, outputs(d)))
     }
 }
 
@@ -369,7 +355,7 @@ impl TypedProvider for DomainProvider {
         // it); anyone else's is refused before any write.
         if self.owned(ctx, urn, &i.name).await?.is_some() {
             let d = self.wait(ctx, &i.name, false).await?.expect("settled");
-            return Ok(outputs(&d, i.subnet_ids.clone()));
+            return Ok(outputs(&d));
         }
         let policy = domain_only_policy(&domain_arn(ctx, &i.name).await?).to_string();
         let security = security_options(i, true)?;
@@ -407,7 +393,7 @@ impl TypedProvider for DomainProvider {
         )
         .await?;
         let d = self.wait(ctx, &i.name, false).await?.expect("settled");
-        Ok(outputs(&d, i.subnet_ids.clone()))
+        Ok(outputs(&d))
     }
 
     /// An engine upgrade first (`UpgradeDomain`, only upwards: OpenSearch Service refuses a
@@ -469,7 +455,7 @@ impl TypedProvider for DomainProvider {
         }
         sync_tags(ctx, &out.arn, &old.tags, &new.tags).await?;
         let d = get(ctx, name).await?.ok_or_else(|| ProviderError(format!("OpenSearch domain {name} disappeared")))?;
-        Ok(outputs(&d, new.subnet_ids.clone()))
+        Ok(outputs(&d))
     }
 
     /// Deletes the domain and its data (OpenSearch Service keeps no final snapshot), and waits
@@ -487,7 +473,7 @@ impl TypedProvider for DomainProvider {
         let mut read = Vec::with_capacity(items.len());
         for (_, o) in items {
             read.push(match get(ctx, &o.name).await? {
-                Some(d) => Some(self.observe(ctx, &d, &o.subnet_ids).await?),
+                Some(d) => Some(self.observe(ctx, &d).await?),
                 None => None,
             });
         }
@@ -498,7 +484,7 @@ impl TypedProvider for DomainProvider {
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &DomainInputs) -> ProviderResult<Option<DomainOutputs>> {
         let Some(d) = get(ctx, &i.name).await? else { return Ok(None) };
         let tagged = crate::aws::tagged_for(&all_tags(ctx, d.arn()).await?, urn);
-        Ok(tagged.then(|| outputs(&d, i.subnet_ids.clone())))
+        Ok(tagged.then(|| outputs(&d)))
     }
 
     const IMPORT: Import = Import::ById;
@@ -507,7 +493,7 @@ impl TypedProvider for DomainProvider {
     /// on the domain by the first deploy after the import.
     async fn import(&self, ctx: &Ctx, _: &Urn, name: &str) -> Read<Self> {
         match get(ctx, name).await? {
-            Some(d) => Ok(Some(self.observe(ctx, &d, &[]).await?)),
+            Some(d) => Ok(Some(self.observe(ctx, &d).await?)),
             None => Ok(None),
         }
     }
@@ -517,17 +503,19 @@ impl TypedProvider for DomainProvider {
         Ok(get(ctx, &i.name).await?.map(|d| d.domain_name().to_string()).into_iter().collect())
     }
 
-    /// One `ListDomainNames`; the tags of the domains the program's names meet.
+    /// One `ListDomainNames`; the tags of the domains the program's names meet (each described
+    /// for its ARN).
     async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
         let listed = ctx.aws()?.opensearch.list_domain_names().send().await.map_err(|e| call_failed("ListDomainNames", e))?;
-        let mut existing = BTreeMap::new();
-        for d in listed.domain_names() {
-            if let Some(name) = d.domain_name() {
-                let arn = get(ctx, name).await?.map(|d| d.arn().to_string()).unwrap_or_default();
-                existing.insert(name.to_string(), arn);
+        let existing: BTreeMap<String, String> =
+            listed.domain_names().iter().filter_map(|d| d.domain_name()).map(|n| (n.to_string(), n.to_string())).collect();
+        crate::aws::names_held(ctx, items, "name", &existing, |name| async move {
+            match get(ctx, &name).await? {
+                Some(d) => all_tags(ctx, d.arn()).await,
+                None => Ok(Tags::new()),
             }
-        }
-        crate::aws::names_held(ctx, items, "name", &existing, |arn| async move { all_tags(ctx, &arn).await }).await
+        })
+        .await
     }
 }
 
@@ -552,10 +540,4 @@ mod tests {
         assert_eq!(policy_as_input(Some(open), arn), open);
     }
 
-    #[test]
-    fn subnets_read_in_another_order_keep_the_recorded_one() {
-        let recorded = vec!["subnet-b".to_string(), "subnet-a".to_string()];
-        assert_eq!(in_recorded_order(vec!["subnet-a".into(), "subnet-b".into()], &recorded), recorded);
-        assert_eq!(in_recorded_order(vec!["subnet-c".into(), "subnet-a".into()], &recorded), ["subnet-a", "subnet-c"]);
-    }
 }

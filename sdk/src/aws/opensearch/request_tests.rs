@@ -48,8 +48,7 @@ fn inputs(version: &str, instance_type: &str) -> Value {
 }
 
 fn outputs() -> Value {
-    j!({"name": NAME, "arn": ARN, "endpoint": "vpc-demo-search.us-east-2.es.amazonaws.com",
-        "subnet_ids": ["subnet-a", "subnet-b", "subnet-c"]})
+    j!({"name": NAME, "arn": ARN, "endpoint": "vpc-demo-search.us-east-2.es.amazonaws.com"})
 }
 
 /// `DescribeDomain`'s answer: the domain `processing` (or not) in `status`.
