@@ -116,3 +116,17 @@ async fn a_downgrade_is_refused_before_any_request() {
     assert!(script.sent().is_empty(), "{:?}", script.ops());
     script.assert_done();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_domain_that_aws_isolates_fails_the_wait_at_once() {
+    let script = Script::new([
+        json("OpenSearch.UpdateDomainConfig", 200, j!({"DomainConfig": {}})),
+        json("OpenSearch.DescribeDomain", 200, described(true, false, "Isolated")),
+    ]);
+    let err = super::domain_provider()
+        .update(&ctx(&script), &urn(), &inputs("OpenSearch_2.17", "m7g.large.search"), &outputs(), &inputs("OpenSearch_2.17", "r7g.large.search"))
+        .await
+        .unwrap_err();
+    script.assert_done();
+    assert!(err.0.contains("OpenSearch domain demo-search-1a2b3c is isolated by AWS"), "{err}");
+}
