@@ -31,7 +31,7 @@ pub use launch_template::{LaunchTemplate, LaunchTemplateRef};
 pub use nat::{ElasticIp, ElasticIpRef, NatGateway, NatGatewayRef};
 pub use network::{Nat, Network, PrivateSubnet, PublicSubnet, Vpc, Zones};
 pub use peering::{VpcPeeringConnection, VpcPeeringRef};
-pub use private_access::{AccessNames, PrivateAccess};
+pub use private_access::{AccessNames, PrivateAccess, PrivateService};
 pub use route::{Route, RouteRef};
 pub use route_table::{RouteTable, RouteTableAssociation, RouteTableAssociationRef, RouteTableRef};
 pub use security_group::{IngressRule, IngressRuleRef, Protocol, SecurityGroup, SecurityGroupRef};
@@ -44,7 +44,7 @@ pub use zones::AvailabilityZones;
 pub mod prelude {
     pub use super::{
         IngressRule, InternetGateway, Nat, Network, PrivateSubnet, Protocol, PublicSubnet, Route, RouteTable,
-        RouteTableAssociation, SecurityGroup, Subnet, Vpc, Zones, tags,
+        PrivateService, RouteTableAssociation, SecurityGroup, Subnet, Vpc, Zones, tags,
     };
 }
 

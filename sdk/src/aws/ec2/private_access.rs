@@ -4,7 +4,8 @@
 //! ([`PrivateAccess::allow_cluster`]) and the pods' egress ([`PrivateAccess::reach`]).
 //!
 //! Every data service builder composes one, so that what "private, reachable only by what is
-//! named" means is written once.
+//! named" means is written once; its handle implements [`PrivateService`], so that the three
+//! accessors a workload's author calls are written once too.
 
 use super::{IngressRule, Network, Protocol, SecurityGroup, SecurityGroupRef, Tags};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -139,4 +140,37 @@ pub fn require_two_zones(c: &mut Checker, network: &Network, what: &str) {
         format!("the network has {zones} private subnets; {what} needs two zones"),
         "use a network with NAT (`Nat::Single` or `Nat::PerZone`), which has private subnets",
     );
+}
+
+/// A declared data service inside the VPC (a database, a cache, a search domain): its security
+/// group, and the two halves of a workload's access. In [`crate::prelude`].
+///
+/// ```
+/// use fabric::prelude::*;
+/// let mut s = Stack::new("demo");
+/// let net = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add(&mut s).unwrap();
+/// let cache = Redis::builder().name("cache").network(&net).build().add(&mut s).unwrap();
+/// assert_eq!(cache.security_group().urn().name(), "cache/cache");
+/// ```
+pub trait PrivateService {
+    /// The service's network side.
+    fn private_access(&self) -> &PrivateAccess;
+
+    /// The service's own security group (to admit more clients with an `IngressRule`).
+    fn security_group(&self) -> &SecurityGroupRef {
+        self.private_access().security_group()
+    }
+
+    #[cfg(feature = "k8s")]
+    /// What a workload names in `.reach(..)` to connect: the service's subnets on its port, and
+    /// nothing else (the service's security group admits the nodes; this is the pod's half).
+    fn reach(&self) -> crate::k8s::policy::Reach {
+        self.private_access().reach()
+    }
+
+    #[cfg(feature = "k8s")]
+    /// Admits the worker nodes of `cluster` (its pods) on the service's port — and nothing more.
+    fn allow_cluster(&self, s: &mut Stack, cluster: &crate::k8s::ClusterRef) -> crate::Result<()> {
+        self.private_access().allow_cluster(s, cluster)
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::{ReplicationGroupInputs, SubnetGroupInputs, replication_group_provider, subnet_group_provider};
 use crate::aws::ec2::private_access::require_two_zones;
-use crate::aws::ec2::{AccessNames, Network, PrivateAccess, SecurityGroupRef, Tags};
+use crate::aws::ec2::{AccessNames, Network, PrivateAccess, PrivateService, SecurityGroupRef, Tags};
 use crate::model::{Checker, Output, Secret, Stack, Urn};
 use crate::random::Password;
 use typed_builder::TypedBuilder;
@@ -136,23 +136,8 @@ impl Cache {
         self.token.value().zip(host).map(move |(token, host)| Secret::new(format!("rediss://:{}@{host}:{port}", token.expose())))
     }
 
-    /// The cache's own security group (to admit more clients with an `IngressRule`).
-    pub fn security_group(&self) -> &SecurityGroupRef {
-        self.access.security_group()
-    }
 
-    #[cfg(feature = "k8s")]
-    /// What a workload names in `.reach(..)` to connect: the cache's subnets on its port, and
-    /// nothing else (the cache's security group admits the nodes; this is the pod's half).
-    pub fn reach(&self) -> crate::k8s::policy::Reach {
-        self.access.reach()
-    }
 
-    #[cfg(feature = "k8s")]
-    /// Admits the worker nodes of `cluster` (its pods) on the cache's port — and nothing more.
-    pub fn allow_cluster(&self, s: &mut Stack, cluster: &crate::k8s::ClusterRef) -> crate::Result<()> {
-        self.access.allow_cluster(s, cluster)
-    }
 }
 
 /// A replication group id: 1–40 lower-case letters, digits and single hyphens, starting with a
@@ -298,6 +283,12 @@ impl Redis<'_> {
             60,
         );
         s.report(c.into_errors());
+    }
+}
+
+impl PrivateService for Cache {
+    fn private_access(&self) -> &PrivateAccess {
+        &self.access
     }
 }
 

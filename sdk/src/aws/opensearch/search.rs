@@ -3,7 +3,7 @@
 
 use super::{DOMAIN, DOMAIN_ONLY, DomainInputs, Masters, domain_provider, engine_version};
 use crate::aws::ec2::private_access::require_two_zones;
-use crate::aws::ec2::{AccessNames, Network, PrivateAccess, SecurityGroupRef, Tags};
+use crate::aws::ec2::{AccessNames, Network, PrivateAccess, PrivateService, SecurityGroupRef, Tags};
 use crate::model::{Checker, Output, Secret, Stack, Urn};
 use crate::random::Password;
 use typed_builder::TypedBuilder;
@@ -122,23 +122,8 @@ impl Search {
             .map(|(password, host)| Secret::new(format!("https://{MASTER_USER}:{}@{host}", password.expose())))
     }
 
-    /// The domain's own security group (to admit more clients with an `IngressRule`).
-    pub fn security_group(&self) -> &SecurityGroupRef {
-        self.access.security_group()
-    }
 
-    #[cfg(feature = "k8s")]
-    /// What a workload names in `.reach(..)` to connect: the domain's subnets on 443, and nothing
-    /// else (the domain's security group admits the nodes; this is the pod's half).
-    pub fn reach(&self) -> crate::k8s::policy::Reach {
-        self.access.reach()
-    }
 
-    #[cfg(feature = "k8s")]
-    /// Admits the worker nodes of `cluster` (its pods) on 443 — and nothing more.
-    pub fn allow_cluster(&self, s: &mut Stack, cluster: &crate::k8s::ClusterRef) -> crate::Result<()> {
-        self.access.allow_cluster(s, cluster)
-    }
 }
 
 /// A domain name: 3–28 lower-case letters, digits and hyphens, starting with a letter.
@@ -291,6 +276,12 @@ impl SearchDomain<'_> {
             format!("use one of {}", TLS_POLICIES.join(", ")),
         );
         s.report(c.into_errors());
+    }
+}
+
+impl PrivateService for Search {
+    fn private_access(&self) -> &PrivateAccess {
+        &self.access
     }
 }
 

@@ -1,7 +1,7 @@
 //! `RdsPostgres`: a private, encrypted, Multi-AZ PostgreSQL with a generated master password.
 
 use crate::aws::ec2::private_access::require_two_zones;
-use crate::aws::ec2::{AccessNames, Network, PrivateAccess, SecurityGroupRef, Tags};
+use crate::aws::ec2::{AccessNames, Network, PrivateAccess, PrivateService, SecurityGroupRef, Tags};
 use crate::aws::rds::{self, InstanceInputs, SubnetGroupInputs};
 use crate::model::{Checker, Output, Secret, Stack, Urn};
 use crate::random::Password;
@@ -103,22 +103,11 @@ impl Database {
         self.reader_address().map(|host| self.url_at(host))
     }
 
-    #[cfg(feature = "k8s")]
-    /// What a workload names in `.reach(..)` to connect: the database's subnets on 5432, and
-    /// nothing else (the database's security group admits the nodes; this is the pod's half).
-    pub fn reach(&self) -> crate::k8s::policy::Reach {
-        self.access.reach()
-    }
 
     pub fn urn(&self) -> &Urn {
         &self.instance
     }
 
-    #[cfg(feature = "k8s")]
-    /// Admits the worker nodes of `cluster` (its pods) on 5432 — and nothing more.
-    pub fn allow_cluster(&self, s: &mut Stack, cluster: &crate::k8s::ClusterRef) -> crate::Result<()> {
-        self.access.allow_cluster(s, cluster)
-    }
 
     /// The endpoint's host name (an Aurora cluster's writer endpoint).
     pub fn address(&self) -> Output<String> {
@@ -129,10 +118,6 @@ impl Database {
         Output::reference(self.instance.clone(), "arn")
     }
 
-    /// The database's own security group (to admit more clients with an `IngressRule`).
-    pub fn security_group(&self) -> &SecurityGroupRef {
-        self.access.security_group()
-    }
 
     /// `postgres://user:password@host:5432/db?sslmode=require`, as a secret.
     pub fn url(&self) -> Output<Secret<String>> {
@@ -322,5 +307,11 @@ impl RdsPostgres<'_> {
         };
         let instance = s.declare(rds::instance_provider(), name, inputs, vec![]);
         Ok(Database { instance, password, access, username: self.master_username, database: self.database, cluster: false })
+    }
+}
+
+impl PrivateService for Database {
+    fn private_access(&self) -> &PrivateAccess {
+        &self.access
     }
 }
