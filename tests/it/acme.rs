@@ -101,7 +101,9 @@ async fn an_environment_without_config_is_refused_up_front() {
 /// `../shared/kube`), its AWS half on the emulator, through its command line: deploy; a preview
 /// the cluster checks (every object asked, nothing to do); an image change rolled out with
 /// availability never below what it was; a change by another field manager reported by refresh
-/// with that manager and put back by deploy; destroy, after which the namespace is gone.
+/// with that manager and put back by deploy; a rollout of an image that never becomes ready,
+/// reported with the pods' reason once its progress deadline passes (not waited out), the old
+/// pods still serving and the new ReplicaSet left; destroy, after which the namespace is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real cluster: FABRIC_TEST_KUBECONFIG (`cargo xtask test` runs it when that is set; CI starts ../shared/kube)"]
 async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
@@ -117,6 +119,9 @@ async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
     std::fs::create_dir_all(&config).unwrap();
     let dev = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks/acme/config/dev.toml")).unwrap();
     assert!(dev.contains("acme/api:1.4.2"), "the test edits the api image");
+    // A short start-up time: the api's rollouts fail 20 + 15 s after no new pod became ready.
+    let dev = dev.replacen("[api]\n", "[api]\nstart_seconds = 20\n", 1);
+    assert!(dev.contains("start_seconds = 20"), "the test shortens the api's start-up time");
     std::fs::write(config.join("dev.toml"), &dev).unwrap();
     let run = |args: &[&str]| {
         let args = [args, &["--local", "--kubeconfig", kubeconfig.to_str().unwrap()]].concat();
@@ -157,6 +162,30 @@ async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
     let err = run(&["deploy", "--yes"]);
     assert!(err.contains("deploy puts it back") && err.contains("Apply complete"), "{err}");
     assert_eq!(image(deployments.get("api").await.unwrap()), "acme/api:1.4.3");
+
+    // An image whose pods never become ready: the deploy fails once the Deployment's progress
+    // deadline (35 s) has passed, with the pods' reason, well before the step's timeout; the old
+    // pods keep serving, and the new ReplicaSet is left as it is (no --atomic).
+    std::fs::write(config.join("dev.toml"), dev.replace("acme/api:1.4.2", "acme/api:never-ready")).unwrap();
+    let deployment = deployments.get("api").await.unwrap();
+    assert_eq!(deployment.spec.as_ref().unwrap().progress_deadline_seconds, Some(35));
+    let before = deployment.status.unwrap().available_replicas.unwrap_or(0);
+    let watch = fabric_tests::AvailabilityWatch::start(deployments.clone(), "api");
+    let started = std::time::Instant::now();
+    let out = tokio::task::block_in_place(|| {
+        let args = ["deploy", "--yes", "--local", "--kubeconfig", kubeconfig.to_str().unwrap()];
+        fabric_tests::stack_cli_in(crate::stack_command("acme"), &fx, &state, &config, &args)
+    });
+    let took = started.elapsed();
+    let lowest = watch.lowest().await;
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "a rollout that never becomes ready fails the deploy: {err}");
+    assert!(err.contains("Deployment acme/api: the rollout failed"), "{err}");
+    assert!(err.contains("ProgressDeadlineExceeded"), "the controller's verdict: {err}");
+    assert!(err.contains("CrashLoopBackOff"), "the pods' reason: {err}");
+    assert!(took < std::time::Duration::from_secs(35 + 90), "not waited out: took {took:?}");
+    assert!(lowest >= before, "available replicas fell from {before} to {lowest} during the failed rollout");
+    assert_eq!(image(deployments.get("api").await.unwrap()), "acme/api:never-ready", "the new ReplicaSet is left");
 
     run(&["destroy", "--yes"]);
     let namespaces: Api<Namespace> = Api::all(client);

@@ -140,6 +140,11 @@ pub struct WebService<'a> {
     /// Seconds a stopping pod keeps serving while the load balancer drains it.
     #[builder(default = 15)]
     drain_seconds: i64,
+    /// Seconds a new pod may take to start and pass its readiness probe. The rollout's progress
+    /// deadline is this plus [`READY_MARGIN_SECONDS`]: a rollout with no new pod ready by then has
+    /// failed, and the deploy stops and says why (the pods' states) instead of waiting it out.
+    #[builder(default = 60)]
+    start_seconds: i32,
     /// The (non-root) user the container runs as.
     #[builder(default = 10001)]
     run_as_user: i64,
@@ -162,6 +167,10 @@ pub struct WebService<'a> {
     #[builder(default = false)]
     writable_root: bool,
 }
+
+/// What a rollout's progress deadline adds to `start_seconds`: the readiness probe's 10 s (two
+/// failures 5 s apart) to see a pod fail or pass, and the 5 s a pod must stay ready to count.
+pub const READY_MARGIN_SECONDS: i32 = 15;
 
 /// A declared web service.
 #[derive(Clone, Debug)]
@@ -275,6 +284,12 @@ impl WebService<'_> {
             "replicas",
             format!("{min}..={max} cannot keep the service up through a rollout or a node failure"),
             "run at least two replicas (`2..=2`), with the lower bound first",
+        );
+        c.require(
+            (1..=3600).contains(&self.start_seconds),
+            "start_seconds",
+            format!("{} s is not a start-up time", self.start_seconds),
+            "give the seconds a new pod may take to become ready, from 1 to 3600 (the default is 60)",
         );
         c.require(
             (1..=100).contains(&self.cpu_target),
@@ -463,6 +478,7 @@ impl WebService<'_> {
                     }),
                 }),
                 min_ready_seconds: Some(5),
+                progress_deadline_seconds: Some(self.start_seconds + READY_MARGIN_SECONDS),
                 revision_history_limit: Some(5),
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {

@@ -2,7 +2,7 @@
 //! objects this stack owns, batched reads by label.
 
 use super::fields::{self, FieldPath};
-use super::ready::{Readiness, diagnose, readiness};
+use super::ready::{Readiness, diagnose, readiness, stall_limit};
 use super::{ClusterInfo, FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_STACK};
 use crate::aws::AwsCtx;
 use crate::engine::provider::{Ctx, DryRun, Observed, Provider, ProviderError, ProviderResult, RecordedItem};
@@ -380,8 +380,10 @@ impl ObjectProvider {
     }
 
     /// Waits until the object's kind's readiness holds, following it with a watch of that one
-    /// object (`kube::runtime::wait::await_condition`) rather than reading it again and again; on
-    /// timeout, says what is not ready and why (pods, events).
+    /// object (`kube::runtime::wait::await_condition`) rather than reading it again and again.
+    /// Stops early, with the pods' reasons (container states, events), when the rollout has
+    /// failed: a Deployment past its progress deadline, or a StatefulSet or DaemonSet whose
+    /// readiness has not moved for its [`stall_limit`]. On timeout, says what is not ready and why.
     async fn await_ready(
         &self,
         client: &kube::Client,
@@ -390,34 +392,63 @@ impl ObjectProvider {
         applied: DynamicObject,
         timeout: Duration,
     ) -> ProviderResult<DynamicObject> {
-        let waiting = |o: &DynamicObject| match serde_json::to_value(o) {
-            Ok(value) => match readiness(&target.kind, &value) {
-                Readiness::Ready => None,
-                Readiness::Waiting(why) => Some((why, value)),
-            },
-            Err(e) => Some((e.to_string(), Value::Null)),
+        let state = |o: &DynamicObject| match serde_json::to_value(o) {
+            Ok(value) => (readiness(&target.kind, &value), value),
+            Err(e) => (Readiness::Waiting(e.to_string()), Value::Null),
         };
-        if waiting(&applied).is_none() {
-            return Ok(applied);
-        }
+        let (mut now, mut value) = state(&applied);
         let uid = applied.metadata.uid.clone();
-        // Ends the wait: ready, or gone (or replaced by another object of that name).
-        let settled = |o: Option<&DynamicObject>| o.is_none_or(|o| o.metadata.uid != uid || waiting(o).is_none());
+        let stall = stall_limit(&target.kind, &value);
+        let deadline = tokio::time::Instant::now() + timeout;
         let gone = || ProviderError(format!("{}: deleted while waiting for it", target.describe()));
-        match tokio::time::timeout(timeout, await_condition(api.clone(), &target.name, settled)).await {
-            Ok(Ok(Some(o))) if o.metadata.uid == uid => Ok(o),
-            Ok(Ok(_)) => Err(gone()),
-            Ok(Err(e)) => Err(ProviderError(format!("{}: watching it: {e}", target.describe()))),
-            Err(_) => {
-                let current =
-                    api.get_opt(&target.name).await.map_err(|e| explain(target, "read", e))?.ok_or_else(gone)?;
-                let Some((why, value)) = waiting(&current) else { return Ok(current) };
-                let detail = diagnose(client, &value).await;
-                Err(ProviderError(format!(
-                    "{}: not ready after {}: {why}{detail}",
-                    target.describe(),
-                    humantime::format_duration(Duration::from_secs(timeout.as_secs()))
-                )))
+        let failed = |why: &str, detail: String| {
+            ProviderError(format!("{}: the rollout failed: {why}{detail}", target.describe()))
+        };
+        loop {
+            let why = match now {
+                Readiness::Ready => return Ok(serde_json::from_value(value).unwrap_or(applied)),
+                Readiness::Failed(why) => return Err(failed(&why, diagnose(client, &value).await)),
+                Readiness::Waiting(why) => why,
+            };
+            // Ends one watch: ready, failed, gone (or replaced by another object of that name),
+            // or, for a kind with a stall limit, progress (what it waits for has changed, which
+            // restarts the stall clock with a new watch).
+            let moved = |o: Option<&DynamicObject>| {
+                o.is_none_or(|o| {
+                    o.metadata.uid != uid
+                        || match state(o).0 {
+                            Readiness::Waiting(w) => stall.is_some() && w != why,
+                            _ => true,
+                        }
+                })
+            };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let window = stall.map_or(left, |s| s.min(left));
+            match tokio::time::timeout(window, await_condition(api.clone(), &target.name, moved)).await {
+                Ok(Ok(Some(o))) if o.metadata.uid == uid => (now, value) = state(&o),
+                Ok(Ok(_)) => return Err(gone()),
+                Ok(Err(e)) => return Err(ProviderError(format!("{}: watching it: {e}", target.describe()))),
+                Err(_) => {
+                    let current =
+                        api.get_opt(&target.name).await.map_err(|e| explain(target, "read", e))?.ok_or_else(gone)?;
+                    let (latest, latest_value) = state(&current);
+                    let Readiness::Waiting(latest_why) = latest else {
+                        (now, value) = (latest, latest_value);
+                        continue;
+                    };
+                    let detail = diagnose(client, &latest_value).await;
+                    let seconds = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+                    return Err(if tokio::time::Instant::now() < deadline {
+                        let stall = stall.unwrap_or(window);
+                        failed(&format!("no progress in {} ({latest_why})", seconds(stall)), detail)
+                    } else {
+                        ProviderError(format!(
+                            "{}: not ready after {}: {latest_why}{detail}",
+                            target.describe(),
+                            seconds(timeout)
+                        ))
+                    });
+                }
             }
         }
     }

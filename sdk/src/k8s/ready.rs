@@ -10,11 +10,46 @@ use kube::api::ListParams;
 use kube::runtime::wait::{Condition, conditions};
 use serde_json::Value;
 
-/// Whether an object is ready, or what it is waiting for.
+/// Whether an object is ready, what it is waiting for, or why it never will be.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Readiness {
     Ready,
     Waiting(String),
+    /// The controller gave up: a Deployment whose rollout passed its progress deadline
+    /// (`Progressing=False`, `ProgressDeadlineExceeded`). Waiting longer changes nothing.
+    Failed(String),
+}
+
+/// How long a StatefulSet or DaemonSet may go without progress (its readiness unchanged) before
+/// its rollout counts as failed: the annotation `fabric.dev/progress-deadline-seconds`, or the
+/// 600 s Kubernetes gives a Deployment by default. A Deployment's own `progressDeadlineSeconds`
+/// is its controller's to enforce (see [`Readiness::Failed`]); other kinds have none.
+pub fn stall_limit(kind: &str, object: &Value) -> Option<std::time::Duration> {
+    if !matches!(kind, "StatefulSet" | "DaemonSet") {
+        return None;
+    }
+    let annotated = object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(PROGRESS_DEADLINE_ANNOTATION))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<u64>().ok());
+    Some(std::time::Duration::from_secs(annotated.unwrap_or(600)))
+}
+
+/// The annotation that gives a StatefulSet or DaemonSet its progress deadline, in seconds.
+pub const PROGRESS_DEADLINE_ANNOTATION: &str = "fabric.dev/progress-deadline-seconds";
+
+/// A Deployment's rollout that its controller has given up on, with the controller's message.
+fn deadline_exceeded(object: &Value) -> Option<String> {
+    let d: Deployment = typed(object)?;
+    let condition = d.status?.conditions?.into_iter().find(|c| c.type_ == "Progressing")?;
+    (condition.status == "False" && condition.reason.as_deref() == Some("ProgressDeadlineExceeded")).then(|| {
+        let deadline = d.spec.and_then(|s| s.progress_deadline_seconds).unwrap_or(600);
+        format!(
+            "the rollout made no progress within its deadline of {deadline} s (ProgressDeadlineExceeded: {})",
+            condition.message.unwrap_or_default()
+        )
+    })
 }
 
 fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
@@ -31,6 +66,12 @@ fn observed(v: &Value) -> Result<(), String> {
 /// Readiness of `object` (its JSON form) of `kind`. Kinds without a notion of readiness are
 /// ready once applied.
 pub fn readiness(kind: &str, object: &Value) -> Readiness {
+    if kind == "Deployment"
+        && observed(object).is_ok()
+        && let Some(why) = deadline_exceeded(object)
+    {
+        return Readiness::Failed(why);
+    }
     let waiting = |why: String| Readiness::Waiting(why);
     let check = || -> Result<(), String> {
         match kind {
@@ -195,6 +236,35 @@ mod tests {
             Readiness::Waiting("2 of 3 replicas updated, 3 available, 4 running in all".into())
         );
         assert!(matches!(readiness("Deployment", &deployment(2, 2, 3, 3, 3, false)), Readiness::Waiting(_)));
+    }
+
+    #[test]
+    fn a_rollout_past_its_progress_deadline_has_failed_once_the_controller_saw_the_spec() {
+        let mut d = deployment(2, 2, 1, 3, 4, false);
+        d["spec"]["progressDeadlineSeconds"] = json!(75);
+        d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+            "message": "ReplicaSet \"web-5d4\" has timed out progressing."}]);
+        assert_eq!(
+            readiness("Deployment", &d),
+            Readiness::Failed(
+                "the rollout made no progress within its deadline of 75 s (ProgressDeadlineExceeded: \
+                 ReplicaSet \"web-5d4\" has timed out progressing.)"
+                    .into()
+            )
+        );
+        // A new spec the controller has not seen yet: the old verdict does not hold for it.
+        d["metadata"]["generation"] = json!(3);
+        assert!(matches!(readiness("Deployment", &d), Readiness::Waiting(_)));
+    }
+
+    #[test]
+    fn stateful_sets_and_daemon_sets_stall_after_their_annotated_deadline_or_600_s() {
+        let plain = json!({"metadata": {"name": "db"}});
+        assert_eq!(stall_limit("StatefulSet", &plain), Some(std::time::Duration::from_secs(600)));
+        let annotated = json!({"metadata": {"annotations": {PROGRESS_DEADLINE_ANNOTATION: "90"}}});
+        assert_eq!(stall_limit("DaemonSet", &annotated), Some(std::time::Duration::from_secs(90)));
+        assert_eq!(stall_limit("Deployment", &annotated), None, "the Deployment controller enforces its own");
+        assert_eq!(stall_limit("ConfigMap", &plain), None);
     }
 
     #[test]

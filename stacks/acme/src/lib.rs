@@ -68,6 +68,13 @@ pub struct Service {
     pub image: String,
     /// `[min, max]` pods; the autoscaler moves between them.
     pub replicas: [i32; 2],
+    /// Seconds a new pod may take to become ready before its rollout counts as failed (60).
+    #[serde(default = "default_start_seconds")]
+    pub start_seconds: i32,
+}
+
+fn default_start_seconds() -> i32 {
+    60
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,6 +357,7 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .port(8443)
         .health(Health::http("/healthz"))
         .replicas(api_min..=api_max)
+        .start_seconds(cfg.api.start_seconds)
         .env("POSTGRES_URL", db.url_at(db_name.host()))
         .env("REDIS_URL", cache.url())
         .env("METRICS_URL", metrics.url())
@@ -375,6 +383,7 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
         .port(8080)
         .health(Health::http("/"))
         .replicas(ui_min..=ui_max)
+        .start_seconds(cfg.ui.start_seconds)
         .env("API_URL", format!("https://api.{}", cfg.domain))
         .route(&edge, &format!("www.{}", cfg.domain))
         .build()
