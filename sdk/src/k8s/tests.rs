@@ -343,6 +343,64 @@ async fn a_rollout_that_times_out_says_which_pods_are_stuck_and_why() {
     assert!(err.contains("event web-7f9c-x2 Failed: Failed to pull image"), "{err}");
 }
 
+/// A StatefulSet has no progress deadline of its own: one whose readiness does not move for its
+/// `fabric.dev/progress-deadline-seconds` fails the step then, with its pods' reasons, long
+/// before the step's timeout (10 min here).
+#[tokio::test]
+async fn a_stateful_set_that_makes_no_progress_fails_at_its_deadline_not_its_timeout() {
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let mut manifest = deployment();
+    manifest["kind"] = json!("StatefulSet");
+    manifest["metadata"]["annotations"] = json!({crate::k8s::ready::PROGRESS_DEADLINE_ANNOTATION: "1"});
+    let (urn, inputs) = inputs_of("demo", manifest.clone());
+    let provider = provider::provider_for(urn.type_name());
+    let started = std::time::Instant::now();
+    let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
+    let mut stuck = manifest;
+    stuck["metadata"]["uid"] = json!("uid-1");
+    stuck["metadata"]["generation"] = json!(1);
+    stuck["metadata"]["labels"] = json!({LABEL_MANAGED_BY: "fabric", LABEL_STACK: "demo"});
+    stuck["status"] = json!({"observedGeneration": 1, "replicas": 2, "readyReplicas": 1, "updatedReplicas": 2,
+        "currentRevision": "web-1", "updateRevision": "web-1"});
+    absent(&mut server).await;
+    let patch = next(&mut server, 200, stuck.clone()).await;
+    assert_eq!(patch.path, "/apis/apps/v1/namespaces/apps/statefulsets/web");
+    // The watch keeps seeing one of two pods ready, until the provider stops it after 1 s.
+    loop {
+        let (req, send) = server.next_request().await.unwrap();
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or_default().to_string();
+        if path == "/apis/apps/v1/namespaces/apps/statefulsets" {
+            let answer = if query.contains("watch=true") {
+                event("MODIFIED", stuck.clone())
+            } else {
+                list_of("StatefulSetList", vec![stuck.clone()])
+            };
+            send.send_response(json_response(answer));
+            continue;
+        }
+        if path == "/api/v1/namespaces/apps/pods" {
+            send.send_response(json_response(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                {"metadata": {"name": "web-1"}, "status": {"phase": "Running",
+                    "conditions": [{"type": "Ready", "status": "False"}],
+                    "containerStatuses": [{"name": "web", "image": "nginx:1.27", "imageID": "", "ready": false,
+                        "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff",
+                        "message": "back-off 40s restarting failed container"}}}]}}]})));
+            break;
+        }
+        assert_eq!((req.method().as_str(), path.as_str()), ("GET", "/apis/apps/v1/namespaces/apps/statefulsets/web"));
+        send.send_response(json_response(stuck.clone()));
+    }
+    next(&mut server, 200, json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": []})).await;
+    let err = call.await.unwrap().unwrap_err().to_string();
+    assert!(
+        err.starts_with("StatefulSet apps/web: the rollout failed: no progress in 1s (1 of 2 replicas ready"),
+        "{err}"
+    );
+    assert!(err.contains("pod web-1: phase Running; container web: CrashLoopBackOff"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "stopped at the deadline, not the timeout");
+}
+
 fn json_response(v: Value) -> Response<Body> {
     Response::builder()
         .status(200)
