@@ -25,6 +25,7 @@ mod network;
 mod opensearch;
 mod rds;
 mod reference;
+mod rollback;
 mod route53;
 mod s3_backend;
 mod s3_bucket;

@@ -25,6 +25,7 @@ pub struct FaultProxy {
     pub counts: Arc<FaultCounts>,
     stop: Arc<AtomicBool>,
     rate: Arc<Mutex<f64>>,
+    refusal: Arc<Mutex<Option<Vec<String>>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -39,15 +40,17 @@ impl FaultProxy {
         let counts = Arc::new(FaultCounts::default());
         let stop = Arc::new(AtomicBool::new(false));
         let rate = Arc::new(Mutex::new(rate));
+        let refusal: Arc<Mutex<Option<Vec<String>>>> = Arc::new(Mutex::new(None));
         let rng = Arc::new(Mutex::new(Schedule { rng: StdRng::seed_from_u64(seed), owed: 0.0, next_kind: 0 }));
         let thread = {
-            let (counts, stop, rate) = (counts.clone(), stop.clone(), rate.clone());
+            let (counts, stop, rate, refusal) = (counts.clone(), stop.clone(), rate.clone(), refusal.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     match listener.accept() {
                         Ok((client, _)) => {
                             let (counts, rate, schedule) = (counts.clone(), rate.clone(), rng.clone());
-                            std::thread::spawn(move || serve(client, upstream, &counts, &rate, &schedule));
+                            let refusal = refusal.clone();
+                            std::thread::spawn(move || serve(client, upstream, &counts, &rate, &schedule, &refusal));
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             std::thread::sleep(Duration::from_millis(5))
@@ -57,11 +60,23 @@ impl FaultProxy {
                 }
             })
         };
-        FaultProxy { port, counts, stop, rate, thread: Some(thread) }
+        FaultProxy { port, counts, stop, rate, refusal, thread: Some(thread) }
     }
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Refuses the next request whose body holds every one of `parts` with a definite EC2 error
+    /// (HTTP 400 `InvalidParameterValue`, which no retry changes), once; it never reaches the
+    /// emulator.
+    pub fn refuse_next(&self, parts: &[&str]) {
+        *self.refusal.lock().unwrap() = Some(parts.iter().map(|p| p.to_string()).collect());
+    }
+
+    /// Whether the refusal asked for has been made.
+    pub fn refused(&self) -> bool {
+        self.refusal.lock().unwrap().is_none()
     }
 
     /// From now on, spoil this share of the requests.
@@ -136,11 +151,34 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
     Some(req)
 }
 
-fn serve(client: TcpStream, upstream: u16, counts: &FaultCounts, rate: &Mutex<f64>, schedule: &Mutex<Schedule>) {
+fn serve(
+    client: TcpStream,
+    upstream: u16,
+    counts: &FaultCounts,
+    rate: &Mutex<f64>,
+    schedule: &Mutex<Schedule>,
+    refusal: &Mutex<Option<Vec<String>>>,
+) {
     client.set_nonblocking(false).ok();
     let mut reader = BufReader::new(client.try_clone().expect("clone"));
     let mut client = client;
     while let Some(req) = read_request(&mut reader) {
+        let refuse = {
+            let mut wanted = refusal.lock().unwrap();
+            let body = String::from_utf8_lossy(&req.body);
+            let hit = wanted.as_ref().is_some_and(|parts| parts.iter().all(|p| body.contains(p.as_str())));
+            if hit {
+                *wanted = None;
+            }
+            hit
+        };
+        if refuse {
+            let xml = "<Response><Errors><Error><Code>InvalidParameterValue</Code><Message>refused by the test's proxy</Message></Error></Errors><RequestID>refused-1</RequestID></Response>";
+            if respond(&mut client, 400, &[("content-type", "text/xml")], xml.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
         let rate = *rate.lock().unwrap();
         let fault = schedule.lock().unwrap().next(rate);
         let (spoil, kind) = (fault.is_some(), fault.unwrap_or(0));

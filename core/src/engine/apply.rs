@@ -172,6 +172,16 @@ fn build_tasks(plan: &Plan, graph: Option<&Graph>, state: &State) -> (Vec<Task>,
     let delete_first: std::collections::HashSet<&Urn> =
         plan.steps.iter().filter(|s| s.delete_first).map(|s| &s.urn).collect();
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
+    // What the run makes or changes (the create half of a delete-first replacement waits for
+    // its delete, so it is left out: that delete must come first).
+    let makes: Vec<usize> = tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            matches!(t.op, Op::Create | Op::Update | Op::Replace | Op::Import) && !delete_first.contains(&t.urn)
+        })
+        .map(|(i, _)| i)
+        .collect();
     for (i, task) in tasks.iter().enumerate() {
         match task.op {
             Op::Create | Op::Update | Op::Replace | Op::Import => {
@@ -199,6 +209,10 @@ fn build_tasks(plan: &Plan, graph: Option<&Graph>, state: &State) -> (Vec<Task>,
                 deps[i].extend(task.moved_to.as_ref().and_then(|to| main.get(to)).copied());
             }
             Op::Delete | Op::DeleteRetired => {
+                // Deletes run last, after every create, update and replacement of the run: a
+                // run that fails stops before anything is gone, so the way back (`deploy
+                // --atomic`, `rollback`) still has every old instance to return to.
+                deps[i].extend(makes.iter().copied());
                 // An old instance goes after the new one is made (or updated): never without a
                 // successor, and under the resource's latest settings.
                 if task.op == Op::DeleteRetired

@@ -167,3 +167,26 @@ async fn names_held_by_others_are_problems_before_any_write() {
     assert_eq!(report.checked, ["test:Thing (2 names)"]);
     assert!(h.cloud.calls().is_empty(), "reads only: {:?}", h.cloud.calls());
 }
+
+/// Deletes run last: a resource that leaves the program is not deleted while a create of the
+/// same run has failed (the way back, `deploy --atomic` or `rollback`, still has it).
+#[tokio::test]
+async fn a_failed_create_stops_the_runs_deletes_even_unrelated_ones() {
+    let h = harness().await;
+    let (_, report) = h
+        .deploy(h.graph(|s, p| {
+            Thing::new("old").value("1").add(s, p);
+        }))
+        .await;
+    assert!(report.ok());
+    h.cloud.refuse_on("new");
+    let (_, report) = h
+        .deploy(h.graph(|s, p| {
+            Thing::new("new").value("1").add(s, p);
+        }))
+        .await;
+    assert_eq!(report.failed().count(), 1, "{report:?}");
+    assert_eq!(report.skipped().count(), 1, "the delete of `old` did not start: {report:?}");
+    let state = h.engine.store.load().await.unwrap();
+    assert!(state.resources.keys().any(|u| u.name() == "old"), "`old` is still there and recorded");
+}

@@ -59,6 +59,8 @@ pub struct Stack {
     scopes: Vec<Options>,
     /// How other stacks' outputs are read ([`Stack::reference`]).
     references: Option<super::reference::ReferenceReader>,
+    /// Deploys of this stack are atomic ([`Stack::set_atomic`]).
+    atomic: bool,
 }
 
 /// Whether `name` may name a resource: 1–128 of `A-Z a-z 0-9 - _ . /`, not starting with `/`.
@@ -83,6 +85,7 @@ impl Stack {
             region: None,
             scopes: Vec::new(),
             references: None,
+            atomic: false,
         }
     }
 
@@ -322,6 +325,12 @@ impl Stack {
         self.region.as_deref()
     }
 
+    /// Makes every deploy of this stack atomic, as `deploy --atomic` does: a deploy that fails
+    /// returns the fabric to its last successful revision (for example from a prod config).
+    pub fn set_atomic(&mut self, atomic: bool) {
+        self.atomic = atomic;
+    }
+
     /// Whether an output of this name is exported.
     pub fn has_export(&self, name: &str) -> bool {
         self.exports.contains_key(name)
@@ -431,6 +440,7 @@ impl Stack {
         let mut graph = Graph::new(self.name, out, self.exports);
         graph.region = self.region;
         graph.warnings = self.warnings;
+        graph.atomic = self.atomic;
         Ok(graph)
     }
 }
@@ -443,6 +453,7 @@ pub struct Graph {
     pub(crate) index: HashMap<Urn, usize>,
     exports: BTreeMap<String, InputsFn>,
     warnings: Vec<ValidationError>,
+    atomic: bool,
 }
 
 /// One declared resource.
@@ -471,7 +482,47 @@ impl Node {
 impl Graph {
     fn new(stack: String, nodes: Vec<Node>, exports: BTreeMap<String, InputsFn>) -> Self {
         let index = nodes.iter().enumerate().map(|(i, n)| (n.urn.clone(), i)).collect();
-        Graph { stack, nodes, index, exports, region: None, warnings: Vec::new() }
+        Graph { stack, nodes, index, exports, region: None, warnings: Vec::new(), atomic: false }
+    }
+
+    /// Whether the program asked for atomic deploys ([`Stack::set_atomic`]).
+    pub fn atomic(&self) -> bool {
+        self.atomic
+    }
+
+    /// A recorded revision as a graph: each resource with the inputs it had then (references
+    /// already resolved: constants), the dependencies it had then, and the stack outputs then.
+    /// `provider_of` finds each type's provider, `options_of` each resource's options (those of
+    /// the program where it still declares the resource). What `rollback` plans and applies.
+    pub fn of_revision(
+        stack: &str,
+        region: Option<&str>,
+        inputs: &BTreeMap<String, Value>,
+        deps: &BTreeMap<String, Vec<Urn>>,
+        outputs: &BTreeMap<String, Value>,
+        provider_of: impl Fn(&str) -> Option<Arc<dyn Provider>>,
+        options_of: impl Fn(&Urn) -> Options,
+    ) -> Result<Graph, String> {
+        let mut s = Stack::new(stack);
+        if let Some(region) = region {
+            s.set_region(region);
+        }
+        for (key, value) in inputs {
+            let urn = Urn::parse(key).ok_or_else(|| format!("`{key}` is not a resource URN"))?;
+            if urn.stack() != stack {
+                return Err(format!("it holds `{key}`, a resource of stack `{}`", urn.stack()));
+            }
+            let provider = provider_of(urn.type_name())
+                .ok_or_else(|| format!("no provider for type `{}` (of `{key}`) in this program", urn.type_name()))?;
+            let value = value.clone();
+            let on = deps.get(key).cloned().unwrap_or_default();
+            s.with(options_of(&urn), |s| s.declare(provider, urn.name(), value, on));
+        }
+        for (name, value) in outputs {
+            let value = value.clone();
+            s.exports.insert(name.clone(), Arc::new(move || Ok(value.clone())));
+        }
+        s.finish().map_err(|e| e.to_string())
     }
 
     /// What [`Stack::warn`] recorded: settings that work but are risky.

@@ -38,6 +38,23 @@ pub struct HistoryDetail {
     pub inputs: BTreeMap<String, Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<JournalEntry>,
+    /// What each resource depended on (deploys and rollbacks since detail format 2): with
+    /// `inputs`, what `rollback` needs to apply the revision again in dependency order.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deps: BTreeMap<String, Vec<crate::model::Urn>>,
+    /// The stack outputs after the run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, Value>,
+    /// 2 for a detail `rollback` can return to (it has `deps`); absent (0) before.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub format: u32,
+}
+
+/// The detail format `rollback` can return to.
+pub const REVISION_FORMAT: u32 = 2;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn detail_name(id: u64) -> String {

@@ -418,7 +418,7 @@ fn cannot_apply(state: &State, entry: &JournalEntry) -> Option<String> {
 }
 
 async fn record_entries(engine: &Engine, op: &str, summary: String, entries: Vec<JournalEntry>) -> Option<u64> {
-    let detail = HistoryDetail { inputs: BTreeMap::new(), entries };
+    let detail = HistoryDetail { entries, ..Default::default() };
     record_history(engine, op, summary, "succeeded".into(), detail).await
 }
 
@@ -535,7 +535,7 @@ pub(super) async fn import_command(
         state.apply(e);
     }
     engine.store.save(state).await?;
-    let detail = HistoryDetail { inputs: BTreeMap::new(), entries };
+    let detail = HistoryDetail { entries, ..Default::default() };
     let hid = record_history(engine, "import", format!("imported {id} as {urn}"), "succeeded".into(), detail).await;
     eprintln!(
         "imported `{id}` as {} into stack `{stack}`{}",

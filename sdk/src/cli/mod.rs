@@ -3,12 +3,13 @@
 //! ```text
 //! <stack> deploy|preview|destroy|refresh|outputs [NAME]|render|graph [--mermaid]|unlock
 //!         |import <urn> <id>|import --discover|state list|show|rm|mv|unprotect|undo|history|diff A B
-//!         |verify [--no-canary]
-//!         [--local] [--json] [--yes] [--parallel N] [--backend s3://bucket/prefix] [--refresh]
+//!         |verify [--no-canary]|rollback [--to N]
+//!         [--local] [--json] [--yes] [--atomic] [--parallel N] [--backend s3://bucket/prefix] [--refresh]
 //!         [--target URN]… [--exclude URN]…
 //! ```
 
 mod day2;
+mod rollback;
 pub use day2::StateLocator;
 
 use crate::aws::AwsCtx;
@@ -42,6 +43,11 @@ struct Cli {
     /// Do not ask for confirmation (required without a terminal).
     #[arg(long, short = 'y', global = true)]
     yes: bool,
+    /// Deploy: if a step fails (a rollout included), return to the last successful revision
+    /// (shown, journalled, recorded as `rollback`; implies --yes for it). Preview: say what
+    /// such a return could not undo. A program can make it the default (`Stack::set_atomic`).
+    #[arg(long, global = true)]
+    atomic: bool,
     /// At most this many provider calls at once.
     #[arg(long, global = true, default_value_t = 32)]
     parallel: usize,
@@ -132,6 +138,13 @@ enum Verb {
     History,
     /// What changed in the desired inputs between two history entries.
     Diff { a: u64, b: u64 },
+    /// Return the stack to a revision in its history (the last successful deploy by default):
+    /// its recorded inputs are planned and applied, without running the program for them.
+    Rollback {
+        /// The history entry to return to (a successful deploy or rollback).
+        #[arg(long)]
+        to: Option<u64>,
+    },
     /// Check the deployed fabric: records, listeners, HTTPS, DNS through the zone's name servers,
     /// and a canary rolled from v1 to v2 under requests. One line per check; exit 1 on a failure.
     Verify {
@@ -654,6 +667,7 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
         Verb::Import { urn, id, discover } => {
             day2::import_command(cli, &mut session, &graph, urn.as_deref(), id.as_deref(), *discover).await
         }
+        Verb::Rollback { to } => rollback::rollback_command(cli, &mut session, &graph, *to).await,
         _ => run_verb(cli, &mut session, &graph).await,
     };
     interrupts.abort();
@@ -746,6 +760,16 @@ async fn run_verb(cli: &Cli, session: &mut Session<'_>, graph: &Arc<Graph>) -> c
                     return Ok(2);
                 }
             }
+            let atomic = cli.atomic || graph.atomic();
+            if atomic && plan.has_changes() {
+                let lost = rollback::cannot_go_back(&plan);
+                if lost.is_empty() {
+                    eprintln!("Atomic: if a step fails, everything this deploy changed goes back.");
+                } else {
+                    eprintln!("Atomic: if a step fails, this deploy goes back, except:");
+                    lost.iter().for_each(|l| eprintln!("  - {l}"));
+                }
+            }
             if matches!(cli.verb, Verb::Preview) {
                 return Ok(0);
             }
@@ -753,17 +777,35 @@ async fn run_verb(cli: &Cli, session: &mut Session<'_>, graph: &Arc<Graph>) -> c
                 eprintln!("Nothing was changed.");
                 return Ok(1);
             }
+            // Where an atomic deploy returns to: found before anything changes, so that a stack
+            // with nothing to return to says so up front.
+            let was_empty = session.state().resources.is_empty();
             let t0 = Instant::now();
             let report = session.apply(graph.clone(), &plan).await?;
             let state = session.state();
             if plan.has_changes() {
                 eprint!("{}", render_report(&report, t0.elapsed()));
             }
-            let detail = crate::state::history::HistoryDetail {
-                inputs: day2::desired_inputs(graph, state),
-                entries: Vec::new(),
-            };
-            day2::record_history(engine, "deploy", day2::summary_line(&plan), outcome(&report), detail).await;
+            let detail = rollback::revision_detail(graph, state);
+            let id = day2::record_history(engine, "deploy", day2::summary_line(&plan), outcome(&report), detail).await;
+            if atomic && !report.ok() && !interrupted() {
+                match rollback::find(session, None, id).await {
+                    Ok(Some(rev)) => {
+                        let why = format!("revision {} failed", id.map(|i| i.to_string()).unwrap_or_default());
+                        rollback::roll_back(session, graph, &rev, why.trim()).await?;
+                    }
+                    Ok(None) if was_empty => {
+                        // The first deploy: the way back is to nothing.
+                        let empty = rollback::Revision::empty();
+                        rollback::roll_back(session, graph, &empty, "the first deploy failed").await?;
+                    }
+                    Ok(None) => eprintln!(
+                        "warning: --atomic: this stack has no successful deploy recorded to return to; nothing was rolled back"
+                    ),
+                    Err(problem) => eprintln!("warning: --atomic: nothing was rolled back: {problem}"),
+                }
+            }
+            let state = session.state();
             report_emulator_gaps(state);
             write_kubeconfigs(cli, graph.stack(), &state.outputs);
             print_outputs(cli, &state.outputs);
@@ -787,7 +829,7 @@ async fn run_verb(cli: &Cli, session: &mut Session<'_>, graph: &Arc<Graph>) -> c
             eprint!("{}", render_report(&report, t0.elapsed()));
             let remaining: std::collections::BTreeMap<String, serde_json::Value> =
                 state.resources.iter().map(|(u, r)| (u.to_string(), r.inputs.clone())).collect();
-            let detail = crate::state::history::HistoryDetail { inputs: remaining, entries: Vec::new() };
+            let detail = crate::state::history::HistoryDetail { inputs: remaining, ..Default::default() };
             day2::record_history(engine, "destroy", day2::summary_line(&plan), outcome(&report), detail).await;
             Ok(if report.ok() { 0 } else { 1 })
         }

@@ -28,6 +28,8 @@ pub struct Config {
     pub tags: Vec<(String, String)>,
     /// The port the application listens on (admitted from the load balancer only).
     pub app_port: i32,
+    /// Admit SSH (22) from this range, with a security group of its own (`ssh`): none by default.
+    pub ssh_from: Option<String>,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             ],
             tags: vec![("team".into(), "platform".into())],
             app_port: 8080,
+            ssh_from: None,
         }
     }
 }
@@ -116,6 +119,24 @@ pub fn program_with(cfg: &Config) -> impl FnOnce(&mut Stack) -> fabric::Result<(
             .description("From the load balancer")
             .build()
             .add(s)?;
+        if let Some(range) = &cfg.ssh_from {
+            let ssh = SecurityGroup::builder()
+                .name("ssh")
+                .vpc(&vpc)
+                .description("SSH from the operators range")
+                .tags(cfg.tags.iter().cloned().collect::<fabric::aws::ec2::Tags>())
+                .build()
+                .add(s)?;
+            IngressRule::builder()
+                .name("ssh-from-operators")
+                .group(&ssh)
+                .protocol(Protocol::Tcp)
+                .ports(22..=22)
+                .from_cidr(range.as_str())
+                .description("SSH from the operators")
+                .build()
+                .add(s)?;
+        }
         s.export("vpc_id", vpc.id());
         s.export("public_subnet_ids", Output::all(subnet_ids));
         s.export("lb_security_group_id", lb.id());

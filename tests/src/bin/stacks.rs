@@ -11,10 +11,21 @@ fn main() {
         Some("acme") => fabric::cli::run_with_args_env("acme", args, Some("dev"), acme::program),
         Some("dns") => fabric::cli::run_with_args_env("dns", args, Some("develop"), dns::program),
         Some("example") => fabric::cli::run_with_args("example", args, example::program),
+        // The example's next version, for the rollback tests: other tags (every resource
+        // updated), the app on 9090 (its rule replaced), and SSH admitted (two new resources).
+        Some("example-next") => {
+            let cfg = example::Config {
+                tags: vec![("team".into(), "edge".into())],
+                app_port: 9090,
+                ssh_from: Some("203.0.113.0/24".into()),
+                ..Default::default()
+            };
+            fabric::cli::run_with_args("example", args, example::program_with(&cfg))
+        }
         Some("kind-demo") => fabric::cli::run_with_args("kind-demo", args, fabric_tests::kind_demo_program),
         Some("reference") => fabric::cli::run_with_args_env("reference", args, Some("develop"), reference::program),
         _ => {
-            eprintln!("usage: stacks <acme|dns|example|kind-demo|reference> <verb> …");
+            eprintln!("usage: stacks <acme|dns|example|example-next|kind-demo|reference> <verb> …");
             2
         }
     };

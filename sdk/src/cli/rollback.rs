@@ -1,0 +1,247 @@
+//! The way back: `rollback [--to N]`, and `deploy --atomic`, which rolls back by itself when a
+//! step fails. Both plan and apply the recorded desired inputs of a history revision (inputs as
+//! they were resolved then, dependencies, stack outputs) without running the program for them:
+//! updated resources return to their earlier inputs, resources made since are deleted (unless
+//! protected or retained), and a replacement whose old instance is still there (deletes run last)
+//! gets that very instance back. The rollback is a run like any deploy: shown, journalled,
+//! resumed after a kill, and recorded in history as `rollback`.
+
+use super::day2::{desired_inputs, record_history, summary_line};
+use super::fail;
+use crate::engine::render::{render_plan, render_report};
+use crate::engine::{ApplyReport, Plan, Session, StepOp};
+use crate::model::{Graph, Options, Urn};
+use crate::state::history::{HistoryDetail, HistoryEntry, REVISION_FORMAT};
+use crate::state::{JournalEntry, State};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A revision `rollback` can return to.
+pub(super) struct Revision {
+    pub id: u64,
+    pub detail: HistoryDetail,
+}
+
+impl Revision {
+    /// Revision 0: the stack before its first deploy, with nothing in it.
+    pub fn empty() -> Self {
+        Revision { id: 0, detail: HistoryDetail { format: REVISION_FORMAT, ..Default::default() } }
+    }
+}
+
+/// Why a revision cannot be returned to (a clear error, before any call).
+fn refuse(id: u64, entry: Option<&HistoryEntry>, detail: Option<&HistoryDetail>) -> Option<String> {
+    let Some(entry) = entry else {
+        return Some(format!("this stack has no history entry {id} (`history` lists them)"));
+    };
+    if !matches!(entry.operation.as_str(), "deploy" | "rollback") {
+        return Some(format!(
+            "history entry {id} is a `{}`, not a deploy: only a deploy's revision can be returned to",
+            entry.operation
+        ));
+    }
+    if entry.outcome != "succeeded" {
+        return Some(format!("history entry {id} did not succeed ({}): return to a revision that did", entry.outcome));
+    }
+    match detail {
+        None => Some(format!("history entry {id} has no recorded inputs")),
+        Some(d) if d.format < REVISION_FORMAT => Some(format!(
+            "history entry {id} was recorded by an older fabric, without the dependency order a rollback needs (detail format {}, {REVISION_FORMAT} needed): deploy that program again instead",
+            d.format
+        )),
+        Some(_) => None,
+    }
+}
+
+/// The revision `to` names, or the last successful deploy or rollback (before `before`, when
+/// given: the failed deploy itself is not one). `Ok(None)`: no earlier revision is recorded.
+pub(super) async fn find(
+    session: &Session<'_>,
+    to: Option<u64>,
+    before: Option<u64>,
+) -> Result<Option<Revision>, String> {
+    let store = &session.engine().store;
+    let history = store.history().await.map_err(|e| e.to_string())?;
+    let id = match to {
+        Some(id) => id,
+        None => {
+            let last = history
+                .iter()
+                .rev()
+                .filter(|e| before.is_none_or(|b| e.id < b))
+                .find(|e| matches!(e.operation.as_str(), "deploy" | "rollback") && e.outcome == "succeeded");
+            match last {
+                Some(e) => e.id,
+                None => return Ok(None),
+            }
+        }
+    };
+    let entry = history.iter().find(|e| e.id == id);
+    let detail = match entry {
+        Some(_) => store.history_detail(id).await.map_err(|e| e.to_string())?,
+        None => None,
+    };
+    if let Some(problem) = refuse(id, entry, detail.as_ref()) {
+        return Err(problem);
+    }
+    Ok(Some(Revision { id, detail: detail.expect("checked") }))
+}
+
+/// The revision as a graph, with each resource's options from the program where it still
+/// declares it (timeouts, protection), else from state (protect, retain).
+fn graph_of(
+    program: &Graph,
+    state: &State,
+    registry: &crate::engine::Registry,
+    rev: &Revision,
+) -> Result<Graph, String> {
+    let d = &rev.detail;
+    Graph::of_revision(
+        program.stack(),
+        program.region(),
+        &d.inputs,
+        &d.deps,
+        &d.outputs,
+        |ty| registry.get(ty),
+        |urn: &Urn| match program.get(urn) {
+            Some(node) => Options { aliases: Vec::new(), import: None, ..node.options.clone() },
+            None => {
+                let recorded = state.resources.get(urn).map(|r| r.options.clone()).unwrap_or_default();
+                Options { protect: recorded.protect, retain_on_delete: recorded.retain_on_delete, ..Default::default() }
+            }
+        },
+    )
+    .map_err(|e| format!("revision {} cannot be planned: {e}", rev.id))
+}
+
+/// A replaced resource whose old instance is still there (its delete had not run) and is the
+/// one the revision wants: the old instance becomes the resource again and the new one is
+/// retired, to be deleted. Journalled, so a kill between the two entries resumes correctly.
+async fn take_back_old_instances(session: &mut Session<'_>, rev: &Revision) -> crate::Result<Vec<Urn>> {
+    let mut back = Vec::new();
+    let swaps: Vec<(Urn, crate::state::Record)> = session
+        .state()
+        .retired
+        .iter()
+        .filter(|r| {
+            let wanted = rev.detail.inputs.get(r.urn.as_str());
+            let current = session.state().resources.get(&r.urn).map(|c| &c.inputs);
+            wanted == Some(&r.record.inputs) && current != wanted
+        })
+        .map(|r| (r.urn.clone(), r.record.clone()))
+        .collect();
+    for (urn, old) in swaps {
+        for entry in [
+            JournalEntry::Done { urn: urn.clone(), op: crate::state::Op::Replace, record: Some(old.clone()) },
+            JournalEntry::Done { urn: urn.clone(), op: crate::state::Op::DeleteRetired, record: Some(old.clone()) },
+        ] {
+            session.engine().store.record(&entry).await?;
+            session.state_mut().apply(&entry);
+        }
+        back.push(urn);
+    }
+    if !back.is_empty() {
+        let engine = session.engine();
+        engine.store.save(session.state_mut()).await?;
+    }
+    Ok(back)
+}
+
+/// Plans and applies the way back to `rev`, printing both; records it in history.
+pub(super) async fn roll_back(
+    session: &mut Session<'_>,
+    program: &Graph,
+    rev: &Revision,
+    why: &str,
+) -> crate::Result<ApplyReport> {
+    let registry = session.registry_for(program);
+    let graph = graph_of(program, session.state(), &registry, rev).map_err(crate::Error::Other)?;
+    let back = take_back_old_instances(session, rev).await?;
+    let plan = session.plan(&graph, None).await?;
+    eprintln!("Rolling back to revision {} ({why}):", rev.id);
+    for urn in &back {
+        eprintln!("  <   {}  the old instance is kept; the new one is deleted", urn.display_short());
+    }
+    eprint!("{}", render_plan(&plan));
+    let t0 = Instant::now();
+    let graph = Arc::new(graph);
+    let report = session.apply(graph.clone(), &plan).await?;
+    if plan.has_changes() {
+        eprint!("{}", render_report(&report, t0.elapsed()));
+    }
+    let engine = session.engine();
+    let detail = revision_detail(&graph, session.state());
+    let outcome = if report.ok() {
+        "succeeded".to_string()
+    } else {
+        format!("failed ({} of {} steps)", report.failed().count(), report.results.len())
+    };
+    let summary = format!("to revision {} ({why}): {}", rev.id, summary_line(&plan));
+    record_history(engine, "rollback", summary, outcome, detail).await;
+    Ok(report)
+}
+
+/// What history keeps of a deploy or rollback so that `rollback` can return to it.
+pub(super) fn revision_detail(graph: &Graph, state: &State) -> HistoryDetail {
+    HistoryDetail {
+        inputs: desired_inputs(graph, state),
+        entries: Vec::new(),
+        deps: graph.nodes().iter().map(|n| (n.urn.to_string(), n.deps.clone())).collect(),
+        outputs: state.outputs.clone(),
+        format: REVISION_FORMAT,
+    }
+}
+
+/// What an atomic deploy could not undo, said before it starts: deletes (they run last, so a
+/// failure before them keeps the resource; once done, a rollback makes a new, empty one) and
+/// replacements that delete the old instance first.
+pub(super) fn cannot_go_back(plan: &Plan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter_map(|s| match s.op {
+            StepOp::Delete if !s.retain && s.moved_to.is_none() => Some(format!(
+                "{} {:?} is deleted, last: a rollback after that makes a new one, without what the old one held",
+                s.type_name,
+                s.urn.name()
+            )),
+            StepOp::Replace if s.delete_first => Some(format!(
+                "{} {:?} is replaced by deleting it first (delete_before_replace): a rollback makes it anew, with a new identity",
+                s.type_name,
+                s.urn.name()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `rollback [--to N]`: shows the way back, asks, applies it.
+pub(super) async fn rollback_command(
+    cli: &super::Cli,
+    session: &mut Session<'_>,
+    program: &Graph,
+    to: Option<u64>,
+) -> crate::Result<i32> {
+    let rev = match find(session, to, None).await {
+        Ok(Some(rev)) => rev,
+        Ok(None) => return Ok(fail(2, "this stack has no successful deploy to return to (`history` lists its runs)")),
+        Err(problem) => return Ok(fail(2, problem)),
+    };
+    // The plan first, to show and confirm (nothing is changed until then).
+    let registry = session.registry_for(program);
+    let graph = graph_of(program, session.state(), &registry, &rev).map_err(crate::Error::Other)?;
+    let preview = session.plan(&graph, None).await?;
+    eprintln!("Revision {} against the current state:", rev.id);
+    eprint!("{}", render_plan(&preview));
+    if !preview.has_changes() && session.state().retired.is_empty() {
+        eprintln!("The stack is at revision {} already.", rev.id);
+        return Ok(0);
+    }
+    if !super::confirm(cli, &format!("Return stack `{}` to revision {}?", program.stack(), rev.id))
+        .map_err(crate::Error::Other)?
+    {
+        eprintln!("Nothing was changed.");
+        return Ok(1);
+    }
+    let report = roll_back(session, program, &rev, "asked for").await?;
+    Ok(if report.ok() { 0 } else { 1 })
+}

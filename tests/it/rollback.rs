@@ -1,0 +1,178 @@
+//! The way back, against the emulator: `deploy --atomic` returning to the last successful
+//! revision when an AWS step fails definitely (refused by the fault-injecting proxy), and
+//! `rollback --to N` after two successful deploys; the settings are read back from the
+//! emulator, not only from state.
+
+use fabric_tests::Fixture;
+use fabric_tests::faults::FaultProxy;
+use std::process::{Output, Stdio};
+
+/// `stacks <program> …` against `endpoint` with the example's state in `state`.
+fn run(program: &str, endpoint: &str, state: &std::path::Path, args: &[&str]) -> Output {
+    crate::stack_command(program)
+        .args(args)
+        .env("FABRIC_AWS_ENDPOINT", endpoint)
+        .env("FABRIC_STATE_DIR", state)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-2")
+        .env_remove("FABRIC_BACKEND")
+        .env_remove("FABRIC_PASSPHRASE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// What the emulator holds of the example, as the test compares it: each security group of the
+/// stack by name with its `team` tag, the stack's ingress rules as `group:port`, and the VPC's
+/// `team` tag.
+async fn cloud(fx: &Fixture) -> (Vec<(String, String)>, Vec<String>, String) {
+    let ec2 = &fx.aws.ec2;
+    let team = |tags: &[aws_sdk_ec2::types::Tag]| {
+        tags.iter().find(|t| t.key() == Some("team")).and_then(|t| t.value()).unwrap_or_default().to_string()
+    };
+    // `example-app-7c8225` → `app`.
+    let short = |name: Option<&str>| {
+        let name = name.unwrap_or_default().trim_start_matches("example-");
+        name.rsplit_once('-').map_or(name, |(n, _)| n).to_string()
+    };
+    let stack = aws_sdk_ec2::types::Filter::builder().name("tag:fabric:stack").values("example").build();
+    let groups = ec2.describe_security_groups().filters(stack.clone()).send().await.unwrap();
+    let mut named: Vec<(String, String)> =
+        groups.security_groups().iter().map(|g| (short(g.group_name()), team(g.tags()))).collect();
+    named.sort();
+    let ids: Vec<String> = groups.security_groups().iter().filter_map(|g| g.group_id().map(String::from)).collect();
+    let rules = ec2.describe_security_group_rules().send().await.unwrap();
+    let mut ports: Vec<String> = rules
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(false) && ids.iter().any(|id| Some(id.as_str()) == r.group_id()))
+        .map(|r| {
+            let group = short(
+                groups.security_groups().iter().find(|g| g.group_id() == r.group_id()).and_then(|g| g.group_name()),
+            );
+            format!("{group}:{}", r.from_port().unwrap_or(-1))
+        })
+        .collect();
+    ports.sort();
+    let vpcs = ec2.describe_vpcs().filters(stack).send().await.unwrap();
+    (named, ports, vpcs.vpcs().first().map(|v| team(v.tags())).unwrap_or_default())
+}
+
+fn summary(out: &Output) -> serde_json::Value {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    doc["summary"].clone()
+}
+
+/// Nothing to do: the stack is what `program` declares.
+fn unchanged(program: &str, endpoint: &str, state: &std::path::Path) {
+    let out = run(program, endpoint, state, &["preview", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = summary(&out);
+    let counts = ["create", "update", "replace", "delete"].map(|k| s[k].as_u64());
+    assert_eq!(counts, [Some(0); 4], "{program} has nothing to do: {s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_atomic_deploy_that_fails_returns_the_cloud_to_the_last_revision() {
+    let fx = Fixture::start().await;
+    let proxy = FaultProxy::start(fx.emulator.port, 0.0, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    let endpoint = proxy.endpoint();
+
+    let out = run("example", &endpoint, state, &["deploy", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let before = cloud(&fx).await;
+    assert_eq!(before.1, ["app:8080", "lb:443"], "{before:?}");
+
+    // The next version changes every resource's tags, replaces the app's rule (8080 → 9090) and
+    // adds an SSH group and rule; the SSH rule is refused for good.
+    let preview = run("example-next", &endpoint, state, &["preview", "--atomic"]);
+    let err = text(&preview.stderr);
+    assert!(err.contains("Atomic: if a step fails, everything this deploy changed goes back."), "{err}");
+    proxy.refuse_next(&["Action=AuthorizeSecurityGroupIngress", "FromPort=22"]);
+    let out = run("example-next", &endpoint, state, &["deploy", "--atomic", "--yes"]);
+    let err = text(&out.stderr);
+    assert!(proxy.refused(), "the SSH rule was asked for: {err}");
+    assert_eq!(out.status.code(), Some(1), "the deploy failed: {err}");
+    assert!(err.contains("InvalidParameterValue"), "{err}");
+    assert!(err.contains("Rolling back to revision 1 (revision 2 failed)"), "{err}");
+    assert!(err.contains("the old instance is kept"), "the app rule's old instance comes back: {err}");
+
+    // The cloud is revision 1 again, resource by resource: tags, groups, rules.
+    assert_eq!(cloud(&fx).await, before);
+    unchanged("example", &endpoint, state);
+
+    // History: the failed deploy, then the rollback.
+    let out = run("example", &endpoint, state, &["history", "--json"]);
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ops: Vec<(String, String)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["operation"].as_str().unwrap().to_string(), e["outcome"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(ops[0], ("rollback".to_string(), "succeeded".to_string()), "{history}");
+    assert_eq!(ops[1].0, "deploy");
+    assert!(ops[1].1.starts_with("failed"), "{history}");
+    // `diff` works across them: the rollback undid what revision 2 meant to change.
+    let out = run("example", &endpoint, state, &["diff", "1", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("no differences"), "{}", text(&out.stdout));
+
+    let out = run("example", &endpoint, state, &["destroy", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fx.tagged("example").await, vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_to_a_revision_after_two_deploys_and_bad_revisions_refused() {
+    let fx = Fixture::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    let endpoint = fx.emulator.endpoint();
+
+    let out = run("example", &endpoint, state, &["deploy", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = cloud(&fx).await;
+    let out = run("example-next", &endpoint, state, &["deploy", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let next = cloud(&fx).await;
+    assert_ne!(next, first);
+    assert!(next.1.contains(&"ssh:22".to_string()) && next.2 == "edge", "{next:?}");
+
+    // Bad revisions: each refused with a clear error, before any change.
+    for (to, says) in [("99", "no history entry 99"), ("0", "no history entry 0")] {
+        let out = run("example", &endpoint, state, &["rollback", "--to", to, "--yes"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+    }
+    let out = run("example", &endpoint, state, &["refresh"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run("example", &endpoint, state, &["rollback", "--to", "3", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("history entry 3 is a `refresh`, not a deploy"), "{}", text(&out.stderr));
+    assert_eq!(cloud(&fx).await, next, "nothing changed");
+
+    // Back to revision 1: the cloud is what it was after the first deploy, and the first
+    // program has nothing to do; the next program shows the way forward again.
+    let out = run("example", &endpoint, state, &["rollback", "--to", "1", "--yes"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("Revision 1 against the current state"), "{err}");
+    assert_eq!(cloud(&fx).await, first);
+    unchanged("example", &endpoint, state);
+    let out = run("example-next", &endpoint, state, &["preview", "--json"]);
+    let s = summary(&out);
+    assert!(s["create"].as_u64().unwrap() >= 2 && s["update"].as_u64().unwrap() > 0, "{s}");
+
+    let out = run("example", &endpoint, state, &["destroy", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fx.tagged("example").await, vec![]);
+}
