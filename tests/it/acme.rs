@@ -103,7 +103,8 @@ async fn an_environment_without_config_is_refused_up_front() {
 /// availability never below what it was; a change by another field manager reported by refresh
 /// with that manager and put back by deploy; a rollout of an image that never becomes ready,
 /// reported with the pods' reason once its progress deadline passes (not waited out), the old
-/// pods still serving and the new ReplicaSet left; destroy, after which the namespace is gone.
+/// pods still serving and the new ReplicaSet left; the same with `--atomic`, which rolls the api
+/// back by itself; destroy, after which the namespace is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real cluster: FABRIC_TEST_KUBECONFIG (`cargo xtask test` runs it when that is set; CI starts ../shared/kube)"]
 async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
@@ -186,6 +187,40 @@ async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
     assert!(took < std::time::Duration::from_secs(35 + 90), "not waited out: took {took:?}");
     assert!(lowest >= before, "available replicas fell from {before} to {lowest} during the failed rollout");
     assert_eq!(image(deployments.get("api").await.unwrap()), "acme/api:never-ready", "the new ReplicaSet is left");
+
+    // Deploying forward mends it; then the same image with --atomic: the failure is reported as
+    // before and the deploy returns to that last revision by itself, rolling the api back to
+    // 1.4.3 with availability never below what it was.
+    std::fs::write(config.join("dev.toml"), dev.replace("acme/api:1.4.2", "acme/api:1.4.3")).unwrap();
+    let err = run(&["deploy", "--yes"]);
+    assert!(err.contains("Apply complete"), "{err}");
+    std::fs::write(config.join("dev.toml"), dev.replace("acme/api:1.4.2", "acme/api:never-ready")).unwrap();
+    let before = deployments.get("api").await.unwrap().status.unwrap().available_replicas.unwrap_or(0);
+    let watch = fabric_tests::AvailabilityWatch::start(deployments.clone(), "api");
+    let started = std::time::Instant::now();
+    let out = tokio::task::block_in_place(|| {
+        let args = ["deploy", "--atomic", "--yes", "--local", "--kubeconfig", kubeconfig.to_str().unwrap()];
+        fabric_tests::stack_cli_in(crate::stack_command("acme"), &fx, &state, &config, &args)
+    });
+    let took = started.elapsed();
+    let lowest = watch.lowest().await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "the deploy failed, and says so after rolling back: {err}");
+    assert!(err.contains("ProgressDeadlineExceeded") && err.contains("CrashLoopBackOff"), "{err}");
+    assert!(err.contains("Rolling back to revision"), "{err}");
+    assert!(took < std::time::Duration::from_secs(35 + 120), "failure and rollback took {took:?}");
+    assert!(
+        lowest >= before,
+        "available replicas fell from {before} to {lowest} during the failed rollout and its rollback"
+    );
+    let deployment = deployments.get("api").await.unwrap();
+    assert_eq!(image(deployment.clone()), "acme/api:1.4.3", "the Deployment is back on the previous image: {err}");
+    let status = deployment.status.unwrap();
+    assert_eq!(status.updated_replicas, status.replicas, "the rollback's rollout is complete");
+    let out = fabric_tests::stack_cli_in(crate::stack_command("acme"), &fx, &state, &config, &["history", "--json"]);
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(history[0]["operation"], "rollback", "{history}");
+    assert_eq!(history[0]["outcome"], "succeeded", "{history}");
 
     run(&["destroy", "--yes"]);
     let namespaces: Api<Namespace> = Api::all(client);

@@ -154,6 +154,33 @@ pub(super) async fn roll_back(
     rev: &Revision,
     why: &str,
 ) -> crate::Result<ApplyReport> {
+    // An update that failed after it may have been applied (a Deployment whose rollout then
+    // failed) counts as applied, so that the way back sends the revision's inputs again (for
+    // an update that did not happen, that write changes nothing). Journalled like any result.
+    let attempted: Vec<JournalEntry> = session
+        .state()
+        .pending
+        .iter()
+        .filter(|(_, p)| p.op == crate::state::Op::Update)
+        .filter_map(|(urn, p)| {
+            let record = session.state().resources.get(urn)?;
+            let record = crate::state::Record { inputs: p.inputs.clone(), ..record.clone() };
+            Some(JournalEntry::Done { urn: urn.clone(), op: crate::state::Op::Update, record: Some(record) })
+        })
+        .collect();
+    for entry in &attempted {
+        session.engine().store.record(entry).await?;
+        session.state_mut().apply(entry);
+    }
+    // What the other failed steps may have done (a create whose answer was lost): settled
+    // against the cloud first, as the next run would, so that the plan starts from it.
+    if !session.state().pending.is_empty() {
+        let (state, recovered) = session.engine().load_and_recover(Some(program), true).await?;
+        for r in &recovered {
+            eprintln!("{}{}", if r.unsettled() { "warning: " } else { "" }, r.describe());
+        }
+        *session.state_mut() = state;
+    }
     let registry = session.registry_for(program);
     let graph = graph_of(program, session.state(), &registry, rev).map_err(crate::Error::Other)?;
     let back = take_back_old_instances(session, rev).await?;

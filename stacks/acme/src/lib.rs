@@ -41,6 +41,10 @@ pub struct AcmeConfig {
     /// Who may reach the cluster's API endpoint: office, VPN and CI egress ranges
     /// (`["0.0.0.0/0"]` works anywhere, and every plan warns about it).
     pub cluster_api_cidrs: Vec<String>,
+    /// Every deploy is atomic (`deploy --atomic`): one that fails returns to the last successful
+    /// revision. Off unless set; prod sets it.
+    #[serde(default)]
+    pub atomic: bool,
     pub nodes: Nodes,
     pub api: Service,
     pub ui: Service,
@@ -235,6 +239,7 @@ fn database(s: &mut Stack, cfg: &Db, net: &Network) -> fabric::Result<Database> 
 
 pub fn program(s: &mut Stack) -> fabric::Result<()> {
     let cfg: AcmeConfig = s.config()?;
+    s.set_atomic(cfg.atomic);
     let nat = cfg.nat;
 
     // Network: public subnets for the load balancer, private ones for nodes and the database.
