@@ -106,7 +106,7 @@ fn graph_of(
         |urn: &Urn| match program.get(urn) {
             Some(node) => Options { aliases: Vec::new(), import: None, ..node.options.clone() },
             None => {
-                let recorded = state.resources.get(urn).map(|r| r.options.clone()).unwrap_or_default();
+                let recorded = state.resources.get(urn).map(|r| r.options).unwrap_or_default();
                 Options { protect: recorded.protect, retain_on_delete: recorded.retain_on_delete, ..Default::default() }
             }
         },
@@ -271,4 +271,55 @@ pub(super) async fn rollback_command(
     }
     let report = roll_back(session, program, &rev, "asked for").await?;
     Ok(if report.ok() { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(id: u64, operation: &str, outcome: &str) -> HistoryEntry {
+        HistoryEntry {
+            id,
+            time: "2026-12-07T10:00:00Z".into(),
+            user: "test".into(),
+            commit: None,
+            operation: operation.into(),
+            summary: String::new(),
+            outcome: outcome.into(),
+        }
+    }
+
+    #[test]
+    fn only_a_successful_deploy_recorded_with_its_dependencies_can_be_returned_to() {
+        let current = HistoryDetail { format: REVISION_FORMAT, ..Default::default() };
+        let older = HistoryDetail { inputs: [("a".into(), json!({}))].into(), ..Default::default() };
+        assert_eq!(refuse(4, Some(&entry(4, "deploy", "succeeded")), Some(&current)), None);
+        assert_eq!(refuse(4, Some(&entry(4, "rollback", "succeeded")), Some(&current)), None);
+        let problem = |e: Option<HistoryEntry>, d: Option<&HistoryDetail>| refuse(4, e.as_ref(), d).unwrap();
+        assert!(problem(None, None).contains("no history entry 4"));
+        assert!(
+            problem(Some(entry(4, "state rm", "succeeded")), Some(&current)).contains("is a `state rm`, not a deploy")
+        );
+        assert!(problem(Some(entry(4, "deploy", "failed (1 of 3 steps)")), Some(&current)).contains("did not succeed"));
+        let old = problem(Some(entry(4, "deploy", "succeeded")), Some(&older));
+        assert!(old.contains("recorded by an older fabric") && old.contains("deploy that program again"), "{old}");
+    }
+
+    #[test]
+    fn a_revision_holding_another_stacks_resources_is_refused() {
+        let inputs = [("other::t::a".to_string(), json!({}))].into();
+        let err = Graph::of_revision(
+            "demo",
+            None,
+            &inputs,
+            &Default::default(),
+            &Default::default(),
+            |_| None,
+            |_| Options::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("a resource of stack `other`"), "{err}");
+    }
 }
