@@ -162,7 +162,15 @@ fn test(rest: &[String]) -> ExitCode {
         args.push("--include-ignored".into());
         eprintln!("FABRIC_TEST_KUBECONFIG is set: the real-cluster tests run too");
     }
-    match cargo().args(["test", "--workspace"]).args(&args).status() {
+    // CI asks for cargo's timing report (`FABRIC_CI_TIMINGS`): which crates the test build spent
+    // its minutes on, so that the next regression is visible (target/cargo-timings/).
+    let timings = std::env::var_os("FABRIC_CI_TIMINGS").is_some();
+    let mut test = cargo();
+    test.args(["test", "--workspace"]);
+    if timings {
+        test.arg("--timings");
+    }
+    match test.args(&args).status() {
         Ok(s) => status_code(s),
         Err(e) => {
             eprintln!("error: running cargo test: {e}");
