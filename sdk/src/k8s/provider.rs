@@ -392,11 +392,35 @@ impl ObjectProvider {
         applied: DynamicObject,
         timeout: Duration,
     ) -> ProviderResult<DynamicObject> {
-        let state = |o: &DynamicObject| match serde_json::to_value(o) {
-            Ok(value) => (readiness(&target.kind, &value), value),
-            Err(e) => (Readiness::Waiting(e.to_string()), Value::Null),
+        // A Deployment's `ProgressDeadlineExceeded` is about this rollout only once its deadline
+        // has passed since the apply: before that it is the verdict on an earlier rollout, which
+        // the controller keeps (and even re-stamps) until it sees progress — a rollback to a
+        // ReplicaSet that is still up shows it for a moment. Until then it is waited on, and
+        // looked at again when the deadline has passed.
+        let applied_at = tokio::time::Instant::now();
+        let state = |o: &DynamicObject| {
+            let value = match serde_json::to_value(o) {
+                Ok(value) => value,
+                Err(e) => return (Readiness::Waiting(e.to_string()), Value::Null, None),
+            };
+            match readiness(&target.kind, &value) {
+                Readiness::Failed(why) => {
+                    let seconds = value.pointer("/spec/progressDeadlineSeconds").and_then(Value::as_u64).unwrap_or(600);
+                    let judged_from = applied_at + Duration::from_secs(seconds);
+                    if tokio::time::Instant::now() < judged_from {
+                        (
+                            Readiness::Waiting(format!("an earlier rollout's verdict stands: {why}")),
+                            value,
+                            Some(judged_from),
+                        )
+                    } else {
+                        (Readiness::Failed(why), value, None)
+                    }
+                }
+                other => (other, value, None),
+            }
         };
-        let (mut now, mut value) = state(&applied);
+        let (mut now, mut value, mut recheck) = state(&applied);
         let uid = applied.metadata.uid.clone();
         let stall = stall_limit(&target.kind, &value);
         let deadline = tokio::time::Instant::now() + timeout;
@@ -422,20 +446,28 @@ impl ObjectProvider {
                         }
                 })
             };
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let window = stall.map_or(left, |s| s.min(left));
+            let at = tokio::time::Instant::now();
+            let left = deadline.saturating_duration_since(at);
+            let until_recheck = recheck.map(|r| r.saturating_duration_since(at));
+            let window = [Some(left), stall, until_recheck].into_iter().flatten().min().unwrap_or(left);
             match tokio::time::timeout(window, await_condition(api.clone(), &target.name, moved)).await {
-                Ok(Ok(Some(o))) if o.metadata.uid == uid => (now, value) = state(&o),
+                Ok(Ok(Some(o))) if o.metadata.uid == uid => (now, value, recheck) = state(&o),
                 Ok(Ok(_)) => return Err(gone()),
                 Ok(Err(e)) => return Err(ProviderError(format!("{}: watching it: {e}", target.describe()))),
                 Err(_) => {
                     let current =
                         api.get_opt(&target.name).await.map_err(|e| explain(target, "read", e))?.ok_or_else(gone)?;
-                    let (latest, latest_value) = state(&current);
+                    let (latest, latest_value, next_recheck) = state(&current);
+                    // The window that ended was the wait for an old verdict to count: look again.
+                    let rechecking = until_recheck.is_some_and(|r| r == window) && window < left;
                     let Readiness::Waiting(latest_why) = latest else {
-                        (now, value) = (latest, latest_value);
+                        (now, value, recheck) = (latest, latest_value, next_recheck);
                         continue;
                     };
+                    if rechecking {
+                        (now, value, recheck) = (Readiness::Waiting(latest_why), latest_value, next_recheck);
+                        continue;
+                    }
                     let detail = diagnose(client, &latest_value).await;
                     let seconds = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
                     return Err(if tokio::time::Instant::now() < deadline {

@@ -40,6 +40,8 @@ pub fn stall_limit(kind: &str, object: &Value) -> Option<std::time::Duration> {
 pub const PROGRESS_DEADLINE_ANNOTATION: &str = "fabric.dev/progress-deadline-seconds";
 
 /// A Deployment's rollout that its controller has given up on, with the controller's message.
+/// (The controller keeps that verdict until it sees progress, even over a new spec: the watch in
+/// `k8s::provider` counts it only once the deadline has passed since fabric's apply.)
 fn deadline_exceeded(object: &Value) -> Option<String> {
     let d: Deployment = typed(object)?;
     let condition = d.status?.conditions?.into_iter().find(|c| c.type_ == "Progressing")?;

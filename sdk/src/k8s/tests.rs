@@ -343,6 +343,27 @@ async fn a_rollout_that_times_out_says_which_pods_are_stuck_and_why() {
     assert!(err.contains("event web-7f9c-x2 Failed: Failed to pull image"), "{err}");
 }
 
+/// A rollback to a ReplicaSet that is still up: the controller keeps the earlier rollout's
+/// `ProgressDeadlineExceeded` (it even re-stamps it) until it sees progress. That verdict is not
+/// this rollout's: the provider waits on, and the rollout completes.
+#[tokio::test]
+async fn an_earlier_rollouts_deadline_verdict_does_not_fail_the_next_rollout() {
+    let (ctx, mut server) = ctx_with_mock("demo");
+    let (urn, inputs) = inputs_of("demo", deployment());
+    let provider = provider::provider_for(urn.type_name());
+    let call = tokio::spawn(async move { provider.create(&ctx, &urn, &inputs).await });
+    let mut judged = live_deployment(2, 2, 0, false);
+    judged["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+        "message": "ReplicaSet \"web-bad\" has timed out progressing.", "lastUpdateTime": "2099-01-01T00:00:00Z"}]);
+    absent(&mut server).await;
+    next(&mut server, 200, judged.clone()).await;
+    let list = next(&mut server, 200, list_of("DeploymentList", vec![judged])).await;
+    assert_eq!(list.method, "GET");
+    watch_events(&mut server, &[("MODIFIED", live_deployment(2, 2, 2, true))]).await;
+    let outputs = call.await.unwrap().unwrap();
+    assert_eq!(outputs["uid"], "uid-1");
+}
+
 /// A StatefulSet has no progress deadline of its own: one whose readiness does not move for its
 /// `fabric.dev/progress-deadline-seconds` fails the step then, with its pods' reasons, long
 /// before the step's timeout (10 min here).
