@@ -10,7 +10,13 @@ fn stack(fx: &Fixture, state: &std::path::Path, args: &[&str]) -> Output {
 
 /// The example stack's binary, against `endpoint` as an AWS endpoint (not `--local`).
 fn stack_at(endpoint: &str, state: &std::path::Path, args: &[&str]) -> Output {
-    crate::stack_command("example")
+    program_at("example", endpoint, state, args)
+}
+
+/// `stacks <program> …` (a program of the `stacks` binary) against `endpoint` as an AWS
+/// endpoint, with its state in `state`.
+pub(crate) fn program_at(program: &str, endpoint: &str, state: &std::path::Path, args: &[&str]) -> Output {
+    crate::stack_command(program)
         .args(args)
         .env("FABRIC_AWS_ENDPOINT", endpoint)
         .env("FABRIC_STATE_DIR", state)
@@ -24,11 +30,11 @@ fn stack_at(endpoint: &str, state: &std::path::Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn summary(out: &Output) -> serde_json::Value {
+pub(crate) fn summary(out: &Output) -> serde_json::Value {
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
     doc["summary"].clone()

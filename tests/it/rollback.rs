@@ -5,27 +5,8 @@
 
 use fabric_tests::Fixture;
 use fabric_tests::faults::FaultProxy;
-use std::process::{Output, Stdio};
 
-/// `stacks <program> …` against `endpoint` with the example's state in `state`.
-fn run(program: &str, endpoint: &str, state: &std::path::Path, args: &[&str]) -> Output {
-    crate::stack_command(program)
-        .args(args)
-        .env("FABRIC_AWS_ENDPOINT", endpoint)
-        .env("FABRIC_STATE_DIR", state)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-2")
-        .env_remove("FABRIC_BACKEND")
-        .env_remove("FABRIC_PASSPHRASE")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::cli::{program_at as run, summary, text};
 
 /// What the emulator holds of the example, as the test compares it: each security group of the
 /// stack by name with its `team` tag, the stack's ingress rules as `group:port`, and the VPC's
@@ -61,12 +42,6 @@ async fn cloud(fx: &Fixture) -> (Vec<(String, String)>, Vec<String>, String) {
     ports.sort();
     let vpcs = ec2.describe_vpcs().filters(stack).send().await.unwrap();
     (named, ports, vpcs.vpcs().first().map(|v| team(v.tags())).unwrap_or_default())
-}
-
-fn summary(out: &Output) -> serde_json::Value {
-    let doc: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
-    doc["summary"].clone()
 }
 
 /// Nothing to do: the stack is what `program` declares.
