@@ -22,7 +22,7 @@ fn deploy_command(fx: &Fixture, state_dir: &std::path::Path) -> Command {
 }
 
 /// Reads the child's progress lines until `until` says stop; returns the lines read.
-fn read_until(child: &mut Child, mut until: impl FnMut(&str) -> bool) -> Vec<String> {
+pub(crate) fn read_until(child: &mut Child, mut until: impl FnMut(&str) -> bool) -> Vec<String> {
     let stderr = child.stderr.as_mut().unwrap();
     let mut lines = Vec::new();
     for line in BufReader::new(stderr).lines() {
@@ -36,7 +36,7 @@ fn read_until(child: &mut Child, mut until: impl FnMut(&str) -> bool) -> Vec<Str
     lines
 }
 
-fn kill9(child: &mut Child) {
+pub(crate) fn kill9(child: &mut Child) {
     // SAFETY: our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
     let _ = child.wait();

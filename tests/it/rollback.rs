@@ -151,3 +151,59 @@ async fn rollback_to_a_revision_after_two_deploys_and_bad_revisions_refused() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(fx.tagged("example").await, vec![]);
 }
+
+/// `kill -9` of an atomic deploy at several points of its rollback, then `rollback`: the same end
+/// state as an uninterrupted rollback (the cloud of revision 1, read back), with no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_killed_at_any_point_is_finished_by_the_next_rollback() {
+    let fx = Fixture::start().await;
+    let proxy = FaultProxy::start(fx.emulator.port, 0.0, 1);
+    let endpoint = proxy.endpoint();
+    for k in [0usize, 2, 5] {
+        fx.reset().await;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path();
+        let out = run("example", &endpoint, state, &["deploy", "--yes"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let before = cloud(&fx).await;
+
+        proxy.refuse_next(&["Action=AuthorizeSecurityGroupIngress", "FromPort=22"]);
+        let mut child = crate::stack_command("example-next")
+            .args(["deploy", "--atomic", "--yes", "--parallel", "2"])
+            .env("FABRIC_AWS_ENDPOINT", &endpoint)
+            .env("FABRIC_STATE_DIR", state)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-2")
+            .env_remove("FABRIC_BACKEND")
+            .env_remove("FABRIC_PASSPHRASE")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Killed once the rollback has finished `k` steps (0: as soon as it is announced).
+        let (mut rolling_back, mut done) = (false, 0);
+        let lines = crate::crash::read_until(&mut child, |l| {
+            if l.starts_with("Rolling back to revision") {
+                rolling_back = true;
+            } else if rolling_back
+                && ["~ updated", "+ created", "- deleted"].iter().any(|p| l.trim_start().starts_with(p))
+            {
+                done += 1;
+            }
+            rolling_back && done >= k
+        });
+        crate::crash::kill9(&mut child);
+        assert!(rolling_back, "the rollback started: {lines:?}");
+        let out = run("example", &endpoint, state, &["history", "--json"]);
+        let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_ne!(history[0]["operation"], "rollback", "killed after {k}: the rollback had not ended: {history}");
+
+        let out = run("example", &endpoint, state, &["rollback", "--yes"]);
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "killed after {k} rollback steps, the next rollback finishes it: {err}");
+        assert_eq!(cloud(&fx).await, before, "killed after {k}: the cloud of revision 1, no duplicates: {err}");
+        unchanged("example", &endpoint, state);
+    }
+}
