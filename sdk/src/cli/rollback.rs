@@ -219,11 +219,29 @@ pub(super) fn revision_detail(graph: &Graph, state: &State) -> HistoryDetail {
     }
 }
 
+/// The version fields AWS moves one way only (EKS `version`; RDS, Aurora, ElastiCache and
+/// OpenSearch `engine_version`): an upgrade done cannot be rolled back.
+const ONE_WAY_FIELDS: &[&str] = &["version", "engine_version"];
+
 /// What an atomic deploy could not undo, said before it starts: deletes (they run last, so a
-/// failure before them keeps the resource; once done, a rollback makes a new, empty one) and
-/// replacements that delete the old instance first.
+/// failure before them keeps the resource; once done, a rollback makes a new, empty one),
+/// replacements that delete the old instance first, and version upgrades made in place.
 pub(super) fn cannot_go_back(plan: &Plan) -> Vec<String> {
-    plan.steps
+    let upgrades = plan.steps.iter().filter(|s| s.op == StepOp::Update).flat_map(|s| {
+        s.changes.iter().filter(|c| ONE_WAY_FIELDS.contains(&c.field.as_str())).map(move |c| {
+            let shown = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+            format!(
+                "{} {:?}: `{}` {} => {} is an upgrade AWS makes one way: a rollback cannot downgrade it",
+                s.type_name,
+                s.urn.name(),
+                c.field,
+                shown(&c.old),
+                shown(&c.new)
+            )
+        })
+    });
+    let removals = plan
+        .steps
         .iter()
         .filter_map(|s| match s.op {
             StepOp::Delete if !s.retain && s.moved_to.is_none() => Some(format!(
@@ -237,8 +255,8 @@ pub(super) fn cannot_go_back(plan: &Plan) -> Vec<String> {
                 s.urn.name()
             )),
             _ => None,
-        })
-        .collect()
+        });
+    removals.chain(upgrades).collect()
 }
 
 /// `rollback [--to N]`: shows the way back, asks, applies it.
@@ -304,6 +322,51 @@ mod tests {
         assert!(problem(Some(entry(4, "deploy", "failed (1 of 3 steps)")), Some(&current)).contains("did not succeed"));
         let old = problem(Some(entry(4, "deploy", "succeeded")), Some(&older));
         assert!(old.contains("recorded by an older fabric") && old.contains("deploy that program again"), "{old}");
+    }
+
+    #[test]
+    fn an_atomic_preview_names_what_cannot_go_back() {
+        use crate::engine::plan::{FieldChange, Step};
+        let urn = |t: &str, n: &str| Urn::new("demo", t, n);
+        let change = |field: &str, old: &str, new: &str| FieldChange {
+            field: field.into(),
+            old: Some(json!(old)),
+            new: Some(json!(new)),
+            forces_replace: false,
+            summary: None,
+        };
+        let mut replaced = Step::new(urn("aws:rds:DbInstance", "db"), "aws:rds:DbInstance", StepOp::Replace, vec![]);
+        replaced.delete_first = true;
+        let plan = Plan {
+            stack: "demo".into(),
+            steps: vec![
+                Step::new(
+                    urn("aws:eks:Cluster", "main"),
+                    "aws:eks:Cluster",
+                    StepOp::Update,
+                    vec![change("version", "1.33", "1.34")],
+                ),
+                Step::new(
+                    urn("aws:eks:Cluster", "other"),
+                    "aws:eks:Cluster",
+                    StepOp::Update,
+                    vec![change("tags", "a", "b")],
+                ),
+                Step::new(urn("aws:s3:Bucket", "uploads"), "aws:s3:Bucket", StepOp::Delete, vec![]),
+                replaced,
+                Step::new(urn("aws:ec2:Vpc", "main"), "aws:ec2:Vpc", StepOp::Create, vec![]),
+            ],
+            partial: None,
+        };
+        let lost = cannot_go_back(&plan);
+        assert_eq!(lost.len(), 3, "{lost:#?}");
+        assert!(lost[0].starts_with("aws:s3:Bucket \"uploads\" is deleted, last"), "{lost:#?}");
+        assert!(lost[1].contains("aws:rds:DbInstance \"db\" is replaced by deleting it first"), "{lost:#?}");
+        assert!(
+            lost[2]
+                .contains("aws:eks:Cluster \"main\": `version` \"1.33\" => \"1.34\" is an upgrade AWS makes one way"),
+            "{lost:#?}"
+        );
     }
 
     #[test]
