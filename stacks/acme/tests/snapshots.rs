@@ -147,7 +147,16 @@ fn web_services_roll_without_downtime() {
         let hpa = find(&objects, "HorizontalPodAutoscaler", name);
         assert!(hpa["spec"]["minReplicas"].as_i64().unwrap() >= 2);
         assert_eq!(find(&objects, "PodDisruptionBudget", name)["spec"]["maxUnavailable"], 1);
+        // A rollout that cannot finish fails at its deadline (60 s to start + 15 s of probes).
+        assert_eq!(d["spec"]["progressDeadlineSeconds"], 75);
     }
+}
+
+/// Prod deploys atomically (its config says so: a failed deploy goes back); dev does not.
+#[test]
+fn prod_deploys_are_atomic_and_dev_ones_are_not() {
+    assert!(graph("prod").atomic());
+    assert!(!graph("dev").atomic());
 }
 
 /// docs/metrics.md lists exactly the scrape jobs the stack deploys.
