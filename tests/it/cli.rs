@@ -16,8 +16,13 @@ fn stack_at(endpoint: &str, state: &std::path::Path, args: &[&str]) -> Output {
 /// `stacks <program> …` (a program of the `stacks` binary) against `endpoint` as an AWS
 /// endpoint, with its state in `state`.
 pub(crate) fn program_at(program: &str, endpoint: &str, state: &std::path::Path, args: &[&str]) -> Output {
-    crate::stack_command(program)
-        .args(args)
+    program_command(program, endpoint, state).args(args).output().unwrap()
+}
+
+/// The command [`program_at`] runs, without its arguments (for a test that spawns it).
+pub(crate) fn program_command(program: &str, endpoint: &str, state: &std::path::Path) -> std::process::Command {
+    let mut command = crate::stack_command(program);
+    command
         .env("FABRIC_AWS_ENDPOINT", endpoint)
         .env("FABRIC_STATE_DIR", state)
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -25,9 +30,8 @@ pub(crate) fn program_at(program: &str, endpoint: &str, state: &std::path::Path,
         .env("AWS_REGION", "us-east-2")
         .env_remove("FABRIC_BACKEND")
         .env_remove("FABRIC_PASSPHRASE")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(Stdio::null());
+    command
 }
 
 pub(crate) fn text(b: &[u8]) -> String {

@@ -179,16 +179,8 @@ async fn a_rollback_killed_at_any_point_is_finished_by_the_next_rollback() {
         let before = cloud(&fx).await;
 
         proxy.refuse_next(&["Action=AuthorizeSecurityGroupIngress", "FromPort=22"]);
-        let mut child = crate::stack_command("example-next")
+        let mut child = crate::cli::program_command("example-next", &endpoint, state)
             .args(["deploy", "--atomic", "--yes", "--parallel", "2"])
-            .env("FABRIC_AWS_ENDPOINT", &endpoint)
-            .env("FABRIC_STATE_DIR", state)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-2")
-            .env_remove("FABRIC_BACKEND")
-            .env_remove("FABRIC_PASSPHRASE")
-            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
