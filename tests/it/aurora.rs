@@ -112,10 +112,7 @@ async fn aurora_lifecycle() {
     assert!(reader.ends_with(&format!("@{}:5432/app?sslmode=require", c.reader_endpoint().unwrap())), "{reader}");
     let password = url.trim_start_matches("postgres://fabric_admin:").split('@').next().unwrap().to_string();
     assert_eq!(password.len(), 32);
-    for entry in std::fs::read_dir(fx.state_dir("aurora")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
-        assert!(!text.contains(&password), "the master password is in plain text in state");
-    }
+    fx.assert_not_in_state("aurora", &password, "the master password");
 
     // Re-deploy: all same, no call; refresh sees no drift.
     fx.aws.calls.clear();
@@ -206,11 +203,8 @@ async fn a_cluster_someone_else_holds_is_found_refused_and_left_alone() {
         .unwrap();
 
     let engine = fx.engine("aurora").await;
-    let plan = fx.preview(&engine, &g).await;
-    let state = engine.store.load().await.unwrap();
-    let names = fabric::engine::names::check(&engine.ctx, &g, &plan, &state).await;
-    let problems: Vec<String> = names.problems.iter().map(|p| p.to_string()).collect();
-    assert_eq!(problems.len(), 1, "{problems:?} {:?}", names.skipped);
+    let (problems, skipped) = fx.names_taken(&engine, &g).await;
+    assert_eq!(problems.len(), 1, "{problems:?} {skipped:?}");
     assert!(
         problems[0].contains(&format!("aws:rds:DbCluster \"orders\" field `identifier`: the name `{id}` is taken")),
         "{problems:?}"

@@ -77,10 +77,7 @@ async fn redis_lifecycle() {
     assert!(url.starts_with("rediss://:") && url.ends_with(&format!("@{primary}:6379")), "{url}");
     let token = url.trim_start_matches("rediss://:").split('@').next().unwrap().to_string();
     assert_eq!(token.len(), 32);
-    for entry in std::fs::read_dir(fx.state_dir("cache")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
-        assert!(!text.contains(&token), "the AUTH token is in plain text in state");
-    }
+    fx.assert_not_in_state("cache", &token, "the AUTH token");
 
     // Re-deploy: all same, no call; refresh sees no drift.
     fx.aws.calls.clear();
@@ -159,11 +156,8 @@ async fn a_group_someone_else_holds_is_found_refused_and_left_alone() {
         .unwrap();
 
     let engine = fx.engine("cache").await;
-    let plan = fx.preview(&engine, &g).await;
-    let state = engine.store.load().await.unwrap();
-    let names = fabric::engine::names::check(&engine.ctx, &g, &plan, &state).await;
-    let problems: Vec<String> = names.problems.iter().map(|p| p.to_string()).collect();
-    assert_eq!(problems.len(), 1, "{problems:?} {:?}", names.skipped);
+    let (problems, skipped) = fx.names_taken(&engine, &g).await;
+    assert_eq!(problems.len(), 1, "{problems:?} {skipped:?}");
     assert!(
         problems[0]
             .contains(&format!("aws:elasticache:ReplicationGroup \"sessions\" field `id`: the name `{id}` is taken")),

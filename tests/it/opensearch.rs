@@ -110,10 +110,7 @@ async fn search_domain_lifecycle() {
     assert!(url.starts_with("https://fabric-admin:") && url.ends_with(&format!("@{host}")), "{url}");
     let password = url.trim_start_matches("https://fabric-admin:").split('@').next().unwrap().to_string();
     assert_eq!(password.len(), 36);
-    for entry in std::fs::read_dir(fx.state_dir("find")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
-        assert!(!text.contains(&password), "the master password is in plain text in state");
-    }
+    fx.assert_not_in_state("find", &password, "the master password");
 
     // Re-deploy: all same, no call; refresh sees no drift.
     fx.aws.calls.clear();
@@ -201,11 +198,8 @@ async fn a_domain_someone_else_holds_is_found_refused_and_left_alone() {
         .unwrap();
 
     let engine = fx.engine("find").await;
-    let plan = fx.preview(&engine, &g).await;
-    let state = engine.store.load().await.unwrap();
-    let names = fabric::engine::names::check(&engine.ctx, &g, &plan, &state).await;
-    let problems: Vec<String> = names.problems.iter().map(|p| p.to_string()).collect();
-    assert_eq!(problems.len(), 1, "{problems:?} {:?}", names.skipped);
+    let (problems, skipped) = fx.names_taken(&engine, &g).await;
+    assert_eq!(problems.len(), 1, "{problems:?} {skipped:?}");
     assert!(
         problems[0].contains(&format!("aws:opensearch:Domain \"search\" field `name`: the name `{name}` is taken")),
         "{problems:?}"

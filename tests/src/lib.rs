@@ -62,6 +62,24 @@ impl Fixture {
         Session::preview(engine, graph).await.unwrap()
     }
 
+    /// Fails when `secret` stands in plain text in any file of `stack`'s local state (`what`
+    /// names it in the message).
+    pub fn assert_not_in_state(&self, stack: &str, secret: &str, what: &str) {
+        for entry in std::fs::read_dir(self.state_dir(stack)).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+            assert!(!text.contains(secret), "{what} is in plain text in state");
+        }
+    }
+
+    /// The names check's problems for `graph` (after a preview), as the command line prints
+    /// them, and what it skipped.
+    pub async fn names_taken(&self, engine: &Engine, graph: &Graph) -> (Vec<String>, Vec<String>) {
+        let plan = self.preview(engine, graph).await;
+        let state = engine.store.load().await.unwrap();
+        let names = fabric::engine::names::check(&engine.ctx, graph, &plan, &state).await;
+        (names.problems.iter().map(|p| p.to_string()).collect(), names.skipped)
+    }
+
     /// Makes an S3 bucket in the emulator's region.
     pub async fn bucket(&self, name: &str) {
         self.aws

@@ -42,6 +42,12 @@ pub struct Preflight {
 }
 
 impl Preflight {
+    /// Each problem as the run prints it (what tests assert on).
+    #[cfg(test)]
+    pub(crate) fn problem_lines(&self) -> Vec<String> {
+        self.problems.iter().map(|p| p.to_string()).collect()
+    }
+
     /// One line for the run's output (`Preflight: 6 checks passed; skipped: …`).
     pub fn summary(&self) -> String {
         let mut s = if self.problems.is_empty() {
@@ -428,7 +434,7 @@ mod tests {
             sent.contains("m6i.large") && sent.contains("m9z.huge") && sent.contains("us-east-2b"),
             "one batched call: {sent}"
         );
-        let problems: Vec<String> = pf.problems.iter().map(|p| p.to_string()).collect();
+        let problems = pf.problem_lines();
         assert_eq!(problems.len(), 2, "{problems:#?}");
         assert!(
             problems[0].contains("`m6i.large` is not offered in us-east-2b (offered in us-east-2a, us-east-2c)"),
@@ -508,7 +514,7 @@ mod tests {
         let used = check_zones(&aws, &graph, &c, &mut pf, "us-east-2").await;
         script.assert_done();
         assert_eq!(used, ["us-east-2a"]);
-        let problems: Vec<String> = pf.problems.iter().map(|p| p.to_string()).collect();
+        let problems = pf.problem_lines();
         assert!(problems[0].contains("`us-west-2a` is not an available zone of region us-east-2"), "{problems:?}");
         assert!(problems[0].contains("us-east-2a, us-east-2b, us-east-2c"), "{problems:?}");
         assert!(problems[1].contains("has 3 available zones; 4 were asked for"), "{problems:?}");
@@ -549,7 +555,7 @@ mod tests {
         crate::aws::rds::preflight(&aws, &c, &mut pf).await;
         crate::aws::eks::preflight(&aws, &c, &mut pf).await;
         script.assert_done();
-        let problems: Vec<String> = pf.problems.iter().map(|p| p.to_string()).collect();
+        let problems = pf.problem_lines();
         assert!(problems[0].contains("postgres 17.4 cannot be ordered on db.m9.huge"), "{problems:?}");
         assert!(
             problems[1].contains("add-on vpc-cni has no version `v1.12.0-eksbuild.1` for Kubernetes 1.33"),

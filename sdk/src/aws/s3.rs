@@ -5,7 +5,7 @@
 //! delete fails and says so. `BucketRef::grant` lets a Kubernetes workload use it through EKS Pod
 //! Identity, scoped to this bucket.
 
-use super::{TAG_URN, Tags, call_failed, error_code};
+use super::{TAG_URN, Tags, call_failed, error_code, found};
 use crate::aws::AwsCtx;
 use crate::engine::provider::Import;
 use crate::engine::provider::{
@@ -482,33 +482,32 @@ impl BucketProvider {
     /// TLS-only policy) and lifecycle.
     async fn settings(&self, ctx: &Ctx, bucket: &str) -> ProviderResult<(Option<String>, bool, Vec<LifecycleRule>)> {
         let s3 = &ctx.aws()?.s3;
-        let key = match s3.get_bucket_encryption().bucket(bucket).send().await {
-            Ok(o) => o
-                .server_side_encryption_configuration()
-                .and_then(|c| c.rules().first())
-                .and_then(|r| r.apply_server_side_encryption_by_default())
-                .and_then(|d| d.kms_master_key_id())
-                .map(str::to_string),
-            Err(e) if error_code(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => None,
-            Err(e) => return Err(call_failed("GetBucketEncryption", e)),
-        };
-        let owner_enforced = match s3.get_bucket_ownership_controls().bucket(bucket).send().await {
-            Ok(o) => o.ownership_controls().is_some_and(|c| {
-                c.rules().iter().any(|r| r.object_ownership() == &ObjectOwnership::BucketOwnerEnforced)
-            }),
-            Err(e) if error_code(&e) == Some("OwnershipControlsNotFoundError") => false,
-            Err(e) => return Err(call_failed("GetBucketOwnershipControls", e)),
-        };
-        let tls_only = match s3.get_bucket_policy().bucket(bucket).send().await {
-            Ok(o) => o.policy().and_then(|p| serde_json::from_str::<Value>(p).ok()) == Some(tls_only_policy(bucket)),
-            Err(e) if error_code(&e) == Some("NoSuchBucketPolicy") => false,
-            Err(e) => return Err(call_failed("GetBucketPolicy", e)),
-        };
-        let lifecycle = match s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
-            Ok(o) => lifecycle_of(o.rules()),
-            Err(e) if error_code(&e) == Some("NoSuchLifecycleConfiguration") => Vec::new(),
-            Err(e) => return Err(call_failed("GetBucketLifecycleConfiguration", e)),
-        };
+        // Each setting is a call of its own; "there is none" is an error code of its own.
+        let absent = |code: &'static str| move |c: Option<&str>| c == Some(code);
+        let encryption = s3.get_bucket_encryption().bucket(bucket).send().await;
+        let key = found("GetBucketEncryption", absent("ServerSideEncryptionConfigurationNotFoundError"), encryption)?
+            .and_then(|o| {
+                o.server_side_encryption_configuration()
+                    .and_then(|c| c.rules().first())
+                    .and_then(|r| r.apply_server_side_encryption_by_default())
+                    .and_then(|d| d.kms_master_key_id())
+                    .map(str::to_string)
+            });
+        let ownership = s3.get_bucket_ownership_controls().bucket(bucket).send().await;
+        let owner_enforced = found("GetBucketOwnershipControls", absent("OwnershipControlsNotFoundError"), ownership)?
+            .is_some_and(|o| {
+                o.ownership_controls().is_some_and(|c| {
+                    c.rules().iter().any(|r| r.object_ownership() == &ObjectOwnership::BucketOwnerEnforced)
+                })
+            });
+        let policy = s3.get_bucket_policy().bucket(bucket).send().await;
+        let tls_only = found("GetBucketPolicy", absent("NoSuchBucketPolicy"), policy)?.is_some_and(|o| {
+            o.policy().and_then(|p| serde_json::from_str::<Value>(p).ok()) == Some(tls_only_policy(bucket))
+        });
+        let lifecycle = s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await;
+        let lifecycle = found("GetBucketLifecycleConfiguration", absent("NoSuchLifecycleConfiguration"), lifecycle)?
+            .map(|o| lifecycle_of(o.rules()))
+            .unwrap_or_default();
         Ok((key, owner_enforced && tls_only, lifecycle))
     }
 

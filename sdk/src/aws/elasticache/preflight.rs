@@ -173,7 +173,7 @@ mod tests {
         let mut pf = Preflight::default();
         preflight(&aws, &Changes { plan: &plan, by_type }, &mut pf).await;
         script.assert_done();
-        let problems: Vec<String> = pf.problems.iter().map(|p| p.to_string()).collect();
+        let problems = pf.problem_lines();
         assert_eq!(problems.len(), 3, "{problems:#?}");
         assert!(problems[0].contains("aws:elasticache:ReplicationGroup \"sessions\" field `engine`: ElastiCache cannot move a Valkey group back to Redis OSS"), "{problems:#?}");
         assert!(problems[0].contains("keep valkey 8.0 as deployed"), "{problems:#?}");

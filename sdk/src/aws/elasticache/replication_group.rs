@@ -6,7 +6,7 @@ use crate::engine::provider::Import;
 use super::{REPLICATION_GROUP, all_tags, cache_tags, sync_tags};
 use crate::aws::create::create_or_find;
 use crate::aws::wait::{Poll, poll_until};
-use crate::aws::{AwsCtx, Tags, call_failed, classify, error_code, found};
+use crate::aws::{AwsCtx, Tags, call_failed, classify, found};
 use crate::engine::provider::{
     Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
 };
@@ -395,10 +395,8 @@ impl TypedProvider for ReplicationGroupProvider {
         } else {
             req.final_snapshot_identifier(format!("{}-final-{stamp}", out.id))
         };
-        match req.send().await {
-            Ok(_) => {}
-            Err(e) if error_code(&e) == Some("ReplicationGroupNotFoundFault") => return Ok(()),
-            Err(e) => return Err(call_failed("DeleteReplicationGroup", e)),
+        if found("DeleteReplicationGroup", |c| c == Some("ReplicationGroupNotFoundFault"), req.send().await)?.is_none() {
+            return Ok(());
         }
         self.wait(ctx, &out.id, true).await.map(drop)
     }

@@ -5,7 +5,7 @@
 use super::{DOMAIN, all_tags, domain_tags, sync_tags};
 use crate::aws::create::create_or_find;
 use crate::aws::wait::{Poll, poll_until};
-use crate::aws::{AwsCtx, Tags, call_failed, classify, error_code, found};
+use crate::aws::{AwsCtx, Tags, call_failed, classify, found};
 use crate::engine::provider::{
     Ctx, Import, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
 };
@@ -461,10 +461,9 @@ impl TypedProvider for DomainProvider {
     /// Deletes the domain and its data (OpenSearch Service keeps no final snapshot), and waits
     /// until it is gone.
     async fn delete(&self, ctx: &Ctx, _: &Urn, _: &DomainInputs, out: &DomainOutputs) -> ProviderResult<()> {
-        match ctx.aws()?.opensearch.delete_domain().domain_name(&out.name).send().await {
-            Ok(_) => {}
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(()),
-            Err(e) => return Err(call_failed("DeleteDomain", e)),
+        let answer = ctx.aws()?.opensearch.delete_domain().domain_name(&out.name).send().await;
+        if found("DeleteDomain", |c| c == Some("ResourceNotFoundException"), answer)?.is_none() {
+            return Ok(());
         }
         self.wait(ctx, &out.name, true).await.map(drop)
     }

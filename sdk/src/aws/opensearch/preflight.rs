@@ -155,7 +155,7 @@ mod tests {
         let mut pf = Preflight::default();
         preflight(&aws, &Changes { plan: &plan, by_type }, &mut pf).await;
         script.assert_done();
-        let problems: Vec<String> = pf.problems.iter().map(|p| p.to_string()).collect();
+        let problems = pf.problem_lines();
         assert_eq!(problems.len(), 3, "{problems:#?}");
         assert!(problems[0].contains("\"logs\" field `engine_version`: OpenSearch Service cannot downgrade a domain from 2.17 to 2.15"), "{problems:#?}");
         assert!(problems[1].contains("\"search\" field `instance_type`: `x9.huge.search` is not an instance type"), "{problems:#?}");
