@@ -29,6 +29,7 @@ pub mod components;
 pub mod k8s;
 pub mod local;
 pub mod numbering;
+pub mod policy;
 pub mod progress;
 pub mod providers;
 pub mod random;
@@ -76,5 +77,6 @@ pub mod prelude {
     pub use crate::components::{Health, WebService};
     #[cfg(feature = "k8s")]
     pub use crate::k8s::{ClusterRef, ConfigMap, KubeSecret, Manifest, Namespace};
+    pub use crate::model::policy::{PolicyView, Rule, Severity, Violations};
     pub use crate::model::{Output, Secret, Stack};
 }

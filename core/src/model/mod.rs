@@ -2,6 +2,7 @@
 
 pub mod options;
 pub mod output;
+pub mod policy;
 pub mod reference;
 pub mod secret;
 pub mod stack;
@@ -12,7 +13,7 @@ pub use options::{Options, RecordedOptions, Timeouts};
 pub use output::{FieldRef, Lookup, NothingKnown, Output, contains_unknown, with_resolver};
 pub use reference::{ReferenceReader, StackReference};
 pub use secret::Secret;
-pub use stack::{Graph, Node, Stack};
+pub use stack::{Graph, Node, Stack, WaiverBuilder};
 pub use urn::Urn;
 pub use validation::{Checker, ValidationError, ValidationErrors};
 

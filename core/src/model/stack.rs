@@ -61,6 +61,12 @@ pub struct Stack {
     references: Option<super::reference::ReferenceReader>,
     /// Deploys of this stack are atomic ([`Stack::set_atomic`]).
     atomic: bool,
+    /// A production environment, when the program says so ([`Stack::set_production`]).
+    production: Option<bool>,
+    /// The stack's own policy rules and its waivers.
+    policy: super::policy::Declared,
+    /// Usage assumptions of the cost estimate ([`Stack::assume`]).
+    assumptions: BTreeMap<String, f64>,
 }
 
 /// Whether `name` may name a resource: 1–128 of `A-Z a-z 0-9 - _ . /`, not starting with `/`.
@@ -86,6 +92,9 @@ impl Stack {
             scopes: Vec::new(),
             references: None,
             atomic: false,
+            production: None,
+            policy: Default::default(),
+            assumptions: BTreeMap::new(),
         }
     }
 
@@ -331,6 +340,78 @@ impl Stack {
         self.atomic = atomic;
     }
 
+    /// Says whether this stack is a production environment, for the policy rules that hold "in
+    /// prod" (deletion protection, Multi-AZ). Without it: an environment named `prod` or
+    /// `production` is one.
+    pub fn set_production(&mut self, production: bool) {
+        self.production = Some(production);
+    }
+
+    /// Whether the policy rules "in prod" apply to this stack.
+    pub fn production(&self) -> bool {
+        self.production.unwrap_or_else(|| matches!(self.env(), Some("prod" | "production")))
+    }
+
+    /// Adds a policy rule of the stack's own (or of the organisation's pack) to the built-in
+    /// ones: checked by every preview and deploy, listed by `policy`.
+    pub fn policy(&mut self, rule: impl super::policy::Rule + 'static) {
+        self.policy.rules.push(Arc::new(rule));
+    }
+
+    /// Accepts policy rule `rule` for `target` (a resource's URN, or a component by name: its
+    /// name and the names under it), with the reason in code. A waiver without a reason is
+    /// refused; `.until("YYYY-MM-DD")` makes it run out, after which the rule counts as broken
+    /// again. Shown in every plan, in `--json` and in the deploy history.
+    ///
+    /// ```
+    /// use fabric_core::model::Stack;
+    /// let mut s = Stack::new("demo");
+    /// s.waive("FAB-ALB-1", "edge", "access logs go to the shared logging account").until("2027-03-01");
+    /// assert_eq!(s.waivers().len(), 1);
+    /// ```
+    pub fn waive<T: super::policy::WaiverTarget + ?Sized>(
+        &mut self,
+        rule: &str,
+        target: &T,
+        reason: &str,
+    ) -> WaiverBuilder<'_> {
+        let waiver = super::policy::Waiver {
+            rule: rule.to_string(),
+            scope: target.scope(),
+            reason: reason.trim().to_string(),
+            until: None,
+        };
+        if waiver.reason.is_empty() {
+            self.errors.push(ValidationError {
+                urn: self.waiver_urn(&waiver),
+                field: "reason".into(),
+                problem: format!("the waiver of rule `{rule}` gives no reason"),
+                fix: "say why the rule does not apply here, in the waiver: `s.waive(rule, target, \"why\")`".into(),
+            });
+        }
+        self.policy.waivers.push(waiver);
+        let index = self.policy.waivers.len() - 1;
+        WaiverBuilder { stack: self, index }
+    }
+
+    /// The waivers declared so far.
+    pub fn waivers(&self) -> &[super::policy::Waiver] {
+        &self.policy.waivers
+    }
+
+    fn waiver_urn(&self, w: &super::policy::Waiver) -> Urn {
+        match &w.scope {
+            super::policy::WaiverScope::Resource(u) => u.clone(),
+            super::policy::WaiverScope::Component(name) => Urn::new(&self.name, "fabric:Waiver", name),
+        }
+    }
+
+    /// Overrides a usage assumption of the cost estimate (`nat_gb_per_month`, …; `cost` lists
+    /// them with their defaults): what the plan's monthly cost assumes for usage-priced parts.
+    pub fn assume(&mut self, name: &str, value: f64) {
+        self.assumptions.insert(name.to_string(), value);
+    }
+
     /// Whether an output of this name is exported.
     pub fn has_export(&self, name: &str) -> bool {
         self.exports.contains_key(name)
@@ -441,7 +522,38 @@ impl Stack {
         graph.region = self.region;
         graph.warnings = self.warnings;
         graph.atomic = self.atomic;
+        graph.production = self
+            .production
+            .unwrap_or_else(|| matches!(self.config.as_ref().map(|c| c.env.as_str()), Some("prod" | "production")));
+        graph.policy = self.policy;
+        graph.assumptions = self.assumptions;
         Ok(graph)
+    }
+}
+
+/// A waiver being declared: [`Stack::waive`]`(…).until("2027-03-01")`.
+pub struct WaiverBuilder<'a> {
+    stack: &'a mut Stack,
+    index: usize,
+}
+
+impl WaiverBuilder<'_> {
+    /// The waiver runs out on this day (`YYYY-MM-DD`, UTC): from then on the rule counts as
+    /// broken again. A date that does not parse is refused when the stack is finished.
+    pub fn until(self, date: &str) {
+        let ok = super::policy::valid_date(date);
+        let waiver = &mut self.stack.policy.waivers[self.index];
+        waiver.until = Some(date.to_string());
+        if !ok {
+            let rule = waiver.rule.clone();
+            let urn = self.stack.waiver_urn(&self.stack.policy.waivers[self.index]);
+            self.stack.errors.push(ValidationError {
+                urn,
+                field: "until".into(),
+                problem: format!("the waiver of rule `{rule}` runs out on `{date}`, which is not a date"),
+                fix: "write the day as YYYY-MM-DD, for example `.until(\"2027-03-01\")`".into(),
+            });
+        }
     }
 }
 
@@ -454,6 +566,9 @@ pub struct Graph {
     exports: BTreeMap<String, InputsFn>,
     warnings: Vec<ValidationError>,
     atomic: bool,
+    production: bool,
+    policy: super::policy::Declared,
+    assumptions: BTreeMap<String, f64>,
 }
 
 /// One declared resource.
@@ -482,7 +597,33 @@ impl Node {
 impl Graph {
     fn new(stack: String, nodes: Vec<Node>, exports: BTreeMap<String, InputsFn>) -> Self {
         let index = nodes.iter().enumerate().map(|(i, n)| (n.urn.clone(), i)).collect();
-        Graph { stack, nodes, index, exports, region: None, warnings: Vec::new(), atomic: false }
+        Graph {
+            stack,
+            nodes,
+            index,
+            exports,
+            region: None,
+            warnings: Vec::new(),
+            atomic: false,
+            production: false,
+            policy: Default::default(),
+            assumptions: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the policy rules "in prod" apply ([`Stack::set_production`]).
+    pub fn production(&self) -> bool {
+        self.production
+    }
+
+    /// The stack's own rules and its waivers.
+    pub fn policy(&self) -> &super::policy::Declared {
+        &self.policy
+    }
+
+    /// The usage assumptions the stack overrides ([`Stack::assume`]).
+    pub fn assumptions(&self) -> &BTreeMap<String, f64> {
+        &self.assumptions
     }
 
     /// Whether the program asked for atomic deploys ([`Stack::set_atomic`]).
@@ -547,6 +688,10 @@ impl Graph {
         let mut graph = Graph::new(self.stack, nodes, self.exports);
         graph.region = self.region;
         graph.warnings = self.warnings;
+        graph.atomic = self.atomic;
+        graph.production = self.production;
+        graph.policy = self.policy;
+        graph.assumptions = self.assumptions;
         graph
     }
 
