@@ -14,7 +14,7 @@
 
 use super::urn::Urn;
 use super::validation::ValidationError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -183,7 +183,7 @@ pub trait Rule: Send + Sync {
 
 /// What a waiver covers: one resource, or every resource of a component (its name, and the
 /// names under it: `edge`, `edge/https`, `edge-logs`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum WaiverScope {
     Resource(Urn),
@@ -234,7 +234,7 @@ impl WaiverTarget for String {
 }
 
 /// A rule accepted, in code, for a resource: why, and until when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Waiver {
     pub rule: String,
     pub scope: WaiverScope,

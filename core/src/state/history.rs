@@ -28,6 +28,9 @@ pub struct HistoryEntry {
     pub summary: String,
     /// `succeeded`, `failed: …`, `interrupted`.
     pub outcome: String,
+    /// The policy waivers the run relied on (a deploy), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<String>,
 }
 
 /// What an entry keeps beyond its line: the desired inputs after it (for `diff`), and the state
@@ -45,6 +48,9 @@ pub struct HistoryDetail {
     /// The stack outputs after the run.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, Value>,
+    /// The policy waivers the run relied on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<crate::model::policy::Waiver>,
     /// 2 for a detail `rollback` can return to (it has `deps`); absent (0) before.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub format: u32,
@@ -147,6 +153,7 @@ mod tests {
             operation: op.into(),
             summary: String::new(),
             outcome: "succeeded".into(),
+            waivers: vec![],
         };
         let mut detail = HistoryDetail::default();
         detail.inputs.insert("s::t::db".into(), json!({"password": {"$secret": "hunter2"}}));

@@ -95,6 +95,7 @@ pub(super) async fn record_history(
         operation: operation.to_string(),
         summary,
         outcome,
+        waivers: detail.waivers.iter().map(|w| w.describe()).collect(),
     };
     match engine.store.record_history(entry, &detail).await {
         Ok(id) => Some(id),
@@ -604,6 +605,9 @@ pub(super) async fn history_command(cli: &Cli, engine: &Engine) -> crate::Result
             e.user,
             e.summary
         );
+        for w in &e.waivers {
+            println!("      waived: {w}");
+        }
     }
     Ok(0)
 }

@@ -145,6 +145,9 @@ enum Verb {
         #[arg(long)]
         to: Option<u64>,
     },
+    /// The policy: every rule (built-in and the stack's own), what the program breaks, and its
+    /// waivers. Exit 2 on a mandatory violation not waived. Makes no call.
+    Policy,
     /// Check the deployed fabric: records, listeners, HTTPS, DNS through the zone's name servers,
     /// and a canary rolled from v1 to v2 under requests. One line per check; exit 1 on a failure.
     Verify {
@@ -275,7 +278,21 @@ fn run_program(stack: &str, args: Vec<std::ffi::OsString>, default_env: Option<&
         Ok(g) => Arc::new(g),
         Err(errors) => return fail(2, errors),
     };
+    // The policy, checked before any call: a waiver of an unknown rule is refused here.
+    let policy = match cli.verb {
+        Verb::Deploy | Verb::Preview | Verb::Policy => {
+            match crate::policy::check(&graph, &crate::model::policy::today()) {
+                Ok(report) => Some(report),
+                Err(errors) => return fail(2, errors),
+            }
+        }
+        _ => None,
+    };
     match &cli.verb {
+        Verb::Policy => {
+            let report = policy.as_ref().expect("checked above");
+            return policy_command(&cli, graph.as_ref(), report);
+        }
         Verb::Graph { mermaid } => {
             print!("{}", if *mermaid { graph.to_mermaid() } else { graph.to_dot() });
             return 0;
@@ -315,7 +332,7 @@ fn run_program(stack: &str, args: Vec<std::ffi::OsString>, default_env: Option<&
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     runtime.block_on(async move {
-        match drive(&cli, graph).await {
+        match drive(&cli, graph, policy).await {
             Ok(code) => code,
             Err(e) => fail(1, e),
         }
@@ -588,7 +605,43 @@ fn confirm(cli: &Cli, question: &str) -> Result<bool, String> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
 }
 
-async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
+/// `policy`: the rules, the findings and the waivers (or `--json`); exit 2 when a mandatory
+/// violation is not waived.
+fn policy_command(cli: &Cli, graph: &Graph, report: &crate::model::policy::PolicyReport) -> i32 {
+    if cli.json {
+        let rules: Vec<serde_json::Value> = crate::policy::rules_of(graph)
+            .iter()
+            .map(|r| serde_json::json!({"id": r.id(), "severity": r.severity(), "title": r.title(), "equivalents": r.equivalents()}))
+            .collect();
+        let out = serde_json::json!({"rules": rules, "report": report, "waivers": graph.policy().waivers});
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+    } else {
+        println!("Rules of stack `{}`{}:", graph.stack(), if graph.production() { " (production)" } else { "" });
+        print!("{}", crate::policy::catalogue(&crate::policy::rules_of(graph)));
+        let waivers = &graph.policy().waivers;
+        if !waivers.is_empty() {
+            println!("Waivers:");
+            waivers.iter().for_each(|w| println!("  {}", w.describe()));
+        }
+        print!("{}", report.render());
+    }
+    policy_verdict(report)
+}
+
+/// Exit 2, said plainly, when the policy stops the run.
+fn policy_verdict(report: &crate::model::policy::PolicyReport) -> i32 {
+    let n = report.blocking().count();
+    if n == 0 {
+        return 0;
+    }
+    eprintln!(
+        "error: {n} mandatory policy violation{} not waived; nothing was changed (fix them, or waive each in code with a reason: `s.waive(\"<rule>\", <resource>, \"why\")`)",
+        if n == 1 { "" } else { "s" }
+    );
+    2
+}
+
+async fn drive(cli: &Cli, graph: Arc<Graph>, policy: Option<crate::model::policy::PolicyReport>) -> crate::Result<i32> {
     let stack = graph.stack().to_string();
     let Setup { engine, aws, locator } = setup(cli, &stack, graph.region()).await?;
     if let Verb::Unlock = cli.verb {
@@ -668,7 +721,7 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
             day2::import_command(cli, &mut session, &graph, urn.as_deref(), id.as_deref(), *discover).await
         }
         Verb::Rollback { to } => rollback::rollback_command(cli, &mut session, &graph, *to).await,
-        _ => run_verb(cli, &mut session, &graph).await,
+        _ => run_verb(cli, &mut session, &graph, policy.as_ref()).await,
     };
     interrupts.abort();
     session.end().await?;
@@ -681,7 +734,12 @@ async fn drive(cli: &Cli, graph: Arc<Graph>) -> crate::Result<i32> {
     result
 }
 
-async fn run_verb(cli: &Cli, session: &mut Session<'_>, graph: &Arc<Graph>) -> crate::Result<i32> {
+async fn run_verb(
+    cli: &Cli,
+    session: &mut Session<'_>,
+    graph: &Arc<Graph>,
+    policy: Option<&crate::model::policy::PolicyReport>,
+) -> crate::Result<i32> {
     let engine = session.engine();
     let persist = !matches!(cli.verb, Verb::Preview);
     let in_program = !matches!(cli.verb, Verb::Destroy);
@@ -722,13 +780,20 @@ async fn run_verb(cli: &Cli, session: &mut Session<'_>, graph: &Arc<Graph>) -> c
             let mut plan = session.plan(graph, selection.clone()).await?;
             // The clusters' own answer (server-side dry run) before the plan is shown.
             let checked = engine.dry_run(graph, session.state(), &mut plan).await;
+            let policy = policy.expect("checked before the run");
             if cli.json && matches!(cli.verb, Verb::Preview) {
-                println!("{}", serde_json::to_string_pretty(&plan_json(&plan)).expect("JSON"));
+                let mut out = plan_json(&plan);
+                out["policy"] = serde_json::to_value(policy).expect("JSON");
+                println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
             } else {
                 eprint!("{}", render_plan(&plan));
             }
             for w in graph.warnings() {
                 eprintln!("warning: {w}");
+            }
+            eprint!("{}", policy.render());
+            if policy.blocks() {
+                return Ok(policy_verdict(policy));
             }
             if checked.asked() {
                 eprint!("{}", checked.render());
@@ -786,7 +851,8 @@ async fn run_verb(cli: &Cli, session: &mut Session<'_>, graph: &Arc<Graph>) -> c
             if plan.has_changes() {
                 eprint!("{}", render_report(&report, t0.elapsed()));
             }
-            let detail = rollback::revision_detail(graph, state);
+            let mut detail = rollback::revision_detail(graph, state);
+            detail.waivers = policy.waivers_used();
             let id = day2::record_history(engine, "deploy", day2::summary_line(&plan), outcome(&report), detail).await;
             if atomic && !report.ok() && !interrupted() {
                 match rollback::find(session, None, id).await {

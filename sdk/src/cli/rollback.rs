@@ -215,6 +215,7 @@ pub(super) fn revision_detail(graph: &Graph, state: &State) -> HistoryDetail {
         entries: Vec::new(),
         deps: graph.nodes().iter().map(|n| (n.urn.to_string(), n.deps.clone())).collect(),
         outputs: state.outputs.clone(),
+        waivers: Vec::new(),
         format: REVISION_FORMAT,
     }
 }
@@ -305,6 +306,7 @@ mod tests {
             operation: operation.into(),
             summary: String::new(),
             outcome: outcome.into(),
+            waivers: vec![],
         }
     }
 

@@ -171,12 +171,10 @@ impl Bastion<'_> {
                 "SSH from the whole internet (0.0.0.0/0) is refused: a bastion open to everyone is scanned within minutes",
                 "name the office, VPN and CI egress blocks in config; if it must be open, say why in code: `.waiver(\"…\")`",
             ),
-            (Some(why), true) => s.warn(
-                &urn,
-                "ssh_from",
-                format!("SSH is open to the whole internet (waived: {why})"),
-                "narrow `ssh_from` to known blocks when you can",
-            ),
+            // The reasoned waiver is one of policy rule FAB-NET-1, shown with every plan.
+            (Some(why), true) => {
+                s.waive("FAB-NET-1", self.name.as_str(), why);
+            }
             _ => {}
         }
         c.require(

@@ -313,14 +313,7 @@ impl EksCluster<'_> {
             "no untainted pool of at least two nodes runs the cluster's own services (DNS, metrics)",
             "add a general pool, such as `NodePool::builder().name(\"general\").instance_types(vec![\"t3.large\".into()]).size(2..=6)`",
         );
-        if self.public_access_cidrs.iter().any(|c| c == "0.0.0.0/0") {
-            s.warn(
-                &s.urn(eks::CLUSTER, name),
-                "public_access_cidrs",
-                "the cluster's API endpoint is open to the whole internet (0.0.0.0/0); only its authentication stands in the way",
-                "name the ranges that may reach it (office, VPN, CI egress) with `.public_access_cidrs(..)` from config, or `vec![]` for a private endpoint",
-            );
-        }
+        // An endpoint open to 0.0.0.0/0 is policy rule FAB-EKS-1 (advisory), shown with every plan.
         s.report(c.into_errors());
     }
 

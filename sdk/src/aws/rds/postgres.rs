@@ -261,6 +261,10 @@ impl RdsPostgres<'_> {
         require_two_zones(&mut c, self.network, "a database");
         check_database_and_user(&mut c, &self.database, &self.master_username);
         s.report(c.into_errors());
+        // The reasoned waiver is one of policy rule FAB-RDS-5, shown with every plan.
+        if let (true, Some(why)) = (self.publicly_accessible, self.public_waiver.as_deref()) {
+            s.waive("FAB-RDS-5", self.name.as_str(), why);
+        }
 
         let access = PrivateAccess::add(
             s,
