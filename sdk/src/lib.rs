@@ -25,6 +25,7 @@
 pub mod aws;
 pub mod cli;
 pub mod components;
+pub mod cost;
 #[cfg(feature = "k8s")]
 pub mod k8s;
 pub mod local;

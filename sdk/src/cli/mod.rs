@@ -148,6 +148,9 @@ enum Verb {
     /// The policy: every rule (built-in and the stack's own), what the program breaks, and its
     /// waivers. Exit 2 on a mandatory violation not waived. Makes no call.
     Policy,
+    /// The monthly cost of what the program declares, resource by resource, on demand in the
+    /// stack's region, with the usage it assumes. Makes no call.
+    Cost,
     /// Check the deployed fabric: records, listeners, HTTPS, DNS through the zone's name servers,
     /// and a canary rolled from v1 to v2 under requests. One line per check; exit 1 on a failure.
     Verify {
@@ -278,7 +281,14 @@ fn run_program(stack: &str, args: Vec<std::ffi::OsString>, default_env: Option<&
         Ok(g) => Arc::new(g),
         Err(errors) => return fail(2, errors),
     };
-    // The policy, checked before any call: a waiver of an unknown rule is refused here.
+    // The policy and the cost assumptions, checked before any call: a waiver of an unknown rule,
+    // or an assumption the estimate does not know, is refused here.
+    if matches!(cli.verb, Verb::Deploy | Verb::Preview | Verb::Policy | Verb::Cost) {
+        let errors = crate::cost::check_assumptions(graph.stack(), graph.assumptions());
+        if !errors.is_empty() {
+            return fail(2, crate::model::ValidationErrors(errors));
+        }
+    }
     let policy = match cli.verb {
         Verb::Deploy | Verb::Preview | Verb::Policy => {
             match crate::policy::check(&graph, &crate::model::policy::today()) {
@@ -292,6 +302,19 @@ fn run_program(stack: &str, args: Vec<std::ffi::OsString>, default_env: Option<&
         Verb::Policy => {
             let report = policy.as_ref().expect("checked above");
             return policy_command(&cli, graph.as_ref(), report);
+        }
+        Verb::Cost => {
+            let estimate = crate::cost::estimate(
+                &crate::model::policy::PolicyView::of_graph(&graph),
+                &cost_region(&graph),
+                graph.assumptions(),
+            );
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&estimate).expect("JSON"));
+            } else {
+                print!("{}", crate::cost::render_breakdown(&estimate));
+            }
+            return 0;
         }
         Verb::Graph { mermaid } => {
             print!("{}", if *mermaid { graph.to_mermaid() } else { graph.to_dot() });
@@ -628,6 +651,26 @@ fn policy_command(cli: &Cli, graph: &Graph, report: &crate::model::policy::Polic
     policy_verdict(report)
 }
 
+/// The region the estimate prices: the stack's own, else the environment's, else us-east-1.
+fn cost_region(graph: &Graph) -> String {
+    graph
+        .region()
+        .map(String::from)
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".into())
+}
+
+/// What the change does to the monthly cost: what state holds against what the program declares.
+fn cost_diff(graph: &Graph, state: &crate::state::State) -> crate::cost::CostDiff {
+    let region = cost_region(graph);
+    let after = crate::model::policy::PolicyView::of_graph(graph);
+    crate::cost::CostDiff {
+        before: crate::cost::estimate(&crate::cost::view_of_state(state), &region, graph.assumptions()),
+        after: crate::cost::estimate(&after, &region, graph.assumptions()),
+    }
+}
+
 /// Exit 2, said plainly, when the policy stops the run.
 fn policy_verdict(report: &crate::model::policy::PolicyReport) -> i32 {
     let n = report.blocking().count();
@@ -781,9 +824,11 @@ async fn run_verb(
             // The clusters' own answer (server-side dry run) before the plan is shown.
             let checked = engine.dry_run(graph, session.state(), &mut plan).await;
             let policy = policy.expect("checked before the run");
+            let cost = cost_diff(graph, session.state());
             if cli.json && matches!(cli.verb, Verb::Preview) {
                 let mut out = plan_json(&plan);
                 out["policy"] = serde_json::to_value(policy).expect("JSON");
+                out["cost"] = cost.to_json();
                 println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
             } else {
                 eprint!("{}", render_plan(&plan));
@@ -792,6 +837,7 @@ async fn run_verb(
                 eprintln!("warning: {w}");
             }
             eprint!("{}", policy.render());
+            eprint!("{}", crate::cost::render_diff(&cost));
             if policy.blocks() {
                 return Ok(policy_verdict(policy));
             }
