@@ -69,6 +69,30 @@ async fn acme_deploys_locally_previews_same_and_destroys_clean() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ops: Vec<&str> = doc["steps"].as_array().unwrap().iter().map(|s| s["op"].as_str().unwrap()).collect();
     assert!(!ops.is_empty() && ops.iter().all(|op| *op == "same"), "{doc}");
+    assert_eq!(
+        doc["policy"]["findings"].as_array().map(|f| f.iter().filter(|f| f["severity"] == "mandatory").count()),
+        Some(0),
+        "{doc}"
+    );
+    assert_eq!(doc["cost"]["delta"], serde_json::json!({"low": 0.0, "high": 0.0}), "{doc}");
+    assert!(doc["cost"]["after"]["low"].as_f64().unwrap() > 400.0, "{doc}");
+
+    // A bigger node pool (2–4 → 3–6 nodes): the plan says what it costs.
+    let config = tempfile::tempdir().unwrap();
+    let dev = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks/acme/config/dev.toml")).unwrap();
+    assert!(dev.contains("min = 2\nmax = 4\n"), "{dev}");
+    std::fs::write(config.path().join("dev.toml"), dev.replace("min = 2\nmax = 4\n", "min = 3\nmax = 6\n")).unwrap();
+    let out =
+        fabric_tests::stack_cli_in(crate::stack_command("acme"), &fx, state, config.path(), &["preview", "--local"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "aws:eks:NodeGroup \"main/general\": $129.47–$258.94 → $194.21–$388.42  3–6 × t3.large, 50 GB gp3 each"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("(+$64.74–+$129.48/month)"), "{err}");
 
     let out = acme(&fx, state, &["destroy", "--local", "--yes"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

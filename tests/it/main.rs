@@ -23,6 +23,7 @@ mod kube_reach;
 mod lifecycle;
 mod network;
 mod opensearch;
+mod policy;
 mod rds;
 mod reference;
 mod rollback;

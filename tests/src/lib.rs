@@ -2,6 +2,7 @@
 //! and queries of what is tagged in the emulated account.
 
 pub mod faults;
+pub mod policy;
 pub mod pool;
 
 use fabric::aws::{Aws, AwsSettings};

@@ -22,10 +22,15 @@ fn main() {
             };
             fabric::cli::run_with_args("example", args, example::program_with(&cfg))
         }
+        // The example with a policy variant (`FABRIC_TEST_POLICY`), for the policy tests.
+        Some("example-policy") => {
+            let variant = std::env::var("FABRIC_TEST_POLICY").unwrap_or_default();
+            fabric::cli::run_with_args("example", args, fabric_tests::policy::example_policy_program(&variant))
+        }
         Some("kind-demo") => fabric::cli::run_with_args("kind-demo", args, fabric_tests::kind_demo_program),
         Some("reference") => fabric::cli::run_with_args_env("reference", args, Some("develop"), reference::program),
         _ => {
-            eprintln!("usage: stacks <acme|dns|example|example-next|kind-demo|reference> <verb> …");
+            eprintln!("usage: stacks <acme|dns|example|example-next|example-policy|kind-demo|reference> <verb> …");
             2
         }
     };
