@@ -38,6 +38,21 @@ pub fn synthesize_env(
     Ok(s.finish()?)
 }
 
+/// The policy report of `graph` as every plan shows it, as of `today` (`YYYY-MM-DD`), for
+/// snapshot tests; a waiver of an unknown rule panics with its error.
+pub fn policy_report(graph: &crate::model::Graph, today: &str) -> String {
+    match crate::policy::check(graph, today) {
+        Ok(report) => report.render(),
+        Err(errors) => panic!("{errors}"),
+    }
+}
+
+/// The monthly cost of `graph` in `region`, as `cost` prints it, for snapshot tests.
+pub fn cost_table(graph: &crate::model::Graph, region: &str) -> String {
+    let view = crate::model::policy::PolicyView::of_graph(graph);
+    crate::cost::render_breakdown(&crate::cost::estimate(&view, region, graph.assumptions()))
+}
+
 /// Every resource's inputs as the first deploy would plan them: what a snapshot of the generated
 /// specs holds (see [`crate::engine::render::render_inputs`]).
 pub fn rendered_inputs(graph: &crate::model::Graph) -> Value {

@@ -6,7 +6,7 @@ use fabric::engine::render::render_plan;
 use fabric::k8s::render::render_objects;
 use fabric::model::Graph;
 use fabric::state::State;
-use fabric::testing::{plan_against, rendered_inputs, synthesize_env};
+use fabric::testing::{cost_table, plan_against, policy_report, rendered_inputs, synthesize_env};
 use serde_json::Value;
 
 fn graph(env: &str) -> Graph {
@@ -35,6 +35,19 @@ fn every_kubernetes_object() {
             insta::assert_snapshot!(name, object.yaml);
         }
     }
+}
+
+/// The policy report and the monthly cost each environment previews with: prod has no mandatory
+/// finding; dev shows its advisory ones.
+#[test]
+fn policy_and_cost() {
+    for env in ["dev", "prod"] {
+        let g = graph(env);
+        insta::assert_snapshot!(format!("policy_{env}"), policy_report(&g, "2026-12-07"));
+        insta::assert_snapshot!(format!("cost_{env}"), cost_table(&g, "us-east-1"));
+    }
+    let prod = fabric::policy::check(&graph("prod"), "2026-12-07").unwrap();
+    assert!(!prod.blocks(), "{}", prod.render());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use fabric::engine::render::render_plan;
 use fabric::k8s::render::render_objects;
 use fabric::state::State;
-use fabric::testing::{plan_against, rendered_inputs, synthesize_env};
+use fabric::testing::{cost_table, plan_against, policy_report, rendered_inputs, synthesize_env};
 use serde_json::Value;
 
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
@@ -17,6 +17,14 @@ fn graph(env: &str) -> fabric::model::Graph {
 #[test]
 fn graph_as_mermaid() {
     insta::assert_snapshot!(graph("develop").to_mermaid());
+}
+
+/// The policy report and the monthly cost (in the stack's own region) a preview shows.
+#[test]
+fn policy_and_cost() {
+    let g = graph("develop");
+    insta::assert_snapshot!("policy_develop", policy_report(&g, "2026-12-07"));
+    insta::assert_snapshot!("cost_develop", cost_table(&g, g.region().unwrap()));
 }
 
 #[test]
