@@ -40,6 +40,14 @@ enum Task {
     Layers,
     /// Check that fabric builds, warning-free, with no service and with each one alone.
     Features,
+    /// `prices refresh`: rebuild the cost estimate's price table (sdk/src/cost/prices.json) from
+    /// the AWS Price List API (needs credentials that may call pricing:GetProducts).
+    Prices {
+        #[arg(value_parser = ["refresh"])]
+        action: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// `<verb> <stack> [flags]`: build stack `<stack>` and run `<verb>` with it.
     #[command(external_subcommand)]
     Stack(Vec<String>),
@@ -372,6 +380,15 @@ fn main() -> ExitCode {
         Task::Docs => docs(),
         Task::Layers => layers(),
         Task::Features => features(),
+        Task::Prices { action, args } => {
+            match cargo().args(["run", "-q", "-p", "fabric-prices", "--", &action]).args(&args).status() {
+                Ok(s) => status_code(s),
+                Err(e) => {
+                    eprintln!("error: running fabric-prices: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Task::Stack(args) => match args.as_slice() {
             [verb, stack, rest @ ..] if !stack.starts_with('-') => run_stack(verb, stack, rest),
             [verb, ..] => {

@@ -41,6 +41,9 @@ pub const HOURS_PER_MONTH: f64 = 730.0;
 pub struct PriceTable {
     /// When the prices were taken (`YYYY-MM-DD`).
     pub date: String,
+    /// When the flat rates were (`prices refresh` renews the instance prices only).
+    #[serde(default)]
+    pub rates_date: String,
     pub currency: String,
     /// Where they came from.
     pub source: String,
