@@ -13,11 +13,14 @@ use aws_smithy_types::body::SdkBody;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 
+/// How a test answers a request body: a status and a JSON body.
+type Answer = Arc<dyn Fn(&Value) -> (u16, Value) + Send + Sync>;
+
 /// Answers each request with `answer(request body)`, and keeps the bodies.
 #[derive(Clone)]
 struct Replay {
     sent: Arc<Mutex<Vec<Value>>>,
-    answer: Arc<dyn Fn(&Value) -> (u16, Value) + Send + Sync>,
+    answer: Answer,
 }
 
 impl std::fmt::Debug for Replay {

@@ -395,3 +395,19 @@ fn images_are_pinned_by_tag_or_digest() {
         assert!(!k8s_rules::pinned(bad), "{bad}");
     }
 }
+
+#[test]
+fn docs_list_every_rule() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy.md")).unwrap();
+    for r in builtin() {
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", r.id())))
+            .unwrap_or_else(|| panic!("docs/policy.md has no row for {}", r.id()));
+        assert!(row.contains(r.severity().as_str()) && row.contains(r.title()), "{row}");
+        for e in r.equivalents() {
+            let id = e.split_once(' ').map_or(*e, |(_, id)| id);
+            assert!(row.contains(id), "{row} lacks {e}");
+        }
+    }
+}
