@@ -1,14 +1,7 @@
 use super::*;
 use serde_json::json;
 
-fn res(type_name: &str, name: &str, inputs: Value, deps: &[(&str, &str)]) -> PolicyResource {
-    PolicyResource {
-        urn: Urn::new("t", type_name, name),
-        type_name: type_name.into(),
-        inputs,
-        deps: deps.iter().map(|(t, n)| Urn::new("t", t, n)).collect(),
-    }
-}
+use crate::policy::tests::res;
 
 fn view(resources: Vec<PolicyResource>) -> PolicyView {
     PolicyView::new("t", false, resources)

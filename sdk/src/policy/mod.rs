@@ -78,4 +78,4 @@ pub fn catalogue(rules: &[Arc<dyn Rule>]) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

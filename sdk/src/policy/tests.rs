@@ -6,7 +6,8 @@ use crate::model::Urn;
 use crate::model::policy::PolicyResource;
 use serde_json::{Value, json};
 
-fn res(type_name: &str, name: &str, inputs: Value, deps: &[(&str, &str)]) -> PolicyResource {
+/// A resource of stack `t`, with its inputs and the resources (type, name) it depends on.
+pub(crate) fn res(type_name: &str, name: &str, inputs: Value, deps: &[(&str, &str)]) -> PolicyResource {
     PolicyResource {
         urn: Urn::new("t", type_name, name),
         type_name: type_name.into(),

@@ -415,7 +415,10 @@ fn hardened_defaults_are_in_the_generated_specs() {
         );
 
         let cidrs = &inputs[format!("{stack}::aws:eks:Cluster::main")]["inputs"]["public_access_cidrs"];
-        let warned = graph(env).warnings().iter().any(|w| w.field == "public_access_cidrs");
+        // An endpoint open to all is policy rule FAB-EKS-1 (advisory), shown with every plan.
+        let report = fabric::policy::check(&graph(env), "2026-12-07").unwrap();
+        let warned =
+            report.findings.iter().any(|f| f.rule == "FAB-EKS-1" && f.violation.field == "public_access_cidrs");
         match env {
             "prod" => {
                 assert_eq!(cidrs, &serde_json::json!(["203.0.113.0/24", "198.51.100.7/32"]));
