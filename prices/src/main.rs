@@ -27,13 +27,7 @@ async fn main() -> ExitCode {
         .load()
         .await;
     let client = aws_sdk_pricing::Client::new(&config);
-    let today = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|d| d.len() == 10)
-        .unwrap_or_else(|| "unknown".into());
+    let today = humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..10].to_string();
     match fabric_prices::refresh(&client, &mut table, &today).await {
         Ok(done) => {
             let text = serde_json::to_string_pretty(&table).expect("JSON") + "\n";

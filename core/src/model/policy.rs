@@ -250,6 +250,15 @@ impl Waiver {
         self.until.as_deref().is_some_and(|until| until <= today)
     }
 
+    /// The URN a problem with the waiver is reported under: its resource, or (for a component)
+    /// `fabric:Waiver` with the component's name.
+    pub fn urn(&self, stack: &str) -> Urn {
+        match &self.scope {
+            WaiverScope::Resource(u) => u.clone(),
+            WaiverScope::Component(name) => Urn::new(stack, "fabric:Waiver", name),
+        }
+    }
+
     pub fn describe(&self) -> String {
         let until = self.until.as_deref().map(|u| format!(", until {u}")).unwrap_or_default();
         format!("{} on {}: {}{until}", self.rule, self.scope.describe(), self.reason)
@@ -398,10 +407,6 @@ pub fn evaluate(
     today: &str,
 ) -> Result<PolicyReport, Vec<ValidationError>> {
     let mut errors = Vec::new();
-    let waiver_urn = |w: &Waiver| match &w.scope {
-        WaiverScope::Resource(u) => u.clone(),
-        WaiverScope::Component(name) => Urn::new(&view.stack, "fabric:Waiver", name),
-    };
     let mut seen = std::collections::BTreeSet::new();
     for r in rules {
         if !seen.insert(r.id().to_string()) {
@@ -423,7 +428,7 @@ pub fn evaluate(
                 .filter(|k| k.rsplit_once('-').map(|(p, _)| p) == w.rule.rsplit_once('-').map(|(p, _)| p))
                 .collect();
             errors.push(ValidationError {
-                urn: waiver_urn(w),
+                urn: w.urn(&view.stack),
                 field: "waive".into(),
                 problem: format!("waives rule `{}`, and no rule has that id", w.rule),
                 fix: if near.is_empty() {

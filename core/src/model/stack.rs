@@ -383,7 +383,7 @@ impl Stack {
         };
         if waiver.reason.is_empty() {
             self.errors.push(ValidationError {
-                urn: self.waiver_urn(&waiver),
+                urn: waiver.urn(&self.name),
                 field: "reason".into(),
                 problem: format!("the waiver of rule `{rule}` gives no reason"),
                 fix: "say why the rule does not apply here, in the waiver: `s.waive(rule, target, \"why\")`".into(),
@@ -397,13 +397,6 @@ impl Stack {
     /// The waivers declared so far.
     pub fn waivers(&self) -> &[super::policy::Waiver] {
         &self.policy.waivers
-    }
-
-    fn waiver_urn(&self, w: &super::policy::Waiver) -> Urn {
-        match &w.scope {
-            super::policy::WaiverScope::Resource(u) => u.clone(),
-            super::policy::WaiverScope::Component(name) => Urn::new(&self.name, "fabric:Waiver", name),
-        }
     }
 
     /// Overrides a usage assumption of the cost estimate (`nat_gb_per_month`, …; `cost` lists
@@ -429,6 +422,7 @@ impl Stack {
 
     /// Validates the whole graph (references, cycles) and returns it, or every problem found.
     pub fn finish(mut self) -> Result<Graph, ValidationErrors> {
+        let production = self.production();
         let mut deps_of: Vec<Vec<Urn>> = Vec::with_capacity(self.decls.len());
         for decl in &self.decls {
             let (value, refs) = with_resolver(&NothingKnown, || (decl.inputs)());
@@ -522,9 +516,7 @@ impl Stack {
         graph.region = self.region;
         graph.warnings = self.warnings;
         graph.atomic = self.atomic;
-        graph.production = self
-            .production
-            .unwrap_or_else(|| matches!(self.config.as_ref().map(|c| c.env.as_str()), Some("prod" | "production")));
+        graph.production = production;
         graph.policy = self.policy;
         graph.assumptions = self.assumptions;
         Ok(graph)
@@ -546,7 +538,7 @@ impl WaiverBuilder<'_> {
         waiver.until = Some(date.to_string());
         if !ok {
             let rule = waiver.rule.clone();
-            let urn = self.stack.waiver_urn(&self.stack.policy.waivers[self.index]);
+            let urn = self.stack.policy.waivers[self.index].urn(&self.stack.name);
             self.stack.errors.push(ValidationError {
                 urn,
                 field: "until".into(),

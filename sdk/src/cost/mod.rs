@@ -475,7 +475,7 @@ impl Pricer<'_> {
 
     fn aurora_cluster(&mut self, r: &PolicyResource) -> Result<(String, Money), String> {
         let (gb, io) = (self.assume("aurora_storage_gb"), self.assume("aurora_io_millions"));
-        let mut m = gb * self.rate("aurora_storage_gb_month")? + io * self.rate("aurora_io_per_million")?;
+        let m = gb * self.rate("aurora_storage_gb_month")? + io * self.rate("aurora_io_per_million")?;
         let mut what = format!("{gb} GB storage + {io} million I/O");
         if let Some(max) = r.number("/serverless_v2/max") {
             let min = r.number("/serverless_v2/min").unwrap_or(0.5);
@@ -483,7 +483,6 @@ impl Pricer<'_> {
             what.push_str(&format!(", serverless v2 {min}–{max} ACU"));
             return Ok((what, Money::Range(m + min * acu, m + max * acu)));
         }
-        m = round(m);
         Ok((what, Money::Known(m)))
     }
 

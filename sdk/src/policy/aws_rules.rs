@@ -380,11 +380,10 @@ fn fronts_load_balancer(view: &PolicyView, group: &crate::model::Urn) -> bool {
 
 fn net_open_ingress(view: &PolicyView, out: &mut Violations) {
     for rule in view.of_type("aws:ec2:SecurityGroupIngressRule") {
-        let open =
-            ["/cidr_ipv4", "/cidr_ipv6"].iter().any(|p| rule.text(p).is_some_and(|c| WHOLE_INTERNET.contains(&c)));
-        if !open {
+        let open = |f: &&str| rule.text(&format!("/{f}")).is_some_and(|c| WHOLE_INTERNET.contains(&c));
+        let Some(field) = ["cidr_ipv4", "cidr_ipv6"].into_iter().find(|f| open(f)) else {
             continue;
-        }
+        };
         let (from, to) = (rule.number("/from_port").unwrap_or(-1.0), rule.number("/to_port").unwrap_or(-1.0));
         let web = from == to && (from == 80.0 || from == 443.0);
         let lb = rule.refers_to("/security_group_id").is_some_and(|g| fronts_load_balancer(view, &g));
@@ -392,7 +391,7 @@ fn net_open_ingress(view: &PolicyView, out: &mut Violations) {
             let ports = if from == to { format!("port {from}") } else { format!("ports {from}-{to}") };
             out.add(
                 &rule.urn,
-                "cidr_ipv4",
+                field,
                 format!(
                     "{ports} is open to the whole internet{}",
                     if web { " on a group that fronts no load balancer" } else { "" }
@@ -410,7 +409,7 @@ fn net_flow_logs(view: &PolicyView, out: &mut Violations) {
                 &vpc.urn,
                 "flow_logs",
                 "the VPC records no flow logs",
-                "give the network a flow-log bucket (`Vpc::flow_logs`)",
+                "fabric cannot declare VPC flow logs yet: until it can, create them outside the stack and waive FAB-NET-2 with the reason",
             );
         }
     }
@@ -422,7 +421,7 @@ fn net_default_group(view: &PolicyView, out: &mut Violations) {
             &vpc.urn,
             "close_default_security_group",
             "the VPC's default security group keeps AWS's rules (all traffic between its members, all egress)",
-            "set `close_default_security_group(true)`: fabric removes its rules after creating the VPC",
+            "fabric cannot close the default group yet: until it can, revoke its rules outside the stack and waive FAB-NET-3 with the reason",
         );
     }
 }
@@ -448,7 +447,7 @@ fn alb_access_logs(view: &PolicyView, out: &mut Violations) {
             &lb.urn,
             "access_logs",
             "the load balancer writes no access logs",
-            "give it a log bucket (`AlbIngress::access_logs`)",
+            "fabric cannot set access logs yet: until it can, turn them on outside the stack and waive FAB-ALB-2 with the reason",
         );
     }
 }
@@ -459,7 +458,7 @@ fn alb_invalid_headers(view: &PolicyView, out: &mut Violations) {
             &lb.urn,
             "drop_invalid_header_fields",
             "requests with invalid header fields reach the targets (request smuggling)",
-            "set `drop_invalid_header_fields` (AlbIngress does by default)",
+            "fabric cannot set this attribute yet: until it can, set `routing.http.drop_invalid_header_fields.enabled` outside the stack and waive FAB-ALB-3 with the reason",
         );
     }
 }
@@ -473,7 +472,7 @@ fn alb_deletion_protection(view: &PolicyView, out: &mut Violations) {
             &lb.urn,
             "deletion_protection",
             "a production load balancer (and its DNS name) can be deleted by one call",
-            "set `deletion_protection(true)`; destroy then asks to turn it off first",
+            "fabric cannot set this attribute yet: until it can, turn deletion protection on outside the stack and waive FAB-ALB-4 with the reason",
         );
     }
 }
@@ -553,9 +552,9 @@ fn strings<'a>(statement: &'a Value, key: &str) -> Vec<&'a str> {
     }
 }
 
-/// IAM policy documents: each role's inline policies and its trust policy.
-fn policy_documents(view: &PolicyView) -> impl Iterator<Item = (&PolicyResource, &'static str, &Value)> {
-    view.of_type("aws:iam:RolePolicy").filter_map(|p| Some((p, "document", p.at("/document")?)))
+/// The permission policies of the stack's roles (their inline `document`s).
+fn policy_documents(view: &PolicyView) -> impl Iterator<Item = (&PolicyResource, &Value)> {
+    view.of_type("aws:iam:RolePolicy").filter_map(|p| Some((p, p.at("/document")?)))
 }
 
 fn allows(statement: &Value) -> bool {
@@ -563,7 +562,7 @@ fn allows(statement: &Value) -> bool {
 }
 
 fn iam_star_actions(view: &PolicyView, out: &mut Violations) {
-    for (p, field, doc) in policy_documents(view) {
+    for (p, doc) in policy_documents(view) {
         let star: Vec<&str> = statements(doc)
             .into_iter()
             .filter(|s| allows(s))
@@ -573,7 +572,7 @@ fn iam_star_actions(view: &PolicyView, out: &mut Violations) {
         if !star.is_empty() {
             out.add(
                 &p.urn,
-                field,
+                "document",
                 format!("allows every action of `{}`", star.join("`, `")),
                 "list the actions the workload calls",
             );
@@ -591,13 +590,13 @@ fn read_only(actions: &[&str]) -> bool {
 }
 
 fn iam_star_resources(view: &PolicyView, out: &mut Violations) {
-    for (p, field, doc) in policy_documents(view) {
+    for (p, doc) in policy_documents(view) {
         for s in statements(doc).into_iter().filter(|s| allows(s)) {
             let conditioned = s.get("Condition").is_some_and(|c| c.as_object().is_some_and(|o| !o.is_empty()));
             if strings(s, "Resource").contains(&"*") && !conditioned && !read_only(&strings(s, "Action")) {
                 out.add(
                     &p.urn,
-                    field,
+                    "document",
                     format!("allows `{}` on every resource, with no condition", strings(s, "Action").join("`, `")),
                     "name the resources' ARNs, or add a condition (a resource tag of the stack)",
                 );

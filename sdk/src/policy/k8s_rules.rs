@@ -139,7 +139,7 @@ fn limits(view: &PolicyView, out: &mut Violations) {
                     &w.res.urn,
                     &format!("{field}/resources/limits"),
                     format!("container `{}` has no {} limit", container_name(c), missing.join(" or ")),
-                    "give it `resources.limits` (a `WebService` takes them from `.resources(...)`)",
+                    "give it `resources.limits` (a `WebService` sets them from `.cpu(..)` and `.memory(..)`)",
                 );
             }
         }
@@ -199,7 +199,7 @@ fn default_deny(view: &PolicyView, out: &mut Violations) {
                 &ns.urn,
                 "manifest",
                 format!("namespace `{name}` admits traffic to every pod that no policy names"),
-                "declare a NetworkPolicy selecting every pod with no ingress rule (`Namespace::default_deny`)",
+                "declare a NetworkPolicy selecting every pod with no ingress rule (`fabric::k8s::policy::default_deny(namespace)` is its manifest)",
             );
         }
     }

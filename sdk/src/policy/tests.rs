@@ -385,6 +385,14 @@ fn open_web_ports_pass_only_on_a_load_balancers_group() {
     let view =
         PolicyView::new("t", false, vec![res("aws:ec2:SecurityGroup", "web", json!({}), &[]), open_rule(443, "web")]);
     assert_eq!(ids(&view, "FAB-NET-1").len(), 1, "443 from anywhere to a group that fronts no load balancer");
+    let ssh6 = res(
+        "aws:ec2:SecurityGroupIngressRule",
+        "ssh6",
+        json!({"from_port": 22, "to_port": 22, "cidr_ipv6": "::/0"}),
+        &[],
+    );
+    let view = PolicyView::new("t", false, vec![ssh6]);
+    assert_eq!(ids(&view, "FAB-NET-1"), vec!["aws:ec2:SecurityGroupIngressRule \"ssh6\" cidr_ipv6".to_string()]);
 }
 
 #[test]
