@@ -134,6 +134,13 @@ pub struct Bucket<'a> {
     /// bucket that holds objects is kept, and the destroy says so.
     #[builder(default = false)]
     force_destroy: bool,
+    /// Let AWS's log delivery write under `…/AWSLogs/` here: load balancers' access logs
+    /// ([`crate::aws::elbv2::AlbIngress`]'s `access_logs`) and VPC flow logs
+    /// ([`crate::aws::ec2::Vpc`]'s `flow_logs`). The bucket's policy then admits the regional
+    /// Elastic Load Balancing principal and `delivery.logs.amazonaws.com` besides denying plain
+    /// HTTP. Load balancers write with S3's own key only, so such a bucket takes no `kms_key`.
+    #[builder(default = false)]
+    log_delivery: bool,
     #[builder(default, setter(into))]
     tags: Tags,
     #[builder(default, setter(skip))]
@@ -156,6 +163,9 @@ pub struct BucketInputs<R = String> {
     /// fabric's own: whether destroy empties the bucket first (not a setting of the bucket).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force_destroy: bool,
+    /// The policy also lets AWS's log delivery write under `AWSLogs/` ([`bucket_policy`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub log_delivery: bool,
     pub tags: Tags,
 }
 
@@ -170,6 +180,7 @@ pub struct BucketOutputs {
 pub struct BucketRef {
     urn: Urn,
     versioned: bool,
+    log_delivery: bool,
     #[cfg_attr(not(feature = "k8s"), allow(dead_code))]
     bucket: String,
     #[cfg_attr(not(feature = "eks"), allow(dead_code))]
@@ -189,6 +200,22 @@ impl BucketRef {
     /// Whether the bucket keeps versions of its objects.
     pub fn versioned(&self) -> bool {
         self.versioned
+    }
+
+    /// Whether AWS's log delivery may write to it (`log_delivery(true)`).
+    pub fn log_delivery(&self) -> bool {
+        self.log_delivery
+    }
+
+    /// Reports on `c` a bucket given as the destination of `what` that does not let AWS's log
+    /// delivery write to it.
+    pub(crate) fn check_log_destination(&self, c: &mut Checker, field: &str, what: &str) {
+        c.require(
+            self.log_delivery,
+            field,
+            format!("bucket `{}` does not let AWS deliver {what} to it", self.urn.name()),
+            "declare the bucket with `.log_delivery(true)`",
+        );
     }
 }
 
@@ -307,6 +334,13 @@ impl Bucket<'_> {
             "use 3 to 63 lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit",
         );
         check_lifecycle(&mut c, &self.lifecycle);
+        #[cfg(feature = "kms")]
+        c.require(
+            !(self.log_delivery && self.kms_key.is_some()),
+            "kms_key",
+            "load balancers write access logs only to buckets encrypted with S3's own key (SSE-S3)",
+            "leave out `kms_key` on the log bucket, or keep logs and KMS-encrypted data in two buckets",
+        );
         s.report(c.into_errors());
         #[cfg(feature = "kms")]
         let kms_key_arn = self.kms_key.map(|k| k.arn());
@@ -319,10 +353,11 @@ impl Bucket<'_> {
             hardened: true,
             lifecycle: self.lifecycle,
             force_destroy: self.force_destroy,
+            log_delivery: self.log_delivery,
             tags: self.tags,
         };
         let urn = s.declare(bucket_provider(), &self.name, inputs, vec![]);
-        Ok(BucketRef { urn, versioned: self.versioning, bucket: self.bucket, kms_key_arn })
+        Ok(BucketRef { urn, versioned: self.versioning, log_delivery: self.log_delivery, bucket: self.bucket, kms_key_arn })
     }
 }
 
@@ -420,19 +455,84 @@ fn tagging(ctx: &Ctx, urn: &Urn, tags: &Tags) -> ProviderResult<Tagging> {
         .map_err(|e| ProviderError(e.to_string()))
 }
 
-/// The bucket policy of every bucket fabric makes: any request without TLS is denied.
-pub fn tls_only_policy(bucket: &str) -> Value {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "TlsOnly",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }]
-    })
+/// The account that writes Elastic Load Balancing's access logs in each region that opened
+/// before August 2022; newer regions name the service principal instead
+/// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html>).
+const ELB_LOG_ACCOUNTS: &[(&str, &str)] = &[
+    ("us-east-1", "127311923021"),
+    ("us-east-2", "033677994240"),
+    ("us-west-1", "027434742980"),
+    ("us-west-2", "797873946194"),
+    ("af-south-1", "098369216593"),
+    ("ap-east-1", "754344448648"),
+    ("ap-south-1", "718504428378"),
+    ("ap-northeast-1", "582318560864"),
+    ("ap-northeast-2", "600734575887"),
+    ("ap-northeast-3", "383597477331"),
+    ("ap-southeast-1", "114774131450"),
+    ("ap-southeast-2", "783225319266"),
+    ("ap-southeast-3", "589379963580"),
+    ("ca-central-1", "985666609251"),
+    ("eu-central-1", "054676820928"),
+    ("eu-west-1", "156460612806"),
+    ("eu-west-2", "652711504416"),
+    ("eu-west-3", "009996457667"),
+    ("eu-south-1", "635631232127"),
+    ("eu-north-1", "897822967062"),
+    ("me-south-1", "076674570225"),
+    ("sa-east-1", "507241528517"),
+];
+
+/// Who writes load balancers' access logs in `region`.
+fn elb_log_writer(region: &str) -> Value {
+    match ELB_LOG_ACCOUNTS.iter().find(|(r, _)| *r == region) {
+        Some((_, account)) => serde_json::json!({"AWS": format!("arn:aws:iam::{account}:root")}),
+        None => serde_json::json!({"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}),
+    }
+}
+
+/// The bucket policy of every bucket fabric makes: any request without TLS is denied. With
+/// `log_delivery` (the bucket's region), the load balancers' log writer and
+/// `delivery.logs.amazonaws.com` (VPC flow logs) may also put objects under `AWSLogs/`, and the
+/// latter check the bucket's ACL.
+pub fn bucket_policy(bucket: &str, log_delivery: Option<&str>) -> Value {
+    let arn = format!("arn:aws:s3:::{bucket}");
+    let logs = format!("{arn}/*AWSLogs/*");
+    let mut statements = vec![serde_json::json!({
+        "Sid": "TlsOnly",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [arn.clone(), format!("{arn}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    })];
+    if let Some(region) = log_delivery {
+        statements.extend([
+            serde_json::json!({
+                "Sid": "LoadBalancerLogs",
+                "Effect": "Allow",
+                "Principal": elb_log_writer(region),
+                "Action": "s3:PutObject",
+                "Resource": logs.clone(),
+            }),
+            serde_json::json!({
+                "Sid": "LogDeliveryWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": logs,
+                "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
+            }),
+            serde_json::json!({
+                "Sid": "LogDeliveryAclCheck",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": "s3:GetBucketAcl",
+                "Resource": arn,
+            }),
+        ]);
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements})
 }
 
 fn lifecycle_rule(r: &LifecycleRule) -> ProviderResult<aws_sdk_s3::types::LifecycleRule> {
@@ -477,10 +577,18 @@ fn lifecycle_of(rules: &[aws_sdk_s3::types::LifecycleRule]) -> Vec<LifecycleRule
         .collect()
 }
 
+/// What a read shows of a bucket's settings besides versioning and tags.
+struct Settings {
+    kms_key_id: Option<String>,
+    hardened: bool,
+    log_delivery: bool,
+    lifecycle: Vec<LifecycleRule>,
+}
+
 impl BucketProvider {
     /// What a read shows of encryption (the KMS key, when SSE-KMS), hardening (ACLs off and the
-    /// TLS-only policy) and lifecycle.
-    async fn settings(&self, ctx: &Ctx, bucket: &str) -> ProviderResult<(Option<String>, bool, Vec<LifecycleRule>)> {
+    /// TLS-only policy), log delivery (the policy's other statements) and lifecycle.
+    async fn settings(&self, ctx: &Ctx, bucket: &str) -> ProviderResult<Settings> {
         let s3 = &ctx.aws()?.s3;
         // Each setting is a call of its own; "there is none" is an error code of its own.
         let absent = |code: &'static str| move |c: Option<&str>| c == Some(code);
@@ -501,14 +609,17 @@ impl BucketProvider {
                 })
             });
         let policy = s3.get_bucket_policy().bucket(bucket).send().await;
-        let tls_only = found("GetBucketPolicy", absent("NoSuchBucketPolicy"), policy)?.is_some_and(|o| {
-            o.policy().and_then(|p| serde_json::from_str::<Value>(p).ok()) == Some(tls_only_policy(bucket))
-        });
+        let policy = found("GetBucketPolicy", absent("NoSuchBucketPolicy"), policy)?
+            .and_then(|o| o.policy().and_then(|p| serde_json::from_str::<Value>(p).ok()));
+        let region = ctx.aws()?.region();
+        let log_delivery = policy.is_some() && policy == Some(bucket_policy(bucket, Some(&region)));
+        let tls_only = log_delivery || (policy.is_some() && policy == Some(bucket_policy(bucket, None)));
         let lifecycle = s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await;
         let lifecycle = found("GetBucketLifecycleConfiguration", absent("NoSuchLifecycleConfiguration"), lifecycle)?
             .map(|o| lifecycle_of(o.rules()))
             .unwrap_or_default();
-        Ok((key, owner_enforced && tls_only, lifecycle))
+        let hardened = owner_enforced && tls_only;
+        Ok(Settings { kms_key_id: key, hardened, log_delivery: hardened && log_delivery, lifecycle })
     }
 
     /// Deletes every object version and delete marker of the bucket (`force_destroy`), a page
@@ -623,9 +734,10 @@ impl BucketProvider {
                 .send()
                 .await
                 .map_err(|e| call_failed("PutBucketOwnershipControls", e))?;
+            let region = ctx.aws()?.region();
             s3.put_bucket_policy()
                 .bucket(&i.bucket)
-                .policy(tls_only_policy(&i.bucket).to_string())
+                .policy(bucket_policy(&i.bucket, i.log_delivery.then_some(region.as_str())).to_string())
                 .send()
                 .await
                 .map_err(|e| call_failed("PutBucketPolicy", e))?;
@@ -746,7 +858,7 @@ impl TypedProvider for BucketProvider {
                 continue;
             };
             let versioning = versioning_enabled(ctx.aws()?.s3.get_bucket_versioning().bucket(&o.bucket).send().await)?;
-            let (kms_key_id, hardened, lifecycle) = self.settings(ctx, &o.bucket).await?;
+            let Settings { kms_key_id, hardened, log_delivery, lifecycle } = self.settings(ctx, &o.bucket).await?;
             let inputs = BucketInputs {
                 bucket: o.bucket.clone(),
                 versioning,
@@ -754,6 +866,7 @@ impl TypedProvider for BucketProvider {
                 hardened,
                 lifecycle,
                 force_destroy: false,
+                log_delivery,
                 tags: super::user_tags_of(tags),
             };
             out.push(Some((inputs, o.clone())));

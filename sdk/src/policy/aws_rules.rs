@@ -149,7 +149,7 @@ pub(super) const RULES: &[Builtin] = &[
     Builtin {
         id: "FAB-S3-4",
         severity: Advisory,
-        title: "buckets are encrypted with a KMS key of the stack",
+        title: "buckets are encrypted with a KMS key of the stack (log buckets excepted)",
         equivalents: &["checkov CKV_AWS_145"],
         check: s3_kms,
     },
@@ -409,7 +409,7 @@ fn net_flow_logs(view: &PolicyView, out: &mut Violations) {
                 &vpc.urn,
                 "flow_logs",
                 "the VPC records no flow logs",
-                "fabric cannot declare VPC flow logs yet: until it can, create them outside the stack and waive FAB-NET-2 with the reason",
+                "give the `Vpc` `.flow_logs(&bucket)`, a bucket declared with `.log_delivery(true)`",
             );
         }
     }
@@ -421,7 +421,7 @@ fn net_default_group(view: &PolicyView, out: &mut Violations) {
             &vpc.urn,
             "close_default_security_group",
             "the VPC's default security group keeps AWS's rules (all traffic between its members, all egress)",
-            "fabric cannot close the default group yet: until it can, revoke its rules outside the stack and waive FAB-NET-3 with the reason",
+            "leave `close_default_security_group` on (the `Vpc` default)",
         );
     }
 }
@@ -447,7 +447,7 @@ fn alb_access_logs(view: &PolicyView, out: &mut Violations) {
             &lb.urn,
             "access_logs",
             "the load balancer writes no access logs",
-            "fabric cannot set access logs yet: until it can, turn them on outside the stack and waive FAB-ALB-2 with the reason",
+            "give the `AlbIngress` `.access_logs(&bucket)`, a bucket declared with `.log_delivery(true)`",
         );
     }
 }
@@ -458,7 +458,7 @@ fn alb_invalid_headers(view: &PolicyView, out: &mut Violations) {
             &lb.urn,
             "drop_invalid_header_fields",
             "requests with invalid header fields reach the targets (request smuggling)",
-            "fabric cannot set this attribute yet: until it can, set `routing.http.drop_invalid_header_fields.enabled` outside the stack and waive FAB-ALB-3 with the reason",
+            "set `drop_invalid_header_fields` (`AlbIngress` always does)",
         );
     }
 }
@@ -472,7 +472,7 @@ fn alb_deletion_protection(view: &PolicyView, out: &mut Violations) {
             &lb.urn,
             "deletion_protection",
             "a production load balancer (and its DNS name) can be deleted by one call",
-            "fabric cannot set this attribute yet: until it can, turn deletion protection on outside the stack and waive FAB-ALB-4 with the reason",
+            "set `.deletion_protection(true)` on the `AlbIngress` (its default when the stack is production)",
         );
     }
 }
@@ -524,7 +524,8 @@ fn s3_tls_only(view: &PolicyView, out: &mut Violations) {
 }
 
 fn s3_kms(view: &PolicyView, out: &mut Violations) {
-    for b in view.of_type("aws:s3:Bucket").filter(|b| !b.is_set("/kms_key_id")) {
+    // Load balancers write access logs with S3's own key only: a log bucket cannot have one.
+    for b in view.of_type("aws:s3:Bucket").filter(|b| !b.is_set("/kms_key_id") && b.flag("/log_delivery") != Some(true)) {
         out.add(
             &b.urn,
             "kms_key_id",

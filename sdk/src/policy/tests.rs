@@ -396,6 +396,15 @@ fn open_web_ports_pass_only_on_a_load_balancers_group() {
 }
 
 #[test]
+fn a_log_bucket_needs_no_kms_key_which_load_balancers_cannot_use() {
+    let logs = json!({"bucket": "logs", "hardened": true, "versioning": true, "log_delivery": true});
+    let view = PolicyView::new("t", false, vec![res("aws:s3:Bucket", "logs", logs.clone(), &[])]);
+    assert!(ids(&view, "FAB-S3-4").is_empty());
+    let view = PolicyView::new("t", false, vec![res("aws:s3:Bucket", "logs", with(logs, "/log_delivery", json!(false)), &[])]);
+    assert_eq!(ids(&view, "FAB-S3-4"), vec!["aws:s3:Bucket \"logs\" kms_key_id".to_string()]);
+}
+
+#[test]
 fn images_are_pinned_by_tag_or_digest() {
     for ok in ["acme/api:1.4.2", "registry:5000/acme/api:1", "acme/api@sha256:abc"] {
         assert!(k8s_rules::pinned(ok), "{ok}");

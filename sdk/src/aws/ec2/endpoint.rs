@@ -105,6 +105,12 @@ impl VpcEndpoint<'_> {
             "an interface endpoint needs subnets",
             "give one subnet per zone",
         );
+        c.require(
+            !self.security_groups.is_empty(),
+            "security_groups",
+            "an interface endpoint without a group gets the VPC's default group, which `Vpc` closes",
+            "give a group that admits HTTPS (443) from the subnets that use the endpoint",
+        );
         s.report(c.into_errors());
         let inputs = EndpointInputs {
             vpc_id: self.vpc.id(),

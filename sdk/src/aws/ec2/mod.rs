@@ -7,6 +7,7 @@
 
 pub mod bastion;
 pub mod endpoint;
+pub mod flow_log;
 pub mod instance;
 pub mod internet_gateway;
 pub mod launch_template;
@@ -25,6 +26,7 @@ pub mod zones;
 
 pub use bastion::{Bastion, BastionRef, SessionManagerEndpoints};
 pub use endpoint::{VpcEndpoint, VpcEndpointRef};
+pub use flow_log::{FlowLog, FlowLogRef};
 pub use instance::InstanceRef;
 pub use internet_gateway::{InternetGateway, InternetGatewayRef};
 pub use launch_template::{LaunchTemplate, LaunchTemplateRef};
@@ -64,6 +66,7 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
         subnet::provider(),
         internet_gateway::provider(),
         endpoint::provider(),
+        flow_log::provider(),
         instance::provider(),
         instance::image_lookup_provider(),
         launch_template::provider(),

@@ -93,6 +93,15 @@ pub struct Vpc {
     zones: Zones,
     #[builder(default = Nat::PerZone)]
     nat: Nat,
+    /// Revoke every rule of the VPC's default security group (on by default): fabric gives each
+    /// resource a group of its own, so only what falls back on the default one would use it.
+    /// `false` keeps AWS's rules (all traffic between members, all egress).
+    #[builder(default = true)]
+    close_default_security_group: bool,
+    /// Record the VPC's traffic in this bucket (declared with `log_delivery(true)`), under
+    /// `vpc-flow-logs/<stack>-<name>/`: a [`super::FlowLog`] named `<name>/flow-logs`.
+    #[builder(default, setter(transform = |bucket: &crate::aws::s3::BucketRef| Some(bucket.clone())))]
+    flow_logs: Option<crate::aws::s3::BucketRef>,
     #[builder(default, setter(into))]
     tags: Tags,
 }
@@ -223,7 +232,17 @@ impl Vpc {
     /// assert_eq!(vpc.cidr().unwrap().to_string(), "10.0.0.0/16");
     /// ```
     pub fn add_alone(self, s: &mut Stack) -> crate::Result<ec2::VpcRef> {
-        ec2::vpc::declare(s, &self.name, &self.cidr, &self.tags)
+        let vpc = ec2::vpc::declare(s, &self.name, &self.cidr, self.close_default_security_group, &self.tags)?;
+        self.add_flow_logs(s, &vpc)?;
+        Ok(vpc)
+    }
+
+    fn add_flow_logs(&self, s: &mut Stack, vpc: &ec2::VpcRef) -> crate::Result<()> {
+        if let Some(bucket) = &self.flow_logs {
+            let name = format!("{}/flow-logs", self.name);
+            super::FlowLog::builder().name(name).vpc(vpc).bucket(bucket).tags(self.tags.clone()).build().add(s)?;
+        }
+        Ok(())
     }
 
     /// The production network: the VPC, its subnets over the zones, gateways and route tables.
@@ -268,7 +287,8 @@ impl Vpc {
 
         let name = &self.name;
         let tags = self.tags.clone();
-        let vpc = ec2::vpc::declare(s, name, &self.cidr, &tags)?;
+        let vpc = ec2::vpc::declare(s, name, &self.cidr, self.close_default_security_group, &tags)?;
+        self.add_flow_logs(s, &vpc)?;
         let zone_names: Vec<Output<String>> = match &self.zones {
             Zones::Named(v) => v.iter().map(|z| Output::known(z.clone())).collect(),
             Zones::Count(n) => {

@@ -1,4 +1,5 @@
-//! `aws:ec2:Vpc`.
+//! `aws:ec2:Vpc`, and its default security group: closed (no rule at all) unless the program
+//! keeps AWS's rules, so that nothing that falls back on it is reachable or reaches anything.
 
 use crate::engine::provider::Import;
 use super::delete_idempotent;
@@ -6,8 +7,8 @@ use super::tagged::TaggedResource;
 use super::{Tags, check_cidr, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
 use crate::aws::create::no_retry;
-use crate::aws::{Failure, call_failed, classify};
-use crate::engine::provider::{Ctx, Provider, ProviderResult};
+use crate::aws::{Failure, call_failed, classify, error_code};
+use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
@@ -23,6 +24,10 @@ pub struct VpcInputs {
     pub cidr_block: String,
     pub enable_dns_hostnames: bool,
     pub enable_dns_support: bool,
+    /// The VPC's default security group has no rules (AWS gives it "all traffic from members"
+    /// and "all egress"); off: it keeps AWS's rules.
+    #[serde(default)]
+    pub close_default_security_group: bool,
     pub tags: Tags,
 }
 
@@ -57,7 +62,7 @@ impl VpcRef {
 
 /// Validates and declares the VPC alone (DNS support and hostnames on: EKS and RDS need them);
 /// [`super::Vpc`] is the builder, whose `add_alone` comes here and whose `add` builds the network on it.
-pub(super) fn declare(s: &mut Stack, name: &str, cidr: &str, tags: &Tags) -> crate::Result<VpcRef> {
+pub(super) fn declare(s: &mut Stack, name: &str, cidr: &str, close_default_group: bool, tags: &Tags) -> crate::Result<VpcRef> {
     let urn = s.urn(TYPE, name);
     let mut c = Checker::new(urn.clone());
     let block = check_cidr(&mut c, "cidr", cidr, 16, 28);
@@ -67,6 +72,7 @@ pub(super) fn declare(s: &mut Stack, name: &str, cidr: &str, tags: &Tags) -> cra
         cidr_block: cidr.to_string(),
         enable_dns_hostnames: true,
         enable_dns_support: true,
+        close_default_security_group: close_default_group,
         tags: with_name(tags, name),
     };
     let urn = s.declare(provider(), name, inputs, vec![]);
@@ -108,6 +114,69 @@ async fn get_attribute(ctx: &Ctx, id: &str, attr: VpcAttributeName) -> ProviderR
     Ok(v.and_then(|v| v.value()).unwrap_or(false))
 }
 
+/// The VPC's default security group.
+async fn default_group(ctx: &Ctx, vpc_id: &str) -> ProviderResult<aws_sdk_ec2::types::SecurityGroup> {
+    let out = ctx
+        .aws()?
+        .ec2
+        .describe_security_groups()
+        .filters(super::filter("vpc-id", [vpc_id]))
+        .filters(super::filter("group-name", ["default"]))
+        .send()
+        .await
+        .map_err(|e| call_failed("DescribeSecurityGroups", e))?;
+    out.security_groups()
+        .first()
+        .cloned()
+        .ok_or_else(|| ProviderError(format!("VPC {vpc_id} has no default security group")))
+}
+
+/// Whether the default group has no rule left.
+fn closed(group: &aws_sdk_ec2::types::SecurityGroup) -> bool {
+    group.ip_permissions().is_empty() && group.ip_permissions_egress().is_empty()
+}
+
+/// Revokes every rule of the VPC's default group.
+async fn close_default_group(ctx: &Ctx, vpc_id: &str) -> ProviderResult<()> {
+    let group = default_group(ctx, vpc_id).await?;
+    let (ec2, id) = (&ctx.aws()?.ec2, group.group_id().unwrap_or_default());
+    if !group.ip_permissions().is_empty() {
+        let call = ec2.revoke_security_group_ingress().group_id(id);
+        let call = call.set_ip_permissions(Some(group.ip_permissions().to_vec()));
+        call.send().await.map_err(|e| call_failed("RevokeSecurityGroupIngress", e))?;
+    }
+    if !group.ip_permissions_egress().is_empty() {
+        let call = ec2.revoke_security_group_egress().group_id(id);
+        let call = call.set_ip_permissions(Some(group.ip_permissions_egress().to_vec()));
+        call.send().await.map_err(|e| call_failed("RevokeSecurityGroupEgress", e))?;
+    }
+    Ok(())
+}
+
+/// Gives the VPC's default group back AWS's rules: all traffic from its members, all egress.
+async fn reopen_default_group(ctx: &Ctx, vpc_id: &str) -> ProviderResult<()> {
+    use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
+    let group = default_group(ctx, vpc_id).await?;
+    let (ec2, id) = (&ctx.aws()?.ec2, group.group_id().unwrap_or_default());
+    let all = || IpPermission::builder().ip_protocol("-1");
+    let duplicate = |code: Option<&str>| code == Some("InvalidPermission.Duplicate");
+    if group.ip_permissions().is_empty() {
+        let members = all().user_id_group_pairs(UserIdGroupPair::builder().group_id(id).build()).build();
+        match ec2.authorize_security_group_ingress().group_id(id).ip_permissions(members).send().await {
+            Err(e) if !duplicate(error_code(&e)) => return Err(call_failed("AuthorizeSecurityGroupIngress", e)),
+            _ => {}
+        }
+    }
+    if group.ip_permissions_egress().is_empty() {
+        let anywhere = all().ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build();
+        match ec2.authorize_security_group_egress().group_id(id).ip_permissions(anywhere).send().await {
+            Err(e) if !duplicate(error_code(&e)) => return Err(call_failed("AuthorizeSecurityGroupEgress", e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl TaggedResource for VpcProvider {
     type Inputs = VpcInputs;
@@ -140,6 +209,9 @@ impl TaggedResource for VpcProvider {
         if !inputs.enable_dns_support {
             set_attribute(ctx, &out.id, VpcAttributeName::EnableDnsSupport, false).await?;
         }
+        if inputs.close_default_security_group {
+            close_default_group(ctx, &out.id).await?;
+        }
         Ok(())
     }
 
@@ -149,6 +221,11 @@ impl TaggedResource for VpcProvider {
         }
         if old.enable_dns_hostnames != new.enable_dns_hostnames {
             set_attribute(ctx, &out.id, VpcAttributeName::EnableDnsHostnames, new.enable_dns_hostnames).await?;
+        }
+        match (old.close_default_security_group, new.close_default_security_group) {
+            (false, true) => close_default_group(ctx, &out.id).await?,
+            (true, false) => reopen_default_group(ctx, &out.id).await?,
+            _ => {}
         }
         Ok(())
     }
@@ -162,13 +239,14 @@ impl TaggedResource for VpcProvider {
         Ok(super::describe_all!(ctx.aws()?.ec2.describe_vpcs().set_filters(Some(filters)), "DescribeVpcs", vpcs))
     }
 
-    /// The DNS attributes are not in DescribeVpcs: two more calls.
+    /// The DNS attributes and the default group are not in DescribeVpcs: three more calls.
     async fn observe(&self, ctx: &Ctx, vpc: &Self::Item) -> ProviderResult<(VpcInputs, VpcOutputs)> {
         let out = outputs(vpc);
         let inputs = VpcInputs {
             cidr_block: vpc.cidr_block().unwrap_or_default().to_string(),
             enable_dns_hostnames: get_attribute(ctx, &out.id, VpcAttributeName::EnableDnsHostnames).await?,
             enable_dns_support: get_attribute(ctx, &out.id, VpcAttributeName::EnableDnsSupport).await?,
+            close_default_security_group: closed(&default_group(ctx, &out.id).await?),
             tags: user_tags(vpc.tags()),
         };
         Ok((inputs, out))

@@ -1,10 +1,15 @@
 //! `AlbIngress`: an internet-facing application load balancer in the public subnets, HTTPS with a
 //! DNS-validated certificate (TLS 1.3 policy), HTTP redirected to HTTPS, and host-based routes that
-//! services add (`edge.route(…)`), each with its alias record.
+//! services add (`edge.route(…)`), each with its alias record. Requests with invalid header fields
+//! are dropped; access logs go to a bucket when one is given; production load balancers are
+//! protected from deletion.
 
 use crate::aws::acm::{Certificate, CertificateRef};
 use crate::aws::ec2::{IngressRule, Protocol, SecurityGroup, SecurityGroupRef, Tags};
-use crate::aws::elbv2::{self, DefaultAction, ListenerInputs, LoadBalancerInputs, RuleInputs, TargetGroupInputs};
+use crate::aws::elbv2::{
+    self, AccessLogs, DefaultAction, ListenerInputs, LoadBalancerInputs, RuleInputs, TargetGroupInputs,
+};
+use crate::aws::s3::BucketRef;
 use crate::aws::route53::{Record, RecordValue, ZoneRef, fqdn};
 use crate::aws::ec2::Network;
 use crate::model::{Checker, Output, Stack, Urn};
@@ -30,6 +35,15 @@ pub struct AlbIngress<'a> {
     network: &'a Network,
     /// The zone of every routed host; the certificate covers its apex and `*.` of it.
     zone: &'a ZoneRef,
+    /// Where every request is logged: a bucket declared with `log_delivery(true)`, under
+    /// `alb/<stack>-<name>/`.
+    #[builder(default, setter(strip_option))]
+    access_logs: Option<&'a BucketRef>,
+    /// Whether a call may delete the load balancer (and so its DNS name). Default: protected
+    /// when the stack is production ([`Stack::production`]); a destroy then asks to turn it off
+    /// first.
+    #[builder(default, setter(strip_option))]
+    deletion_protection: Option<bool>,
     #[builder(default, setter(into))]
     tags: Tags,
 }
@@ -70,6 +84,9 @@ impl AlbIngress<'_> {
             "an application load balancer needs public subnets in at least two zones",
             "use a network of two or more zones",
         );
+        if let Some(bucket) = self.access_logs {
+            bucket.check_log_destination(&mut c, "access_logs", "load balancer access logs");
+        }
         s.report(c.into_errors());
         let vpc = self.network.vpc();
         let sg = SecurityGroup::builder()
@@ -108,6 +125,12 @@ impl AlbIngress<'_> {
             subnet_ids: subnets,
             security_group_ids: Output::all([sg.id()]),
             internet_facing: true,
+            drop_invalid_header_fields: true,
+            deletion_protection: self.deletion_protection.unwrap_or_else(|| s.production()),
+            access_logs: self.access_logs.map(|b| AccessLogs {
+                bucket: b.name(),
+                prefix: format!("alb/{}", aws_name(&format!("{}-{name}", s.name()), 200)),
+            }),
             tags: self.tags.clone(),
         };
         let load_balancer = s.declare(elbv2::load_balancer_provider(), &name, lb_inputs, vec![]);

@@ -1,18 +1,37 @@
-//! Application load balancers: found by name, checked to carry this URN's tag.
+//! Application load balancers: found by name, checked to carry this URN's tag. Their attributes
+//! (invalid header fields dropped, deletion protection, access logs) are set after every create
+//! and read back with each read.
 
 use crate::engine::provider::Import;
 use super::*;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LoadBalancerInputs<L = Vec<String>> {
+pub struct LoadBalancerInputs<L = Vec<String>, R = String> {
     pub name: String,
     /// Sorted.
     pub subnet_ids: L,
     pub security_group_ids: L,
     pub internet_facing: bool,
+    /// `routing.http.drop_invalid_header_fields.enabled`: requests whose header names are not
+    /// valid HTTP are dropped before they reach a target (request smuggling).
+    #[serde(default)]
+    pub drop_invalid_header_fields: bool,
+    /// `deletion_protection.enabled`: no call deletes it until this is off.
+    #[serde(default)]
+    pub deletion_protection: bool,
+    /// `access_logs.s3.*`: where every request is logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_logs: Option<AccessLogs<R>>,
     /// Set at creation; left out of reads.
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     pub tags: Tags,
+}
+
+/// Where a load balancer writes its access logs: `<bucket>/<prefix>/AWSLogs/…`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessLogs<R = String> {
+    pub bucket: R,
+    pub prefix: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +47,60 @@ fn lb_outputs(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> LoadB
         dns_name: lb.dns_name().unwrap_or_default().to_string(),
         zone_id: lb.canonical_hosted_zone_id().unwrap_or_default().to_string(),
     }
+}
+
+const DROP_INVALID_HEADERS: &str = "routing.http.drop_invalid_header_fields.enabled";
+const DELETION_PROTECTION: &str = "deletion_protection.enabled";
+const LOGS_ENABLED: &str = "access_logs.s3.enabled";
+const LOGS_BUCKET: &str = "access_logs.s3.bucket";
+const LOGS_PREFIX: &str = "access_logs.s3.prefix";
+
+/// The attributes the inputs set, as ModifyLoadBalancerAttributes takes them.
+fn attributes(i: &LoadBalancerInputs) -> Vec<(&'static str, String)> {
+    let mut all = vec![
+        (DROP_INVALID_HEADERS, i.drop_invalid_header_fields.to_string()),
+        (DELETION_PROTECTION, i.deletion_protection.to_string()),
+        (LOGS_ENABLED, i.access_logs.is_some().to_string()),
+    ];
+    if let Some(logs) = &i.access_logs {
+        all.push((LOGS_BUCKET, logs.bucket.clone()));
+        all.push((LOGS_PREFIX, logs.prefix.clone()));
+    }
+    all
+}
+
+/// The attribute settings a DescribeLoadBalancerAttributes answer holds (an attribute AWS leaves
+/// out is off).
+fn observed(attrs: &[LoadBalancerAttribute]) -> (bool, bool, Option<AccessLogs>) {
+    let get = |key: &str| attrs.iter().find(|a| a.key() == Some(key)).and_then(|a| a.value()).unwrap_or_default();
+    let logs = (get(LOGS_ENABLED) == "true")
+        .then(|| AccessLogs { bucket: get(LOGS_BUCKET).to_string(), prefix: get(LOGS_PREFIX).to_string() });
+    (get(DROP_INVALID_HEADERS) == "true", get(DELETION_PROTECTION) == "true", logs)
+}
+
+async fn set_attributes(ctx: &Ctx, arn: &str, attrs: Vec<(&'static str, String)>) -> ProviderResult<()> {
+    let attrs = attrs.into_iter().map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build());
+    ctx.aws()?
+        .elbv2
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .set_attributes(Some(attrs.collect()))
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| call_failed("ModifyLoadBalancerAttributes", e))
+}
+
+async fn attributes_of(ctx: &Ctx, arn: &str) -> ProviderResult<Vec<LoadBalancerAttribute>> {
+    let out = ctx
+        .aws()?
+        .elbv2
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .map_err(|e| call_failed("DescribeLoadBalancerAttributes", e))?;
+    Ok(out.attributes().to_vec())
 }
 
 pub fn load_balancer_provider() -> Arc<dyn Provider> {
@@ -49,20 +122,8 @@ impl LoadBalancerProvider {
         )?
         .and_then(|o| o.load_balancers().first().cloned()))
     }
-}
 
-#[async_trait]
-impl TypedProvider for LoadBalancerProvider {
-    type Inputs = LoadBalancerInputs;
-    type Outputs = LoadBalancerOutputs;
-    const TYPE: &'static str = LOAD_BALANCER;
-    const REPLACE_ON: &'static [&'static str] = &["name", "internet_facing"];
-    const IMPORT: Import = Import::Never("not implemented yet");
-
-    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &LoadBalancerInputs) -> ProviderResult<LoadBalancerOutputs> {
-        if let Some(found) = self.find(ctx, urn, i).await? {
-            return Ok(found);
-        }
+    async fn create_once(&self, ctx: &Ctx, urn: &Urn, i: &LoadBalancerInputs) -> ProviderResult<LoadBalancerOutputs> {
         let out = ctx
             .aws()?
             .elbv2
@@ -86,6 +147,26 @@ impl TypedProvider for LoadBalancerProvider {
             .map(lb_outputs)
             .ok_or_else(|| ProviderError("CreateLoadBalancer answered no load balancer".into()))
     }
+}
+
+#[async_trait]
+impl TypedProvider for LoadBalancerProvider {
+    type Inputs = LoadBalancerInputs;
+    type Outputs = LoadBalancerOutputs;
+    const TYPE: &'static str = LOAD_BALANCER;
+    const REPLACE_ON: &'static [&'static str] = &["name", "internet_facing"];
+    const IMPORT: Import = Import::Never("not implemented yet");
+
+    /// The attributes are set whether the load balancer is new or was made by an earlier attempt
+    /// whose answer was lost.
+    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &LoadBalancerInputs) -> ProviderResult<LoadBalancerOutputs> {
+        let out = match self.find(ctx, urn, i).await? {
+            Some(found) => found,
+            None => self.create_once(ctx, urn, i).await?,
+        };
+        set_attributes(ctx, &out.arn, attributes(i)).await?;
+        Ok(out)
+    }
 
     async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<LoadBalancerOutputs> {
         let Update { old, outputs: out, new } = change;
@@ -106,22 +187,41 @@ impl TypedProvider for LoadBalancerProvider {
                 .await
                 .map_err(|e| call_failed("SetSecurityGroups", e))?;
         }
+        let (before, after) = (attributes(old), attributes(new));
+        if before != after {
+            set_attributes(ctx, &out.arn, after.into_iter().filter(|a| !before.contains(a)).collect()).await?;
+        }
         Ok(out.clone())
     }
 
+    /// Refused while the program protects it; protection left on by an earlier program (or by
+    /// hand) that the program no longer asks for is lifted first.
     async fn delete(
         &self,
         ctx: &Ctx,
         _: &Urn,
-        _: &LoadBalancerInputs,
+        i: &LoadBalancerInputs,
         out: &LoadBalancerOutputs,
     ) -> ProviderResult<()> {
-        found(
-            "DeleteLoadBalancer",
-            not_found,
-            ctx.aws()?.elbv2.delete_load_balancer().load_balancer_arn(&out.arn).send().await,
-        )
-        .map(drop)
+        let elb = &ctx.aws()?.elbv2;
+        let mut lifted = false;
+        loop {
+            match elb.delete_load_balancer().load_balancer_arn(&out.arn).send().await {
+                Ok(_) => return Ok(()),
+                Err(e) if not_found(error_code(&e)) => return Ok(()),
+                Err(e) if error_code(&e) == Some("OperationNotPermitted") && i.deletion_protection => {
+                    return Err(ProviderError(format!(
+                        "load balancer {} has deletion protection: set `.deletion_protection(false)`, deploy, then delete it",
+                        i.name
+                    )));
+                }
+                Err(e) if error_code(&e) == Some("OperationNotPermitted") && !lifted => {
+                    set_attributes(ctx, &out.arn, vec![(DELETION_PROTECTION, "false".into())]).await?;
+                    lifted = true;
+                }
+                Err(e) => return Err(call_failed("DeleteLoadBalancer", e)),
+            }
+        }
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, LoadBalancerOutputs)]) -> Reads<Self> {
@@ -130,27 +230,34 @@ impl TypedProvider for LoadBalancerProvider {
         while let Some(page) = pages.next().await {
             all.extend(page.map_err(|e| call_failed("DescribeLoadBalancers", e))?.load_balancers().iter().cloned());
         }
-        Ok(items
-            .iter()
-            .map(|(_, o)| {
-                let lb = all.iter().find(|l| l.load_balancer_arn() == Some(o.arn.as_str()))?;
-                let mut subnets: Vec<String> =
-                    lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_string)).collect();
-                subnets.sort();
-                let mut sgs = lb.security_groups().to_vec();
-                sgs.sort();
-                Some((
-                    LoadBalancerInputs {
-                        name: lb.load_balancer_name().unwrap_or_default().to_string(),
-                        subnet_ids: subnets,
-                        security_group_ids: sgs,
-                        internet_facing: lb.scheme() == Some(&LoadBalancerSchemeEnum::InternetFacing),
-                        tags: Tags::new(),
-                    },
-                    lb_outputs(lb),
-                ))
-            })
-            .collect())
+        let mut reads = Vec::with_capacity(items.len());
+        for (_, o) in items {
+            let Some(lb) = all.iter().find(|l| l.load_balancer_arn() == Some(o.arn.as_str())) else {
+                reads.push(None);
+                continue;
+            };
+            let mut subnets: Vec<String> =
+                lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_string)).collect();
+            subnets.sort();
+            let mut sgs = lb.security_groups().to_vec();
+            sgs.sort();
+            let (drop_invalid_header_fields, deletion_protection, access_logs) =
+                observed(&attributes_of(ctx, &o.arn).await?);
+            reads.push(Some((
+                LoadBalancerInputs {
+                    name: lb.load_balancer_name().unwrap_or_default().to_string(),
+                    subnet_ids: subnets,
+                    security_group_ids: sgs,
+                    internet_facing: lb.scheme() == Some(&LoadBalancerSchemeEnum::InternetFacing),
+                    drop_invalid_header_fields,
+                    deletion_protection,
+                    access_logs,
+                    tags: Tags::new(),
+                },
+                lb_outputs(lb),
+            )));
+        }
+        Ok(reads)
     }
 
     /// One `DescribeLoadBalancers` listing; the tags of the load balancers the program's names meet.

@@ -16,7 +16,7 @@ use crate::model::Urn;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HostHeaderConditionConfig, IpAddressType,
-    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum, RedirectActionConfig,
+    LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum, RedirectActionConfig,
     RedirectActionStatusCodeEnum, RuleCondition, Tag, TargetTypeEnum,
 };
 use serde::{Deserialize, Serialize};
