@@ -154,7 +154,7 @@ pub async fn refresh(client: &aws_sdk_pricing::Client, table: &mut Value, today:
     table["rates_date"] = rates_date.clone().into();
     table["date"] = today.into();
     table["source"] = format!(
-        "AWS Price List API (GetProducts, on demand), instance-hour prices refreshed {today} by `cargo xtask prices refresh`; flat rates (gp3, NAT, EKS, ALB, endpoints, KMS, Route 53, Backup, S3) kept from the table of {rates_date}"
+        "AWS Price List API (GetProducts, on demand), instance-hour prices refreshed {today} by `cargo xtask prices refresh`; flat rates (gp3, NAT, EKS, ALB, endpoints, KMS, Route 53, Backup, S3, flow logs) kept from the table of {rates_date}"
     )
     .into();
     Ok(done)

@@ -99,6 +99,12 @@ pub const ASSUMPTIONS: &[Assumption] = &[
     Assumption { name: "backup_gb", default: 100.0, unit: "GB", what: "warm backup storage of each backup plan" },
     Assumption { name: "bucket_gb", default: 50.0, unit: "GB", what: "objects stored in each bucket" },
     Assumption { name: "instance_root_gb", default: 8.0, unit: "GB", what: "root volume of each EC2 instance" },
+    Assumption {
+        name: "flow_log_gb_per_month",
+        default: 10.0,
+        unit: "GB",
+        what: "flow-log records each VPC delivers to S3 a month",
+    },
 ];
 
 /// Checks a stack's overrides: each names an assumption, with a value of zero or more.
@@ -402,6 +408,10 @@ impl Pricer<'_> {
             "aws:backup:Plan" => {
                 let gb = self.assume("backup_gb");
                 self.rate("backup_warm_gb_month").map(|m| (format!("{gb} GB warm storage"), Money::Known(gb * m)))
+            }
+            "aws:ec2:FlowLog" => {
+                let gb = self.assume("flow_log_gb_per_month");
+                self.rate("flow_logs_s3_gb").map(|m| (format!("{gb} GB delivered"), Money::Known(gb * m)))
             }
             "aws:s3:Bucket" => {
                 let gb = self.assume("bucket_gb");

@@ -10,6 +10,7 @@
 //! | uploads (S3) | `Bucket`, SSE-KMS, TLS only, lifecycle | api's pods, through its Pod Identity role |
 //! | search (OpenSearch 443, prod) | `SearchDomain` over the zones, HTTPS, fine-grained access | the cluster's nodes only; api's pods |
 //! | metrics (Prometheus, port 80) | `Prometheus` on EKS, ClusterIP | inside the cluster only |
+//! | logs (S3) | `Bucket` with log delivery: the ALB's access logs and the VPC's flow logs, 90 days | AWS's log delivery (write) |
 
 // The snapshot tests (`tests/snapshots.rs`) are compiled into this library's test binary rather
 // than as an integration test: `cargo test` then builds no stack executable (a link of ~100 MB).
@@ -242,16 +243,36 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
     s.set_atomic(cfg.atomic);
     let nat = cfg.nat;
 
-    // Network: public subnets for the load balancer, private ones for nodes and the database.
-    let net = Vpc::builder().name("main").cidr("10.0.0.0/16").zones(cfg.zones).nat(nat).build().add(s)?;
+    // logs: the load balancer's access logs and the VPC's flow logs, kept 90 days (S3's own key:
+    // load balancers write with no other).
+    let logs = Bucket::builder()
+        .name("logs")
+        .bucket(format!("{}-logs", cfg.domain.replace('.', "-")))
+        .log_delivery(true)
+        .lifecycle(vec![LifecycleRule::new("expire", "").expire(90).expire_noncurrent(7).abort_multipart(1)])
+        .force_destroy(cfg.uploads.force_destroy)
+        .build()
+        .add(s)?;
+
+    // Network: public subnets for the load balancer, private ones for nodes and the database; the
+    // default security group closed; flow logs.
+    let net = Vpc::builder()
+        .name("main")
+        .cidr("10.0.0.0/16")
+        .zones(cfg.zones)
+        .nat(nat)
+        .flow_logs(&logs)
+        .build()
+        .add(s)?;
     let zone = if cfg.existing_zone {
         HostedZone::existing(&cfg.domain).add(s)?
     } else {
         HostedZone::builder().name("main").domain(cfg.domain.as_str()).build().add(s)?
     };
 
-    // HTTPS at the edge: ACM certificate, TLS 1.3, HTTP → HTTPS.
-    let edge = AlbIngress::builder().name("edge").network(&net).zone(&zone).build().add(s)?;
+    // HTTPS at the edge: ACM certificate, TLS 1.3, HTTP → HTTPS, access logs; protected from
+    // deletion in prod.
+    let edge = AlbIngress::builder().name("edge").network(&net).zone(&zone).access_logs(&logs).build().add(s)?;
 
     // Kubernetes: nodes in the private subnets of every zone, autoscaled between the bounds.
     let eks = EksCluster::builder()

@@ -20,7 +20,8 @@ use typed_builder::TypedBuilder;
 pub const TYPE: &str = "aws:ec2:FlowLog";
 
 /// Every accepted and rejected flow of a VPC's network interfaces, written to a bucket as
-/// `<bucket>/<prefix>/AWSLogs/<account>/vpcflowlogs/…` every ten minutes. [`super::Vpc`]'s
+/// `<bucket>/[<prefix>/]AWSLogs/<account>/vpcflowlogs/<region>/…` every ten minutes (each file
+/// named with its flow log's id). [`super::Vpc`]'s
 /// `flow_logs` declares one; this builder is for a VPC of one's own layout.
 ///
 /// ```
@@ -40,8 +41,8 @@ pub struct FlowLog<'a> {
     vpc: &'a VpcRef,
     /// A bucket declared with `log_delivery(true)`.
     bucket: &'a BucketRef,
-    /// Where in the bucket (default `vpc-flow-logs/<stack>-<vpc's name>`); never `AWSLogs`,
-    /// which AWS adds after it.
+    /// Where in the bucket, before the `AWSLogs/` AWS adds (default: the bucket's root). The
+    /// local emulator cannot deliver under a prefix: it refuses the flow log.
     #[builder(default, setter(strip_option, into))]
     prefix: Option<String>,
     /// Which flows: accepted, rejected, or both (the default).
@@ -80,7 +81,7 @@ impl Traffic {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FlowLogInputs<R = String> {
     pub vpc_id: R,
-    /// `arn:aws:s3:::<bucket>/<prefix>/`.
+    /// `arn:aws:s3:::<bucket>`, or `arn:aws:s3:::<bucket>/<prefix>/`.
     pub destination: R,
     pub traffic: Traffic,
     pub tags: Tags,
@@ -113,19 +114,22 @@ impl FlowLog<'_> {
         let mut c = Checker::new(s.urn(TYPE, &self.name));
         check_tags(&mut c, &self.tags);
         self.bucket.check_log_destination(&mut c, "bucket", "VPC flow logs");
-        let prefix =
-            self.prefix.unwrap_or_else(|| format!("vpc-flow-logs/{}-{}", s.name(), self.vpc.urn().name().replace('/', "-")));
-        let clean = prefix.trim_matches('/').to_string();
-        c.require(
-            !clean.is_empty() && !clean.split('/').any(|part| part == "AWSLogs" || part.is_empty()),
-            "prefix",
-            format!("`{prefix}` is not a prefix AWS takes"),
-            "give one or more non-empty path parts, none of them `AWSLogs` (AWS adds that after the prefix)",
-        );
+        let prefix = self.prefix.as_deref().map(|p| p.trim_matches('/').to_string());
+        if let Some(clean) = &prefix {
+            c.require(
+                !clean.is_empty() && !clean.split('/').any(|part| part == "AWSLogs" || part.is_empty()),
+                "prefix",
+                format!("`{}` is not a prefix AWS takes", self.prefix.as_deref().unwrap_or_default()),
+                "give one or more non-empty path parts, none of them `AWSLogs` (AWS adds that after the prefix)",
+            );
+        }
         s.report(c.into_errors());
         let inputs = FlowLogInputs {
             vpc_id: self.vpc.id(),
-            destination: self.bucket.arn().map(move |arn| format!("{arn}/{clean}/")),
+            destination: self.bucket.arn().map(move |arn| match &prefix {
+                Some(p) => format!("{arn}/{p}/"),
+                None => arn,
+            }),
             traffic: self.traffic,
             tags: with_name(&self.tags, &self.name),
         };

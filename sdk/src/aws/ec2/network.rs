@@ -98,8 +98,8 @@ pub struct Vpc {
     /// `false` keeps AWS's rules (all traffic between members, all egress).
     #[builder(default = true)]
     close_default_security_group: bool,
-    /// Record the VPC's traffic in this bucket (declared with `log_delivery(true)`), under
-    /// `vpc-flow-logs/<stack>-<name>/`: a [`super::FlowLog`] named `<name>/flow-logs`.
+    /// Record the VPC's traffic in this bucket (declared with `log_delivery(true)`): a
+    /// [`super::FlowLog`] named `<name>/flow-logs`, writing under `AWSLogs/` at the bucket's root.
     #[builder(default, setter(transform = |bucket: &crate::aws::s3::BucketRef| Some(bucket.clone())))]
     flow_logs: Option<crate::aws::s3::BucketRef>,
     #[builder(default, setter(into))]
