@@ -15,6 +15,8 @@ pub mod nat;
 pub mod network;
 pub mod peering;
 pub mod private_access;
+#[cfg(test)]
+mod request_tests;
 pub mod route;
 pub mod route_table;
 pub mod security_group;

@@ -70,6 +70,8 @@ fn not_found(code: Option<&str>) -> bool {
 mod alb_ingress;
 mod listener;
 mod load_balancer;
+#[cfg(test)]
+mod request_tests;
 mod target_group;
 
 pub use alb_ingress::{AlbIngress, Edge};
