@@ -21,6 +21,7 @@ mod k8s_validate;
 mod kube_cluster;
 mod kube_reach;
 mod lifecycle;
+mod logs;
 mod network;
 mod opensearch;
 mod policy;

@@ -42,15 +42,20 @@ impl Fixture {
     }
 
     pub async fn engine(&self, stack: &str) -> Engine {
+        self.engine_with(stack, self.aws.clone()).await
+    }
+
+    /// An engine of `stack` that calls AWS at `endpoint` (a fault proxy in front of the emulator).
+    pub async fn engine_through(&self, stack: &str, endpoint: &str) -> Engine {
+        self.engine_with(stack, Arc::new(Aws::connect(&AwsSettings::local(endpoint)).await)).await
+    }
+
+    async fn engine_with(&self, stack: &str, aws: Arc<Aws>) -> Engine {
         let store =
             StateStore::open(Arc::new(LocalBackend::new(self.state_dir(stack))), stack, KeySource::LocalKeyFile)
                 .await
                 .unwrap();
-        Engine::new(
-            fabric::providers::context(stack, Some(self.aws.clone())),
-            Arc::new(store),
-            fabric::providers::registry(),
-        )
+        Engine::new(fabric::providers::context(stack, Some(aws)), Arc::new(store), fabric::providers::registry())
     }
 
     /// Plans and applies `graph`, as `deploy --yes` does.
