@@ -92,7 +92,7 @@ async fn acme_deploys_locally_previews_same_and_destroys_clean() {
         ),
         "{err}"
     );
-    assert!(err.contains("(+$64.74–+$129.48/month)"), "{err}");
+    assert!(err.contains("$444.10–$573.57/month → $508.84–$703.05/month (+$64.74–+$129.48/month)"), "{err}");
 
     let out = acme(&fx, state, &["destroy", "--local", "--yes"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -215,7 +215,7 @@ async fn protect_blocks_destroy_and_an_import_is_refused_when_it_would_replace()
 fn import_id(type_name: &str, outputs: &Value) -> Option<String> {
     let s = |k: &str| outputs[k].as_str().map(String::from);
     match type_name {
-        "aws:ec2:Vpc" | "aws:ec2:Subnet" | "aws:route53:HostedZone" => s("id"),
+        "aws:ec2:Vpc" | "aws:ec2:Subnet" | "aws:ec2:FlowLog" | "aws:route53:HostedZone" => s("id"),
         "aws:route53:Record" => Some(format!("{}/{}/{}", s("zone_id")?, s("name")?, s("type")?)),
         "aws:acm:Certificate" => s("arn"),
         "aws:rds:DbInstance" | "aws:rds:DbCluster" | "aws:rds:ClusterInstance" => s("identifier"),
@@ -229,7 +229,7 @@ fn import_id(type_name: &str, outputs: &Value) -> Option<String> {
     }
 }
 
-/// Every importable type of acme (VPC, subnets, zone, records, certificate, RDS instance, the
+/// Every importable type of acme (VPC, its flow log, subnets, zone, records, certificate, RDS instance, the
 /// cache's subnet group and replication group, EKS cluster and node group, IAM roles; the S3
 /// bucket of the reference fabric) read back by its
 /// cloud id matches the program exactly: a stack that adopts what another deploy made plans
@@ -316,6 +316,7 @@ async fn every_importable_type_reads_back_what_the_program_says() {
     }
     let expected = [
         "aws:acm:Certificate",
+        "aws:ec2:FlowLog",
         "aws:ec2:Subnet",
         "aws:ec2:Vpc",
         "aws:eks:Cluster",
