@@ -23,7 +23,14 @@ const BUCKET: &str = "logs-acme-example";
 
 fn graph(close_default_group: bool) -> Arc<fabric::model::Graph> {
     let mut s = Stack::new("logs");
-    let logs = Bucket::builder().name("logs").bucket(BUCKET).log_delivery(true).force_destroy(true).build().add(&mut s).unwrap();
+    let logs = Bucket::builder()
+        .name("logs")
+        .bucket(BUCKET)
+        .log_delivery(true)
+        .force_destroy(true)
+        .build()
+        .add(&mut s)
+        .unwrap();
     let net = Vpc::builder()
         .name("main")
         .cidr("10.0.0.0/16")
@@ -42,7 +49,14 @@ fn graph(close_default_group: bool) -> Arc<fabric::model::Graph> {
 /// A VPC with flow logs into the log bucket, declared with the low-level builders.
 fn flow_log_graph() -> Arc<fabric::model::Graph> {
     let mut s = Stack::new("logs");
-    let logs = Bucket::builder().name("logs").bucket(BUCKET).log_delivery(true).force_destroy(true).build().add(&mut s).unwrap();
+    let logs = Bucket::builder()
+        .name("logs")
+        .bucket(BUCKET)
+        .log_delivery(true)
+        .force_destroy(true)
+        .build()
+        .add(&mut s)
+        .unwrap();
     let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add_alone(&mut s).unwrap();
     FlowLog::builder().name("main/flow-logs").vpc(&vpc).bucket(&logs).build().add(&mut s).unwrap();
     Arc::new(s.finish().unwrap())
@@ -85,14 +99,25 @@ async fn logs_and_a_closed_default_group() {
     assert_eq!(logs[0].resource_id(), group.vpc_id());
     assert_eq!(logs[0].log_destination(), Some(format!("arn:aws:s3:::{BUCKET}").as_str()));
     assert_eq!(logs[0].traffic_type().map(|t| t.as_str()), Some("ALL"));
-    assert!(logs[0].tags().iter().any(|t| t.key() == Some("fabric:urn") && t.value() == Some("logs::aws:ec2:FlowLog::main/flow-logs")));
+    assert!(
+        logs[0]
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("fabric:urn") && t.value() == Some("logs::aws:ec2:FlowLog::main/flow-logs"))
+    );
 
     // The load balancer drops invalid header fields and logs to the bucket; not protected (the
     // stack is not production).
     let elb = &fx.aws.elbv2;
     let lb = elb.describe_load_balancers().send().await.unwrap().load_balancers()[0].clone();
-    let attrs = elb.describe_load_balancer_attributes().load_balancer_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap();
-    let get = |k: &str| attrs.attributes().iter().find(|a| a.key() == Some(k)).and_then(|a| a.value()).map(str::to_string);
+    let attrs = elb
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let get =
+        |k: &str| attrs.attributes().iter().find(|a| a.key() == Some(k)).and_then(|a| a.value()).map(str::to_string);
     assert_eq!(get("routing.http.drop_invalid_header_fields.enabled").as_deref(), Some("true"));
     assert_eq!(get("access_logs.s3.enabled").as_deref(), Some("true"));
     assert_eq!(get("access_logs.s3.bucket").as_deref(), Some(BUCKET));
@@ -163,14 +188,29 @@ async fn a_flow_log_refused_fails_alone_and_the_destroy_after_it_removes_the_res
 fn log_destinations_must_take_logs_before_any_call() {
     let mut s = Stack::new("logs");
     let plain = Bucket::builder().name("plain").bucket("plain-acme-example").build().add(&mut s).unwrap();
-    let net = Vpc::builder().name("main").cidr("10.0.0.0/16").zones(2).nat(Nat::None).flow_logs(&plain).build().add(&mut s).unwrap();
+    let net = Vpc::builder()
+        .name("main")
+        .cidr("10.0.0.0/16")
+        .zones(2)
+        .nat(Nat::None)
+        .flow_logs(&plain)
+        .build()
+        .add(&mut s)
+        .unwrap();
     let zone = HostedZone::builder().name("main").domain("acme.example").build().add(&mut s).unwrap();
     AlbIngress::builder().name("edge").network(&net).zone(&zone).access_logs(&plain).build().add(&mut s).unwrap();
     let vpc = Vpc::builder().name("other").cidr("10.1.0.0/16").build().add_alone(&mut s).unwrap();
     let logs = Bucket::builder().name("logs").bucket(BUCKET).log_delivery(true).build().add(&mut s).unwrap();
     FlowLog::builder().name("other/flow-logs").vpc(&vpc).bucket(&logs).prefix("x/AWSLogs").build().add(&mut s).unwrap();
     let key = fabric::aws::kms::KmsKey::builder().name("k").description("k").build().add(&mut s).unwrap();
-    Bucket::builder().name("sealed").bucket("sealed-acme-example").log_delivery(true).kms_key(&key).build().add(&mut s).unwrap();
+    Bucket::builder()
+        .name("sealed")
+        .bucket("sealed-acme-example")
+        .log_delivery(true)
+        .kms_key(&key)
+        .build()
+        .add(&mut s)
+        .unwrap();
     let Err(e) = s.finish() else { panic!("bad log destinations were accepted") };
     let err = e.to_string();
     for expected in [

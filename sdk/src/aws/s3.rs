@@ -357,7 +357,13 @@ impl Bucket<'_> {
             tags: self.tags,
         };
         let urn = s.declare(bucket_provider(), &self.name, inputs, vec![]);
-        Ok(BucketRef { urn, versioned: self.versioning, log_delivery: self.log_delivery, bucket: self.bucket, kms_key_arn })
+        Ok(BucketRef {
+            urn,
+            versioned: self.versioning,
+            log_delivery: self.log_delivery,
+            bucket: self.bucket,
+            kms_key_arn,
+        })
     }
 }
 

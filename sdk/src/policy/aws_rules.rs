@@ -525,7 +525,8 @@ fn s3_tls_only(view: &PolicyView, out: &mut Violations) {
 
 fn s3_kms(view: &PolicyView, out: &mut Violations) {
     // Load balancers write access logs with S3's own key only: a log bucket cannot have one.
-    for b in view.of_type("aws:s3:Bucket").filter(|b| !b.is_set("/kms_key_id") && b.flag("/log_delivery") != Some(true)) {
+    for b in view.of_type("aws:s3:Bucket").filter(|b| !b.is_set("/kms_key_id") && b.flag("/log_delivery") != Some(true))
+    {
         out.add(
             &b.urn,
             "kms_key_id",

@@ -400,7 +400,8 @@ fn a_log_bucket_needs_no_kms_key_which_load_balancers_cannot_use() {
     let logs = json!({"bucket": "logs", "hardened": true, "versioning": true, "log_delivery": true});
     let view = PolicyView::new("t", false, vec![res("aws:s3:Bucket", "logs", logs.clone(), &[])]);
     assert!(ids(&view, "FAB-S3-4").is_empty());
-    let view = PolicyView::new("t", false, vec![res("aws:s3:Bucket", "logs", with(logs, "/log_delivery", json!(false)), &[])]);
+    let view =
+        PolicyView::new("t", false, vec![res("aws:s3:Bucket", "logs", with(logs, "/log_delivery", json!(false)), &[])]);
     assert_eq!(ids(&view, "FAB-S3-4"), vec!["aws:s3:Bucket \"logs\" kms_key_id".to_string()]);
 }
 

@@ -256,14 +256,8 @@ pub fn program(s: &mut Stack) -> fabric::Result<()> {
 
     // Network: public subnets for the load balancer, private ones for nodes and the database; the
     // default security group closed; flow logs.
-    let net = Vpc::builder()
-        .name("main")
-        .cidr("10.0.0.0/16")
-        .zones(cfg.zones)
-        .nat(nat)
-        .flow_logs(&logs)
-        .build()
-        .add(s)?;
+    let net =
+        Vpc::builder().name("main").cidr("10.0.0.0/16").zones(cfg.zones).nat(nat).flow_logs(&logs).build().add(s)?;
     let zone = if cfg.existing_zone {
         HostedZone::existing(&cfg.domain).add(s)?
     } else {
