@@ -21,16 +21,14 @@ use std::sync::Arc;
 
 const BUCKET: &str = "logs-acme-example";
 
+/// The bucket every log goes to (emptied by the destroy).
+fn log_bucket(s: &mut Stack) -> fabric::aws::s3::BucketRef {
+    Bucket::builder().name("logs").bucket(BUCKET).log_delivery(true).force_destroy(true).build().add(s).unwrap()
+}
+
 fn graph(close_default_group: bool) -> Arc<fabric::model::Graph> {
     let mut s = Stack::new("logs");
-    let logs = Bucket::builder()
-        .name("logs")
-        .bucket(BUCKET)
-        .log_delivery(true)
-        .force_destroy(true)
-        .build()
-        .add(&mut s)
-        .unwrap();
+    let logs = log_bucket(&mut s);
     let net = Vpc::builder()
         .name("main")
         .cidr("10.0.0.0/16")
@@ -49,14 +47,7 @@ fn graph(close_default_group: bool) -> Arc<fabric::model::Graph> {
 /// A VPC with flow logs into the log bucket, declared with the low-level builders.
 fn flow_log_graph() -> Arc<fabric::model::Graph> {
     let mut s = Stack::new("logs");
-    let logs = Bucket::builder()
-        .name("logs")
-        .bucket(BUCKET)
-        .log_delivery(true)
-        .force_destroy(true)
-        .build()
-        .add(&mut s)
-        .unwrap();
+    let logs = log_bucket(&mut s);
     let vpc = Vpc::builder().name("main").cidr("10.0.0.0/16").build().add_alone(&mut s).unwrap();
     FlowLog::builder().name("main/flow-logs").vpc(&vpc).bucket(&logs).build().add(&mut s).unwrap();
     Arc::new(s.finish().unwrap())

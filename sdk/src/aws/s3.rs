@@ -208,7 +208,8 @@ impl BucketRef {
     }
 
     /// Reports on `c` a bucket given as the destination of `what` that does not let AWS's log
-    /// delivery write to it.
+    /// delivery write to it (flow logs and load balancers: EC2's and ELB's builders).
+    #[cfg(feature = "ec2")]
     pub(crate) fn check_log_destination(&self, c: &mut Checker, field: &str, what: &str) {
         c.require(
             self.log_delivery,
