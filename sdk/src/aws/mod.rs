@@ -610,6 +610,55 @@ pub fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'sta
     }
 }
 
+/// Sends a delete until it is accepted (`Ok(false)`), or finds the resource gone (`Ok(true)`).
+/// Refused for deletion protection (the error code `refusal`: RDS and ELB spell it each their own
+/// way), the program's word decides: still protected in the program
+/// (`protected`), it refuses with the way out; no longer (an old instance of a replaced
+/// database), `lift` turns protection off once and the delete is sent again.
+#[cfg(any(feature = "rds", feature = "elbv2"))]
+pub(crate) async fn delete_unless_protected<E, D, DF, L, LF>(
+    what: &str,
+    call: &str,
+    refusal: &str,
+    protected: bool,
+    gone: impl Fn(&str) -> bool,
+    delete: D,
+    lift: L,
+) -> ProviderResult<bool>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    D: Fn() -> DF,
+    DF: std::future::Future<
+            Output = Result<
+                (),
+                aws_smithy_runtime_api::client::result::SdkError<
+                    E,
+                    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+                >,
+            >,
+        >,
+    L: Fn() -> LF,
+    LF: std::future::Future<Output = ProviderResult<()>>,
+{
+    let mut lifted = false;
+    loop {
+        match delete().await {
+            Ok(()) => return Ok(false),
+            Err(e) if error_code(&e).is_some_and(&gone) => return Ok(true),
+            Err(e) if error_code(&e) == Some(refusal) && protected => {
+                return Err(ProviderError(format!(
+                    "{what} has deletion protection: set `.deletion_protection(false)`, deploy, then delete it"
+                )));
+            }
+            Err(e) if error_code(&e) == Some(refusal) && !lifted => {
+                lift().await?;
+                lifted = true;
+            }
+            Err(e) => return Err(call_failed(call, e)),
+        }
+    }
+}
+
 /// The error code of an SDK error (`InvalidVpcID.NotFound` …), if the service answered one.
 pub fn error_code<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Option<&str> {
     match e {

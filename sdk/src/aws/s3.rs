@@ -619,8 +619,8 @@ impl BucketProvider {
         let policy = found("GetBucketPolicy", absent("NoSuchBucketPolicy"), policy)?
             .and_then(|o| o.policy().and_then(|p| serde_json::from_str::<Value>(p).ok()));
         let region = ctx.aws()?.region();
-        let log_delivery = policy.is_some() && policy == Some(bucket_policy(bucket, Some(&region)));
-        let tls_only = log_delivery || (policy.is_some() && policy == Some(bucket_policy(bucket, None)));
+        let log_delivery = policy == Some(bucket_policy(bucket, Some(&region)));
+        let tls_only = log_delivery || policy == Some(bucket_policy(bucket, None));
         let lifecycle = s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await;
         let lifecycle = found("GetBucketLifecycleConfiguration", absent("NoSuchLifecycleConfiguration"), lifecycle)?
             .map(|o| lifecycle_of(o.rules()))

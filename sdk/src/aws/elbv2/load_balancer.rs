@@ -204,24 +204,17 @@ impl TypedProvider for LoadBalancerProvider {
         out: &LoadBalancerOutputs,
     ) -> ProviderResult<()> {
         let elb = &ctx.aws()?.elbv2;
-        let mut lifted = false;
-        loop {
-            match elb.delete_load_balancer().load_balancer_arn(&out.arn).send().await {
-                Ok(_) => return Ok(()),
-                Err(e) if not_found(error_code(&e)) => return Ok(()),
-                Err(e) if error_code(&e) == Some("OperationNotPermitted") && i.deletion_protection => {
-                    return Err(ProviderError(format!(
-                        "load balancer {} has deletion protection: set `.deletion_protection(false)`, deploy, then delete it",
-                        i.name
-                    )));
-                }
-                Err(e) if error_code(&e) == Some("OperationNotPermitted") && !lifted => {
-                    set_attributes(ctx, &out.arn, vec![(DELETION_PROTECTION, "false".into())]).await?;
-                    lifted = true;
-                }
-                Err(e) => return Err(call_failed("DeleteLoadBalancer", e)),
-            }
-        }
+        crate::aws::delete_unless_protected(
+            &format!("load balancer {}", i.name),
+            "DeleteLoadBalancer",
+            "OperationNotPermitted",
+            i.deletion_protection,
+            |c| not_found(Some(c)),
+            || async { elb.delete_load_balancer().load_balancer_arn(&out.arn).send().await.map(drop) },
+            || set_attributes(ctx, &out.arn, vec![(DELETION_PROTECTION, "false".into())]),
+        )
+        .await
+        .map(drop)
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, LoadBalancerOutputs)]) -> Reads<Self> {

@@ -5,8 +5,9 @@
 //! identifier (it overwrites; so every create looks first), its clusters and instances are
 //! `available` at once, and its orderable-options catalogue for `aurora-postgresql` ends at 15.2.
 
+use crate::aws::delete_unless_protected;
 use super::{
-    Restore, delete_unless_protected, mark_restore_finished, rds_tags, restore_finished, sync_tags, tag_pairs as pairs,
+    Restore, mark_restore_finished, rds_tags, restore_finished, sync_tags, tag_pairs as pairs,
 };
 use crate::aws::create::create_or_find;
 use crate::aws::wait::{Poll, poll_until};
@@ -675,6 +676,7 @@ impl TypedProvider for ClusterProvider {
         let gone = delete_unless_protected(
             &format!("Aurora cluster {}", out.identifier),
             "DeleteDBCluster",
+            super::PROTECTED,
             i.deletion_protection,
             |c| c == "DBClusterNotFoundFault",
             || async { req.clone().send().await.map(drop) },

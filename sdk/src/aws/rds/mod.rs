@@ -2,7 +2,7 @@
 
 use crate::engine::provider::Import;
 use super::wait::{Poll, poll_until};
-use super::{call_failed, classify, error_code};
+use super::{call_failed, classify, delete_unless_protected};
 use crate::aws::AwsCtx;
 use crate::aws::create::create_or_find;
 use crate::aws::found;
@@ -17,6 +17,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How RDS refuses to delete a protected instance or cluster.
+pub(crate) const PROTECTED: &str = "InvalidParameterCombination";
 
 pub use crate::aws::Tags;
 
@@ -238,44 +241,6 @@ impl TypedProvider for SubnetGroupProvider {
             }
         }
         super::names_held(ctx, items, "name", &existing, |arn| async move { self.all_tags(ctx, &arn).await }).await
-    }
-}
-
-/// Sends a delete until it is accepted (`Ok(false)`), or finds the resource gone (`Ok(true)`).
-/// Refused for deletion protection, the program's word decides: still protected in the program
-/// (`protected`), it refuses with the way out; no longer (an old instance of a replaced
-/// database), `lift` turns protection off once and the delete is sent again.
-async fn delete_unless_protected<E, D, DF, L, LF>(
-    what: &str,
-    call: &str,
-    protected: bool,
-    gone: impl Fn(&str) -> bool,
-    delete: D,
-    lift: L,
-) -> ProviderResult<bool>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    D: Fn() -> DF,
-    DF: std::future::Future<Output = Result<(), aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>>,
-    L: Fn() -> LF,
-    LF: std::future::Future<Output = ProviderResult<()>>,
-{
-    let mut lifted = false;
-    loop {
-        match delete().await {
-            Ok(()) => return Ok(false),
-            Err(e) if error_code(&e).is_some_and(&gone) => return Ok(true),
-            Err(e) if error_code(&e) == Some("InvalidParameterCombination") && protected => {
-                return Err(ProviderError(format!(
-                    "{what} has deletion protection: set `.deletion_protection(false)`, deploy, then delete it"
-                )));
-            }
-            Err(e) if error_code(&e) == Some("InvalidParameterCombination") && !lifted => {
-                lift().await?;
-                lifted = true;
-            }
-            Err(e) => return Err(call_failed(call, e)),
-        }
     }
 }
 
@@ -645,6 +610,7 @@ impl TypedProvider for InstanceProvider {
         let gone = delete_unless_protected(
             &format!("RDS instance {}", out.identifier),
             "DeleteDBInstance",
+            PROTECTED,
             i.deletion_protection,
             |c| c.starts_with("DBInstanceNotFound"),
             || async { req.clone().send().await.map(drop) },
