@@ -202,8 +202,15 @@ fn run_edit_loop() {
 
 /// Runs the benchmark stack (`bench-stack`, built in the dev profile as `cargo xtask` builds
 /// stacks) with `verb`, its state in `state`; nothing reaches a network (the AWS endpoint is a
-/// closed loopback port, and a no-op preview calls nothing).
-fn bench_stack(binary: &std::path::Path, state: &std::path::Path, n: usize, passphrase: Option<&str>, verb: &[&str]) {
+/// closed loopback port, and a no-op preview calls nothing). Returns the process's wall time and
+/// its own peak RSS in MiB.
+fn bench_stack(
+    binary: &std::path::Path,
+    state: &std::path::Path,
+    n: usize,
+    passphrase: Option<&str>,
+    verb: &[&str],
+) -> (Duration, f64) {
     let mut c = Command::new(binary);
     c.args(verb)
         .env("FABRIC_BENCH_N", n.to_string())
@@ -219,8 +226,21 @@ fn bench_stack(binary: &std::path::Path, state: &std::path::Path, n: usize, pass
         Some(p) => c.env("FABRIC_PASSPHRASE", p),
         None => c.env_remove("FABRIC_PASSPHRASE"),
     };
-    let out = c.output().expect("bench-stack runs");
-    assert!(out.status.success(), "bench-stack {verb:?}: {}", String::from_utf8_lossy(&out.stderr));
+    c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let t0 = Instant::now();
+    #[allow(clippy::zombie_processes, reason = "reaped by wait4 below, which also reads its peak RSS")]
+    let mut child = c.spawn().expect("bench-stack runs");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).expect("stderr");
+    // wait4 rather than `wait`: the child's own resource usage, its peak RSS among it.
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into two locals that outlive the call.
+    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let wall = t0.elapsed();
+    assert_eq!(waited, child.id() as libc::pid_t, "wait4: {}", std::io::Error::last_os_error());
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "bench-stack {verb:?}: {stderr}");
+    (wall, usage.ru_maxrss as f64 / 1024.0)
 }
 
 /// The dev-profile build of `bench-stack`.
@@ -242,29 +262,38 @@ fn build_bench_stack() -> std::path::PathBuf {
 
 fn run_e2e_benchmarks() {
     println!("\n## No-op `preview` of a deployed stack, as a process (dev profile, state on local disk)\n");
-    println!("| resources | passphrase | preview (median of 5) | fastest | slowest |");
-    println!("|---:|---|---:|---:|---:|");
+    println!("| resources | passphrase | preview (median of 5) | fastest | slowest | peak RSS (median) |");
+    println!("|---:|---|---:|---:|---:|---:|");
     let binary = build_bench_stack();
+    let mut peak_by_size: Vec<(usize, f64)> = Vec::new();
     for n in [1_000usize, 10_000] {
         for passphrase in [None, Some("correct horse battery staple")] {
             let dir = tempfile::tempdir().expect("tempdir");
             bench_stack(&binary, dir.path(), n, passphrase, &["deploy", "--yes", "--skip-preflight"]);
-            let mut times: Vec<Duration> = (0..5)
-                .map(|_| {
-                    let t0 = Instant::now();
-                    bench_stack(&binary, dir.path(), n, passphrase, &["preview"]);
-                    t0.elapsed()
-                })
-                .collect();
+            let runs: Vec<(Duration, f64)> =
+                (0..5).map(|_| bench_stack(&binary, dir.path(), n, passphrase, &["preview"])).collect();
+            let mut times: Vec<Duration> = runs.iter().map(|r| r.0).collect();
             times.sort();
+            let mut peaks: Vec<f64> = runs.iter().map(|r| r.1).collect();
+            peaks.sort_by(f64::total_cmp);
+            if passphrase.is_none() {
+                peak_by_size.push((n, peaks[2]));
+            }
             println!(
-                "| {n} | {} | {:.2} s | {:.2} s | {:.2} s |",
+                "| {n} | {} | {:.2} s | {:.2} s | {:.2} s | {:.0} MiB |",
                 if passphrase.is_some() { "yes (Argon2)" } else { "no (local key file)" },
                 times[2].as_secs_f64(),
                 times[0].as_secs_f64(),
-                times[4].as_secs_f64()
+                times[4].as_secs_f64(),
+                peaks[2]
             );
         }
+    }
+    if let [(small, low), (large, high)] = peak_by_size[..] {
+        println!(
+            "\nMemory per resource (peak RSS from {small} to {large} resources): {:.1} KiB",
+            (high - low) * 1024.0 / (large - small) as f64
+        );
     }
 }
 

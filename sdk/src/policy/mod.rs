@@ -62,8 +62,13 @@ pub fn rules_of(graph: &Graph) -> Vec<Arc<dyn Rule>> {
 /// Checks `graph` against the built-in and its own rules, with its waivers, as of `today`
 /// (`YYYY-MM-DD`). A waiver naming an unknown rule or resource is a validation error.
 pub fn check(graph: &Graph, today: &str) -> Result<PolicyReport, ValidationErrors> {
-    let view = PolicyView::of_graph(graph);
-    crate::model::policy::evaluate(&view, &rules_of(graph), &graph.policy().waivers, today).map_err(ValidationErrors)
+    check_view(graph, &PolicyView::of_graph(graph), today)
+}
+
+/// [`check`] of a view already read off `graph` (the CLI reads it once, for the policy and the
+/// cost estimate).
+pub fn check_view(graph: &Graph, view: &PolicyView, today: &str) -> Result<PolicyReport, ValidationErrors> {
+    crate::model::policy::evaluate(view, &rules_of(graph), &graph.policy().waivers, today).map_err(ValidationErrors)
 }
 
 /// The catalogue as text: one line per rule (`policy` prints it).
