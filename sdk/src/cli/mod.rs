@@ -369,9 +369,20 @@ fn run_program(
         _ => {}
     }
     #[cfg(feature = "k8s")]
-    let graph = match kubernetes_reach(&cli, graph) {
-        Ok(g) => g,
-        Err((code, message)) => return fail(code, message),
+    let (graph, policy) = {
+        let declared = graph.nodes().len();
+        let graph = match kubernetes_reach(&cli, graph) {
+            Ok(g) => g,
+            Err((code, message)) => return fail(code, message),
+        };
+        // Objects only rendered are left out of the run, and so out of the cost of the change.
+        let policy = match policy {
+            Some(checked) if graph.nodes().len() != declared => {
+                Some(Checked { view: crate::model::policy::PolicyView::of_graph(&graph), ..checked })
+            }
+            other => other,
+        };
+        (graph, policy)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     runtime.block_on(async move {
