@@ -84,11 +84,17 @@ fn run_stack(verb: &str, stack: &str, rest: &[String]) -> ExitCode {
         eprintln!("error: no stack `{stack}` (looked for stacks/{stack}/Cargo.toml)");
         return ExitCode::from(2);
     }
-    // With `--local`, the emulator is installed while cargo builds the stack: on a fresh clone
-    // that takes pip's half a minute off the first deploy (the stack finds it installed).
+    // With `--local`, the emulator is installed while cargo builds the stack, at the lowest CPU
+    // priority so that it takes only what the build leaves idle (one core, while `aws-sdk-ec2`
+    // compiles alone): on a fresh clone, pip's half a minute is off the first deploy.
     let installing = rest.iter().any(|a| a == "--local").then(|| {
         let home = local_home(&root);
-        std::thread::spawn(move || fabric_local::ensure_installed(&home))
+        std::thread::spawn(move || {
+            // SAFETY: lowers this thread's own priority (Linux: `0` is the calling thread), which
+            // the venv and pip processes it starts inherit; no memory is involved.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+            fabric_local::ensure_installed(&home)
+        })
     });
     let mut build = cargo();
     build.args(["build", "--quiet", "-p", stack]);
