@@ -208,7 +208,7 @@ async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
     assert!(err.contains("Deployment acme/api: the rollout failed"), "{err}");
     assert!(err.contains("ProgressDeadlineExceeded"), "the controller's verdict: {err}");
     assert!(err.contains("CrashLoopBackOff"), "the pods' reason: {err}");
-    assert!(took < std::time::Duration::from_secs(35 + 90), "not waited out: took {took:?}");
+    assert!(took < std::time::Duration::from_secs(35 + 90), "not waited out: took {took:?}: {err}");
     assert!(lowest >= before, "available replicas fell from {before} to {lowest} during the failed rollout");
     assert_eq!(image(deployments.get("api").await.unwrap()), "acme/api:never-ready", "the new ReplicaSet is left");
 
@@ -232,7 +232,7 @@ async fn acme_on_a_real_cluster_rolls_out_repairs_drift_and_destroys() {
     assert_eq!(out.status.code(), Some(1), "the deploy failed, and says so after rolling back: {err}");
     assert!(err.contains("ProgressDeadlineExceeded") && err.contains("CrashLoopBackOff"), "{err}");
     assert!(err.contains("Rolling back to revision"), "{err}");
-    assert!(took < std::time::Duration::from_secs(35 + 120), "failure and rollback took {took:?}");
+    assert!(took < std::time::Duration::from_secs(35 + 120), "failure and rollback took {took:?}: {err}");
     assert!(
         lowest >= before,
         "available replicas fell from {before} to {lowest} during the failed rollout and its rollback"

@@ -206,13 +206,6 @@ fn test(rest: &[String]) -> ExitCode {
     let timings = std::env::var_os("FABRIC_CI_TIMINGS").is_some();
     let mut test = cargo();
     test.args(["test", "--workspace"]);
-    // The integration tests mostly wait: on their emulator (a process each) and on a real
-    // cluster's rollouts. Twice as many test threads as cores keeps the cores busy (2 cores,
-    // 2026-12-07: the integration tests, real-cluster ones included, 172 s → 122 s).
-    if std::env::var_os("RUST_TEST_THREADS").is_none() && !args.iter().any(|a| a.starts_with("--test-threads")) {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
-        test.env("RUST_TEST_THREADS", threads.to_string());
-    }
     if timings {
         test.arg("--timings");
     }
