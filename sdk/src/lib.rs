@@ -22,6 +22,10 @@
 // Builders declare themselves with `.add(&mut stack)`, as in DESIGN.md; they are not `std::ops::Add`.
 #![allow(clippy::should_implement_trait)]
 
+// Declared first: its macros serve every module below.
+#[macro_use]
+mod handles;
+
 pub mod aws;
 pub mod cli;
 pub mod components;

@@ -65,11 +65,8 @@ pub struct PasswordProvider;
 
 #[async_trait]
 impl TypedProvider for PasswordProvider {
-    type Inputs = PasswordInputs;
-    type Outputs = PasswordOutputs;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["length"];
-    const IMPORT: Import = Import::Never("a secret fabric generates: nothing in the cloud to adopt");
+    resource_type!(TYPE, PasswordInputs => PasswordOutputs,
+        replace_on &["length"], import Import::Never("a secret fabric generates: nothing in the cloud to adopt"));
 
     async fn create(&self, _: &Ctx, _: &Urn, inputs: &PasswordInputs) -> ProviderResult<PasswordOutputs> {
         Ok(PasswordOutputs { value: Secret::new(generate(inputs.length)) })

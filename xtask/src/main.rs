@@ -34,6 +34,12 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Format every Rust file of the repository (`--check`: only say which differ). `cargo fmt`
+    /// does not reach modules declared inside a macro, as the service table declares each service's.
+    Fmt {
+        #[arg(long)]
+        check: bool,
+    },
     /// Regenerate the stack graphs embedded in docs/.
     Docs,
     /// Check that fabric-core (model, state, engine) links no cloud client and no crate of ours.
@@ -365,6 +371,40 @@ fn layers() -> ExitCode {
 const DOCUMENTED_GRAPHS: &[(&str, &str)] = &[("acme", "docs/acme.md"), ("reference", "docs/reference.md")];
 
 /// Replaces the ```mermaid block of each documented graph with the stack's current picture.
+/// rustfmt over every `.rs` file git tracks, each with the `rustfmt.toml` above it.
+fn fmt(check: bool) -> ExitCode {
+    let root = workspace_root();
+    let listed = match Command::new("git").args(["ls-files", "-z", "*.rs"]).current_dir(&root).output() {
+        Ok(o) if o.status.success() => o.stdout,
+        Ok(o) => {
+            eprintln!("error: git ls-files: {}", String::from_utf8_lossy(&o.stderr));
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: running git: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let files: Vec<String> =
+        listed.split(|b| *b == 0).filter(|f| !f.is_empty()).map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+    let mut rustfmt = Command::new("rustfmt");
+    rustfmt.args(["--edition", "2024"]).args(check.then_some("--check")).args(&files).current_dir(&root);
+    match rustfmt.status() {
+        Ok(s) if s.success() => {
+            println!("fmt: {} files {}", files.len(), if check { "formatted" } else { "formatted now" });
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            eprintln!("error: files above differ from rustfmt's layout\n  fix: run `cargo xtask fmt`");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: running rustfmt: {e} (rustup component add rustfmt)");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn docs() -> ExitCode {
     let root = workspace_root();
     for (stack, doc) in DOCUMENTED_GRAPHS {
@@ -408,6 +448,7 @@ fn main() -> ExitCode {
         Task::Local { action } => local(&action),
         Task::Test { args } => test(&args),
         Task::Bench { args } => bench(&args),
+        Task::Fmt { check } => fmt(check),
         Task::Docs => docs(),
         Task::Layers => layers(),
         Task::Features => features(),

@@ -68,6 +68,28 @@ impl Checker {
         }
     }
 
+    /// Records an error unless `value` lies in `range`; the problem is `problem` with its `{}`
+    /// written as the value.
+    ///
+    /// ```
+    /// use fabric_core::model::{Checker, Urn};
+    /// let mut c = Checker::new(Urn::new("s", "aws:elasticache:ReplicationGroup", "cache"));
+    /// c.within("port", 70_000, 1..=65535, "{} is not a TCP port", "use 6379, the default");
+    /// assert_eq!(c.into_errors()[0].problem, "70000 is not a TCP port");
+    /// ```
+    pub fn within<T: PartialOrd + std::fmt::Display>(
+        &mut self,
+        field: &str,
+        value: T,
+        range: std::ops::RangeInclusive<T>,
+        problem: &str,
+        fix: impl Into<String>,
+    ) {
+        if !range.contains(&value) {
+            self.error(field, problem.replacen("{}", &value.to_string(), 1), fix);
+        }
+    }
+
     pub fn error(&mut self, field: &str, problem: impl Into<String>, fix: impl Into<String>) {
         self.errors.push(ValidationError {
             urn: self.urn.clone(),

@@ -10,12 +10,12 @@
 /// its builders are named by path (`fabric::aws::…`).
 pub mod prelude {}
 
-use crate::engine::provider::Import;
 use super::route53::{Created, RecordInputs, ZoneRef, create_owned, delete_owned};
 use super::wait::{Poll, poll_until};
 use super::{TAG_URN, call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::found;
+use crate::engine::provider::Import;
 use crate::engine::provider::{
     Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
 };
@@ -232,10 +232,8 @@ impl CertificateProvider {
 
 #[async_trait]
 impl TypedProvider for CertificateProvider {
-    type Inputs = CertificateInputs;
-    type Outputs = CertificateOutputs;
-    const TYPE: &'static str = CERTIFICATE;
-    const REPLACE_ON: &'static [&'static str] = &["domain", "alt_names"];
+    resource_type!(CERTIFICATE, CertificateInputs => CertificateOutputs,
+        replace_on &["domain", "alt_names"], import Import::ById);
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &CertificateInputs) -> ProviderResult<CertificateOutputs> {
         let tags: Vec<Tag> = crate::aws::with_fabric_tags(ctx, urn, &inputs.tags)
@@ -328,8 +326,6 @@ impl TypedProvider for CertificateProvider {
         }
         Ok(out)
     }
-
-    const IMPORT: Import = Import::ById;
 
     /// By certificate ARN.
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
@@ -448,11 +444,9 @@ impl ValidationProvider {
 
 #[async_trait]
 impl TypedProvider for ValidationProvider {
-    type Inputs = ValidationInputs;
-    type Outputs = ValidationOutputs;
-    const TYPE: &'static str = VALIDATION;
-    const REPLACE_ON: &'static [&'static str] = &["certificate_arn", "zone_id"];
-    const IMPORT: Import = Import::Never("a wait for the certificate's validation: nothing in the cloud to adopt");
+    resource_type!(VALIDATION, ValidationInputs => ValidationOutputs,
+        replace_on &["certificate_arn", "zone_id"],
+        import Import::Never("a wait for the certificate's validation: nothing in the cloud to adopt"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &ValidationInputs) -> ProviderResult<ValidationOutputs> {
         self.validate(ctx, urn, inputs).await

@@ -5,9 +5,9 @@
 /// its builders are named by path (`fabric::aws::…`).
 pub mod prelude {}
 
-use crate::engine::provider::Import;
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Output, Stack, Urn};
 use async_trait::async_trait;
@@ -73,11 +73,9 @@ impl AttachmentProvider {
 
 #[async_trait]
 impl TypedProvider for AttachmentProvider {
-    type Inputs = AttachmentInputs;
-    type Outputs = AttachmentOutputs;
-    const TYPE: &'static str = TARGET_GROUP_ATTACHMENT;
-    const REPLACE_ON: &'static [&'static str] = &["autoscaling_group", "target_group_arn"];
-    const IMPORT: Import = Import::Never("a link between two resources, found again by its pair");
+    resource_type!(TARGET_GROUP_ATTACHMENT, AttachmentInputs => AttachmentOutputs,
+        replace_on &["autoscaling_group", "target_group_arn"],
+        import Import::Never("a link between two resources, found again by its pair"));
 
     /// Attaching is idempotent: attaching an attached group changes nothing.
     async fn create(&self, ctx: &Ctx, _: &Urn, i: &AttachmentInputs) -> ProviderResult<AttachmentOutputs> {

@@ -9,12 +9,12 @@
 /// its builders are named by path (`fabric::aws::…`).
 pub mod prelude {}
 
-use crate::engine::provider::Import;
 use super::{Tags, call_failed, error_code, not_ours, tagged_for, user_tags_of};
 use crate::aws::AwsCtx;
 use crate::aws::found;
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, NamesTaken, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
-use crate::model::{Checker, Output, Stack, Urn};
+use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, Tag};
 use serde::{Deserialize, Serialize};
@@ -67,12 +67,7 @@ pub struct KmsKeyRef {
 }
 
 impl KmsKeyRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-    pub fn arn(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "arn")
-    }
+    outputs!(urn => arn: String);
 }
 
 impl KmsKey {
@@ -146,11 +141,7 @@ impl KeyProvider {
 
 #[async_trait]
 impl TypedProvider for KeyProvider {
-    type Inputs = KeyInputs;
-    type Outputs = KeyOutputs;
-    const TYPE: &'static str = KEY;
-    const REPLACE_ON: &'static [&'static str] = &["alias"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    resource_type!(KEY, KeyInputs => KeyOutputs, replace_on &["alias"], import Import::Never("not implemented yet"));
 
     /// The alias first names the key: one there already is adopted only if tagged for this
     /// resource (an earlier attempt whose answer was lost), and refused otherwise.

@@ -188,14 +188,9 @@ pub struct BucketRef {
 }
 
 impl BucketRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
+    outputs!(urn => arn: String);
     pub fn name(&self) -> Output<String> {
         Output::reference(self.urn.clone(), "bucket")
-    }
-    pub fn arn(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "arn")
     }
     /// Whether the bucket keeps versions of its objects.
     pub fn versioned(&self) -> bool {
@@ -799,10 +794,7 @@ impl BucketProvider {
 
 #[async_trait]
 impl TypedProvider for BucketProvider {
-    type Inputs = BucketInputs;
-    type Outputs = BucketOutputs;
-    const TYPE: &'static str = BUCKET;
-    const REPLACE_ON: &'static [&'static str] = &["bucket"];
+    resource_type!(BUCKET, BucketInputs => BucketOutputs, replace_on &["bucket"], import Import::ById);
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &BucketInputs) -> ProviderResult<BucketOutputs> {
         let aws = ctx.aws()?;
@@ -880,8 +872,6 @@ impl TypedProvider for BucketProvider {
         }
         Ok(out)
     }
-
-    const IMPORT: Import = Import::ById;
 
     /// By bucket name.
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {

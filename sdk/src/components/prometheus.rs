@@ -263,10 +263,11 @@ impl Prometheus<'_> {
                 c.error(field, e, format!("write it as Prometheus does, such as {example}"));
             }
         }
-        c.require(
-            (1..=3).contains(&self.replicas),
+        c.within(
             "replicas",
-            format!("{} replicas", self.replicas),
+            self.replicas,
+            1..=3,
+            "{} replicas",
             "run 1 (a gap while it restarts) to 3 servers; 2 keeps metrics up through updates",
         );
         let storage_ok = self.storage.trim_end_matches(char::is_alphabetic).parse::<u64>().is_ok_and(|n| n > 0)

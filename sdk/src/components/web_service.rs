@@ -272,12 +272,7 @@ impl WebService<'_> {
             "use at most 63 lowercase letters, digits and `-`",
         );
         check_image(&mut c, &self.image);
-        c.require(
-            (1..=65535).contains(&self.port),
-            "port",
-            format!("{} is not a port", self.port),
-            "give the port the container listens on",
-        );
+        c.within("port", self.port, 1..=65535, "{} is not a port", "give the port the container listens on");
         let (min, max) = (*self.replicas.start(), *self.replicas.end());
         c.require(
             min >= 2 && min <= max,
@@ -285,16 +280,18 @@ impl WebService<'_> {
             format!("{min}..={max} cannot keep the service up through a rollout or a node failure"),
             "run at least two replicas (`2..=2`), with the lower bound first",
         );
-        c.require(
-            (1..=3600).contains(&self.start_seconds),
+        c.within(
             "start_seconds",
-            format!("{} s is not a start-up time", self.start_seconds),
+            self.start_seconds,
+            1..=3600,
+            "{} s is not a start-up time",
             "give the seconds a new pod may take to become ready, from 1 to 3600 (the default is 60)",
         );
-        c.require(
-            (1..=100).contains(&self.cpu_target),
+        c.within(
             "cpu_target",
-            format!("{}% is not a CPU target", self.cpu_target),
+            self.cpu_target,
+            1..=100,
+            "{}% is not a CPU target",
             "give a percentage of the CPU request, such as 70",
         );
         if let Health::Http(path) = &self.health {
@@ -558,10 +555,11 @@ impl WebService<'_> {
             if let Some((_, other)) = taken.iter().find(|(q, o)| *q == port && *o != who) {
                 c.error("node_port", format!("NodePort {port} is already used by {other}"), "choose another port");
             }
-            c.require(
-                (30000..=32767).contains(&port),
+            c.within(
                 "node_port",
-                format!("{port} is outside the NodePort range"),
+                port,
+                30000..=32767,
+                "{} is outside the NodePort range",
                 "choose a port in 30000–32767",
             );
             taken.push((port, who));

@@ -289,9 +289,10 @@ pub struct ObjectRef {
 }
 
 impl ObjectRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
+    outputs!(urn =>
+        /// The object's uid, once applied.
+        uid: String,
+    );
     pub fn kind(&self) -> &str {
         &self.kind
     }
@@ -303,10 +304,6 @@ impl ObjectRef {
     }
     pub fn name(&self) -> &str {
         &self.name
-    }
-    /// The object's uid, once applied.
-    pub fn uid(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "uid")
     }
 }
 

@@ -1,10 +1,10 @@
 //! `BackupPlan`: AWS Backup for the resources a program names — a vault, a role for AWS Backup
 //! with the AWS managed policies, a plan of daily (and optionally weekly) rules, and a selection.
 
-use crate::aws::rds::Database;
 use crate::aws::Tags;
 use crate::aws::backup::{self, PlanInputs, RuleSpec, SelectionInputs, VaultInputs};
 use crate::aws::iam::{PolicyDocument, Role, RolePolicyAttachment, aws_managed_policy};
+use crate::aws::rds::Database;
 use crate::model::{Checker, Output, Stack, Urn};
 use typed_builder::TypedBuilder;
 
@@ -34,7 +34,10 @@ impl Protectable for crate::aws::s3::BucketRef {
     fn backup_refusal(&self) -> Option<(String, String)> {
         (!self.versioned()).then(|| {
             (
-                format!("bucket `{}` is not versioned, and AWS Backup backs up only versioned buckets", self.urn().name()),
+                format!(
+                    "bucket `{}` is not versioned, and AWS Backup backs up only versioned buckets",
+                    self.urn().name()
+                ),
                 "keep the bucket's versioning on (the default)".to_string(),
             )
         })
@@ -127,10 +130,11 @@ impl BackupPlan {
             format!("`{}` is not a UTC time of day", self.daily_at),
             "write it as `HH:MM`, such as `05:00`",
         );
-        c.require(
-            (1..=36500).contains(&self.keep_days),
+        c.within(
             "keep_days",
-            format!("{} days of retention", self.keep_days),
+            self.keep_days,
+            1..=36500,
+            "{} days of retention",
             "keep recovery points 1 to 36500 days",
         );
         if let Some(cold) = self.cold_after_days {
@@ -149,12 +153,7 @@ impl BackupPlan {
                 format!("`{} {}` is not a weekly time", w.day, w.at),
                 "give a day `SUN`…`SAT` and a UTC time `HH:MM`",
             );
-            c.require(
-                (1..=36500).contains(&w.keep_days),
-                "weekly",
-                format!("{} days of weekly retention", w.keep_days),
-                "keep 1 to 36500 days",
-            );
+            c.within("weekly", w.keep_days, 1..=36500, "{} days of weekly retention", "keep 1 to 36500 days");
         }
         if let Some(arn) = &self.copy_to_vault_arn {
             c.require(
@@ -191,8 +190,10 @@ impl BackupPlan {
             .build()
             .add(s)?;
         let mut attachments = Vec::new();
-        let mut policies =
-            vec!["service-role/AWSBackupServiceRolePolicyForBackup", "service-role/AWSBackupServiceRolePolicyForRestores"];
+        let mut policies = vec![
+            "service-role/AWSBackupServiceRolePolicyForBackup",
+            "service-role/AWSBackupServiceRolePolicyForRestores",
+        ];
         for extra in self.protect.iter().flat_map(|(_, extra, _)| extra.iter()) {
             if !policies.contains(extra) {
                 policies.push(extra);

@@ -1,11 +1,11 @@
 //! AWS Backup: vaults, plans (rules with schedule, retention, cold storage, cross-region copy) and
 //! selections (what a plan protects, by ARN or by tag).
 
-use crate::engine::provider::Import;
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::aws::found;
 use crate::aws::gap::{Lacking, MaybeLacking, OrGap};
+use crate::engine::provider::Import;
 use crate::engine::provider::{
     Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed,
 };
@@ -96,11 +96,8 @@ impl VaultProvider {
 
 #[async_trait]
 impl TypedProvider for VaultProvider {
-    type Inputs = VaultInputs;
-    type Outputs = VaultOutputs;
-    const TYPE: &'static str = VAULT;
-    const REPLACE_ON: &'static [&'static str] = &["name", "kms_key_arn"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    resource_type!(VAULT, VaultInputs => VaultOutputs,
+        replace_on &["name", "kms_key_arn"], import Import::Never("not implemented yet"));
     /// Plans and restores refer to a vault by its name: a new key means the old vault goes first
     /// (AWS refuses while it holds recovery points, so no backup is lost by surprise).
     const DELETE_BEFORE_REPLACE: bool = true;
@@ -292,11 +289,7 @@ impl PlanProvider {
 
 #[async_trait]
 impl TypedProvider for PlanProvider {
-    type Inputs = PlanInputs;
-    type Outputs = PlanOutputs;
-    const TYPE: &'static str = PLAN;
-    const REPLACE_ON: &'static [&'static str] = &["name"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    resource_type!(PLAN, PlanInputs => PlanOutputs, replace_on &["name"], import Import::Never("not implemented yet"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &PlanInputs) -> ProviderResult<PlanOutputs> {
         // Looked up first (one listing): a plan of this name that is ours is an earlier attempt;
@@ -461,12 +454,9 @@ pub struct SelectionProvider;
 
 #[async_trait]
 impl MaybeLacking for SelectionProvider {
-    type Inputs = SelectionInputs;
-    type Outputs = SelectionMade;
-    const TYPE: &'static str = SELECTION;
-    /// Selections cannot be modified: any change is a new selection.
-    const REPLACE_ON: &'static [&'static str] = &["name", "plan_id", "role_arn", "resources", "tags"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    // Selections cannot be modified: any change is a new selection.
+    resource_type!(SELECTION, SelectionInputs => SelectionMade,
+        replace_on &["name", "plan_id", "role_arn", "resources", "tags"], import Import::Never("not implemented yet"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &SelectionInputs) -> ProviderResult<Result<SelectionMade, String>> {
         let aws = ctx.aws()?;

@@ -9,8 +9,8 @@
 //! - **A bastion** ([`Bastion`]), when SSH is required: SSH admitted only from the CIDR blocks
 //!   named in config; from the whole internet only with an explicit, reasoned waiver in code.
 
-use crate::aws::ec2::{IngressRule, Protocol, SecurityGroup, SecurityGroupRef, Tags, VpcEndpoint, instance};
 use crate::aws::ec2::Network;
+use crate::aws::ec2::{IngressRule, Protocol, SecurityGroup, SecurityGroupRef, Tags, VpcEndpoint, instance};
 use crate::model::{Checker, Output, Stack};
 use typed_builder::TypedBuilder;
 

@@ -2,12 +2,12 @@
 //! from inside the VPC through network interfaces in its subnets, with private DNS, without NAT
 //! or a public route.
 
-use crate::engine::provider::Import;
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::create::no_retry;
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Failure, call_failed, classify};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -69,13 +69,7 @@ pub struct VpcEndpointRef {
 }
 
 impl VpcEndpointRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-
-    pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
-    }
+    outputs!(urn => id: String);
 }
 
 fn sorted(list: Vec<Output<String>>) -> Output<Vec<String>> {
@@ -153,13 +147,8 @@ fn difference(a: &[String], b: &[String]) -> Option<Vec<String>> {
 
 #[async_trait]
 impl TaggedResource for EndpointProvider {
-    type Inputs = EndpointInputs;
-    type Outputs = EndpointOutputs;
-    type Item = Item;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["vpc_id", "service"];
-    const IMPORT: Import = Import::Never("not implemented yet");
-    const CREATE: &'static str = "CreateVpcEndpoint";
+    resource_type!(TYPE, EndpointInputs => EndpointOutputs, item Item, create "CreateVpcEndpoint",
+        replace_on &["vpc_id", "service"], import Import::Never("not implemented yet"));
 
     async fn create_once(
         &self,

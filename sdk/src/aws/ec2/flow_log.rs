@@ -9,7 +9,7 @@ use crate::aws::create::no_retry;
 use crate::aws::s3::BucketRef;
 use crate::aws::{Failure, call_failed, classify, error_code};
 use crate::engine::provider::{Ctx, Import, Provider, ProviderError, ProviderResult};
-use crate::model::{Checker, Output, Stack, Urn};
+use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, FlowLogsResourceType, LogDestinationType, ResourceType, TrafficType};
@@ -99,14 +99,10 @@ pub struct FlowLogRef {
 }
 
 impl FlowLogRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-
-    /// `fl-…`, known after apply.
-    pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
-    }
+    outputs!(urn =>
+        /// `fl-…`, known after apply.
+        id: String,
+    );
 }
 
 impl FlowLog<'_> {
@@ -145,18 +141,19 @@ pub struct FlowLogProvider;
 
 #[async_trait]
 impl TaggedResource for FlowLogProvider {
-    type Inputs = FlowLogInputs;
-    type Outputs = FlowLogOutputs;
-    type Item = aws_sdk_ec2::types::FlowLog;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["vpc_id", "destination", "traffic"];
-    const IMPORT: Import = Import::ById;
-    const CREATE: &'static str = "CreateFlowLogs";
+    resource_type!(TYPE, FlowLogInputs => FlowLogOutputs, item aws_sdk_ec2::types::FlowLog, create "CreateFlowLogs",
+        replace_on &["vpc_id", "destination", "traffic"], import Import::ById);
     const ID_FILTER: Option<&'static str> = Some("flow-log-id");
 
     /// CreateFlowLogs answers a refusal of its one VPC in the body (`Unsuccessful`), not as an
     /// error: that is a definite refusal too.
-    async fn create_once(&self, ec2: &Client, ctx: &Ctx, urn: &Urn, i: &FlowLogInputs) -> Result<FlowLogOutputs, Failure> {
+    async fn create_once(
+        &self,
+        ec2: &Client,
+        ctx: &Ctx,
+        urn: &Urn,
+        i: &FlowLogInputs,
+    ) -> Result<FlowLogOutputs, Failure> {
         let out = ec2
             .create_flow_logs()
             .resource_type(FlowLogsResourceType::Vpc)
@@ -198,7 +195,11 @@ impl TaggedResource for FlowLogProvider {
     }
 
     async fn describe(&self, ctx: &Ctx, filters: Vec<Filter>) -> ProviderResult<Vec<Self::Item>> {
-        Ok(super::describe_all!(ctx.aws()?.ec2.describe_flow_logs().set_filter(Some(filters)), "DescribeFlowLogs", flow_logs))
+        Ok(super::describe_all!(
+            ctx.aws()?.ec2.describe_flow_logs().set_filter(Some(filters)),
+            "DescribeFlowLogs",
+            flow_logs
+        ))
     }
 
     async fn observe(&self, _: &Ctx, fl: &Self::Item) -> ProviderResult<(FlowLogInputs, FlowLogOutputs)> {

@@ -2,12 +2,12 @@
 //! Amazon Linux 2023 image of the region, looked up once at the first deploy and kept (a new
 //! image does not replace a running instance by surprise).
 
-use crate::engine::provider::Import;
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::create::no_retry;
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Failure, call_failed, classify};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Output, Stack, Urn};
 use async_trait::async_trait;
@@ -49,15 +49,7 @@ pub struct InstanceRef {
 }
 
 impl InstanceRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-    pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
-    }
-    pub fn public_ip(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "public_ip")
-    }
+    outputs!(urn => id: String, public_ip: String);
 }
 
 /// Declares an instance (the builders that use it check their own settings).
@@ -99,11 +91,16 @@ impl InstanceProvider {
                 (false, Some(s @ (InstanceStateName::Terminated | InstanceStateName::ShuttingDown))) => {
                     Err(ProviderError(format!("instance {id} is {} right after it was started", s.as_str())))
                 }
-                (_, now) => Ok(Poll::Waiting(now.map(|s| s.as_str().to_string()).unwrap_or_else(|| "not listed".into()))),
+                (_, now) => {
+                    Ok(Poll::Waiting(now.map(|s| s.as_str().to_string()).unwrap_or_else(|| "not listed".into())))
+                }
             }
         };
         poll_until(Duration::from_secs(600), Duration::from_secs(3), check, |last| {
-            format!("instance {id}: not {} after 10 minutes (still {last})", if gone { "terminated" } else { "running" })
+            format!(
+                "instance {id}: not {} after 10 minutes (still {last})",
+                if gone { "terminated" } else { "running" }
+            )
         })
         .await
     }
@@ -111,13 +108,9 @@ impl InstanceProvider {
 
 #[async_trait]
 impl TaggedResource for InstanceProvider {
-    type Inputs = InstanceInputs;
-    type Outputs = InstanceOutputs;
-    type Item = Item;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["image_id", "instance_type", "subnet_id", "key_name"];
-    const IMPORT: Import = Import::Never("not implemented yet");
-    const CREATE: &'static str = "RunInstances";
+    resource_type!(TYPE, InstanceInputs => InstanceOutputs, item Item, create "RunInstances",
+        replace_on &["image_id", "instance_type", "subnet_id", "key_name"],
+        import Import::Never("not implemented yet"));
 
     async fn create_once(
         &self,
@@ -268,11 +261,8 @@ pub struct ImageLookupProvider;
 
 #[async_trait]
 impl TypedProvider for ImageLookupProvider {
-    type Inputs = ImageLookupInputs;
-    type Outputs = ImageLookupOutputs;
-    const TYPE: &'static str = IMAGE_LOOKUP;
-    const REPLACE_ON: &'static [&'static str] = &["owner", "name"];
-    const IMPORT: Import = Import::Never("a read of an AMI id, not a resource");
+    resource_type!(IMAGE_LOOKUP, ImageLookupInputs => ImageLookupOutputs,
+        replace_on &["owner", "name"], import Import::Never("a read of an AMI id, not a resource"));
 
     async fn create(&self, ctx: &Ctx, _: &Urn, i: &ImageLookupInputs) -> ProviderResult<ImageLookupOutputs> {
         let request = ctx

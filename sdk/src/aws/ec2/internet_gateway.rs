@@ -1,6 +1,5 @@
 //! `aws:ec2:InternetGateway`: created and attached to its VPC in one step.
 
-use crate::engine::provider::Import;
 use super::delete_idempotent;
 use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
@@ -8,8 +7,9 @@ use super::{Tags, check_tags, is_not_found, tag_specification, user_tags, with_n
 use crate::aws::AwsCtx;
 use crate::aws::create::{no_retry, retry_dependency_violation};
 use crate::aws::{Failure, call_failed, classify, error_code};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderResult};
-use crate::model::{Checker, Output, Stack, Urn};
+use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, ResourceType};
@@ -56,13 +56,7 @@ pub struct InternetGatewayRef {
 }
 
 impl InternetGatewayRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-
-    pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
-    }
+    outputs!(urn => id: String);
 }
 
 impl InternetGateway<'_> {
@@ -110,13 +104,9 @@ fn attached_vpc(igw: &aws_sdk_ec2::types::InternetGateway) -> String {
 
 #[async_trait]
 impl TaggedResource for InternetGatewayProvider {
-    type Inputs = InternetGatewayInputs;
-    type Outputs = InternetGatewayOutputs;
-    type Item = aws_sdk_ec2::types::InternetGateway;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &[];
-    const IMPORT: Import = Import::Never("not implemented yet");
-    const CREATE: &'static str = "CreateInternetGateway";
+    resource_type!(TYPE, InternetGatewayInputs => InternetGatewayOutputs,
+        item aws_sdk_ec2::types::InternetGateway, create "CreateInternetGateway",
+        replace_on &[], import Import::Never("not implemented yet"));
 
     async fn create_once(
         &self,

@@ -6,13 +6,13 @@
 //! hash of them), and the node pool that uses it is replaced — new nodes, then the old ones
 //! drained — which is what a change of how nodes boot needs anyway.
 
-use crate::engine::provider::Import;
 use super::{Tags, check_tags, is_not_found, sync_tags, user_tags};
 use crate::aws::AwsCtx;
 use crate::aws::found;
 use crate::aws::{call_failed, error_code, not_ours, tagged_for};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
-use crate::model::{Checker, Output, Stack, Urn};
+use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
@@ -79,33 +79,15 @@ pub struct LaunchTemplateRef {
 }
 
 impl LaunchTemplateRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-    pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
-    }
-    pub fn version(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "version")
-    }
+    outputs!(urn => id: String, version: String);
 }
 
 impl LaunchTemplate {
     pub fn add(self, s: &mut Stack) -> crate::Result<LaunchTemplateRef> {
         let mut c = Checker::new(s.urn(TYPE, &self.name));
         check_tags(&mut c, &self.tags);
-        c.require(
-            (1..=64).contains(&self.hop_limit),
-            "hop_limit",
-            format!("{} hops", self.hop_limit),
-            "use 1 (nodes only) or 2 (pods too)",
-        );
-        c.require(
-            (1..=16384).contains(&self.disk_size_gib),
-            "disk_size_gib",
-            format!("{} GiB is not a volume size", self.disk_size_gib),
-            "give 1 to 16384 GiB",
-        );
+        c.within("hop_limit", self.hop_limit, 1..=64, "{} hops", "use 1 (nodes only) or 2 (pods too)");
+        c.within("disk_size_gib", self.disk_size_gib, 1..=16384, "{} GiB is not a volume size", "give 1 to 16384 GiB");
         s.report(c.into_errors());
         let settings = [self.disk_size_gib.to_string(), "required".into(), self.hop_limit.to_string()];
         let base = format!("{}-{}", s.name(), self.name);
@@ -187,11 +169,8 @@ impl LaunchTemplateProvider {
 
 #[async_trait]
 impl TypedProvider for LaunchTemplateProvider {
-    type Inputs = LaunchTemplateInputs;
-    type Outputs = LaunchTemplateOutputs;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["name", "disk_size_gib", "http_tokens", "hop_limit"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    resource_type!(TYPE, LaunchTemplateInputs => LaunchTemplateOutputs,
+        replace_on &["name", "disk_size_gib", "http_tokens", "hop_limit"], import Import::Never("not implemented yet"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &LaunchTemplateInputs) -> ProviderResult<LaunchTemplateOutputs> {
         let sent = ctx

@@ -47,8 +47,8 @@ pub use zones::AvailabilityZones;
 /// What a stack program needs of EC2 in scope (part of [`crate::prelude`]).
 pub mod prelude {
     pub use super::{
-        IngressRule, InternetGateway, Nat, Network, PrivateSubnet, Protocol, PublicSubnet, Route, RouteTable,
-        PrivateService, RouteTableAssociation, SecurityGroup, Subnet, Vpc, Zones, tags,
+        IngressRule, InternetGateway, Nat, Network, PrivateService, PrivateSubnet, Protocol, PublicSubnet, Route,
+        RouteTable, RouteTableAssociation, SecurityGroup, Subnet, Vpc, Zones, tags,
     };
 }
 

@@ -1,6 +1,5 @@
 //! `aws:ec2:ElasticIp` and `aws:ec2:NatGateway`: outbound internet access for private subnets.
 
-use crate::engine::provider::Import;
 use super::subnet::SubnetRef;
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, delete_idempotent, describe_all, is_not_found, tag_specification, user_tags, with_name};
@@ -8,8 +7,9 @@ use crate::aws::AwsCtx;
 use crate::aws::create::no_retry;
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{Failure, call_failed, classify, error_code};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
-use crate::model::{Checker, Output, Stack, Urn};
+use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{DomainType, Filter, NatGatewayState, ResourceType};
@@ -61,17 +61,7 @@ pub struct ElasticIpRef {
 }
 
 impl ElasticIpRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-
-    pub fn allocation_id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "allocation_id")
-    }
-
-    pub fn public_ip(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "public_ip")
-    }
+    outputs!(urn => allocation_id: String, public_ip: String);
 }
 
 impl ElasticIp {
@@ -99,13 +89,8 @@ fn eip_outputs(a: &aws_sdk_ec2::types::Address) -> ElasticIpOutputs {
 
 #[async_trait]
 impl TaggedResource for ElasticIpProvider {
-    type Inputs = ElasticIpInputs;
-    type Outputs = ElasticIpOutputs;
-    type Item = aws_sdk_ec2::types::Address;
-    const TYPE: &'static str = EIP;
-    const REPLACE_ON: &'static [&'static str] = &[];
-    const IMPORT: Import = Import::Never("not implemented yet");
-    const CREATE: &'static str = "AllocateAddress";
+    resource_type!(EIP, ElasticIpInputs => ElasticIpOutputs, item aws_sdk_ec2::types::Address, create "AllocateAddress",
+        replace_on &[], import Import::Never("not implemented yet"));
 
     async fn create_once(
         &self,
@@ -187,13 +172,7 @@ pub struct NatGatewayRef {
 }
 
 impl NatGatewayRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-
-    pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
-    }
+    outputs!(urn => id: String);
 }
 
 impl NatGateway<'_> {
@@ -254,13 +233,9 @@ impl NatGatewayProvider {
 
 #[async_trait]
 impl TaggedResource for NatGatewayProvider {
-    type Inputs = NatGatewayInputs;
-    type Outputs = NatGatewayOutputs;
-    type Item = aws_sdk_ec2::types::NatGateway;
-    const TYPE: &'static str = NAT;
-    const REPLACE_ON: &'static [&'static str] = &["subnet_id", "allocation_id"];
-    const IMPORT: Import = Import::Never("not implemented yet");
-    const CREATE: &'static str = "CreateNatGateway";
+    resource_type!(NAT, NatGatewayInputs => NatGatewayOutputs,
+        item aws_sdk_ec2::types::NatGateway, create "CreateNatGateway",
+        replace_on &["subnet_id", "allocation_id"], import Import::Never("not implemented yet"));
 
     async fn create_once(
         &self,

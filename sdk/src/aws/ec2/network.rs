@@ -250,10 +250,11 @@ impl Vpc {
         let urn = s.urn("fabric:Vpc", &self.name);
         let mut c = Checker::new(urn);
         let n = self.zones.len();
-        c.require(
-            (2..=6).contains(&n),
+        c.within(
             "zones",
-            format!("{n} zone(s) asked for; a production network spans 2 to 6"),
+            n,
+            2..=6,
+            "{} zone(s) asked for; a production network spans 2 to 6",
             "use `.zones(3)` (the default) or name two to six zones",
         );
         if let Zones::Named(names) = &self.zones {

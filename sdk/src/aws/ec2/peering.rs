@@ -2,12 +2,12 @@
 //! requested and accepted in one step. A peering of another account or region would need the other
 //! side to accept it; that is not offered.
 
-use crate::engine::provider::Import;
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, delete_idempotent, tag_specification, user_tags, with_name};
 use crate::aws::create::no_retry;
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Failure, call_failed, classify};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -62,13 +62,7 @@ pub struct VpcPeeringRef {
 }
 
 impl VpcPeeringRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-
-    pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
-    }
+    outputs!(urn => id: String);
 }
 
 impl VpcPeeringConnection {
@@ -112,13 +106,8 @@ impl PeeringProvider {
 
 #[async_trait]
 impl TaggedResource for PeeringProvider {
-    type Inputs = PeeringInputs;
-    type Outputs = PeeringOutputs;
-    type Item = Item;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["vpc_id", "peer_vpc_id"];
-    const IMPORT: Import = Import::Never("not implemented yet");
-    const CREATE: &'static str = "CreateVpcPeeringConnection";
+    resource_type!(TYPE, PeeringInputs => PeeringOutputs, item Item, create "CreateVpcPeeringConnection",
+        replace_on &["vpc_id", "peer_vpc_id"], import Import::Never("not implemented yet"));
 
     async fn create_once(
         &self,

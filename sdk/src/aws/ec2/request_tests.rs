@@ -44,7 +44,11 @@ async fn a_flow_log_refused_inside_a_successful_answer_fails_as_definite() {
     let script = Script::new([xml(
         "EC2.CreateFlowLogs",
         200,
-        &unsuccessful("CreateFlowLogs", "400", "Access Denied for LogDestination: demo-logs. Please check LogDestination permission"),
+        &unsuccessful(
+            "CreateFlowLogs",
+            "400",
+            "Access Denied for LogDestination: demo-logs. Please check LogDestination permission",
+        ),
     )]);
     let err = provider().create(&ctx(&script), &urn(), &inputs()).await.unwrap_err();
     script.assert_done();
@@ -63,7 +67,11 @@ async fn a_flow_log_already_gone_is_deleted_and_another_refusal_is_not() {
     let script = Script::new([xml(
         "EC2.DeleteFlowLogs",
         200,
-        &unsuccessful("DeleteFlowLogs", "InvalidFlowLogId.NotFound", "These flow log ids in the input list are not found: [TotalCount: 1] fl-0abc"),
+        &unsuccessful(
+            "DeleteFlowLogs",
+            "InvalidFlowLogId.NotFound",
+            "These flow log ids in the input list are not found: [TotalCount: 1] fl-0abc",
+        ),
     )]);
     provider().delete(&ctx(&script), &urn(), &inputs(), &out).await.unwrap();
     script.assert_done();

@@ -1,7 +1,6 @@
 //! `aws:ec2:Route`: one route of a route table. Untaggable: found by its natural key (route table,
 //! destination).
 
-use crate::engine::provider::Import;
 use super::internet_gateway::InternetGatewayRef;
 use super::nat::NatGatewayRef;
 use super::peering::VpcPeeringRef;
@@ -11,6 +10,7 @@ use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::found;
 use crate::aws::{call_failed, classify, error_code};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
@@ -136,11 +136,9 @@ fn route_inputs(tables: &[aws_sdk_ec2::types::RouteTable], table_id: &str, desti
 
 #[async_trait]
 impl TypedProvider for RouteProvider {
-    type Inputs = RouteInputs;
-    type Outputs = RouteOutputs;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["route_table_id", "destination_cidr_block"];
-    const IMPORT: Import = Import::Never("a route of a route table, found again by its table and destination");
+    resource_type!(TYPE, RouteInputs => RouteOutputs,
+        replace_on &["route_table_id", "destination_cidr_block"],
+        import Import::Never("a route of a route table, found again by its table and destination"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &RouteInputs) -> ProviderResult<RouteOutputs> {
         let ec2 = &ctx.aws()?.ec2;

@@ -1,6 +1,5 @@
 //! `aws:ec2:RouteTable` and `aws:ec2:RouteTableAssociation`.
 
-use crate::engine::provider::Import;
 use super::delete_idempotent;
 use super::subnet::SubnetRef;
 use super::tagged::TaggedResource;
@@ -10,6 +9,7 @@ use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::found;
 use crate::aws::{Failure, call_failed, classify};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -120,13 +120,9 @@ pub(crate) async fn describe_route_tables(
 
 #[async_trait]
 impl TaggedResource for RouteTableProvider {
-    type Inputs = RouteTableInputs;
-    type Outputs = RouteTableOutputs;
-    type Item = aws_sdk_ec2::types::RouteTable;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["vpc_id"];
-    const IMPORT: Import = Import::Never("not implemented yet");
-    const CREATE: &'static str = "CreateRouteTable";
+    resource_type!(TYPE, RouteTableInputs => RouteTableOutputs,
+        item aws_sdk_ec2::types::RouteTable, create "CreateRouteTable",
+        replace_on &["vpc_id"], import Import::Never("not implemented yet"));
 
     async fn create_once(
         &self,
@@ -270,11 +266,8 @@ async fn association_of_subnet(ctx: &Ctx, subnet_id: &str) -> ProviderResult<Opt
 
 #[async_trait]
 impl TypedProvider for AssociationProvider {
-    type Inputs = AssociationInputs;
-    type Outputs = AssociationOutputs;
-    const TYPE: &'static str = ASSOCIATION_TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["subnet_id"];
-    const IMPORT: Import = Import::Never("a link between two resources, found again by its pair");
+    resource_type!(ASSOCIATION_TYPE, AssociationInputs => AssociationOutputs,
+        replace_on &["subnet_id"], import Import::Never("a link between two resources, found again by its pair"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &AssociationInputs) -> ProviderResult<AssociationOutputs> {
         // Idempotent by natural key: an existing association of this subnet with this table is ours.

@@ -3,7 +3,6 @@
 //! Rules are resources of their own, so that two groups can admit each other without a cycle, and
 //! a rule change never rewrites the group.
 
-use crate::engine::provider::Import;
 use super::delete_idempotent;
 use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
@@ -12,8 +11,9 @@ use crate::aws::AwsCtx;
 use crate::aws::create::{create_or_find, no_retry};
 use crate::aws::found;
 use crate::aws::{Failure, TAG_URN, call_failed, classify, error_code};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
-use crate::model::{Checker, Output, Stack, Urn};
+use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Filter;
@@ -74,13 +74,7 @@ pub struct SecurityGroupRef {
 }
 
 impl SecurityGroupRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-
-    pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
-    }
+    outputs!(urn => id: String);
 }
 
 fn valid_description(d: &str) -> bool {
@@ -121,13 +115,9 @@ pub struct SecurityGroupProvider;
 
 #[async_trait]
 impl TaggedResource for SecurityGroupProvider {
-    type Inputs = SecurityGroupInputs;
-    type Outputs = SecurityGroupOutputs;
-    type Item = aws_sdk_ec2::types::SecurityGroup;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["group_name", "description", "vpc_id"];
-    const IMPORT: Import = Import::Never("not implemented yet");
-    const CREATE: &'static str = "CreateSecurityGroup";
+    resource_type!(TYPE, SecurityGroupInputs => SecurityGroupOutputs,
+        item aws_sdk_ec2::types::SecurityGroup, create "CreateSecurityGroup",
+        replace_on &["group_name", "description", "vpc_id"], import Import::Never("not implemented yet"));
 
     async fn create_once(
         &self,
@@ -411,12 +401,9 @@ impl IngressRuleProvider {
 
 #[async_trait]
 impl TypedProvider for IngressRuleProvider {
-    type Inputs = IngressRuleInputs;
-    type Outputs = IngressRuleOutputs;
-    const TYPE: &'static str = RULE_TYPE;
-    const REPLACE_ON: &'static [&'static str] =
-        &["security_group_id", "ip_protocol", "from_port", "to_port", "cidr_ipv4", "source_security_group_id"];
-    const IMPORT: Import = Import::Never("a rule of a security group, found again by its group and source");
+    resource_type!(RULE_TYPE, IngressRuleInputs => IngressRuleOutputs,
+        replace_on &["security_group_id", "ip_protocol", "from_port", "to_port", "cidr_ipv4", "source_security_group_id"],
+        import Import::Never("a rule of a security group, found again by its group and source"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &IngressRuleInputs) -> ProviderResult<IngressRuleOutputs> {
         let ec2 = &ctx.aws()?.ec2;

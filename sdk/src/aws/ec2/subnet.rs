@@ -1,6 +1,5 @@
 //! `aws:ec2:Subnet`.
 
-use crate::engine::provider::Import;
 use super::delete_idempotent;
 use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
@@ -8,6 +7,7 @@ use super::{Tags, check_cidr, check_tags, tag_specification, user_tags, with_nam
 use crate::aws::AwsCtx;
 use crate::aws::create::no_retry;
 use crate::aws::{Failure, call_failed, classify};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -78,13 +78,7 @@ pub struct SubnetRef {
 }
 
 impl SubnetRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-
-    pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
-    }
+    outputs!(urn => id: String);
 
     /// The availability zone.
     pub fn zone(&self) -> Output<String> {
@@ -187,13 +181,8 @@ fn outputs(s: &aws_sdk_ec2::types::Subnet) -> SubnetOutputs {
 
 #[async_trait]
 impl TaggedResource for SubnetProvider {
-    type Inputs = SubnetInputs;
-    type Outputs = SubnetOutputs;
-    type Item = aws_sdk_ec2::types::Subnet;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["vpc_id", "cidr_block", "availability_zone"];
-    const IMPORT: Import = Import::ById;
-    const CREATE: &'static str = "CreateSubnet";
+    resource_type!(TYPE, SubnetInputs => SubnetOutputs, item aws_sdk_ec2::types::Subnet, create "CreateSubnet",
+        replace_on &["vpc_id", "cidr_block", "availability_zone"], import Import::ById);
     const ID_FILTER: Option<&'static str> = Some("subnet-id");
 
     async fn create_once(

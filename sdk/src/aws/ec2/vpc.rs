@@ -1,15 +1,15 @@
 //! `aws:ec2:Vpc`, and its default security group: closed (no rule at all) unless the program
 //! keeps AWS's rules, so that nothing that falls back on it is reachable or reaches anything.
 
-use crate::engine::provider::Import;
 use super::delete_idempotent;
 use super::tagged::TaggedResource;
 use super::{Tags, check_cidr, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
 use crate::aws::create::no_retry;
 use crate::aws::{Failure, call_failed, classify, error_code};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
-use crate::model::{Checker, Output, Stack, Urn};
+use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName};
@@ -45,14 +45,10 @@ pub struct VpcRef {
 }
 
 impl VpcRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-
-    /// `vpc-…`, known after apply.
-    pub fn id(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "id")
-    }
+    outputs!(urn =>
+        /// `vpc-…`, known after apply.
+        id: String,
+    );
 
     /// The CIDR block, when it was valid.
     pub fn cidr(&self) -> Option<ipnet::Ipv4Net> {
@@ -62,7 +58,13 @@ impl VpcRef {
 
 /// Validates and declares the VPC alone (DNS support and hostnames on: EKS and RDS need them);
 /// [`super::Vpc`] is the builder, whose `add_alone` comes here and whose `add` builds the network on it.
-pub(super) fn declare(s: &mut Stack, name: &str, cidr: &str, close_default_group: bool, tags: &Tags) -> crate::Result<VpcRef> {
+pub(super) fn declare(
+    s: &mut Stack,
+    name: &str,
+    cidr: &str,
+    close_default_group: bool,
+    tags: &Tags,
+) -> crate::Result<VpcRef> {
     let urn = s.urn(TYPE, name);
     let mut c = Checker::new(urn.clone());
     let block = check_cidr(&mut c, "cidr", cidr, 16, 28);
@@ -179,13 +181,8 @@ async fn reopen_default_group(ctx: &Ctx, vpc_id: &str) -> ProviderResult<()> {
 
 #[async_trait]
 impl TaggedResource for VpcProvider {
-    type Inputs = VpcInputs;
-    type Outputs = VpcOutputs;
-    type Item = aws_sdk_ec2::types::Vpc;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &["cidr_block"];
-    const IMPORT: Import = Import::ById;
-    const CREATE: &'static str = "CreateVpc";
+    resource_type!(TYPE, VpcInputs => VpcOutputs, item aws_sdk_ec2::types::Vpc, create "CreateVpc",
+        replace_on &["cidr_block"], import Import::ById);
     const ID_FILTER: Option<&'static str> = Some("vpc-id");
 
     async fn create_once(&self, ec2: &Client, ctx: &Ctx, urn: &Urn, inputs: &VpcInputs) -> Result<VpcOutputs, Failure> {

@@ -1,8 +1,8 @@
 //! `VpcPeering`: two networks joined — the peering connection (requested and accepted, same
 //! account and region) and a route to the other side's block in every route table of both sides.
 
-use crate::aws::ec2::{Route, RouteTableRef, Tags, VpcPeeringConnection, VpcPeeringRef};
 use crate::aws::ec2::Network;
+use crate::aws::ec2::{Route, RouteTableRef, Tags, VpcPeeringConnection, VpcPeeringRef};
 use crate::model::{Checker, Output, Stack};
 use ipnet::Ipv4Net;
 use typed_builder::TypedBuilder;

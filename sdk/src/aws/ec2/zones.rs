@@ -5,9 +5,9 @@
 //! region, in name order) and records them, so later plans resolve them from state and stay
 //! stable. Asking for more zones later keeps the chosen ones and adds others.
 
-use crate::engine::provider::Import;
 use crate::aws::AwsCtx;
 use crate::aws::call_failed;
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Output, Stack, Urn};
 use async_trait::async_trait;
@@ -116,11 +116,8 @@ pub(crate) fn choose(keep: &[String], available: &[String], count: usize, region
 
 #[async_trait]
 impl TypedProvider for ZonesProvider {
-    type Inputs = ZonesInputs;
-    type Outputs = ZonesOutputs;
-    const TYPE: &'static str = TYPE;
-    const REPLACE_ON: &'static [&'static str] = &[];
-    const IMPORT: Import = Import::Never("a read of the region's zones, not a resource");
+    resource_type!(TYPE, ZonesInputs => ZonesOutputs,
+        replace_on &[], import Import::Never("a read of the region's zones, not a resource"));
 
     async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &ZonesInputs) -> ProviderResult<ZonesOutputs> {
         let region = ctx.aws()?.region();

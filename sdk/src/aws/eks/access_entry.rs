@@ -1,7 +1,7 @@
 //! EKS access entries: an IAM principal let into the cluster with an access policy.
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 use aws_sdk_eks::types::{AccessScope, AccessScopeType};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,12 +30,9 @@ fn made(i: &AccessEntryInputs) -> AccessEntryMade {
 
 #[async_trait]
 impl MaybeLacking for AccessEntryProvider {
-    type Inputs = AccessEntryInputs;
-    type Outputs = AccessEntryMade;
-    const TYPE: &'static str = ACCESS_ENTRY;
-    /// A policy change is an update: the new policy is associated, then the old one disassociated.
-    const REPLACE_ON: &'static [&'static str] = &["cluster_name", "principal_arn"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    // A policy change is an update: the new policy is associated, then the old one disassociated.
+    resource_type!(ACCESS_ENTRY, AccessEntryInputs => AccessEntryMade,
+        replace_on &["cluster_name", "principal_arn"], import Import::Never("not implemented yet"));
 
     async fn create(
         &self,

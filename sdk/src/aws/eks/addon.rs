@@ -1,7 +1,7 @@
 //! EKS add-ons (VPC CNI, CoreDNS, kube-proxy, the EBS CSI driver, …) and their pod identities.
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 use aws_sdk_eks::types::ResolveConflicts;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,11 +81,8 @@ impl AddonProvider {
 
 #[async_trait]
 impl MaybeLacking for AddonProvider {
-    type Inputs = AddonInputs;
-    type Outputs = AddonMade;
-    const TYPE: &'static str = ADDON;
-    const REPLACE_ON: &'static [&'static str] = &["cluster_name", "name"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    resource_type!(ADDON, AddonInputs => AddonMade,
+        replace_on &["cluster_name", "name"], import Import::Never("not implemented yet"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &AddonInputs) -> ProviderResult<Result<AddonMade, String>> {
         let sent = ctx
@@ -186,7 +183,13 @@ impl MaybeLacking for AddonProvider {
         };
         let name_of = |v: &Value| crate::engine::provider::known_text(v, "name").map(String::from);
         let tags = |cluster: String, name: String| async move {
-            Ok(self.describe(ctx, &cluster, &name).await?.and_then(|a| a.tags).unwrap_or_default().into_iter().collect())
+            Ok(self
+                .describe(ctx, &cluster, &name)
+                .await?
+                .and_then(|a| a.tags)
+                .unwrap_or_default()
+                .into_iter()
+                .collect())
         };
         names_in_clusters(ctx, items, list, name_of, tags).await
     }

@@ -1,7 +1,7 @@
 //! The EKS cluster: its control plane, endpoint access, logging and secrets encryption.
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 use aws_sdk_eks::types::{
     AuthenticationMode, CreateAccessConfigRequest, KubernetesNetworkConfigRequest, LogSetup, LogType, Logging,
     VpcConfigRequest,
@@ -146,10 +146,8 @@ pub(super) fn observed_service_cidr(recorded: Option<&String>, c: &aws_sdk_eks::
 
 #[async_trait]
 impl TypedProvider for ClusterProvider {
-    type Inputs = ClusterInputs;
-    type Outputs = ClusterOutputs;
-    const TYPE: &'static str = CLUSTER;
-    const REPLACE_ON: &'static [&'static str] = &["name", "role_arn", "service_cidr"];
+    resource_type!(CLUSTER, ClusterInputs => ClusterOutputs,
+        replace_on &["name", "role_arn", "service_cidr"], import Import::ById);
     /// The cluster's name is what everything on it refers to (node groups, add-ons, kubeconfig,
     /// subnet tags): a replacement deletes the old cluster first — which EKS refuses while node
     /// groups remain, so nothing is lost by surprise.
@@ -302,8 +300,6 @@ impl TypedProvider for ClusterProvider {
         }
         Ok(out)
     }
-
-    const IMPORT: Import = Import::ById;
 
     /// By cluster name.
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {

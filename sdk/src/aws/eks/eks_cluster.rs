@@ -2,10 +2,10 @@
 //! endpoint, control-plane logging, version pinned), managed node pools of any shape, the add-ons
 //! a production cluster needs, access for the team, and a kubeconfig.
 
+use crate::aws::ec2::Network;
 use crate::aws::ec2::{SecurityGroup, Tags};
 use crate::aws::eks::{self, AccessEntryInputs, AddonInputs, ClusterInputs, NodeGroupInputs, NodeTaint};
 use crate::aws::iam::{PolicyDocument, Role, RolePolicy, RolePolicyAttachment, aws_managed_policy};
-use crate::aws::ec2::Network;
 use crate::k8s::access::{UserAuth, kubeconfig_yaml};
 use crate::k8s::{ClusterNodes, ClusterRef};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -168,21 +168,7 @@ impl std::ops::Deref for Cluster {
 }
 
 impl Cluster {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-    pub fn endpoint(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "endpoint")
-    }
-    pub fn ca_data(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "ca_data")
-    }
-    pub fn oidc_issuer(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "oidc_issuer")
-    }
-    pub fn cluster_name(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "name")
-    }
+    outputs!(urn => endpoint: String, ca_data: String, oidc_issuer: String, cluster_name as "name": String);
 
     /// A kubeconfig for people and tools: it runs `aws eks get-token` for each use (no token is
     /// written down). `cargo xtask outputs <stack> kubeconfig` prints it; deploy writes it to
@@ -718,10 +704,11 @@ fn check_pool(c: &mut Checker, p: &NodePool, seen: &[String]) {
                 .join(", ")
         ),
     );
-    c.require(
-        (20..=16_384).contains(&p.disk_gib),
+    c.within(
         &pool_field,
-        format!("a {} GiB disk", p.disk_gib),
+        p.disk_gib,
+        20..=16_384,
+        "a {} GiB disk",
         "give 20 to 16384 GiB (EKS refuses less than the AMI's 20 GiB root volume)",
     );
     for t in &p.taints {

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 mod access_entry;
 mod addon;
-pub mod cluster_autoscaler;
 mod cluster;
+pub mod cluster_autoscaler;
 mod eks_cluster;
 mod node_group;
 mod pod_identity;
@@ -120,9 +120,10 @@ where
         let existing: std::collections::BTreeMap<String, String> =
             list(cluster.clone()).await?.unwrap_or_default().into_iter().map(|n| (n.clone(), n)).collect();
         let part: Vec<(Urn, Value)> = indices.iter().map(|&i| items[i].clone()).collect();
-        let answers = crate::aws::names_held_by(ctx, &part, "name", &name_of, &existing, |name| tags(cluster.clone(), name))
-            .await?
-            .unwrap_or_default();
+        let answers =
+            crate::aws::names_held_by(ctx, &part, "name", &name_of, &existing, |name| tags(cluster.clone(), name))
+                .await?
+                .unwrap_or_default();
         for (i, answer) in indices.into_iter().zip(answers) {
             out[i] = answer;
         }

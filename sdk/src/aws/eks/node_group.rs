@@ -1,7 +1,7 @@
 //! Managed node groups: the cluster's workers, rolled one batch at a time.
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 use aws_sdk_eks::types::{
     NodegroupScalingConfig, NodegroupUpdateConfig, Taint, TaintEffect, UpdateLabelsPayload, UpdateTaintsPayload,
 };
@@ -136,20 +136,9 @@ fn taint(t: &NodeTaint) -> Taint {
 
 #[async_trait]
 impl TypedProvider for NodeGroupProvider {
-    type Inputs = NodeGroupInputs;
-    type Outputs = NodeGroupOutputs;
-    const TYPE: &'static str = NODE_GROUP;
-    const REPLACE_ON: &'static [&'static str] = &[
-        "cluster_name",
-        "name",
-        "node_role_arn",
-        "subnet_ids",
-        "instance_types",
-        "capacity_type",
-        "ami_type",
-        "disk_size_gib",
-        "launch_template",
-    ];
+    resource_type!(NODE_GROUP, NodeGroupInputs => NodeGroupOutputs,
+        replace_on &[ "cluster_name", "name", "node_role_arn", "subnet_ids", "instance_types", "capacity_type", "ami_type", "disk_size_gib", "launch_template", ],
+        import Import::ById);
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &NodeGroupInputs) -> ProviderResult<NodeGroupOutputs> {
         let name = node_group_name(i);
@@ -309,8 +298,6 @@ impl TypedProvider for NodeGroupProvider {
         Ok(out)
     }
 
-    const IMPORT: Import = Import::ById;
-
     /// By `<cluster>/<node group>`.
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
         let Some((cluster, name)) = id.split_once('/') else {
@@ -353,7 +340,13 @@ impl TypedProvider for NodeGroupProvider {
         let name_of =
             |v: &Value| serde_json::from_value::<NodeGroupInputs>(v.clone()).ok().map(|n| node_group_name(&n));
         let tags = |cluster: String, name: String| async move {
-            Ok(self.describe(ctx, &cluster, &name).await?.and_then(|g| g.tags).unwrap_or_default().into_iter().collect())
+            Ok(self
+                .describe(ctx, &cluster, &name)
+                .await?
+                .and_then(|g| g.tags)
+                .unwrap_or_default()
+                .into_iter()
+                .collect())
         };
         names_in_clusters(ctx, items, list, name_of, tags).await
     }

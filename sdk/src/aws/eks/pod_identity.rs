@@ -1,7 +1,7 @@
 //! EKS Pod Identity associations: an IAM role for a Kubernetes service account.
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PodIdentityInputs<R = String> {
@@ -52,11 +52,8 @@ impl PodIdentityProvider {
 
 #[async_trait]
 impl MaybeLacking for PodIdentityProvider {
-    type Inputs = PodIdentityInputs;
-    type Outputs = PodIdentityMade;
-    const TYPE: &'static str = POD_IDENTITY;
-    const REPLACE_ON: &'static [&'static str] = &["cluster_name", "namespace", "service_account"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    resource_type!(POD_IDENTITY, PodIdentityInputs => PodIdentityMade,
+        replace_on &["cluster_name", "namespace", "service_account"], import Import::Never("not implemented yet"));
 
     async fn create(
         &self,

@@ -40,7 +40,10 @@ pub fn providers() -> Vec<Arc<dyn Provider>> {
 }
 
 fn cache_tags(ctx: &Ctx, urn: &Urn, tags: &Tags) -> Vec<Tag> {
-    crate::aws::with_fabric_tags(ctx, urn, tags).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    crate::aws::with_fabric_tags(ctx, urn, tags)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 fn pairs(tags: &[Tag]) -> impl Iterator<Item = (String, String)> + '_ {

@@ -31,7 +31,8 @@ pub(crate) async fn preflight(aws: &Aws, changes: &Changes<'_>, pf: &mut Preflig
     for ((engine, version), users) in versions {
         let check = format!("ElastiCache {engine} {version}");
         pf.checked.push(check.clone());
-        let found = aws.elasticache.describe_cache_engine_versions().engine(&engine).engine_version(&version).send().await;
+        let found =
+            aws.elasticache.describe_cache_engine_versions().engine(&engine).engine_version(&version).send().await;
         match found {
             Err(e) => pf.skip(aws, &check, "DescribeCacheEngineVersions", &e),
             Ok(o) if o.cache_engine_versions().is_empty() => {
@@ -52,7 +53,13 @@ pub(crate) async fn preflight(aws: &Aws, changes: &Changes<'_>, pf: &mut Preflig
     for (node_type, users) in node_types {
         let check = format!("ElastiCache node type {node_type}");
         pf.checked.push(check.clone());
-        let found = aws.elasticache.describe_reserved_cache_nodes_offerings().cache_node_type(&node_type).max_records(20).send().await;
+        let found = aws
+            .elasticache
+            .describe_reserved_cache_nodes_offerings()
+            .cache_node_type(&node_type)
+            .max_records(20)
+            .send()
+            .await;
         match found {
             Err(e) => pf.skip(aws, &check, "DescribeReservedCacheNodesOfferings", &e),
             Ok(o) if o.reserved_cache_nodes_offerings().is_empty() => {
@@ -61,7 +68,8 @@ pub(crate) async fn preflight(aws: &Aws, changes: &Changes<'_>, pf: &mut Preflig
                         &urn,
                         "node_type",
                         format!("`{node_type}` is not an ElastiCache node type this region offers"),
-                        "use a current node type such as `cache.t4g.small`, `cache.m7g.large` or `cache.r7g.large`".into(),
+                        "use a current node type such as `cache.t4g.small`, `cache.m7g.large` or `cache.r7g.large`"
+                            .into(),
                     );
                 }
             }
@@ -139,22 +147,30 @@ mod tests {
             xml(
                 "ElastiCache.DescribeCacheEngineVersions",
                 200,
-                &format!("<DescribeCacheEngineVersionsResponse {NS}><DescribeCacheEngineVersionsResult><CacheEngineVersions/></DescribeCacheEngineVersionsResult></DescribeCacheEngineVersionsResponse>"),
+                &format!(
+                    "<DescribeCacheEngineVersionsResponse {NS}><DescribeCacheEngineVersionsResult><CacheEngineVersions/></DescribeCacheEngineVersionsResult></DescribeCacheEngineVersionsResponse>"
+                ),
             ),
             xml(
                 "ElastiCache.DescribeCacheEngineVersions",
                 200,
-                &format!("<DescribeCacheEngineVersionsResponse {NS}><DescribeCacheEngineVersionsResult><CacheEngineVersions><CacheEngineVersion><Engine>valkey</Engine><EngineVersion>8.0</EngineVersion></CacheEngineVersion></CacheEngineVersions></DescribeCacheEngineVersionsResult></DescribeCacheEngineVersionsResponse>"),
+                &format!(
+                    "<DescribeCacheEngineVersionsResponse {NS}><DescribeCacheEngineVersionsResult><CacheEngineVersions><CacheEngineVersion><Engine>valkey</Engine><EngineVersion>8.0</EngineVersion></CacheEngineVersion></CacheEngineVersions></DescribeCacheEngineVersionsResult></DescribeCacheEngineVersionsResponse>"
+                ),
             ),
             xml(
                 "ElastiCache.DescribeReservedCacheNodesOfferings",
                 200,
-                &format!("<DescribeReservedCacheNodesOfferingsResponse {NS}><DescribeReservedCacheNodesOfferingsResult><ReservedCacheNodesOfferings><ReservedCacheNodesOffering><CacheNodeType>cache.t4g.small</CacheNodeType></ReservedCacheNodesOffering></ReservedCacheNodesOfferings></DescribeReservedCacheNodesOfferingsResult></DescribeReservedCacheNodesOfferingsResponse>"),
+                &format!(
+                    "<DescribeReservedCacheNodesOfferingsResponse {NS}><DescribeReservedCacheNodesOfferingsResult><ReservedCacheNodesOfferings><ReservedCacheNodesOffering><CacheNodeType>cache.t4g.small</CacheNodeType></ReservedCacheNodesOffering></ReservedCacheNodesOfferings></DescribeReservedCacheNodesOfferingsResult></DescribeReservedCacheNodesOfferingsResponse>"
+                ),
             ),
             xml(
                 "ElastiCache.DescribeReservedCacheNodesOfferings",
                 200,
-                &format!("<DescribeReservedCacheNodesOfferingsResponse {NS}><DescribeReservedCacheNodesOfferingsResult><ReservedCacheNodesOfferings/></DescribeReservedCacheNodesOfferingsResult></DescribeReservedCacheNodesOfferingsResponse>"),
+                &format!(
+                    "<DescribeReservedCacheNodesOfferingsResponse {NS}><DescribeReservedCacheNodesOfferingsResult><ReservedCacheNodesOfferings/></DescribeReservedCacheNodesOfferingsResult></DescribeReservedCacheNodesOfferingsResponse>"
+                ),
             ),
         ]);
         let aws = script.aws(RetryPolicy::RealAccount);
@@ -177,8 +193,15 @@ mod tests {
         assert_eq!(problems.len(), 3, "{problems:#?}");
         assert!(problems[0].contains("aws:elasticache:ReplicationGroup \"sessions\" field `engine`: ElastiCache cannot move a Valkey group back to Redis OSS"), "{problems:#?}");
         assert!(problems[0].contains("keep valkey 8.0 as deployed"), "{problems:#?}");
-        assert!(problems[1].contains("\"sessions\" field `engine_version`: ElastiCache offers no redis `7.1` in this region"), "{problems:#?}");
-        assert!(problems[2].contains("\"queue\" field `node_type`: `cache.x9.huge` is not an ElastiCache node type"), "{problems:#?}");
+        assert!(
+            problems[1]
+                .contains("\"sessions\" field `engine_version`: ElastiCache offers no redis `7.1` in this region"),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[2].contains("\"queue\" field `node_type`: `cache.x9.huge` is not an ElastiCache node type"),
+            "{problems:#?}"
+        );
         assert!(script.sent()[0].body.contains("Engine=redis") && script.sent()[0].body.contains("EngineVersion=7.1"));
     }
 }

@@ -102,19 +102,12 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn urn(&self) -> &Urn {
-        &self.group
-    }
-
-    /// The primary endpoint's host name (reads and writes; it follows a failover).
-    pub fn address(&self) -> Output<String> {
-        Output::reference(self.group.clone(), "primary_address")
-    }
-
-    /// The reader endpoint's host name (reads, spread over the replicas).
-    pub fn reader_address(&self) -> Output<String> {
-        Output::reference(self.group.clone(), "reader_address")
-    }
+    outputs!(group =>
+        /// The primary endpoint's host name (reads and writes; it follows a failover).
+        address as "primary_address": String,
+        /// The reader endpoint's host name (reads, spread over the replicas).
+        reader_address: String,
+    );
 
     pub fn port(&self) -> i32 {
         self.access.port()
@@ -133,11 +126,11 @@ impl Cache {
     /// The URL through another name of the cache (a record in a private zone).
     pub fn url_at(&self, host: Output<String>) -> Output<Secret<String>> {
         let port = self.access.port();
-        self.token.value().zip(host).map(move |(token, host)| Secret::new(format!("rediss://:{}@{host}:{port}", token.expose())))
+        self.token
+            .value()
+            .zip(host)
+            .map(move |(token, host)| Secret::new(format!("rediss://:{}@{host}:{port}", token.expose())))
     }
-
-
-
 }
 
 /// A replication group id: 1–40 lower-case letters, digits and single hyphens, starting with a
@@ -222,10 +215,8 @@ impl Redis<'_> {
             format!("`{group_id}` (stack-name-hash) is not a valid replication group id"),
             "use lower-case letters, digits and single hyphens, starting with a letter",
         );
-        let version: Option<(u32, u32)> = self
-            .engine_version
-            .split_once('.')
-            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+        let version: Option<(u32, u32)> =
+            self.engine_version.split_once('.').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
         let oldest = self.engine.oldest();
         c.require(
             version.is_some_and(|v| v >= oldest),
@@ -247,10 +238,11 @@ impl Redis<'_> {
         );
         let zones = self.network.private_subnets().len() as i32;
         require_two_zones(&mut c, self.network, "a cache with failover");
-        c.require(
-            (1..=5).contains(&self.replicas),
+        c.within(
             "replicas",
-            format!("{} replicas; automatic failover needs 1 and ElastiCache allows up to 5", self.replicas),
+            self.replicas,
+            1..=5,
+            "{} replicas; automatic failover needs 1 and ElastiCache allows up to 5",
             "give 1 to 5 replicas (2, the default, puts a node in each of three zones)",
         );
         if zones >= 2 && (1..=5).contains(&self.replicas) {
@@ -264,16 +256,12 @@ impl Redis<'_> {
                 format!("give at most {zones} replicas, or a network over more zones"),
             );
         }
-        c.require(
-            (1..=65535).contains(&self.port),
-            "port",
-            format!("{} is not a TCP port", self.port),
-            "use 6379, the default",
-        );
-        c.require(
-            (1..=35).contains(&self.snapshot_retention_days),
+        c.within("port", self.port, 1..=65535, "{} is not a TCP port", "use 6379, the default");
+        c.within(
             "snapshot_retention_days",
-            format!("{} days of snapshots; ElastiCache keeps 1 to 35 (0 turns them off)", self.snapshot_retention_days),
+            self.snapshot_retention_days,
+            1..=35,
+            "{} days of snapshots; ElastiCache keeps 1 to 35 (0 turns them off)",
             "keep at least 1 day (7 is the default)",
         );
         crate::aws::windows::check(

@@ -2,11 +2,11 @@
 //! mode disabled), spread over its subnet group's zones, with automatic failover and Multi-AZ when
 //! it has a replica, encrypted at rest and in transit, behind an AUTH token.
 
-use crate::engine::provider::Import;
 use super::{REPLICATION_GROUP, all_tags, cache_tags, sync_tags};
 use crate::aws::create::create_or_find;
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Tags, call_failed, classify, found};
+use crate::engine::provider::Import;
 use crate::engine::provider::{
     Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
 };
@@ -121,18 +121,16 @@ pub fn in_place_engine_change(old: (&str, &str), new: (&str, &str)) -> Result<()
     match (old.0, new.0) {
         (a, b) if a == b => {
             if version(new.1) < version(old.1) {
-                Err(format!(
-                    "ElastiCache cannot downgrade {a} {} to {}: a group's engine only moves up",
-                    old.1, new.1
-                ))
+                Err(format!("ElastiCache cannot downgrade {a} {} to {}: a group's engine only moves up", old.1, new.1))
             } else {
                 Ok(())
             }
         }
         ("redis", "valkey") => Ok(()),
-        ("valkey", "redis") => Err(
-            "ElastiCache cannot move a Valkey group back to Redis OSS: the cross-engine upgrade goes one way".into(),
-        ),
+        ("valkey", "redis") => {
+            Err("ElastiCache cannot move a Valkey group back to Redis OSS: the cross-engine upgrade goes one way"
+                .into())
+        }
         (a, b) => Err(format!("ElastiCache cannot change the engine from {a} to {b} in place")),
     }
 }
@@ -158,9 +156,9 @@ impl ReplicationGroupProvider {
                 (Some(_), false) if status == "create-failed" || status == "deleting" => Err(ProviderError(format!(
                     "ElastiCache replication group {id} is {status} (while waiting for it to be available)"
                 ))),
-                (None, false) => {
-                    Err(ProviderError(format!("ElastiCache replication group {id} disappeared while it was being changed")))
-                }
+                (None, false) => Err(ProviderError(format!(
+                    "ElastiCache replication group {id} disappeared while it was being changed"
+                ))),
                 _ => Ok(Poll::Waiting(status)),
             }
         };
@@ -171,7 +169,11 @@ impl ReplicationGroupProvider {
     }
 
     /// What the group shows: its own fields, and those only its primary cache cluster shows.
-    async fn observe(&self, ctx: &Ctx, g: &ReplicationGroup) -> ProviderResult<(ReplicationGroupInputs, ReplicationGroupOutputs)> {
+    async fn observe(
+        &self,
+        ctx: &Ctx,
+        g: &ReplicationGroup,
+    ) -> ProviderResult<(ReplicationGroupInputs, ReplicationGroupOutputs)> {
         let out = outputs(g);
         let primary = g
             .node_groups()
@@ -190,9 +192,9 @@ impl ReplicationGroupProvider {
         };
         let tags = all_tags(ctx, &out.arn).await?;
         let enabled = |s: Option<&str>| s.is_some_and(|s| s == "enabled" || s == "enabling");
-        let mut security_group_ids: Option<Vec<String>> = cluster.as_ref().map(|c| {
-            c.security_groups().iter().filter_map(|m| m.security_group_id().map(str::to_string)).collect()
-        });
+        let mut security_group_ids: Option<Vec<String>> = cluster
+            .as_ref()
+            .map(|c| c.security_groups().iter().filter_map(|m| m.security_group_id().map(str::to_string)).collect());
         if let Some(ids) = security_group_ids.as_mut() {
             ids.sort();
         }
@@ -229,16 +231,19 @@ fn major_minor(v: &str) -> String {
 
 #[async_trait]
 impl TypedProvider for ReplicationGroupProvider {
-    type Inputs = ReplicationGroupInputs;
-    type Outputs = ReplicationGroupOutputs;
-    const TYPE: &'static str = REPLICATION_GROUP;
-    /// What ElastiCache cannot change on a group: its id, its subnet group, its port, encryption
-    /// at rest and its key, and encryption in transit (which a running group can only gain
-    /// through a two-step migration fabric does not do).
-    const REPLACE_ON: &'static [&'static str] =
-        &["id", "subnet_group_name", "port", "at_rest_encryption", "kms_key_id", "transit_encryption"];
+    // What ElastiCache cannot change on a group: its id, its subnet group, its port, encryption
+    // at rest and its key, and encryption in transit (which a running group can only gain
+    // through a two-step migration fabric does not do).
+    resource_type!(REPLICATION_GROUP, ReplicationGroupInputs => ReplicationGroupOutputs,
+        replace_on &["id", "subnet_group_name", "port", "at_rest_encryption", "kms_key_id", "transit_encryption"],
+        import Import::ById);
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &ReplicationGroupInputs) -> ProviderResult<ReplicationGroupOutputs> {
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        i: &ReplicationGroupInputs,
+    ) -> ProviderResult<ReplicationGroupOutputs> {
         // Look before creating: a group of this id that is ours is a create an earlier run made
         // (finish waiting for it); anyone else's is refused before any write.
         if self.owned(ctx, urn, &i.id).await?.is_some() {
@@ -387,15 +392,28 @@ impl TypedProvider for ReplicationGroupProvider {
     }
 
     /// Deletes the group and its nodes, with a final snapshot unless `skip_final_snapshot`.
-    async fn delete(&self, ctx: &Ctx, _: &Urn, i: &ReplicationGroupInputs, out: &ReplicationGroupOutputs) -> ProviderResult<()> {
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let req = ctx.aws()?.elasticache.delete_replication_group().replication_group_id(&out.id).retain_primary_cluster(false);
+    async fn delete(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        i: &ReplicationGroupInputs,
+        out: &ReplicationGroupOutputs,
+    ) -> ProviderResult<()> {
+        let stamp =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let req = ctx
+            .aws()?
+            .elasticache
+            .delete_replication_group()
+            .replication_group_id(&out.id)
+            .retain_primary_cluster(false);
         let req = if i.skip_final_snapshot.unwrap_or(false) {
             req
         } else {
             req.final_snapshot_identifier(format!("{}-final-{stamp}", out.id))
         };
-        if found("DeleteReplicationGroup", |c| c == Some("ReplicationGroupNotFoundFault"), req.send().await)?.is_none() {
+        if found("DeleteReplicationGroup", |c| c == Some("ReplicationGroupNotFoundFault"), req.send().await)?.is_none()
+        {
             return Ok(());
         }
         self.wait(ctx, &out.id, true).await.map(drop)
@@ -413,13 +431,16 @@ impl TypedProvider for ReplicationGroupProvider {
     }
 
     /// The group of the program's id, if it is tagged for `urn`.
-    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &ReplicationGroupInputs) -> ProviderResult<Option<ReplicationGroupOutputs>> {
+    async fn find(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        i: &ReplicationGroupInputs,
+    ) -> ProviderResult<Option<ReplicationGroupOutputs>> {
         let Some(g) = get(ctx, &i.id).await? else { return Ok(None) };
         let tagged = crate::aws::tagged_for(&all_tags(ctx, g.arn().unwrap_or_default()).await?, urn);
         Ok(tagged.then(|| outputs(&g)))
     }
-
-    const IMPORT: Import = Import::ById;
 
     /// By replication group id. The AUTH token cannot be read: the program's is kept, and set on
     /// the group (rotated) by the first deploy after the import.

@@ -92,8 +92,16 @@ async fn more_replicas_are_added_in_place_and_waited_for() {
     assert_eq!(out, outputs());
     let sent = script.sent();
     assert!(sent[0].body.contains("Action=IncreaseReplicaCount"), "{}", sent[0].body);
-    assert!(sent[0].body.contains("NewReplicaCount=3") && sent[0].body.contains("ApplyImmediately=true"), "{}", sent[0].body);
-    assert!(!script.ops().iter().any(|o| o.ends_with("ModifyReplicationGroup")), "nothing else changed: {:?}", script.ops());
+    assert!(
+        sent[0].body.contains("NewReplicaCount=3") && sent[0].body.contains("ApplyImmediately=true"),
+        "{}",
+        sent[0].body
+    );
+    assert!(
+        !script.ops().iter().any(|o| o.ends_with("ModifyReplicationGroup")),
+        "nothing else changed: {:?}",
+        script.ops()
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,9 +1,9 @@
 //! `aws:elasticache:SubnetGroup`: the private subnets a replication group's nodes run in.
 
-use crate::engine::provider::Import;
 use super::{SUBNET_GROUP, all_tags, cache_tags, sync_tags};
 use crate::aws::create::create_or_find;
 use crate::aws::{AwsCtx, Tags, call_failed, classify, error_code, found};
+use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, NamesTaken, Provider, ProviderResult, Read, Reads, TypedProvider, Update, typed};
 use crate::model::Urn;
 use async_trait::async_trait;
@@ -78,10 +78,7 @@ fn observed(g: &CacheSubnetGroup, tags: Tags) -> (SubnetGroupInputs, SubnetGroup
 
 #[async_trait]
 impl TypedProvider for SubnetGroupProvider {
-    type Inputs = SubnetGroupInputs;
-    type Outputs = SubnetGroupOutputs;
-    const TYPE: &'static str = SUBNET_GROUP;
-    const REPLACE_ON: &'static [&'static str] = &["name"];
+    resource_type!(SUBNET_GROUP, SubnetGroupInputs => SubnetGroupOutputs, replace_on &["name"], import Import::ById);
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &SubnetGroupInputs) -> ProviderResult<SubnetGroupOutputs> {
         // Look before creating: AWS's CacheSubnetGroupAlreadyExists alone would not say whose it is.
@@ -167,13 +164,16 @@ impl TypedProvider for SubnetGroupProvider {
     }
 
     /// The group of that name, if it is tagged for `urn`.
-    async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &SubnetGroupInputs) -> ProviderResult<Option<SubnetGroupOutputs>> {
+    async fn find(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        inputs: &SubnetGroupInputs,
+    ) -> ProviderResult<Option<SubnetGroupOutputs>> {
         let Some(g) = get(ctx, &inputs.name).await? else { return Ok(None) };
         let out = outputs(&g);
         Ok(crate::aws::tagged_for(&all_tags(ctx, &out.arn).await?, urn).then_some(out))
     }
-
-    const IMPORT: Import = Import::ById;
 
     /// By name.
     async fn import(&self, ctx: &Ctx, _: &Urn, id: &str) -> Read<Self> {

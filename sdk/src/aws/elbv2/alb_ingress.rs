@@ -5,13 +5,13 @@
 //! protected from deletion.
 
 use crate::aws::acm::{Certificate, CertificateRef};
+use crate::aws::ec2::Network;
 use crate::aws::ec2::{IngressRule, Protocol, SecurityGroup, SecurityGroupRef, Tags};
 use crate::aws::elbv2::{
     self, AccessLogs, DefaultAction, ListenerInputs, LoadBalancerInputs, RuleInputs, TargetGroupInputs,
 };
-use crate::aws::s3::BucketRef;
 use crate::aws::route53::{Record, RecordValue, ZoneRef, fqdn};
-use crate::aws::ec2::Network;
+use crate::aws::s3::BucketRef;
 use crate::model::{Checker, Output, Stack, Urn};
 use typed_builder::TypedBuilder;
 
@@ -214,12 +214,7 @@ impl Edge {
             format!("`{host}` is not the apex of zone {zone} or one label below it, which the certificate covers"),
             format!("route hosts such as `api.{}`", zone.trim_end_matches('.')),
         );
-        c.require(
-            (1..=65535).contains(&port),
-            "port",
-            format!("port {port} is not a port"),
-            "give the service's NodePort (30000–32767)",
-        );
+        c.within("port", port, 1..=65535, "port {} is not a port", "give the service's NodePort (30000–32767)");
         c.require(
             health_check_path.starts_with('/'),
             "health_check_path",

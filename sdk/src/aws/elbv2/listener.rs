@@ -1,7 +1,7 @@
 //! Listeners (found by load balancer and port) and host-based listener rules (by listener and priority).
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 
 /// What a listener does with requests no rule matches.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,11 +75,8 @@ impl ListenerProvider {
 
 #[async_trait]
 impl TypedProvider for ListenerProvider {
-    type Inputs = ListenerInputs;
-    type Outputs = ListenerOutputs;
-    const TYPE: &'static str = LISTENER;
-    const REPLACE_ON: &'static [&'static str] = &["load_balancer_arn", "port"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    resource_type!(LISTENER, ListenerInputs => ListenerOutputs,
+        replace_on &["load_balancer_arn", "port"], import Import::Never("not implemented yet"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &ListenerInputs) -> ProviderResult<ListenerOutputs> {
         if let Some(found) = self.find(ctx, urn, i).await? {
@@ -234,11 +231,8 @@ fn observed_rule(listener: &str, r: &aws_sdk_elasticloadbalancingv2::types::Rule
 
 #[async_trait]
 impl TypedProvider for RuleProvider {
-    type Inputs = RuleInputs;
-    type Outputs = RuleOutputs;
-    const TYPE: &'static str = RULE;
-    const REPLACE_ON: &'static [&'static str] = &["listener_arn", "priority"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    resource_type!(RULE, RuleInputs => RuleOutputs,
+        replace_on &["listener_arn", "priority"], import Import::Never("not implemented yet"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &RuleInputs) -> ProviderResult<RuleOutputs> {
         if let Some(found) = self.find(ctx, urn, i).await? {

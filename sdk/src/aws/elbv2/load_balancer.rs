@@ -2,8 +2,8 @@
 //! (invalid header fields dropped, deletion protection, access logs) are set after every create
 //! and read back with each read.
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadBalancerInputs<L = Vec<String>, R = String> {
@@ -151,11 +151,8 @@ impl LoadBalancerProvider {
 
 #[async_trait]
 impl TypedProvider for LoadBalancerProvider {
-    type Inputs = LoadBalancerInputs;
-    type Outputs = LoadBalancerOutputs;
-    const TYPE: &'static str = LOAD_BALANCER;
-    const REPLACE_ON: &'static [&'static str] = &["name", "internet_facing"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    resource_type!(LOAD_BALANCER, LoadBalancerInputs => LoadBalancerOutputs,
+        replace_on &["name", "internet_facing"], import Import::Never("not implemented yet"));
 
     /// The attributes are set whether the load balancer is new or was made by an earlier attempt
     /// whose answer was lost.

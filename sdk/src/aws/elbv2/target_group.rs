@@ -1,7 +1,7 @@
 //! Target groups: where a listener rule forwards, with their health checks.
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TargetGroupInputs<R = String> {
@@ -37,11 +37,8 @@ pub struct TargetGroupProvider;
 
 #[async_trait]
 impl TypedProvider for TargetGroupProvider {
-    type Inputs = TargetGroupInputs;
-    type Outputs = TargetGroupOutputs;
-    const TYPE: &'static str = TARGET_GROUP;
-    const REPLACE_ON: &'static [&'static str] = &["name", "vpc_id", "port"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    resource_type!(TARGET_GROUP, TargetGroupInputs => TargetGroupOutputs,
+        replace_on &["name", "vpc_id", "port"], import Import::Never("not implemented yet"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &TargetGroupInputs) -> ProviderResult<TargetGroupOutputs> {
         if let Some(found) = self.find(ctx, urn, i).await? {
@@ -132,7 +129,8 @@ impl TypedProvider for TargetGroupProvider {
                 }
             }
         }
-        let name_of = |v: &Value| serde_json::from_value::<TargetGroupInputs>(v.clone()).ok().map(|t| target_group_name(&t));
+        let name_of =
+            |v: &Value| serde_json::from_value::<TargetGroupInputs>(v.clone()).ok().map(|t| target_group_name(&t));
         crate::aws::names_held_by(ctx, items, "name", name_of, &existing, |arn| async move { tags_of(ctx, &arn).await })
             .await
     }

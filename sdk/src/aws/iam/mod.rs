@@ -15,7 +15,7 @@ use crate::aws::found;
 use crate::engine::provider::{
     Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
 };
-use crate::model::{Checker, Output, Stack, Urn};
+use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_iam::types::Tag;
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! What a role may do: managed policies attached, and policies embedded in it.
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 
 /// Attaches a managed policy to a role.
 #[derive(TypedBuilder, Clone, Debug)]
@@ -73,11 +73,9 @@ async fn attached(ctx: &Ctx, role: &str) -> ProviderResult<Option<Vec<String>>> 
 
 #[async_trait]
 impl TypedProvider for AttachmentProvider {
-    type Inputs = AttachmentInputs;
-    type Outputs = AttachmentOutputs;
-    const TYPE: &'static str = ATTACHMENT;
-    const REPLACE_ON: &'static [&'static str] = &["role_name", "policy_arn"];
-    const IMPORT: Import = Import::Never("a link between a role and a policy, found again by its pair");
+    resource_type!(ATTACHMENT, AttachmentInputs => AttachmentOutputs,
+        replace_on &["role_name", "policy_arn"],
+        import Import::Never("a link between a role and a policy, found again by its pair"));
 
     async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &AttachmentInputs) -> ProviderResult<AttachmentOutputs> {
         // Attaching the same policy twice is a no-op in IAM: the natural key makes this idempotent.
@@ -201,11 +199,9 @@ async fn put_inline(ctx: &Ctx, inputs: &InlineInputs) -> ProviderResult<InlineOu
 
 #[async_trait]
 impl TypedProvider for InlineProvider {
-    type Inputs = InlineInputs;
-    type Outputs = InlineOutputs;
-    const TYPE: &'static str = INLINE;
-    const REPLACE_ON: &'static [&'static str] = &["role_name", "policy_name"];
-    const IMPORT: Import = Import::Never("an inline policy of a role, found again by its role and name");
+    resource_type!(INLINE, InlineInputs => InlineOutputs,
+        replace_on &["role_name", "policy_name"],
+        import Import::Never("an inline policy of a role, found again by its role and name"));
 
     /// PutRolePolicy is an upsert: idempotent by its natural key.
     async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &InlineInputs) -> ProviderResult<InlineOutputs> {

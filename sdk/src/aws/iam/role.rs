@@ -1,7 +1,7 @@
 //! Roles: named `<stack>-<name>`, tagged, with their trust policy.
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 
 /// An IAM role.
 ///
@@ -49,18 +49,11 @@ pub struct RoleRef {
 }
 
 impl RoleRef {
-    pub fn urn(&self) -> &Urn {
-        &self.urn
-    }
-
-    pub fn arn(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "arn")
-    }
-
-    /// The role's name, `<stack>-<name>` (known before apply).
-    pub fn name(&self) -> Output<String> {
-        Output::reference(self.urn.clone(), "name")
-    }
+    outputs!(urn =>
+        arn: String,
+        /// The role's name, `<stack>-<name>` (known before apply).
+        name: String,
+    );
 
     pub fn role_name(&self) -> &str {
         &self.name
@@ -156,10 +149,7 @@ fn role_outputs(r: &aws_sdk_iam::types::Role) -> RoleOutputs {
 
 #[async_trait]
 impl TypedProvider for RoleProvider {
-    type Inputs = RoleInputs;
-    type Outputs = RoleOutputs;
-    const TYPE: &'static str = ROLE;
-    const REPLACE_ON: &'static [&'static str] = &["role_name"];
+    resource_type!(ROLE, RoleInputs => RoleOutputs, replace_on &["role_name"], import Import::ById);
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &RoleInputs) -> ProviderResult<RoleOutputs> {
         let iam = &ctx.aws()?.iam;
@@ -257,8 +247,6 @@ impl TypedProvider for RoleProvider {
         }
         Ok(out)
     }
-
-    const IMPORT: Import = Import::ById;
 
     /// By role name.
     async fn import(&self, ctx: &Ctx, _: &Urn, id: &str) -> Read<Self> {

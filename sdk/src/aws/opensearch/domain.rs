@@ -315,7 +315,10 @@ impl DomainProvider {
             kms_key_id: None,
             node_to_node_encryption: d.node_to_node_encryption_options().and_then(|e| e.enabled()).unwrap_or(false),
             enforce_https: endpoint.and_then(|e| e.enforce_https()).unwrap_or(false),
-            tls_policy: endpoint.and_then(|e| e.tls_security_policy()).map(|t| t.as_str().to_string()).unwrap_or_default(),
+            tls_policy: endpoint
+                .and_then(|e| e.tls_security_policy())
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
             // The master user's name is not shown (only whether the internal database is on):
             // kept as recorded unless fine-grained access control is off.
             master_user: if security.and_then(|s| s.enabled()) == Some(true) { String::new() } else { "(off)".into() },
@@ -329,12 +332,10 @@ impl DomainProvider {
 
 #[async_trait]
 impl TypedProvider for DomainProvider {
-    type Inputs = DomainInputs;
-    type Outputs = DomainOutputs;
-    const TYPE: &'static str = DOMAIN;
-    /// What OpenSearch Service cannot change on a domain: its name, and encryption at rest and
-    /// node-to-node encryption and the key (none can be turned off or swapped once on).
-    const REPLACE_ON: &'static [&'static str] = &["name", "at_rest_encryption", "kms_key_id", "node_to_node_encryption"];
+    // What OpenSearch Service cannot change on a domain: its name, and encryption at rest and
+    // node-to-node encryption and the key (none can be turned off or swapped once on).
+    resource_type!(DOMAIN, DomainInputs => DomainOutputs,
+        replace_on &["name", "at_rest_encryption", "kms_key_id", "node_to_node_encryption"], import Import::ById);
 
     /// A change of the data nodes, zones, masters, storage, subnets or engine is carried out by a
     /// blue/green deployment; the plan says so, and deploy waits for it.
@@ -486,8 +487,6 @@ impl TypedProvider for DomainProvider {
         Ok(tagged.then(|| outputs(&d)))
     }
 
-    const IMPORT: Import = Import::ById;
-
     /// By domain name. The master user's password cannot be read: the program's is kept, and set
     /// on the domain by the first deploy after the import.
     async fn import(&self, ctx: &Ctx, _: &Urn, name: &str) -> Read<Self> {
@@ -505,9 +504,14 @@ impl TypedProvider for DomainProvider {
     /// One `ListDomainNames`; the tags of the domains the program's names meet (each described
     /// for its ARN).
     async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {
-        let listed = ctx.aws()?.opensearch.list_domain_names().send().await.map_err(|e| call_failed("ListDomainNames", e))?;
-        let existing: BTreeMap<String, String> =
-            listed.domain_names().iter().filter_map(|d| d.domain_name()).map(|n| (n.to_string(), n.to_string())).collect();
+        let listed =
+            ctx.aws()?.opensearch.list_domain_names().send().await.map_err(|e| call_failed("ListDomainNames", e))?;
+        let existing: BTreeMap<String, String> = listed
+            .domain_names()
+            .iter()
+            .filter_map(|d| d.domain_name())
+            .map(|n| (n.to_string(), n.to_string()))
+            .collect();
         crate::aws::names_held(ctx, items, "name", &existing, |name| async move {
             match get(ctx, &name).await? {
                 Some(d) => all_tags(ctx, d.arn()).await,
@@ -538,5 +542,4 @@ mod tests {
         let open = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"es:*","Resource":"*"}]}"#;
         assert_eq!(policy_as_input(Some(open), arn), open);
     }
-
 }

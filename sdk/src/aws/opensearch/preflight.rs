@@ -101,7 +101,8 @@ fn refuse_downgrades(changes: &Changes<'_>, pf: &mut Preflight) {
                     "OpenSearch Service cannot downgrade a domain from {}.{} to {}.{}: it only upgrades",
                     old.0, old.1, new.0, new.1
                 ),
-                "keep `engine_version` as deployed, or create a new domain under another name and reindex into it".into(),
+                "keep `engine_version` as deployed, or create a new domain under another name and reindex into it"
+                    .into(),
             );
         }
     }
@@ -157,9 +158,20 @@ mod tests {
         script.assert_done();
         let problems = pf.problem_lines();
         assert_eq!(problems.len(), 3, "{problems:#?}");
-        assert!(problems[0].contains("\"logs\" field `engine_version`: OpenSearch Service cannot downgrade a domain from 2.17 to 2.15"), "{problems:#?}");
-        assert!(problems[1].contains("\"search\" field `instance_type`: `x9.huge.search` is not an instance type"), "{problems:#?}");
-        assert!(problems[2].contains("\"logs\" field `engine_version`: OpenSearch Service offers no `OpenSearch_2.99`"), "{problems:#?}");
+        assert!(
+            problems[0].contains(
+                "\"logs\" field `engine_version`: OpenSearch Service cannot downgrade a domain from 2.17 to 2.15"
+            ),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[1].contains("\"search\" field `instance_type`: `x9.huge.search` is not an instance type"),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[2].contains("\"logs\" field `engine_version`: OpenSearch Service offers no `OpenSearch_2.99`"),
+            "{problems:#?}"
+        );
         assert!(script.sent()[1].uri.contains("OpenSearch_2.17"), "{:?}", script.sent()[1].uri);
     }
 }

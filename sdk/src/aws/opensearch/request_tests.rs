@@ -65,13 +65,23 @@ fn described(processing: bool, upgrading: bool, status: &str) -> Value {
 #[tokio::test(start_paused = true)]
 async fn an_engine_upgrade_goes_through_upgrade_domain_and_is_waited_for() {
     let script = Script::new([
-        json("OpenSearch.UpgradeDomain", 200, j!({"DomainName": NAME, "TargetVersion": "OpenSearch_2.17", "UpgradeId": "u-1"})),
+        json(
+            "OpenSearch.UpgradeDomain",
+            200,
+            j!({"DomainName": NAME, "TargetVersion": "OpenSearch_2.17", "UpgradeId": "u-1"}),
+        ),
         json("OpenSearch.DescribeDomain", 200, described(false, true, "UpgradingEngineVersion")),
         json("OpenSearch.DescribeDomain", 200, described(false, false, "Active")),
         json("OpenSearch.DescribeDomain", 200, described(false, false, "Active")),
     ]);
     let out = super::domain_provider()
-        .update(&ctx(&script), &urn(), &inputs("OpenSearch_2.15", "m7g.large.search"), &outputs(), &inputs("OpenSearch_2.17", "m7g.large.search"))
+        .update(
+            &ctx(&script),
+            &urn(),
+            &inputs("OpenSearch_2.15", "m7g.large.search"),
+            &outputs(),
+            &inputs("OpenSearch_2.17", "m7g.large.search"),
+        )
         .await
         .unwrap();
     script.assert_done();
@@ -79,7 +89,11 @@ async fn an_engine_upgrade_goes_through_upgrade_domain_and_is_waited_for() {
     let sent = script.sent();
     assert!(sent[0].uri.contains("/upgradeDomain"), "{}", sent[0].uri);
     assert_eq!(serde_json::from_str::<Value>(&sent[0].body).unwrap()["TargetVersion"], "OpenSearch_2.17");
-    assert!(!script.ops().iter().any(|o| o.ends_with("UpdateDomainConfig")), "nothing else changed: {:?}", script.ops());
+    assert!(
+        !script.ops().iter().any(|o| o.ends_with("UpdateDomainConfig")),
+        "nothing else changed: {:?}",
+        script.ops()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -92,7 +106,13 @@ async fn a_blue_green_change_is_waited_for_until_the_domain_is_active_again() {
         json("OpenSearch.DescribeDomain", 200, described(false, false, "Active")),
     ]);
     super::domain_provider()
-        .update(&ctx(&script), &urn(), &inputs("OpenSearch_2.17", "m7g.large.search"), &outputs(), &inputs("OpenSearch_2.17", "r7g.large.search"))
+        .update(
+            &ctx(&script),
+            &urn(),
+            &inputs("OpenSearch_2.17", "m7g.large.search"),
+            &outputs(),
+            &inputs("OpenSearch_2.17", "r7g.large.search"),
+        )
         .await
         .unwrap();
     script.assert_done();
@@ -100,7 +120,8 @@ async fn a_blue_green_change_is_waited_for_until_the_domain_is_active_again() {
     assert_eq!(body["ClusterConfig"]["InstanceType"], "r7g.large.search");
     assert_eq!(body["ClusterConfig"]["ZoneAwarenessConfig"]["AvailabilityZoneCount"], 3);
     // Only what changed is sent: no storage, network, TLS, security or policy section.
-    for untouched in ["EBSOptions", "VPCOptions", "DomainEndpointOptions", "AdvancedSecurityOptions", "AccessPolicies"] {
+    for untouched in ["EBSOptions", "VPCOptions", "DomainEndpointOptions", "AdvancedSecurityOptions", "AccessPolicies"]
+    {
         assert!(body.get(untouched).is_none(), "{untouched} sent: {body}");
     }
 }
@@ -109,10 +130,19 @@ async fn a_blue_green_change_is_waited_for_until_the_domain_is_active_again() {
 async fn a_downgrade_is_refused_before_any_request() {
     let script = Script::new([]);
     let err = super::domain_provider()
-        .update(&ctx(&script), &urn(), &inputs("OpenSearch_2.17", "m7g.large.search"), &outputs(), &inputs("OpenSearch_2.15", "m7g.large.search"))
+        .update(
+            &ctx(&script),
+            &urn(),
+            &inputs("OpenSearch_2.17", "m7g.large.search"),
+            &outputs(),
+            &inputs("OpenSearch_2.15", "m7g.large.search"),
+        )
         .await
         .unwrap_err();
-    assert!(err.0.contains("cannot downgrade domain demo-search-1a2b3c from OpenSearch_2.17 to OpenSearch_2.15"), "{err}");
+    assert!(
+        err.0.contains("cannot downgrade domain demo-search-1a2b3c from OpenSearch_2.17 to OpenSearch_2.15"),
+        "{err}"
+    );
     assert!(script.sent().is_empty(), "{:?}", script.ops());
     script.assert_done();
 }
@@ -124,7 +154,13 @@ async fn a_domain_that_aws_isolates_fails_the_wait_at_once() {
         json("OpenSearch.DescribeDomain", 200, described(true, false, "Isolated")),
     ]);
     let err = super::domain_provider()
-        .update(&ctx(&script), &urn(), &inputs("OpenSearch_2.17", "m7g.large.search"), &outputs(), &inputs("OpenSearch_2.17", "r7g.large.search"))
+        .update(
+            &ctx(&script),
+            &urn(),
+            &inputs("OpenSearch_2.17", "m7g.large.search"),
+            &outputs(),
+            &inputs("OpenSearch_2.17", "r7g.large.search"),
+        )
         .await
         .unwrap_err();
     script.assert_done();

@@ -89,14 +89,10 @@ pub struct Search {
 }
 
 impl Search {
-    pub fn urn(&self) -> &Urn {
-        &self.domain
-    }
-
-    /// The domain's VPC endpoint host name (HTTPS on 443).
-    pub fn endpoint(&self) -> Output<String> {
-        Output::reference(self.domain.clone(), "endpoint")
-    }
+    outputs!(domain =>
+        /// The domain's VPC endpoint host name (HTTPS on 443).
+        endpoint: String,
+    );
 
     /// The master user's name.
     pub fn master_user(&self) -> &'static str {
@@ -121,9 +117,6 @@ impl Search {
             .zip(host)
             .map(|(password, host)| Secret::new(format!("https://{MASTER_USER}:{}@{host}", password.expose())))
     }
-
-
-
 }
 
 /// A domain name: 3–28 lower-case letters, digits and hyphens, starting with a letter.
@@ -224,10 +217,11 @@ impl SearchDomain<'_> {
         );
         require_two_zones(&mut c, self.network, "a zone-aware search domain");
         let network_zones = self.network.private_subnets().len() as i32;
-        c.require(
-            (2..=3).contains(&zones),
+        c.within(
             "zones",
-            format!("{zones} zones; a zone-aware domain spreads over 2 or 3"),
+            zones,
+            2..=3,
+            "{} zones; a zone-aware domain spreads over 2 or 3",
             "give 2 or 3 zones (3, where the network has them, survives the loss of one with a quorum)",
         );
         if network_zones >= 2 {
@@ -263,10 +257,11 @@ impl SearchDomain<'_> {
                 "use a type such as `m7g.large.search`",
             );
         }
-        c.require(
-            (10..=16_384).contains(&self.volume_gb),
+        c.within(
             "volume_gb",
-            format!("{} GiB per node; gp3 volumes on OpenSearch take 10 to 16,384", self.volume_gb),
+            self.volume_gb,
+            10..=16_384,
+            "{} GiB per node; gp3 volumes on OpenSearch take 10 to 16,384",
             "give at least 10 GiB (20 is the default)",
         );
         c.require(

@@ -3,7 +3,7 @@
 //! master password.
 
 use super::cluster::{
-    CLUSTER, Acus, ClusterInputs, ClusterInstanceInputs, ClusterParameterGroupInputs, cluster_instance_provider,
+    Acus, CLUSTER, ClusterInputs, ClusterInstanceInputs, ClusterParameterGroupInputs, cluster_instance_provider,
     cluster_parameter_group_provider, cluster_provider,
 };
 use super::postgres::{Database, POSTGRES_ACCESS, check_database_and_user, valid_identifier};
@@ -248,16 +248,18 @@ impl AuroraPostgres<'_> {
                 format!("give capacities in steps of 0.5 ACU, the minimum from 0, the maximum from 1 to {MAX_ACU}"),
             );
         }
-        c.require(
-            (0..=15).contains(&self.readers),
+        c.within(
             "readers",
-            format!("{} readers; an Aurora cluster has 0 to 15", self.readers),
+            self.readers,
+            0..=15,
+            "{} readers; an Aurora cluster has 0 to 15",
             "give 0 to 15 readers (1, the default, puts a reader in a second zone)",
         );
-        c.require(
-            (1..=35).contains(&self.backup_retention_days),
+        c.within(
             "backup_retention_days",
-            format!("{} days of backups; Aurora keeps 1 to 35", self.backup_retention_days),
+            self.backup_retention_days,
+            1..=35,
+            "{} days of backups; Aurora keeps 1 to 35",
             "keep at least 1 day (7 is the default)",
         );
         crate::aws::windows::check(

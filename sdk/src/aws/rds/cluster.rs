@@ -5,11 +5,9 @@
 //! identifier (it overwrites; so every create looks first), its clusters and instances are
 //! `available` at once, and its orderable-options catalogue for `aurora-postgresql` ends at 15.2.
 
-use crate::aws::delete_unless_protected;
-use super::{
-    Restore, mark_restore_finished, rds_tags, restore_finished, sync_tags, tag_pairs as pairs,
-};
+use super::{Restore, mark_restore_finished, rds_tags, restore_finished, sync_tags, tag_pairs as pairs};
 use crate::aws::create::create_or_find;
+use crate::aws::delete_unless_protected;
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Tags, call_failed, classify, error_code, found};
 use crate::engine::provider::{
@@ -125,7 +123,6 @@ impl ClusterParameterGroupProvider {
         }
         Ok(())
     }
-
 }
 
 fn parameter_group_outputs(g: &aws_sdk_rds::types::DbClusterParameterGroup) -> ClusterParameterGroupOutputs {
@@ -137,18 +134,26 @@ fn parameter_group_outputs(g: &aws_sdk_rds::types::DbClusterParameterGroup) -> C
 
 #[async_trait]
 impl TypedProvider for ClusterParameterGroupProvider {
-    type Inputs = ClusterParameterGroupInputs;
-    type Outputs = ClusterParameterGroupOutputs;
-    const TYPE: &'static str = CLUSTER_PARAMETER_GROUP;
-    const REPLACE_ON: &'static [&'static str] = &["name", "family"];
-    const IMPORT: Import = Import::Never("its parameters are the program's; a new group is made and the old one left");
+    resource_type!(CLUSTER_PARAMETER_GROUP, ClusterParameterGroupInputs => ClusterParameterGroupOutputs,
+        replace_on &["name", "family"],
+        import Import::Never("its parameters are the program's; a new group is made and the old one left"));
 
-    async fn create(&self, ctx: &Ctx, urn: &Urn, i: &ClusterParameterGroupInputs) -> ProviderResult<ClusterParameterGroupOutputs> {
+    async fn create(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        i: &ClusterParameterGroupInputs,
+    ) -> ProviderResult<ClusterParameterGroupOutputs> {
         // Look before creating: an earlier run's group is finished, anyone else's refused.
         let out = match self.get(ctx, &i.name).await? {
             Some(g) => {
                 let out = parameter_group_outputs(&g);
-                crate::aws::require_ours(ctx, urn, &format!("DB cluster parameter group {}", i.name), &all_tags(ctx, &out.arn).await?)?;
+                crate::aws::require_ours(
+                    ctx,
+                    urn,
+                    &format!("DB cluster parameter group {}", i.name),
+                    &all_tags(ctx, &out.arn).await?,
+                )?;
                 out
             }
             None => {
@@ -176,16 +181,27 @@ impl TypedProvider for ClusterParameterGroupProvider {
 
     /// Parameters set or changed are applied; one the program no longer names is reset to the
     /// family's default.
-    async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<ClusterParameterGroupOutputs> {
+    async fn update(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        change: Update<'_, Self>,
+    ) -> ProviderResult<ClusterParameterGroupOutputs> {
         let Update { old, outputs: out, new } = change;
-        let changed: BTreeMap<String, String> =
-            new.parameters.iter().filter(|(k, v)| old.parameters.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let changed: BTreeMap<String, String> = new
+            .parameters
+            .iter()
+            .filter(|(k, v)| old.parameters.get(*k) != Some(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         self.set_parameters(ctx, &out.name, &changed).await?;
         let dropped: Vec<Parameter> = old
             .parameters
             .keys()
             .filter(|k| !new.parameters.contains_key(*k))
-            .map(|k| Parameter::builder().parameter_name(k).apply_method(aws_sdk_rds::types::ApplyMethod::Immediate).build())
+            .map(|k| {
+                Parameter::builder().parameter_name(k).apply_method(aws_sdk_rds::types::ApplyMethod::Immediate).build()
+            })
             .collect();
         if !dropped.is_empty() {
             ctx.aws()?
@@ -201,7 +217,13 @@ impl TypedProvider for ClusterParameterGroupProvider {
         Ok(out.clone())
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &ClusterParameterGroupInputs, out: &ClusterParameterGroupOutputs) -> ProviderResult<()> {
+    async fn delete(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        _: &ClusterParameterGroupInputs,
+        out: &ClusterParameterGroupOutputs,
+    ) -> ProviderResult<()> {
         found(
             "DeleteDBClusterParameterGroup",
             |c| c == Some("DBParameterGroupNotFound") || c == Some("DBClusterParameterGroupNotFound"),
@@ -232,7 +254,12 @@ impl TypedProvider for ClusterParameterGroupProvider {
         Ok(read)
     }
 
-    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &ClusterParameterGroupInputs) -> ProviderResult<Option<ClusterParameterGroupOutputs>> {
+    async fn find(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        i: &ClusterParameterGroupInputs,
+    ) -> ProviderResult<Option<ClusterParameterGroupOutputs>> {
         let Some(g) = self.get(ctx, &i.name).await? else { return Ok(None) };
         let out = parameter_group_outputs(&g);
         Ok(crate::aws::tagged_for(&all_tags(ctx, &out.arn).await?, urn).then_some(out))
@@ -244,7 +271,8 @@ impl TypedProvider for ClusterParameterGroupProvider {
         let mut existing = BTreeMap::new();
         let mut pages = ctx.aws()?.rds.describe_db_cluster_parameter_groups().into_paginator().send();
         while let Some(page) = pages.next().await {
-            for g in page.map_err(|e| call_failed("DescribeDBClusterParameterGroups", e))?.db_cluster_parameter_groups() {
+            for g in page.map_err(|e| call_failed("DescribeDBClusterParameterGroups", e))?.db_cluster_parameter_groups()
+            {
                 let name = g.db_cluster_parameter_group_name().unwrap_or_default().to_string();
                 existing.insert(name, g.db_cluster_parameter_group_arn().unwrap_or_default().to_string());
             }
@@ -356,7 +384,8 @@ fn scaling(c: Option<Acus>) -> Option<ServerlessV2ScalingConfiguration> {
 }
 
 /// Statuses that end a wait for `available` at once.
-const CLUSTER_FAILS: &[&str] = &["failed", "incompatible-restore", "incompatible-parameters", "inaccessible-encryption-credentials"];
+const CLUSTER_FAILS: &[&str] =
+    &["failed", "incompatible-restore", "incompatible-parameters", "inaccessible-encryption-credentials"];
 
 pub(super) async fn get_cluster(ctx: &Ctx, id: &str) -> ProviderResult<Option<DbCluster>> {
     Ok(found(
@@ -391,7 +420,9 @@ impl ClusterProvider {
                         ""
                     }
                 ))),
-                (None, false) => Err(ProviderError(format!("Aurora cluster {id} disappeared while it was being changed"))),
+                (None, false) => {
+                    Err(ProviderError(format!("Aurora cluster {id} disappeared while it was being changed")))
+                }
                 _ => Ok(Poll::Waiting(status)),
             }
         };
@@ -403,7 +434,14 @@ impl ClusterProvider {
 
     /// Restores `i` from `restore`, then sets what a restore cannot (this stack's master password
     /// and backup retention), and only then tags it finished.
-    async fn restore(&self, ctx: &Ctx, urn: &Urn, i: &ClusterInputs, restore: &Restore, password: &Secret<String>) -> ProviderResult<ClusterOutputs> {
+    async fn restore(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        i: &ClusterInputs,
+        restore: &Restore,
+        password: &Secret<String>,
+    ) -> ProviderResult<ClusterOutputs> {
         let rds = &ctx.aws()?.rds;
         let tags = Some(rds_tags(ctx, urn, &i.tags));
         let sgs = Some(i.vpc_security_group_ids.clone());
@@ -517,22 +555,11 @@ impl ClusterProvider {
 
 #[async_trait]
 impl TypedProvider for ClusterProvider {
-    type Inputs = ClusterInputs;
-    type Outputs = ClusterOutputs;
-    const TYPE: &'static str = CLUSTER;
-    /// What Aurora cannot change on a cluster: its identifier, engine, subnet group, encryption
-    /// and key, its first database and master user, and where its data came from.
-    const REPLACE_ON: &'static [&'static str] = &[
-        "identifier",
-        "engine",
-        "db_subnet_group_name",
-        "storage_encrypted",
-        "kms_key_id",
-        "database_name",
-        "master_username",
-        "restore",
-    ];
-    const IMPORT: Import = Import::ById;
+    // What Aurora cannot change on a cluster: its identifier, engine, subnet group, encryption
+    // and key, its first database and master user, and where its data came from.
+    resource_type!(CLUSTER, ClusterInputs => ClusterOutputs,
+        replace_on &[ "identifier", "engine", "db_subnet_group_name", "storage_encrypted", "kms_key_id", "database_name", "master_username", "restore", ],
+        import Import::ById);
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &ClusterInputs) -> ProviderResult<ClusterOutputs> {
         let password = i.master_password.as_ref().ok_or_else(|| ProviderError("no master password".into()))?;
@@ -634,8 +661,10 @@ impl TypedProvider for ClusterProvider {
             any = true;
         }
         if old.log_exports != new.log_exports {
-            let enable: Vec<String> = new.log_exports.iter().filter(|l| !old.log_exports.contains(l)).cloned().collect();
-            let disable: Vec<String> = old.log_exports.iter().filter(|l| !new.log_exports.contains(l)).cloned().collect();
+            let enable: Vec<String> =
+                new.log_exports.iter().filter(|l| !old.log_exports.contains(l)).cloned().collect();
+            let disable: Vec<String> =
+                old.log_exports.iter().filter(|l| !new.log_exports.contains(l)).cloned().collect();
             req = req.cloudwatch_logs_export_configuration(
                 aws_sdk_rds::types::CloudwatchLogsExportConfiguration::builder()
                     .set_enable_log_types(Some(enable))
@@ -666,7 +695,8 @@ impl TypedProvider for ClusterProvider {
     /// lifted first; on in the program, it refuses with the way out.
     async fn delete(&self, ctx: &Ctx, _: &Urn, i: &ClusterInputs, out: &ClusterOutputs) -> ProviderResult<()> {
         let rds = &ctx.aws()?.rds;
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let stamp =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let req = rds.delete_db_cluster().db_cluster_identifier(&out.identifier);
         let req = if i.skip_final_snapshot.unwrap_or(false) {
             req.skip_final_snapshot(true)
@@ -724,7 +754,11 @@ impl TypedProvider for ClusterProvider {
     }
 
     async fn discover(&self, ctx: &Ctx, _: &Urn, i: &ClusterInputs) -> ProviderResult<Vec<String>> {
-        Ok(get_cluster(ctx, &i.identifier).await?.and_then(|c| c.db_cluster_identifier().map(str::to_string)).into_iter().collect())
+        Ok(get_cluster(ctx, &i.identifier)
+            .await?
+            .and_then(|c| c.db_cluster_identifier().map(str::to_string))
+            .into_iter()
+            .collect())
     }
 
     /// One `DescribeDBClusters` listing (tags included) for every cluster the plan creates.
@@ -808,11 +842,8 @@ impl ClusterInstanceProvider {
 
 #[async_trait]
 impl TypedProvider for ClusterInstanceProvider {
-    type Inputs = ClusterInstanceInputs;
-    type Outputs = ClusterInstanceOutputs;
-    const TYPE: &'static str = CLUSTER_INSTANCE;
-    const REPLACE_ON: &'static [&'static str] = &["identifier", "cluster_identifier", "engine", "availability_zone"];
-    const IMPORT: Import = Import::ById;
+    resource_type!(CLUSTER_INSTANCE, ClusterInstanceInputs => ClusterInstanceOutputs,
+        replace_on &["identifier", "cluster_identifier", "engine", "availability_zone"], import Import::ById);
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &ClusterInstanceInputs) -> ProviderResult<ClusterInstanceOutputs> {
         if self.owned(ctx, urn, &i.identifier).await?.is_none() {
@@ -849,7 +880,8 @@ impl TypedProvider for ClusterInstanceProvider {
     /// instances, so they change one after another and the others keep serving.
     async fn update(&self, ctx: &Ctx, _: &Urn, change: Update<'_, Self>) -> ProviderResult<ClusterInstanceOutputs> {
         let Update { old, outputs: out, new } = change;
-        let mut req = ctx.aws()?.rds.modify_db_instance().db_instance_identifier(&out.identifier).apply_immediately(true);
+        let mut req =
+            ctx.aws()?.rds.modify_db_instance().db_instance_identifier(&out.identifier).apply_immediately(true);
         let mut any = false;
         if old.instance_class != new.instance_class {
             req = req.db_instance_class(&new.instance_class);
@@ -867,9 +899,23 @@ impl TypedProvider for ClusterInstanceProvider {
         Ok(out.clone())
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Urn, _: &ClusterInstanceInputs, out: &ClusterInstanceOutputs) -> ProviderResult<()> {
+    async fn delete(
+        &self,
+        ctx: &Ctx,
+        _: &Urn,
+        _: &ClusterInstanceInputs,
+        out: &ClusterInstanceOutputs,
+    ) -> ProviderResult<()> {
         // An instance of a cluster has no snapshot of its own: the cluster's final snapshot is it.
-        match ctx.aws()?.rds.delete_db_instance().db_instance_identifier(&out.identifier).skip_final_snapshot(true).send().await {
+        match ctx
+            .aws()?
+            .rds
+            .delete_db_instance()
+            .db_instance_identifier(&out.identifier)
+            .skip_final_snapshot(true)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e) if error_code(&e).is_some_and(|c| c.starts_with("DBInstanceNotFound")) => return Ok(()),
             Err(e) => return Err(call_failed("DeleteDBInstance", e)),
@@ -899,7 +945,12 @@ impl TypedProvider for ClusterInstanceProvider {
         Ok(read)
     }
 
-    async fn find(&self, ctx: &Ctx, urn: &Urn, i: &ClusterInstanceInputs) -> ProviderResult<Option<ClusterInstanceOutputs>> {
+    async fn find(
+        &self,
+        ctx: &Ctx,
+        urn: &Urn,
+        i: &ClusterInstanceInputs,
+    ) -> ProviderResult<Option<ClusterInstanceOutputs>> {
         let Some(d) = get_instance(ctx, &i.identifier).await? else { return Ok(None) };
         Ok(crate::aws::tagged_for(&pairs(d.tag_list()), urn).then(|| instance_outputs(&d)))
     }
@@ -911,7 +962,11 @@ impl TypedProvider for ClusterInstanceProvider {
     }
 
     async fn discover(&self, ctx: &Ctx, _: &Urn, i: &ClusterInstanceInputs) -> ProviderResult<Vec<String>> {
-        Ok(get_instance(ctx, &i.identifier).await?.and_then(|d| d.db_instance_identifier().map(str::to_string)).into_iter().collect())
+        Ok(get_instance(ctx, &i.identifier)
+            .await?
+            .and_then(|d| d.db_instance_identifier().map(str::to_string))
+            .into_iter()
+            .collect())
     }
 
     async fn names_taken(&self, ctx: &Ctx, items: &[(Urn, Value)]) -> NamesTaken {

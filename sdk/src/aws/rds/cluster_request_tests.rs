@@ -88,7 +88,10 @@ async fn a_major_upgrade_is_asked_for_by_name_with_its_parameter_group_and_waite
         xml("RDS.DescribeDBClusters", 200, &described("available", "16.4")),
         xml("RDS.DescribeDBClusters", 200, &described("available", "16.4")),
     ]);
-    let out = cluster_provider().update(&ctx(&script), &urn(), &inputs("15.4", true), &outputs(), &inputs("16.4", true)).await.unwrap();
+    let out = cluster_provider()
+        .update(&ctx(&script), &urn(), &inputs("15.4", true), &outputs(), &inputs("16.4", true))
+        .await
+        .unwrap();
     script.assert_done();
     assert_eq!(out, outputs());
     let body = &script.sent()[0].body;
@@ -101,7 +104,10 @@ async fn a_major_upgrade_is_asked_for_by_name_with_its_parameter_group_and_waite
         xml("RDS.DescribeDBClusters", 200, &described("available", "16.6")),
         xml("RDS.DescribeDBClusters", 200, &described("available", "16.6")),
     ]);
-    cluster_provider().update(&ctx(&script), &urn(), &inputs("16.4", true), &outputs(), &inputs("16.6", true)).await.unwrap();
+    cluster_provider()
+        .update(&ctx(&script), &urn(), &inputs("16.4", true), &outputs(), &inputs("16.6", true))
+        .await
+        .unwrap();
     script.assert_done();
     let body = &script.sent()[0].body;
     assert!(body.contains("AllowMajorVersionUpgrade=false") && !body.contains("DBClusterParameterGroupName"), "{body}");
@@ -110,7 +116,10 @@ async fn a_major_upgrade_is_asked_for_by_name_with_its_parameter_group_and_waite
 #[tokio::test(start_paused = true)]
 async fn a_downgrade_is_refused_before_any_request() {
     let script = Script::new([]);
-    let err = cluster_provider().update(&ctx(&script), &urn(), &inputs("16.4", true), &outputs(), &inputs("15.4", true)).await.unwrap_err();
+    let err = cluster_provider()
+        .update(&ctx(&script), &urn(), &inputs("16.4", true), &outputs(), &inputs("15.4", true))
+        .await
+        .unwrap_err();
     assert!(err.0.contains("cannot downgrade a cluster from 16.4 to 15.4"), "{err}");
     assert!(err.0.contains("restore a snapshot into a new cluster"), "{err}");
     assert!(script.sent().is_empty(), "{:?}", script.ops());
@@ -118,10 +127,14 @@ async fn a_downgrade_is_refused_before_any_request() {
 
 #[tokio::test(start_paused = true)]
 async fn a_protected_cluster_is_not_deleted_while_the_program_protects_it() {
-    let protected = || query_error("RDS.DeleteDBCluster", 400, "InvalidParameterCombination", "Cannot delete protected Cluster");
+    let protected =
+        || query_error("RDS.DeleteDBCluster", 400, "InvalidParameterCombination", "Cannot delete protected Cluster");
     let script = Script::new([protected()]);
     let err = cluster_provider().delete(&ctx(&script), &urn(), &inputs("16.4", true), &outputs()).await.unwrap_err();
-    assert!(err.0.contains("has deletion protection: set `.deletion_protection(false)`, deploy, then delete it"), "{err}");
+    assert!(
+        err.0.contains("has deletion protection: set `.deletion_protection(false)`, deploy, then delete it"),
+        "{err}"
+    );
     script.assert_done();
 
     // Protection left on in AWS by an old program: the program's word (off) lifts it, once.

@@ -1,11 +1,11 @@
 //! Amazon RDS: DB subnet groups and DB instances.
 
-use crate::engine::provider::Import;
 use super::wait::{Poll, poll_until};
 use super::{call_failed, classify, delete_unless_protected};
 use crate::aws::AwsCtx;
 use crate::aws::create::create_or_find;
 use crate::aws::found;
+use crate::engine::provider::Import;
 use crate::engine::provider::{
     Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
 };
@@ -31,8 +31,8 @@ mod postgres;
 mod preflight;
 pub use aurora::AuroraPostgres;
 pub use cluster::Acus;
-pub(crate) use preflight::preflight;
 pub use postgres::{Database, RdsPostgres};
+pub(crate) use preflight::preflight;
 
 /// What a stack program needs of RDS in scope (part of [`crate::prelude`]).
 pub mod prelude {
@@ -112,11 +112,8 @@ impl SubnetGroupProvider {
 
 #[async_trait]
 impl TypedProvider for SubnetGroupProvider {
-    type Inputs = SubnetGroupInputs;
-    type Outputs = SubnetGroupOutputs;
-    const TYPE: &'static str = SUBNET_GROUP;
-    const REPLACE_ON: &'static [&'static str] = &["name"];
-    const IMPORT: Import = Import::Never("not implemented yet");
+    resource_type!(SUBNET_GROUP, SubnetGroupInputs => SubnetGroupOutputs,
+        replace_on &["name"], import Import::Never("not implemented yet"));
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &SubnetGroupInputs) -> ProviderResult<SubnetGroupOutputs> {
         let rds = &ctx.aws()?.rds;
@@ -483,19 +480,9 @@ impl InstanceProvider {
 
 #[async_trait]
 impl TypedProvider for InstanceProvider {
-    type Inputs = InstanceInputs;
-    type Outputs = InstanceOutputs;
-    const TYPE: &'static str = INSTANCE;
-    const REPLACE_ON: &'static [&'static str] = &[
-        "identifier",
-        "engine",
-        "engine_major",
-        "storage_encrypted",
-        "db_subnet_group_name",
-        "db_name",
-        "master_username",
-        "restore",
-    ];
+    resource_type!(INSTANCE, InstanceInputs => InstanceOutputs,
+        replace_on &[ "identifier", "engine", "engine_major", "storage_encrypted", "db_subnet_group_name", "db_name", "master_username", "restore", ],
+        import Import::ById);
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, i: &InstanceInputs) -> ProviderResult<InstanceOutputs> {
         let rds = &ctx.aws()?.rds;
@@ -677,8 +664,6 @@ impl TypedProvider for InstanceProvider {
             })
             .collect())
     }
-
-    const IMPORT: Import = Import::ById;
 
     /// By DB instance identifier. The master password cannot be read: the program's is kept.
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {

@@ -89,7 +89,13 @@ pub(crate) const POSTGRES_ACCESS: AccessNames = AccessNames { label: "db", proto
 
 impl Database {
     /// An Aurora cluster's: `address` is its writer endpoint, and it has a reader endpoint.
-    pub(super) fn of_cluster(cluster: Urn, password: Password, access: PrivateAccess, username: String, database: String) -> Self {
+    pub(super) fn of_cluster(
+        cluster: Urn,
+        password: Password,
+        access: PrivateAccess,
+        username: String,
+        database: String,
+    ) -> Self {
         Database { instance: cluster, password, access, username, database, cluster: true }
     }
 
@@ -103,21 +109,11 @@ impl Database {
         self.reader_address().map(|host| self.url_at(host))
     }
 
-
-    pub fn urn(&self) -> &Urn {
-        &self.instance
-    }
-
-
-    /// The endpoint's host name (an Aurora cluster's writer endpoint).
-    pub fn address(&self) -> Output<String> {
-        Output::reference(self.instance.clone(), "address")
-    }
-
-    pub fn arn(&self) -> Output<String> {
-        Output::reference(self.instance.clone(), "arn")
-    }
-
+    outputs!(instance =>
+        /// The endpoint's host name (an Aurora cluster's writer endpoint).
+        address: String,
+        arn: String,
+    );
 
     /// `postgres://user:password@host:5432/db?sslmode=require`, as a secret.
     pub fn url(&self) -> Output<Secret<String>> {
@@ -225,10 +221,11 @@ impl RdsPostgres<'_> {
             format!("`{}` is not an RDS instance class", self.instance_class),
             "use a class such as `db.t4g.medium` or `db.r7g.large`",
         );
-        c.require(
-            (20..=65536).contains(&self.storage_gb),
+        c.within(
             "storage_gb",
-            format!("{} GiB is outside 20 to 65536", self.storage_gb),
+            self.storage_gb,
+            20..=65536,
+            "{} GiB is outside 20 to 65536",
             "gp3 storage starts at 20 GiB",
         );
         c.require(
@@ -310,7 +307,14 @@ impl RdsPostgres<'_> {
             tags: self.tags.clone(),
         };
         let instance = s.declare(rds::instance_provider(), name, inputs, vec![]);
-        Ok(Database { instance, password, access, username: self.master_username, database: self.database, cluster: false })
+        Ok(Database {
+            instance,
+            password,
+            access,
+            username: self.master_username,
+            database: self.database,
+            cluster: false,
+        })
     }
 }
 

@@ -56,8 +56,7 @@ pub(crate) async fn preflight(aws: &Aws, changes: &Changes<'_>, pf: &mut Preflig
             continue;
         }
         // Filtered here too: the emulator answers for the version whatever the class asked.
-        let options: Vec<_> =
-            listed.into_iter().filter(|o| o.db_instance_class().is_none_or(|c| c == class)).collect();
+        let options: Vec<_> = listed.into_iter().filter(|o| o.db_instance_class().is_none_or(|c| c == class)).collect();
         for (urn, multi_az, storage) in users {
             if options.is_empty() {
                 pf.problem(

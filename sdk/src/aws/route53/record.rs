@@ -1,7 +1,7 @@
 //! Records, and the owner markers that make them fabric's.
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 
 /// What a record holds.
 #[derive(Clone, Debug)]
@@ -111,12 +111,7 @@ impl Record<'_> {
             format!("`{name}` is not inside zone {}", self.zone.domain()),
             format!("give a name relative to the zone (`www`), or one ending in `{}`", self.zone.domain()),
         );
-        c.require(
-            (0..=2_147_483_647).contains(&self.ttl),
-            "ttl",
-            format!("TTL {} is out of range", self.ttl),
-            "use 0 to 2147483647 seconds",
-        );
+        c.within("ttl", self.ttl, 0..=2_147_483_647, "TTL {} is out of range", "use 0 to 2147483647 seconds");
         let (record_type, values, alias) = match &self.value {
             RecordValue::A(v) => {
                 for ip in v {
@@ -550,10 +545,7 @@ fn observed(zone_id: &str, r: &ResourceRecordSet) -> RecordInputs {
 
 #[async_trait]
 impl TypedProvider for RecordProvider {
-    type Inputs = RecordInputs;
-    type Outputs = RecordOutputs;
-    const TYPE: &'static str = RECORD;
-    const REPLACE_ON: &'static [&'static str] = &["zone_id", "name", "type"];
+    resource_type!(RECORD, RecordInputs => RecordOutputs, replace_on &["zone_id", "name", "type"], import Import::ById);
 
     /// CREATE, with its owner marker in the same batch: a record that already exists is adopted
     /// only when its marker names this resource (an earlier attempt whose answer was lost).
@@ -612,8 +604,6 @@ impl TypedProvider for RecordProvider {
             })
             .collect())
     }
-
-    const IMPORT: Import = Import::ById;
 
     /// By `<zone id>/<name>/<type>` (`Z0123/www.acme.com./A`).
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {

@@ -1,7 +1,7 @@
 //! Hosted zones: the zones fabric creates, and existing zones looked up by domain.
 
-use crate::engine::provider::Import;
 use super::*;
+use crate::engine::provider::Import;
 
 /// A hosted zone fabric creates and owns: public, or private to a network with `.private(&net)`.
 ///
@@ -271,10 +271,7 @@ pub struct ZoneProvider;
 
 #[async_trait]
 impl TypedProvider for ZoneProvider {
-    type Inputs = ZoneInputs;
-    type Outputs = ZoneOutputs;
-    const TYPE: &'static str = ZONE;
-    const REPLACE_ON: &'static [&'static str] = &["domain", "vpc_id"];
+    resource_type!(ZONE, ZoneInputs => ZoneOutputs, replace_on &["domain", "vpc_id"], import Import::ById);
 
     async fn create(&self, ctx: &Ctx, urn: &Urn, inputs: &ZoneInputs) -> ProviderResult<ZoneOutputs> {
         let aws = ctx.aws()?;
@@ -373,8 +370,6 @@ impl TypedProvider for ZoneProvider {
         Ok(out)
     }
 
-    const IMPORT: Import = Import::ById;
-
     /// By zone id (`Z…`, or `/hostedzone/Z…`).
     async fn import(&self, ctx: &Ctx, urn: &Urn, id: &str) -> Read<Self> {
         let Some(outputs) = zone_outputs(ctx, &zone_id_plain(id)).await? else { return Ok(None) };
@@ -426,11 +421,8 @@ impl LookupProvider {
 
 #[async_trait]
 impl TypedProvider for LookupProvider {
-    type Inputs = LookupInputs;
-    type Outputs = LookupOutputs;
-    const TYPE: &'static str = ZONE_LOOKUP;
-    const REPLACE_ON: &'static [&'static str] = &["domain"];
-    const IMPORT: Import = Import::Never("a read of an existing zone's id, not a resource");
+    resource_type!(ZONE_LOOKUP, LookupInputs => LookupOutputs,
+        replace_on &["domain"], import Import::Never("a read of an existing zone's id, not a resource"));
 
     async fn create(&self, ctx: &Ctx, _: &Urn, inputs: &LookupInputs) -> ProviderResult<LookupOutputs> {
         self.lookup(ctx, &inputs.domain).await?.ok_or_else(|| {
