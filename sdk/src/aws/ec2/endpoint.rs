@@ -4,9 +4,8 @@
 
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, tag_specification, user_tags, with_name};
-use crate::aws::create::no_retry;
 use crate::aws::wait::{Poll, poll_until};
-use crate::aws::{AwsCtx, Failure, call_failed, classify};
+use crate::aws::{AwsCtx, Failure, call_failed};
 use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -158,20 +157,16 @@ impl TaggedResource for EndpointProvider {
         inputs: &EndpointInputs,
     ) -> Result<EndpointOutputs, Failure> {
         let region = ctx.aws().map(|a| a.region()).unwrap_or_default();
-        let r = ec2
-            .create_vpc_endpoint()
-            .vpc_endpoint_type(VpcEndpointType::Interface)
-            .vpc_id(&inputs.vpc_id)
-            .service_name(format!("com.amazonaws.{region}.{}", inputs.service))
-            .set_subnet_ids(Some(inputs.subnet_ids.clone()))
-            .set_security_group_ids(Some(inputs.security_group_ids.clone()))
-            .private_dns_enabled(true)
-            .tag_specifications(tag_specification(ResourceType::VpcEndpoint, ctx, urn, &inputs.tags))
-            .customize()
-            .config_override(no_retry())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let r = super::send_once!(
+            ec2.create_vpc_endpoint()
+                .vpc_endpoint_type(VpcEndpointType::Interface)
+                .vpc_id(&inputs.vpc_id)
+                .service_name(format!("com.amazonaws.{region}.{}", inputs.service))
+                .set_subnet_ids(Some(inputs.subnet_ids.clone()))
+                .set_security_group_ids(Some(inputs.security_group_ids.clone()))
+                .private_dns_enabled(true)
+                .tag_specifications(tag_specification(ResourceType::VpcEndpoint, ctx, urn, &inputs.tags))
+        )?;
         Ok(EndpointOutputs { id: r.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string() })
     }
 

@@ -5,9 +5,8 @@ use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
 use super::{Tags, check_tags, is_not_found, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
-use crate::aws::create::no_retry;
 use crate::aws::s3::BucketRef;
-use crate::aws::{Failure, call_failed, classify, error_code};
+use crate::aws::{Failure, call_failed, error_code};
 use crate::engine::provider::{Ctx, Import, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
@@ -154,19 +153,15 @@ impl TaggedResource for FlowLogProvider {
         urn: &Urn,
         i: &FlowLogInputs,
     ) -> Result<FlowLogOutputs, Failure> {
-        let out = ec2
-            .create_flow_logs()
-            .resource_type(FlowLogsResourceType::Vpc)
-            .resource_ids(&i.vpc_id)
-            .traffic_type(i.traffic.api())
-            .log_destination_type(LogDestinationType::S3)
-            .log_destination(&i.destination)
-            .tag_specifications(tag_specification(ResourceType::VpcFlowLog, ctx, urn, &i.tags))
-            .customize()
-            .config_override(no_retry())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let out = super::send_once!(
+            ec2.create_flow_logs()
+                .resource_type(FlowLogsResourceType::Vpc)
+                .resource_ids(&i.vpc_id)
+                .traffic_type(i.traffic.api())
+                .log_destination_type(LogDestinationType::S3)
+                .log_destination(&i.destination)
+                .tag_specifications(tag_specification(ResourceType::VpcFlowLog, ctx, urn, &i.tags))
+        )?;
         if let Some(id) = out.flow_log_ids().first() {
             return Ok(FlowLogOutputs { id: id.clone() });
         }

@@ -4,9 +4,8 @@
 
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, tag_specification, user_tags, with_name};
-use crate::aws::create::no_retry;
 use crate::aws::wait::{Poll, poll_until};
-use crate::aws::{AwsCtx, Failure, call_failed, classify};
+use crate::aws::{AwsCtx, Failure, call_failed};
 use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Output, Stack, Urn};
@@ -119,27 +118,23 @@ impl TaggedResource for InstanceProvider {
         urn: &Urn,
         i: &InstanceInputs,
     ) -> Result<InstanceOutputs, Failure> {
-        let r = ec2
-            .run_instances()
-            .min_count(1)
-            .max_count(1)
-            .image_id(&i.image_id)
-            .instance_type(InstanceType::from(i.instance_type.as_str()))
-            .subnet_id(&i.subnet_id)
-            .set_security_group_ids(Some(i.security_group_ids.clone()))
-            .set_key_name(i.key_name.clone())
-            .metadata_options(
-                InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(HttpTokensState::Required)
-                    .http_put_response_hop_limit(1)
-                    .build(),
-            )
-            .tag_specifications(tag_specification(ResourceType::Instance, ctx, urn, &i.tags))
-            .customize()
-            .config_override(no_retry())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let r = super::send_once!(
+            ec2.run_instances()
+                .min_count(1)
+                .max_count(1)
+                .image_id(&i.image_id)
+                .instance_type(InstanceType::from(i.instance_type.as_str()))
+                .subnet_id(&i.subnet_id)
+                .set_security_group_ids(Some(i.security_group_ids.clone()))
+                .set_key_name(i.key_name.clone())
+                .metadata_options(
+                    InstanceMetadataOptionsRequest::builder()
+                        .http_tokens(HttpTokensState::Required)
+                        .http_put_response_hop_limit(1)
+                        .build(),
+                )
+                .tag_specifications(tag_specification(ResourceType::Instance, ctx, urn, &i.tags))
+        )?;
         let id = r.instances().first().and_then(|x| x.instance_id()).unwrap_or_default();
         Ok(InstanceOutputs { id: id.to_string(), public_ip: String::new(), private_ip: String::new() })
     }

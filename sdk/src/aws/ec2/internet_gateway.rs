@@ -5,7 +5,7 @@ use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
 use super::{Tags, check_tags, is_not_found, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
-use crate::aws::create::{no_retry, retry_dependency_violation};
+use crate::aws::create::retry_dependency_violation;
 use crate::aws::{Failure, call_failed, classify, error_code};
 use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderResult};
@@ -115,14 +115,12 @@ impl TaggedResource for InternetGatewayProvider {
         urn: &Urn,
         inputs: &InternetGatewayInputs,
     ) -> Result<InternetGatewayOutputs, Failure> {
-        let r = ec2
-            .create_internet_gateway()
-            .tag_specifications(tag_specification(ResourceType::InternetGateway, ctx, urn, &inputs.tags))
-            .customize()
-            .config_override(no_retry())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let r = super::send_once!(ec2.create_internet_gateway().tag_specifications(tag_specification(
+            ResourceType::InternetGateway,
+            ctx,
+            urn,
+            &inputs.tags
+        )))?;
         let id = r.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default();
         Ok(InternetGatewayOutputs { id: id.to_string() })
     }

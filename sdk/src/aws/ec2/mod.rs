@@ -189,6 +189,22 @@ macro_rules! describe_all {
 }
 pub(crate) use describe_all;
 
+/// Sends one EC2 request without the SDK's own retries and classifies its failure
+/// ([`crate::aws::classify`]): `send_once!(ec2.create_vpc().cidr_block(cidr))?`. A create whose
+/// answer is lost must be looked for before it is sent again ([`crate::aws::create::create_or_find`]),
+/// never retried blindly.
+macro_rules! send_once {
+    ($request:expr) => {
+        $request
+            .customize()
+            .config_override($crate::aws::create::no_retry())
+            .send()
+            .await
+            .map_err(|e| $crate::aws::classify(&e))
+    };
+}
+pub(crate) use send_once;
+
 /// Whether an EC2 error code says the resource does not exist.
 pub(crate) fn is_not_found(code: Option<&str>) -> bool {
     code.is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound") || c == "InvalidGroup.NotFound")

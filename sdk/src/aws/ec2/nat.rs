@@ -4,9 +4,8 @@ use super::subnet::SubnetRef;
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, delete_idempotent, describe_all, is_not_found, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
-use crate::aws::create::no_retry;
 use crate::aws::wait::{Poll, poll_until};
-use crate::aws::{Failure, call_failed, classify, error_code};
+use crate::aws::{Failure, call_failed, error_code};
 use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Stack, Urn};
@@ -99,15 +98,13 @@ impl TaggedResource for ElasticIpProvider {
         urn: &Urn,
         inputs: &ElasticIpInputs,
     ) -> Result<ElasticIpOutputs, Failure> {
-        let r = ec2
-            .allocate_address()
-            .domain(DomainType::Vpc)
-            .tag_specifications(tag_specification(ResourceType::ElasticIp, ctx, urn, &inputs.tags))
-            .customize()
-            .config_override(no_retry())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let r =
+            super::send_once!(ec2.allocate_address().domain(DomainType::Vpc).tag_specifications(tag_specification(
+                ResourceType::ElasticIp,
+                ctx,
+                urn,
+                &inputs.tags
+            )))?;
         Ok(ElasticIpOutputs {
             allocation_id: r.allocation_id().unwrap_or_default().to_string(),
             public_ip: r.public_ip().unwrap_or_default().to_string(),
@@ -244,16 +241,12 @@ impl TaggedResource for NatGatewayProvider {
         urn: &Urn,
         inputs: &NatGatewayInputs,
     ) -> Result<NatGatewayOutputs, Failure> {
-        let r = ec2
-            .create_nat_gateway()
-            .subnet_id(&inputs.subnet_id)
-            .allocation_id(&inputs.allocation_id)
-            .tag_specifications(tag_specification(ResourceType::Natgateway, ctx, urn, &inputs.tags))
-            .customize()
-            .config_override(no_retry())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let r = super::send_once!(
+            ec2.create_nat_gateway()
+                .subnet_id(&inputs.subnet_id)
+                .allocation_id(&inputs.allocation_id)
+                .tag_specifications(tag_specification(ResourceType::Natgateway, ctx, urn, &inputs.tags))
+        )?;
         Ok(NatGatewayOutputs { id: r.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap_or_default().to_string() })
     }
 

@@ -4,9 +4,8 @@
 
 use super::tagged::TaggedResource;
 use super::{Tags, check_tags, delete_idempotent, tag_specification, user_tags, with_name};
-use crate::aws::create::no_retry;
 use crate::aws::wait::{Poll, poll_until};
-use crate::aws::{AwsCtx, Failure, call_failed, classify};
+use crate::aws::{AwsCtx, Failure, call_failed};
 use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -116,16 +115,12 @@ impl TaggedResource for PeeringProvider {
         urn: &Urn,
         inputs: &PeeringInputs,
     ) -> Result<PeeringOutputs, Failure> {
-        let r = ec2
-            .create_vpc_peering_connection()
-            .vpc_id(&inputs.vpc_id)
-            .peer_vpc_id(&inputs.peer_vpc_id)
-            .tag_specifications(tag_specification(ResourceType::VpcPeeringConnection, ctx, urn, &inputs.tags))
-            .customize()
-            .config_override(no_retry())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let r = super::send_once!(
+            ec2.create_vpc_peering_connection()
+                .vpc_id(&inputs.vpc_id)
+                .peer_vpc_id(&inputs.peer_vpc_id)
+                .tag_specifications(tag_specification(ResourceType::VpcPeeringConnection, ctx, urn, &inputs.tags))
+        )?;
         let id = r.vpc_peering_connection().and_then(|p| p.vpc_peering_connection_id()).unwrap_or_default();
         Ok(PeeringOutputs { id: id.to_string() })
     }

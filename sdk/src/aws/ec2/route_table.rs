@@ -6,9 +6,9 @@ use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
 use super::{Tags, check_tags, filter, is_not_found, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
-use crate::aws::create::{create_or_find, no_retry};
+use crate::aws::create::create_or_find;
 use crate::aws::found;
-use crate::aws::{Failure, call_failed, classify};
+use crate::aws::{Failure, call_failed};
 use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -131,15 +131,13 @@ impl TaggedResource for RouteTableProvider {
         urn: &Urn,
         inputs: &RouteTableInputs,
     ) -> Result<RouteTableOutputs, Failure> {
-        let r = ec2
-            .create_route_table()
-            .vpc_id(&inputs.vpc_id)
-            .tag_specifications(tag_specification(ResourceType::RouteTable, ctx, urn, &inputs.tags))
-            .customize()
-            .config_override(no_retry())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let r =
+            super::send_once!(ec2.create_route_table().vpc_id(&inputs.vpc_id).tag_specifications(tag_specification(
+                ResourceType::RouteTable,
+                ctx,
+                urn,
+                &inputs.tags
+            )))?;
         let id = r.route_table().and_then(|t| t.route_table_id()).unwrap_or_default();
         Ok(RouteTableOutputs { id: id.to_string() })
     }
@@ -279,15 +277,9 @@ impl TypedProvider for AssociationProvider {
             "AssociateRouteTable",
             Duration::from_millis(500),
             || async {
-                let r = ec2
-                    .associate_route_table()
-                    .route_table_id(&inputs.route_table_id)
-                    .subnet_id(&inputs.subnet_id)
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
+                let r = super::send_once!(
+                    ec2.associate_route_table().route_table_id(&inputs.route_table_id).subnet_id(&inputs.subnet_id)
+                )?;
                 Ok(AssociationOutputs { id: r.association_id().unwrap_or_default().to_string() })
             },
             || self.find(ctx, urn, inputs),

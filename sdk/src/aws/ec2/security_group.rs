@@ -126,17 +126,13 @@ impl TaggedResource for SecurityGroupProvider {
         urn: &Urn,
         inputs: &SecurityGroupInputs,
     ) -> Result<SecurityGroupOutputs, Failure> {
-        let r = ec2
-            .create_security_group()
-            .group_name(&inputs.group_name)
-            .description(&inputs.description)
-            .vpc_id(&inputs.vpc_id)
-            .tag_specifications(tag_specification(ResourceType::SecurityGroup, ctx, urn, &inputs.tags))
-            .customize()
-            .config_override(no_retry())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let r = super::send_once!(
+            ec2.create_security_group()
+                .group_name(&inputs.group_name)
+                .description(&inputs.description)
+                .vpc_id(&inputs.vpc_id)
+                .tag_specifications(tag_specification(ResourceType::SecurityGroup, ctx, urn, &inputs.tags))
+        )?;
         Ok(SecurityGroupOutputs { id: r.group_id().unwrap_or_default().to_string() })
     }
 

@@ -5,8 +5,7 @@ use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
 use super::{Tags, check_cidr, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
-use crate::aws::create::no_retry;
-use crate::aws::{Failure, call_failed, classify};
+use crate::aws::{Failure, call_failed};
 use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderResult};
 use crate::model::{Checker, Output, Stack, Urn};
@@ -192,17 +191,13 @@ impl TaggedResource for SubnetProvider {
         urn: &Urn,
         inputs: &SubnetInputs,
     ) -> Result<SubnetOutputs, Failure> {
-        let r = ec2
-            .create_subnet()
-            .vpc_id(&inputs.vpc_id)
-            .cidr_block(&inputs.cidr_block)
-            .availability_zone(&inputs.availability_zone)
-            .tag_specifications(tag_specification(ResourceType::Subnet, ctx, urn, &inputs.tags))
-            .customize()
-            .config_override(no_retry())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let r = super::send_once!(
+            ec2.create_subnet()
+                .vpc_id(&inputs.vpc_id)
+                .cidr_block(&inputs.cidr_block)
+                .availability_zone(&inputs.availability_zone)
+                .tag_specifications(tag_specification(ResourceType::Subnet, ctx, urn, &inputs.tags))
+        )?;
         Ok(r.subnet().map(outputs).unwrap_or(SubnetOutputs { id: String::new(), arn: String::new() }))
     }
 

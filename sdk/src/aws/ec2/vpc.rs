@@ -5,8 +5,7 @@ use super::delete_idempotent;
 use super::tagged::TaggedResource;
 use super::{Tags, check_cidr, check_tags, tag_specification, user_tags, with_name};
 use crate::aws::AwsCtx;
-use crate::aws::create::no_retry;
-use crate::aws::{Failure, call_failed, classify, error_code};
+use crate::aws::{Failure, call_failed, error_code};
 use crate::engine::provider::Import;
 use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult};
 use crate::model::{Checker, Stack, Urn};
@@ -186,15 +185,13 @@ impl TaggedResource for VpcProvider {
     const ID_FILTER: Option<&'static str> = Some("vpc-id");
 
     async fn create_once(&self, ec2: &Client, ctx: &Ctx, urn: &Urn, inputs: &VpcInputs) -> Result<VpcOutputs, Failure> {
-        let r = ec2
-            .create_vpc()
-            .cidr_block(&inputs.cidr_block)
-            .tag_specifications(tag_specification(ResourceType::Vpc, ctx, urn, &inputs.tags))
-            .customize()
-            .config_override(no_retry())
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let r =
+            super::send_once!(ec2.create_vpc().cidr_block(&inputs.cidr_block).tag_specifications(tag_specification(
+                ResourceType::Vpc,
+                ctx,
+                urn,
+                &inputs.tags
+            )))?;
         let vpc = r.vpc().cloned().unwrap_or_else(|| aws_sdk_ec2::types::Vpc::builder().build());
         Ok(outputs(&vpc))
     }
