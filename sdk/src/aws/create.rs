@@ -15,7 +15,8 @@ use std::time::Duration;
 /// Attempts at a create before giving up (throttling included: it never creates anything).
 pub const CREATE_ATTEMPTS: u32 = 10;
 
-/// SDK config that turns retries off for one call (`.customize().config_override(no_retry())`).
+/// SDK config that turns retries off for one call (`.customize().config_override(no_retry())`;
+/// an EC2 call: `aws::ec2::send_once!`).
 #[cfg(feature = "ec2")]
 pub fn no_retry() -> aws_sdk_ec2::config::Builder {
     aws_sdk_ec2::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())

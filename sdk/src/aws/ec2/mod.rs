@@ -192,15 +192,14 @@ pub(crate) use describe_all;
 /// Sends one EC2 request without the SDK's own retries and classifies its failure
 /// ([`crate::aws::classify`]): `send_once!(ec2.create_vpc().cidr_block(cidr))?`. A create whose
 /// answer is lost must be looked for before it is sent again ([`crate::aws::create::create_or_find`]),
-/// never retried blindly.
+/// never retried blindly. `send_once!(unclassified request)` answers the SDK's own error, for a
+/// caller that reads its code first.
 macro_rules! send_once {
+    (unclassified $request:expr) => {
+        $request.customize().config_override($crate::aws::create::no_retry()).send().await
+    };
     ($request:expr) => {
-        $request
-            .customize()
-            .config_override($crate::aws::create::no_retry())
-            .send()
-            .await
-            .map_err(|e| $crate::aws::classify(&e))
+        $crate::aws::ec2::send_once!(unclassified $request).map_err(|e| $crate::aws::classify(&e))
     };
 }
 pub(crate) use send_once;

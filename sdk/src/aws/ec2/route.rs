@@ -7,7 +7,7 @@ use super::peering::VpcPeeringRef;
 use super::route_table::{RouteTableRef, describe_route_tables};
 use super::{check_cidr, filter, is_not_found};
 use crate::aws::AwsCtx;
-use crate::aws::create::{create_or_find, no_retry};
+use crate::aws::create::create_or_find;
 use crate::aws::found;
 use crate::aws::{call_failed, classify, error_code};
 use crate::engine::provider::Import;
@@ -146,18 +146,16 @@ impl TypedProvider for RouteProvider {
             "CreateRoute",
             Duration::from_millis(500),
             || async {
-                match ec2
-                    .create_route()
-                    .route_table_id(&inputs.route_table_id)
-                    .destination_cidr_block(&inputs.destination_cidr_block)
-                    .set_gateway_id(inputs.gateway_id.clone())
-                    .set_nat_gateway_id(inputs.nat_gateway_id.clone())
-                    .set_vpc_peering_connection_id(inputs.vpc_peering_connection_id.clone())
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await
-                {
+                let sent = super::send_once!(
+                    unclassified ec2
+                        .create_route()
+                        .route_table_id(&inputs.route_table_id)
+                        .destination_cidr_block(&inputs.destination_cidr_block)
+                        .set_gateway_id(inputs.gateway_id.clone())
+                        .set_nat_gateway_id(inputs.nat_gateway_id.clone())
+                        .set_vpc_peering_connection_id(inputs.vpc_peering_connection_id.clone())
+                );
+                match sent {
                     Ok(_) => Ok(outputs(inputs)),
                     Err(e) if error_code(&e) == Some("RouteAlreadyExists") => match self.find(ctx, urn, inputs).await {
                         Ok(Some(found)) => Ok(found),

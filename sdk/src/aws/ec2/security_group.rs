@@ -8,7 +8,7 @@ use super::tagged::TaggedResource;
 use super::vpc::VpcRef;
 use super::{Tags, check_cidr, check_tags, filter, is_not_found, tag_specification, tag_value, user_tags, with_name};
 use crate::aws::AwsCtx;
-use crate::aws::create::{create_or_find, no_retry};
+use crate::aws::create::create_or_find;
 use crate::aws::found;
 use crate::aws::{Failure, TAG_URN, call_failed, classify, error_code};
 use crate::engine::provider::Import;
@@ -407,15 +407,13 @@ impl TypedProvider for IngressRuleProvider {
             "AuthorizeSecurityGroupIngress",
             Duration::from_millis(500),
             || async {
-                let r = ec2
-                    .authorize_security_group_ingress()
-                    .group_id(&inputs.security_group_id)
-                    .ip_permissions(permission(inputs))
-                    .tag_specifications(tag_specification(ResourceType::SecurityGroupRule, ctx, urn, &Tags::new()))
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await;
+                let r = super::send_once!(
+                    unclassified ec2
+                        .authorize_security_group_ingress()
+                        .group_id(&inputs.security_group_id)
+                        .ip_permissions(permission(inputs))
+                        .tag_specifications(tag_specification(ResourceType::SecurityGroupRule, ctx, urn, &Tags::new()))
+                );
                 match r {
                     Ok(out) => {
                         let id = out
