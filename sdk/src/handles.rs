@@ -22,7 +22,7 @@ macro_rules! outputs {
             &self.$urn
         }
         $(
-            #[doc = concat!("The `", stringify!($name), "` output, known after apply.")]
+            #[doc = concat!("The `", stringify!($name), "` output.")]
             $(#[$doc])*
             pub fn $name(&self) -> crate::model::Output<$ty> {
                 crate::model::Output::reference(self.$urn.clone(), outputs!(@key $name $($key)?))
@@ -44,7 +44,7 @@ macro_rules! outputs {
 ///
 /// ```text
 /// impl TypedProvider for KeyProvider {
-///     resource_type!(KEY: KeyInputs => KeyOutputs, replace_on &["alias"], import Import::Never("not implemented yet"));
+///     resource_type!(KEY, KeyInputs => KeyOutputs, replace_on &["alias"], import Import::Never("not implemented yet"));
 ///     // … create, update, delete, read_many, find
 /// }
 /// ```
