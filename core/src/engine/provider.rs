@@ -415,6 +415,35 @@ pub type Reads<P> = ProviderResult<Vec<Option<(<P as TypedProvider>::Inputs, <P 
 /// One resource as [`TypedProvider::read_one`] and [`TypedProvider::import`] read it.
 pub type Read<P> = ProviderResult<Option<(<P as TypedProvider>::Inputs, <P as TypedProvider>::Outputs)>>;
 
+/// The body of a [`TypedProvider::read_many`] whose service reads one resource at a time: `read`
+/// is called for each item, in order, and answers `Ok(None)` for one that is gone. The first error
+/// ends the read.
+///
+/// ```
+/// # use fabric_core::engine::provider::{read_each, ProviderResult};
+/// # use fabric_core::model::Urn;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let items = [(Urn::new("dev", "aws:s3:Bucket", "logs"), 1), (Urn::new("dev", "aws:s3:Bucket", "gone"), 2)];
+/// let read = read_each(&items, |urn, o| async move {
+///     Ok((urn.name() != "gone").then(|| (format!("inputs of {}", urn.name()), *o)))
+/// })
+/// .await?;
+/// assert_eq!(read, [Some(("inputs of logs".to_string(), 1)), None]);
+/// # ProviderResult::Ok(())
+/// # }).unwrap();
+/// ```
+pub async fn read_each<'a, I, O, F, Fut>(items: &'a [(Urn, O)], read: F) -> ProviderResult<Vec<Option<(I, O)>>>
+where
+    F: Fn(&'a Urn, &'a O) -> Fut,
+    Fut: std::future::Future<Output = ProviderResult<Option<(I, O)>>>,
+{
+    let mut out = Vec::with_capacity(items.len());
+    for (urn, outputs) in items {
+        out.push(read(urn, outputs).await?);
+    }
+    Ok(out)
+}
+
 /// An in-place change handed to [`TypedProvider::update`]: the inputs recorded at the last apply,
 /// the outputs recorded then, and the inputs wanted now.
 pub struct Update<'a, P: TypedProvider + ?Sized> {

@@ -17,7 +17,7 @@ use crate::aws::AwsCtx;
 use crate::aws::found;
 use crate::engine::provider::Import;
 use crate::engine::provider::{
-    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, read_each, typed,
 };
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -295,12 +295,8 @@ impl TypedProvider for CertificateProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, CertificateOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            let Some(d) = self.describe(ctx, &o.arn).await? else {
-                out.push(None);
-                continue;
-            };
+        read_each(items, |_, o| async move {
+            let Some(d) = self.describe(ctx, &o.arn).await? else { return Ok(None) };
             let tags = ctx
                 .aws()?
                 .acm
@@ -313,7 +309,7 @@ impl TypedProvider for CertificateProvider {
             let mut alt_names: Vec<String> =
                 d.subject_alternative_names().iter().filter(|n| **n != domain).cloned().collect();
             alt_names.sort();
-            out.push(Some((
+            Ok(Some((
                 CertificateInputs {
                     domain,
                     alt_names,
@@ -322,9 +318,9 @@ impl TypedProvider for CertificateProvider {
                     ),
                 },
                 o.clone(),
-            )));
-        }
-        Ok(out)
+            )))
+        })
+        .await
     }
 
     /// By certificate ARN.
@@ -469,10 +465,9 @@ impl TypedProvider for ValidationProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ValidationOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
+        read_each(items, |_, o| async move {
             let present = CertificateProvider.describe(ctx, &o.certificate_arn).await?.is_some();
-            out.push(present.then(|| {
+            Ok(present.then(|| {
                 (
                     ValidationInputs {
                         certificate_arn: o.certificate_arn.clone(),
@@ -482,9 +477,9 @@ impl TypedProvider for ValidationProvider {
                     },
                     o.clone(),
                 )
-            }));
-        }
-        Ok(out)
+            }))
+        })
+        .await
     }
 
     async fn find(&self, _: &Ctx, _: &Urn, _: &ValidationInputs) -> ProviderResult<Option<ValidationOutputs>> {

@@ -8,7 +8,9 @@ pub mod prelude {}
 use super::{call_failed, error_code};
 use crate::aws::AwsCtx;
 use crate::engine::provider::Import;
-use crate::engine::provider::{Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed};
+use crate::engine::provider::{
+    Ctx, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, read_each, typed,
+};
 use crate::model::{Output, Stack, Urn};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -130,20 +132,18 @@ impl TypedProvider for AttachmentProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, AttachmentOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
+        read_each(items, |_, o| async move {
             let inputs = AttachmentInputs {
                 autoscaling_group: o.autoscaling_group.clone(),
                 target_group_arn: o.target_group_arn.clone(),
             };
             if o.emulator_gap.is_some() {
-                out.push(Some((inputs, o.clone())));
-                continue;
+                return Ok(Some((inputs, o.clone())));
             }
             let attached = self.attached(ctx, &o.autoscaling_group).await?.unwrap_or_default();
-            out.push(attached.contains(&o.target_group_arn).then(|| (inputs, o.clone())));
-        }
-        Ok(out)
+            Ok(attached.contains(&o.target_group_arn).then(|| (inputs, o.clone())))
+        })
+        .await
     }
 
     async fn find(&self, ctx: &Ctx, _: &Urn, i: &AttachmentInputs) -> ProviderResult<Option<AttachmentOutputs>> {

@@ -6,7 +6,7 @@
 //! an in-place change as the new request, and is deleted without a call. Everything that was made
 //! goes to the provider, as does every call on a real account.
 
-use crate::engine::provider::{Ctx, ProviderResult, Reads, TypedProvider, Update};
+use crate::engine::provider::{Ctx, ProviderResult, Reads, TypedProvider, Update, read_each};
 use crate::model::Urn;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -106,16 +106,15 @@ impl<P: MaybeLacking> TypedProvider for Lacking<P> {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, Self::Outputs)]) -> Reads<Self> {
-        let mut read = Vec::with_capacity(items.len());
-        for (_, o) in items {
+        read_each(items, |_, o| async move {
             // What the emulator could not create cannot be read back: its record stands.
             let inputs = match &o.requested {
                 Some(requested) => Some(requested.clone()),
                 None => self.0.read(ctx, &o.made).await?,
             };
-            read.push(inputs.map(|i| (i, o.clone())));
-        }
-        Ok(read)
+            Ok(inputs.map(|i| (i, o.clone())))
+        })
+        .await
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &P::Inputs) -> ProviderResult<Option<Self::Outputs>> {

@@ -13,7 +13,9 @@ use super::{Tags, call_failed, error_code, not_ours, tagged_for, user_tags_of};
 use crate::aws::AwsCtx;
 use crate::aws::found;
 use crate::engine::provider::Import;
-use crate::engine::provider::{Ctx, NamesTaken, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
+use crate::engine::provider::{
+    Ctx, NamesTaken, Provider, ProviderResult, Reads, TypedProvider, Update, read_each, typed,
+};
 use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, Tag};
@@ -221,12 +223,8 @@ impl TypedProvider for KeyProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, KeyOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (urn, o) in items {
-            let Some(meta) = self.describe(ctx, &o.id).await? else {
-                out.push(None);
-                continue;
-            };
+        read_each(items, |urn, o| async move {
+            let Some(meta) = self.describe(ctx, &o.id).await? else { return Ok(None) };
             let tags = self.tags(ctx, &o.id).await?;
             let alias = format!("alias/fabric/{}/{}", urn.stack(), urn.name());
             let inputs = KeyInputs {
@@ -234,9 +232,9 @@ impl TypedProvider for KeyProvider {
                 description: meta.description().unwrap_or_default().to_string(),
                 tags: user_tags_of(tags),
             };
-            out.push(Some((inputs, Self::outputs(&meta))));
-        }
-        Ok(out)
+            Ok(Some((inputs, Self::outputs(&meta))))
+        })
+        .await
     }
 
     /// One `ListAliases` listing; the tags of the keys behind the aliases the program's names meet.

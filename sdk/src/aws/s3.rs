@@ -9,7 +9,7 @@ use super::{TAG_URN, Tags, call_failed, error_code, found};
 use crate::aws::AwsCtx;
 use crate::engine::provider::Import;
 use crate::engine::provider::{
-    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, Taken, TypedProvider, Update, typed,
+    Ctx, Provider, ProviderError, ProviderResult, Read, Reads, Taken, TypedProvider, Update, read_each, typed,
 };
 use crate::model::{Checker, Output, Stack, Urn};
 use async_trait::async_trait;
@@ -850,12 +850,8 @@ impl TypedProvider for BucketProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, BucketOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            let Some(tags) = self.tags(ctx, &o.bucket).await? else {
-                out.push(None);
-                continue;
-            };
+        read_each(items, |_, o| async move {
+            let Some(tags) = self.tags(ctx, &o.bucket).await? else { return Ok(None) };
             let versioning = versioning_enabled(ctx.aws()?.s3.get_bucket_versioning().bucket(&o.bucket).send().await)?;
             let Settings { kms_key_id, hardened, log_delivery, lifecycle } = self.settings(ctx, &o.bucket).await?;
             let inputs = BucketInputs {
@@ -868,9 +864,9 @@ impl TypedProvider for BucketProvider {
                 log_delivery,
                 tags: super::user_tags_of(tags),
             };
-            out.push(Some((inputs, o.clone())));
-        }
-        Ok(out)
+            Ok(Some((inputs, o.clone())))
+        })
+        .await
     }
 
     /// By bucket name.

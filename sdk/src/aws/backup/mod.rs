@@ -7,7 +7,7 @@ use crate::aws::found;
 use crate::aws::gap::{Lacking, MaybeLacking, OrGap};
 use crate::engine::provider::Import;
 use crate::engine::provider::{
-    Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, typed,
+    Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Reads, TypedProvider, Update, read_each, typed,
 };
 use crate::model::Urn;
 use async_trait::async_trait;
@@ -161,12 +161,11 @@ impl TypedProvider for VaultProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, VaultOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
+        read_each(items, |_, o| async move {
             let found = self.get(ctx, &o.name).await?;
-            out.push(found.map(|v| (VaultInputs { name: v.name.clone(), kms_key_arn: None, tags: Tags::new() }, v)));
-        }
-        Ok(out)
+            Ok(found.map(|v| (VaultInputs { name: v.name.clone(), kms_key_arn: None, tags: Tags::new() }, v)))
+        })
+        .await
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, i: &VaultInputs) -> ProviderResult<Option<VaultOutputs>> {
@@ -341,14 +340,10 @@ impl TypedProvider for PlanProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, PlanOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
+        read_each(items, |_, o| async move {
             match ctx.aws()?.backup.get_backup_plan().backup_plan_id(&o.id).send().await {
                 Ok(p) => {
-                    let Some(plan) = p.backup_plan() else {
-                        out.push(None);
-                        continue;
-                    };
+                    let Some(plan) = p.backup_plan() else { return Ok(None) };
                     let rules: Vec<RuleSpec> = plan
                         .rules()
                         .iter()
@@ -368,7 +363,7 @@ impl TypedProvider for PlanProvider {
                         .collect();
                     let vault =
                         plan.rules().first().map(|r| r.target_backup_vault_name().to_string()).unwrap_or_default();
-                    out.push(Some((
+                    Ok(Some((
                         PlanInputs {
                             name: plan.backup_plan_name().to_string(),
                             vault_name: vault,
@@ -376,13 +371,13 @@ impl TypedProvider for PlanProvider {
                             tags: Tags::new(),
                         },
                         o.clone(),
-                    )));
+                    )))
                 }
-                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => out.push(None),
-                Err(e) => return Err(call_failed("GetBackupPlan", e)),
+                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
+                Err(e) => Err(call_failed("GetBackupPlan", e)),
             }
-        }
-        Ok(out)
+        })
+        .await
     }
 
     /// A plan of that name that is tagged for `urn` (a plan of that name that is not ours is left

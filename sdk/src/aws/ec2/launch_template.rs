@@ -11,7 +11,7 @@ use crate::aws::AwsCtx;
 use crate::aws::found;
 use crate::aws::{call_failed, error_code, not_ours, tagged_for};
 use crate::engine::provider::Import;
-use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Reads, TypedProvider, Update, read_each, typed};
 use crate::model::{Checker, Stack, Urn};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -227,12 +227,8 @@ impl TypedProvider for LaunchTemplateProvider {
     /// The template and what its default version holds (metadata options, root volume).
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, LaunchTemplateOutputs)]) -> Reads<Self> {
         let ec2 = &ctx.aws()?.ec2;
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            let Some(t) = self.by_id(ctx, &o.id).await? else {
-                out.push(None);
-                continue;
-            };
+        read_each(items, |_, o| async move {
+            let Some(t) = self.by_id(ctx, &o.id).await? else { return Ok(None) };
             let versions = ec2
                 .describe_launch_template_versions()
                 .launch_template_id(&o.id)
@@ -257,9 +253,9 @@ impl TypedProvider for LaunchTemplateProvider {
                 hop_limit: metadata.and_then(|m| m.http_put_response_hop_limit()).unwrap_or_default(),
                 tags: user_tags(t.tags()),
             };
-            out.push(Some((inputs, Self::outputs(&t))));
-        }
-        Ok(out)
+            Ok(Some((inputs, Self::outputs(&t))))
+        })
+        .await
     }
 
     async fn find(

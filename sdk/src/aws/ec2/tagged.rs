@@ -8,7 +8,7 @@
 use super::{Tags, stack_filter, sync_tags, urn_filters};
 use crate::aws::create::create_or_find;
 use crate::aws::{AwsCtx, Failure};
-use crate::engine::provider::{Ctx, Provider, ProviderResult, Read, Reads, TypedProvider, Update, typed};
+use crate::engine::provider::{Ctx, Provider, ProviderResult, Read, Reads, TypedProvider, Update, read_each, typed};
 use crate::model::Urn;
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
@@ -122,15 +122,12 @@ impl<T: TaggedResource> TypedProvider for Tagged<T> {
             Some(by_id) => super::filter(by_id, items.iter().map(|(_, o)| T::id(o))),
             None => stack_filter(ctx),
         };
-        let found = self.0.describe(ctx, vec![filter]).await?;
-        let mut read = Vec::with_capacity(items.len());
-        for (_, out) in items {
-            read.push(match found.iter().find(|item| T::item_id(item) == Some(T::id(out))) {
-                Some(item) => Some(self.0.observe(ctx, item).await?),
-                None => None,
-            });
-        }
-        Ok(read)
+        let found = &self.0.describe(ctx, vec![filter]).await?;
+        read_each(items, |_, out| async move {
+            let Some(item) = found.iter().find(|item| T::item_id(item) == Some(T::id(out))) else { return Ok(None) };
+            Ok(Some(self.0.observe(ctx, item).await?))
+        })
+        .await
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, _: &T::Inputs) -> ProviderResult<Option<T::Outputs>> {

@@ -1,7 +1,7 @@
 //! The EKS cluster: its control plane, endpoint access, logging and secrets encryption.
 
 use super::*;
-use crate::engine::provider::Import;
+use crate::engine::provider::{Import, read_each};
 use aws_sdk_eks::types::{
     AuthenticationMode, CreateAccessConfigRequest, KubernetesNetworkConfigRequest, LogSetup, LogType, Logging,
     VpcConfigRequest,
@@ -254,12 +254,8 @@ impl TypedProvider for ClusterProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ClusterOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            let Some(c) = self.describe(ctx, &o.name).await? else {
-                out.push(None);
-                continue;
-            };
+        read_each(items, |_, o| async move {
+            let Some(c) = self.describe(ctx, &o.name).await? else { return Ok(None) };
             let vpc = c.resources_vpc_config();
             let mut logging: Vec<String> = c
                 .logging()
@@ -296,9 +292,9 @@ impl TypedProvider for ClusterProvider {
             };
             let outputs =
                 ClusterOutputs { service_cidr: inputs.service_cidr.clone(), ..self.outputs(ctx, &c, &sgs, false) };
-            out.push(Some((inputs, outputs)));
-        }
-        Ok(out)
+            Ok(Some((inputs, outputs)))
+        })
+        .await
     }
 
     /// By cluster name.

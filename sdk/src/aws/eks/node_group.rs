@@ -1,7 +1,7 @@
 //! Managed node groups: the cluster's workers, rolled one batch at a time.
 
 use super::*;
-use crate::engine::provider::Import;
+use crate::engine::provider::{Import, read_each};
 use aws_sdk_eks::types::{
     NodegroupScalingConfig, NodegroupUpdateConfig, Taint, TaintEffect, UpdateLabelsPayload, UpdateTaintsPayload,
 };
@@ -250,12 +250,8 @@ impl TypedProvider for NodeGroupProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, NodeGroupOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            let Some(g) = self.describe(ctx, &o.cluster_name, &o.name).await? else {
-                out.push(None);
-                continue;
-            };
+        read_each(items, |_, o| async move {
+            let Some(g) = self.describe(ctx, &o.cluster_name, &o.name).await? else { return Ok(None) };
             let scaling = g.scaling_config();
             let mut subnets = g.subnets().to_vec();
             subnets.sort();
@@ -293,9 +289,9 @@ impl TypedProvider for NodeGroupProvider {
             let forcing = node_group_forcing(&inputs);
             inputs.name =
                 crate::aws::base_name(&o.name, &forcing.iter().map(String::as_str).collect::<Vec<_>>()).to_string();
-            out.push(Some((inputs, Self::outputs(&g))));
-        }
-        Ok(out)
+            Ok(Some((inputs, Self::outputs(&g))))
+        })
+        .await
     }
 
     /// By `<cluster>/<node group>`.

@@ -8,7 +8,7 @@ use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Tags, call_failed, classify, found};
 use crate::engine::provider::Import;
 use crate::engine::provider::{
-    Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+    Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, read_each, typed,
 };
 use crate::model::{Secret, Urn};
 use async_trait::async_trait;
@@ -420,14 +420,13 @@ impl TypedProvider for ReplicationGroupProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ReplicationGroupOutputs)]) -> Reads<Self> {
-        let mut read = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            read.push(match get(ctx, &o.id).await? {
+        read_each(items, |_, o| async move {
+            Ok(match get(ctx, &o.id).await? {
                 Some(g) => Some(self.observe(ctx, &g).await?),
                 None => None,
-            });
-        }
-        Ok(read)
+            })
+        })
+        .await
     }
 
     /// The group of the program's id, if it is tagged for `urn`.

@@ -4,7 +4,9 @@ use super::{SUBNET_GROUP, all_tags, cache_tags, sync_tags};
 use crate::aws::create::create_or_find;
 use crate::aws::{AwsCtx, Tags, call_failed, classify, error_code, found};
 use crate::engine::provider::Import;
-use crate::engine::provider::{Ctx, NamesTaken, Provider, ProviderResult, Read, Reads, TypedProvider, Update, typed};
+use crate::engine::provider::{
+    Ctx, NamesTaken, Provider, ProviderResult, Read, Reads, TypedProvider, Update, read_each, typed,
+};
 use crate::model::Urn;
 use async_trait::async_trait;
 use aws_sdk_elasticache::types::CacheSubnetGroup;
@@ -151,16 +153,12 @@ impl TypedProvider for SubnetGroupProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, SubnetGroupOutputs)]) -> Reads<Self> {
-        let mut read = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            let Some(g) = get(ctx, &o.name).await? else {
-                read.push(None);
-                continue;
-            };
+        read_each(items, |_, o| async move {
+            let Some(g) = get(ctx, &o.name).await? else { return Ok(None) };
             let tags = all_tags(ctx, g.arn().unwrap_or_default()).await?;
-            read.push(Some(observed(&g, crate::aws::user_tags_of(tags))));
-        }
-        Ok(read)
+            Ok(Some(observed(&g, crate::aws::user_tags_of(tags))))
+        })
+        .await
     }
 
     /// The group of that name, if it is tagged for `urn`.

@@ -1,7 +1,7 @@
 //! Listeners (found by load balancer and port) and host-based listener rules (by listener and priority).
 
 use super::*;
-use crate::engine::provider::Import;
+use crate::engine::provider::{Import, read_each};
 
 /// What a listener does with requests no rule matches.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,14 +126,13 @@ impl TypedProvider for ListenerProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ListenerOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
+        read_each(items, |_, o| async move {
             let found = match ctx.aws()?.elbv2.describe_listeners().listener_arns(&o.arn).send().await {
                 Ok(r) => r.listeners().first().cloned(),
                 Err(e) if not_found(error_code(&e)) => None,
                 Err(e) => return Err(call_failed("DescribeListeners", e)),
             };
-            out.push(found.map(|l| {
+            Ok(found.map(|l| {
                 let https = l.protocol() == Some(&ProtocolEnum::Https);
                 let redirect =
                     l.default_actions().first().is_some_and(|a| a.r#type() == Some(&ActionTypeEnum::Redirect));
@@ -149,9 +148,9 @@ impl TypedProvider for ListenerProvider {
                     },
                     o.clone(),
                 )
-            }));
-        }
-        Ok(out)
+            }))
+        })
+        .await
     }
 
     /// The listener on that port, if it is tagged for `urn`; one that is not is someone else's,
@@ -272,8 +271,7 @@ impl TypedProvider for RuleProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, RuleOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
+        read_each(items, |_, o| async move {
             let found = match ctx.aws()?.elbv2.describe_rules().rule_arns(&o.arn).send().await {
                 Ok(r) => r.rules().first().cloned(),
                 Err(e) if not_found(error_code(&e)) => None,
@@ -286,9 +284,9 @@ impl TypedProvider for RuleProvider {
                 .rsplit_once('/')
                 .map(|(l, _)| l.to_string())
                 .unwrap_or_default();
-            out.push(found.map(|r| (observed_rule(&listener, &r), o.clone())));
-        }
-        Ok(out)
+            Ok(found.map(|r| (observed_rule(&listener, &r), o.clone())))
+        })
+        .await
     }
 
     /// The rule at that priority, if it is tagged for `urn`; one that is not is someone else's,

@@ -3,7 +3,7 @@
 //! and read back with each read.
 
 use super::*;
-use crate::engine::provider::Import;
+use crate::engine::provider::{Import, read_each};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadBalancerInputs<L = Vec<String>, R = String> {
@@ -220,12 +220,9 @@ impl TypedProvider for LoadBalancerProvider {
         while let Some(page) = pages.next().await {
             all.extend(page.map_err(|e| call_failed("DescribeLoadBalancers", e))?.load_balancers().iter().cloned());
         }
-        let mut reads = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            let Some(lb) = all.iter().find(|l| l.load_balancer_arn() == Some(o.arn.as_str())) else {
-                reads.push(None);
-                continue;
-            };
+        let all = &all;
+        read_each(items, |_, o| async move {
+            let Some(lb) = all.iter().find(|l| l.load_balancer_arn() == Some(o.arn.as_str())) else { return Ok(None) };
             let mut subnets: Vec<String> =
                 lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_string)).collect();
             subnets.sort();
@@ -233,7 +230,7 @@ impl TypedProvider for LoadBalancerProvider {
             sgs.sort();
             let (drop_invalid_header_fields, deletion_protection, access_logs) =
                 observed(&attributes_of(ctx, &o.arn).await?);
-            reads.push(Some((
+            Ok(Some((
                 LoadBalancerInputs {
                     name: lb.load_balancer_name().unwrap_or_default().to_string(),
                     subnet_ids: subnets,
@@ -245,9 +242,9 @@ impl TypedProvider for LoadBalancerProvider {
                     tags: Tags::new(),
                 },
                 lb_outputs(lb),
-            )));
-        }
-        Ok(reads)
+            )))
+        })
+        .await
     }
 
     /// One `DescribeLoadBalancers` listing; the tags of the load balancers the program's names meet.

@@ -1,7 +1,7 @@
 //! What a role may do: managed policies attached, and policies embedded in it.
 
 use super::*;
-use crate::engine::provider::Import;
+use crate::engine::provider::{Import, read_each};
 
 /// Attaches a managed policy to a role.
 #[derive(TypedBuilder, Clone, Debug)]
@@ -223,10 +223,9 @@ impl TypedProvider for InlineProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, InlineOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
+        read_each(items, |_, o| async move {
             match ctx.aws()?.iam.get_role_policy().role_name(&o.role_name).policy_name(&o.policy_name).send().await {
-                Ok(p) => out.push(Some((
+                Ok(p) => Ok(Some((
                     InlineInputs {
                         role_name: o.role_name.clone(),
                         policy_name: o.policy_name.clone(),
@@ -234,11 +233,11 @@ impl TypedProvider for InlineProvider {
                     },
                     o.clone(),
                 ))),
-                Err(e) if is_no_such_entity(&e) => out.push(None),
-                Err(e) => return Err(call_failed("GetRolePolicy", e)),
+                Err(e) if is_no_such_entity(&e) => Ok(None),
+                Err(e) => Err(call_failed("GetRolePolicy", e)),
             }
-        }
-        Ok(out)
+        })
+        .await
     }
 
     async fn find(&self, ctx: &Ctx, urn: &Urn, inputs: &InlineInputs) -> ProviderResult<Option<InlineOutputs>> {

@@ -1,7 +1,7 @@
 //! Roles: named `<stack>-<name>`, tagged, with their trust policy.
 
 use super::*;
-use crate::engine::provider::Import;
+use crate::engine::provider::{Import, read_each};
 
 /// An IAM role.
 ///
@@ -238,14 +238,12 @@ impl TypedProvider for RoleProvider {
         while let Some(page) = pages.next().await {
             roles.extend(page.map_err(|e| call_failed("ListRoles", e))?.roles().iter().cloned());
         }
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            match roles.iter().find(|r| r.role_name() == o.name) {
-                Some(r) => out.push(Some((self.observe(ctx, r).await?, role_outputs(r)))),
-                None => out.push(None),
-            }
-        }
-        Ok(out)
+        let roles = &roles;
+        read_each(items, |_, o| async move {
+            let Some(r) = roles.iter().find(|r| r.role_name() == o.name) else { return Ok(None) };
+            Ok(Some((self.observe(ctx, r).await?, role_outputs(r))))
+        })
+        .await
     }
 
     /// By role name.

@@ -7,7 +7,8 @@ use crate::aws::create::create_or_find;
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Tags, call_failed, classify, found};
 use crate::engine::provider::{
-    Ctx, Import, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+    Ctx, Import, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, read_each,
+    typed,
 };
 use crate::model::{Secret, Urn};
 use async_trait::async_trait;
@@ -470,14 +471,13 @@ impl TypedProvider for DomainProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, DomainOutputs)]) -> Reads<Self> {
-        let mut read = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            read.push(match get(ctx, &o.name).await? {
+        read_each(items, |_, o| async move {
+            Ok(match get(ctx, &o.name).await? {
                 Some(d) => Some(self.observe(ctx, &d).await?),
                 None => None,
-            });
-        }
-        Ok(read)
+            })
+        })
+        .await
     }
 
     /// The domain of the program's name, if it is tagged for `urn`.

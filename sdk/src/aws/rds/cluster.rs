@@ -11,7 +11,8 @@ use crate::aws::delete_unless_protected;
 use crate::aws::wait::{Poll, poll_until};
 use crate::aws::{AwsCtx, Tags, call_failed, classify, error_code, found};
 use crate::engine::provider::{
-    Ctx, Import, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+    Ctx, Import, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, read_each,
+    typed,
 };
 use crate::model::{Secret, Urn};
 use async_trait::async_trait;
@@ -233,14 +234,10 @@ impl TypedProvider for ClusterParameterGroupProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ClusterParameterGroupOutputs)]) -> Reads<Self> {
-        let mut read = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            let Some(g) = self.get(ctx, &o.name).await? else {
-                read.push(None);
-                continue;
-            };
+        read_each(items, |_, o| async move {
+            let Some(g) = self.get(ctx, &o.name).await? else { return Ok(None) };
             let out = parameter_group_outputs(&g);
-            read.push(Some((
+            Ok(Some((
                 ClusterParameterGroupInputs {
                     name: out.name.clone(),
                     family: g.db_parameter_group_family().unwrap_or_default().to_string(),
@@ -249,9 +246,9 @@ impl TypedProvider for ClusterParameterGroupProvider {
                     tags: crate::aws::user_tags_of(all_tags(ctx, &out.arn).await?),
                 },
                 out,
-            )));
-        }
-        Ok(read)
+            )))
+        })
+        .await
     }
 
     async fn find(
@@ -723,11 +720,8 @@ impl TypedProvider for ClusterProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ClusterOutputs)]) -> Reads<Self> {
-        let mut read = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            read.push(get_cluster(ctx, &o.identifier).await?.map(|c| self.observe(&c, o)));
-        }
-        Ok(read)
+        read_each(items, |_, o| async move { Ok(get_cluster(ctx, &o.identifier).await?.map(|c| self.observe(&c, o))) })
+            .await
     }
 
     /// The cluster this resource created. A restored one counts only once its restore is
@@ -924,9 +918,8 @@ impl TypedProvider for ClusterInstanceProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, ClusterInstanceOutputs)]) -> Reads<Self> {
-        let mut read = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            read.push(get_instance(ctx, &o.identifier).await?.map(|d| {
+        read_each(items, |_, o| async move {
+            Ok(get_instance(ctx, &o.identifier).await?.map(|d| {
                 (
                     ClusterInstanceInputs {
                         identifier: o.identifier.clone(),
@@ -940,9 +933,9 @@ impl TypedProvider for ClusterInstanceProvider {
                     },
                     instance_outputs(&d),
                 )
-            }));
-        }
-        Ok(read)
+            }))
+        })
+        .await
     }
 
     async fn find(

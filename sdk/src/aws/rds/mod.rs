@@ -7,7 +7,7 @@ use crate::aws::create::create_or_find;
 use crate::aws::found;
 use crate::engine::provider::Import;
 use crate::engine::provider::{
-    Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, typed,
+    Ctx, NamesTaken, Provider, ProviderError, ProviderResult, Read, Reads, TypedProvider, Update, read_each, typed,
 };
 use crate::model::{Secret, Urn};
 use async_trait::async_trait;
@@ -192,17 +192,13 @@ impl TypedProvider for SubnetGroupProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, SubnetGroupOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            let Some(g) = self.get(ctx, &o.name).await? else {
-                out.push(None);
-                continue;
-            };
+        read_each(items, |_, o| async move {
+            let Some(g) = self.get(ctx, &o.name).await? else { return Ok(None) };
             let tags = self.all_tags(ctx, &o.arn).await?;
             let mut subnet_ids: Vec<String> =
                 g.subnets().iter().filter_map(|s| s.subnet_identifier().map(str::to_string)).collect();
             subnet_ids.sort();
-            out.push(Some((
+            Ok(Some((
                 SubnetGroupInputs {
                     name: o.name.clone(),
                     description: g.db_subnet_group_description().unwrap_or_default().to_string(),
@@ -210,9 +206,9 @@ impl TypedProvider for SubnetGroupProvider {
                     tags: super::user_tags_of(tags),
                 },
                 group_outputs(&g),
-            )));
-        }
-        Ok(out)
+            )))
+        })
+        .await
     }
 
     /// The group of that name, if it is tagged for `urn`.

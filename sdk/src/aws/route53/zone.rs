@@ -1,7 +1,7 @@
 //! Hosted zones: the zones fabric creates, and existing zones looked up by domain.
 
 use super::*;
-use crate::engine::provider::Import;
+use crate::engine::provider::{Import, read_each};
 
 /// A hosted zone fabric creates and owns: public, or private to a network with `.private(&net)`.
 ///
@@ -349,25 +349,21 @@ impl TypedProvider for ZoneProvider {
         while let Some(page) = pages.next().await {
             zones.extend(page.map_err(|e| call_failed("ListHostedZones", e))?.hosted_zones().iter().cloned());
         }
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
-            match zones.iter().find(|z| zone_id_plain(z.id()) == o.id) {
-                None => out.push(None),
-                Some(z) => out.push(Some((
-                    ZoneInputs {
-                        domain: fqdn(z.name()),
-                        comment: z.config().and_then(|c| c.comment()).unwrap_or_default().to_string(),
-                        tags: zone_tags(ctx, &o.id).await?,
-                        vpc_id: match z.config().is_some_and(|c| c.private_zone()) {
-                            true => zone_vpcs(ctx, &o.id).await?.into_iter().next(),
-                            false => None,
-                        },
-                    },
-                    o.clone(),
-                ))),
-            }
-        }
-        Ok(out)
+        let zones = &zones;
+        read_each(items, |_, o| async move {
+            let Some(z) = zones.iter().find(|z| zone_id_plain(z.id()) == o.id) else { return Ok(None) };
+            let inputs = ZoneInputs {
+                domain: fqdn(z.name()),
+                comment: z.config().and_then(|c| c.comment()).unwrap_or_default().to_string(),
+                tags: zone_tags(ctx, &o.id).await?,
+                vpc_id: match z.config().is_some_and(|c| c.private_zone()) {
+                    true => zone_vpcs(ctx, &o.id).await?.into_iter().next(),
+                    false => None,
+                },
+            };
+            Ok(Some((inputs, o.clone())))
+        })
+        .await
     }
 
     /// By zone id (`Z…`, or `/hostedzone/Z…`).
@@ -443,12 +439,11 @@ impl TypedProvider for LookupProvider {
     }
 
     async fn read_many(&self, ctx: &Ctx, items: &[(Urn, LookupOutputs)]) -> Reads<Self> {
-        let mut out = Vec::with_capacity(items.len());
-        for (_, o) in items {
+        read_each(items, |_, o| async move {
             let present = zone_outputs(ctx, &o.id).await?;
-            out.push(present.map(|z| (LookupInputs { domain: o.domain.clone() }, LookupOutputs::new(z, &o.domain))));
-        }
-        Ok(out)
+            Ok(present.map(|z| (LookupInputs { domain: o.domain.clone() }, LookupOutputs::new(z, &o.domain))))
+        })
+        .await
     }
 
     async fn find(&self, ctx: &Ctx, _: &Urn, inputs: &LookupInputs) -> ProviderResult<Option<LookupOutputs>> {
