@@ -146,7 +146,8 @@ fn difference(a: &[String], b: &[String]) -> Option<Vec<String>> {
 
 #[async_trait]
 impl TaggedResource for EndpointProvider {
-    resource_type!(TYPE, EndpointInputs => EndpointOutputs, item Item, create "CreateVpcEndpoint",
+    resource_type!(TYPE, EndpointInputs => EndpointOutputs,
+        item Item { id: vpc_endpoint_id }, create "CreateVpcEndpoint",
         replace_on &["vpc_id", "service"], import Import::Never("not implemented yet"));
 
     async fn create_once(
@@ -243,18 +244,6 @@ impl TaggedResource for EndpointProvider {
             tags: user_tags(e.tags()),
         };
         Ok((inputs, EndpointOutputs { id: e.vpc_endpoint_id().unwrap_or_default().to_string() }))
-    }
-
-    fn id(out: &EndpointOutputs) -> &str {
-        &out.id
-    }
-
-    fn item_id(e: &Item) -> Option<&str> {
-        e.vpc_endpoint_id()
-    }
-
-    fn tags(inputs: &EndpointInputs) -> &Tags {
-        &inputs.tags
     }
 }
 

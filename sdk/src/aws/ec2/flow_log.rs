@@ -140,7 +140,8 @@ pub struct FlowLogProvider;
 
 #[async_trait]
 impl TaggedResource for FlowLogProvider {
-    resource_type!(TYPE, FlowLogInputs => FlowLogOutputs, item aws_sdk_ec2::types::FlowLog, create "CreateFlowLogs",
+    resource_type!(TYPE, FlowLogInputs => FlowLogOutputs,
+        item aws_sdk_ec2::types::FlowLog { id: flow_log_id }, create "CreateFlowLogs",
         replace_on &["vpc_id", "destination", "traffic"], import Import::ById);
     const ID_FILTER: Option<&'static str> = Some("flow-log-id");
 
@@ -205,17 +206,5 @@ impl TaggedResource for FlowLogProvider {
             tags: user_tags(fl.tags()),
         };
         Ok((inputs, FlowLogOutputs { id: fl.flow_log_id().unwrap_or_default().to_string() }))
-    }
-
-    fn id(out: &FlowLogOutputs) -> &str {
-        &out.id
-    }
-
-    fn item_id(fl: &Self::Item) -> Option<&str> {
-        fl.flow_log_id()
-    }
-
-    fn tags(inputs: &FlowLogInputs) -> &Tags {
-        &inputs.tags
     }
 }

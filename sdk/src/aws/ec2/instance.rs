@@ -107,7 +107,7 @@ impl InstanceProvider {
 
 #[async_trait]
 impl TaggedResource for InstanceProvider {
-    resource_type!(TYPE, InstanceInputs => InstanceOutputs, item Item, create "RunInstances",
+    resource_type!(TYPE, InstanceInputs => InstanceOutputs, item Item { id: instance_id }, create "RunInstances",
         replace_on &["image_id", "instance_type", "subnet_id", "key_name"],
         import Import::Never("not implemented yet"));
 
@@ -210,18 +210,6 @@ impl TaggedResource for InstanceProvider {
             private_ip: i.private_ip_address().unwrap_or_default().to_string(),
         };
         Ok((inputs, outputs))
-    }
-
-    fn id(out: &InstanceOutputs) -> &str {
-        &out.id
-    }
-
-    fn item_id(i: &Item) -> Option<&str> {
-        i.instance_id()
-    }
-
-    fn tags(inputs: &InstanceInputs) -> &Tags {
-        &inputs.tags
     }
 }
 

@@ -105,7 +105,7 @@ fn attached_vpc(igw: &aws_sdk_ec2::types::InternetGateway) -> String {
 #[async_trait]
 impl TaggedResource for InternetGatewayProvider {
     resource_type!(TYPE, InternetGatewayInputs => InternetGatewayOutputs,
-        item aws_sdk_ec2::types::InternetGateway, create "CreateInternetGateway",
+        item aws_sdk_ec2::types::InternetGateway { id: internet_gateway_id }, create "CreateInternetGateway",
         replace_on &[], import Import::Never("not implemented yet"));
 
     async fn create_once(
@@ -182,17 +182,5 @@ impl TaggedResource for InternetGatewayProvider {
     ) -> ProviderResult<(InternetGatewayInputs, InternetGatewayOutputs)> {
         let inputs = InternetGatewayInputs { vpc_id: attached_vpc(g), tags: user_tags(g.tags()) };
         Ok((inputs, InternetGatewayOutputs { id: g.internet_gateway_id().unwrap_or_default().to_string() }))
-    }
-
-    fn id(out: &InternetGatewayOutputs) -> &str {
-        &out.id
-    }
-
-    fn item_id(g: &Self::Item) -> Option<&str> {
-        g.internet_gateway_id()
-    }
-
-    fn tags(inputs: &InternetGatewayInputs) -> &Tags {
-        &inputs.tags
     }
 }

@@ -88,7 +88,8 @@ fn eip_outputs(a: &aws_sdk_ec2::types::Address) -> ElasticIpOutputs {
 
 #[async_trait]
 impl TaggedResource for ElasticIpProvider {
-    resource_type!(EIP, ElasticIpInputs => ElasticIpOutputs, item aws_sdk_ec2::types::Address, create "AllocateAddress",
+    resource_type!(EIP, ElasticIpInputs => ElasticIpOutputs,
+        item aws_sdk_ec2::types::Address { allocation_id: allocation_id }, create "AllocateAddress",
         replace_on &[], import Import::Never("not implemented yet"));
 
     async fn create_once(
@@ -124,18 +125,6 @@ impl TaggedResource for ElasticIpProvider {
 
     async fn observe(&self, _: &Ctx, a: &Self::Item) -> ProviderResult<(ElasticIpInputs, ElasticIpOutputs)> {
         Ok((ElasticIpInputs { tags: user_tags(a.tags()) }, eip_outputs(a)))
-    }
-
-    fn id(out: &ElasticIpOutputs) -> &str {
-        &out.allocation_id
-    }
-
-    fn item_id(a: &Self::Item) -> Option<&str> {
-        a.allocation_id()
-    }
-
-    fn tags(inputs: &ElasticIpInputs) -> &Tags {
-        &inputs.tags
     }
 }
 
@@ -231,7 +220,7 @@ impl NatGatewayProvider {
 #[async_trait]
 impl TaggedResource for NatGatewayProvider {
     resource_type!(NAT, NatGatewayInputs => NatGatewayOutputs,
-        item aws_sdk_ec2::types::NatGateway, create "CreateNatGateway",
+        item aws_sdk_ec2::types::NatGateway { id: nat_gateway_id }, create "CreateNatGateway",
         replace_on &["subnet_id", "allocation_id"], import Import::Never("not implemented yet"));
 
     async fn create_once(
@@ -279,17 +268,5 @@ impl TaggedResource for NatGatewayProvider {
             tags: user_tags(n.tags()),
         };
         Ok((inputs, NatGatewayOutputs { id: n.nat_gateway_id().unwrap_or_default().to_string() }))
-    }
-
-    fn id(out: &NatGatewayOutputs) -> &str {
-        &out.id
-    }
-
-    fn item_id(n: &Self::Item) -> Option<&str> {
-        n.nat_gateway_id()
-    }
-
-    fn tags(inputs: &NatGatewayInputs) -> &Tags {
-        &inputs.tags
     }
 }

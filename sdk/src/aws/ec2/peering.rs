@@ -105,7 +105,8 @@ impl PeeringProvider {
 
 #[async_trait]
 impl TaggedResource for PeeringProvider {
-    resource_type!(TYPE, PeeringInputs => PeeringOutputs, item Item, create "CreateVpcPeeringConnection",
+    resource_type!(TYPE, PeeringInputs => PeeringOutputs,
+        item Item { id: vpc_peering_connection_id }, create "CreateVpcPeeringConnection",
         replace_on &["vpc_id", "peer_vpc_id"], import Import::Never("not implemented yet"));
 
     async fn create_once(
@@ -182,17 +183,5 @@ impl TaggedResource for PeeringProvider {
             tags: user_tags(p.tags()),
         };
         Ok((inputs, PeeringOutputs { id: p.vpc_peering_connection_id().unwrap_or_default().to_string() }))
-    }
-
-    fn id(out: &PeeringOutputs) -> &str {
-        &out.id
-    }
-
-    fn item_id(p: &Item) -> Option<&str> {
-        p.vpc_peering_connection_id()
-    }
-
-    fn tags(inputs: &PeeringInputs) -> &Tags {
-        &inputs.tags
     }
 }

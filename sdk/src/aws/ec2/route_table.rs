@@ -121,7 +121,7 @@ pub(crate) async fn describe_route_tables(
 #[async_trait]
 impl TaggedResource for RouteTableProvider {
     resource_type!(TYPE, RouteTableInputs => RouteTableOutputs,
-        item aws_sdk_ec2::types::RouteTable, create "CreateRouteTable",
+        item aws_sdk_ec2::types::RouteTable { id: route_table_id }, create "CreateRouteTable",
         replace_on &["vpc_id"], import Import::Never("not implemented yet"));
 
     async fn create_once(
@@ -154,18 +154,6 @@ impl TaggedResource for RouteTableProvider {
     async fn observe(&self, _: &Ctx, t: &Self::Item) -> ProviderResult<(RouteTableInputs, RouteTableOutputs)> {
         let inputs = RouteTableInputs { vpc_id: t.vpc_id().unwrap_or_default().to_string(), tags: user_tags(t.tags()) };
         Ok((inputs, RouteTableOutputs { id: t.route_table_id().unwrap_or_default().to_string() }))
-    }
-
-    fn id(out: &RouteTableOutputs) -> &str {
-        &out.id
-    }
-
-    fn item_id(t: &Self::Item) -> Option<&str> {
-        t.route_table_id()
-    }
-
-    fn tags(inputs: &RouteTableInputs) -> &Tags {
-        &inputs.tags
     }
 }
 

@@ -116,7 +116,7 @@ pub struct SecurityGroupProvider;
 #[async_trait]
 impl TaggedResource for SecurityGroupProvider {
     resource_type!(TYPE, SecurityGroupInputs => SecurityGroupOutputs,
-        item aws_sdk_ec2::types::SecurityGroup, create "CreateSecurityGroup",
+        item aws_sdk_ec2::types::SecurityGroup { id: group_id }, create "CreateSecurityGroup",
         replace_on &["group_name", "description", "vpc_id"], import Import::Never("not implemented yet"));
 
     async fn create_once(
@@ -154,18 +154,6 @@ impl TaggedResource for SecurityGroupProvider {
             tags: user_tags(g.tags()),
         };
         Ok((inputs, SecurityGroupOutputs { id: g.group_id().unwrap_or_default().to_string() }))
-    }
-
-    fn id(out: &SecurityGroupOutputs) -> &str {
-        &out.id
-    }
-
-    fn item_id(g: &Self::Item) -> Option<&str> {
-        g.group_id()
-    }
-
-    fn tags(inputs: &SecurityGroupInputs) -> &Tags {
-        &inputs.tags
     }
 }
 

@@ -180,7 +180,8 @@ fn outputs(s: &aws_sdk_ec2::types::Subnet) -> SubnetOutputs {
 
 #[async_trait]
 impl TaggedResource for SubnetProvider {
-    resource_type!(TYPE, SubnetInputs => SubnetOutputs, item aws_sdk_ec2::types::Subnet, create "CreateSubnet",
+    resource_type!(TYPE, SubnetInputs => SubnetOutputs,
+        item aws_sdk_ec2::types::Subnet { id: subnet_id }, create "CreateSubnet",
         replace_on &["vpc_id", "cidr_block", "availability_zone"], import Import::ById);
     const ID_FILTER: Option<&'static str> = Some("subnet-id");
 
@@ -240,18 +241,6 @@ impl TaggedResource for SubnetProvider {
             tags: user_tags(s.tags()),
         };
         Ok((inputs, outputs(s)))
-    }
-
-    fn id(out: &SubnetOutputs) -> &str {
-        &out.id
-    }
-
-    fn item_id(s: &Self::Item) -> Option<&str> {
-        s.subnet_id()
-    }
-
-    fn tags(inputs: &SubnetInputs) -> &Tags {
-        &inputs.tags
     }
 }
 

@@ -180,7 +180,7 @@ async fn reopen_default_group(ctx: &Ctx, vpc_id: &str) -> ProviderResult<()> {
 
 #[async_trait]
 impl TaggedResource for VpcProvider {
-    resource_type!(TYPE, VpcInputs => VpcOutputs, item aws_sdk_ec2::types::Vpc, create "CreateVpc",
+    resource_type!(TYPE, VpcInputs => VpcOutputs, item aws_sdk_ec2::types::Vpc { id: vpc_id }, create "CreateVpc",
         replace_on &["cidr_block"], import Import::ById);
     const ID_FILTER: Option<&'static str> = Some("vpc-id");
 
@@ -244,18 +244,6 @@ impl TaggedResource for VpcProvider {
             tags: user_tags(vpc.tags()),
         };
         Ok((inputs, out))
-    }
-
-    fn id(out: &VpcOutputs) -> &str {
-        &out.id
-    }
-
-    fn item_id(vpc: &Self::Item) -> Option<&str> {
-        vpc.vpc_id()
-    }
-
-    fn tags(inputs: &VpcInputs) -> &Tags {
-        &inputs.tags
     }
 }
 
