@@ -6,7 +6,7 @@
 use super::DomainInputs;
 use crate::aws::RetryPolicy;
 use crate::aws::scripted::{Script, json};
-use crate::engine::provider::Ctx;
+use crate::engine::provider::{Ctx, ProviderResult};
 use crate::model::{Secret, Urn};
 use serde_json::{Value, json as j};
 use std::sync::Arc;
@@ -47,6 +47,13 @@ fn inputs(version: &str, instance_type: &str) -> Value {
     .unwrap()
 }
 
+/// The domain provider's update from `from` to `to` (engine version, instance type), against `script`.
+async fn update(script: &Script, from: (&str, &str), to: (&str, &str)) -> ProviderResult<Value> {
+    super::domain_provider()
+        .update(&ctx(script), &urn(), &inputs(from.0, from.1), &outputs(), &inputs(to.0, to.1))
+        .await
+}
+
 fn outputs() -> Value {
     j!({"name": NAME, "arn": ARN, "endpoint": "vpc-demo-search.us-east-2.es.amazonaws.com"})
 }
@@ -74,14 +81,7 @@ async fn an_engine_upgrade_goes_through_upgrade_domain_and_is_waited_for() {
         json("OpenSearch.DescribeDomain", 200, described(false, false, "Active")),
         json("OpenSearch.DescribeDomain", 200, described(false, false, "Active")),
     ]);
-    let out = super::domain_provider()
-        .update(
-            &ctx(&script),
-            &urn(),
-            &inputs("OpenSearch_2.15", "m7g.large.search"),
-            &outputs(),
-            &inputs("OpenSearch_2.17", "m7g.large.search"),
-        )
+    let out = update(&script, ("OpenSearch_2.15", "m7g.large.search"), ("OpenSearch_2.17", "m7g.large.search"))
         .await
         .unwrap();
     script.assert_done();
@@ -105,16 +105,7 @@ async fn a_blue_green_change_is_waited_for_until_the_domain_is_active_again() {
         json("OpenSearch.DescribeDomain", 200, described(false, false, "Active")),
         json("OpenSearch.DescribeDomain", 200, described(false, false, "Active")),
     ]);
-    super::domain_provider()
-        .update(
-            &ctx(&script),
-            &urn(),
-            &inputs("OpenSearch_2.17", "m7g.large.search"),
-            &outputs(),
-            &inputs("OpenSearch_2.17", "r7g.large.search"),
-        )
-        .await
-        .unwrap();
+    update(&script, ("OpenSearch_2.17", "m7g.large.search"), ("OpenSearch_2.17", "r7g.large.search")).await.unwrap();
     script.assert_done();
     let body: Value = serde_json::from_str(&script.sent()[0].body).unwrap();
     assert_eq!(body["ClusterConfig"]["InstanceType"], "r7g.large.search");
@@ -129,14 +120,7 @@ async fn a_blue_green_change_is_waited_for_until_the_domain_is_active_again() {
 #[tokio::test(start_paused = true)]
 async fn a_downgrade_is_refused_before_any_request() {
     let script = Script::new([]);
-    let err = super::domain_provider()
-        .update(
-            &ctx(&script),
-            &urn(),
-            &inputs("OpenSearch_2.17", "m7g.large.search"),
-            &outputs(),
-            &inputs("OpenSearch_2.15", "m7g.large.search"),
-        )
+    let err = update(&script, ("OpenSearch_2.17", "m7g.large.search"), ("OpenSearch_2.15", "m7g.large.search"))
         .await
         .unwrap_err();
     assert!(
@@ -153,14 +137,7 @@ async fn a_domain_that_aws_isolates_fails_the_wait_at_once() {
         json("OpenSearch.UpdateDomainConfig", 200, j!({"DomainConfig": {}})),
         json("OpenSearch.DescribeDomain", 200, described(true, false, "Isolated")),
     ]);
-    let err = super::domain_provider()
-        .update(
-            &ctx(&script),
-            &urn(),
-            &inputs("OpenSearch_2.17", "m7g.large.search"),
-            &outputs(),
-            &inputs("OpenSearch_2.17", "r7g.large.search"),
-        )
+    let err = update(&script, ("OpenSearch_2.17", "m7g.large.search"), ("OpenSearch_2.17", "r7g.large.search"))
         .await
         .unwrap_err();
     script.assert_done();
