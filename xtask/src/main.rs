@@ -367,10 +367,6 @@ fn layers() -> ExitCode {
     }
 }
 
-/// The docs that embed a stack's `graph --mermaid` picture (checked by each stack's tests).
-const DOCUMENTED_GRAPHS: &[(&str, &str)] = &[("acme", "docs/acme.md"), ("reference", "docs/reference.md")];
-
-/// Replaces the ```mermaid block of each documented graph with the stack's current picture.
 /// rustfmt over every `.rs` file git tracks, each with the `rustfmt.toml` above it.
 fn fmt(check: bool) -> ExitCode {
     let root = workspace_root();
@@ -405,6 +401,10 @@ fn fmt(check: bool) -> ExitCode {
     }
 }
 
+/// The docs that embed a stack's `graph --mermaid` picture (checked by each stack's tests).
+const DOCUMENTED_GRAPHS: &[(&str, &str)] = &[("acme", "docs/acme.md"), ("reference", "docs/reference.md")];
+
+/// Replaces the ```mermaid block of each documented graph with the stack's current picture.
 fn docs() -> ExitCode {
     let root = workspace_root();
     for (stack, doc) in DOCUMENTED_GRAPHS {
